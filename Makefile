@@ -1,0 +1,44 @@
+# avbench: `make run` sets up and runs the whole pipeline on the embedded synthetic dataset;
+# `make test` sets up and runs the test suite. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.avbench-installed
+CORES ?= all
+
+.PHONY: setup run report test test-quick lint dryrun clean
+
+setup: $(STAMP)
+
+# torch, torchvision and torchaudio are pinned together (2.9.1 / 0.24.1 / 2.9.1); torch and
+# torchvision first, then torchaudio, then the package itself with its other dependencies.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install torch==2.9.1 torchvision==0.24.1
+	$(BIN)/python -m pip install torch==2.9.1 torchaudio==2.9.1
+	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -c "import avbench.media.ffmpeg as f; print('ffmpeg binary:', f.ffmpeg_binary())"
+	touch $(STAMP)
+
+run: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) all
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores $(CORES) all --report results/report.html
+
+report: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 1 all --report results/report.html
+
+test: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q tests
+
+test-quick: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slow" tests
+
+lint: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
+
+dryrun: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n all
+
+clean:
+	rm -rf results/data results/manifests results/shards results/models results/eval results/logs results/benchmarks .snakemake

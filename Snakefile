@@ -1,0 +1,19 @@
+# avbench: raw videos -> WebDataset shards -> self-supervised pretraining -> downstream evaluation.
+# A table of contents: the rules live in workflow/rules/, the logic in the `avbench` package.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/all.smk"
+include: "workflow/rules/synthesize.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/probe.smk"
+include: "workflow/rules/shard.smk"
+include: "workflow/rules/pretrain.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/leaderboard.smk"

@@ -1,0 +1,220 @@
+"""The ``avbench`` command line: one subcommand per pipeline stage. Snakemake rules call these."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def _config(path: str | None) -> dict[str, Any]:
+    from avbench.config import load_config
+
+    return load_config(path or "config.yaml")
+
+
+def _print_counts(df: pd.DataFrame, what: str) -> None:
+    counts = df["status"].value_counts().sort_index()
+    print(f"{what}: {len(df)} rows; " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
+
+
+def cmd_synth(a: argparse.Namespace) -> int:
+    from avbench.paths import atomic_path
+    from avbench.synth import write_dataset
+
+    cfg = _config(a.config)
+    t0 = time.time()
+    summary = write_dataset(Path(a.out), cfg["synth"], seed=int(cfg["seed"]), workers=a.workers)
+    summary = {"seed": cfg["seed"], "wall_s": round(time.time() - t0, 1), **summary}
+    with atomic_path(Path(a.out) / "summary.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    print(json.dumps(summary, default=str))
+    return 0
+
+
+def cmd_ingest(a: argparse.Namespace) -> int:
+    from avbench.ingest import prepare, summarize
+    from avbench.manifest import write_manifest
+
+    df = prepare(a.format, a.source, videos=a.videos, dataset=a.dataset or a.format)
+    write_manifest(df, a.output)
+    if a.summary:
+        summarize(df).to_csv(a.summary, index=False)
+    _print_counts(df, f"ingest {a.format}")
+    return 0
+
+
+def cmd_probe(a: argparse.Namespace) -> int:
+    from avbench.manifest import read_manifest, write_manifest
+    from avbench.media.probe import list_media, probe_manifest, probe_paths
+
+    src = Path(a.source)
+    if src.is_dir():
+        df = probe_paths(list_media(src), need_video=a.modality in ("audiovisual", "video"),
+                         need_audio=a.modality in ("audiovisual", "audio"), min_duration=a.min_duration,
+                         workers=a.workers, timeout_s=a.timeout, mem_mb=a.mem_mb)
+    else:
+        df = probe_manifest(read_manifest(src), modality=a.modality, min_duration=a.min_duration, workers=a.workers,
+                            timeout_s=a.timeout, mem_mb=a.mem_mb)
+    write_manifest(df, a.output)
+    _print_counts(df, "probe")
+    return 0
+
+
+def cmd_shard(a: argparse.Namespace) -> int:
+    from avbench.manifest import read_manifest
+    from avbench.shards.write import write_shards
+
+    cfg = _config(a.config)
+    df = write_shards(read_manifest(a.manifest), a.out, a.index, cfg=cfg["shard"], modality=a.modality,
+                      workers=a.workers)
+    _print_counts(df, "shard")
+    return 0
+
+
+def _hash_index(path: str | None) -> tuple[str, int, int]:
+    from avbench.manifest import manifest_hash
+
+    if not path:
+        return "", 0, 0
+    idx = pd.read_parquet(path)
+    return manifest_hash(idx), int((idx["status"] == "ok").sum()), int(len(idx))
+
+
+def cmd_pretrain(a: argparse.Namespace) -> int:
+    from avbench.config import config_hash
+    from avbench.train import pretrain
+
+    cfg = _config(a.config)
+    h, used, listed = _hash_index(a.index)
+    prov = {"config_hash": config_hash(cfg), "pretrain_manifest_hash": h, "pretrain_clips_used": used,
+            "pretrain_clips_listed": listed, "pretrain_data": a.dataset}
+    out = pretrain(method=a.method, shard_dir=a.shards, out_dir=a.out, cfg=cfg["pretrain"], seed=int(cfg["seed"]),
+                   provenance=prov, threads=a.threads)
+    print(json.dumps(out, default=str))
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    import torch
+
+    from avbench.evaluate import evaluate_checkpoint
+    from avbench.leaderboard import git_revision
+    from avbench.paths import atomic_path
+
+    cfg = _config(a.config)
+    ev = cfg["evaluate"]
+    rows = evaluate_checkpoint(checkpoint=a.checkpoint, shard_dir=a.shards, index_path=a.index, kind=a.kind,
+                               clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
+                               seed=int(cfg["seed"]), threads=a.threads)
+    meta = torch.load(a.checkpoint, map_location="cpu", weights_only=False)["meta"]
+    h, used, listed = _hash_index(a.index)
+    pcfg = meta["config"]
+    backbone = pcfg["video_backbone"] if a.kind == "video" else pcfg["audio_backbone"]
+    rows.insert(0, "method", meta["method"])
+    rows.insert(1, "backbone", backbone)
+    rows.insert(2, "pretrain_data", meta.get("pretrain_data", ""))
+    rows.insert(3, "downstream", a.downstream)
+    rows.insert(4, "protocol", "linear")
+    for k, v in {"seed": meta["seed"], "run_name": cfg["run_name"], "config_hash": meta.get("config_hash", ""),
+                 "pretrain_manifest_hash": meta.get("pretrain_manifest_hash", ""), "downstream_manifest_hash": h,
+                 "git_rev": git_revision(), "pretrain_clips_used": meta.get("pretrain_clips_used", 0),
+                 "pretrain_clips_listed": meta.get("pretrain_clips_listed", 0), "clips_used": used,
+                 "clips_listed": listed, "pretrain_wall_s": meta.get("wall_s", 0)}.items():
+        rows[k] = v
+    with atomic_path(a.output, suffix=".csv") as tmp:
+        rows.to_csv(tmp, index=False)
+    summary = rows.groupby("metric")["value"].mean().round(4).to_dict()
+    print(f"evaluate {meta['method']} on {a.downstream} ({a.kind}): {summary}", flush=True)
+    return 0
+
+
+def cmd_leaderboard(a: argparse.Namespace) -> int:
+    from avbench.leaderboard import write_leaderboard
+
+    df = write_leaderboard(a.results, a.output, a.markdown)
+    print(f"leaderboard: {len(df)} rows -> {a.output}, {a.markdown}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="avbench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    workers = max(1, (os.cpu_count() or 1))
+
+    s = sub.add_parser("synth", help="write the synthetic audio-visual datasets")
+    s.add_argument("-o", "--out", default="results/data/synth")
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--workers", type=int, default=workers)
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("ingest", help="read a dataset's annotation files into a manifest (parquet)")
+    s.add_argument("format", choices=["kinetics", "audioset", "ucf101", "hmdb51", "esc50", "dcase", "folder"])
+    s.add_argument("source", help="annotation CSV (kinetics, audioset) or dataset root (the others)")
+    s.add_argument("--videos", default=None, help="media folder for CSV formats (default: the CSV's folder)")
+    s.add_argument("--dataset", default=None, help="dataset name written in the rows")
+    s.add_argument("--summary", default=None, help="also write the manifest summary CSV here")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("probe", help="probe every file of a folder or of a manifest")
+    s.add_argument("source", help="a folder of media files, or a manifest parquet")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--modality", choices=["audiovisual", "video", "audio"], default="audiovisual")
+    s.add_argument("--min-duration", type=float, default=0.0)
+    s.add_argument("--workers", type=int, default=workers)
+    s.add_argument("--timeout", type=float, default=60.0, help="seconds allowed per file")
+    s.add_argument("--mem-mb", type=int, default=4096, help="memory bound per worker")
+    s.set_defaults(func=cmd_probe)
+
+    s = sub.add_parser("shard", help="decode a probed manifest into WebDataset shards")
+    s.add_argument("manifest")
+    s.add_argument("-o", "--out", required=True, help="folder for the tar shards")
+    s.add_argument("--index", required=True, help="per-sample index parquet")
+    s.add_argument("--modality", choices=["audiovisual", "video", "audio"], default="audiovisual")
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--workers", type=int, default=workers)
+    s.set_defaults(func=cmd_shard)
+
+    s = sub.add_parser("pretrain", help="pretrain encoders with one method")
+    s.add_argument("--method", required=True, choices=["avts", "supervised", "scratch"])
+    s.add_argument("--shards", required=True)
+    s.add_argument("--index", default=None, help="shard index, for provenance")
+    s.add_argument("--dataset", default="", help="pretraining dataset name, for provenance")
+    s.add_argument("--out", required=True)
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--threads", type=int, default=workers)
+    s.set_defaults(func=cmd_pretrain)
+
+    s = sub.add_parser("evaluate", help="linear-probe a checkpoint's encoder on a labeled dataset")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--shards", required=True)
+    s.add_argument("--index", required=True)
+    s.add_argument("--kind", choices=["video", "audio"], required=True)
+    s.add_argument("--downstream", required=True)
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--threads", type=int, default=workers)
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("leaderboard", help="gather result CSVs into the leaderboard")
+    s.add_argument("results", nargs="+")
+    s.add_argument("-o", "--output", default="results/leaderboard.csv")
+    s.add_argument("--markdown", default="results/leaderboard.md")
+    s.set_defaults(func=cmd_leaderboard)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

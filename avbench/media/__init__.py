@@ -1,0 +1,1 @@
+"""Media access: probing containers and decoding clip windows (PyAV), with time and memory bounds."""

@@ -1,0 +1,199 @@
+"""Probe a media file: container, streams, duration, fps, size, rotation, audio, and a status.
+
+``status`` is ``ok`` or one reason code:
+
+- ``missing``: the file does not exist; ``empty``: zero bytes;
+- ``unreadable``: the container cannot be opened or demuxed (truncated, missing moov atom, not media);
+- ``no_video_stream`` / ``no_audio_stream``: a stream the dataset needs is absent;
+- ``undecodable``: streams exist but no frame decodes;
+- ``too_short``: shorter than the minimum clip length;
+- ``timeout`` / ``out_of_memory`` / ``crashed``: the bounded worker gave up on it (see ``bounded``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import av
+import pandas as pd
+
+PROBE_COLUMNS = [
+    "path", "status", "reason", "container", "size_bytes", "duration", "video_codec", "width", "height",
+    "fps", "rotation", "sar", "n_video_streams", "audio_codec", "sample_rate", "channels", "n_audio_streams",
+]
+MEDIA_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".wav", ".flac", ".mp3", ".ogg", ".m4a")
+
+
+def _rotation(stream: Any) -> int:
+    """Rotation in degrees from the display matrix side data or the legacy ``rotate`` tag."""
+    tag = stream.metadata.get("rotate") if stream.metadata else None
+    if tag:
+        try:
+            return int(float(tag)) % 360
+        except ValueError:
+            pass
+    try:
+        for frame_side in getattr(stream, "side_data", {}) or {}:
+            if "DISPLAYMATRIX" in str(frame_side).upper():
+                return 0
+    except Exception:  # noqa: BLE001
+        pass
+    return 0
+
+
+def probe_file(path: str, need_video: bool = True, need_audio: bool = True, min_duration: float = 0.0) -> dict[str, Any]:
+    """Probe one file. Never raises for bad media: problems become ``status`` and ``reason``."""
+    row: dict[str, Any] = {c: None for c in PROBE_COLUMNS}
+    row.update(path=str(path), status="ok", reason="")
+    p = Path(path)
+    if not p.is_file():
+        row.update(status="missing", reason="file not found")
+        return row
+    row["size_bytes"] = p.stat().st_size
+    if row["size_bytes"] == 0:
+        row.update(status="empty", reason="zero-byte file")
+        return row
+    try:
+        container = av.open(str(p), mode="r", timeout=30)
+    except Exception as exc:  # noqa: BLE001
+        row.update(status="unreadable", reason=f"cannot open container: {str(exc).splitlines()[0][:200]}")
+        return row
+    with container:
+        row["container"] = container.format.name
+        vs = list(container.streams.video)
+        aus = list(container.streams.audio)
+        row["n_video_streams"], row["n_audio_streams"] = len(vs), len(aus)
+        durations = []
+        if container.duration:
+            durations.append(container.duration / av.time_base)
+        if vs:
+            v = vs[0]
+            ctx = v.codec_context
+            row.update(video_codec=v.codec_context.name, width=ctx.width, height=ctx.height, rotation=_rotation(v))
+            rate = v.average_rate or v.guessed_rate or v.base_rate
+            row["fps"] = float(rate) if rate else None
+            sar = ctx.sample_aspect_ratio
+            row["sar"] = float(sar) if sar else 1.0
+            if v.duration and v.time_base:
+                durations.append(float(v.duration * v.time_base))
+        if aus:
+            a = aus[0]
+            row.update(audio_codec=a.codec_context.name, sample_rate=a.codec_context.sample_rate,
+                       channels=a.codec_context.channels)
+        row["duration"] = float(min(durations)) if durations else None
+        if need_video and not vs:
+            row.update(status="no_video_stream", reason="no video stream")
+            return row
+        if need_audio and not aus:
+            row.update(status="no_audio_stream", reason="no audio stream")
+            return row
+        if not vs and not aus:
+            row.update(status="no_media_stream", reason="neither video nor audio stream")
+            return row
+        # Decode the first frame of the stream we need, to catch truncated or corrupt payloads.
+        try:
+            stream = vs[0] if vs else aus[0]
+            got = False
+            for frame in container.decode(stream):
+                got = frame is not None
+                break
+            if not got:
+                row.update(status="undecodable", reason="no frame decodes")
+                return row
+        except Exception as exc:  # noqa: BLE001
+            row.update(status="undecodable", reason=f"decode error: {str(exc).splitlines()[0][:200]}")
+            return row
+        if row["duration"] is None or not math.isfinite(row["duration"]):
+            row.update(status="unreadable", reason="unknown duration")
+        elif row["duration"] < min_duration:
+            row.update(status="too_short", reason=f"duration {row['duration']:.2f}s < {min_duration:.2f}s")
+    return row
+
+
+def list_media(folder: str | os.PathLike[str]) -> list[str]:
+    """Every media file under ``folder`` (by extension, plus zero-byte and extension-less files are
+    excluded only if hidden), sorted for determinism."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and name.lower().endswith(MEDIA_EXTENSIONS):
+                out.append(os.path.join(dirpath, name))
+    return out
+
+
+def probe_paths(
+    paths: list[str],
+    *,
+    need_video: bool = True,
+    need_audio: bool = True,
+    min_duration: float = 0.0,
+    workers: int = 1,
+    timeout_s: float = 60.0,
+    mem_mb: int = 4096,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Probe many files in bounded worker processes; one row per path, in the order given."""
+    from avbench.media.bounded import run_bounded
+    from avbench.progress import progress_bar
+
+    rows: list[dict[str, Any] | None] = [None] * len(paths)
+    items = [(p, need_video, need_audio, min_duration) for p in paths]
+    with progress_bar(total=len(paths), desc="probe", enabled=progress) as bar:
+        for out in run_bounded(probe_file, items, workers=workers, timeout_s=timeout_s, mem_mb=mem_mb):
+            if out.status == "ok":
+                rows[out.index] = out.value
+            else:
+                row = {c: None for c in PROBE_COLUMNS}
+                row.update(path=paths[out.index], status=out.status if out.status != "error" else "unreadable",
+                           reason=out.detail)
+                rows[out.index] = row
+            bar.update(1)
+    return pd.DataFrame(rows, columns=PROBE_COLUMNS)
+
+
+def count_statuses(df: pd.DataFrame) -> Counter[str]:
+    return Counter(df["status"].astype(str))
+
+
+def probe_manifest(
+    manifest: pd.DataFrame,
+    *,
+    modality: str,
+    min_duration: float = 0.0,
+    workers: int = 1,
+    timeout_s: float = 60.0,
+    mem_mb: int = 4096,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Probe every ``ok`` row of a manifest; returns the manifest with probe columns added and
+    ``status``/``reason`` updated (rows that were already not ``ok`` keep their status)."""
+    df = manifest.copy()
+    if "reason" not in df.columns:
+        df["reason"] = ""
+    df["reason"] = df["reason"].fillna("").astype(str)
+    todo = df.index[df["status"] == "ok"]
+    probed = probe_paths(
+        df.loc[todo, "path"].astype(str).tolist(), need_video=modality in ("audiovisual", "video"),
+        need_audio=modality in ("audiovisual", "audio"), min_duration=min_duration, workers=workers,
+        timeout_s=timeout_s, mem_mb=mem_mb, progress=progress,
+    )
+    probed.index = todo
+    for col in PROBE_COLUMNS:
+        if col in ("path",):
+            continue
+        if col in ("status", "reason"):
+            df.loc[todo, col] = probed[col].astype(str).values
+        else:
+            df[col] = None if col not in df.columns else df[col]
+            df[col] = df[col].astype(object)
+            df.loc[todo, col] = probed[col].values
+    # A window that ends beyond the file is clipped to it; one that starts beyond it is unusable.
+    if "t_start" in df.columns:
+        late = (df["status"] == "ok") & (df["t_start"].fillna(0) >= df["duration"].astype(float).fillna(0) - min_duration)
+        df.loc[late & (df["t_start"].fillna(0) > 0), ["status", "reason"]] = ["window_outside_file", "time window beyond the end of the file"]
+    return df

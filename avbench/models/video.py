@@ -1,0 +1,57 @@
+"""Video encoders: a small 3D CNN for CPU runs, and torchvision's R3D/MC3/R(2+1)D-18 for real runs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Small3D(nn.Module):
+    """A small 3D CNN of the C3D/R3D family.
+
+    Input: float (B, 3, T, H, W), values in [0, 1]. Output: float (B, out_dim) pooled features.
+    The static background is removed at the input (each clip's mean frame is subtracted) and
+    features are pooled with a global max, which lets a small moving object dominate.
+    """
+
+    def __init__(self, *, channels: tuple[int, ...] = (16, 32, 64, 128), subtract_mean: bool = True) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3
+        for i, c in enumerate(channels):
+            stride = (1, 2, 2) if i == 0 else (2, 2, 2) if i < 3 else (1, 1, 1)
+            layers += [nn.Conv3d(c_in, c, 3, stride=stride, padding=1, bias=False), nn.BatchNorm3d(c), nn.ReLU(inplace=True)]
+            c_in = c
+        self.features = nn.Sequential(*layers)
+        self.subtract_mean = subtract_mean
+        self.out_dim = c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.subtract_mean:
+            x = x - x.mean(dim=2, keepdim=True)
+        return torch.amax(self.features(x), dim=(2, 3, 4))
+
+
+class TorchvisionVideo(nn.Module):
+    """torchvision's ``r3d_18`` / ``mc3_18`` / ``r2plus1d_18`` without its classifier (random init)."""
+
+    def __init__(self, *, name: str) -> None:
+        super().__init__()
+        from torchvision.models import video as tvv
+
+        net = getattr(tvv, name)(weights=None)
+        self.out_dim = net.fc.in_features
+        net.fc = nn.Identity()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_video_encoder(*, name: str = "small3d", channels: tuple[int, ...] = (16, 32, 64, 128)) -> nn.Module:
+    """Build a video encoder by name: ``small3d``, ``r3d_18``, ``mc3_18`` or ``r2plus1d_18``."""
+    if name == "small3d":
+        return Small3D(channels=tuple(channels))
+    if name in ("r3d_18", "mc3_18", "r2plus1d_18"):
+        return TorchvisionVideo(name=name)
+    raise ValueError(f"unknown video backbone {name!r}")

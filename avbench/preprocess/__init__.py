@@ -1,0 +1,1 @@
+"""Preprocessing operations: typed pure functions on arrays, with no knowledge of shards or training."""

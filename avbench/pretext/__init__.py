@@ -1,0 +1,1 @@
+"""Self-supervised pretext tasks: losses and pair construction. They know nothing of shards."""

@@ -1,0 +1,1 @@
+"""WebDataset shards: writing one sample per clip window, and reading them back."""

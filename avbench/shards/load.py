@@ -1,0 +1,38 @@
+"""Read shard samples back (webdataset), in manifest order or streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def shard_urls(shard_dir: str | Path) -> list[str]:
+    """The tar shards of a dataset folder, sorted."""
+    return sorted(str(p) for p in Path(shard_dir).glob("shard-*.tar"))
+
+
+def iter_samples(shard_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield decoded samples: ``{"key", "frames": uint8 (T,H,W,3) | None, "mel": float32 (n_mels, M)
+    | None, "meta": dict}`` in shard order."""
+    import webdataset as wds
+
+    urls = shard_urls(shard_dir)
+    if not urls:
+        return
+    ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode()
+    for s in ds:
+        mel = s.get("mel.npy")
+        yield {
+            "key": s["__key__"],
+            "frames": s.get("frames.npy"),
+            "mel": None if mel is None else np.asarray(mel, dtype=np.float32),
+            "meta": s["json"],
+        }
+
+
+def load_samples(shard_dir: str | Path) -> list[dict[str, Any]]:
+    """All samples of a dataset in memory (small datasets and evaluation sets)."""
+    return list(iter_samples(shard_dir))

@@ -1,0 +1,4 @@
+rule all:
+    input:
+        "results/leaderboard.csv",
+        "results/leaderboard.md",

@@ -1,0 +1,14 @@
+rule synthesize:
+    output:
+        "results/data/synth/summary.json",
+    params:
+        settings={"synth": config["synth"], "seed": config["seed"]},
+    log:
+        "results/logs/synthesize.log",
+    benchmark:
+        "results/benchmarks/synthesize.tsv"
+    threads: 8
+    conda:
+        "../../envs/avbench.yaml"
+    shell:
+        "avbench synth --config {EFFECTIVE_CONFIG} -o results/data/synth --workers {threads} > {log} 2>&1"
