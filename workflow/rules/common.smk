@@ -21,7 +21,7 @@ def _write_effective_config(path):
     text = yaml.safe_dump(dict(config), sort_keys=True)
     if not os.path.exists(path) or open(path).read() != text:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".tmp"
+        tmp = f"{path}.tmp"
         with open(tmp, "w") as fh:
             fh.write(text)
         os.replace(tmp, path)

@@ -6,6 +6,7 @@ rule evaluate:
     output:
         "results/eval/{method}/{downstream}.csv",
     params:
+        config_file=EFFECTIVE_CONFIG,
         kind=lambda wc: DOWNSTREAM[wc.downstream],
         settings=config["evaluate"],
     log:
@@ -15,5 +16,5 @@ rule evaluate:
         "../../envs/avbench.yaml"
     shell:
         "avbench evaluate --checkpoint {input.checkpoint} --shards {input.tars} --index {input.index} "
-        "--kind {params.kind} --downstream {wildcards.downstream} --config {EFFECTIVE_CONFIG} "
+        "--kind {params.kind} --downstream {wildcards.downstream} --config {params.config_file} "
         "--threads {threads} -o {output} > {log} 2>&1"

@@ -6,6 +6,7 @@ rule pretrain:
         checkpoint="results/models/{method}/checkpoint.pt",
         metrics="results/models/{method}/metrics.csv",
     params:
+        config_file=EFFECTIVE_CONFIG,
         dataset=PRETRAIN,
         settings={"pretrain": config["pretrain"], "seed": config["seed"]},
     log:
@@ -19,5 +20,5 @@ rule pretrain:
         "../../envs/avbench.yaml"
     shell:
         "avbench pretrain --method {wildcards.method} --shards {input.tars} --index {input.index} "
-        "--dataset {params.dataset} --out results/models/{wildcards.method} --config {EFFECTIVE_CONFIG} "
+        "--dataset {params.dataset} --out results/models/{wildcards.method} --config {params.config_file} "
         "--threads {threads} > {log} 2>&1"

@@ -5,6 +5,7 @@ rule shard:
         tars=directory("results/shards/{dataset}/tars"),
         index="results/shards/{dataset}/index.parquet",
     params:
+        config_file=EFFECTIVE_CONFIG,
         modality=lambda wc: DATASETS[wc.dataset]["modality"],
         settings=config["shard"],
     log:
@@ -16,4 +17,4 @@ rule shard:
         "../../envs/avbench.yaml"
     shell:
         "avbench shard {input} -o {output.tars} --index {output.index} --modality {params.modality} "
-        "--config {EFFECTIVE_CONFIG} --workers {threads} > {log} 2>&1"
+        "--config {params.config_file} --workers {threads} > {log} 2>&1"

@@ -2,6 +2,7 @@ rule synthesize:
     output:
         "results/data/synth/summary.json",
     params:
+        config_file=EFFECTIVE_CONFIG,
         settings={"synth": config["synth"], "seed": config["seed"]},
     log:
         "results/logs/synthesize.log",
@@ -11,4 +12,4 @@ rule synthesize:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench synth --config {EFFECTIVE_CONFIG} -o results/data/synth --workers {threads} > {log} 2>&1"
+        "avbench synth --config {params.config_file} -o results/data/synth --workers {threads} > {log} 2>&1"

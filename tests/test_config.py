@@ -1,0 +1,33 @@
+import jsonschema
+import pytest
+import yaml
+
+from avbench.config import config_hash, load_config, validate
+from conftest import REPO
+
+
+def test_default_and_smoke_configs_validate_with_defaults_filled():
+    for path in (REPO / "config.yaml", REPO / ".test" / "config_smoke.yaml"):
+        cfg = load_config(path)
+        assert cfg["shard"]["sample_rate"] == 16000
+        assert cfg["pretrain"]["avts"]["margin"] > 0
+        assert cfg["probe"]["timeout_s"] > 0
+
+
+def test_invalid_config_is_refused():
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    bad = dict(cfg, shard={"fps": -1})
+    with pytest.raises(jsonschema.ValidationError):
+        validate(bad)
+    with pytest.raises(jsonschema.ValidationError):
+        validate(dict(cfg, pretrain_dataset="nope"))
+    with pytest.raises(jsonschema.ValidationError):
+        validate(dict(cfg, unknown_key=1))
+
+
+def test_config_hash_changes_with_science_settings():
+    cfg = load_config(REPO / "config.yaml")
+    other = load_config(REPO / "config.yaml")
+    other["shard"]["fps"] = 8
+    assert config_hash(cfg) == config_hash(load_config(REPO / "config.yaml"))
+    assert config_hash(cfg) != config_hash(other)
