@@ -140,6 +140,15 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
 
     df = write_leaderboard(a.results, a.output, a.markdown)
     print(f"leaderboard: {len(df)} rows -> {a.output}, {a.markdown}")
+    if a.plot:
+        from avbench.plots import plot_leaderboard
+
+        plot_leaderboard(df, a.plot)
+    if a.curves:
+        from avbench.plots import plot_pretext_curves
+
+        metrics = {Path(p).parent.name: pd.read_csv(p) for p in a.metrics}
+        plot_pretext_curves(metrics, a.curves)
     return 0
 
 
@@ -207,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("results", nargs="+")
     s.add_argument("-o", "--output", default="results/leaderboard.csv")
     s.add_argument("--markdown", default="results/leaderboard.md")
+    s.add_argument("--plot", default=None, help="also draw accuracy bars (PNG)")
+    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<method>/metrics.csv)")
+    s.add_argument("--curves", default=None, help="also draw pretext accuracy per epoch (PNG)")
     s.set_defaults(func=cmd_leaderboard)
     return p
 

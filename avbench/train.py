@@ -146,6 +146,7 @@ def _step_avts(model: Encoders, bank: ClipBank, items: np.ndarray, wins: list[tu
     loss, d = avts_loss(torch.cat([v, v]), torch.cat([a, a[perm]]), y, margin=margin)
     n = len(items)
     acc = sync_accuracy(d[:n].detach(), d[n:].detach(), threshold=margin / 2)
+    d = d.detach()
     return loss, {"pretext_acc": acc, "d_pos": float(d[:n].mean()), "d_neg": float(d[n:].mean())}
 
 
