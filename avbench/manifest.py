@@ -8,7 +8,8 @@ Columns every ingest recipe writes (pandas dtypes in brackets):
 - ``label_idx`` [int]: class index (-1 when unlabeled).
 - ``split`` [str]: ``train``/``val``/``test``/``unlabeled``.
 - ``t_start``, ``t_end`` [float]: time window in seconds inside the file (NaN: whole file).
-- ``status`` [str]: ``ok`` or a reason code (``missing``, ``unsafe_path``, ``duplicate``, ...).
+- ``status`` [str]: ``ok`` or a reason code (``missing``, ``unsafe_path``, ``duplicate``, ``malformed``).
+- ``reason`` [str]: one line saying why, for rows that are not ``ok``.
 - ``fold_1`` ... ``fold_K`` [str]: for datasets with official folds, ``train``/``test``/"" per fold.
 - ``dataset`` [str], ``format`` [str]: where the row came from.
 """

@@ -98,7 +98,7 @@ def prepare_audioset(csv_path: str | os.PathLike[str], audio_or_video_dir: str |
         hit = _find(index, vid, start, end)
         if hit is not None:
             rel, trimmed = hit
-            r["status"], r["path"], r["note"] = check_found(index, rel)
+            r["status"], r["path"], r["reason"] = check_found(index, rel)
             if trimmed and r["status"] == OK:
                 r["t_start"], r["t_end"] = 0.0, float("nan")
         rows.append(r)

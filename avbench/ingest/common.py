@@ -7,10 +7,10 @@ Statuses every recipe may emit (column ``status``):
 - ``unsafe_path``: the listed path is absolute, contains ``..``, or resolves (through a symlink)
   outside the dataset root; it is never opened (``path`` is "");
 - ``duplicate``: the id was already listed (kept: the first occurrence; a repeat in another
-  split or in the other side of a fold is reported the same way, with a ``note``);
+  split or in the other side of a fold is reported the same way, with a ``reason``);
 - ``malformed``: the annotation row could not be parsed (id is ``row<N>``, N its line number).
 
-Besides the manifest's BASE_COLUMNS and ``fold_k`` columns, every recipe writes a ``note`` column
+Besides the manifest's BASE_COLUMNS and ``fold_k`` columns, every recipe writes a ``reason`` column
 (a short human-readable reason or "").
 """
 
@@ -36,7 +36,7 @@ MEDIA_EXTS: tuple[str, ...] = ("mp4", "webm", "mkv", "avi", "mov", "wav", "flac"
 OK, MISSING, UNSAFE, DUPLICATE, MALFORMED = "ok", "missing", "unsafe_path", "duplicate", "malformed"
 STATUSES: tuple[str, ...] = (OK, MISSING, UNSAFE, DUPLICATE, MALFORMED)
 
-_STR_COLS = ("id", "path", "label", "split", "status", "dataset", "format", "note")
+_STR_COLS = ("id", "path", "label", "split", "status", "dataset", "format", "reason")
 
 
 @dataclass
@@ -53,6 +53,7 @@ class FolderIndex:
     by_rel: dict[str, str] = field(default_factory=dict)  # exact relative posix path -> itself
     by_lower: dict[str, str] = field(default_factory=dict)  # lower-cased relative path -> first match
     by_stem: dict[str, list[str]] = field(default_factory=dict)  # file stem -> relative paths
+    _resolved: dict[str, Path | None] = field(default_factory=dict, repr=False)  # resolve() memo
 
     @classmethod
     def build(cls, root: str | os.PathLike[str] | None) -> FolderIndex:
@@ -92,8 +93,10 @@ class FolderIndex:
         return self.by_lower.get(rel.lower())
 
     def resolve(self, rel: str) -> Path | None:
-        """``resolve_under(root, rel)``: None when it would escape the root."""
-        return resolve_under(self.root, rel)
+        """``resolve_under(root, rel)`` (memoized per path): None when it would escape the root."""
+        if rel not in self._resolved:
+            self._resolved[rel] = resolve_under(self.root, rel)
+        return self._resolved[rel]
 
 
 def normalize_rel(rel: str) -> str:
@@ -162,15 +165,15 @@ def row(**kw: Any) -> dict[str, Any]:
     """A manifest row with defaults for every base column."""
     base: dict[str, Any] = {
         "id": "", "path": "", "label": "", "label_idx": -1, "split": "",
-        "t_start": float("nan"), "t_end": float("nan"), "status": MISSING, "note": "",
+        "t_start": float("nan"), "t_end": float("nan"), "status": MISSING, "reason": "",
     }
     base.update(kw)
     return base
 
 
-def malformed(line_no: int, note: str, **kw: Any) -> dict[str, Any]:
+def malformed(line_no: int, reason: str, **kw: Any) -> dict[str, Any]:
     """A ``malformed`` row with id ``row<line_no>``."""
-    return row(id=f"row{line_no}", status=MALFORMED, note=note, **kw)
+    return row(id=f"row{line_no}", status=MALFORMED, reason=reason, **kw)
 
 
 def mark_duplicates(rows: list[dict[str, Any]]) -> None:
@@ -185,16 +188,16 @@ def mark_duplicates(rows: list[dict[str, Any]]) -> None:
             continue
         r["status"], r["path"] = DUPLICATE, ""
         if prev.get("split", "") != r.get("split", ""):
-            r["note"] = f"same id also in split {prev.get('split', '')!r}"
-        elif not r.get("note"):
-            r["note"] = "id listed before"
+            r["reason"] = f"same id also in split {prev.get('split', '')!r}"
+        elif not r.get("reason"):
+            r["reason"] = "id listed before"
 
 
 def finalize(rows: Sequence[dict[str, Any]], *, dataset: str, fmt: str, n_folds: int = 0,
              extra: Sequence[str] = ()) -> pd.DataFrame:
     """Rows -> manifest DataFrame with the manifest's columns and dtypes, in a fixed order."""
     folds = [f"fold_{k}" for k in range(1, n_folds + 1)]
-    cols = list(BASE_COLUMNS) + folds + ["note"] + [c for c in extra if c != "note"]
+    cols = list(BASE_COLUMNS) + folds + ["reason"] + [c for c in extra if c != "reason"]
     data: dict[str, list[Any]] = {c: [] for c in cols}
     for r in rows:
         for c in cols:

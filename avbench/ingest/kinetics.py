@@ -98,7 +98,7 @@ def prepare_kinetics(csv_path: str | os.PathLike[str], videos_dir: str | os.Path
         hit = find_clip(index, vid, clip_id, folders)
         if hit is not None:
             rel, trimmed = hit
-            r["status"], r["path"], r["note"] = check_found(index, rel)
+            r["status"], r["path"], r["reason"] = check_found(index, rel)
             if trimmed and r["status"] == OK:
                 r["t_start"], r["t_end"] = 0.0, float("nan")
         rows.append(r)

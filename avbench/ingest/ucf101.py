@@ -10,7 +10,9 @@ is matched case-insensitively (the real ``HandstandPushups/v_HandStandPushups_*`
 Labels come from the folder part of the path via classInd (case-insensitive), stored 0-based.
 ``fold_k`` is ``train``/``test`` per list ("" when absent); ``split`` is fold 1's value.
 A video listed twice in one list, or in both train and test of a fold, gets an extra
-``duplicate`` row.
+``duplicate`` row. A listed path that is absolute, contains ``..`` or resolves outside the video
+folder gives an ``unsafe_path`` row whose id is the listed path. Without classInd.txt the classes
+are the sorted folder names of the lists.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ def prepare_ucf101(root: str | os.PathLike[str], *, splits_dir: str | os.PathLik
     root = Path(root)
     sdir = Path(splits_dir) if splits_dir is not None else root / "ucfTrainTestlist"
     vroot = Path(videos_dir) if videos_dir is not None else media_root(root, ("videos", "UCF-101"))
+    if not any((sdir / f"{side}list0{k}.txt").is_file() for side in ("train", "test") for k in (1, 2, 3)):
+        raise FileNotFoundError(f"no UCF101 trainlist0k.txt/testlist0k.txt in {sdir}")
     classes = read_class_ind(sdir / "classInd.txt") or _classes_from_lists(sdir)
     index = FolderIndex.build(vroot)
 
@@ -93,7 +97,7 @@ def prepare_ucf101(root: str | os.PathLike[str], *, splits_dir: str | os.PathLik
                 rel = normalize_rel(parts[0])
                 vid = PurePosixPath(rel).stem
                 if index.resolve(rel) is None:  # absolute, "..", or a symlink out of the root
-                    rows.append(row(id=rel, status=UNSAFE, note=f"{where}: path escapes the dataset root",
+                    rows.append(row(id=rel, status=UNSAFE, reason=f"{where}: path escapes the dataset root",
                                     **{f"fold_{k}": side}))
                     continue
                 prev = by_id.get(vid)
@@ -104,7 +108,7 @@ def prepare_ucf101(root: str | os.PathLike[str], *, splits_dir: str | os.PathLik
                                else f"also {prev['_rel']}" if prev["_rel"] != rel
                                else f"also in {prev[fk]} of fold {k}")
                         rows.append(row(id=vid, label=prev["label"], label_idx=prev["label_idx"],
-                                        status=DUPLICATE, note=f"{where}: {why}"))
+                                        status=DUPLICATE, reason=f"{where}: {why}"))
                         seen_here.add(vid)
                         continue
                     prev[fk] = side
@@ -116,9 +120,9 @@ def prepare_ucf101(root: str | os.PathLike[str], *, splits_dir: str | os.PathLik
                 r = row(id=vid, label=cls[1] if cls else folder, label_idx=cls[0] if cls else -1)
                 r["_rel"] = rel
                 r[f"fold_{k}"] = side
-                r["status"], r["path"], r["note"] = locate(index, rel)
+                r["status"], r["path"], r["reason"] = locate(index, rel)
                 if cls is None:
-                    r["note"] = (r["note"] + "; " if r["note"] else "") + f"class {folder!r} not in classInd.txt"
+                    r["reason"] = (r["reason"] + "; " if r["reason"] else "") + f"class {folder!r} not in classInd.txt"
                 by_id[vid] = r
                 rows.append(r)
 

@@ -1,0 +1,800 @@
+"""A deterministic synthetic audio-visual world: pure functions on numpy arrays.
+
+Every class lives in its **dynamics and sound**, never in its appearance (see
+``shared/synthetic-world.md``). ``sample_spec`` draws appearance, framing and nuisances without
+looking at the class; ``render`` turns a :class:`VideoSpec` into frames, audio and ground truth.
+
+Coordinates: the *scene* is the picture area inside any letterbox/pillarbox bars, of size
+``(content_h, content_w)``; x grows to the right, y grows downwards (image convention). Gravity
+pulls towards larger y. Distances are in scene pixels, scaled by ``content_h / 240``.
+
+Audio: each class has a timbre that fires at the exact sample of each visual event
+(event time ``t`` -> sample ``round(t * sample_rate)``; for impulsive sounds the onset is at that
+sample, for the soft ``orbit`` and ``spin`` sounds the envelope maximum is). Pitch is random per
+video over one wide range shared by every class, so classes differ by envelope, harmonic
+structure, noisiness and rhythm, not by frequency band.
+
+Black lead-in/out frames: the world keeps running (events still happen and are listed), but the
+object's sounds and distractors are muted there; only the background noise is heard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+CLASSES: list[str] = ["bounce", "pendulum", "orbit", "zigzag", "fall", "launch", "spin", "jitter"]
+"""Class names: letters only (valid UCF101-style folder names)."""
+
+SHAPES: list[str] = ["circle", "square", "triangle"]
+CAMERAS: list[str] = ["none", "pan", "zoom", "shake"]
+TIME_SYMMETRIC: frozenset[str] = frozenset({"orbit", "spin"})
+
+_G0 = 900.0  # gravity in px/s^2 at 240 px scene height
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """Everything needed to render one video (deterministic given the fields).
+
+    ``seed`` drives the dynamics, the sound and the per-frame noise; appearance fields are drawn
+    by :func:`sample_spec` independently of ``cls``.
+    """
+
+    cls: str
+    seed: int
+    width: int = 320
+    height: int = 240
+    fps: float = 25.0
+    duration: float = 4.0
+    sample_rate: int = 44100
+    channels: int = 2
+    container: str = "mp4"
+    # nuisance switches (ground truth)
+    letterbox: int = 0  # height in px of each of the top and bottom bars
+    pillarbox: int = 0  # width in px of each of the left and right bars
+    black_lead_in: int = 0  # fully black frames at the start
+    black_lead_out: int = 0  # fully black frames at the end
+    camera: str = "none"  # none | pan | zoom | shake
+    distractor: bool = False  # off-screen sounds of another class's timbre
+    silent: bool = False  # audio stream present but near-zero (about -80 dBFS noise)
+    no_audio: bool = False  # written without an audio stream
+    # appearance (class-independent)
+    shape: str = "circle"
+    color: tuple[int, int, int] = (220, 60, 60)
+    bg_color: tuple[int, int, int] = (90, 110, 90)
+    texture: float = 30.0  # amplitude of the low-frequency background texture
+    obj_size: float = 24.0  # radius in px at 240 px scene height
+    # sound (class-independent draws)
+    pitch_hz: float = 400.0
+    noise_db: float = -30.0  # background noise rms in dB (before the final level)
+    noise_color: float = 1.0  # spectral slope: 0 white, 1 pink, 2 brown
+    level: float = 0.6  # peak level of the final mix
+    distractor_cls: str = "jitter"
+    distractor_db: float = -10.0
+
+    @property
+    def n_frames(self) -> int:
+        """Number of video frames, ``round(duration * fps)``."""
+        return int(round(self.duration * self.fps))
+
+    @property
+    def n_samples(self) -> int:
+        """Number of audio samples per channel, ``round(n_frames / fps * sample_rate)``."""
+        return int(round(self.n_frames / self.fps * self.sample_rate))
+
+    @property
+    def content_size(self) -> tuple[int, int]:
+        """(width, height) of the picture inside the bars."""
+        return self.width - 2 * self.pillarbox, self.height - 2 * self.letterbox
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["color"] = list(self.color)
+        d["bg_color"] = list(self.bg_color)
+        return d
+
+
+def _uniform(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:
+    lo, hi = float(lo_hi[0]), float(lo_hi[-1])
+    return float(rng.uniform(lo, hi)) if hi > lo else lo
+
+
+def sample_spec(
+    rng: np.random.Generator,
+    cls: str,
+    *,
+    duration_s: Sequence[float] = (3.0, 10.0),
+    fps: Sequence[float] = (24, 25, 30),
+    sizes: Sequence[Sequence[int]] = ((320, 240), (340, 256)),
+    sample_rate: int = 44100,
+    channels: int = 2,
+    container: str = "mp4",
+    p_letterbox: float = 0.1,
+    p_pillarbox: float = 0.1,
+    p_black_frames: float = 0.1,
+    p_camera: float = 0.3,
+    p_distractor: float = 0.3,
+    p_silent: float = 0.03,
+    p_no_audio: float = 0.02,
+    n_classes: int = len(CLASSES),
+    appearance_seed: int | None = None,
+) -> VideoSpec:
+    """Draw a random :class:`VideoSpec` of class ``cls``.
+
+    Nothing drawn here depends on ``cls`` (the same ``rng`` state gives the same appearance,
+    framing and nuisances for every class). ``appearance_seed``, when given, draws the
+    appearance (shape, colours, texture, size) from its own generator so that several clips can
+    share a "setting" (UCF101 groups). ``webm`` forces 48 kHz audio (Opus).
+    """
+    if cls not in CLASSES:
+        raise ValueError(f"unknown class {cls!r}")
+    seed = int(rng.integers(0, 2**63 - 1))
+    fps_v = float(fps[int(rng.integers(len(fps)))])
+    w, h = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
+    dur = _uniform(rng, duration_s)
+    n_frames = max(2, int(round(dur * fps_v)))
+    dur = n_frames / fps_v
+    sr = 48000 if container == "webm" else int(sample_rate)
+
+    # nuisances (all draws always made, so the stream of draws is fixed)
+    u = rng.uniform(size=7)
+    lb_frac, pb_frac = rng.uniform(0.06, 0.16), rng.uniform(0.06, 0.16)
+    letterbox = 2 * int(round(lb_frac * h / 2)) if u[0] < p_letterbox else 0
+    pillarbox = 2 * int(round(pb_frac * w / 2)) if u[1] < p_pillarbox else 0
+    max_black = max(1, min(int(fps_v * 0.6), n_frames // 4))
+    bi, bo = int(rng.integers(1, max_black + 1)), int(rng.integers(0, max_black + 1))
+    if u[2] >= p_black_frames:
+        bi = bo = 0
+    cam = CAMERAS[1 + int(rng.integers(3))] if u[3] < p_camera else "none"
+    distractor = bool(u[4] < p_distractor)
+    silent = bool(u[5] < p_silent)
+    no_audio = bool(u[6] < p_no_audio)
+
+    arng = np.random.default_rng(appearance_seed) if appearance_seed is not None else rng
+    shape = SHAPES[int(arng.integers(len(SHAPES)))]
+    bg = arng.integers(20, 236, size=3)
+    for _ in range(100):  # object colour clearly distinct from the background
+        col = arng.integers(0, 256, size=3)
+        if np.abs(col.astype(int) - bg.astype(int)).sum() > 150:
+            break
+    texture = float(arng.uniform(6, 28))
+    obj_size = float(arng.uniform(16, 34))
+
+    pitch = float(np.exp(rng.uniform(np.log(150.0), np.log(1200.0))))
+    noise_db = float(rng.uniform(-42, -18))
+    noise_color = float(rng.uniform(0.0, 2.0))
+    level = float(rng.uniform(0.3, 0.9))
+    others = [c for c in CLASSES[: max(2, n_classes)] if c != cls]
+    dcls = others[int(rng.integers(len(others)))]
+    ddb = float(rng.uniform(-16, -6))
+    return VideoSpec(
+        cls=cls, seed=seed, width=w, height=h, fps=fps_v, duration=dur, sample_rate=sr,
+        channels=int(channels), container=container, letterbox=letterbox, pillarbox=pillarbox,
+        black_lead_in=bi, black_lead_out=bo, camera=cam, distractor=distractor, silent=silent,
+        no_audio=no_audio, shape=shape, color=tuple(int(c) for c in col),
+        bg_color=tuple(int(c) for c in bg), texture=texture, obj_size=obj_size, pitch_hz=pitch,
+        noise_db=noise_db, noise_color=noise_color, level=level, distractor_cls=dcls,
+        distractor_db=ddb,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# dynamics
+
+
+@dataclass
+class Trajectory:
+    """Object path sampled at the frame times.
+
+    x, y, angle: float arrays of shape (T,) in scene pixels / radians.
+    events: event times in seconds (sorted); amps: matching loudness in (0, 1].
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    angle: np.ndarray
+    events: list[float]
+    amps: list[float]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _bounce_path(ts: np.ndarray, z0: float, v0: float, g: float, e: float,
+                 v_stop: float) -> tuple[np.ndarray, list[tuple[float, float]], float | None]:
+    """Height above the floor of a ball under gravity with restitution ``e``.
+
+    ts: (K,) times >= 0 relative to the release. Returns (z (K,), impacts [(t, speed)], t_rest):
+    the ball rests on the floor from ``t_rest`` (None when still bouncing at ``ts[-1]``).
+    """
+    z = np.zeros_like(ts)
+    impacts: list[tuple[float, float]] = []
+    tmax = float(ts[-1]) if len(ts) else 0.0
+    seg_t, seg_z, seg_v = 0.0, z0, v0
+    for _ in range(1000):
+        tau = (seg_v + math.sqrt(seg_v * seg_v + 2 * g * seg_z)) / g
+        m = (ts >= seg_t) & (ts < seg_t + tau)
+        dt = ts[m] - seg_t
+        z[m] = seg_z + seg_v * dt - 0.5 * g * dt * dt
+        t_imp = seg_t + tau
+        v_imp = g * tau - seg_v
+        impacts.append((t_imp, v_imp))
+        if t_imp > tmax:
+            return z, impacts, None
+        v_new = e * v_imp
+        if v_new < v_stop:
+            z[ts >= t_imp] = 0.0
+            return z, impacts, t_imp
+        seg_t, seg_z, seg_v = t_imp, 0.0, v_new
+    return z, impacts, None
+
+
+def _fold(u: np.ndarray, length: float) -> np.ndarray:
+    """Reflect an unfolded coordinate ``u`` into [0, length] (walls at 0 and length)."""
+    m = np.mod(u, 2 * length)
+    return np.where(m < length, m, 2 * length - m)
+
+
+def _wall_hits(u0: float, v: float, length: float, dur: float) -> list[float]:
+    """Times in (0, dur) at which ``u0 + v t`` crosses a multiple of ``length``."""
+    if abs(v) < 1e-9:
+        return []
+    k0 = math.floor(u0 / length)
+    out = []
+    if v > 0:
+        k = k0 + 1
+        while (t := (k * length - u0) / v) < dur:
+            out.append(t)
+            k += 1
+    else:
+        k = k0 if u0 / length > k0 else k0 - 1
+        while (t := (k * length - u0) / v) < dur:
+            out.append(t)
+            k -= 1
+    return [t for t in out if t > 0]
+
+
+def simulate(spec: VideoSpec) -> Trajectory:
+    """The object's path at the frame times and its event times (class dynamics)."""
+    rng = np.random.default_rng([spec.seed, 1])
+    cw, ch = spec.content_size
+    s = ch / 240.0
+    r = spec.obj_size * s
+    T = spec.n_frames
+    dur = T / spec.fps
+    t = np.arange(T) / spec.fps
+    g = _G0 * s * rng.uniform(0.8, 1.25)
+    floor = ch - r - rng.uniform(0.0, 0.25) * ch  # random floor line (the "ground" is invisible)
+    floor = max(floor, 3 * r)
+    lo_x, hi_x = r, cw - r
+    angle0 = rng.uniform(0, 2 * np.pi)
+    angle = np.full(T, angle0)
+    events: list[float] = []
+    amps: list[float] = []
+    info: dict[str, Any] = {"gravity_px_s2": g}
+    cls = spec.cls
+    avail = floor - r  # height available above the floor
+
+    def horiz(vmax: float) -> np.ndarray:
+        x0 = rng.uniform(lo_x, hi_x)
+        vx = rng.uniform(-vmax, vmax) * s
+        return lo_x + _fold(x0 - lo_x + vx * t, hi_x - lo_x)
+
+    if cls == "bounce":
+        e = rng.uniform(0.8, 0.93)
+        z0 = rng.uniform(0.5, 0.95) * avail
+        v0 = rng.uniform(-0.2, 0.3) * math.sqrt(2 * g * avail)
+        z, impacts, _ = _bounce_path(t, z0, v0, g, e, math.sqrt(2 * g * 3 * s))
+        y = floor - z
+        x = horiz(50)
+        vref = math.sqrt(2 * g * avail)
+        for ti, vi in impacts:
+            if ti < dur:
+                events.append(ti)
+                amps.append(float(np.clip(vi / vref, 0.15, 1.0)))
+        info["restitution"] = e
+    elif cls in ("fall", "launch"):
+        x = np.zeros(T)
+        y = np.zeros(T)
+        tc = 0.0 if cls == "fall" else -rng.uniform(0.0, 0.5)
+        xc = rng.uniform(lo_x, hi_x)
+        vref = math.sqrt(2 * g * avail)
+        e = rng.uniform(0.15, 0.35) if cls == "fall" else rng.uniform(0.0, 0.12)
+        info["restitution"] = e
+        first = True
+        while tc < dur:
+            if cls == "fall":
+                hold = rng.uniform(0.15, 0.5) if not first else rng.uniform(0.0, 0.3)
+                xc = rng.uniform(lo_x, hi_x)
+                z0 = rng.uniform(0.6, 0.98) * avail
+                m = (t >= tc) & (t < tc + hold)
+                x[m], y[m] = xc, floor - z0
+                t_rel0 = tc + hold
+                v0, vx = 0.0, 0.0
+            else:
+                hold = rng.uniform(0.25, 0.8)
+                m = (t >= tc) & (t < tc + hold)
+                x[m], y[m] = xc, floor
+                t_rel0 = tc + hold
+                z0 = 0.0
+                v0 = math.sqrt(2 * g * rng.uniform(0.45, 0.95) * avail)
+                vx = rng.uniform(-60, 60) * s
+                if t_rel0 < dur:
+                    events.append(t_rel0)
+                    amps.append(float(np.clip(0.6 * v0 / vref, 0.15, 1.0)))
+            first = False
+            if t_rel0 >= dur:
+                break
+            m = t >= t_rel0
+            ts = t[m] - t_rel0
+            horizon = np.concatenate([ts, [dur - t_rel0 + 10.0]])
+            z, impacts, t_rest = _bounce_path(horizon, z0, v0, g, e, math.sqrt(2 * g * 2 * s))
+            y[m] = floor - z[:-1]
+            x[m] = lo_x + _fold(xc - lo_x + vx * np.minimum(ts, t_rest or 1e9), hi_x - lo_x)
+            for ti, vi in impacts:
+                if t_rel0 + ti < dur:
+                    events.append(t_rel0 + ti)
+                    amps.append(float(np.clip(vi / vref, 0.15, 1.0)))
+            if t_rest is None:
+                break
+            xc = float(lo_x + _fold(np.array([xc - lo_x + vx * t_rest]), hi_x - lo_x)[0])
+            tc = t_rel0 + t_rest + (rng.uniform(0.3, 0.9) if cls == "fall" else 0.0)
+            if cls == "fall":  # rest on the floor before the next drop
+                m = (t >= t_rel0 + t_rest) & (t < tc)
+                x[m], y[m] = xc, floor
+    elif cls == "pendulum":
+        L = rng.uniform(0.35, 0.75) * ch
+        omega = math.sqrt(g / L)
+        gamma = rng.uniform(0.03, 0.12)
+        px = rng.uniform(0.3, 0.7) * cw
+        py = (ch - r) - L - rng.uniform(0, 0.1) * ch
+        th_max = min(rng.uniform(0.35, 0.9), math.asin(min(0.99, (min(px - r, cw - r - px)) / L)))
+        phi = rng.uniform(0, 2 * np.pi)
+        th = th_max * np.exp(-gamma * t) * np.cos(omega * t + phi)
+        x = px + L * np.sin(th)
+        y = py + L * np.cos(th)
+        k = math.ceil(phi / np.pi)
+        while (te := (k * np.pi - phi) / omega) < dur:
+            if te >= 0:
+                events.append(te)
+                amps.append(float(np.exp(-gamma * te)))
+            k += 1
+        info.update(length_px=L, damping=gamma, period_s=2 * np.pi / omega)
+    elif cls == "orbit":
+        R = rng.uniform(0.15, 0.4) * min(ch, cw)
+        R = min(R, (min(cw, ch) - 2 * r) / 2 - 1)
+        cx = rng.uniform(r + R, cw - r - R)
+        cy = rng.uniform(r + R, ch - r - R)
+        period = rng.uniform(1.0, 2.5)
+        w = 2 * np.pi / period * (1 if rng.uniform() < 0.5 else -1)
+        a0 = rng.uniform(0, 2 * np.pi)
+        a = a0 + w * t
+        x = cx + R * np.cos(a)
+        y = cy + R * np.sin(a)
+        # event when the object passes the top of the circle (a = -pi/2 mod 2pi)
+        nk = int(abs(w) * dur / (2 * np.pi)) + 3
+        tes = (-np.pi / 2 + 2 * np.pi * np.arange(-nk, nk + 1) - a0) / w
+        events = sorted(float(v) for v in tes if 0 <= v < dur)
+        amps = [1.0] * len(events)
+        info.update(radius_px=R, period_s=period)
+    elif cls == "zigzag":
+        speed = rng.uniform(90, 200) * s
+        d = rng.uniform(0.25, 1.3) + (np.pi / 2) * int(rng.integers(4))
+        vx, vy = speed * math.cos(d), speed * math.sin(d)
+        lo_y, hi_y = r, ch - r
+        ux0, uy0 = rng.uniform(0, hi_x - lo_x), rng.uniform(0, hi_y - lo_y)
+        x = lo_x + _fold(ux0 + vx * t, hi_x - lo_x)
+        y = lo_y + _fold(uy0 + vy * t, hi_y - lo_y)
+        hits = _wall_hits(ux0, vx, hi_x - lo_x, dur) + _wall_hits(uy0, vy, hi_y - lo_y, dur)
+        events = sorted(hits)
+        amps = [1.0] * len(events)
+        info["speed_px_s"] = speed
+    elif cls == "spin":
+        x = np.full(T, rng.uniform(lo_x + r, hi_x - r))
+        y = np.full(T, rng.uniform(2 * r, ch - 2 * r))
+        period = rng.uniform(0.8, 2.5)
+        w = 2 * np.pi / period * (1 if rng.uniform() < 0.5 else -1)
+        angle = angle0 + w * t
+        # events when the marker points up (angle = -pi/2 mod 2pi)
+        tes = ((-np.pi / 2 - angle0) / w + np.arange(-3, int(dur / period) + 4) * period)
+        events = sorted(float(v) for v in tes if 0 <= v < dur)
+        amps = [1.0] * len(events)
+        info.update(period_s=period, omega=w, angle0=angle0)
+    elif cls == "jitter":
+        x = np.empty(T)
+        y = np.empty(T)
+        cx, cy = rng.uniform(lo_x, hi_x), rng.uniform(r, ch - r)
+        rate = rng.uniform(0.8, 2.0)
+        fr = 0
+        while fr < T:
+            gap = max(int(round(rng.exponential(1.0 / rate) * spec.fps)), int(0.15 * spec.fps) + 1)
+            nxt = min(T, fr + gap)
+            x[fr:nxt], y[fr:nxt] = cx, cy
+            fr = nxt
+            if fr < T:
+                ang = rng.uniform(0, 2 * np.pi)
+                dist = rng.uniform(15, 50) * s
+                cx = float(np.clip(cx + dist * math.cos(ang), lo_x, hi_x))
+                cy = float(np.clip(cy + dist * math.sin(ang), r, ch - r))
+                events.append(fr / spec.fps)
+                amps.append(1.0)
+        x = x + rng.normal(0, 0.3 * s, T)  # slight tremor
+        y = y + rng.normal(0, 0.3 * s, T)
+    else:  # pragma: no cover
+        raise ValueError(cls)
+    order = np.argsort(events, kind="stable")
+    events = [float(events[i]) for i in order]
+    amps = [float(amps[i]) for i in order]
+    return Trajectory(x=np.asarray(x, float), y=np.asarray(y, float), angle=angle,
+                      events=events, amps=amps, info=info)
+
+
+# ----------------------------------------------------------------------------------------------
+# sound
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= max(n, 2) (a fast FFT length)."""
+    n = max(int(n), 2)
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            q = p35
+            while q < n:
+                q *= 2
+            best = min(best, q)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _bandnoise(n: int, lo: float, hi: float, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """White noise band-limited to [lo, hi] Hz, unit rms. Shape (n,)."""
+    m = _fast_len(n)
+    spec = np.fft.rfft(rng.normal(size=m))
+    f = np.fft.rfftfreq(m, 1.0 / sr)
+    spec[(f < lo) | (f > hi)] = 0
+    out = np.fft.irfft(spec, m)[:n]
+    return out / (np.sqrt(np.mean(out**2)) + 1e-12)
+
+
+def timbre(cls: str, f0: float, sr: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """One sound event of class ``cls`` at pitch ``f0``.
+
+    Returns (snippet float (L,), pre): the snippet is placed so that its sample ``pre`` lands on
+    the event sample (onset for impulsive timbres, envelope maximum for soft ones). Peak ~1.
+    """
+    dm = rng.uniform(0.7, 1.5)  # per-video decay variation
+
+    def tt(seconds: float) -> np.ndarray:
+        return np.arange(int(seconds * sr)) / sr
+
+    def attack(t: np.ndarray) -> np.ndarray:
+        return 1.0 - np.exp(-t / 0.0008)
+
+    pre = 0
+    if cls == "bounce":  # harmonic "boing" with downward glide
+        t = tt(0.35 * dm)
+        f = f0 * (1 + 0.3 * np.exp(-t / 0.03))
+        ph = 2 * np.pi * np.cumsum(f) / sr
+        amps = 1.0 / np.arange(1, 5) * rng.uniform(0.6, 1.4, 4)
+        y = sum(a * np.sin(k * ph) for k, a in zip(range(1, 5), amps))
+        y = y * attack(t) * np.exp(-t / (0.09 * dm))
+    elif cls == "pendulum":  # tick: noise transient + short ring an octave up
+        t = tt(0.1)
+        y = 0.7 * _bandnoise(len(t), 1500, 0.45 * sr, sr, rng) * np.exp(-t / 0.003)
+        y = y + 0.5 * np.sin(2 * np.pi * 2 * f0 * t) * np.exp(-t / (0.02 * dm))
+        y = y * attack(t)
+    elif cls == "orbit":  # soft swell, envelope maximum on the event
+        d = 0.3 * dm
+        t = tt(d)
+        env = np.sin(np.pi * t / d) ** 2
+        y = (np.sin(2 * np.pi * f0 * t) + 0.15 * np.sin(4 * np.pi * f0 * t)) * env
+        pre = len(t) // 2
+    elif cls == "zigzag":  # click: odd harmonics (square-ish), fast decay
+        t = tt(0.12)
+        y = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in (1, 3, 5, 7) if k * f0 < 0.45 * sr)
+        y = y * attack(t) * np.exp(-t / (0.025 * dm))
+    elif cls == "fall":  # thud: low noise + low sine with glide, long decay
+        t = tt(0.5)
+        f = 0.5 * f0 * (1 + 0.5 * np.exp(-t / 0.02))
+        ph = 2 * np.pi * np.cumsum(f) / sr
+        y = 0.6 * _bandnoise(len(t), 30, 2.5 * f0, sr, rng) + np.sin(ph)
+        y = y * attack(t) * np.exp(-t / (0.12 * dm))
+    elif cls == "launch":  # pluck: inharmonic partials, higher ones decay faster
+        t = tt(0.5)
+        y = np.zeros_like(t)
+        for ratio, a in ((1.0, 1.0), (2.76, 0.5), (5.40, 0.25), (8.93, 0.12)):
+            if ratio * f0 < 0.45 * sr:
+                y += a * np.sin(2 * np.pi * ratio * f0 * t) * np.exp(-t * ratio / (0.15 * dm))
+        y = y * attack(t)
+    elif cls == "spin":  # tremolo tone burst (used for distractors; videos use a continuous tone)
+        d = 0.45 * dm
+        t = tt(d)
+        env = np.sin(np.pi * t / d) ** 2 * (0.6 + 0.4 * np.cos(2 * np.pi * 9 * t))
+        y = (np.sin(2 * np.pi * f0 * t) + 0.3 * np.sin(4 * np.pi * f0 * t)) * env
+        pre = len(t) // 2
+    elif cls == "jitter":  # crackle: a few band-noise micro clicks over ~40 ms
+        t = tt(0.06)
+        y = np.zeros_like(t)
+        offs = [0] + sorted(int(v) for v in rng.uniform(0.004, 0.04, int(rng.integers(2, 5))) * sr)
+        for k, o in enumerate(offs):
+            n = len(t) - o
+            burst = _bandnoise(n, 1.5 * f0, 4.5 * f0, sr, rng) * np.exp(-t[:n] / 0.003)
+            y[o:] += burst * (1.0 if k == 0 else rng.uniform(0.3, 0.8))
+    else:  # pragma: no cover
+        raise ValueError(cls)
+    y = np.asarray(y, float)
+    return y / (np.max(np.abs(y)) + 1e-12), pre
+
+
+def _colored_noise(n: int, channels: int, slope: float, rng: np.random.Generator) -> np.ndarray:
+    """Noise with power ~ f^-slope, unit rms per channel. Shape (channels, n)."""
+    m = _fast_len(n)  # FFT-friendly length, cropped to n
+    spec = np.fft.rfft(rng.normal(size=(channels, m)), axis=1)
+    f = np.fft.rfftfreq(m)
+    f[0] = f[1]
+    spec *= f ** (-slope / 2)
+    out = np.fft.irfft(spec, m, axis=1)[:, :n]
+    return out / (np.sqrt(np.mean(out**2, axis=1, keepdims=True)) + 1e-12)
+
+
+def _pan_gains(p: float, channels: int) -> np.ndarray:
+    """Equal-power pan gains for position p in [-1, 1]. Shape (channels,)."""
+    if channels == 1:
+        return np.ones(1)
+    a = (np.clip(p, -1, 1) + 1) * np.pi / 4
+    g = np.array([math.cos(a), math.sin(a)]) * math.sqrt(2)
+    return np.resize(g, channels)
+
+
+def _place(buf: np.ndarray, snip: np.ndarray, start: int, gains: np.ndarray) -> None:
+    """Add ``snip`` (L,) into ``buf`` (C, N) from sample ``start`` (clipped to the buffer)."""
+    n = buf.shape[1]
+    a, b = max(start, 0), min(start + len(snip), n)
+    if b > a:
+        buf[:, a:b] += gains[:, None] * snip[a - start:b - start][None, :]
+
+
+def render_audio(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The video's soundtrack. Returns (audio float32 (C, N) in [-1, 1], info dict).
+
+    Works without rendering frames (used for the sound set).
+    """
+    traj = traj if traj is not None else simulate(spec)
+    rng = np.random.default_rng([spec.seed, 2])
+    sr, C, N = spec.sample_rate, spec.channels, spec.n_samples
+    cw, _ = spec.content_size
+    fps = spec.fps
+    obj = np.zeros((C, N))
+    if spec.cls == "spin":
+        # continuous tone, amplitude modulated by the rotation: maxima at the events
+        w = traj.info["omega"]
+        tn = np.arange(N) / sr
+        ang = traj.info["angle0"] + w * tn
+        env = 0.12 + 0.88 * ((1 + np.cos(ang + np.pi / 2)) / 2) ** 4
+        harm = rng.uniform(0.1, 0.5)
+        tone = (np.sin(2 * np.pi * spec.pitch_hz * tn) + harm * np.sin(4 * np.pi * spec.pitch_hz * tn))
+        obj += _pan_gains(2 * float(traj.x[0]) / cw - 1, C)[:, None] * (tone * env / (1 + harm))[None]
+        rng.uniform(0.7, 1.5)  # keep the draw count aligned with timbre()
+    else:
+        snip, pre = timbre(spec.cls, spec.pitch_hz, sr, rng)
+        for te, amp in zip(traj.events, traj.amps):
+            fr = min(len(traj.x) - 1, max(0, int(round(te * fps))))
+            gains = _pan_gains(2 * float(traj.x[fr]) / cw - 1, C)
+            _place(obj, snip * amp * rng.uniform(0.85, 1.0), int(round(te * sr)) - pre, gains)
+    dist_events: list[float] = []
+    if spec.distractor:
+        f0 = float(np.exp(rng.uniform(np.log(150.0), np.log(1200.0))))
+        dsnip, dpre = timbre(spec.distractor_cls, f0, sr, rng)
+        rate = rng.uniform(0.4, 1.5)
+        tcur = rng.exponential(1.0 / rate)
+        dur = N / sr
+        gain = 10 ** (spec.distractor_db / 20)
+        while tcur < dur:
+            dist_events.append(float(tcur))
+            _place(obj, dsnip * gain, int(round(tcur * sr)) - dpre, _pan_gains(rng.uniform(-1, 1), C))
+            tcur += max(0.1, rng.exponential(1.0 / rate))
+    # mute event sounds over black lead-in/out (only ambience is heard there)
+    if spec.black_lead_in or spec.black_lead_out:
+        gate = np.ones(N)
+        ramp = max(1, int(0.005 * sr))
+        a = int(round(spec.black_lead_in / fps * sr))
+        b = int(round((spec.n_frames - spec.black_lead_out) / fps * sr))
+        gate[:a] = 0
+        gate[b:] = 0
+        if a > 0:
+            gate[a:a + ramp] = np.linspace(0, 1, len(gate[a:a + ramp]))
+        if spec.black_lead_out:
+            seg = gate[max(0, b - ramp):b]
+            gate[max(0, b - ramp):b] = np.linspace(1, 0, len(seg))
+        obj *= gate[None]
+    noise = _colored_noise(N, C, spec.noise_color, rng) * 10 ** (spec.noise_db / 20)
+    mix = obj + noise
+    peak = float(np.max(np.abs(mix))) + 1e-12
+    mix *= spec.level / peak
+    if spec.silent:
+        mix = rng.normal(0, 10 ** (-80 / 20), size=(C, N))
+    audio = np.clip(mix, -1.0, 1.0).astype(np.float32)
+    return audio, {"distractor_events": dist_events}
+
+
+# ----------------------------------------------------------------------------------------------
+# pictures
+
+
+def _background(spec: VideoSpec, w: int, h: int) -> np.ndarray:
+    """Static textured background of the scene. Shape (h, w, 3) uint8."""
+    rng = np.random.default_rng([spec.seed, 3])
+    gh, gw = int(rng.integers(3, 9)), int(rng.integers(3, 9))
+    coarse = rng.normal(0, 1, size=(gh, gw, 3)).astype(np.float32)
+    tex = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
+    fine = rng.normal(0, 4, size=(h, w, 1)).astype(np.float32)
+    bg = np.asarray(spec.bg_color, np.float32)[None, None] + spec.texture * tex + fine
+    return np.clip(bg, 0, 255).astype(np.uint8)
+
+
+def _camera_path(spec: VideoSpec, w: int, h: int) -> np.ndarray:
+    """Per-frame (dx, dy, scale) of the camera. Shape (T, 3).
+
+    Frame pixel p' = scale * (p - c) + c + (dx, dy) with c the scene centre: the scene is
+    magnified by ``scale`` (>= 1, so no border shows) and shifted by (dx, dy).
+    """
+    T = spec.n_frames
+    rng = np.random.default_rng([spec.seed, 4])
+    path = np.zeros((T, 3))
+    path[:, 2] = 1.0
+    u = np.linspace(0.0, 1.0, T)
+    if spec.camera == "pan":
+        s = 1.15
+        ang = rng.uniform(0, 2 * np.pi)
+        amp = rng.uniform(0.03, 0.06)
+        path[:, 0] = (2 * u - 1) * amp * w * math.cos(ang)
+        path[:, 1] = (2 * u - 1) * amp * h * math.sin(ang)
+        path[:, 2] = s
+    elif spec.camera == "zoom":
+        z1 = rng.uniform(1.1, 1.3)
+        a, b = (1.0, z1) if rng.uniform() < 0.5 else (z1, 1.0)
+        path[:, 2] = a + (b - a) * u
+    elif spec.camera == "shake":
+        s = 1.08
+        k = max(1, int(round(spec.fps / 8)))
+        raw = rng.normal(0, 1, size=(T + 2 * k, 2))
+        ker = np.ones(k) / k
+        sm = np.stack([np.convolve(raw[:, i], ker, mode="same")[k:k + T] for i in range(2)], 1)
+        sm /= np.max(np.abs(sm)) + 1e-9
+        path[:, 0] = sm[:, 0] * 0.03 * w
+        path[:, 1] = sm[:, 1] * 0.03 * h
+        path[:, 2] = s
+    return path
+
+
+def camera_matrices(path: np.ndarray, w: int, h: int) -> np.ndarray:
+    """2x3 affine matrices (T, 2, 3) mapping scene pixels to frame pixels (inside the bars)."""
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    s = path[:, 2]
+    m = np.zeros((len(path), 2, 3))
+    m[:, 0, 0] = s
+    m[:, 1, 1] = s
+    m[:, 0, 2] = (1 - s) * cx + path[:, 0]
+    m[:, 1, 2] = (1 - s) * cy + path[:, 1]
+    return m
+
+
+_SHIFT = 4  # sub-pixel bits for cv2 drawing
+_ONE = 1 << _SHIFT
+
+
+def _draw(img: np.ndarray, shape: str, x: float, y: float, r: float, ang: float,
+          color: tuple[int, int, int], mark: tuple[int, int, int]) -> None:
+    """Draw the object (with an orientation marker) into ``img`` (h, w, 3) in place."""
+    if shape == "circle":
+        cv2.circle(img, (int(x * _ONE), int(y * _ONE)), int(r * _ONE), color, -1, cv2.LINE_AA, _SHIFT)
+    else:
+        n = 4 if shape == "square" else 3
+        rr = r * (1.2 if n == 4 else 1.35)
+        a = ang + np.pi / n + 2 * np.pi * np.arange(n) / n
+        pts = np.stack([x + rr * np.cos(a), y + rr * np.sin(a)], 1)
+        cv2.fillPoly(img, [np.round(pts * _ONE).astype(np.int32)], color, cv2.LINE_AA, _SHIFT)
+    mx, my = x + 0.55 * r * math.cos(ang), y + 0.55 * r * math.sin(ang)
+    cv2.circle(img, (int(mx * _ONE), int(my * _ONE)), int(0.28 * r * _ONE), mark, -1, cv2.LINE_AA, _SHIFT)
+
+
+def render_frames(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The video's frames. Returns (frames uint8 (T, H, W, 3) RGB, camera path (T, 3))."""
+    traj = traj if traj is not None else simulate(spec)
+    T, H, W = spec.n_frames, spec.height, spec.width
+    cw, ch = spec.content_size
+    lb, pb = spec.letterbox, spec.pillarbox
+    r = spec.obj_size * ch / 240.0
+    bg = _background(spec, cw, ch)
+    color = tuple(int(c) for c in spec.color)
+    mark = tuple(int(c * 0.35 + 0.65 * (255 - c)) for c in spec.color)
+    path = _camera_path(spec, cw, ch)
+    mats = camera_matrices(path, cw, ch)
+    frames = np.empty((T, H, W, 3), np.uint8)
+    scene = np.empty_like(bg)
+    for i in range(T):
+        if spec.camera == "none":
+            tgt = frames[i, lb:lb + ch, pb:pb + cw]
+            tgt[...] = bg
+            if not tgt.flags.c_contiguous:
+                scene[...] = bg
+                tgt = scene
+        else:
+            scene[...] = bg
+            tgt = scene
+        _draw(tgt, spec.shape, traj.x[i], traj.y[i], r, traj.angle[i], color, mark)
+        if spec.camera != "none":
+            frames[i, lb:lb + ch, pb:pb + cw] = cv2.warpAffine(
+                scene, mats[i], (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+        elif tgt is scene:
+            frames[i, lb:lb + ch, pb:pb + cw] = scene
+    if lb or pb:
+        rng = np.random.default_rng([spec.seed, 5])
+        if lb:
+            frames[:, :lb] = rng.integers(0, 26, size=(T, lb, W, 3), dtype=np.uint8)
+            frames[:, H - lb:] = rng.integers(0, 26, size=(T, lb, W, 3), dtype=np.uint8)
+        if pb:
+            frames[:, lb:H - lb, :pb] = rng.integers(0, 26, size=(T, H - 2 * lb, pb, 3), dtype=np.uint8)
+            frames[:, lb:H - lb, W - pb:] = rng.integers(0, 26, size=(T, H - 2 * lb, pb, 3), dtype=np.uint8)
+    if spec.black_lead_in:
+        frames[: spec.black_lead_in] = 0
+    if spec.black_lead_out:
+        frames[T - spec.black_lead_out:] = 0
+    return frames, path
+
+
+def render(spec: VideoSpec) -> tuple[np.ndarray, np.ndarray, list[float], dict[str, Any]]:
+    """Render one video.
+
+    Returns (frames uint8 (T, H, W, 3) RGB, audio float32 (C, N) in [-1, 1], events (seconds),
+    ground truth dict). ``audio`` is returned even when ``spec.no_audio`` (the writer drops it).
+    """
+    traj = simulate(spec)
+    frames, path = render_frames(spec, traj)
+    audio, ainfo = render_audio(spec, traj)
+    return frames, audio, list(traj.events), ground_truth(spec, traj, path, ainfo)
+
+
+def ground_truth(spec: VideoSpec, traj: Trajectory, path: np.ndarray | None,
+                 ainfo: dict[str, Any]) -> dict[str, Any]:
+    """JSON-ready ground truth of one rendered video."""
+    T = spec.n_frames
+    cw, ch = spec.content_size
+    black: list[list[int]] = []
+    if spec.black_lead_in:
+        black.append([0, spec.black_lead_in])
+    if spec.black_lead_out:
+        black.append([T - spec.black_lead_out, T])
+    gt: dict[str, Any] = {
+        "spec": spec.to_dict(),
+        "class": spec.cls,
+        "class_idx": CLASSES.index(spec.cls),
+        "n_frames": T,
+        "n_samples": spec.n_samples,
+        "events": [float(e) for e in traj.events],
+        "event_samples": [int(round(e * spec.sample_rate)) for e in traj.events],
+        "event_amps": [float(a) for a in traj.amps],
+        "n_events": len(traj.events),
+        "audible_events": [float(e) for e in traj.events
+                           if spec.black_lead_in / spec.fps <= e < (T - spec.black_lead_out) / spec.fps],
+        "distractor_events": ainfo.get("distractor_events", []),
+        "content_box": [spec.pillarbox, spec.letterbox, spec.pillarbox + cw, spec.letterbox + ch],
+        "black_frames": black,
+        "time_symmetric": spec.cls in TIME_SYMMETRIC,
+        "dynamics": {k: float(v) for k, v in traj.info.items()},
+        "object_xy": np.round(np.stack([traj.x, traj.y], 1), 2).tolist(),
+    }
+    if path is not None:
+        gt["camera_path"] = np.round(path, 4).tolist()
+        gt["camera_affine"] = np.round(camera_matrices(path, cw, ch), 4).tolist()
+        gt["camera_max_shift_px"] = float(np.max(np.abs(path[:, :2]))) if len(path) else 0.0
+        gt["camera_scale_range"] = [float(path[:, 2].min()), float(path[:, 2].max())] if len(path) else [1.0, 1.0]
+    return gt
