@@ -21,8 +21,9 @@ PROVENANCE_COLUMNS = [
 ]
 
 
-def git_revision(cwd: str | Path = ".") -> str:
-    """Short git revision of ``cwd`` (``+dirty`` when the tree has changes), or ``unknown``."""
+def git_revision(cwd: str | Path | None = None) -> str:
+    """Short git revision of the avbench source tree (or of ``cwd``) (``+dirty`` when the tree has changes), or ``unknown``."""
+    cwd = cwd or Path(__file__).resolve().parent
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()

@@ -27,7 +27,7 @@ CONTAINERS: dict[str, tuple[str, str, dict[str, str], str]] = {
 }
 # fast encoder settings (the default AAC coder is ~3x slower)
 _AUDIO_OPTIONS: dict[str, dict[str, str]] = {
-    "aac": {"aac_coder": "fast"},
+    "aac": {"aac_coder": "fast", "aac_pns": "0", "aac_tns": "0"},
     "libmp3lame": {"compression_level": "9"},
     "libopus": {"compression_level": "3"},
 }
@@ -101,7 +101,8 @@ def _encode(
         raise ValueError(f"frames must be uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
     T, H, W, _ = frames.shape
     rate = _fps_fraction(fps)
-    with av.open(str(path), "w", format=fmt) as out:
+    # bitexact: no random Matroska segment UID or dates, so a seed always gives the same bytes
+    with av.open(str(path), "w", format=fmt, container_options={"fflags": "+bitexact"}) as out:
         vs = out.add_stream(vcodec, rate=rate, options=dict(voptions))
         vs.width, vs.height, vs.pix_fmt = W, H, pix_fmt
         vs.codec_context.time_base = 1 / rate
@@ -121,7 +122,8 @@ def _encode(
                                  options=dict(_AUDIO_OPTIONS.get(acodec, {})))
             as_.codec_context.thread_count = 1
             as_.codec_context.time_base = Fraction(1, sample_rate)
-            fsz = as_.codec_context.frame_size or 1024
+            as_.codec_context.open()  # to learn the encoder's frame size (0: any size)
+            fsz = as_.codec_context.frame_size
         layout = _layout(a.shape[0]) if a is not None else ""
         a_pos = 0
         n_audio = a.shape[1] if a is not None else 0
@@ -129,9 +131,10 @@ def _encode(
         def push_audio(until: int) -> None:
             nonlocal a_pos
             assert as_ is not None and a is not None
+            step = fsz or 1024
             while a_pos < min(until, n_audio):
-                chunk = a[:, a_pos:a_pos + fsz]
-                if chunk.shape[1] < fsz:  # pad the last frame (fixed-size encoders)
+                chunk = a[:, a_pos:a_pos + step]
+                if fsz and chunk.shape[1] < fsz:  # pad the last frame (fixed-size encoders)
                     chunk = np.pad(chunk, ((0, 0), (0, fsz - chunk.shape[1])))
                 af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=layout)
                 af.sample_rate = sample_rate
@@ -139,7 +142,7 @@ def _encode(
                 af.time_base = Fraction(1, sample_rate)
                 for p in as_.encode(af):
                     out.mux(p)
-                a_pos += fsz
+                a_pos += step
 
         for i in range(T):
             if pix_fmt == "yuv420p" and H % 2 == 0 and W % 2 == 0:
