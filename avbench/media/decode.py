@@ -35,6 +35,11 @@ class DecodedClip:
     notes: list[str] = field(default_factory=list)
 
 
+# Containers round timestamps (Matroska and WebM to 1 ms): a frame stamped up to this much after a
+# target time still counts as shown at that time.
+TS_TOLERANCE = 0.001
+
+
 def _frame_times(t_start: float, t_end: float, fps: float) -> np.ndarray:
     n = int(math.floor((t_end - t_start) * fps + 1e-6))
     return t_start + np.arange(n) / fps
@@ -70,9 +75,9 @@ def decode_video(
         n_src += 1
         t = float(frame.time)
         # Targets strictly before this frame's time are shown by the previous frame.
-        if prev is not None and k < len(targets) and targets[k] < t - 1e-6:
+        if prev is not None and k < len(targets) and targets[k] < t - TS_TOLERANCE:
             img = convert(prev)
-            while k < len(targets) and targets[k] < t - 1e-6:
+            while k < len(targets) and targets[k] < t - TS_TOLERANCE:
                 out[k] = img
                 k += 1
         if k >= len(targets):
@@ -162,9 +167,9 @@ def decode_clip(
         with av.open(path) as container:
             if container.streams.audio:
                 wav, pad_s, pad_e = decode_audio(container, t_start, t_end, sample_rate)
-                if pad_s:
+                if pad_s > 0.01 * sample_rate:
                     notes.append(f"audio starts {pad_s / sample_rate:.3f}s late: zero-padded")
-                if pad_e:
+                if pad_e > 0.01 * sample_rate:
                     notes.append(f"audio ends {pad_e / sample_rate:.3f}s early: zero-padded")
     return DecodedClip(frames=frames, fps=fps, audio=wav, sample_rate=sample_rate, t_start=t_start, t_end=t_end,
                        audio_pad_start=pad_s, audio_pad_end=pad_e, source_frames=n_src, notes=notes)
