@@ -315,20 +315,12 @@ def _write_annotations(root: Path, jobs: list[dict[str, Any]], rows: list[dict[s
 
 
 def _progress(it: Iterator[Any], total: int, enabled: bool) -> Iterator[Any]:
-    if not enabled:
-        yield from it
-        return
-    try:
-        from tqdm import tqdm  # type: ignore[import-untyped]
-    except ImportError:
-        t0 = time.time()
-        step = max(1, total // 20)
-        for i, x in enumerate(it, 1):
-            if i % step == 0 or i == total:
-                print(f"synth: {i}/{total} files ({time.time() - t0:.0f}s)", file=sys.stderr, flush=True)
+    from avbench.progress import progress_bar
+
+    with progress_bar(total=total, desc="synth", enabled=enabled, unit="file") as bar:
+        for x in it:
             yield x
-        return
-    yield from tqdm(it, total=total, desc="synth", unit="file", file=sys.stderr)
+            bar.update(1)
 
 
 def write_dataset(root: str | os.PathLike[str], cfg: dict[str, Any] | None, *, seed: int,
