@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from avbench.ingest.common import (
+    apply_hit,
     AUDIO_EXTS, MALFORMED, OK, VIDEO_EXTS, FolderIndex, check_found, finalize, label_index,
     malformed, mark_duplicates, parse_seconds, row,
 )
@@ -96,11 +97,7 @@ def prepare_audioset(csv_path: str | os.PathLike[str], audio_or_video_dir: str |
                 t_start=start, t_end=end, labels=";".join(names), label_mids=";".join(mids))
         r["_mid"] = mids[0] if mids else ""
         hit = _find(index, vid, start, end)
-        if hit is not None:
-            rel, trimmed = hit
-            r["status"], r["path"], r["reason"] = check_found(index, rel)
-            if trimmed and r["status"] == OK:
-                r["t_start"], r["t_end"] = 0.0, float("nan")
+        apply_hit(r, index, hit)
         rows.append(r)
 
     mark_duplicates(rows)

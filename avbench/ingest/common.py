@@ -228,3 +228,17 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         rec.update({s: int(counts.get(s, 0)) for s in statuses})
         out.append(rec)
     return pd.DataFrame(out, columns=["dataset", "listed", "found", *statuses])
+
+
+def apply_hit(r: dict[str, Any], index: Any, hit: tuple[str, bool] | None) -> None:
+    """Fill a row's status and path from a located file ``(relative path, trimmed)``.
+
+    A trimmed clip (its file name carries the window) is the whole window: ``t_start=0``,
+    ``t_end=NaN``; an untrimmed file keeps the annotation's window.
+    """
+    if hit is None:
+        return
+    rel, trimmed = hit
+    r["status"], r["path"], r["reason"] = check_found(index, rel)
+    if trimmed and r["status"] == OK:
+        r["t_start"], r["t_end"] = 0.0, float("nan")

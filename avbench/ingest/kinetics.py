@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from avbench.ingest.common import (
+    apply_hit,
     OK, VIDEO_EXTS, FolderIndex, check_found, finalize, label_index, malformed, mark_duplicates,
     parse_seconds, row, window_id,
 )
@@ -96,11 +97,7 @@ def prepare_kinetics(csv_path: str | os.PathLike[str], videos_dir: str | os.Path
         r = row(id=clip_id, label=label, split=split, t_start=start, t_end=end)
         folders = ("", label, label.replace(" ", "_")) if label else ("",)
         hit = find_clip(index, vid, clip_id, folders)
-        if hit is not None:
-            rel, trimmed = hit
-            r["status"], r["path"], r["reason"] = check_found(index, rel)
-            if trimmed and r["status"] == OK:
-                r["t_start"], r["t_end"] = 0.0, float("nan")
+        apply_hit(r, index, hit)
         rows.append(r)
 
     mark_duplicates(rows)

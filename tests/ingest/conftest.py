@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 
-def _shared() -> Path | None:
-    cands = [Path(__file__).resolve().parents[2].parent / "shared"]
-    if os.environ.get("AVBENCH_SHARED"):
-        cands.append(Path(os.environ["AVBENCH_SHARED"]))
-    for c in cands:
-        if (c / "realdata").is_dir():
-            return c
-    return None
-
-
 @pytest.fixture(scope="session")
-def annotations() -> Path:
+def annotations(realdata: Path) -> Path:
     """``shared/realdata/annotations`` (the real Kinetics/AudioSet/UCF101/HMDB51 files)."""
-    s = _shared()
-    if s is None or not (s / "realdata" / "annotations").is_dir():
-        pytest.skip("shared/realdata/annotations is not beside the repository")
-    return s / "realdata" / "annotations"
+    return realdata / "annotations"
 
 
 @pytest.fixture(scope="session")
-def esc50_root() -> Path:
+def esc50_root(realdata: Path) -> Path:
     """``shared/realdata/esc50`` (the real ESC-50 meta CSV and 83 of its clips)."""
-    s = _shared()
-    if s is None or not (s / "realdata" / "esc50" / "meta" / "esc50.csv").is_file():
-        pytest.skip("shared/realdata/esc50 is not beside the repository")
-    return s / "realdata" / "esc50"
+    return realdata / "esc50"
 
 
 def _touch(path: Path) -> Path:
