@@ -71,10 +71,20 @@ def cmd_shard(a: argparse.Namespace) -> int:
     from avbench.manifest import read_manifest
     from avbench.shards.write import write_shards
 
+    from avbench.shards.write import group_rows
+
     cfg = _config(a.config)
-    df = write_shards(read_manifest(a.manifest), a.out, a.index, cfg=cfg["shard"], modality=a.modality,
-                      workers=a.workers)
-    _print_counts(df, "shard")
+    manifest = group_rows(read_manifest(a.manifest), a.group, a.groups)
+    df = write_shards(manifest, a.out, a.index, cfg=cfg["shard"], modality=a.modality, workers=a.workers)
+    _print_counts(df, f"shard group {a.group}/{a.groups}")
+    return 0
+
+
+def cmd_shard_index(a: argparse.Namespace) -> int:
+    from avbench.shards.write import merge_indexes
+
+    df = merge_indexes(a.indexes, a.output)
+    _print_counts(df, "shard index")
     return 0
 
 
@@ -189,7 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--modality", choices=["audiovisual", "video", "audio"], default="audiovisual")
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--workers", type=int, default=workers)
+    s.add_argument("--group", type=int, default=0, help="which contiguous slice of the manifest (0-based)")
+    s.add_argument("--groups", type=int, default=1, help="number of slices (independent shard jobs)")
     s.set_defaults(func=cmd_shard)
+
+    s = sub.add_parser("shard-index", help="merge per-group shard indexes into a dataset index")
+    s.add_argument("indexes", nargs="+", help="group-NNN.index.parquet files, in group order")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_shard_index)
 
     s = sub.add_parser("pretrain", help="pretrain encoders with one method")
     s.add_argument("--method", required=True, choices=["avts", "supervised", "scratch"])

@@ -10,8 +10,8 @@ import numpy as np
 
 
 def shard_urls(shard_dir: str | Path) -> list[str]:
-    """The tar shards of a dataset folder, sorted."""
-    return sorted(str(p) for p in Path(shard_dir).glob("shard-*.tar"))
+    """The tar shards of a dataset folder (and of its ``group-*`` subfolders), in sample order."""
+    return sorted(str(p) for p in Path(shard_dir).rglob("shard-*.tar"))
 
 
 def iter_samples(shard_dir: str | Path) -> Iterator[dict[str, Any]]:

@@ -175,3 +175,28 @@ def write_shards(
     with atomic_path(index_path, suffix=".parquet") as tmp:
         df.to_parquet(tmp, index=False)
     return df
+
+
+def group_rows(manifest: pd.DataFrame, group: int, groups: int) -> pd.DataFrame:
+    """Rows of shard group ``group`` of ``groups``: contiguous slices of the manifest, in order."""
+    if not 0 <= group < groups:
+        raise ValueError(f"group {group} is not in 0..{groups - 1}")
+    bounds = np.linspace(0, len(manifest), groups + 1).round().astype(int)
+    return manifest.iloc[bounds[group]:bounds[group + 1]]
+
+
+def merge_indexes(paths: list[str | Path], out: str | Path) -> pd.DataFrame:
+    """Concatenate the per-group indexes (in group order) into the dataset's index; the ``shard``
+    column becomes the tar's path relative to the dataset folder (``group-000/shard-000000.tar``)."""
+    frames = []
+    for p in paths:
+        df = pd.read_parquet(p)
+        group_dir = Path(p).name.replace(".index.parquet", "")
+        df["shard"] = [f"{group_dir}/{s}" if s else "" for s in df["shard"].fillna("")]
+        frames.append(df)
+    merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if "id" in merged.columns and merged["id"].duplicated().any():
+        raise ValueError("the same id appears in two shard groups")
+    with atomic_path(out, suffix=".parquet") as tmp:
+        merged.to_parquet(tmp, index=False)
+    return merged

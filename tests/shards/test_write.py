@@ -10,7 +10,7 @@ import pandas as pd
 from avbench.config import load_config
 from avbench.media.probe import probe_manifest
 from avbench.shards.load import load_samples
-from avbench.shards.write import write_shards
+from avbench.shards.write import group_rows, merge_indexes, write_shards
 from conftest import REPO
 
 
@@ -60,3 +60,23 @@ def test_audio_only_dataset(realdata, tmp_path):
     assert (index["status"] == "ok").all()
     s = load_samples(tmp_path / "tars")
     assert s[0]["frames"] is None and s[0]["mel"].shape == (cfg["n_mels"], 501)
+
+
+def test_shard_groups_split_the_manifest_and_merge_back(realdata, tmp_path):
+    cfg = load_config(REPO / "config.yaml")["shard"]
+    clips = realdata / "clips"
+    paths = [clips / "tests_data_test.avi", clips / "big_buck_bunny_432_433.webm", clips / "doc_medias_example3.mp4"]
+    probed = probe_manifest(_manifest(paths), modality="audiovisual", progress=False)
+    parts = [group_rows(probed, g, 2) for g in range(2)]
+    assert [len(p) for p in parts] == [2, 1] or [len(p) for p in parts] == [1, 2]
+    assert pd.concat(parts)["id"].tolist() == probed["id"].tolist()
+    idx = []
+    for g, part in enumerate(parts):
+        write_shards(part, tmp_path / f"group-{g:03d}", tmp_path / f"group-{g:03d}.index.parquet", cfg=cfg,
+                     modality="audiovisual", progress=False)
+        idx.append(tmp_path / f"group-{g:03d}.index.parquet")
+    merged = merge_indexes(idx, tmp_path / "index.parquet")
+    assert merged["id"].tolist() == probed["id"].tolist()
+    assert merged["shard"].str.startswith("group-00").all()
+    samples = load_samples(tmp_path)
+    assert [s["meta"]["id"] for s in samples] == probed["id"].tolist()

@@ -1,4 +1,6 @@
 # Helpers shared by the rules. No rules here.
+import os
+
 from snakemake.utils import validate
 
 
@@ -34,6 +36,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     method="|".join(METHODS),
     downstream="|".join(DOWNSTREAM),
+    group=r"\d{3}",
 
 
 def synth_input(wildcards):
@@ -50,6 +53,24 @@ def ingest_args(wildcards):
     if d.get("videos"):
         args += f" --videos {d['videos']}"
     return args
+
+
+def shard_groups(dataset):
+    """The shard group numbers of a dataset (independent shard jobs), as 000, 001, ..."""
+    return [f"{g:03d}" for g in range(DATASETS[dataset]["shard_groups"])]
+
+
+def shard_group_indexes(wildcards):
+    return expand("results/shards/{dataset}/group-{group}.index.parquet", dataset=wildcards.dataset,
+                  group=shard_groups(wildcards.dataset))
+
+
+def shard_inputs(dataset):
+    """Everything a consumer of a dataset's shards needs: the merged index and every group folder."""
+    return {
+        "index": f"results/shards/{dataset}/index.parquet",
+        "groups": expand("results/shards/{dataset}/group-{group}", dataset=dataset, group=shard_groups(dataset)),
+    }
 
 
 def eval_results():

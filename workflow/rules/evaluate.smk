@@ -1,12 +1,12 @@
 rule evaluate:
     input:
+        unpack(lambda wc: shard_inputs(wc.downstream)),
         checkpoint="results/models/{method}/checkpoint.pt",
-        tars="results/shards/{downstream}/tars",
-        index="results/shards/{downstream}/index.parquet",
     output:
         "results/eval/{method}/{downstream}.csv",
     params:
         config_file=EFFECTIVE_CONFIG,
+        shards=lambda wc, input: os.path.dirname(input.index),
         kind=lambda wc: DOWNSTREAM[wc.downstream],
         settings=config["evaluate"],
     log:
@@ -15,6 +15,6 @@ rule evaluate:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench evaluate --checkpoint {input.checkpoint} --shards {input.tars} --index {input.index} "
+        "avbench evaluate --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
         "--kind {params.kind} --downstream {wildcards.downstream} --config {params.config_file} "
         "--threads {threads} -o {output} > {log} 2>&1"

@@ -1,13 +1,13 @@
 rule pretrain:
     input:
-        tars=f"results/shards/{PRETRAIN}/tars",
-        index=f"results/shards/{PRETRAIN}/index.parquet",
+        **shard_inputs(PRETRAIN),
     output:
         checkpoint="results/models/{method}/checkpoint.pt",
         metrics="results/models/{method}/metrics.csv",
     params:
         config_file=EFFECTIVE_CONFIG,
         dataset=PRETRAIN,
+        shards=lambda wc, input: os.path.dirname(input.index),
         settings={"pretrain": config["pretrain"], "seed": config["seed"]},
     log:
         "results/logs/pretrain/{method}.log",
@@ -19,6 +19,6 @@ rule pretrain:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench pretrain --method {wildcards.method} --shards {input.tars} --index {input.index} "
+        "avbench pretrain --method {wildcards.method} --shards {params.shards} --index {input.index} "
         "--dataset {params.dataset} --out results/models/{wildcards.method} --config {params.config_file} "
         "--threads {threads} > {log} 2>&1"
