@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,15 +73,18 @@ def mel_stats(bank: ClipBank) -> tuple[float, float]:
     return float(vals.mean()), float(vals.std() + 1e-6)
 
 
+DEVICE = torch.device("cpu")  # where batches go; set by pretrain() for GPU runs
+
+
 def video_tensor(clips: list[np.ndarray]) -> torch.Tensor:
-    """uint8 list of (T, H, W, 3) -> float (B, 3, T, H, W) in [0, 1]."""
-    x = torch.from_numpy(np.stack(clips))
+    """uint8 list of (T, H, W, 3) -> float (B, 3, T, H, W) in [0, 1], on ``DEVICE``."""
+    x = torch.from_numpy(np.stack(clips)).to(DEVICE, non_blocking=True)
     return x.permute(0, 4, 1, 2, 3).float().div_(255.0)
 
 
 def audio_tensor(windows: list[np.ndarray], norm: tuple[float, float]) -> torch.Tensor:
     """list of (n_mels, A) -> float (B, 1, n_mels, A), normalised by the training set statistics."""
-    x = torch.from_numpy(np.stack(windows)).float()
+    x = torch.from_numpy(np.stack(windows)).to(DEVICE, non_blocking=True).float()
     return ((x - norm[0]) / norm[1]).unsqueeze(1)
 
 
@@ -140,9 +144,9 @@ def _step_avts(model: Encoders, bank: ClipBank, items: np.ndarray, wins: list[tu
     vid = video_tensor([take_video(bank, i, k0, nf) for i, (k0, _) in zip(items, wins)])
     aud = audio_tensor([take_audio(bank, i, m0, na) for i, (_, m0) in zip(items, wins)], norm)
     v, a = model.head(model.video(vid), model.audio(aud))
-    perm = easy_negative_perm(len(items), gen)
+    perm = easy_negative_perm(len(items), gen).to(DEVICE)
     margin = float(cfg["avts"]["margin"])
-    y = torch.cat([torch.ones(len(items)), torch.zeros(len(items))])
+    y = torch.cat([torch.ones(len(items)), torch.zeros(len(items))]).to(DEVICE)
     loss, d = avts_loss(torch.cat([v, v]), torch.cat([a, a[perm]]), y, margin=margin)
     n = len(items)
     acc = sync_accuracy(d[:n].detach(), d[n:].detach(), threshold=margin / 2)
@@ -155,7 +159,7 @@ def _step_supervised(model: Encoders, bank: ClipBank, items: np.ndarray, wins: l
     nf, na = bank.clip_lengths(int(cfg["clip_frames"]))
     vid = video_tensor([take_video(bank, i, k0, nf) for i, (k0, _) in zip(items, wins)])
     aud = audio_tensor([take_audio(bank, i, m0, na) for i, (_, m0) in zip(items, wins)], norm)
-    y = torch.from_numpy(bank.labels[items])
+    y = torch.from_numpy(bank.labels[items]).to(DEVICE)
     lv = model.head["video"](model.video(vid))
     la = model.head["audio"](model.audio(aud))
     loss = nn.functional.cross_entropy(lv, y) + nn.functional.cross_entropy(la, y)
@@ -164,6 +168,60 @@ def _step_supervised(model: Encoders, bank: ClipBank, items: np.ndarray, wins: l
 
 
 STEPS = {"avts": _step_avts, "supervised": _step_supervised}
+
+
+@dataclass
+class Dist:
+    """Where this process stands in a ``torchrun`` job (world 1 when run alone)."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    """Join the process group that ``torchrun`` describes in the environment (gloo on CPU, nccl on
+    GPU); a plain run is world 1 on the first GPU if there is one, else the CPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
+    if world <= 1:
+        return Dist(device=device)
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
+
+
+def _average_gradients(model: nn.Module, d: Dist) -> None:
+    """Average gradients over the ranks (each rank computed them on its slice of the batch)."""
+    if d.world == 1:
+        return
+    import torch.distributed as dist
+
+    for p in model.parameters():
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+        p.grad /= d.world
+
+
+def _average_logs(logs: dict[str, float], d: Dist) -> dict[str, float]:
+    if d.world == 1:
+        return logs
+    import torch.distributed as dist
+
+    keys = sorted(logs)
+    t = torch.tensor([logs[k] for k in keys], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return {k: float(v) / d.world for k, v in zip(keys, t)}
 
 
 def pretrain(
@@ -178,10 +236,18 @@ def pretrain(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Pretrain ``method`` on the shards in ``shard_dir``; writes ``out_dir/checkpoint.pt`` and
-    ``out_dir/metrics.csv`` (one row per epoch, with held-out pretext metrics). Returns a summary."""
+    ``out_dir/metrics.csv`` (one row per epoch, with held-out pretext metrics). Returns a summary.
+
+    Under ``torchrun`` every rank draws the same global batch and trains on its slice of it
+    (``batch[rank::world]``); gradients are averaged over the ranks before each step, and rank 0
+    writes the checkpoints. BatchNorm statistics are per rank; rank 0's are saved.
+    """
+    global DEVICE
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    torch.set_num_threads(max(1, threads))
+    dist_info = setup_distributed()
+    DEVICE = dist_info.device
+    torch.set_num_threads(max(1, threads // dist_info.world))
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
@@ -196,7 +262,9 @@ def pretrain(
     model = Encoders(method=method, cfg=cfg, n_classes=n_classes)
     train_idx, val_idx = _split_heldout(len(usable), rng)
     train_idx, val_idx = usable[train_idx], usable[val_idx]
+    model.to(DEVICE)
     meta = {"method": method, "config": cfg, "seed": seed, "n_classes": n_classes, "mel_norm": norm,
+            "world_size": dist_info.world,
             "n_train_videos": int(len(train_idx)), "n_val_videos": int(len(val_idx)), **(provenance or {})}
     metrics: list[dict[str, Any]] = []
     last = out_dir / "last.pt"
@@ -204,14 +272,15 @@ def pretrain(
     epochs = int(cfg["epochs"]) if method != "scratch" else 0
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     if last.exists() and method != "scratch":
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = torch.load(last, map_location=DEVICE, weights_only=False)
         if state["meta"]["config"] == cfg and state["meta"]["seed"] == seed:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optim"])
             metrics = state["metrics"]
             start_epoch = int(state["epoch"])
             rng = np.random.default_rng([seed, start_epoch])
-            print(f"resuming {method} from epoch {start_epoch}", flush=True)
+            if dist_info.main:
+                print(f"resuming {method} from epoch {start_epoch}", flush=True)
     gen = torch.Generator().manual_seed(seed)
     step_fn = STEPS.get(method)
     bs = int(cfg["batch_size"])
@@ -221,14 +290,19 @@ def pretrain(
         rng.shuffle(items)
         n_steps = max(1, len(items) // bs)
         sums: dict[str, float] = {}
-        with progress_bar(total=n_steps, desc=f"{method} epoch {epoch + 1}/{epochs}", enabled=progress) as bar:
+        with progress_bar(total=n_steps, desc=f"{method} epoch {epoch + 1}/{epochs}",
+                          enabled=progress and dist_info.main) as bar:
             for s in range(n_steps):
                 batch = items[s * bs:(s + 1) * bs]
                 wins = random_windows(bank, batch, int(cfg["clip_frames"]), rng)
-                loss, logs = step_fn(model, bank, batch, wins, cfg, norm, gen)
+                local = slice(dist_info.rank, None, dist_info.world)
+                loss, logs = step_fn(model, bank, batch[local], wins[local], cfg, norm, gen)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                _average_gradients(model, dist_info)
                 opt.step()
+                logs = _average_logs({"loss": float(loss), **logs}, dist_info)
+                loss = torch.tensor(logs.pop("loss"))
                 sums["loss"] = sums.get("loss", 0.0) + float(loss)
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
@@ -238,11 +312,17 @@ def pretrain(
         row.update({f"val_{k}": v for k, v in evaluate_pretext(model, bank, val_idx, cfg, norm, seed).items()})
         row["wall_s"] = round(time.time() - t0, 1)
         metrics.append(row)
-        print(json.dumps(row), flush=True)
-        with atomic_path(last, suffix=".pt") as tmp:
-            torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch + 1,
-                        "metrics": metrics, "meta": meta}, tmp)
+        if dist_info.main:
+            print(json.dumps(row), flush=True)
+            with atomic_path(last, suffix=".pt") as tmp:
+                torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch + 1,
+                            "metrics": metrics, "meta": meta}, tmp)
     meta["wall_s"] = round(time.time() - t0, 1)
+    summary = {"method": method, "epochs": epochs, "wall_s": meta["wall_s"], "world_size": dist_info.world,
+               "final": metrics[-1] if metrics else {}}
+    if not dist_info.main:
+        return summary
+    model.to("cpu")
     with atomic_path(out_dir / "checkpoint.pt", suffix=".pt") as tmp:
         torch.save({"video": model.video.state_dict(), "audio": model.audio.state_dict(), "meta": meta,
                     "metrics": metrics}, tmp)
@@ -251,7 +331,7 @@ def pretrain(
         pd.DataFrame(metrics, columns=cols).to_csv(tmp, index=False)
     if last.exists():
         last.unlink()
-    return {"method": method, "epochs": epochs, "wall_s": meta["wall_s"], "final": metrics[-1] if metrics else {}}
+    return summary
 
 
 @torch.inference_mode()
@@ -271,15 +351,15 @@ def evaluate_pretext(model: Encoders, bank: ClipBank, idx: np.ndarray, cfg: dict
     fv, fa = model.video(vid), model.audio(aud)
     if model.method == "avts":
         v, a = model.head(fv, fa)
-        perm = easy_negative_perm(len(idx), torch.Generator().manual_seed(seed + 1))
+        perm = easy_negative_perm(len(idx), torch.Generator().manual_seed(seed + 1)).to(DEVICE)
         d_pos = torch.linalg.vector_norm(v - a, dim=1)
         d_neg = torch.linalg.vector_norm(v - a[perm], dim=1)
         labels = bank.labels[idx]
-        same = float(np.mean(labels == labels[perm.numpy()])) if (labels >= 0).all() else math.nan
+        same = float(np.mean(labels == labels[perm.cpu().numpy()])) if (labels >= 0).all() else math.nan
         return {"pretext_acc": sync_accuracy(d_pos, d_neg, threshold=float(cfg["avts"]["margin"]) / 2),
                 "neg_same_class": same}
     if model.method == "supervised":
-        y = torch.from_numpy(bank.labels[idx])
+        y = torch.from_numpy(bank.labels[idx]).to(DEVICE)
         return {"pretext_acc": float((model.head["video"](fv).argmax(1) == y).float().mean()),
                 "audio_acc": float((model.head["audio"](fa).argmax(1) == y).float().mean())}
     return {}

@@ -14,6 +14,10 @@ def shard_urls(shard_dir: str | Path) -> list[str]:
     return sorted(str(p) for p in Path(shard_dir).rglob("shard-*.tar"))
 
 
+def _all_shards(src: Any) -> Any:
+    return src
+
+
 def iter_samples(shard_dir: str | Path) -> Iterator[dict[str, Any]]:
     """Yield decoded samples: ``{"key", "frames": uint8 (T,H,W,3) | None, "mel": float32 (n_mels, M)
     | None, "meta": dict}`` in shard order."""
@@ -22,7 +26,9 @@ def iter_samples(shard_dir: str | Path) -> Iterator[dict[str, Any]]:
     urls = shard_urls(shard_dir)
     if not urls:
         return
-    ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False).decode()
+    # Every process reads every sample here (the bank is small and each rank slices its batches),
+    # so the shard list is deliberately not split across nodes.
+    ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False, nodesplitter=_all_shards).decode()
     for s in ds:
         mel = s.get("mel.npy")
         yield {

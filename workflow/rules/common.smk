@@ -73,5 +73,17 @@ def shard_inputs(dataset):
     }
 
 
+def pretrain_launcher():
+    """`avbench`, or `torchrun ... -m avbench.cli` when pretraining uses several processes or nodes."""
+    p = config["pretrain"]
+    if p["nnodes"] * p["nproc_per_node"] == 1:
+        return "avbench"
+    if p["nnodes"] > 1:
+        rdzv = f"--rdzv-backend c10d --rdzv-endpoint {p['rdzv_endpoint']}"
+    else:
+        rdzv = "--standalone"
+    return f"torchrun --nnodes {p['nnodes']} --nproc-per-node {p['nproc_per_node']} {rdzv} -m avbench.cli"
+
+
 def eval_results():
     return [f"results/eval/{m}/{d}.csv" for m in METHODS for d in DOWNSTREAM]
