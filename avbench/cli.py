@@ -145,6 +145,19 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_download(a: argparse.Namespace) -> int:
+    from avbench.download import download_all, read_url_list
+    from avbench.paths import atomic_path
+
+    df = download_all(read_url_list(a.urls), a.out, extract_to=a.extract_to, workers=a.workers, timeout=a.timeout,
+                      retries=a.retries)
+    if a.report:
+        with atomic_path(a.report, suffix=".csv") as tmp:
+            df.to_csv(tmp, index=False)
+    _print_counts(df, "download")
+    return 1 if a.strict and (df["status"] != "ok").any() else 0
+
+
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from avbench.leaderboard import write_leaderboard
 
@@ -228,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")
+    s.add_argument("urls", help="text file: one '<url> <md5 or sha256>' per line")
+    s.add_argument("-o", "--out", required=True, help="folder for the archives")
+    s.add_argument("--extract-to", default=None, help="extract tar archives here (idempotent, completion markers)")
+    s.add_argument("--report", default=None, help="per-archive status CSV")
+    s.add_argument("--workers", type=int, default=4)
+    s.add_argument("--timeout", type=float, default=30.0)
+    s.add_argument("--retries", type=int, default=5)
+    s.add_argument("--strict", action="store_true", help="exit 1 when any archive failed")
+    s.set_defaults(func=cmd_download)
 
     s = sub.add_parser("leaderboard", help="gather result CSVs into the leaderboard")
     s.add_argument("results", nargs="+")

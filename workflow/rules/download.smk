@@ -1,0 +1,24 @@
+# Optional: mirror downloads (config `downloads`), run with `snakemake downloads`. Not part of `all`:
+# the pipeline itself never downloads anything.
+
+
+rule download:
+    output:
+        "results/downloads/{name}.csv",
+    params:
+        urls=lambda wc: config["downloads"][wc.name]["urls"],
+        extract_to=lambda wc: config["downloads"][wc.name]["extract_to"],
+        workers=lambda wc: config["downloads"][wc.name].get("workers", 4),
+        archives=lambda wc: f"results/downloads/{wc.name}",
+    log:
+        "results/logs/download/{name}.log",
+    conda:
+        "../../envs/avbench.yaml"
+    shell:
+        "avbench download {params.urls} -o {params.archives} --extract-to {params.extract_to} "
+        "--workers {params.workers} --report {output} > {log} 2>&1"
+
+
+rule downloads:
+    input:
+        expand("results/downloads/{name}.csv", name=list(config["downloads"])),
