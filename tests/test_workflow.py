@@ -65,6 +65,12 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     row = lb.iloc[0]
     assert row["pretrain_clips_used"] < row["pretrain_clips_listed"]
     assert (tmp_path / "results" / "leaderboard.md").read_text().startswith("# avbench leaderboard")
+    # The HTML report (what `make run` writes) renders with the plots.
+    rep = _run(["-s", str(REPO / "Snakefile"), "--cores", "1", "all", "--report", "results/report.html"], cwd=tmp_path)
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    assert (tmp_path / "results" / "report.html").stat().st_size > 10_000
+    for png in ("leaderboard.png", "pretext.png"):
+        assert (tmp_path / "results" / "plots" / png).stat().st_size > 5_000
     # A second run has nothing to do.
     again = _run(["-s", str(REPO / "Snakefile"), "--cores", "2", "all", "-n"], cwd=tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
