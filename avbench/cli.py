@@ -83,18 +83,26 @@ def cmd_shard(a: argparse.Namespace) -> int:
 def cmd_shard_index(a: argparse.Namespace) -> int:
     from avbench.shards.write import merge_indexes
 
+    from avbench.manifest import dataset_summary
+    from avbench.paths import atomic_path
+
     df = merge_indexes(a.indexes, a.output)
+    if a.summary:
+        with atomic_path(a.summary, suffix=".csv") as tmp:
+            dataset_summary(df).to_csv(tmp, index=False)
     _print_counts(df, "shard index")
     return 0
 
 
-def _hash_index(path: str | None) -> tuple[str, int, int]:
-    from avbench.manifest import manifest_hash
+def _hash_index(path: str | None) -> tuple[str, int, int, int]:
+    """(manifest hash, usable, listed, found) of a shard index."""
+    from avbench.manifest import dataset_summary, manifest_hash
 
     if not path:
-        return "", 0, 0
+        return "", 0, 0, 0
     idx = pd.read_parquet(path)
-    return manifest_hash(idx), int((idx["status"] == "ok").sum()), int(len(idx))
+    summ = dataset_summary(idx).iloc[0]
+    return manifest_hash(idx), int(summ["usable"]), int(summ["listed"]), int(summ["found"])
 
 
 def cmd_pretrain(a: argparse.Namespace) -> int:
@@ -102,9 +110,9 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     from avbench.train import pretrain
 
     cfg = _config(a.config)
-    h, used, listed = _hash_index(a.index)
+    h, used, listed, found = _hash_index(a.index)
     prov = {"config_hash": config_hash(cfg), "pretrain_manifest_hash": h, "pretrain_clips_used": used,
-            "pretrain_clips_listed": listed, "pretrain_data": a.dataset}
+            "pretrain_clips_listed": listed, "pretrain_clips_found": found, "pretrain_data": a.dataset}
     out = pretrain(method=a.method, shard_dir=a.shards, out_dir=a.out, cfg=cfg["pretrain"], seed=int(cfg["seed"]),
                    provenance=prov, threads=a.threads)
     print(json.dumps(out, default=str))
@@ -124,7 +132,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                                clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
                                seed=int(cfg["seed"]), threads=a.threads)
     meta = torch.load(a.checkpoint, map_location="cpu", weights_only=False)["meta"]
-    h, used, listed = _hash_index(a.index)
+    h, used, listed, found = _hash_index(a.index)
     pcfg = meta["config"]
     backbone = pcfg["video_backbone"] if a.kind == "video" else pcfg["audio_backbone"]
     rows.insert(0, "method", meta["method"])
@@ -135,8 +143,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     for k, v in {"seed": meta["seed"], "run_name": cfg["run_name"], "config_hash": meta.get("config_hash", ""),
                  "pretrain_manifest_hash": meta.get("pretrain_manifest_hash", ""), "downstream_manifest_hash": h,
                  "git_rev": git_revision(), "pretrain_clips_used": meta.get("pretrain_clips_used", 0),
-                 "pretrain_clips_listed": meta.get("pretrain_clips_listed", 0), "clips_used": used,
-                 "clips_listed": listed, "pretrain_wall_s": meta.get("wall_s", 0)}.items():
+                 "pretrain_clips_listed": meta.get("pretrain_clips_listed", 0),
+                 "pretrain_clips_found": meta.get("pretrain_clips_found", 0), "clips_used": used,
+                 "clips_listed": listed, "clips_found": found, "pretrain_wall_s": meta.get("wall_s", 0)}.items():
         rows[k] = v
     with atomic_path(a.output, suffix=".csv") as tmp:
         rows.to_csv(tmp, index=False)
@@ -219,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("shard-index", help="merge per-group shard indexes into a dataset index")
     s.add_argument("indexes", nargs="+", help="group-NNN.index.parquet files, in group order")
     s.add_argument("-o", "--output", required=True)
+    s.add_argument("--summary", default=None, help="also write the dataset summary CSV (listed, found, usable, "
+                   "dropped by reason)")
     s.set_defaults(func=cmd_shard_index)
 
     s = sub.add_parser("pretrain", help="pretrain encoders with one method")

@@ -17,7 +17,8 @@ from avbench.paths import atomic_path
 KEY_COLUMNS = ["method", "backbone", "pretrain_data", "downstream", "protocol", "fold", "metric", "value"]
 PROVENANCE_COLUMNS = [
     "n_train", "n_test", "chance", "seed", "run_name", "config_hash", "pretrain_manifest_hash", "downstream_manifest_hash",
-    "git_rev", "pretrain_clips_used", "pretrain_clips_listed", "clips_used", "clips_listed",
+    "git_rev", "pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed", "clips_used", "clips_found",
+    "clips_listed",
 ]
 
 
@@ -64,7 +65,8 @@ def render_markdown(df: pd.DataFrame) -> str:
              "Accuracy in %, mean ± std over the official folds (linear probe on frozen features). "
              "Generated from `results/leaderboard.csv` by `avbench leaderboard`.", ""]
     first = df.iloc[0]
-    for col in ("run_name", "config_hash", "git_rev", "pretrain_data", "pretrain_clips_used", "pretrain_clips_listed"):
+    for col in ("run_name", "config_hash", "git_rev", "pretrain_data", "pretrain_clips_used", "pretrain_clips_found",
+                "pretrain_clips_listed"):
         if col in df.columns:
             lines.append(f"- {col}: `{first[col]}`")
     lines.append("")

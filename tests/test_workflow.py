@@ -48,7 +48,8 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     assert out.returncode == 0, out.stderr[-5000:]
     lb = pd.read_csv(tmp_path / "results" / "leaderboard.csv")
     for col in ("method", "backbone", "pretrain_data", "downstream", "protocol", "fold", "metric", "value",
-                "config_hash", "git_rev", "clips_used", "clips_listed", "pretrain_clips_used", "pretrain_clips_listed"):
+                "config_hash", "git_rev", "clips_used", "clips_found", "clips_listed", "pretrain_clips_used",
+                "pretrain_clips_found", "pretrain_clips_listed"):
         assert col in lb.columns
     assert set(lb["method"]) == {"avts", "supervised", "scratch"}
     assert set(lb["downstream"]) == {"synth_action", "synth_sound"}
@@ -63,7 +64,10 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     index = pd.read_parquet(tmp_path / "results" / "shards" / "synth_pretrain" / "index.parquet")
     assert len(index) == len(probed) and (index["status"] != "ok").sum() >= 3
     row = lb.iloc[0]
-    assert row["pretrain_clips_used"] < row["pretrain_clips_listed"]
+    assert row["pretrain_clips_used"] < row["pretrain_clips_found"] <= row["pretrain_clips_listed"]
+    summary = pd.read_csv(tmp_path / "results" / "shards" / "synth_pretrain" / "summary.csv").iloc[0]
+    assert summary["listed"] == len(index) and summary["usable"] == row["pretrain_clips_used"]
+    assert summary["dropped_empty"] == 1 and summary["dropped_unreadable"] == 1
     assert (tmp_path / "results" / "leaderboard.md").read_text().startswith("# avbench leaderboard")
     # The HTML report (what `make run` writes) renders with the plots.
     rep = _run(["-s", str(REPO / "Snakefile"), "--cores", "1", "all", "--report", "results/report.html"], cwd=tmp_path)

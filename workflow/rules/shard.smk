@@ -26,10 +26,11 @@ rule shard_index:
     input:
         shard_group_indexes,
     output:
-        "results/shards/{dataset}/index.parquet",
+        index="results/shards/{dataset}/index.parquet",
+        summary="results/shards/{dataset}/summary.csv",
     log:
         "results/logs/shard/{dataset}/index.log",
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench shard-index {input} -o {output} > {log} 2>&1"
+        "avbench shard-index {input} -o {output.index} --summary {output.summary} > {log} 2>&1"
