@@ -1,9 +1,11 @@
+from pathlib import Path
 import jsonschema
 import pytest
 import yaml
 
 from avbench.config import config_hash, load_config, validate
-from conftest import REPO
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_default_and_smoke_configs_validate_with_defaults_filled():

@@ -1,10 +1,11 @@
 """envs/avbench.yaml (for `--software-deployment-method conda`) lists what pyproject.toml pins."""
 
+from pathlib import Path
 import tomllib
 
 import yaml
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_conda_env_matches_pyproject():

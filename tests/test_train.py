@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import io
 import json
 
@@ -128,7 +129,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     import torch
     import yaml
 
-    from conftest import REPO
+    REPO = Path(__file__).resolve().parents[1]
 
     _write_tiny_shards(tmp_path / "shards", n_videos=32)
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())

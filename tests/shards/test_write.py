@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import hashlib
 
 import numpy as np
@@ -11,7 +12,8 @@ from avbench.config import load_config
 from avbench.media.probe import probe_manifest
 from avbench.shards.load import load_samples
 from avbench.shards.write import group_rows, merge_indexes, write_shards
-from conftest import REPO
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _manifest(paths, windows=None):
