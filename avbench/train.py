@@ -301,7 +301,7 @@ def pretrain(
                 loss.backward()
                 _average_gradients(model, dist_info)
                 opt.step()
-                logs = _average_logs({"loss": float(loss), **logs}, dist_info)
+                logs = _average_logs({"loss": loss.item(), **logs}, dist_info)
                 loss = torch.tensor(logs.pop("loss"))
                 sums["loss"] = sums.get("loss", 0.0) + float(loss)
                 for k, v in logs.items():
