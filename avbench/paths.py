@@ -12,6 +12,16 @@ from pathlib import Path, PurePosixPath
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9_\-]")
 
 
+def _file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+# Read once at import: os.umask can only be read by setting it, which would race with threads.
+FILE_MODE = _file_mode()
+
+
 def resolve_under(root: str | os.PathLike[str], rel: str) -> Path | None:
     """Join ``rel`` (a path from an annotation file) under ``root``.
 
@@ -48,10 +58,8 @@ def atomic_path(final: str | os.PathLike[str], suffix: str = "") -> Iterator[Pat
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        if tmp_path.exists():  # mkstemp makes 0600 files: give the result the usual umask mode
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp_path, 0o666 & ~umask)
+        if tmp_path.is_file():  # mkstemp makes 0600 files: give the result the usual umask mode
+            os.chmod(tmp_path, FILE_MODE)
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():

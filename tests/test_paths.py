@@ -29,3 +29,11 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     with atomic_path(final) as tmp:
         tmp.write_text("whole")
     assert final.read_text() == "whole"
+
+
+def test_atomic_path_gives_the_usual_file_mode(tmp_path):
+    from avbench.paths import FILE_MODE
+
+    with atomic_path(tmp_path / "f.txt") as tmp:
+        tmp.write_text("x")
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == FILE_MODE

@@ -33,7 +33,7 @@ import numpy as np
 
 from avbench.paths import atomic_path
 from avbench.synth.world import CLASSES, VideoSpec, ground_truth, render, render_audio, sample_spec, simulate
-from avbench.synth.write import publish_mode, write_video, write_wav
+from avbench.synth.write import write_video, write_wav
 
 DEFAULTS: dict[str, Any] = {
     "n_classes": 8,
@@ -237,7 +237,6 @@ def _run_job(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
         if job["bad"] == "zero_bytes":
             with atomic_path(out, suffix=out.suffix) as tmp:
                 tmp.write_bytes(b"")
-                publish_mode(tmp)
         else:
             write_video(out, frames, spec.fps, None if spec.no_audio else audio, spec.sample_rate,
                         container=spec.container)
@@ -245,13 +244,11 @@ def _run_job(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
                 data = out.read_bytes()
                 with atomic_path(out, suffix=out.suffix) as tmp:
                     tmp.write_bytes(data[: int(len(data) * 0.3)])
-                    publish_mode(tmp)
     gt = {**gt, "set": job["set"], "id": job["id"], "file": job["rel"].split("/", 1)[1],
           "container": spec.container, "bad": job["bad"], "has_audio": has_audio}
     gpath = root / job["set"] / "ground_truth" / f"{job['id']}.json"
     with atomic_path(gpath, suffix=".json") as tmp:
         tmp.write_text(json.dumps(gt, separators=(",", ":")))
-        publish_mode(tmp)
     return _gt_row(job, gt, has_audio)
 
 
@@ -263,7 +260,6 @@ def _write_text(path: Path, text: str, newline: str = "\n") -> None:
     with atomic_path(path, suffix=path.suffix) as tmp:
         with open(tmp, "w", newline="") as f:
             f.write(text.replace("\n", newline))
-        publish_mode(tmp)
 
 
 def _csv_text(header: list[str], rows: Iterable[dict[str, Any]]) -> str:

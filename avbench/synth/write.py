@@ -34,23 +34,6 @@ _AUDIO_OPTIONS: dict[str, dict[str, str]] = {
 _AUDIO_RATES = {"libopus": (48000, 24000, 16000, 12000, 8000)}
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_MODE = 0o666 & ~_umask()
-
-
-def publish_mode(tmp: Path) -> None:
-    """Give a temp file from ``atomic_path`` (created 0600) the usual 0666 & ~umask mode."""
-    try:
-        os.chmod(tmp, _MODE)
-    except OSError:
-        pass
-
-
 def _fps_fraction(fps: float | Fraction) -> Fraction:
     if isinstance(fps, Fraction):
         return fps
@@ -191,7 +174,6 @@ def write_video(
         bit_rate = 800_000
     with atomic_path(final, suffix=final.suffix or f".{container}") as tmp:
         _encode(tmp, fmt, frames, fps, audio, sample_rate, vcodec, vopt, "yuv420p", acodec, bit_rate)
-        publish_mode(tmp)
 
 
 def write_lossless_video(
@@ -211,7 +193,6 @@ def write_lossless_video(
         _encode(tmp, "matroska", frames, fps, audio, sample_rate, "libx264rgb",
                 {"preset": "ultrafast", "crf": "0", "qp": "0"}, "rgb24",
                 "pcm_s16le" if audio is not None else None)
-        publish_mode(tmp)
 
 
 def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
@@ -225,7 +206,6 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
             w.setsampwidth(2)
             w.setframerate(int(sample_rate))
             w.writeframes(pcm.tobytes())
-        publish_mode(tmp)
 
 
 def probe(path: str | os.PathLike[str]) -> dict[str, Any]:
