@@ -1,0 +1,96 @@
+"""Encode and decode the arrays of one shard sample (the bytes of its tar members).
+
+Members of a sample (``<key>.<ext>`` in the tar):
+
+- ``frames.npy``: uint8 (T, H, W, 3) RGB, raw (``frame_codec: npy``); or ``frames.mjpeg``: the
+  T frames as baseline JPEG images concatenated (a Motion-JPEG stream, ``frame_codec: jpeg``),
+  with their byte lengths in the JSON field ``frame_jpeg_bytes``;
+- ``flow.npy``: uint8 (T-1, H, W, 2) optical flow from frame k to k+1, quantized as in
+  mmaction2/denseflow: ``q = round((clip(f, -b, b) + b) * 255 / (2 b))`` with the bound ``b`` in
+  the JSON field ``flow.bound`` (:func:`dequantize_flow` inverts it);
+- ``mel.npy``: float16 (n_mels, M) log-mel, mel frame ``i`` at ``i * hop_ms`` ms after ``t_start``;
+- ``json``: the metadata (what was done to the sample).
+
+:func:`decode_sample` turns the raw members (as webdataset yields them) into arrays.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+
+def npy_bytes(arr: np.ndarray) -> bytes:
+    """``arr`` as the bytes of an ``.npy`` file (no pickle)."""
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def npy_array(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def encode_jpeg_frames(frames: np.ndarray, quality: int = 90) -> tuple[bytes, list[int]]:
+    """uint8 (T, H, W, 3) RGB -> (concatenated JPEG bytes, byte length of each frame)."""
+    import cv2
+
+    parts: list[bytes] = []
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
+    for f in frames:
+        ok, enc = cv2.imencode(".jpg", cv2.cvtColor(f, cv2.COLOR_RGB2BGR), params)
+        if not ok:  # pragma: no cover - cv2 fails only on invalid input
+            raise ValueError("JPEG encoding failed")
+        parts.append(enc.tobytes())
+    return b"".join(parts), [len(p) for p in parts]
+
+
+def decode_jpeg_frames(data: bytes, lengths: list[int]) -> np.ndarray:
+    """Inverse of :func:`encode_jpeg_frames`: uint8 (T, H, W, 3) RGB."""
+    import cv2
+
+    out = []
+    pos = 0
+    buf = np.frombuffer(data, dtype=np.uint8)
+    for n in lengths:
+        img = cv2.imdecode(buf[pos:pos + n], cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"corrupt JPEG frame at byte {pos}")
+        out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        pos += n
+    if pos != len(buf):
+        raise ValueError("frame_jpeg_bytes does not add up to the size of frames.mjpeg")
+    return np.stack(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
+
+
+def quantize_flow(flow: np.ndarray, bound: float) -> np.ndarray:
+    """float (..., 2) flow in pixels -> uint8, clipped to ``[-bound, bound]`` (denseflow convention)."""
+    q = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2.0 * bound))
+    return np.rint(q).astype(np.uint8)
+
+
+def dequantize_flow(q: np.ndarray, bound: float) -> np.ndarray:
+    """uint8 flow -> float32 pixels (the quantization step is ``2 * bound / 255``)."""
+    return q.astype(np.float32) * np.float32(2.0 * bound / 255.0) - np.float32(bound)
+
+
+def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
+    """Raw tar members of one sample -> ``{"key", "meta", "frames", "flow", "mel"}``.
+
+    frames: uint8 (T, H, W, 3) or None; flow: uint8 (T-1, H, W, 2) or None (quantized; see
+    :func:`dequantize_flow`); mel: float32 (n_mels, M) or None; meta: the JSON dict.
+    """
+    meta = raw["json"]
+    if isinstance(meta, (bytes, bytearray)):
+        meta = json.loads(meta)
+    frames = None
+    if "frames.npy" in raw:
+        frames = npy_array(raw["frames.npy"])
+    elif "frames.mjpeg" in raw:
+        frames = decode_jpeg_frames(raw["frames.mjpeg"], meta["frame_jpeg_bytes"])
+    flow = npy_array(raw["flow.npy"]) if "flow.npy" in raw else None
+    mel = npy_array(raw["mel.npy"]).astype(np.float32) if "mel.npy" in raw else None
+    return {"key": raw["__key__"], "meta": meta, "frames": frames, "flow": flow, "mel": mel}
