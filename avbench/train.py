@@ -181,6 +181,14 @@ class Trainer:
         self.mel_norm, self.cfg, self.seed, self.dist = mel_norm, cfg, seed, dist
         self.workers, self.progress = workers, progress
         self.device = dist.device
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    def reset_optimizer_state(self, params: Iterator[torch.nn.Parameter] | list[torch.nn.Parameter]) -> None:
+        """Forget the optimizer's state (e.g. Adam moments) of ``params``, for heads that a method
+        re-initialises between epochs."""
+        if self.optimizer is not None:
+            for p in params:
+                self.optimizer.state.pop(p, None)
 
     def stream(self, *, view: View | None, keys: list[str], epoch: int, shuffle: bool, split: bool = True,
                repeats: dict[str, float] | None = None, needs: frozenset[str] | None = None,
@@ -204,15 +212,17 @@ class Trainer:
 
     @torch.no_grad()
     def features(self, kinds: tuple[str, ...], view: View, *, batch_size: int | None = None,
-                 desc: str = "features") -> tuple[list[str], dict[str, np.ndarray]]:
-        """Pooled features of every training video (one deterministic view each), gathered over the
-        ranks: (keys, {kind: float32 (N, D)}), rows in the order of ``keys`` (sorted)."""
+                 desc: str = "features", keys: list[str] | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
+        """Pooled features of every training video (or of ``keys``, e.g. the held-out ones), one
+        deterministic view each, gathered over the ranks: (keys, {kind: float32 (N, D)}), rows in
+        the order of the returned keys (sorted)."""
         self.model.eval()
         bs = batch_size or int(self.cfg["batch_size"])
-        keys: list[str] = []
+        wanted = self.train_keys if keys is None else list(keys)
+        keys = []
         feats: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
-        stream = self.stream(view=view, keys=self.train_keys, epoch=0, shuffle=False, seed=self.seed + 1)
-        n = len(self.train_keys)
+        stream = self.stream(view=view, keys=wanted, epoch=0, shuffle=False, seed=self.seed + 1)
+        n = len(wanted)
         with progress_bar(total=n, desc=desc, enabled=self.progress and self.dist.main) as bar:
             for b in batches(stream, batch_size=bs, workers=self.workers, drop_last=False):
                 t = self.tensors(b)
@@ -241,18 +251,26 @@ def evaluate_pretext(trainer: Trainer, pretext: Pretext) -> dict[str, float]:
     sums: dict[str, float] = {}
     n = 0
     gen = torch.Generator().manual_seed(trainer.seed + 2)
+    outputs: dict[str, list[np.ndarray]] = {}
     with torch.no_grad():
         for b in batches(stream, batch_size=bs, drop_last=False):
             if len(b["key"]) < 2:
                 continue
+            t = trainer.tensors(b)
             with trainer.autocast():
-                m = pretext.heldout_metrics(trainer.model, trainer.tensors(b), generator=gen)
+                m = pretext.heldout_metrics(trainer.model, t, generator=gen)
+                o = pretext.heldout_outputs(trainer.model, t)
+            for k, v in (o or {}).items():
+                outputs.setdefault(k, []).append(v.float().cpu().numpy())
             w = len(b["key"])
             for k, v in m.items():
                 sums[k] = sums.get(k, 0.0) + v * w
             n += w
     trainer.model.train()
-    return {k: v / n for k, v in sums.items()} if n else {}
+    out = {k: v / n for k, v in sums.items()} if n else {}
+    if outputs:
+        out.update(pretext.heldout_summary({k: np.concatenate(v) for k, v in outputs.items()}))
+    return out
 
 
 def pretrain(
@@ -300,6 +318,7 @@ def pretrain(
     last = out_dir / "last.pt"
     start_epoch = 0
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
+    trainer.optimizer = opt
     if last.exists() and pretext.trains:
         state = torch.load(last, map_location=dist.device, weights_only=False)
         if state["meta"]["config"] == cfg and state["meta"]["seed"] == seed:
@@ -345,6 +364,9 @@ def pretrain(
                 done += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{logs['loss']:.3f}")
+        if done == 0:
+            raise ValueError(f"{run}: epoch {epoch + 1} had no training batch: the {method} view gave fewer than "
+                             f"{bs} items (do the shards carry what it needs: {sorted(pretext.needs)}?)")
         row.update({f"train_{k}": v / max(1, done) for k, v in sums.items()})
         row["train_steps"] = done
         row.update({f"val_{k}": v for k, v in evaluate_pretext(trainer, pretext).items()})
@@ -356,6 +378,7 @@ def pretrain(
                 torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch + 1,
                             "metrics": metrics, "meta": meta, "pretext": pretext.state_dict()}, tmp)
     meta["wall_s"] = round(time.time() - t0, 1)
+    meta.update(pretext.checkpoint_meta())
     summary = {"run": run, "method": method, "epochs": pretext.epochs, "wall_s": meta["wall_s"],
                "world_size": dist.world, "final": metrics[-1] if metrics else {}}
     if not dist.main:

@@ -18,7 +18,8 @@ training loop (:func:`avbench.train.pretrain`) asks it for:
 Batches arrive as tensors made by :func:`to_tensors` from the numpy items: keys starting with
 ``video`` hold float (..., 3, T, H, W) in [0, 1]; ``audio``: float (..., 1, n_mels, A), normalised
 by the training set's log-mel mean and std; ``flow``: float (..., T, 2, H, W) in units of the
-quantization bound (in [-1, 1]); ``label``: int64 (B,); other numeric keys: tensors as they are.
+quantization bound (in [-1, 1], see :func:`flow_unit`); ``label``: int64 (B,); other numeric keys:
+tensors as they are.
 """
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ from avbench.shards.loader import View, clip_view, usable
 
 if TYPE_CHECKING:  # pragma: no cover
     from avbench.train import Trainer
+
+
+def flow_unit(q: torch.Tensor) -> torch.Tensor:
+    """Quantized uint8 flow (levels ``k * 2b/255 - b``, see ``avbench.shards.codec.quantize_flow``)
+    -> float in units of the bound ``b``, with the two levels next to zero (127, 128) read as 0.
+
+    Zero flow quantizes to 128 (``+b/255``), so a plain ``q / 127.5 - 1`` gives static pixels a
+    small positive value whose sign flips under negation (``255 - q``, the exact negation of the
+    levels): a reversed clip would betray itself by its background. With the dead zone, zero flow
+    is 0, ``255 - q`` reads as exactly minus ``q``, and 0 / 255 read as -1 / 1.
+    """
+    c = q.float() - 127.5
+    return torch.sign(c) * (c.abs() - 0.5) / 127.0
 
 
 def to_tensors(batch: dict[str, Any], *, device: torch.device, mel_norm: tuple[float, float]) -> dict[str, Any]:
@@ -54,7 +68,7 @@ def to_tensors(batch: dict[str, Any], *, device: torch.device, mel_norm: tuple[f
         elif k.startswith("flow") and v.dtype == np.uint8:
             nd = t.ndim
             perm = list(range(nd - 4)) + [nd - 4, nd - 1, nd - 3, nd - 2]
-            out[k] = t.permute(*perm).float().div_(127.5).sub_(1.0)
+            out[k] = flow_unit(t.permute(*perm))
         elif v.dtype.kind in "iu":
             out[k] = t.long()
         else:
@@ -140,6 +154,17 @@ class Pretext:
                         generator: torch.Generator) -> dict[str, float]:
         return {}
 
+    @torch.no_grad()
+    def heldout_outputs(self, model: PretrainModel, batch: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+        """Per-item outputs of a held-out batch that :meth:`heldout_summary` needs over the whole
+        held-out set (e.g. embeddings for retrieval); None: no set-level metrics."""
+        return None
+
+    def heldout_summary(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
+        """Metrics over the whole held-out set from :meth:`heldout_outputs` of every batch,
+        concatenated along the first axis in a fixed order (the same every epoch)."""
+        return {}
+
     def before_epoch(self, trainer: "Trainer", epoch: int) -> dict[str, float]:
         """Work between epochs; returns values to log in the epoch's metrics row."""
         return {}
@@ -150,6 +175,10 @@ class Pretext:
 
     def state_dict(self) -> dict[str, Any]:
         """Method state to checkpoint for resuming (e.g. pseudo-labels)."""
+        return {}
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """Facts about the run's data or state worth keeping in the checkpoint's meta (JSON-able)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
