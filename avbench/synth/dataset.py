@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "p_distractor": 0.3,
     "p_silent": 0.03,
     "p_no_audio": 0.02,
+    "p_zoom_in": 0.8,
     "n_bad": 3,
     "sound_duration_s": 5.0,
     "sound_sample_rate": 44100,
@@ -63,13 +64,13 @@ _SET_CODES = {"pretrain": 1, "action": 2, "sound": 3, "bad": 4}
 _YT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _BAD_KINDS = ["zero_bytes", "truncated", "no_audio"]
 _SPEC_KNOBS = ("duration_s", "fps", "sizes", "sample_rate", "channels", "p_letterbox",
-               "p_pillarbox", "p_black_frames", "p_camera", "p_distractor", "p_silent", "p_no_audio")
+               "p_pillarbox", "p_black_frames", "p_camera", "p_distractor", "p_silent", "p_no_audio", "p_zoom_in")
 
 GT_COLUMNS = [
     "set", "id", "file", "class", "class_idx", "container", "bad", "seed", "fps", "width",
     "height", "duration", "n_frames", "sample_rate", "channels", "has_audio", "letterbox",
     "pillarbox", "black_lead_in", "black_lead_out", "black_ranges", "camera",
-    "camera_max_shift_px", "camera_scale_min", "camera_scale_max", "distractor",
+    "camera_max_shift_px", "camera_scale_min", "camera_scale_max", "camera_zoom", "distractor",
     "distractor_cls", "n_distractor_events", "silent", "no_audio", "n_events", "shape", "color",
     "bg_color", "obj_size", "pitch_hz", "noise_db", "level",
 ]
@@ -211,6 +212,7 @@ def _gt_row(job: dict[str, Any], gt: dict[str, Any], has_audio: bool) -> dict[st
         "black_ranges": ";".join(f"{a}-{b}" for a, b in gt["black_frames"]),
         "camera": spec.camera, "camera_max_shift_px": round(float(gt.get("camera_max_shift_px", 0.0)), 3),
         "camera_scale_min": round(float(rng_[0]), 4), "camera_scale_max": round(float(rng_[1]), 4),
+        "camera_zoom": ("in" if spec.zoom_in else "out") if spec.camera == "zoom" else "",
         "distractor": spec.distractor, "distractor_cls": spec.distractor_cls if spec.distractor else "",
         "n_distractor_events": len(gt["distractor_events"]), "silent": spec.silent,
         "no_audio": not has_audio, "n_events": gt["n_events"], "shape": spec.shape,

@@ -61,6 +61,7 @@ class VideoSpec:
     black_lead_in: int = 0  # fully black frames at the start
     black_lead_out: int = 0  # fully black frames at the end
     camera: str = "none"  # none | pan | zoom | shake
+    zoom_in: bool = True  # direction of a "zoom" camera: magnify over time (in) or the reverse (out)
     distractor: bool = False  # off-screen sounds of another class's timbre
     silent: bool = False  # audio stream present but near-zero (about -80 dBFS noise)
     no_audio: bool = False  # written without an audio stream
@@ -122,6 +123,7 @@ def sample_spec(
     p_distractor: float = 0.3,
     p_silent: float = 0.03,
     p_no_audio: float = 0.02,
+    p_zoom_in: float = 0.8,
     n_classes: int = len(CLASSES),
     appearance_seed: int | None = None,
 ) -> VideoSpec:
@@ -131,6 +133,11 @@ def sample_spec(
     framing and nuisances for every class). ``appearance_seed``, when given, draws the
     appearance (shape, colours, texture, size) from its own generator so that several clips can
     share a "setting" (UCF101 groups). ``webm`` forces 48 kHz audio (Opus).
+
+    ``p_zoom_in`` is the share of zooming cameras that zoom in (magnify over time): real footage
+    zooms in far more often than out, which gives the arrow of time a camera-motion shortcut
+    (seed 002's cue table); 0.5 makes zooms time-symmetric. Its draw comes from a generator of
+    its own (seeded by the video's ``seed``), so changing it changes nothing else.
     """
     if cls not in CLASSES:
         raise ValueError(f"unknown class {cls!r}")
@@ -152,6 +159,7 @@ def sample_spec(
     if u[2] >= p_black_frames:
         bi = bo = 0
     cam = CAMERAS[1 + int(rng.integers(3))] if u[3] < p_camera else "none"
+    zoom_in = bool(np.random.default_rng([seed, 11]).uniform() < p_zoom_in)
     distractor = bool(u[4] < p_distractor)
     silent = bool(u[5] < p_silent)
     no_audio = bool(u[6] < p_no_audio)
@@ -176,7 +184,7 @@ def sample_spec(
     return VideoSpec(
         cls=cls, seed=seed, width=w, height=h, fps=fps_v, duration=dur, sample_rate=sr,
         channels=int(channels), container=container, letterbox=letterbox, pillarbox=pillarbox,
-        black_lead_in=bi, black_lead_out=bo, camera=cam, distractor=distractor, silent=silent,
+        black_lead_in=bi, black_lead_out=bo, camera=cam, zoom_in=zoom_in, distractor=distractor, silent=silent,
         no_audio=no_audio, shape=shape, color=tuple(int(c) for c in col),
         bg_color=tuple(int(c) for c in bg), texture=texture, obj_size=obj_size, pitch_hz=pitch,
         noise_db=noise_db, noise_color=noise_color, level=level, distractor_cls=dcls,
@@ -660,7 +668,8 @@ def _camera_path(spec: VideoSpec, w: int, h: int) -> np.ndarray:
         path[:, 2] = s
     elif spec.camera == "zoom":
         z1 = rng.uniform(1.1, 1.3)
-        a, b = (1.0, z1) if rng.uniform() < 0.5 else (z1, 1.0)
+        rng.uniform()  # (the direction's former draw; kept so that the stream of draws is unchanged)
+        a, b = (1.0, z1) if spec.zoom_in else (z1, 1.0)
         path[:, 2] = a + (b - a) * u
     elif spec.camera == "shake":
         s = 1.08

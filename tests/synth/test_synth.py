@@ -321,3 +321,24 @@ def test_render_audio_matches_render() -> None:
     _, audio, _, _ = render(spec)
     audio2, _ = render_audio(spec)
     assert np.array_equal(audio, audio2)
+
+
+def test_zoom_direction_knob() -> None:
+    """``p_zoom_in``: the share of zooming cameras that zoom in; it changes nothing else, and its
+    draw does not depend on the class."""
+    def zooms(p: float, cls: str = "bounce") -> list[VideoSpec]:
+        return [_spec(cls, 500 + i, p_camera=1.0, p_zoom_in=p) for i in range(300)]
+
+    base = zooms(0.8)
+    share = np.mean([s.zoom_in for s in base])
+    assert 0.7 < share < 0.9
+    assert all(s.zoom_in for s in zooms(1.0)) and not any(s.zoom_in for s in zooms(0.0))
+    other = zooms(0.2)
+    assert [dataclasses.replace(s, zoom_in=True) for s in base] == [dataclasses.replace(s, zoom_in=True) for s in other]
+    assert [s.zoom_in for s in base] == [s.zoom_in for s in zooms(0.8, "spin")]
+    spec = next(s for s in base if s.camera == "zoom")
+    _, _, _, gt = render(dataclasses.replace(spec, zoom_in=True))
+    scale = np.array(gt["camera_path"])[:, 2]
+    assert scale[-1] > scale[0]  # zooming in magnifies over time
+    _, _, _, gt = render(dataclasses.replace(spec, zoom_in=False))
+    assert np.array(gt["camera_path"])[-1, 2] < np.array(gt["camera_path"])[0, 2]
