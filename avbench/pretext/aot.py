@@ -1,0 +1,262 @@
+"""Arrow of time (Wei, Lim, Zisserman & Freeman, CVPR 2018): is a clip played forwards or backwards?
+
+Input is optical flow only: ``segments * frames`` consecutive flow fields of a clip (the shards'
+``flow.npy``), encoded by the T-CAM flow network (:mod:`avbench.models.flow`: a 2D CNN per
+segment, late fusion, global average pooling) and classified forward / backward by a linear
+layer (the class-activation-map layer of T-CAM).
+
+The backward version of a clip is its flow fields **in reverse order and negated**, which
+approximates the flow computed on the reversed video (:func:`aot_directions`: by default both
+directions are first moved to the midpoints of their vectors, where this reversal is exact; the
+plain negation of the stored fields leaks the direction through second-order effects). Quantized
+flow is read with the two levels next to zero as 0 (:func:`avbench.pretext.base.flow_unit`), so a
+still background reads the same in both directions.
+
+Every training clip is used in both directions (target 1 forward, 0 backward), so the classes
+are balanced within each batch and chance is exactly 50%. With ``motion_sampling`` the clip
+start is drawn with probability proportional to the clip's mean flow magnitude (plus a floor),
+so that still stretches, which carry no arrow of time, are rarely drawn.
+
+Shortcut cues (seed 002): black framing and camera motion (real footage zooms in and tilts down
+far more often than the reverse) let a network tell the direction without understanding the
+scene. The default shards remove them (border crop, black-frame removal, stabilization); a
+dataset entry with per-dataset shard overrides keeps them (``aot_cues_kept`` in config.yaml). The
+share of training videos carrying each cue is read from the samples' JSON (:func:`cue_flags`)
+and recorded in the metrics and the checkpoint meta, as the cue table's "percent of videos".
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from avbench.pretext.base import Pretext, PretrainModel, accuracy
+from avbench.pretext.motion import motion_weighted_choice, window_motion
+from avbench.shards.loader import View, clip_starts, usable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from avbench.train import Trainer
+
+
+def unit_flow(q: np.ndarray) -> np.ndarray:
+    """Quantized flow uint8 -> float32 in units of the bound, with the levels next to zero read as
+    0 (the numpy twin of :func:`avbench.pretext.base.flow_unit`)."""
+    c = q.astype(np.float32) - 127.5
+    return (np.sign(c) * (np.abs(c) - 0.5) / 127.0).astype(np.float32)
+
+
+def quantized_flow(u: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`unit_flow`: float flow in units of the bound -> uint8 (0 -> 128)."""
+    u = np.clip(np.asarray(u, np.float32), -1.0, 1.0)
+    q = np.where(u > 0, 128.0 + u * 127.0, np.where(u < 0, 127.0 + u * 127.0, 128.0))
+    return np.clip(np.rint(q), 0, 255).astype(np.uint8)
+
+
+def reverse_flow(flow: np.ndarray) -> np.ndarray:
+    """The fields of a clip in reverse order and negated. flow: uint8 (T, H, W, 2) quantized
+    (negation ``255 - q``, exact on the quantization levels) or float (negation ``-f``)."""
+    rev = flow[::-1]
+    return np.ascontiguousarray(255 - rev) if flow.dtype == np.uint8 else np.ascontiguousarray(-rev)
+
+
+def midpoint_field(f: np.ndarray, *, moving_px: float = 0.5, min_cover: float = 0.25) -> np.ndarray:
+    """A flow field moved to the midpoints of its vectors: each vector ``f(x)`` is splatted
+    bilinearly to ``x + f(x) / 2`` and each pixel keeps the weighted mean of what landed on it.
+    Sources weigh ``min(1, |f| / moving_px)``: still pixels do not splat, so only what moves is
+    drawn, and pixels that receive less than ``min_cover`` of weight are 0.
+
+    The field from frame k + 1 back to frame k maps ``x + f(x)`` to ``x`` with ``-f(x)``: its
+    midpoints are the same, and so are its moving sources (which side of a moving object the still
+    background occludes is what would tell the two apart), so in this representation the flow of
+    the reversed video is the negated field. f: float (H, W, 2) in pixels (x, y). Returns float32
+    (H, W, 2).
+    """
+    h, w = f.shape[:2]
+    f = np.asarray(f, np.float64)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    tx, ty = xx + f[..., 0] / 2, yy + f[..., 1] / 2
+    x0, y0 = np.floor(tx), np.floor(ty)
+    ax, ay = tx - x0, ty - y0
+    src = np.minimum(1.0, np.sqrt(np.square(f).sum(-1)) / moving_px)
+    cover = np.zeros(h * w)
+    vsum = np.zeros((h * w, 2))
+    for dx, dy, wt in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
+        px, py = (x0 + dx).astype(np.int64), (y0 + dy).astype(np.int64)
+        ok = ((px >= 0) & (px < w) & (py >= 0) & (py < h)).ravel()
+        idx = (py * w + px).ravel()[ok]
+        ws = (wt * src).ravel()[ok]
+        cover += np.bincount(idx, weights=ws, minlength=h * w)
+        for c in range(2):
+            vsum[:, c] += np.bincount(idx, weights=ws * f[..., c].ravel()[ok], minlength=h * w)
+    keep = cover >= min_cover
+    out = np.zeros((h * w, 2))
+    out[keep] = vsum[keep] / cover[keep, None]
+    return out.reshape(h, w, 2).astype(np.float32)
+
+
+def aot_directions(clip: np.ndarray, bound: float, *, reversal: str = "midpoint") -> tuple[np.ndarray, np.ndarray]:
+    """The forward and backward versions of a clip of quantized flow (uint8 (T, H, W, 2), bound in
+    pixels). Returns (forward, backward), uint8 (T, H, W, 2) each.
+
+    The backward version is the fields in reverse order and negated, an approximation of the flow
+    one would compute on the reversed video, whose field from frame k + 1 to frame k lives on the
+    pixel grid of frame k + 1 rather than k.
+
+    - ``reversal="negate"``: the stored fields, reversed and negated (``255 - q``). The grids
+      differ by one frame's displacement, which a network notices: a rotation's forward chord
+      points inwards and its negation outwards, and the vectors stop pointing at where the next
+      field's support is by the acceleration, so even a time-symmetric spin looks directional.
+    - ``reversal="midpoint"`` (default): both versions are first moved to the midpoints of their
+      vectors (:func:`midpoint_field`), the one grid that the forward and the reversed flow share,
+      where reversal is exactly "reverse the order and negate"; both directions go through the
+      same resampling, so neither carries an artifact the other lacks. The price is a shift by
+      half a displacement (and a slight blur) from the raw flow that evaluation feeds the encoder.
+    """
+    if reversal == "negate":
+        return np.ascontiguousarray(clip), reverse_flow(clip)
+    if reversal != "midpoint":
+        raise ValueError(f"unknown arrow-of-time reversal {reversal!r}")
+    mid = np.stack([midpoint_field(f * bound) for f in unit_flow(clip)]) / bound
+    fwd = quantized_flow(mid)
+    return fwd, reverse_flow(fwd)
+
+
+def flow_motion(flow: np.ndarray) -> np.ndarray:
+    """Mean flow magnitude of each field of quantized flow (T, H, W, 2) uint8, in quantization
+    steps (0 for still fields). Returns float32 (T,)."""
+    c = np.abs(flow.astype(np.float32) - 127.5) - 0.5
+    return np.maximum(c, 0).reshape(len(flow), -1).mean(1)
+
+
+def aot_view(sample: dict[str, Any], rng: np.random.Generator, *, flow_frames: int, motion_sampling: bool,
+             reversal: str = "midpoint") -> dict[str, Any] | None:
+    """A clip of ``flow_frames`` consecutive flow fields (never across dropped frames) in both
+    directions (:func:`aot_directions`): ``flow`` uint8 (T, H, W, 2) forward, ``flow_rev`` uint8
+    (T, H, W, 2) backward, ``label``, ``start``. None when the sample has no such clip."""
+    meta, flow = sample["meta"], sample["flow"]
+    if flow is None:
+        return None
+    starts = [k for k in clip_starts(meta, flow_frames + 1) if k + flow_frames <= len(flow)]
+    if not starts:
+        return None
+    if motion_sampling and len(starts) > 1:
+        k0 = motion_weighted_choice(starts, window_motion(flow_motion(flow), starts, flow_frames + 1), rng)
+    else:
+        k0 = int(starts[int(rng.integers(len(starts)))])
+    fwd, bwd = aot_directions(flow[k0:k0 + flow_frames], float(meta["flow"]["bound"]), reversal=reversal)
+    return {"flow": fwd, "flow_rev": bwd,
+            "label": int(meta.get("label_idx", -1)), "start": k0}
+
+
+def cue_flags(meta: dict[str, Any], *, camera_threshold: float | None) -> dict[str, bool | None]:
+    """Whether one sample carries each arrow-of-time shortcut cue, from its JSON (None: unknown).
+
+    ``black_border``: black bars were detected (``borders.bars`` non-zero, or ``crop_box``
+    smaller than the source frame); unknown when border detection did not run. ``camera_motion``:
+    ``stabilization.camera_motion_score`` (frame diagonals per second) above ``camera_threshold``,
+    or, when that is None, the sample's own ``stabilization.camera_moving`` (the shard stage's
+    threshold); unknown without a score. ``borders_removed`` / ``stabilized``: whether these
+    shards had the cue removed.
+    """
+    borders = meta.get("borders") or {}
+    box = meta.get("crop_box")
+    bars = borders.get("bars")
+    black: bool | None = None
+    if bars:
+        black = any(int(v) > 0 for v in bars.values())
+    elif box is not None:
+        src = (meta.get("geometry") or {}).get("source_size")
+        if src:
+            black = (int(box[2]) - int(box[0])) < int(src[0]) or (int(box[3]) - int(box[1])) < int(src[1])
+        else:
+            black = True
+    elif borders.get("enabled"):
+        black = False
+    stab = meta.get("stabilization") or {}
+    score = stab.get("camera_motion_score")
+    if score is None:
+        moving = None
+    elif camera_threshold is None and stab.get("camera_moving") is not None:
+        moving = bool(stab["camera_moving"])
+    else:
+        moving = bool(float(score) > (0.01 if camera_threshold is None else camera_threshold))
+    return {"black_border": black, "camera_motion": moving,
+            "borders_removed": bool(borders.get("enabled")) if borders else None,
+            "stabilized": bool(stab.get("enabled")) if stab else None}
+
+
+def cue_shares(metas: list[dict[str, Any]], *, camera_threshold: float | None) -> dict[str, float]:
+    """Share of videos with each cue among those where it is known (NaN when never known), and
+    the share of videos whose shards had each cue removed."""
+    flags = [cue_flags(m, camera_threshold=camera_threshold) for m in metas]
+    out: dict[str, float] = {"cue_videos": float(len(flags))}
+    for name in ("black_border", "camera_motion", "borders_removed", "stabilized"):
+        known = [f[name] for f in flags if f[name] is not None]
+        out[f"share_{name}"] = float(np.mean(known)) if known else float("nan")
+    return out
+
+
+class ArrowOfTime(Pretext):
+    """Forward vs backward on flow (T-CAM): ``aot``."""
+
+    name = "aot"
+    encoders = ("flow",)
+    needs = frozenset({"flow"})
+
+    def __init__(self, cfg: dict[str, Any], *, n_classes: int, seed: int) -> None:
+        super().__init__(cfg, n_classes=n_classes, seed=seed)
+        s = self.settings()
+        self.motion_sampling = bool(s.get("motion_sampling", True))
+        thr = s.get("camera_motion_threshold")
+        self.camera_threshold = None if thr is None else float(thr)
+        self.reversal = str(s.get("reversal", "midpoint"))
+        self.cues: dict[str, float] | None = None
+
+    def usable(self, row: dict[str, Any]) -> bool:
+        return usable(row, clip_frames=self.flow_frames(), audio=False, flow=True)
+
+    def view(self, epoch: int) -> View:
+        return functools.partial(aot_view, flow_frames=self.flow_frames(), motion_sampling=self.motion_sampling,
+                                 reversal=self.reversal)
+
+    def heldout_view(self) -> View:
+        return functools.partial(aot_view, flow_frames=self.flow_frames(), motion_sampling=False,
+                                 reversal=self.reversal)
+
+    def build_head(self, dims: dict[str, int]) -> nn.Module:
+        return nn.Linear(dims["flow"], 2)
+
+    def _logits(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.cat([batch["flow"], batch["flow_rev"]])
+        n = len(batch["flow"])
+        y = torch.cat([torch.ones(n), torch.zeros(n)]).long().to(x.device)
+        return model.head(model.encode("flow", x)), y
+
+    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, y = self._logits(model, batch)
+        return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y)}
+
+    @torch.no_grad()
+    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
+                        generator: torch.Generator) -> dict[str, float]:
+        logits, y = self._logits(model, batch)
+        n = len(batch["flow"])
+        pred = logits.argmax(-1)
+        # a clip is "understood" when both of its directions are classified right
+        both = ((pred[:n] == 1) & (pred[n:] == 0)).float().mean()
+        return {"pretext_acc": accuracy(logits, y), "both_directions_acc": float(both)}
+
+    def before_epoch(self, trainer: "Trainer", epoch: int) -> dict[str, float]:
+        if self.cues is None:
+            metas = [s["meta"] for s in trainer.stream(view=None, keys=trainer.train_keys, epoch=0, shuffle=False,
+                                                         split=False, needs=frozenset())]
+            self.cues = cue_shares(metas, camera_threshold=self.camera_threshold)
+        return dict(self.cues)
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {"aot_cues": dict(self.cues or {}), "aot_camera_motion_threshold": self.camera_threshold}
