@@ -1,15 +1,42 @@
 """Self-supervised pretext tasks (and the supervised/scratch references), one module per method.
 
 :data:`PRETEXTS` maps a method name (the ``method`` of a run in ``pretrain.runs``) to its
-:class:`~avbench.pretext.base.Pretext` class.
+:class:`~avbench.pretext.base.Pretext` class:
+
+========================  =========================================================  ===========
+method                    module                                                     encoders
+========================  =========================================================  ===========
+``avts``                  :mod:`~avbench.pretext.avts` (sync, easy/hard, curriculum)  video, audio
+``l3``                    :mod:`~avbench.pretext.l3` (correspondence, fused)          video, audio
+``avenet``                :mod:`~avbench.pretext.avenet` (correspondence, distance)   video, audio
+``sdc`` ``mdc`` ``cdc``   :mod:`~avbench.pretext.xdc` (deep clustering)               video, audio
+``xdc``
+``aot``                   :mod:`~avbench.pretext.aot` (arrow of time on flow)         flow
+``shuffle_learn``         :mod:`~avbench.pretext.shuffle_learn` (order verification)  video
+``odd_one_out``           :mod:`~avbench.pretext.odd_one_out` (O3N)                   video
+``infonce``               :mod:`~avbench.pretext.infonce` (cross-modal InfoNCE)       video, audio
+``supervised``            :mod:`~avbench.pretext.supervised` (labels; reference)      configurable
+``scratch``               random init (reference)                                    all
+========================  =========================================================  ===========
 """
 
 from __future__ import annotations
 
+from avbench.pretext.aot import ArrowOfTime
+from avbench.pretext.avenet import AVENet
 from avbench.pretext.avts import AVTS
 from avbench.pretext.base import Pretext, PretrainModel, to_tensors
+from avbench.pretext.infonce import InfoNCE
+from avbench.pretext.l3 import L3
+from avbench.pretext.odd_one_out import OddOneOut
+from avbench.pretext.shuffle_learn import ShuffleLearn
 from avbench.pretext.supervised import Scratch, Supervised
+from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 
-PRETEXTS: dict[str, type[Pretext]] = {cls.name: cls for cls in (AVTS, Supervised, Scratch)}
+PRETEXTS: dict[str, type[Pretext]] = {
+    cls.name: cls
+    for cls in (AVTS, L3, AVENet, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, InfoNCE, Supervised,
+                Scratch)
+}
 
 __all__ = ["PRETEXTS", "Pretext", "PretrainModel", "to_tensors"]
