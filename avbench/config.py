@@ -18,6 +18,44 @@ def _schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: ``base`` with ``override`` merged in, recursively for nested dicts."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def shard_settings(config: dict[str, Any], dataset: str | None = None) -> dict[str, Any]:
+    """The preprocessing settings of ``dataset``: the ``shard`` section with the dataset's
+    ``datasets.<name>.shard`` overrides deep-merged over it, defaults filled, validated.
+
+    Raises ``jsonschema.ValidationError`` for an invalid merged section and ``ValueError`` (one
+    line) for settings that cannot run here (TV-L1 flow without opencv-contrib).
+    """
+    schema = _schema()["properties"]["shard"]
+    merged = copy.deepcopy(config.get("shard") or {})
+    if dataset is not None:
+        if dataset not in config.get("datasets", {}):
+            raise ValueError(f"dataset {dataset!r} is not in datasets")
+        merged = deep_merge(merged, config["datasets"][dataset].get("shard") or {})
+    _fill_defaults(merged, schema)
+    try:
+        jsonschema.validate(merged, schema)
+    except jsonschema.ValidationError as exc:
+        where = f"datasets.{dataset}.shard" if dataset else "shard"
+        raise jsonschema.ValidationError(f"{where}: {exc.message}") from None
+    flow = merged["flow"]
+    if flow["enabled"] or merged["stabilize"]["enabled"]:
+        from avbench.preprocess.flow import check_algorithm
+
+        check_algorithm(flow["algorithm"], flow["preset"])
+    return merged
+
+
 def _fill_defaults(node: dict[str, Any], schema: dict[str, Any]) -> None:
     for key, sub in schema.get("properties", {}).items():
         if key not in node and "default" in sub:
@@ -37,6 +75,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     for name in cfg["downstream"]:
         if name not in cfg["datasets"]:
             raise jsonschema.ValidationError(f"downstream dataset {name!r} is not in datasets")
+    for name in cfg["datasets"]:
+        shard_settings(cfg, name)
     return cfg
 
 
