@@ -106,15 +106,16 @@ def _hash_index(path: str | None) -> tuple[str, int, int, int]:
 
 
 def cmd_pretrain(a: argparse.Namespace) -> int:
-    from avbench.config import config_hash
+    from avbench.config import config_hash, run_settings
     from avbench.train import pretrain
 
     cfg = _config(a.config)
+    settings = run_settings(cfg, a.run)
     h, used, listed, found = _hash_index(a.index)
     prov = {"config_hash": config_hash(cfg), "pretrain_manifest_hash": h, "pretrain_clips_used": used,
-            "pretrain_clips_listed": listed, "pretrain_clips_found": found, "pretrain_data": a.dataset}
-    out = pretrain(method=a.method, shard_dir=a.shards, out_dir=a.out, cfg=cfg["pretrain"], seed=int(cfg["seed"]),
-                   provenance=prov, threads=a.threads)
+            "pretrain_clips_listed": listed, "pretrain_clips_found": found, "pretrain_data": settings["dataset"]}
+    out = pretrain(run=a.run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=int(cfg["seed"]), index=a.index,
+                   provenance=prov, threads=a.threads, workers=a.loader_workers)
     print(json.dumps(out, default=str))
     return 0
 
@@ -128,18 +129,16 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     cfg = _config(a.config)
     ev = cfg["evaluate"]
-    rows = evaluate_checkpoint(checkpoint=a.checkpoint, shard_dir=a.shards, index_path=a.index, kind=a.kind,
+    rows = evaluate_checkpoint(checkpoint=a.checkpoint, shard_dir=a.shards, index_path=a.index, task=a.kind,
                                clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
                                seed=int(cfg["seed"]), threads=a.threads)
     meta = torch.load(a.checkpoint, map_location="cpu", weights_only=False)["meta"]
     h, used, listed, found = _hash_index(a.index)
-    pcfg = meta["config"]
-    backbone = pcfg["video_backbone"] if a.kind == "video" else pcfg["audio_backbone"]
-    rows.insert(0, "method", meta["method"])
-    rows.insert(1, "backbone", backbone)
-    rows.insert(2, "pretrain_data", meta.get("pretrain_data", ""))
-    rows.insert(3, "downstream", a.downstream)
-    rows.insert(4, "protocol", "linear")
+    rows.insert(0, "method", meta["run"])
+    rows.insert(1, "pretext", meta["method"])
+    rows.insert(3, "pretrain_data", meta.get("pretrain_data", ""))
+    rows.insert(4, "downstream", a.downstream)
+    rows.insert(5, "protocol", "linear")
     for k, v in {"seed": meta["seed"], "run_name": cfg["run_name"], "config_hash": meta.get("config_hash", ""),
                  "pretrain_manifest_hash": meta.get("pretrain_manifest_hash", ""), "downstream_manifest_hash": h,
                  "git_rev": git_revision(), "pretrain_clips_used": meta.get("pretrain_clips_used", 0),
@@ -149,8 +148,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         rows[k] = v
     with atomic_path(a.output, suffix=".csv") as tmp:
         rows.to_csv(tmp, index=False)
-    summary = rows.groupby("metric")["value"].mean().round(4).to_dict()
-    print(f"evaluate {meta['method']} on {a.downstream} ({a.kind}): {summary}", flush=True)
+    summary = rows.groupby(["encoder", "metric"])["value"].mean().round(4).to_dict() if len(rows) else {}
+    print(f"evaluate {meta['run']} on {a.downstream} ({a.kind}): {summary}", flush=True)
     return 0
 
 
@@ -232,14 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "dropped by reason)")
     s.set_defaults(func=cmd_shard_index)
 
-    s = sub.add_parser("pretrain", help="pretrain encoders with one method")
-    s.add_argument("--method", required=True, choices=["avts", "supervised", "scratch"])
+    s = sub.add_parser("pretrain", help="pretrain encoders: one run of pretrain.runs (a method and its settings)")
+    s.add_argument("run", help="run name (a key of pretrain.runs, or scratch)")
     s.add_argument("--shards", required=True)
-    s.add_argument("--index", default=None, help="shard index, for provenance")
-    s.add_argument("--dataset", default="", help="pretraining dataset name, for provenance")
+    s.add_argument("--index", default=None, help="shard index (sample list and provenance)")
     s.add_argument("--out", required=True)
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
+    s.add_argument("--loader-workers", type=int, default=0,
+                   help="data loader processes (0: read the shards in the training process)")
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("evaluate", help="linear-probe a checkpoint's encoder on a labeled dataset")

@@ -18,17 +18,6 @@ def _schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """A new dict: ``base`` with ``override`` merged in, recursively for nested dicts."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def shard_settings(config: dict[str, Any], dataset: str | None = None) -> dict[str, Any]:
     """The preprocessing settings of ``dataset``: the ``shard`` section with the dataset's
     ``datasets.<name>.shard`` overrides deep-merged over it, defaults filled, validated.
@@ -75,6 +64,18 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     for name in cfg["downstream"]:
         if name not in cfg["datasets"]:
             raise jsonschema.ValidationError(f"downstream dataset {name!r} is not in datasets")
+    pschema = schema["properties"]["pretrain"]
+    for run in cfg["pretrain"]["methods"]:
+        if run not in (cfg["pretrain"].get("runs") or {}) and run != SCRATCH_RUN:
+            raise jsonschema.ValidationError(f"pretrain.methods lists {run!r}, which is not in pretrain.runs")
+    for run in run_names(cfg):
+        settings = run_settings(cfg, run)
+        if settings["dataset"] not in cfg["datasets"]:
+            raise jsonschema.ValidationError(f"run {run!r} pretrains on {settings['dataset']!r}, not in datasets")
+        try:
+            jsonschema.validate({k: v for k, v in settings.items() if k not in ("method", "dataset")}, pschema)
+        except jsonschema.ValidationError as exc:
+            raise jsonschema.ValidationError(f"pretrain.runs.{run}: {exc.message}") from None
     for name in cfg["datasets"]:
         shard_settings(cfg, name)
     return cfg
@@ -88,3 +89,41 @@ def config_hash(config: dict[str, Any]) -> str:
     """A short hash of the whole (validated) config, for provenance columns."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: ``base`` with ``over`` merged in recursively (``over`` wins; dicts merge)."""
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+SCRATCH_RUN = "scratch"
+
+
+def run_names(cfg: dict[str, Any]) -> list[str]:
+    """The pretraining runs of a config: ``pretrain.methods`` (names in ``pretrain.runs``) and
+    ``scratch`` (random init, always evaluated)."""
+    names = list(cfg["pretrain"]["methods"])
+    return names + ([SCRATCH_RUN] if SCRATCH_RUN not in names else [])
+
+
+def run_settings(cfg: dict[str, Any], run: str) -> dict[str, Any]:
+    """The settings of pretraining run ``run``: the ``pretrain`` section (without ``runs`` and
+    ``methods``) with the run's entry of ``pretrain.runs`` merged in, plus ``method`` and the
+    ``dataset`` it pretrains on (default: ``pretrain_dataset``)."""
+    p = {k: v for k, v in cfg["pretrain"].items() if k not in ("runs", "methods")}
+    runs = cfg["pretrain"].get("runs") or {}
+    if run in runs:
+        entry = runs[run]
+    elif run == SCRATCH_RUN:
+        entry = {"method": "scratch"}
+    else:
+        raise KeyError(f"run {run!r} is not in pretrain.runs")
+    out = deep_merge(p, entry)
+    out.setdefault("dataset", cfg["pretrain_dataset"])
+    return out

@@ -14,7 +14,9 @@ import pandas as pd
 
 from avbench.paths import atomic_path
 
-KEY_COLUMNS = ["method", "backbone", "pretrain_data", "downstream", "protocol", "fold", "metric", "value"]
+KEY_COLUMNS = [
+    "method", "pretext", "encoder", "backbone", "pretrain_data", "downstream", "protocol", "fold", "metric", "value",
+]
 PROVENANCE_COLUMNS = [
     "n_train", "n_test", "chance", "seed", "run_name", "config_hash", "pretrain_manifest_hash", "downstream_manifest_hash",
     "git_rev", "pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed", "clips_used", "clips_found",
@@ -40,19 +42,20 @@ def gather(paths: list[str | Path]) -> pd.DataFrame:
     frames = [pd.read_csv(p) for p in paths]
     frames = [f for f in frames if len(f)]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEY_COLUMNS)
-    cols = KEY_COLUMNS + [c for c in PROVENANCE_COLUMNS if c in df.columns]
+    cols = [c for c in KEY_COLUMNS if c in df.columns] + [c for c in PROVENANCE_COLUMNS if c in df.columns]
     cols += [c for c in df.columns if c not in cols]
     return df[cols].sort_values(["downstream", "protocol", "metric", "method", "fold"], kind="stable").reset_index(drop=True)
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over folds per (downstream, protocol, metric, method, backbone)."""
-    keys = ["downstream", "protocol", "metric", "method", "backbone", "pretrain_data"]
-    g = df.groupby(keys, sort=True)["value"]
+    keys = [k for k in ("downstream", "protocol", "metric", "method", "encoder", "backbone", "pretrain_data")
+            if k in df.columns]
+    g = df.groupby(keys, sort=True, dropna=False)["value"]
     out = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "folds"})
     out["std"] = out["std"].fillna(0.0)
     if "chance" in df.columns:
-        out = out.merge(df.groupby(keys)["chance"].first().reset_index(), on=keys, how="left")
+        out = out.merge(df.groupby(keys, dropna=False)["chance"].first().reset_index(), on=keys, how="left")
     return out
 
 

@@ -1,17 +1,24 @@
-"""One training entry point for every pretraining method (``avts``, ``supervised``, ``scratch``).
+"""One training entry point for every pretraining method (:data:`avbench.pretext.PRETEXTS`).
 
-Training reads the shards of the pretraining set into memory (uint8 frames and float16 mels: the
-default synthetic set is ~300 MB) and draws random synchronized clip windows each epoch. It seeds
-everything, writes a metrics CSV per epoch, checkpoints after every epoch (with the config and the
-data-manifest hash) and resumes from the last epoch after an interruption.
+:func:`pretrain` streams the pretraining shards with :class:`avbench.shards.loader.ShardStream`
+(each epoch: ``clips_per_video`` random views of every training video, in an order that depends
+only on the seed and the epoch), holds out 10% of the videos for pretext metrics, seeds
+everything, writes a metrics CSV row per epoch, checkpoints after every epoch (with the config
+and the data-manifest hash) and resumes from the last epoch after an interruption. On a GPU it
+uses mixed precision (bfloat16 autocast) and channels-last video tensors.
+
+Under ``torchrun`` every rank reads its own share of the samples (each sample once per epoch
+across ranks), gradients are averaged over the ranks before each step, and rank 0 writes the
+checkpoints. BatchNorm statistics are per rank; rank 0's are saved.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,155 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from avbench.models import build_audio_encoder, build_video_encoder
 from avbench.paths import atomic_path
-from avbench.pretext.avts import AVTSHead, avts_loss, easy_negative_perm, sync_accuracy
 from avbench.progress import progress_bar
+from avbench.pretext import PRETEXTS, Pretext, PretrainModel, to_tensors
+from avbench.shards.loader import ShardStream, View, batches, shard_urls
 
-METHODS = ("avts", "supervised", "scratch")
-
-
-@dataclass
-class ClipBank:
-    """Decoded samples of one dataset, in memory.
-
-    frames[i]: uint8 (T_i, H, W, 3) or None; mels[i]: float32 (n_mels, M_i) or None.
-    """
-
-    frames: list[np.ndarray | None]
-    mels: list[np.ndarray | None]
-    labels: np.ndarray
-    ids: list[str]
-    fps: float
-    mel_rate: float
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def clip_lengths(self, clip_frames: int) -> tuple[int, int]:
-        """(video frames, mel frames) of one clip window."""
-        return clip_frames, int(round(clip_frames / self.fps * self.mel_rate))
-
-
-def load_bank(shard_dir: str | Path) -> ClipBank:
-    """Load every sample of a shard folder (see :mod:`avbench.shards.load`)."""
-    from avbench.shards.load import iter_samples
-
-    frames, mels, labels, ids = [], [], [], []
-    fps = mel_rate = 0.0
-    for s in iter_samples(shard_dir):
-        meta = s["meta"]
-        frames.append(s["frames"])
-        mels.append(s["mel"])
-        labels.append(int(meta.get("label_idx", -1)))
-        ids.append(str(meta["id"]))
-        fps = float(meta["fps"])
-        mel_rate = 1000.0 / float(meta["hop_ms"])
-    return ClipBank(frames=frames, mels=mels, labels=np.asarray(labels, dtype=np.int64), ids=ids, fps=fps, mel_rate=mel_rate)
-
-
-def mel_stats(bank: ClipBank) -> tuple[float, float]:
-    vals = np.concatenate([m.reshape(-1) for m in bank.mels if m is not None])
-    return float(vals.mean()), float(vals.std() + 1e-6)
-
-
-DEVICE = torch.device("cpu")  # where batches go; set by pretrain() for GPU runs
-
-
-def video_tensor(clips: list[np.ndarray]) -> torch.Tensor:
-    """uint8 list of (T, H, W, 3) -> float (B, 3, T, H, W) in [0, 1], on ``DEVICE``."""
-    x = torch.from_numpy(np.stack(clips)).to(DEVICE, non_blocking=True)
-    return x.permute(0, 4, 1, 2, 3).float().div_(255.0)
-
-
-def audio_tensor(windows: list[np.ndarray], norm: tuple[float, float]) -> torch.Tensor:
-    """list of (n_mels, A) -> float (B, 1, n_mels, A), normalised by the training set statistics."""
-    x = torch.from_numpy(np.stack(windows)).to(DEVICE, non_blocking=True).float()
-    return ((x - norm[0]) / norm[1]).unsqueeze(1)
-
-
-def take_video(bank: ClipBank, i: int, k0: int, n: int) -> np.ndarray:
-    f = bank.frames[i]
-    assert f is not None
-    idx = np.clip(np.arange(k0, k0 + n), 0, len(f) - 1)
-    return f[idx]
-
-
-def take_audio(bank: ClipBank, i: int, m0: int, n: int) -> np.ndarray:
-    m = bank.mels[i]
-    assert m is not None
-    if m0 + n > m.shape[1]:
-        pad = np.full((m.shape[0], m0 + n - m.shape[1]), m.min(), dtype=m.dtype)
-        m = np.concatenate([m, pad], axis=1)
-    return m[:, m0:m0 + n]
-
-
-def random_windows(bank: ClipBank, items: np.ndarray, clip_frames: int, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """For each video index, a random start (frame k0, mel frame m0) of a synchronized window."""
-    out = []
-    for i in items:
-        f = bank.frames[i]
-        t_frames = len(f) if f is not None else int(bank.mels[i].shape[1] / bank.mel_rate * bank.fps)
-        k0 = int(rng.integers(0, max(1, t_frames - clip_frames + 1)))
-        out.append((k0, int(round(k0 / bank.fps * bank.mel_rate))))
-    return out
-
-
-class Encoders(nn.Module):
-    """The video and audio encoders with the method's heads."""
-
-    def __init__(self, *, method: str, cfg: dict[str, Any], n_classes: int) -> None:
-        super().__init__()
-        ch = tuple(cfg["channels"])
-        self.video = build_video_encoder(name=cfg["video_backbone"], channels=ch)
-        self.audio = build_audio_encoder(name=cfg["audio_backbone"], channels=ch)
-        self.method = method
-        if method == "avts":
-            self.head = AVTSHead(video_dim=self.video.out_dim, audio_dim=self.audio.out_dim,
-                                 embed_dim=int(cfg["avts"]["embed_dim"]))
-        elif method == "supervised":
-            self.head = nn.ModuleDict({"video": nn.Linear(self.video.out_dim, n_classes),
-                                       "audio": nn.Linear(self.audio.out_dim, n_classes)})
-
-
-def _split_heldout(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    order = rng.permutation(n)
-    n_val = max(2, int(round(0.1 * n))) if n >= 8 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
-
-
-def _step_avts(model: Encoders, bank: ClipBank, items: np.ndarray, wins: list[tuple[int, int]], cfg: dict[str, Any],
-               norm: tuple[float, float], gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    nf, na = bank.clip_lengths(int(cfg["clip_frames"]))
-    vid = video_tensor([take_video(bank, i, k0, nf) for i, (k0, _) in zip(items, wins)])
-    aud = audio_tensor([take_audio(bank, i, m0, na) for i, (_, m0) in zip(items, wins)], norm)
-    v, a = model.head(model.video(vid), model.audio(aud))
-    perm = easy_negative_perm(len(items), gen).to(DEVICE)
-    margin = float(cfg["avts"]["margin"])
-    y = torch.cat([torch.ones(len(items)), torch.zeros(len(items))]).to(DEVICE)
-    loss, d = avts_loss(torch.cat([v, v]), torch.cat([a, a[perm]]), y, margin=margin)
-    n = len(items)
-    acc = sync_accuracy(d[:n].detach(), d[n:].detach(), threshold=margin / 2)
-    d = d.detach()
-    return loss, {"pretext_acc": acc, "d_pos": float(d[:n].mean()), "d_neg": float(d[n:].mean())}
-
-
-def _step_supervised(model: Encoders, bank: ClipBank, items: np.ndarray, wins: list[tuple[int, int]],
-                     cfg: dict[str, Any], norm: tuple[float, float], gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-    nf, na = bank.clip_lengths(int(cfg["clip_frames"]))
-    vid = video_tensor([take_video(bank, i, k0, nf) for i, (k0, _) in zip(items, wins)])
-    aud = audio_tensor([take_audio(bank, i, m0, na) for i, (_, m0) in zip(items, wins)], norm)
-    y = torch.from_numpy(bank.labels[items]).to(DEVICE)
-    lv = model.head["video"](model.video(vid))
-    la = model.head["audio"](model.audio(aud))
-    loss = nn.functional.cross_entropy(lv, y) + nn.functional.cross_entropy(la, y)
-    return loss, {"pretext_acc": float((lv.argmax(1) == y).float().mean()),
-                  "audio_acc": float((la.argmax(1) == y).float().mean())}
-
-
-STEPS = {"avts": _step_avts, "supervised": _step_supervised}
+HELDOUT_FRACTION = 0.1
 
 
 @dataclass
@@ -200,8 +65,8 @@ def setup_distributed() -> Dist:
     return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
 
 
-def _average_gradients(model: nn.Module, d: Dist) -> None:
-    """Average gradients over the ranks (each rank computed them on its slice of the batch)."""
+def average_gradients(model: torch.nn.Module, d: Dist) -> None:
+    """Average gradients over the ranks (each rank computed them on its own samples)."""
     if d.world == 1:
         return
     import torch.distributed as dist
@@ -213,7 +78,7 @@ def _average_gradients(model: nn.Module, d: Dist) -> None:
         p.grad /= d.world
 
 
-def _average_logs(logs: dict[str, float], d: Dist) -> dict[str, float]:
+def average_logs(logs: dict[str, float], d: Dist) -> dict[str, float]:
     if d.world == 1:
         return logs
     import torch.distributed as dist
@@ -224,108 +89,281 @@ def _average_logs(logs: dict[str, float], d: Dist) -> dict[str, float]:
     return {k: float(v) / d.world for k, v in zip(keys, t)}
 
 
+def all_ranks_have(flag: bool, d: Dist) -> bool:
+    """True when every rank has ``flag`` (keeps the ranks' step counts equal)."""
+    if d.world == 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1 if flag else 0], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
+def gather_objects(obj: Any, d: Dist) -> list[Any]:
+    """Every rank's ``obj``, in rank order (``[obj]`` when run alone)."""
+    if d.world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * d.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+# -- the data --------------------------------------------------------------------------------------
+
+
+def sample_rows(shard_dir: str | Path, index: str | Path | None = None) -> pd.DataFrame:
+    """One row per shard sample: ``key``, ``label_idx``, ``n_frames``, ``has_audio``, ``n_mel_frames``.
+
+    From the shard index (``status == ok`` rows) when given, else by reading the samples' JSON.
+    """
+    if index is not None and Path(index).is_file():
+        df = pd.read_parquet(index)
+        df = df[df["status"] == "ok"].copy()
+        if "has_audio" not in df.columns:
+            df["has_audio"] = df.get("n_mel_frames", pd.Series(0, index=df.index)).fillna(0).astype(float) > 0
+        cols = ["key", "label_idx", "n_frames", "has_audio", "n_mel_frames"]
+        return df[[c for c in cols if c in df.columns]].reset_index(drop=True)
+    rows = []
+    stream = ShardStream(shard_urls(shard_dir), shuffle=False, needs=frozenset())
+    for s in stream:
+        m = s["meta"]
+        rows.append({"key": s["key"], "label_idx": int(m.get("label_idx", -1)), "n_frames": int(m.get("n_frames") or 0),
+                     "has_audio": bool(m.get("has_audio", False)), "n_mel_frames": int(m.get("n_mel_frames") or 0)})
+    return pd.DataFrame(rows, columns=["key", "label_idx", "n_frames", "has_audio", "n_mel_frames"])
+
+
+def split_heldout(keys: list[str], seed: int) -> tuple[list[str], list[str]]:
+    """(training keys, held-out keys): a seeded 10% of the videos (at least 2 when there are 8+)."""
+    keys = sorted(keys)
+    order = np.random.default_rng([seed, 3]).permutation(len(keys))
+    n_val = max(2, int(round(HELDOUT_FRACTION * len(keys)))) if len(keys) >= 8 else 0
+    held = sorted(keys[i] for i in order[:n_val])
+    return sorted(keys[i] for i in order[n_val:]), held
+
+
+def mel_statistics(urls: list[str], keys: frozenset[str], *, max_samples: int = 256) -> tuple[float, float]:
+    """Mean and std of the log-mel values of up to ``max_samples`` training samples."""
+    total = 0.0
+    sq = 0.0
+    n = 0
+    seen = 0
+    for s in ShardStream(urls, shuffle=False, keys=keys, needs=frozenset({"mel"})):
+        if s["mel"] is None:
+            continue
+        m = s["mel"].astype(np.float64)
+        total += float(m.sum())
+        sq += float(np.square(m).sum())
+        n += m.size
+        seen += 1
+        if seen >= max_samples:
+            break
+    if n == 0:
+        return 0.0, 1.0
+    mean = total / n
+    return mean, float(np.sqrt(max(sq / n - mean * mean, 0.0)) + 1e-6)
+
+
+class Trainer:
+    """The state one pretraining run shares with its method: data, model, device, ranks.
+
+    Methods use it between epochs (:meth:`Pretext.before_epoch`), e.g. to compute features of every
+    training video (:meth:`features`).
+    """
+
+    def __init__(self, *, pretext: Pretext, model: PretrainModel, urls: list[str], train_keys: list[str],
+                 heldout_keys: list[str], rows: pd.DataFrame, mel_norm: tuple[float, float], cfg: dict[str, Any],
+                 seed: int, dist: Dist, workers: int, progress: bool) -> None:
+        self.pretext, self.model, self.urls = pretext, model, urls
+        self.train_keys, self.heldout_keys, self.rows = train_keys, heldout_keys, rows
+        self.mel_norm, self.cfg, self.seed, self.dist = mel_norm, cfg, seed, dist
+        self.workers, self.progress = workers, progress
+        self.device = dist.device
+
+    def stream(self, *, view: View | None, keys: list[str], epoch: int, shuffle: bool, split: bool = True,
+               repeats: dict[str, float] | None = None, needs: frozenset[str] | None = None,
+               seed: int | None = None) -> ShardStream:
+        return ShardStream(self.urls, view=view, seed=self.seed if seed is None else seed, epoch=epoch,
+                           shuffle=shuffle, rank=self.dist.rank if split else 0, world=self.dist.world if split else 1,
+                           keys=frozenset(keys), repeats=repeats, needs=needs or self.pretext.needs)
+
+    def tensors(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = to_tensors(batch, device=self.device, mel_norm=self.mel_norm)
+        if self.device.type == "cuda":
+            for k, v in out.items():
+                if k.startswith("video") and isinstance(v, torch.Tensor) and v.ndim == 5:
+                    out[k] = v.contiguous(memory_format=torch.channels_last_3d)
+        return out
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.device.type == "cuda" and bool(self.cfg.get("amp", True)):
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.no_grad()
+    def features(self, kinds: tuple[str, ...], view: View, *, batch_size: int | None = None,
+                 desc: str = "features") -> tuple[list[str], dict[str, np.ndarray]]:
+        """Pooled features of every training video (one deterministic view each), gathered over the
+        ranks: (keys, {kind: float32 (N, D)}), rows in the order of ``keys`` (sorted)."""
+        self.model.eval()
+        bs = batch_size or int(self.cfg["batch_size"])
+        keys: list[str] = []
+        feats: dict[str, list[np.ndarray]] = {k: [] for k in kinds}
+        stream = self.stream(view=view, keys=self.train_keys, epoch=0, shuffle=False, seed=self.seed + 1)
+        n = len(self.train_keys)
+        with progress_bar(total=n, desc=desc, enabled=self.progress and self.dist.main) as bar:
+            for b in batches(stream, batch_size=bs, workers=self.workers, drop_last=False):
+                t = self.tensors(b)
+                with self.autocast():
+                    for k in kinds:
+                        feats[k].append(self.model.encode(k, t[k]).float().cpu().numpy())
+                keys += list(b["key"])
+                bar.update(len(b["key"]))
+        local = (keys, {k: np.concatenate(v) if v else np.zeros((0, 1), np.float32) for k, v in feats.items()})
+        parts = gather_objects(local, self.dist)
+        all_keys = [k for p in parts for k in p[0]]
+        all_feats = {k: np.concatenate([p[1][k] for p in parts]) for k in kinds}
+        order = np.argsort(np.asarray(all_keys))
+        self.model.train()
+        return [all_keys[i] for i in order], {k: v[order] for k, v in all_feats.items()}
+
+
+def evaluate_pretext(trainer: Trainer, pretext: Pretext) -> dict[str, float]:
+    """Held-out pretext metrics: the same views of the same held-out videos every epoch."""
+    if len(trainer.heldout_keys) < 2:
+        return {}
+    trainer.model.eval()
+    bs = max(2, min(int(trainer.cfg["batch_size"]), len(trainer.heldout_keys)))
+    stream = trainer.stream(view=pretext.heldout_view(), keys=trainer.heldout_keys, epoch=0, shuffle=False,
+                            split=False, seed=trainer.seed + 2)
+    sums: dict[str, float] = {}
+    n = 0
+    gen = torch.Generator().manual_seed(trainer.seed + 2)
+    with torch.no_grad():
+        for b in batches(stream, batch_size=bs, drop_last=False):
+            if len(b["key"]) < 2:
+                continue
+            with trainer.autocast():
+                m = pretext.heldout_metrics(trainer.model, trainer.tensors(b), generator=gen)
+            w = len(b["key"])
+            for k, v in m.items():
+                sums[k] = sums.get(k, 0.0) + v * w
+            n += w
+    trainer.model.train()
+    return {k: v / n for k, v in sums.items()} if n else {}
+
+
 def pretrain(
     *,
-    method: str,
+    run: str,
+    cfg: dict[str, Any],
     shard_dir: str | Path,
     out_dir: str | Path,
-    cfg: dict[str, Any],
     seed: int = 0,
+    index: str | Path | None = None,
     provenance: dict[str, Any] | None = None,
     threads: int = 1,
+    workers: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Pretrain ``method`` on the shards in ``shard_dir``; writes ``out_dir/checkpoint.pt`` and
-    ``out_dir/metrics.csv`` (one row per epoch, with held-out pretext metrics). Returns a summary.
-
-    Under ``torchrun`` every rank draws the same global batch and trains on its slice of it
-    (``batch[rank::world]``); gradients are averaged over the ranks before each step, and rank 0
-    writes the checkpoints. BatchNorm statistics are per rank; rank 0's are saved.
-    """
-    global DEVICE
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    dist_info = setup_distributed()
-    DEVICE = dist_info.device
-    torch.set_num_threads(max(1, threads // dist_info.world))
+    """Pretrain run ``run`` (``cfg``: the run's settings, :func:`avbench.config.run_settings`) on the
+    shards in ``shard_dir``; writes ``out_dir/checkpoint.pt`` and ``out_dir/metrics.csv`` (one row
+    per epoch with training and held-out pretext metrics). Returns a summary."""
+    method = str(cfg["method"])
+    if method not in PRETEXTS:
+        raise ValueError(f"unknown method {method!r}; choose from {sorted(PRETEXTS)}")
+    dist = setup_distributed()
+    torch.set_num_threads(max(1, threads // dist.world))
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    bank = load_bank(shard_dir)
-    usable = np.array([i for i in range(len(bank)) if bank.frames[i] is not None and bank.mels[i] is not None])
-    if len(usable) < 4:
-        raise ValueError(f"only {len(usable)} usable audio-visual samples in {shard_dir}")
-    n_classes = int(bank.labels.max()) + 1 if (bank.labels >= 0).any() else 1
-    norm = mel_stats(bank)
-    model = Encoders(method=method, cfg=cfg, n_classes=n_classes)
-    train_idx, val_idx = _split_heldout(len(usable), rng)
-    train_idx, val_idx = usable[train_idx], usable[val_idx]
-    model.to(DEVICE)
-    meta = {"method": method, "config": cfg, "seed": seed, "n_classes": n_classes, "mel_norm": norm,
-            "world_size": dist_info.world,
-            "n_train_videos": int(len(train_idx)), "n_val_videos": int(len(val_idx)), **(provenance or {})}
+    urls = shard_urls(shard_dir)
+    rows = sample_rows(shard_dir, index)
+    labels = rows["label_idx"].to_numpy() if len(rows) else np.zeros(0, int)
+    n_classes = int(labels.max()) + 1 if len(labels) and (labels >= 0).any() else 1
+    pretext = PRETEXTS[method](cfg, n_classes=n_classes, seed=seed)
+    ok = [r["key"] for r in rows.to_dict("records") if pretext.usable(r)]
+    if pretext.trains and len(ok) < 4:
+        raise ValueError(f"only {len(ok)} usable samples for {method} in {shard_dir}")
+    train_keys, heldout_keys = split_heldout(ok, seed)
+    mel_norm = mel_statistics(urls, frozenset(train_keys)) if len(ok) else (0.0, 1.0)
+    model = PretrainModel(specs=pretext.encoder_specs(), head=pretext).to(dist.device)
+    trainer = Trainer(pretext=pretext, model=model, urls=urls, train_keys=train_keys, heldout_keys=heldout_keys,
+                      rows=rows, mel_norm=mel_norm, cfg=cfg, seed=seed, dist=dist, workers=workers, progress=progress)
+    meta = {"run": run, "method": method, "config": cfg, "seed": seed, "n_classes": n_classes, "mel_norm": mel_norm,
+            "world_size": dist.world, "n_train_videos": len(train_keys), "n_val_videos": len(heldout_keys),
+            "encoders": list(pretext.encoders), **(provenance or {})}
     metrics: list[dict[str, Any]] = []
     last = out_dir / "last.pt"
     start_epoch = 0
-    epochs = int(cfg["epochs"]) if method != "scratch" else 0
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
-    if last.exists() and method != "scratch":
-        state = torch.load(last, map_location=DEVICE, weights_only=False)
+    if last.exists() and pretext.trains:
+        state = torch.load(last, map_location=dist.device, weights_only=False)
         if state["meta"]["config"] == cfg and state["meta"]["seed"] == seed:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optim"])
+            pretext.load_state_dict(state.get("pretext", {}))
             metrics = state["metrics"]
             start_epoch = int(state["epoch"])
-            rng = np.random.default_rng([seed, start_epoch])
-            if dist_info.main:
-                print(f"resuming {method} from epoch {start_epoch}", flush=True)
-    gen = torch.Generator().manual_seed(seed)
-    step_fn = STEPS.get(method)
-    bs = int(cfg["batch_size"])
-    for epoch in range(start_epoch, epochs):
-        model.train()
-        items = np.repeat(train_idx, int(cfg["clips_per_video"]))
-        rng.shuffle(items)
-        n_steps = max(1, len(items) // bs)
+            if dist.main:
+                print(f"resuming {run} from epoch {start_epoch}", flush=True)
+    bs_global = int(cfg["batch_size"])
+    bs = max(2, bs_global // dist.world)
+    cpv = float(cfg["clips_per_video"])
+    gen = torch.Generator().manual_seed(seed * 1000 + dist.rank)
+    model.train()
+    for epoch in range(start_epoch, pretext.epochs):
+        gen.manual_seed(seed * 1000 + dist.rank + 7919 * epoch)
+        row: dict[str, Any] = {"epoch": epoch + 1, **pretext.epoch_logs(epoch)}
+        row.update(pretext.before_epoch(trainer, epoch))
+        extra = pretext.repeats(train_keys)
+        repeats = {k: cpv * (extra.get(k, 1.0) if extra else 1.0) for k in train_keys}
+        stream = trainer.stream(view=pretext.view(epoch), keys=train_keys, epoch=epoch, shuffle=True, repeats=repeats)
+        n_steps = max(1, int(sum(repeats.values()) // (bs * dist.world)))
         sums: dict[str, float] = {}
-        with progress_bar(total=n_steps, desc=f"{method} epoch {epoch + 1}/{epochs}",
-                          enabled=progress and dist_info.main) as bar:
-            for s in range(n_steps):
-                batch = items[s * bs:(s + 1) * bs]
-                wins = random_windows(bank, batch, int(cfg["clip_frames"]), rng)
-                local = slice(dist_info.rank, None, dist_info.world)
-                loss, logs = step_fn(model, bank, batch[local], wins[local], cfg, norm, gen)
+        done = 0
+        it: Iterator[dict[str, Any]] = batches(stream, batch_size=bs, workers=workers)
+        with progress_bar(total=n_steps, desc=f"{run} epoch {epoch + 1}/{pretext.epochs}",
+                          enabled=progress and dist.main) as bar:
+            while True:
+                b = next(it, None)
+                if not all_ranks_have(b is not None, dist):
+                    break
+                assert b is not None
+                with trainer.autocast():
+                    loss, logs = pretext.loss(model, trainer.tensors(b), epoch=epoch, generator=gen)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                _average_gradients(model, dist_info)
+                average_gradients(model, dist)
                 opt.step()
-                logs = _average_logs({"loss": loss.item(), **logs}, dist_info)
-                loss = torch.tensor(logs.pop("loss"))
-                sums["loss"] = sums.get("loss", 0.0) + float(loss)
+                logs = average_logs({"loss": float(loss.item()), **logs}, dist)
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
+                done += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.3f}")
-        row = {"epoch": epoch + 1, **{f"train_{k}": v / n_steps for k, v in sums.items()}}
-        row.update({f"val_{k}": v for k, v in evaluate_pretext(model, bank, val_idx, cfg, norm, seed).items()})
+                bar.set_postfix(loss=f"{logs['loss']:.3f}")
+        row.update({f"train_{k}": v / max(1, done) for k, v in sums.items()})
+        row["train_steps"] = done
+        row.update({f"val_{k}": v for k, v in evaluate_pretext(trainer, pretext).items()})
         row["wall_s"] = round(time.time() - t0, 1)
         metrics.append(row)
-        if dist_info.main:
+        if dist.main:
             print(json.dumps(row), flush=True)
             with atomic_path(last, suffix=".pt") as tmp:
                 torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch + 1,
-                            "metrics": metrics, "meta": meta}, tmp)
+                            "metrics": metrics, "meta": meta, "pretext": pretext.state_dict()}, tmp)
     meta["wall_s"] = round(time.time() - t0, 1)
-    summary = {"method": method, "epochs": epochs, "wall_s": meta["wall_s"], "world_size": dist_info.world,
-               "final": metrics[-1] if metrics else {}}
-    if not dist_info.main:
+    summary = {"run": run, "method": method, "epochs": pretext.epochs, "wall_s": meta["wall_s"],
+               "world_size": dist.world, "final": metrics[-1] if metrics else {}}
+    if not dist.main:
         return summary
     model.to("cpu")
     with atomic_path(out_dir / "checkpoint.pt", suffix=".pt") as tmp:
-        torch.save({"video": model.video.state_dict(), "audio": model.audio.state_dict(), "meta": meta,
-                    "metrics": metrics}, tmp)
+        torch.save({"encoders": {k: e.state_dict() for k, e in model.encoders.items()}, "specs": model.specs,
+                    "head": model.head.state_dict(), "meta": meta, "metrics": metrics}, tmp)
     cols = ["epoch"] + sorted({k for r in metrics for k in r} - {"epoch"})
     with atomic_path(out_dir / "metrics.csv", suffix=".csv") as tmp:
         pd.DataFrame(metrics, columns=cols).to_csv(tmp, index=False)
@@ -334,32 +372,14 @@ def pretrain(
     return summary
 
 
-@torch.inference_mode()
-def evaluate_pretext(model: Encoders, bank: ClipBank, idx: np.ndarray, cfg: dict[str, Any],
-                     norm: tuple[float, float], seed: int) -> dict[str, float]:
-    """Held-out pretext metrics on fixed windows (the middle clip of each held-out video)."""
-    if len(idx) < 2:
-        return {}
-    model.eval()
-    nf, na = bank.clip_lengths(int(cfg["clip_frames"]))
-    wins = []
-    for i in idx:
-        k0 = max(0, (len(bank.frames[i]) - nf) // 2)
-        wins.append((k0, int(round(k0 / bank.fps * bank.mel_rate))))
-    vid = video_tensor([take_video(bank, i, k0, nf) for i, (k0, _) in zip(idx, wins)])
-    aud = audio_tensor([take_audio(bank, i, m0, na) for i, (_, m0) in zip(idx, wins)], norm)
-    fv, fa = model.video(vid), model.audio(aud)
-    if model.method == "avts":
-        v, a = model.head(fv, fa)
-        perm = easy_negative_perm(len(idx), torch.Generator().manual_seed(seed + 1)).to(DEVICE)
-        d_pos = torch.linalg.vector_norm(v - a, dim=1)
-        d_neg = torch.linalg.vector_norm(v - a[perm], dim=1)
-        labels = bank.labels[idx]
-        same = float(np.mean(labels == labels[perm.cpu().numpy()])) if (labels >= 0).all() else math.nan
-        return {"pretext_acc": sync_accuracy(d_pos, d_neg, threshold=float(cfg["avts"]["margin"]) / 2),
-                "neg_same_class": same}
-    if model.method == "supervised":
-        y = torch.from_numpy(bank.labels[idx]).to(DEVICE)
-        return {"pretext_acc": float((model.head["video"](fv).argmax(1) == y).float().mean()),
-                "audio_acc": float((model.head["audio"](fa).argmax(1) == y).float().mean())}
-    return {}
+def load_encoders(checkpoint: str | Path | dict[str, Any]) -> tuple[dict[str, torch.nn.Module], dict[str, Any]]:
+    """The encoders of a checkpoint (``{kind: module}``, in eval mode) and its meta."""
+    from avbench.models import build_encoder
+
+    ck = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
+    encs = {}
+    for kind, spec in ck["specs"].items():
+        enc = build_encoder(spec)
+        enc.load_state_dict(ck["encoders"][kind])
+        encs[kind] = enc.eval()
+    return encs, ck["meta"]

@@ -12,7 +12,8 @@ import pytest
 import webdataset as wds
 
 from avbench.preprocess.audio import log_mel
-from avbench.pretext.avts import avts_loss, easy_negative_perm
+from avbench.pretext.avts import avts_loss
+from avbench.pretext.base import derangement
 from avbench.train import pretrain
 
 
@@ -39,14 +40,18 @@ def _write_tiny_shards(folder, n_videos=48, seconds=4, fps=16, sr=16000, seed=0)
             buf_f, buf_m = io.BytesIO(), io.BytesIO()
             np.save(buf_f, frames)
             np.save(buf_m, mel.astype(np.float16))
-            meta = {"id": f"v{v:03d}", "label_idx": label, "fps": fps, "hop_ms": 10.0}
+            meta = {"id": f"v{v:03d}", "label_idx": label, "fps": fps, "hop_ms": 10.0, "n_frames": t,
+                    "has_audio": True, "t_start": 0.0, "t_end": float(seconds), "n_mel_frames": int(mel.shape[1])}
             sink.write({"__key__": f"v{v:03d}", "frames.npy": buf_f.getvalue(), "mel.npy": buf_m.getvalue(),
                         "json": json.dumps(meta).encode()})
 
 
-CFG = {"methods": ["avts"], "video_backbone": "small3d", "audio_backbone": "vgg_small", "channels": [8, 16, 32, 32],
-       "clip_frames": 16, "clips_per_video": 4, "epochs": 6, "batch_size": 16, "lr": 0.003, "weight_decay": 0.0,
-       "avts": {"margin": 1.0, "embed_dim": 16, "easy_fraction": 1.0}}
+CFG = {"method": "avts", "video_backbone": "small3d", "audio_backbone": "vgg_small", "channels": [8, 16, 32, 32],
+       "flow": {"backbone": "tcam_small", "segments": 4, "frames": 4}, "clip_frames": 16, "clips_per_video": 4,
+       "epochs": 6, "batch_size": 16, "lr": 0.003, "weight_decay": 0.0, "amp": True,
+       "avts": {"margin": 1.0, "embed_dim": 16, "easy_fraction": 1.0, "curriculum_switch": 0.0,
+                "hard_offset_s": [0.5, 2.0]},
+       "supervised": {"encoders": ["video", "audio"]}}
 
 
 def test_avts_loss_matches_the_seed_formula():
@@ -59,12 +64,12 @@ def test_avts_loss_matches_the_seed_formula():
     assert float(loss) == pytest.approx((0.0 + (2 - 2 ** 0.5) ** 2) / 2)
 
 
-def test_easy_negative_perm_has_no_fixed_point():
+def test_derangement_has_no_fixed_point():
     import torch
 
     g = torch.Generator().manual_seed(0)
     for n in (2, 3, 17):
-        perm = easy_negative_perm(n, g)
+        perm = derangement(n, g)
         assert sorted(perm.tolist()) == list(range(n))
         assert (perm != torch.arange(n)).all()
 
@@ -72,8 +77,8 @@ def test_easy_negative_perm_has_no_fixed_point():
 @pytest.mark.parametrize("method", ["avts", "supervised"])
 def test_pretrain_learns_on_tiny_shards(tmp_path, method):
     _write_tiny_shards(tmp_path / "shards")
-    out = pretrain(method=method, shard_dir=tmp_path / "shards", out_dir=tmp_path / method, cfg=CFG, seed=0,
-                   progress=False, threads=2)
+    out = pretrain(run=method, shard_dir=tmp_path / "shards", out_dir=tmp_path / method, cfg=dict(CFG, method=method),
+                   seed=0, progress=False, threads=2)
     m = pd.read_csv(tmp_path / method / "metrics.csv")
     assert len(m) == CFG["epochs"] and out["epochs"] == CFG["epochs"]
     assert m["train_loss"].iloc[-1] < m["train_loss"].iloc[0]
@@ -97,10 +102,10 @@ def test_pretrain_resumes_after_interruption(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(train, "evaluate_pretext", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        pretrain(method="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)
+        pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)
     assert (tmp_path / "b" / "last.pt").exists() and not (tmp_path / "b" / "checkpoint.pt").exists()
     monkeypatch.setattr(train, "evaluate_pretext", real)
-    resumed = pretrain(method="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0,
+    resumed = pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0,
                        progress=False)
     assert "resuming avts from epoch 1" in capsys.readouterr().out
     assert resumed["epochs"] == 3
@@ -112,10 +117,11 @@ def test_scratch_writes_a_random_init_checkpoint(tmp_path):
     import torch
 
     _write_tiny_shards(tmp_path / "shards", n_videos=8)
-    pretrain(method="scratch", shard_dir=tmp_path / "shards", out_dir=tmp_path / "s", cfg=CFG, seed=3, progress=False)
+    pretrain(run="scratch", shard_dir=tmp_path / "shards", out_dir=tmp_path / "s", cfg=dict(CFG, method="scratch"),
+             seed=3, progress=False)
     ck = torch.load(tmp_path / "s" / "checkpoint.pt", weights_only=False)
     assert ck["meta"]["method"] == "scratch" and ck["metrics"] == []
-    assert "video" in ck and "audio" in ck
+    assert set(ck["encoders"]) == {"video", "audio", "flow"}
 
 
 @pytest.mark.slow
@@ -133,9 +139,10 @@ def test_torchrun_two_cpu_processes(tmp_path):
 
     _write_tiny_shards(tmp_path / "shards", n_videos=32)
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    cfg["pretrain"] = dict(CFG, epochs=4, methods=["supervised"])
+    p = {k: v for k, v in CFG.items() if k != "method"}
+    cfg["pretrain"] = dict(p, epochs=4, methods=["supervised"], runs={"supervised": {"method": "supervised"}})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    args = ["pretrain", "--method", "supervised", "--shards", str(tmp_path / "shards"), "--config",
+    args = ["pretrain", "supervised", "--shards", str(tmp_path / "shards"), "--config",
             str(tmp_path / "config.yaml"), "--threads", "2"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",

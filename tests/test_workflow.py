@@ -52,7 +52,8 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
                 "config_hash", "git_rev", "clips_used", "clips_found", "clips_listed", "pretrain_clips_used",
                 "pretrain_clips_found", "pretrain_clips_listed"):
         assert col in lb.columns
-    assert set(lb["method"]) == {"avts", "supervised", "scratch"}
+    assert set(lb["method"]) == {"avts_curriculum", "supervised", "scratch"}
+    assert set(lb["pretext"]) == {"avts", "supervised", "scratch"}
     assert set(lb["downstream"]) == {"synth_action", "synth_sound"}
     assert set(lb["protocol"]) == {"linear"}
     assert lb["metric"].str.contains("acc").all()

@@ -18,45 +18,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from avbench.evaluate.features import extract_features
 from avbench.manifest import fold_columns
-from avbench.train import ClipBank, audio_tensor, load_bank, take_audio, take_video, video_tensor
+from avbench.shards.loader import shard_urls
 
-
-def clip_starts(n_frames: int, clip_frames: int, k: int) -> list[int]:
-    """``k`` evenly spaced start frames of ``clip_frames``-long clips in ``n_frames`` frames."""
-    last = max(0, n_frames - clip_frames)
-    return sorted({int(round(x)) for x in np.linspace(0, last, k)}) if k > 1 else [last // 2]
-
-
-@torch.inference_mode()
-def extract_features(encoder: torch.nn.Module, bank: ClipBank, *, kind: str, clip_frames: int, clips_per_video: int,
-                     mel_norm: tuple[float, float], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Pooled features of every clip window: (features float32 (N_clips, D), video index (N_clips,))."""
-    encoder.eval()
-    nf, na = bank.clip_lengths(clip_frames)
-    jobs: list[tuple[int, int, int]] = []
-    for i in range(len(bank)):
-        if kind == "video":
-            if bank.frames[i] is None:
-                continue
-            n = len(bank.frames[i])
-        else:
-            if bank.mels[i] is None:
-                continue
-            n = int(bank.mels[i].shape[1] / bank.mel_rate * bank.fps)
-        for k0 in clip_starts(n, nf, clips_per_video):
-            jobs.append((i, k0, int(round(k0 / bank.fps * bank.mel_rate))))
-    feats = []
-    for s in range(0, len(jobs), batch_size):
-        chunk = jobs[s:s + batch_size]
-        if kind == "video":
-            x = video_tensor([take_video(bank, i, k0, nf) for i, k0, _ in chunk])
-        else:
-            x = audio_tensor([take_audio(bank, i, m0, na) for i, _, m0 in chunk], mel_norm)
-        feats.append(encoder(x).float().numpy())
-    dim = getattr(encoder, "out_dim", 0)
-    f = np.concatenate(feats) if feats else np.zeros((0, dim), np.float32)
-    return f, np.array([j[0] for j in jobs], dtype=np.int64)
+# Which checkpoint encoders a downstream task of each kind evaluates.
+TASK_ENCODERS = {"video": ("video", "flow"), "audio": ("audio",)}
 
 
 def linear_probe(features: np.ndarray, labels: np.ndarray, video: np.ndarray, train_videos: np.ndarray,
@@ -84,46 +51,55 @@ def linear_probe(features: np.ndarray, labels: np.ndarray, video: np.ndarray, tr
             "n_test": int(len(test_videos)), "n_train_clips": int(tr.sum()), "n_test_clips": int(te.sum())}
 
 
-def evaluate_checkpoint(*, checkpoint: str | Path, shard_dir: str | Path, index_path: str | Path, kind: str,
-                        clips_per_video: int, C: float, seed: int = 0, threads: int = 1) -> pd.DataFrame:
-    """Linear-probe the ``kind`` (video/audio) encoder of a checkpoint on every fold of a dataset.
-
-    Returns tidy rows: fold, metric, value, n_train, n_test, ...
-    """
-    from avbench.models import build_audio_encoder, build_video_encoder
-
-    torch.set_num_threads(max(1, threads))
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    meta = ckpt["meta"]
-    cfg = meta["config"]
-    ch = tuple(cfg["channels"])
-    if kind == "video":
-        enc = build_video_encoder(name=cfg["video_backbone"], channels=ch)
-    else:
-        enc = build_audio_encoder(name=cfg["audio_backbone"], channels=ch)
-    enc.load_state_dict(ckpt[kind])
-    bank = load_bank(shard_dir)
+def fold_assignments(index_path: str | Path, keys: list[str]) -> dict[int, np.ndarray]:
+    """Fold number -> per-key assignment (``train``/``test``/"") for the samples ``keys``, from the
+    shard index's ``fold_k`` columns."""
     index = pd.read_parquet(index_path)
-    ok = index[index["status"] == "ok"].set_index("id")
+    ok = index[index["status"] == "ok"].set_index("key")
     folds = fold_columns(ok)
     if not folds:
         raise ValueError(f"{index_path} has no fold columns: cannot evaluate")
-    feats, video = extract_features(enc, bank, kind=kind, clip_frames=int(cfg["clip_frames"]),
-                                    clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]))
-    labels = bank.labels
+    return {int(c.split("_")[1]): ok[c].reindex(keys).fillna("").to_numpy() for c in folds}
+
+
+def evaluate_checkpoint(*, checkpoint: str | Path, shard_dir: str | Path, index_path: str | Path, task: str,
+                        clips_per_video: int, C: float, seed: int = 0, threads: int = 1) -> pd.DataFrame:
+    """Linear-probe the encoders of a checkpoint that fit a ``task`` (``video``: the RGB and flow
+    encoders, ``audio``: the audio encoder) on every official fold of a dataset.
+
+    Returns tidy rows: encoder, backbone, fold, metric, value, n_train, n_test, ...
+    """
+    from avbench.train import load_encoders
+
+    torch.set_num_threads(max(1, threads))
+    encoders, meta = load_encoders(checkpoint)
+    cfg = meta["config"]
+    urls = shard_urls(shard_dir)
     rows = []
-    for col in folds:
-        assign = ok[col].reindex(bank.ids).fillna("").to_numpy()
-        train_v = np.flatnonzero(assign == "train")
-        test_v = np.flatnonzero(assign == "test")
-        train_v = train_v[np.isin(train_v, video)]
-        test_v = test_v[np.isin(test_v, video)]
-        if len(train_v) == 0 or len(test_v) == 0:
+    for kind in TASK_ENCODERS[task]:
+        if kind not in encoders:
             continue
-        res = linear_probe(feats, labels, video, train_v, test_v, C=C, seed=seed)
-        fold = int(col.split("_")[1])
-        for metric in ("clip_acc", "video_acc"):
-            rows.append({"fold": fold, "metric": metric, "value": res[metric], "n_train": res["n_train"],
-                         "n_test": res["n_test"], "n_train_clips": res["n_train_clips"],
-                         "n_test_clips": res["n_test_clips"], "chance": 1.0 / max(1, len(np.unique(labels[train_v])))})
+        spec = cfg["flow"] if kind == "flow" else cfg
+        clip_frames = int(spec["segments"]) * int(spec["frames"]) if kind == "flow" else int(cfg["clip_frames"])
+        f = extract_features(encoders[kind], urls, kind=kind, clip_frames=clip_frames,
+                             clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]))
+        if not len(f["keys"]):
+            continue
+        labels, video = f["labels"], f["video"]
+        for fold, assign in fold_assignments(index_path, f["keys"]).items():
+            train_v = np.flatnonzero(assign == "train")
+            test_v = np.flatnonzero(assign == "test")
+            if len(train_v) == 0 or len(test_v) == 0:
+                continue
+            res = linear_probe(f["features"], labels, video, train_v, test_v, C=C, seed=seed)
+            for metric in ("clip_acc", "video_acc"):
+                rows.append({"encoder": kind, "backbone": _backbone(meta, kind), "fold": fold, "metric": metric, "value": res[metric],
+                             "n_train": res["n_train"], "n_test": res["n_test"], "n_train_clips": res["n_train_clips"],
+                             "n_test_clips": res["n_test_clips"],
+                             "chance": 1.0 / max(1, len(np.unique(labels[train_v])))})
     return pd.DataFrame(rows)
+
+
+def _backbone(meta: dict[str, Any], kind: str) -> str:
+    cfg = meta["config"]
+    return {"video": cfg["video_backbone"], "audio": cfg["audio_backbone"], "flow": cfg["flow"]["backbone"]}[kind]

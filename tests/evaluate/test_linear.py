@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from avbench.evaluate.linear import clip_starts, linear_probe
+from avbench.evaluate.features import spaced
+from avbench.evaluate.linear import linear_probe
 
 
 def _data(separable: bool, seed: int = 0):
@@ -54,6 +55,8 @@ def test_fold_leakage_is_refused():
         linear_probe(feats, labels, video, np.arange(0, 80), np.arange(70, 120))
 
 
-def test_clip_starts_evenly_spaced():
-    assert clip_starts(100, 16, 4) == [0, 28, 56, 84]
-    assert clip_starts(10, 16, 4) == [0]
+def test_evaluation_clips_are_evenly_spaced():
+    assert spaced(list(range(85)), 4) == [0, 28, 56, 84]
+    assert spaced([0], 4) == [0]
+    assert spaced(list(range(10)), 1) == [5]
+    assert spaced([], 3) == []

@@ -3,13 +3,15 @@ import os
 
 from snakemake.utils import validate
 
+from avbench.config import run_names, run_settings
+
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
 PRETRAIN = config["pretrain_dataset"]
 DOWNSTREAM = config["downstream"]
-METHODS = list(config["pretrain"]["methods"]) + ["scratch"]
+RUNS = run_names(config)  # pretraining runs (pretrain.methods + scratch)
 SYNTH_ROOT = "results/data/synth"
 # The effective config (config.yaml merged with --configfile/--config overrides and schema
 # defaults), written once so that every `avbench` call sees exactly what Snakemake sees.
@@ -34,7 +36,7 @@ _write_effective_config(EFFECTIVE_CONFIG)
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    method="|".join(METHODS),
+    run="|".join(RUNS),
     downstream="|".join(DOWNSTREAM),
     group=r"\d{3}",
 
@@ -85,5 +87,14 @@ def pretrain_launcher():
     return f"torchrun --nnodes {p['nnodes']} --nproc-per-node {p['nproc_per_node']} {rdzv} -m avbench.cli"
 
 
+def run_dataset(run):
+    """The dataset a pretraining run pretrains on."""
+    return run_settings(config, run)["dataset"]
+
+
+def pretrain_inputs(wildcards):
+    return shard_inputs(run_dataset(wildcards.run))
+
+
 def eval_results():
-    return [f"results/eval/{m}/{d}.csv" for m in METHODS for d in DOWNSTREAM]
+    return [f"results/eval/{r}/{d}.csv" for r in RUNS for d in DOWNSTREAM]

@@ -1,16 +1,16 @@
 rule evaluate:
     input:
         unpack(lambda wc: shard_inputs(wc.downstream)),
-        checkpoint="results/models/{method}/checkpoint.pt",
+        checkpoint="results/models/{run}/checkpoint.pt",
     output:
-        "results/eval/{method}/{downstream}.csv",
+        "results/eval/{run}/{downstream}.csv",
     params:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
         kind=lambda wc: DOWNSTREAM[wc.downstream],
         settings=config["evaluate"],
     log:
-        "results/logs/evaluate/{method}/{downstream}.log",
+        "results/logs/evaluate/{run}/{downstream}.log",
     threads: 8
     conda:
         "../../envs/avbench.yaml"

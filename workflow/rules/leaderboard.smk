@@ -1,7 +1,7 @@
 rule leaderboard:
     input:
         results=eval_results(),
-        metrics=expand("results/models/{method}/metrics.csv", method=METHODS),
+        metrics=expand("results/models/{run}/metrics.csv", run=RUNS),
     output:
         csv=report("results/leaderboard.csv", caption="../report/leaderboard.rst", category="Leaderboard"),
         md="results/leaderboard.md",

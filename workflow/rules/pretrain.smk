@@ -1,19 +1,18 @@
 rule pretrain:
     input:
-        **shard_inputs(PRETRAIN),
+        unpack(pretrain_inputs),
     output:
-        checkpoint="results/models/{method}/checkpoint.pt",
-        metrics="results/models/{method}/metrics.csv",
+        checkpoint="results/models/{run}/checkpoint.pt",
+        metrics="results/models/{run}/metrics.csv",
     params:
         config_file=EFFECTIVE_CONFIG,
         launcher=pretrain_launcher(),
-        dataset=PRETRAIN,
         shards=lambda wc, input: os.path.dirname(input.index),
-        settings={"pretrain": config["pretrain"], "seed": config["seed"]},
+        settings=lambda wc: {"run": run_settings(config, wc.run), "seed": config["seed"]},
     log:
-        "results/logs/pretrain/{method}.log",
+        "results/logs/pretrain/{run}.log",
     benchmark:
-        "results/benchmarks/pretrain/{method}.tsv"
+        "results/benchmarks/pretrain/{run}.tsv"
     threads: 8
     resources:
         mem_mb=8000,
@@ -21,6 +20,5 @@ rule pretrain:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "{params.launcher} pretrain --method {wildcards.method} --shards {params.shards} --index {input.index} "
-        "--dataset {params.dataset} --out results/models/{wildcards.method} --config {params.config_file} "
-        "--threads {threads} > {log} 2>&1"
+        "{params.launcher} pretrain {wildcards.run} --shards {params.shards} --index {input.index} "
+        "--out results/models/{wildcards.run} --config {params.config_file} --threads {threads} > {log} 2>&1"

@@ -1,0 +1,101 @@
+"""Evenly spaced evaluation clips of every sample, and the frozen features of an encoder on them.
+
+Each video (or sound file) gives up to ``clips_per_video`` clips, evenly spaced over the frames
+(video, flow) or the log-mel frames (audio) of the sample. Clip-level accuracy scores each clip;
+video-level accuracy averages the predictions over the clips of one video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from avbench.pretext.base import to_tensors
+from avbench.shards.loader import ShardStream, clip_starts, clip_view, collate, mel_window
+
+NEEDS = {"video": frozenset({"frames"}), "audio": frozenset({"mel"}), "flow": frozenset({"frames", "flow"})}
+
+
+def spaced(values: list[int], k: int) -> list[int]:
+    """Up to ``k`` evenly spaced elements of ``values`` (the middle one when k == 1)."""
+    if not values:
+        return []
+    if k <= 1:
+        return [values[len(values) // 2]]
+    idx = sorted({int(round(x)) for x in np.linspace(0, len(values) - 1, k)})
+    return [values[i] for i in idx]
+
+
+def eval_clips(sample: dict[str, Any], *, kind: str, clip_frames: int, clips_per_video: int) -> list[dict[str, Any]]:
+    """The evaluation clips of one sample for encoder ``kind``: items with ``video`` uint8
+    (T, H, W, 3), ``audio`` float32 (n_mels, A) or ``flow`` uint8 (T, H, W, 2), and ``label``."""
+    meta = sample["meta"]
+    label = int(meta.get("label_idx", -1))
+    if kind == "audio":
+        mel = sample["mel"]
+        if mel is None:
+            return []
+        seconds = clip_frames / float(meta["fps"])
+        rate = 1000.0 / float(meta["hop_ms"])
+        n = int(round(seconds * rate))
+        starts = spaced(list(range(max(1, mel.shape[1] - n + 1))), clips_per_video)
+        return [{"audio": mel_window(mel, meta, m0 / rate, seconds), "label": label} for m0 in starts]
+    flow = kind == "flow"
+    starts = spaced(clip_starts(meta, clip_frames + (1 if flow else 0)), clips_per_video)
+    out = []
+    for k0 in starts:
+        item = clip_view(sample, np.random.default_rng(0), clip_frames=clip_frames, audio=False, flow=flow, start=k0)
+        if item is not None:
+            out.append({kind: item[kind], "label": label})
+    return out
+
+
+def _clip_items(stream: ShardStream, *, kind: str, clip_frames: int, clips_per_video: int) -> Iterator[dict[str, Any]]:
+    for s in stream:
+        for j, item in enumerate(eval_clips(s, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video)):
+            yield {**item, "key": s["key"], "clip": j}
+
+
+@torch.inference_mode()
+def extract_features(encoder: torch.nn.Module, urls: list[str], *, kind: str, clip_frames: int, clips_per_video: int,
+                     mel_norm: tuple[float, float], keys: frozenset[str] | None = None, batch_size: int = 64,
+                     device: torch.device | None = None) -> dict[str, Any]:
+    """Pooled features of every evaluation clip of the samples (in shard order).
+
+    Returns ``{"features": float32 (N_clips, D), "video": int64 (N_clips,) index into "keys",
+    "keys": list of sample keys (N_videos), "labels": int64 (N_videos,)}``.
+    """
+    device = device or torch.device("cpu")
+    encoder.eval().to(device)
+    stream = ShardStream(urls, shuffle=False, keys=keys, needs=NEEDS[kind])
+    feats: list[np.ndarray] = []
+    clip_keys: list[str] = []
+    labels: dict[str, int] = {}
+    items = _clip_items(stream, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video)
+    buf: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if not buf:
+            return
+        b = to_tensors(collate(buf), device=device, mel_norm=mel_norm)
+        feats.append(encoder(b[kind]).float().cpu().numpy())
+        for it in buf:
+            clip_keys.append(it["key"])
+            labels[it["key"]] = int(it["label"])
+        buf.clear()
+
+    for item in items:
+        buf.append(item)
+        if len(buf) == batch_size:
+            flush()
+    flush()
+    order = list(dict.fromkeys(clip_keys))
+    pos = {k: i for i, k in enumerate(order)}
+    dim = int(getattr(encoder, "out_dim", 0))
+    return {"features": np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
+            "video": np.array([pos[k] for k in clip_keys], dtype=np.int64), "keys": order,
+            "labels": np.array([labels[k] for k in order], dtype=np.int64)}
+

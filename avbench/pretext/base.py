@@ -1,0 +1,172 @@
+"""What every pretraining method implements, and the tensors its batches hold.
+
+A method is a :class:`Pretext` subclass registered in :data:`avbench.pretext.PRETEXTS`. The one
+training loop (:func:`avbench.train.pretrain`) asks it for:
+
+- ``encoders``: which encoders it trains (``video`` RGB clips, ``audio`` log-mel, ``flow``);
+- ``needs``: which sample members the loader must decode (``frames``, ``mel``, ``flow``);
+- :meth:`Pretext.usable`: whether a sample (an index row or a sample's JSON) can be used;
+- :meth:`Pretext.view`: the per-sample function that cuts one training item (runs in loader
+  workers, must be picklable: a ``functools.partial`` of a module-level function);
+- :meth:`Pretext.build_head`: the method's heads on top of the pooled encoder features;
+- :meth:`Pretext.loss`: the loss and logged metrics of one batch;
+- :meth:`Pretext.heldout_metrics`: pretext metrics on a batch of held-out videos;
+- :meth:`Pretext.before_epoch`: work between epochs (e.g. k-means for deep clustering), with
+  :class:`avbench.train.Trainer` giving access to the data and the model;
+- :meth:`Pretext.repeats`: copies of each training sample per epoch (resampling).
+
+Batches arrive as tensors made by :func:`to_tensors` from the numpy items: keys starting with
+``video`` hold float (..., 3, T, H, W) in [0, 1]; ``audio``: float (..., 1, n_mels, A), normalised
+by the training set's log-mel mean and std; ``flow``: float (..., T, 2, H, W) in units of the
+quantization bound (in [-1, 1]); ``label``: int64 (B,); other numeric keys: tensors as they are.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from avbench.models import build_encoder, encoder_spec
+from avbench.shards.loader import View, clip_view, usable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from avbench.train import Trainer
+
+
+def to_tensors(batch: dict[str, Any], *, device: torch.device, mel_norm: tuple[float, float]) -> dict[str, Any]:
+    """Numpy batch (see :func:`avbench.shards.loader.collate`) -> tensors on ``device`` (module doc)."""
+    out: dict[str, Any] = {}
+    for k, v in batch.items():
+        if not isinstance(v, np.ndarray):
+            out[k] = v
+            continue
+        t = torch.from_numpy(v).to(device, non_blocking=True)
+        if k.startswith("video"):
+            nd = t.ndim
+            perm = list(range(nd - 4)) + [nd - 1, nd - 4, nd - 3, nd - 2]
+            out[k] = t.permute(*perm).float().div_(255.0)
+        elif k.startswith("audio"):
+            out[k] = ((t.float() - mel_norm[0]) / mel_norm[1]).unsqueeze(-3)
+        elif k.startswith("flow") and v.dtype == np.uint8:
+            nd = t.ndim
+            perm = list(range(nd - 4)) + [nd - 4, nd - 1, nd - 3, nd - 2]
+            out[k] = t.permute(*perm).float().div_(127.5).sub_(1.0)
+        elif v.dtype.kind in "iu":
+            out[k] = t.long()
+        else:
+            out[k] = t
+    return out
+
+
+class PretrainModel(nn.Module):
+    """The encoders a method trains (``encoders[kind]``) and its heads (``head``)."""
+
+    def __init__(self, *, specs: dict[str, dict[str, Any]], head: "Pretext") -> None:
+        super().__init__()
+        self.specs = specs
+        self.encoders = nn.ModuleDict({k: build_encoder(s) for k, s in specs.items()})
+        self.head = head.build_head({k: int(e.out_dim) for k, e in self.encoders.items()})
+
+    def encode(self, kind: str, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features of encoder ``kind``; extra leading axes (several clips per item) are kept:
+        (B, N, *input) -> (B, N, D)."""
+        base = {"video": 4, "audio": 3, "flow": 4}[kind]
+        lead = x.shape[: x.ndim - base]
+        y = self.encoders[kind](x.reshape(-1, *x.shape[x.ndim - base:]))
+        return y.reshape(*lead, y.shape[-1])
+
+
+class Pretext:
+    """Base class of a pretraining method (see the module docstring). ``cfg`` is the run's
+    pretraining settings: the ``pretrain`` config section with the run's overrides merged in."""
+
+    name: ClassVar[str] = ""
+    encoders: ClassVar[tuple[str, ...]] = ("video", "audio")
+    needs: ClassVar[frozenset[str]] = frozenset({"frames", "mel"})
+    uses_labels: ClassVar[bool] = False
+    trains: ClassVar[bool] = True
+
+    def __init__(self, cfg: dict[str, Any], *, n_classes: int, seed: int) -> None:
+        self.cfg = cfg
+        self.n_classes = int(n_classes)
+        self.seed = int(seed)
+        self.clip_frames = int(cfg["clip_frames"])
+        self.epochs = int(cfg["epochs"]) if self.trains else 0
+
+    # -- data -----------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """This method's own config section (``cfg[<method>]``), or {}."""
+        return dict(self.cfg.get(self.name) or {})
+
+    def encoder_specs(self) -> dict[str, dict[str, Any]]:
+        return {k: encoder_spec(k, self.cfg) for k in self.encoders}
+
+    def flow_frames(self) -> int:
+        f = self.cfg["flow"]
+        return int(f["segments"]) * int(f["frames"])
+
+    def usable(self, row: dict[str, Any]) -> bool:
+        frames = self.flow_frames() if "flow" in self.needs else self.clip_frames
+        return usable(row, clip_frames=frames, audio="mel" in self.needs, flow="flow" in self.needs)
+
+    def view(self, epoch: int) -> View:
+        """The training view of epoch ``epoch``: by default one random synchronized clip."""
+        return functools.partial(clip_view, clip_frames=self.clip_frames, audio="mel" in self.needs,
+                                 flow="flow" in self.needs)
+
+    def heldout_view(self) -> View:
+        """The view of held-out videos (drawn with a fixed seed, so every epoch sees the same items)."""
+        return self.view(0)
+
+    def repeats(self, keys: list[str]) -> dict[str, float] | None:
+        """Expected copies of each training sample per epoch, on top of ``clips_per_video``
+        (None: one each)."""
+        return None
+
+    # -- model ----------------------------------------------------------------------------------
+    def build_head(self, dims: dict[str, int]) -> nn.Module:
+        return nn.Identity()
+
+    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError(f"{type(self).__name__} does not train")
+
+    @torch.no_grad()
+    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
+                        generator: torch.Generator) -> dict[str, float]:
+        return {}
+
+    def before_epoch(self, trainer: "Trainer", epoch: int) -> dict[str, float]:
+        """Work between epochs; returns values to log in the epoch's metrics row."""
+        return {}
+
+    def epoch_logs(self, epoch: int) -> dict[str, float]:
+        """Settings in force during ``epoch`` worth a column in metrics.csv (e.g. a curriculum stage)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Method state to checkpoint for resuming (e.g. pseudo-labels)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A permutation of ``range(n)`` with no fixed point: item ``i`` is paired with item ``perm[i]``
+    of another video (easy negatives)."""
+    if n < 2:
+        raise ValueError("negatives from other videos need at least 2 videos in a batch")
+    shift = int(torch.randint(1, n, (1,), generator=generator))
+    order = torch.randperm(n, generator=generator)
+    perm = torch.empty(n, dtype=torch.long)
+    perm[order] = order.roll(shift)
+    return perm
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits.argmax(-1) == y).float().mean())

@@ -1,0 +1,91 @@
+"""Reference rows of every table: supervised pretraining and random initialisation (scratch).
+
+``supervised`` trains each of its encoders (``supervised.encoders``: video and audio by default,
+flow too for the arrow-of-time table) with a linear classifier on the pretraining set's labels
+(cross-entropy, one loss per encoder, summed): the "fully supervised" upper reference.
+``scratch`` trains nothing: its checkpoint holds randomly initialised video, audio and flow
+encoders, which evaluation then probes (linear) or trains from scratch (fine-tune).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import torch
+from torch import nn
+
+from avbench.pretext.base import Pretext, PretrainModel, accuracy
+from avbench.shards.loader import View, clip_view
+
+
+class Supervised(Pretext):
+    name = "supervised"
+    uses_labels = True
+
+    def __init__(self, cfg: dict[str, Any], *, n_classes: int, seed: int) -> None:
+        super().__init__(cfg, n_classes=n_classes, seed=seed)
+        if n_classes < 2:
+            raise ValueError("supervised pretraining needs a labelled pretraining set (label_idx >= 0, 2+ classes)")
+        kinds = tuple(self.settings().get("encoders") or ("video", "audio"))
+        self.encoders = kinds  # type: ignore[misc]
+        self.needs = frozenset({"frames"} | ({"mel"} if "audio" in kinds else set())  # type: ignore[misc]
+                               | ({"flow"} if "flow" in kinds else set()))
+
+    def usable(self, row: dict[str, Any]) -> bool:
+        return super().usable(row) and int(row.get("label_idx", -1)) >= 0
+
+    def view(self, epoch: int) -> View:
+        frames = self.flow_frames() if "flow" in self.encoders else self.clip_frames
+        return functools.partial(supervised_view, clip_frames=self.clip_frames, flow_frames=frames,
+                                 audio="audio" in self.encoders, flow="flow" in self.encoders)
+
+    def build_head(self, dims: dict[str, int]) -> nn.Module:
+        return nn.ModuleDict({k: nn.Linear(dims[k], self.n_classes) for k in self.encoders})
+
+    def _logits(self, model: PretrainModel, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {k: model.head[k](model.encode(k, batch[k])) for k in self.encoders}
+
+    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        y = batch["label"]
+        logits = self._logits(model, batch)
+        loss = sum(nn.functional.cross_entropy(z, y) for z in logits.values())
+        return loss, _accuracies(logits, y)  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
+                        generator: torch.Generator) -> dict[str, float]:
+        return _accuracies(self._logits(model, batch), batch["label"])
+
+
+def _accuracies(logits: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, float]:
+    """``pretext_acc`` is the first encoder's accuracy (video), the others ``<kind>_acc``."""
+    out = {}
+    for i, (k, z) in enumerate(logits.items()):
+        out["pretext_acc" if i == 0 else f"{k}_acc"] = accuracy(z, y)
+    return out
+
+
+def supervised_view(sample: dict[str, Any], rng: Any, *, clip_frames: int, flow_frames: int, audio: bool,
+                    flow: bool) -> dict[str, Any] | None:
+    """A synchronized clip of ``max(clip_frames, flow_frames)`` frames; ``video`` keeps the first
+    ``clip_frames`` of them and ``flow`` the first ``flow_frames`` flow pairs."""
+    n = max(clip_frames, flow_frames) if flow else clip_frames
+    item = clip_view(sample, rng, clip_frames=n, audio=audio, flow=flow)
+    if item is None:
+        return None
+    if flow:
+        item["flow"] = item["flow"][:flow_frames]
+    if n != clip_frames:
+        item["video"] = item["video"][:clip_frames]
+        if audio:  # the audio window of the first clip_frames frames
+            item["audio"] = item["audio"][:, : int(round(item["audio"].shape[1] * clip_frames / n))]
+    return item
+
+
+class Scratch(Pretext):
+    name = "scratch"
+    encoders = ("video", "audio", "flow")
+    needs = frozenset()
+    trains = False
