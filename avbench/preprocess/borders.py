@@ -32,6 +32,15 @@ def _edge_run(dark: np.ndarray) -> tuple[int, int]:
     return first, last
 
 
+def _symmetric(a: int, b: int, n: int, tolerance: float) -> tuple[int, int]:
+    """Bars come in pairs of (nearly) equal size: when the two edge runs differ by more than
+    ``tolerance`` of ``n`` (and 2 px), the longer one is a dark scene, not a bar, and both become
+    the shorter one."""
+    if abs(a - b) > max(2.0, tolerance * n):
+        a = b = min(a, b)
+    return a, b
+
+
 def _inward_even(lo: int, hi: int, n: int) -> tuple[int, int]:
     """``[lo, hi)`` shrunk to an even offset and an even length; the full ``[0, n)`` when no bar."""
     if lo == 0 and hi == n:
@@ -46,6 +55,7 @@ def detect_borders(
     *,
     max_luma: float,
     min_content: float = 0.5,
+    asymmetry: float = 0.02,
 ) -> Box | None:
     """Content box inside the black bars of a stack of luma planes.
 
@@ -54,7 +64,9 @@ def detect_borders(
     Returns ``(x0, y0, x1, y1)`` (exclusive ends, offsets and sizes rounded *inwards* to even
     numbers so that the crop works on 4:2:0 chroma), the whole frame when there are no bars, or
     None when ``lumas`` is empty. When the bars would leave less than ``min_content`` of the width
-    or of the height (a dark scene, not bars), that axis is not cropped.
+    or of the height (a dark scene, not bars), that axis is not cropped; opposite bars differing by
+    more than ``asymmetry`` of the frame size are both cut to the smaller one (a dark region beside
+    the picture's edge is not a bar).
     """
     if len(lumas) == 0:
         return None
@@ -62,13 +74,13 @@ def detect_borders(
     _, H, W = stack.shape
     limit = int(np.floor(max_luma * W))  # mean <= max_luma  <=>  integer row sum <= floor(max_luma * W)
     row_max = stack.sum(axis=2, dtype=np.int64).max(axis=0)  # (H,)
-    top, bottom = _edge_run(row_max <= limit)
+    top, bottom = _symmetric(*_edge_run(row_max <= limit), H, asymmetry)
     if H - top - bottom < min_content * H:
         top = bottom = 0
     inner = stack[:, top:H - bottom]
     limit_c = int(np.floor(max_luma * inner.shape[1]))
     col_max = inner.sum(axis=1, dtype=np.int64).max(axis=0)  # (W,)
-    left, right = _edge_run(col_max <= limit_c)
+    left, right = _symmetric(*_edge_run(col_max <= limit_c), W, asymmetry)
     if W - left - right < min_content * W:
         left = right = 0
     x0, x1 = _inward_even(left, W - right, W)

@@ -31,7 +31,7 @@ MODES = ("smooth", "lock")
 MODELS = ("similarity", "affine")
 
 
-def _grid(H: int, W: int, n_target: int = 1024, margin: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+def _grid(H: int, W: int, n_target: int = 400, margin: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
     """Integer pixel coordinates (ys, xs) of a regular grid inside a margin (flow is poor at edges)."""
     my, mx = int(round(margin * H)), int(round(margin * W))
     h, w = max(1, H - 2 * my), max(1, W - 2 * mx)
@@ -44,14 +44,18 @@ def fit_camera_motion(
     flow: np.ndarray,
     *,
     model: str = "similarity",
-    iterations: int = 8,
+    iterations: int = 6,
     min_scale: float = 0.02,
+    inlier_px: float = 0.5,
+    n_candidates: int = 16,
 ) -> np.ndarray:
     """Robust global motion of each flow field.
 
     flow: float32 (P, H, W, 2). Returns float64 (P, 3, 3): ``A_k`` with ``p + flow[k](p) ~ A_k p``
     for the pixels of the static scene. ``model``: ``similarity`` (zoom, rotation, shift) or
-    ``affine``.
+    ``affine``. The start is the shift (among no motion, the median flow and the flow at
+    ``n_candidates`` spread points) that the most points agree with within ``inlier_px``; Tukey
+    IRLS refines it, with the residual scale taken from the current inliers.
     """
     if model not in MODELS:
         raise ValueError(f"motion model must be one of {MODELS}, not {model!r}")
@@ -76,23 +80,39 @@ def fit_camera_motion(
     M = np.concatenate([Mx, My], 0)  # (2N, k)
     d = np.concatenate([f[..., 0], f[..., 1]], 1)  # (P, 2N)
     k = M.shape[1]
-    # start: the median flow as a pure shift
+    # start: the shift with the largest consensus among candidates (no motion, the median flow,
+    # and the flow at a few evenly spread points), so that a large moving object does not win
+    # unless it covers more of the picture than the static scene
+    cand_idx = np.linspace(0, N - 1, n_candidates).round().astype(int)
+    cands = np.concatenate([np.zeros((P, 1, 2)), np.median(f, axis=1)[:, None], f[:, cand_idx]], 1)  # (P, C, 2)
+    fx, fy = f[:, None, :, 0].astype(np.float32), f[:, None, :, 1].astype(np.float32)
+    cx32, cy32 = cands[..., 0, None].astype(np.float32), cands[..., 1, None].astype(np.float32)
+    support = (np.square(fx - cx32) + np.square(fy - cy32) < inlier_px * inlier_px).sum(axis=2)  # (P, C)
+    choice = np.argmax(support, axis=1)  # the first best: "no motion" wins ties
+    best = cands[np.arange(P), choice]
     theta = np.zeros((P, k))
-    med = np.median(f, axis=1)  # (P, 2)
     if model == "similarity":
-        theta[:, 2], theta[:, 3] = med[:, 0], med[:, 1]
+        theta[:, 2], theta[:, 3] = best[:, 0], best[:, 1]
     else:
-        theta[:, 2], theta[:, 5] = med[:, 0], med[:, 1]
+        theta[:, 2], theta[:, 5] = best[:, 0], best[:, 1]
+    inlier = np.sum((f - best[:, None, :]) ** 2, axis=2) < inlier_px * inlier_px  # (P, N)
+    MM = (M[:, :, None] * M[:, None, :]).reshape(2 * N, k * k)  # products of design columns
     ridge = 1e-9 * np.eye(k)
+    rows = np.arange(P)
     for _ in range(iterations):
         r = d - theta @ M.T  # (P, 2N)
         rn = np.hypot(r[:, :N], r[:, N:])  # (P, N) residual length per point
-        scale = np.maximum(1.4826 * np.median(rn, axis=1, keepdims=True), min_scale)
+        # robust scale from the current inliers only (the outliers may be almost half the points)
+        count = inlier.sum(axis=1)
+        srt = np.sort(np.where(inlier, rn, np.inf), axis=1)
+        med = srt[rows, np.maximum(count - 1, 0) // 2]
+        scale = np.maximum(1.4826 * np.where(count > 0, med, min_scale), min_scale)[:, None]
         u = rn / (4.685 * scale)
         w = np.where(u < 1.0, (1.0 - u * u) ** 2, 0.0)
+        inlier = w > 0
         w2 = np.concatenate([w, w], 1)  # (P, 2N)
-        lhs = np.einsum("pn,ni,nj->pij", w2, M, M) + ridge
-        rhs = np.einsum("pn,ni,pn->pi", w2, M, d)
+        lhs = (w2 @ MM).reshape(P, k, k) + ridge
+        rhs = (w2 * d) @ M
         theta = np.linalg.solve(lhs, rhs[..., None])[..., 0]
     if model == "similarity":
         a, b, tx, ty = theta.T
@@ -183,6 +203,11 @@ class Stabilization:
     zoom: float
     covered: bool
 
+    def moves(self, size: tuple[int, int], tolerance_px: float = 0.05) -> bool:
+        """Whether any warp moves the picture by more than ``tolerance_px`` (RMS): when none does,
+        warping would only blur the frames, and it is skipped."""
+        return bool(len(self.warps) and displacement_rms(self.warps, size).max() > tolerance_px)
+
 
 def stabilizing_warps(
     transforms: np.ndarray,
@@ -241,13 +266,12 @@ def warp_flow(flow: np.ndarray, warps: np.ndarray) -> np.ndarray:
     """
     P, H, W = flow.shape[:3]
     out = np.empty_like(flow)
-    ys, xs = np.mgrid[0:H, 0:W].astype(np.float64)
-    q = np.stack([xs, ys, np.ones_like(xs)], -1)  # (H, W, 3)
+    ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
     for k in range(P):
-        f_at = cv2.warpAffine(flow[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
-        rel = warps[k + 1] @ np.linalg.inv(warps[k])
-        lin = warps[k + 1, :2, :2]
-        moved = q @ rel[:2].T + f_at @ lin.T  # (H, W, 2)
-        out[k] = (moved - q[..., :2]).astype(np.float32)
+        fx, fy = cv2.split(cv2.warpAffine(flow[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR,
+                                          borderMode=cv2.BORDER_REPLICATE))
+        rel = (warps[k + 1] @ np.linalg.inv(warps[k])).astype(np.float32)  # frame-k output -> frame-(k+1) output
+        lin = warps[k + 1, :2, :2].astype(np.float32)
+        out[k, ..., 0] = (rel[0, 0] - 1) * xs + rel[0, 1] * ys + rel[0, 2] + lin[0, 0] * fx + lin[0, 1] * fy
+        out[k, ..., 1] = rel[1, 0] * xs + (rel[1, 1] - 1) * ys + rel[1, 2] + lin[1, 0] * fx + lin[1, 1] * fy
     return out

@@ -89,10 +89,13 @@ def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any]) -> 
     if scfg["enabled"] and K >= 2:
         st = stabilizing_warps(inter, size, mode=scfg["mode"], sigma_frames=float(scfg["smoothing_s"]) * fps,
                                max_zoom=float(scfg["max_zoom"]))
-        frames = warp_frames(frames, st.warps)
+        applied = st.moves(size)
         stab_meta.update(mode=scfg["mode"], smoothing_s=float(scfg["smoothing_s"]), max_zoom=float(scfg["max_zoom"]),
-                         zoom=_r(st.zoom), covered=st.covered, transforms=_mats(st.warps))
-        if fcfg["enabled"]:
+                         zoom=_r(st.zoom), covered=st.covered, applied=applied,
+                         transforms=_mats(st.warps) if applied else None)
+        if applied:
+            frames = warp_frames(frames, st.warps)
+        if applied and fcfg["enabled"]:
             if scfg["recompute_flow"]:
                 flow = extract_flow(frames, algorithm=algo, preset=preset, pairs=valid)
                 computed_on = "stabilized"
@@ -111,6 +114,25 @@ def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any]) -> 
     return frames, quantize_flow(flow, bound), flow_meta, stab_meta
 
 
+_SINGLE_THREADED = False
+
+
+def _single_threaded() -> None:
+    """One thread for OpenCV, torch and BLAS in this worker process: results are deterministic,
+    and processes scale better than threads (``../shared/performance.md``)."""
+    global _SINGLE_THREADED
+    if _SINGLE_THREADED:
+        return
+    import cv2
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    threadpool_limits(limits=1)
+    _SINGLE_THREADED = True
+
+
 def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict[str, Any]:
     """Decode one manifest row into sample bytes. Runs in a bounded worker process.
 
@@ -118,16 +140,12 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
     ``{"status": "ok", "files": {ext: bytes}, "meta": {...}}`` or ``{"status": reason, "reason":
     one line}``.
     """
-    import cv2
-    import torch
-
     from avbench.media.decode import decode_clip
     from avbench.preprocess.audio import audio_flags, log_mel
     from avbench.preprocess.black_frames import plan_black_frames
     from avbench.preprocess.borders import bars_of
 
-    cv2.setNumThreads(1)  # determinism, and processes scale better than threads
-    torch.set_num_threads(1)
+    _single_threaded()
     need_video = modality in ("audiovisual", "video")
     need_audio = modality in ("audiovisual", "audio")
     fps, sr = float(cfg["fps"]), int(cfg["sample_rate"])
