@@ -20,6 +20,8 @@ for video and for audio alike.
 from __future__ import annotations
 
 import math
+import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -58,6 +60,7 @@ class DecodedClip:
     geometry: Geometry | None = None
     video_stream: dict[str, Any] | None = None
     audio_stream: dict[str, Any] | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 # Containers round timestamps (Matroska and WebM to 1 ms): a frame stamped up to this much after a
@@ -137,8 +140,9 @@ class _FrameProcessor:
 
     def __init__(self, n_out: int, *, stream: Any, size: tuple[int, int], resize: str, border_luma: float | None,
                  border_every: int, border_probe_frames: int, border_min_content: float, black_luma: float | None,
-                 black_fraction: float) -> None:
+                 black_fraction: float, timings: defaultdict[str, float]) -> None:
         W, H = size
+        self.timings = timings
         self.out = np.zeros((n_out, H, W, 3), np.uint8)
         self.black = np.zeros(n_out, bool) if black_luma is not None else None
         self.stream, self.size, self.resize = stream, (W, H), resize
@@ -157,6 +161,7 @@ class _FrameProcessor:
     def add(self, frame: av.VideoFrame, k0: int, k1: int) -> None:
         luma = None
         blk = False
+        t0 = time.process_time()
         if self.black_luma is not None or self.border_luma is not None:
             luma, full = luma_plane(frame)
             if self.black_luma is not None:
@@ -164,6 +169,7 @@ class _FrameProcessor:
                                min_fraction=self.black_fraction)
                 assert self.black is not None
                 self.black[k0:k1] = blk
+        self.timings["borders_black"] += time.process_time() - t0
         if self.graph is None:
             self.held.append(_Held(frame, k0, k1, luma if self.border_luma is not None else None, blk))
             if len(self.held) >= self.probe_frames:
@@ -176,6 +182,7 @@ class _FrameProcessor:
             self._start()
 
     def _start(self) -> None:
+        t0 = time.process_time()
         first = self.held[0].frame
         sw, sh = first.width, first.height
         self.rotation = frame_rotation(first, self.stream)
@@ -187,6 +194,7 @@ class _FrameProcessor:
             if samples:
                 self.crop_box = detect_borders(np.stack(samples), max_luma=raw_luma_threshold(self.border_luma, full_range=full),
                                                min_content=self.border_min_content)
+        self.timings["borders_black"] += time.process_time() - t0
         self.geometry = plan_geometry((sw, sh), size=self.size, crop_box=self.crop_box, rotation=self.rotation,
                                       sar=stream_sar(self.stream), mode=self.resize)
         graph = av.filter.Graph()
@@ -208,9 +216,11 @@ class _FrameProcessor:
         if (frame.width, frame.height, frame.format.name) != self.input_key:
             raise ValueError(f"video frame format changes inside the window ({self.input_key} -> "
                              f"{(frame.width, frame.height, frame.format.name)})")
+        t0 = time.process_time()
         self.graph.push(frame)
         img = self.graph.pull().to_ndarray()
         self.out[k0:k1] = img
+        self.timings["frames"] += time.process_time() - t0
 
 
 class _VideoCollector:
@@ -250,7 +260,8 @@ class _VideoCollector:
 
 
 class _AudioCollector:
-    def __init__(self, t_end: float, sample_rate: int) -> None:
+    def __init__(self, t_end: float, sample_rate: int, timings: defaultdict[str, float]) -> None:
+        self.timings = timings
         self.t_end = t_end
         self.resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         self.chunks: list[np.ndarray] = []
@@ -268,7 +279,9 @@ class _AudioCollector:
             return
         if self.first_time is None and frame.time is not None:
             self.first_time = float(frame.time)
+        t0 = time.process_time()
         self._take(self.resampler.resample(frame))
+        self.timings["audio_resample"] += time.process_time() - t0
         if frame.time is not None and frame.time > self.t_end + 0.5:
             self.done = True
 
@@ -291,20 +304,28 @@ class _AudioCollector:
 
 
 def _run(container: av.container.InputContainer, vs: Any, as_: Any, t_start: float,
-         vcol: _VideoCollector | None, acol: _AudioCollector | None) -> None:
-    """One demuxing pass feeding the collectors of the streams given."""
+         vcol: _VideoCollector | None, acol: _AudioCollector | None, timings: defaultdict[str, float]) -> None:
+    """One demuxing pass feeding the collectors of the streams given (CPU seconds of the decoders
+    added to ``timings``)."""
     streams = [s for s in (vs, as_) if s is not None]
     if not streams:
         return
     if t_start > 0.5:
         ref = vs if vs is not None else as_
         container.seek(int(max(0.0, t_start - 0.5) / ref.time_base), stream=ref, backward=True, any_frame=False)
+    clock = time.process_time
     for packet in container.demux(*streams):
         if vcol is not None and packet.stream is vs and not vcol.done:
-            for frame in packet.decode():
+            t0 = clock()
+            frames = packet.decode()
+            timings["decode_video"] += clock() - t0
+            for frame in frames:
                 vcol.feed(frame)
         elif acol is not None and packet.stream is as_ and not acol.done:
-            for frame in packet.decode():
+            t0 = clock()
+            frames = packet.decode()
+            timings["decode_audio"] += clock() - t0
+            for frame in frames:
                 acol.feed(frame)
         if (vcol is None or vcol.done) and (acol is None or acol.done):
             break
@@ -335,6 +356,7 @@ def decode_clip(
     are bars (None: no border detection); black_luma / black_fraction: black-frame test (None: off).
     """
     notes: list[str] = []
+    timings: defaultdict[str, float] = defaultdict(float)
     with av.open(path) as container:
         if t_end is None or not math.isfinite(t_end):
             dur = container.duration / av.time_base if container.duration else None
@@ -351,12 +373,12 @@ def decode_clip(
             proc = _FrameProcessor(len(_frame_times(t_start, t_end, fps)), stream=vs, size=size, resize=resize,
                                    border_luma=border_luma, border_every=border_every,
                                    border_probe_frames=border_probe_frames, border_min_content=border_min_content,
-                                   black_luma=black_luma, black_fraction=black_fraction)
+                                   black_luma=black_luma, black_fraction=black_fraction, timings=timings)
             vcol = _VideoCollector(_frame_times(t_start, t_end, fps), t_end, proc)
         if as_ is not None:
             as_.codec_context.thread_count = 1
-            acol = _AudioCollector(t_end, sample_rate)
-        _run(container, vs, as_, t_start, vcol, acol)
+            acol = _AudioCollector(t_end, sample_rate, timings)
+        _run(container, vs, as_, t_start, vcol, acol, timings)
         frames = np.zeros((0, size[1], size[0], 3), np.uint8)
         n_src = 0
         vinfo = ainfo = None
@@ -381,8 +403,8 @@ def decode_clip(
         with av.open(path) as container:
             a2 = container.streams[as_.index]
             a2.codec_context.thread_count = 1
-            acol2 = _AudioCollector(t_end, sample_rate)
-            _run(container, None, a2, t_start, None, acol2)
+            acol2 = _AudioCollector(t_end, sample_rate, timings)
+            _run(container, None, a2, t_start, None, acol2, timings)
             wav, pad_s, pad_e = acol2.finish(t_start, t_end, sample_rate)
     if wav is not None:
         if pad_s > 0.01 * sample_rate:
@@ -394,4 +416,5 @@ def decode_clip(
                        black=proc.black if proc is not None else None,
                        crop_box=proc.crop_box if proc is not None else None,
                        border_samples=proc.border_samples if proc is not None else 0,
-                       geometry=proc.geometry if proc is not None else None, video_stream=vinfo, audio_stream=ainfo)
+                       geometry=proc.geometry if proc is not None else None, video_stream=vinfo, audio_stream=ainfo,
+                       timings=dict(timings))

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,12 @@ def _mats(m: np.ndarray, nd: int = 5) -> list[list[list[float]]]:
     return np.round(np.asarray(m, np.float64)[:, :2, :], nd).tolist()
 
 
-def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None,
-                                                                                     dict[str, Any] | None, dict[str, Any]]:
+def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any],
+                  timings: dict[str, float]) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any] | None, dict[str, Any]]:
     """Flow, camera motion and stabilization of the stored frames.
 
     frames: uint8 (K, H, W, 3) kept frames; keep: (K,) their indices on the requested grid.
+    CPU seconds per stage are added to ``timings``.
     Returns (frames, quantized flow uint8 (K-1, H, W, 2) or None, flow meta or None,
     stabilization meta).
     """
@@ -77,15 +79,22 @@ def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any]) -> 
     steps = np.diff(keep)
     valid = steps == 1  # pairs of frames adjacent on the grid (no dropped frame between them)
     algo, preset = fcfg["algorithm"], fcfg["preset"]
+    clock = time.process_time
+    t0 = clock()
     flow = extract_flow(frames, algorithm=algo, preset=preset, pairs=valid)
+    t1 = clock()
     inter = fit_camera_motion(flow, model=scfg["model"])
     inter[~valid] = np.eye(3)  # no camera path across a gap (often a cut)
     score = camera_motion_score(inter[valid], size, steps[valid], fps) if valid.any() else 0.0
+    t2 = clock()
+    timings["flow"] = timings.get("flow", 0.0) + t1 - t0
+    timings["camera_motion"] = t2 - t1
     stab_meta.update(camera_motion_score=_r(score), camera_moving=bool(score > float(scfg["moving_threshold"])),
                      moving_threshold=float(scfg["moving_threshold"]), model=scfg["model"],
                      inter_frame=_mats(inter), units="camera_motion_score: frame diagonals per second; "
                      "inter_frame[k]: 2x3 map of frame-k pixels to frame-(k+1) pixels (stored size)")
     computed_on = "source"
+    t0 = clock()
     if scfg["enabled"] and K >= 2:
         st = stabilizing_warps(inter, size, mode=scfg["mode"], sigma_frames=float(scfg["smoothing_s"]) * fps,
                                max_zoom=float(scfg["max_zoom"]))
@@ -102,6 +111,7 @@ def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any]) -> 
             else:
                 flow = warp_flow(flow, st.warps)
                 computed_on = "source_warped"
+    timings["stabilize"] = clock() - t0
     if not fcfg["enabled"]:
         return frames, None, None, stab_meta
     flow[~valid] = 0.0
@@ -137,8 +147,8 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
     """Decode one manifest row into sample bytes. Runs in a bounded worker process.
 
     cfg: the dataset's merged ``shard`` settings (``avbench.config.shard_settings``). Returns
-    ``{"status": "ok", "files": {ext: bytes}, "meta": {...}}`` or ``{"status": reason, "reason":
-    one line}``.
+    ``{"status": "ok", "files": {ext: bytes}, "meta": {...}, "timings": {stage: CPU seconds}}`` or
+    ``{"status": reason, "reason": one line}``.
     """
     from avbench.media.decode import decode_clip
     from avbench.preprocess.audio import audio_flags, log_mel
@@ -162,6 +172,7 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
         black_luma=float(kcfg["max_luma"]) if kcfg["enabled"] else None, black_fraction=float(kcfg["min_fraction"]),
     )
     files: dict[str, bytes] = {}
+    timings: dict[str, float] = dict(clip.timings)  # CPU seconds per stage (benchmarks; not stored)
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "id": row["id"], "source": Path(row["path"]).name, "dataset": row.get("dataset", ""),
@@ -213,8 +224,9 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
         frames = np.ascontiguousarray(clip.frames[keep])
         meta["frame_times"] = [_r((k - k0) / fps) for k in keep]
         meta["n_frames"] = int(len(keep))
-        frames, qflow, flow_meta, stab_meta = _video_stages(frames, keep, cfg)
+        frames, qflow, flow_meta, stab_meta = _video_stages(frames, keep, cfg, timings)
         meta["flow"], meta["stabilization"] = flow_meta, stab_meta
+        t0 = time.process_time()
         if cfg["frame_codec"] == "jpeg":
             data, lengths = encode_jpeg_frames(frames, int(cfg["jpeg_quality"]))
             files["frames.mjpeg"] = data
@@ -225,7 +237,9 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
             meta["frame_codec"] = {"name": "npy"}
         if qflow is not None:
             files["flow.npy"] = npy_bytes(qflow)
+        timings["encode"] = time.process_time() - t0
     if wave is not None:
+        t0 = time.process_time()
         flags = audio_flags(wave, sample_rate=sr, silence_dbfs=float(acfg["silence_dbfs"]),
                             band_limit_db=float(acfg["band_limit_db"]),
                             band_limited_fraction=float(acfg["band_limited_fraction"]))
@@ -238,10 +252,11 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
                       hop_ms=float(cfg["hop_ms"]))
         meta["n_mel_frames"] = int(mel.shape[1])
         files["mel.npy"] = npy_bytes(mel.astype(np.float16))
+        timings["audio_features"] = time.process_time() - t0
     elif need_audio:
         return {"status": "no_audio_stream", "reason": "no audio stream"}
     files["json"] = json.dumps(meta, sort_keys=True).encode()
-    return {"status": "ok", "files": files, "meta": meta}
+    return {"status": "ok", "files": files, "meta": meta, "timings": timings}
 
 
 def write_shards(
