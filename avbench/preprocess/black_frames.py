@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def is_black(luma: np.ndarray, *, max_luma: float, min_fraction: float = 0.98, step: int = 4) -> bool:
+def is_black(luma: np.ndarray, *, max_luma: float, min_fraction: float = 0.98, step: int = 8) -> bool:
     """Whether a frame is black. luma: uint8 (H, W) Y plane; ``max_luma`` in its units.
 
     Every ``step``-th pixel of every ``step``-th row is looked at (exact for uniform frames).

@@ -31,13 +31,28 @@ MODES = ("smooth", "lock")
 MODELS = ("similarity", "affine")
 
 
-def _grid(H: int, W: int, n_target: int = 400, margin: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+def _grid(H: int, W: int, n_target: int = 256, margin: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
     """Integer pixel coordinates (ys, xs) of a regular grid inside a margin (flow is poor at edges)."""
     my, mx = int(round(margin * H)), int(round(margin * W))
     h, w = max(1, H - 2 * my), max(1, W - 2 * mx)
     step = max(1, int(np.sqrt(h * w / n_target)))
     ys, xs = np.mgrid[my:my + h:step, mx:mx + w:step]
     return ys.ravel(), xs.ravel()
+
+
+def _point_pairs(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` fixed pairs of grid points at least a third of the frame apart (deterministic)."""
+    rng = np.random.default_rng(0)
+    span = max(float(np.ptp(x)), float(np.ptp(y)), 1.0)
+    i_out, j_out = [], []
+    for _ in range(50 * n):
+        i, j = rng.integers(len(x), size=2)
+        if np.hypot(x[i] - x[j], y[i] - y[j]) >= span / 3:
+            i_out.append(i)
+            j_out.append(j)
+            if len(i_out) == n:
+                break
+    return np.asarray(i_out, int), np.asarray(j_out, int)
 
 
 def fit_camera_motion(
@@ -47,15 +62,15 @@ def fit_camera_motion(
     iterations: int = 6,
     min_scale: float = 0.02,
     inlier_px: float = 0.5,
-    n_candidates: int = 16,
+    n_candidates: int = 32,
 ) -> np.ndarray:
     """Robust global motion of each flow field.
 
     flow: float32 (P, H, W, 2). Returns float64 (P, 3, 3): ``A_k`` with ``p + flow[k](p) ~ A_k p``
     for the pixels of the static scene. ``model``: ``similarity`` (zoom, rotation, shift) or
-    ``affine``. The start is the shift (among no motion, the median flow and the flow at
-    ``n_candidates`` spread points) that the most points agree with within ``inlier_px``; Tukey
-    IRLS refines it, with the residual scale taken from the current inliers.
+    ``affine``. The start is the motion (among no motion, the median shift and the similarities
+    through ``n_candidates`` fixed pairs of distant points) that the most points agree with within
+    ``inlier_px``; Tukey IRLS refines it, with the residual scale taken from the current inliers.
     """
     if model not in MODELS:
         raise ValueError(f"motion model must be one of {MODELS}, not {model!r}")
@@ -80,25 +95,33 @@ def fit_camera_motion(
     M = np.concatenate([Mx, My], 0)  # (2N, k)
     d = np.concatenate([f[..., 0], f[..., 1]], 1)  # (P, 2N)
     k = M.shape[1]
-    # start: the shift with the largest consensus among candidates (no motion, the median flow,
-    # and the flow at a few evenly spread points), so that a large moving object does not win
-    # unless it covers more of the picture than the static scene
-    cand_idx = np.linspace(0, N - 1, n_candidates).round().astype(int)
-    cands = np.concatenate([np.zeros((P, 1, 2)), np.median(f, axis=1)[:, None], f[:, cand_idx]], 1)  # (P, C, 2)
-    fx, fy = f[:, None, :, 0].astype(np.float32), f[:, None, :, 1].astype(np.float32)
-    cx32, cy32 = cands[..., 0, None].astype(np.float32), cands[..., 1, None].astype(np.float32)
-    support = (np.square(fx - cx32) + np.square(fy - cy32) < inlier_px * inlier_px).sum(axis=2)  # (P, C)
+    # start (deterministic RANSAC): among "no motion", the median shift and the similarities
+    # through fixed pairs of distant grid points, the one most points agree with within inlier_px,
+    # so that a large moving object does not win unless it covers more than the static scene
+    z = x + 1j * y  # (N,) centred positions as complex numbers
+    dz = (f[..., 0] + 1j * f[..., 1]).astype(np.complex128)  # (P, N) displacements
+    i_idx, j_idx = _point_pairs(x, y, n_candidates)
+    a = ((z[i_idx] + dz[:, i_idx]) - (z[j_idx] + dz[:, j_idx])) / (z[i_idx] - z[j_idx])  # (P, S) zoom*rotation
+    t = z[i_idx] + dz[:, i_idx] - a * z[i_idx]  # (P, S) shift
+    med = np.median(f, axis=1)
+    a = np.concatenate([np.ones((P, 2)), a], 1)  # (P, C)
+    t = np.concatenate([np.zeros((P, 1)), (med[:, 0] + 1j * med[:, 1])[:, None], t], 1)
+    pred = (a[..., None] - 1) * z[None, None, :] + t[..., None]  # (P, C, N) predicted displacements
+    err2 = np.abs(dz[:, None, :] - pred) ** 2
+    support = (err2 < inlier_px * inlier_px).sum(axis=2)  # (P, C)
     choice = np.argmax(support, axis=1)  # the first best: "no motion" wins ties
-    best = cands[np.arange(P), choice]
+    rows = np.arange(P)
+    inlier = err2[rows, choice] < inlier_px * inlier_px  # (P, N)
+    best_a, best_t = a[rows, choice], t[rows, choice]
     theta = np.zeros((P, k))
     if model == "similarity":
-        theta[:, 2], theta[:, 3] = best[:, 0], best[:, 1]
+        theta[:, 0], theta[:, 1] = best_a.real - 1, best_a.imag
+        theta[:, 2], theta[:, 3] = best_t.real, best_t.imag
     else:
-        theta[:, 2], theta[:, 5] = best[:, 0], best[:, 1]
-    inlier = np.sum((f - best[:, None, :]) ** 2, axis=2) < inlier_px * inlier_px  # (P, N)
+        theta[:, 0], theta[:, 1], theta[:, 2] = best_a.real - 1, -best_a.imag, best_t.real
+        theta[:, 3], theta[:, 4], theta[:, 5] = best_a.imag, best_a.real - 1, best_t.imag
     MM = (M[:, :, None] * M[:, None, :]).reshape(2 * N, k * k)  # products of design columns
     ridge = 1e-9 * np.eye(k)
-    rows = np.arange(P)
     for _ in range(iterations):
         r = d - theta @ M.T  # (P, 2N)
         rn = np.hypot(r[:, :N], r[:, N:])  # (P, N) residual length per point
