@@ -378,7 +378,10 @@ def decode_clip(
         if as_ is not None:
             as_.codec_context.thread_count = 1
             acol = _AudioCollector(t_end, sample_rate, timings)
+        t0, before = time.process_time(), sum(timings.values())
         _run(container, vs, as_, t_start, vcol, acol, timings)
+        # reading and demuxing the file (and the loop itself): what the parts above do not cover
+        timings["demux"] += max(0.0, time.process_time() - t0 - (sum(timings.values()) - before))
         frames = np.zeros((0, size[1], size[0], 3), np.uint8)
         n_src = 0
         vinfo = ainfo = None

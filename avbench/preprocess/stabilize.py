@@ -35,7 +35,7 @@ def _grid(H: int, W: int, n_target: int = 256, margin: float = 0.04) -> tuple[np
     """Integer pixel coordinates (ys, xs) of a regular grid inside a margin (flow is poor at edges)."""
     my, mx = int(round(margin * H)), int(round(margin * W))
     h, w = max(1, H - 2 * my), max(1, W - 2 * mx)
-    step = max(1, int(np.sqrt(h * w / n_target)))
+    step = max(1, int(np.ceil(np.sqrt(h * w / n_target))))
     ys, xs = np.mgrid[my:my + h:step, mx:mx + w:step]
     return ys.ravel(), xs.ravel()
 
