@@ -368,9 +368,10 @@ def main() -> int:
 
     cfg = load_config(REPO / "config.yaml")
     default = shard_settings(cfg, cfg["pretrain_dataset"])
-    k400 = copy.deepcopy(default)  # Kinetics-style frames: 112x112 (performance.md's size)
+    k400 = copy.deepcopy(default)  # Kinetics-style frames: 112x112 (performance.md's size), schema defaults
     k400["size"] = [112, 112]
     k400["flow"]["bound"] = 20.0
+    k400["frame_codec"] = "jpeg"
     settings = {"full_112": k400, "full_default": default}
     subset = copy.deepcopy(k400)  # what video2dataset does: decode, fps, resize, audio resample, write
     subset["flow"]["enabled"] = subset["stabilize"]["enabled"] = False
@@ -384,8 +385,8 @@ def main() -> int:
     v["stabilize"]["enabled"] = False
     settings["full_112_no_stabilization"] = v
     v = copy.deepcopy(k400)
-    v["frame_codec"] = "jpeg"
-    settings["full_112_jpeg"] = v
+    v["frame_codec"] = "npy"
+    settings["full_112_npy"] = v
 
     log("generating sources")
     sources = make_sources(work, a.seconds, a.clips)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import jsonschema
 import numpy as np
@@ -11,8 +13,6 @@ import yaml
 from avbench.config import shard_settings, validate
 from avbench.preprocess.flow import check_algorithm, extract_flow, has_tvl1
 from avbench.shards.codec import dequantize_flow, quantize_flow
-
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 
