@@ -91,7 +91,7 @@ def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any],
     timings["camera_motion"] = t2 - t1
     stab_meta.update(camera_motion_score=_r(score), camera_moving=bool(score > float(scfg["moving_threshold"])),
                      moving_threshold=float(scfg["moving_threshold"]), model=scfg["model"],
-                     inter_frame=_mats(inter), units="camera_motion_score: frame diagonals per second; "
+                     inter_frame=_mats(inter), units="camera_motion_score: median over pairs, frame diagonals per second; "
                      "inter_frame[k]: 2x3 map of frame-k pixels to frame-(k+1) pixels (stored size)")
     computed_on = "source"
     t0 = clock()
