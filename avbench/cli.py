@@ -229,9 +229,33 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
         plot_leaderboard(df, a.plot)
     if a.curves:
         from avbench.plots import plot_pretext_curves
+        from avbench.tables import read_metrics
 
-        metrics = {Path(p).parent.name: pd.read_csv(p) for p in a.metrics}
-        plot_pretext_curves(metrics, a.curves)
+        plot_pretext_curves(read_metrics(a.metrics), a.curves)
+    return 0
+
+
+def cmd_tables(a: argparse.Namespace) -> int:
+    from avbench.tables import compute_tables, read_metrics, run_table, write_tables
+
+    cfg = _config(a.config)
+    rows = pd.read_csv(a.leaderboard)
+    tables = compute_tables(rows, run_table(cfg), read_metrics(a.metrics), protocols=cfg["evaluate"]["protocols"],
+                            metric=a.metric)
+    for path in write_tables(tables, a.out):
+        print(f"table {path.stem}: {len(tables[path.stem])} rows -> {path}", flush=True)
+    return 0
+
+
+def cmd_plots(a: argparse.Namespace) -> int:
+    from avbench.plots import plot_k_sweep, plot_leaderboard, plot_pretext_curves
+    from avbench.tables import read_metrics
+
+    plot_leaderboard(pd.read_csv(a.leaderboard), a.bars, metric=a.metric)
+    plot_pretext_curves(read_metrics(a.metrics), a.curves)
+    if a.k_sweep:
+        plot_k_sweep(pd.read_csv(a.k_sweep_table), a.k_sweep)
+    print(f"plots: {', '.join(p for p in (a.bars, a.curves, a.k_sweep) if p)}")
     return 0
 
 
@@ -342,9 +366,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="results/leaderboard.csv")
     s.add_argument("--markdown", default="results/leaderboard.md")
     s.add_argument("--plot", default=None, help="also draw accuracy bars (PNG)")
-    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<method>/metrics.csv)")
+    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
     s.add_argument("--curves", default=None, help="also draw pretext accuracy per epoch (PNG)")
     s.set_defaults(func=cmd_leaderboard)
+
+    s = sub.add_parser("tables", help="the seeds' result tables (CSV) from the leaderboard, the runs' settings and "
+                       "their pretraining metrics")
+    s.add_argument("leaderboard", help="results/leaderboard.csv")
+    s.add_argument("--config", default="config.yaml", help="the config the runs were made with (the effective one)")
+    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
+    s.add_argument("--metric", default="video_acc", help="accuracy metric of the tables")
+    s.add_argument("-o", "--out", default="results/tables", help="folder for <table>.csv")
+    s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser("plots", help="accuracy bars with fold error bars, pretext curves, the k sweep (PNG)")
+    s.add_argument("leaderboard", help="results/leaderboard.csv")
+    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
+    s.add_argument("--metric", default="video_acc")
+    s.add_argument("--bars", required=True, help="accuracy per run, downstream set and protocol (PNG)")
+    s.add_argument("--curves", required=True, help="held-out pretext accuracy per epoch (PNG)")
+    s.add_argument("--k-sweep-table", default=None, help="results/tables/k_sweep.csv")
+    s.add_argument("--k-sweep", default=None, help="accuracy against k (PNG; needs --k-sweep-table)")
+    s.set_defaults(func=cmd_plots)
     return p
 
 

@@ -21,6 +21,6 @@ def test_leaderboard_gathers_and_summarizes(tmp_path):
     s = summarize(df).set_index("method")
     assert abs(s.loc["avts", "mean"] - 0.9) < 1e-9 and abs(s.loc["avts", "std"] - 0.1) < 1e-9
     md = (tmp_path / "lb.md").read_text()
-    assert "| avts | small3d | 90.0 ± 10.0 | 3 |" in md
+    assert "| avts |  | small3d | 90.0 ± 10.0 | 3 |" in md
     assert "90 of 96 listed items used" in md
     assert render_markdown(df.iloc[0:0]).startswith("# avbench leaderboard")

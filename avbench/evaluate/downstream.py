@@ -85,3 +85,20 @@ class Downstream:
                            what="source files")
         test, n_overlap = apply_overlap_policy(test, self.overlap, self.overlap_policy)
         return Split(fold=int(fold), train=train, test=test, overlap=n_overlap)
+
+
+FORMAT_FOLDS = {"ucf101": 3, "hmdb51": 3, "esc50": 5}
+
+
+def official_folds(fmt: str, source: str | Path, folds: int | None = None) -> list[int]:
+    """The official fold numbers of a labelled dataset before it is ingested (to plan one job per
+    fold): ``folds`` when given, 3 for UCF101/HMDB51, 5 for ESC-50, for DCASE the
+    ``evaluation_setup/fold<k>_train.txt`` files found under ``source``; else [1]."""
+    if folds:
+        return list(range(1, int(folds) + 1))
+    if fmt in FORMAT_FOLDS:
+        return list(range(1, FORMAT_FOLDS[fmt] + 1))
+    setup = Path(source) / "evaluation_setup"
+    found = sorted({int(p.name[4:].split("_")[0]) for p in setup.glob("fold*_train.txt")
+                    if p.name[4:].split("_")[0].isdigit()}) if setup.is_dir() else []
+    return found or [1]

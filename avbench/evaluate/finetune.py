@@ -122,12 +122,16 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
              n_classes: int, clip_frames: int, mel_norm: tuple[float, float], settings: dict[str, Any],
              mode: str = "all", seed: int = 0, progress: bool = True) -> tuple[Classifier, list[dict[str, float]]]:
     """Train ``encoder`` + a new fc on random clips of ``train_keys``. ``settings``: the config's
-    ``evaluate.finetune`` section (epochs, batch_size, optimizer, lr, momentum, weight_decay,
-    schedule, clips_per_video). Returns the model and one log row per epoch."""
+    ``evaluate.finetune`` section (epochs, batch_size, optimizer, lr (of the fc), encoder_lr_scale
+    (the encoder's learning rate relative to the fc's), momentum, weight_decay, schedule,
+    clips_per_video). Returns the model and one log row per epoch."""
     torch.manual_seed(seed)
     model = Classifier(encoder, n_classes, mode=mode)
-    params = [p for p in model.parameters() if p.requires_grad]
     lr, wd = float(settings["lr"]), float(settings["weight_decay"])
+    fc_ids = {id(p) for p in model.fc.parameters()}
+    params = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in fc_ids],
+               "lr": lr * float(settings.get("encoder_lr_scale", 1.0))},
+              {"params": list(model.fc.parameters()), "lr": lr}]
     if settings["optimizer"] == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=lr, momentum=float(settings["momentum"]),
                                                      weight_decay=wd, nesterov=True)
@@ -165,7 +169,7 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
                 steps += 1
                 bar.update(1)
         logs.append({"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
-                     "steps": steps, "lr": float(opt.param_groups[0]["lr"])})
+                     "steps": steps, "lr": float(opt.param_groups[-1]["lr"])})
         print(f"fine-tune {kind} epoch {epoch + 1}: loss {logs[-1]['train_loss']:.3f} acc {logs[-1]['train_acc']:.3f}",
               flush=True)
     return model.eval(), logs

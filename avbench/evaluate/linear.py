@@ -15,11 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
-from threadpoolctl import threadpool_limits
 
 from avbench.evaluate.downstream import Downstream
 from avbench.evaluate.features import extract_features
@@ -62,6 +57,12 @@ def linear_probe(features: np.ndarray, labels: np.ndarray, video: np.ndarray, tr
 
     features: (N_clips, D); labels: per video (N_videos,); video: video index of each clip.
     """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+    from threadpoolctl import threadpool_limits
+
     check_disjoint(train_videos, test_videos)
     if classifier not in CLASSIFIERS:
         raise ValueError(f"classifier must be one of {CLASSIFIERS}, not {classifier!r}")
