@@ -30,12 +30,12 @@ import pandas as pd
 
 from avbench.paths import atomic_path
 
-# Method families, by the `method` of a run (avbench.pretext names; aliases tolerated).
+# Method families, by the `method` of a run (the names of avbench.pretext.PRETEXTS).
 REFERENCE = {"scratch": "none (random init)", "supervised": "supervised"}
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
-AOT = ("aot", "arrow_of_time")
-TEMPORAL_ORDER = ("shuffle_learn", "shuffle_and_learn", "odd_one_out", "o3n")
-EMBEDDING = ("avts", "avenet", "ave_net", "infonce", "l3")
+AOT = ("aot",)
+TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
+EMBEDDING = ("avts", "avenet", "infonce")  # heads that embed video and audio: cross-modal retrieval
 PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
 PROTOCOL_NAMES = {"linear": "last layer (linear)", "finetune_top": "after fusion / top stage",
                   "finetune": "all layers"}
@@ -163,9 +163,12 @@ def _ordered(runs: pd.DataFrame, names: list[str]) -> list[str]:
 
 
 def cluster_k(runs: pd.DataFrame, run: str) -> Any:
-    """The number of clusters of a deep-clustering run (``<method>.k``, else any ``*.k`` setting)."""
+    """The number of clusters of a deep-clustering run (``deep_clustering.k``, else ``<method>.k``,
+    else any ``*.k`` setting)."""
     method = _setting(runs, run, "method", "")
-    k = _setting(runs, run, f"{method}.k")
+    k = _setting(runs, run, "deep_clustering.k")
+    if pd.isna(k):
+        k = _setting(runs, run, f"{method}.k")
     if pd.isna(k):
         for c in runs.columns:
             if c.endswith(".k"):

@@ -13,8 +13,8 @@ RUNS = pd.DataFrame([
      "avts.curriculum_switch": 0.0},
     {"run": "a_cur", "method": "avts", "dataset": "pre", "epochs": 8, "avts.easy_fraction": 0.75,
      "avts.curriculum_switch": 0.5},
-    {"run": "x64", "method": "xdc", "dataset": "pre", "epochs": 8, "xdc.k": 64},
-    {"run": "x8", "method": "xdc", "dataset": "pre", "epochs": 8, "xdc.k": 8},
+    {"run": "x64", "method": "xdc", "dataset": "pre", "epochs": 8, "deep_clustering.k": 64},
+    {"run": "x8", "method": "xdc", "dataset": "pre", "epochs": 8, "deep_clustering.k": 8},
     {"run": "s16", "method": "sdc", "dataset": "pre", "epochs": 8, "sdc.k": 16},
     {"run": "aot_raw", "method": "aot", "dataset": "pre", "epochs": 8, "aot.remove_cues": False},
     {"run": "aot_clean", "method": "aot", "dataset": "pre", "epochs": 8, "aot.remove_cues": True},
@@ -56,10 +56,10 @@ METRICS = {
     "a_single": pd.DataFrame({"epoch": [1, 2], "val_pretext_acc": [0.6, 0.7], "val_pretext_acc_hard": [0.5, 0.55],
                               "val_neg_same_class": [0.12, 0.12], "easy_fraction": [1.0, 1.0]}),
     "a_cur": pd.DataFrame({"epoch": [1, 2], "val_pretext_acc": [0.6, 0.8], "easy_fraction": [1.0, 0.75]}),
-    "aot_raw": pd.DataFrame({"epoch": [1], "val_pretext_acc": [0.98], "share_black_frames": [0.46],
-                             "share_camera_motion": [0.73]}),
-    "aot_clean": pd.DataFrame({"epoch": [1], "val_pretext_acc": [0.9], "share_black_frames": [0.0],
-                               "share_camera_motion": [0.0]}),
+    "aot_raw": pd.DataFrame({"epoch": [1], "val_pretext_acc": [0.98], "share_black_border": [0.46],
+                             "share_camera_motion": [0.73], "train_loss": [0.1]}),
+    "aot_clean": pd.DataFrame({"epoch": [1], "val_pretext_acc": [0.9], "share_black_border": [0.0],
+                               "share_camera_motion": [0.0], "train_loss": [0.2]}),
 }
 
 
@@ -109,7 +109,8 @@ def test_every_table_from_hand_made_rows(tmp_path):
 
     cues = t["aot_cues"].set_index("run")
     assert cues.loc["aot_raw", "aot.remove_cues"] == False  # noqa: E712
-    assert cues.loc["aot_raw", "share_black_frames (%)"] == 46.0 and cues.loc["aot_clean", "val_pretext_acc (%)"] == 90.0
+    assert cues.loc["aot_raw", "share_black_border (%)"] == 46.0 and cues.loc["aot_clean", "val_pretext_acc (%)"] == 90.0
+    assert "train_loss (%)" not in cues.columns
 
     ft = t["aot_finetune"].set_index("run")
     assert list(ft.index) == ["scratch", "aot_raw", "aot_clean"] and set(ft["encoder"]) == {"flow"}

@@ -41,6 +41,8 @@ class Downstream:
     @classmethod
     def load(cls, *, name: str, shard_dir: str | Path, index_path: str | Path,
              pretrain_index: str | Path | None = None, overlap_policy: str = "flag") -> "Downstream":
+        if not shard_urls(shard_dir):
+            raise FileNotFoundError(f"no shard-*.tar under {shard_dir}: nothing to evaluate {name} on")
         index = pd.read_parquet(index_path)
         overlap = {}
         if pretrain_index:

@@ -65,3 +65,10 @@ def test_disjoint_and_index_checks():
     check_index_covers(["a", "b"], index)
     with pytest.raises(ValueError, match="do not match"):
         check_index_covers(["a", "c"], index)
+
+
+def test_an_empty_shard_folder_is_refused(tmp_path, moving_squares):
+    moving_squares(tmp_path / "d", n_videos=6)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no shard"):
+        Downstream.load(name="d", shard_dir=tmp_path / "empty", index_path=tmp_path / "d" / "index.parquet")
