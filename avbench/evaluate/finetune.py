@@ -44,6 +44,11 @@ from avbench.shards.loader import ShardStream, batches, clip_view, collate, mel_
 PROTOCOLS = {"finetune": "all", "finetune_top": "top"}
 
 
+def default_device() -> torch.device:
+    """The first GPU when there is one (not exercised by the CPU-only tests), else the CPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
 def top_module(encoder: nn.Module) -> nn.Module:
     """The part of an encoder that ``finetune_top`` trains: ``fusion`` of a T-CAM flow network,
     ``layer4`` of a torchvision ResNet, the modules after the last pooling layer (or the last
@@ -126,7 +131,8 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
     (the encoder's learning rate relative to the fc's), momentum, weight_decay, schedule,
     clips_per_video). Returns the model and one log row per epoch."""
     torch.manual_seed(seed)
-    model = Classifier(encoder, n_classes, mode=mode)
+    device = default_device()
+    model = Classifier(encoder, n_classes, mode=mode).to(device)
     lr, wd = float(settings["lr"]), float(settings["weight_decay"])
     fc_ids = {id(p) for p in model.fc.parameters()}
     params = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in fc_ids],
@@ -145,7 +151,6 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
     sched = _schedule(opt, str(settings["schedule"]), epochs * steps_per_epoch)
     view = train_view(kind, clip_frames)
     keys = frozenset(train_keys)
-    device = torch.device("cpu")
     logs: list[dict[str, float]] = []
     for epoch in range(epochs):
         model.train()
@@ -156,7 +161,7 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
                           enabled=progress) as bar:
             for b in batches(stream, batch_size=bs, drop_last=len(train_keys) * cpv >= bs):
                 t = to_tensors(b, device=device, mel_norm=mel_norm)
-                y = torch.tensor([labels[k] for k in b["key"]], dtype=torch.long)
+                y = torch.tensor([labels[k] for k in b["key"]], dtype=torch.long, device=device)
                 logits = model(t[kind])
                 loss = nn.functional.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
@@ -184,6 +189,7 @@ def score(model: Classifier, meta: dict[str, Any], *, kind: str, urls: list[str]
     check_model_fold(meta, downstream=downstream, downstream_hash=downstream_hash, fold=split.fold,
                      test_keys=split.test)
     model.eval()
+    device = next(model.parameters()).device
     stream = ShardStream(urls, shuffle=False, keys=frozenset(split.test), needs=NEEDS[kind])
     scores: list[np.ndarray] = []
     clip_keys: list[str] = []
@@ -191,8 +197,8 @@ def score(model: Classifier, meta: dict[str, Any], *, kind: str, urls: list[str]
 
     def flush() -> None:
         if buf:
-            t = to_tensors(collate(buf), device=torch.device("cpu"), mel_norm=mel_norm)
-            scores.append(torch.softmax(model(t[kind]).float(), dim=1).numpy())
+            t = to_tensors(collate(buf), device=device, mel_norm=mel_norm)
+            scores.append(torch.softmax(model(t[kind]).float(), dim=1).cpu().numpy())
             clip_keys.extend(it["key"] for it in buf)
             buf.clear()
 
@@ -282,7 +288,7 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
             from avbench.paths import atomic_path
 
             with atomic_path(Path(model_dir) / f"{kind}.pt", suffix=".pt") as tmp:
-                torch.save({"model": model.state_dict(), "spec": ck["specs"][kind], "meta": fmeta,
+                torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "spec": ck["specs"][kind], "meta": fmeta,
                             "logs": logs}, tmp)
         res = score(model, fmeta, kind=kind, urls=downstream.urls, split=sp, downstream=downstream.name,
                     downstream_hash=downstream.manifest_hash, labels=labels, clip_frames=clip_frames,

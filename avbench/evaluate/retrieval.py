@@ -71,12 +71,13 @@ def embed_clips(model: PretrainModel, urls: list[str], *, clip_frames: int, clip
     """
     out: dict[str, list[Any]] = {"video": [], "audio": [], "key": [], "clip": []}
     buf: list[dict[str, Any]] = []
+    device = next(model.parameters()).device
 
     def flush() -> None:
         if buf:
-            t = to_tensors(collate(buf), device=torch.device("cpu"), mel_norm=mel_norm)
-            out["video"].append(model.head.embed_video(model.encode("video", t["video"])).float().numpy())
-            out["audio"].append(model.head.embed_audio(model.encode("audio", t["audio"])).float().numpy())
+            t = to_tensors(collate(buf), device=device, mel_norm=mel_norm)
+            out["video"].append(model.head.embed_video(model.encode("video", t["video"])).float().cpu().numpy())
+            out["audio"].append(model.head.embed_audio(model.encode("audio", t["audio"])).float().cpu().numpy())
             out["key"] += [it["key"] for it in buf]
             out["clip"] += [it["clip"] for it in buf]
             buf.clear()
