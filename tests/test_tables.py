@@ -159,3 +159,29 @@ def test_run_table_from_a_config():
 def test_tables_can_use_another_metric(metric):
     t = compute_tables(_leaderboard(), RUNS, {}, protocols=["linear"], metric=metric)
     assert (t["supervision"]["act linear"] == 0.0).all()
+
+
+def test_tables_cli_writes_the_planned_tables(tmp_path):
+    import yaml
+
+    from avbench.cli import main
+
+    cfg = {"datasets": {"pre": {"format": "kinetics", "source": "x.csv", "modality": "audiovisual"}},
+           "pretrain_dataset": "pre", "downstream": {},
+           "pretrain": {"methods": ["a_single", "a_cur", "supervised"],
+                        "runs": {"a_single": {"method": "avts"},
+                                 "a_cur": {"method": "avts", "avts": {"easy_fraction": 0.75, "curriculum_switch": 0.5}},
+                                 "supervised": {"method": "supervised"}}},
+           "evaluate": {"protocols": ["linear", "finetune"]}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    _leaderboard().to_csv(tmp_path / "lb.csv", index=False)
+    for run, m in METRICS.items():
+        (tmp_path / "models" / run).mkdir(parents=True)
+        m.to_csv(tmp_path / "models" / run / "metrics.csv", index=False)
+    metrics = [str(p) for p in sorted((tmp_path / "models").glob("*/metrics.csv"))]
+    assert main(["tables", str(tmp_path / "lb.csv"), "--config", str(tmp_path / "config.yaml"), "--metrics", *metrics,
+                 "-o", str(tmp_path / "tables")]) == 0
+    assert sorted(p.stem for p in (tmp_path / "tables").glob("*.csv")) == ["avts_curriculum", "fc_vs_all",
+                                                                             "supervision"]
+    av = pd.read_csv(tmp_path / "tables" / "avts_curriculum.csv").set_index("run")
+    assert av.loc["a_cur", "pretext acc (%)"] == 80.0 and av.loc["a_cur", "stage"] == "curriculum"
