@@ -14,9 +14,16 @@ import pandas as pd
 
 
 def _config(path: str | None) -> dict[str, Any]:
+    """The validated config; an invalid one stops the command with a one-line message."""
+    import jsonschema
+
     from avbench.config import load_config
 
-    return load_config(path or "config.yaml")
+    try:
+        return load_config(path or "config.yaml")
+    except (ValueError, jsonschema.ValidationError) as exc:
+        msg = exc.message if isinstance(exc, jsonschema.ValidationError) else str(exc)
+        raise SystemExit(f"avbench: invalid config {path or 'config.yaml'}: {msg}") from None
 
 
 def _print_counts(df: pd.DataFrame, what: str) -> None:
@@ -68,14 +75,16 @@ def cmd_probe(a: argparse.Namespace) -> int:
 
 
 def cmd_shard(a: argparse.Namespace) -> int:
+    from avbench.config import shard_settings
     from avbench.manifest import read_manifest
-    from avbench.shards.write import write_shards
-
-    from avbench.shards.write import group_rows
+    from avbench.shards.write import group_rows, write_shards
 
     cfg = _config(a.config)
+    if a.dataset and a.dataset not in cfg["datasets"]:
+        raise SystemExit(f"avbench shard: dataset {a.dataset!r} is not in the config's datasets")
+    settings = shard_settings(cfg, a.dataset or None)
     manifest = group_rows(read_manifest(a.manifest), a.group, a.groups)
-    df = write_shards(manifest, a.out, a.index, cfg=cfg["shard"], modality=a.modality, workers=a.workers)
+    df = write_shards(manifest, a.out, a.index, cfg=settings, modality=a.modality, workers=a.workers)
     _print_counts(df, f"shard group {a.group}/{a.groups}")
     return 0
 
@@ -298,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=workers)
     s.add_argument("--group", type=int, default=0, help="which contiguous slice of the manifest (0-based)")
     s.add_argument("--groups", type=int, default=1, help="number of slices (independent shard jobs)")
+    s.add_argument("--dataset", default="", help="dataset name: apply its datasets.<name>.shard overrides over "
+                   "the shard section")
     s.set_defaults(func=cmd_shard)
 
     s = sub.add_parser("shard-index", help="merge per-group shard indexes into a dataset index")

@@ -99,8 +99,10 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     assert av["stage"].tolist() == ["curriculum"] and av["pretext acc (%)"].between(0, 100).all()
     assert pd.read_csv(tables / "fc_vs_all.csv")["run"].tolist() == ["avts_curriculum"]
     aot = pd.read_csv(tables / "aot_finetune.csv")
-    assert aot["run"].tolist() == ["scratch", "supervised"]  # supervised: linear (last layer) only
-    assert aot.filter(like="after fusion").iloc[0].notna().all() and aot.filter(like="last layer").notna().all().all()
+    # The shards have flow: the T-CAM flow encoder of scratch (random init) at last layer / after fusion.
+    assert aot["run"].tolist() == ["scratch"] and aot["encoder"].tolist() == ["flow"]
+    assert aot.filter(like="after fusion").notna().all().all() and aot.filter(like="last layer").notna().all().all()
+    assert {"video", "flow"} <= set(lb.loc[(lb.method == "scratch") & (lb.downstream == "synth_action"), "encoder"])
     # The HTML report (what `make run` writes) renders with the plots and tables.
     rep = _run(["-s", str(REPO / "Snakefile"), "--cores", "1", "all", "--report", "results/report.html"], cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr[-3000:]

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 
 def shard_urls(shard_dir: str | Path) -> list[str]:
@@ -19,24 +18,21 @@ def _all_shards(src: Any) -> Any:
 
 
 def iter_samples(shard_dir: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield decoded samples: ``{"key", "frames": uint8 (T,H,W,3) | None, "mel": float32 (n_mels, M)
-    | None, "meta": dict}`` in shard order."""
+    """Yield decoded samples in shard order: ``{"key", "frames": uint8 (T,H,W,3) | None,
+    "flow": uint8 (T-1,H,W,2) | None, "mel": float32 (n_mels, M) | None, "meta": dict}``
+    (any frame codec, see :func:`avbench.shards.codec.decode_sample`)."""
     import webdataset as wds
+
+    from avbench.shards.codec import decode_sample
 
     urls = shard_urls(shard_dir)
     if not urls:
         return
     # Every process reads every sample here (the bank is small and each rank slices its batches),
     # so the shard list is deliberately not split across nodes.
-    ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False, nodesplitter=_all_shards).decode()
-    for s in ds:
-        mel = s.get("mel.npy")
-        yield {
-            "key": s["__key__"],
-            "frames": s.get("frames.npy"),
-            "mel": None if mel is None else np.asarray(mel, dtype=np.float32),
-            "meta": s["json"],
-        }
+    ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False, nodesplitter=_all_shards)
+    for raw in ds:
+        yield decode_sample(raw)
 
 
 def load_samples(shard_dir: str | Path) -> list[dict[str, Any]]:

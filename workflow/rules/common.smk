@@ -3,7 +3,7 @@ import os
 
 from snakemake.utils import validate
 
-from avbench.config import run_names, run_settings
+from avbench.config import run_names, run_settings, shard_settings
 from avbench.evaluate.downstream import official_folds
 from avbench.tables import plan_tables, run_table
 
@@ -11,6 +11,8 @@ from avbench.tables import plan_tables, run_table
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
+for _name in DATASETS:  # each dataset's merged preprocessing settings must validate (one-line errors)
+    shard_settings(config, _name)
 PRETRAIN = config["pretrain_dataset"]
 DOWNSTREAM = config["downstream"]
 RUNS = run_names(config)  # pretraining runs (pretrain.methods + scratch)
