@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.avbench-installed
 CORES ?= all
 
-.PHONY: setup run report test test-quick lint dryrun clean
+.PHONY: setup run report test test-quick lint dryrun bench clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,12 @@ test-quick: $(STAMP)
 
 lint: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
+
+# Throughput benchmarks (benchmarks/README.md): writes benchmarks/results.json. video2dataset is
+# installed in its own venv under benchmarks/work/ (gitignored); without network it is skipped.
+bench: $(STAMP)
+	bash benchmarks/setup_video2dataset.sh || echo "video2dataset could not be set up: its comparison is skipped"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench.py
 
 dryrun: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n all

@@ -14,9 +14,16 @@ import pandas as pd
 
 
 def _config(path: str | None) -> dict[str, Any]:
+    """The validated config; an invalid one stops the command with a one-line message."""
+    import jsonschema
+
     from avbench.config import load_config
 
-    return load_config(path or "config.yaml")
+    try:
+        return load_config(path or "config.yaml")
+    except (ValueError, jsonschema.ValidationError) as exc:
+        msg = exc.message if isinstance(exc, jsonschema.ValidationError) else str(exc)
+        raise SystemExit(f"avbench: invalid config {path or 'config.yaml'}: {msg}") from None
 
 
 def _print_counts(df: pd.DataFrame, what: str) -> None:
@@ -68,14 +75,16 @@ def cmd_probe(a: argparse.Namespace) -> int:
 
 
 def cmd_shard(a: argparse.Namespace) -> int:
+    from avbench.config import shard_settings
     from avbench.manifest import read_manifest
-    from avbench.shards.write import write_shards
-
-    from avbench.shards.write import group_rows
+    from avbench.shards.write import group_rows, write_shards
 
     cfg = _config(a.config)
+    if a.dataset and a.dataset not in cfg["datasets"]:
+        raise SystemExit(f"avbench shard: dataset {a.dataset!r} is not in the config's datasets")
+    settings = shard_settings(cfg, a.dataset or None)
     manifest = group_rows(read_manifest(a.manifest), a.group, a.groups)
-    df = write_shards(manifest, a.out, a.index, cfg=cfg["shard"], modality=a.modality, workers=a.workers)
+    df = write_shards(manifest, a.out, a.index, cfg=settings, modality=a.modality, workers=a.workers)
     _print_counts(df, f"shard group {a.group}/{a.groups}")
     return 0
 
@@ -120,25 +129,17 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate(a: argparse.Namespace) -> int:
-    import torch
-
-    from avbench.evaluate import evaluate_checkpoint
+def _eval_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], cfg: dict[str, Any], downstream: str,
+                     index: str) -> pd.DataFrame:
+    """Key and provenance columns of evaluation rows (method = the run name, pretext = its method)."""
     from avbench.leaderboard import git_revision
-    from avbench.paths import atomic_path
 
-    cfg = _config(a.config)
-    ev = cfg["evaluate"]
-    rows = evaluate_checkpoint(checkpoint=a.checkpoint, shard_dir=a.shards, index_path=a.index, task=a.kind,
-                               clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
-                               seed=int(cfg["seed"]), threads=a.threads)
-    meta = torch.load(a.checkpoint, map_location="cpu", weights_only=False)["meta"]
-    h, used, listed, found = _hash_index(a.index)
+    h, used, listed, found = _hash_index(index)
+    rows = rows.copy()
     rows.insert(0, "method", meta["run"])
     rows.insert(1, "pretext", meta["method"])
-    rows.insert(3, "pretrain_data", meta.get("pretrain_data", ""))
-    rows.insert(4, "downstream", a.downstream)
-    rows.insert(5, "protocol", "linear")
+    rows.insert(2, "pretrain_data", meta.get("pretrain_data", meta["config"].get("dataset", "")))
+    rows.insert(3, "downstream", downstream)
     for k, v in {"seed": meta["seed"], "run_name": cfg["run_name"], "config_hash": meta.get("config_hash", ""),
                  "pretrain_manifest_hash": meta.get("pretrain_manifest_hash", ""), "downstream_manifest_hash": h,
                  "git_rev": git_revision(), "pretrain_clips_used": meta.get("pretrain_clips_used", 0),
@@ -146,10 +147,70 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                  "pretrain_clips_found": meta.get("pretrain_clips_found", 0), "clips_used": used,
                  "clips_listed": listed, "clips_found": found, "pretrain_wall_s": meta.get("wall_s", 0)}.items():
         rows[k] = v
-    with atomic_path(a.output, suffix=".csv") as tmp:
+    return rows
+
+
+def _write_rows(rows: pd.DataFrame, output: str, what: str) -> None:
+    from avbench.paths import atomic_path
+
+    with atomic_path(output, suffix=".csv") as tmp:
         rows.to_csv(tmp, index=False)
-    summary = rows.groupby(["encoder", "metric"])["value"].mean().round(4).to_dict() if len(rows) else {}
-    print(f"evaluate {meta['run']} on {a.downstream} ({a.kind}): {summary}", flush=True)
+    summary = (rows.groupby(["protocol", "encoder", "metric"])["value"].mean().round(4).to_dict()
+               if len(rows) else {})
+    print(f"{what}: {summary}", flush=True)
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    import torch
+
+    from avbench.evaluate.downstream import Downstream
+    from avbench.evaluate.linear import probe_encoders
+    from avbench.evaluate.retrieval import load_pretrain_model, retrieval_rows
+
+    cfg = _config(a.config)
+    ev = cfg["evaluate"]
+    torch.set_num_threads(max(1, a.threads))
+    from avbench.train import load_encoders
+
+    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    encoders, meta = load_encoders(ck)
+    ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
+                         overlap_policy=ev["overlap"])
+    if ds.overlap:
+        print(f"{len(ds.overlap)} items of {a.downstream} share a source file with the pretraining set "
+              f"(policy: {ev['overlap']})", flush=True)
+    protocols = a.protocols or [p for p in ev["protocols"] if p in ("linear", "retrieval")]
+    rows: list[dict[str, Any]] = []
+    if "linear" in protocols:
+        classifier = ev["audio_classifier"] if a.kind == "audio" else "logreg"
+        rows += probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=a.kind,
+                               clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
+                               classifier=classifier, seed=int(cfg["seed"]), threads=a.threads)
+    if "retrieval" in protocols and a.kind == "video":
+        model, _ = load_pretrain_model(ck)
+        rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]))
+    out = _eval_provenance(pd.DataFrame(rows), meta=meta, cfg=cfg, downstream=a.downstream, index=a.index)
+    _write_rows(out, a.output, f"evaluate {meta['run']} on {a.downstream} ({a.kind}, {'+'.join(protocols)})")
+    return 0
+
+
+def cmd_finetune(a: argparse.Namespace) -> int:
+    import torch
+
+    from avbench.evaluate.downstream import Downstream
+    from avbench.evaluate.finetune import finetune_fold
+
+    cfg = _config(a.config)
+    ev = cfg["evaluate"]
+    torch.set_num_threads(max(1, a.threads))
+    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
+                         overlap_policy=ev["overlap"])
+    rows = finetune_fold(checkpoint=ck, downstream=ds, task=a.kind, fold=a.fold, protocol=a.protocol,
+                         settings=ev["finetune"], clips_per_video=int(ev["clips_per_video"]), seed=int(cfg["seed"]),
+                         model_dir=a.model_out)
+    out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index)
+    _write_rows(out, a.output, f"{a.protocol} {ck['meta']['run']} on {a.downstream} fold {a.fold}")
     return 0
 
 
@@ -177,9 +238,33 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
         plot_leaderboard(df, a.plot)
     if a.curves:
         from avbench.plots import plot_pretext_curves
+        from avbench.tables import read_metrics
 
-        metrics = {Path(p).parent.name: pd.read_csv(p) for p in a.metrics}
-        plot_pretext_curves(metrics, a.curves)
+        plot_pretext_curves(read_metrics(a.metrics), a.curves)
+    return 0
+
+
+def cmd_tables(a: argparse.Namespace) -> int:
+    from avbench.tables import compute_tables, read_metrics, run_table, write_tables
+
+    cfg = _config(a.config)
+    rows = pd.read_csv(a.leaderboard)
+    tables = compute_tables(rows, run_table(cfg), read_metrics(a.metrics), protocols=cfg["evaluate"]["protocols"],
+                            metric=a.metric)
+    for path in write_tables(tables, a.out):
+        print(f"table {path.stem}: {len(tables[path.stem])} rows -> {path}", flush=True)
+    return 0
+
+
+def cmd_plots(a: argparse.Namespace) -> int:
+    from avbench.plots import plot_k_sweep, plot_leaderboard, plot_pretext_curves
+    from avbench.tables import read_metrics
+
+    plot_leaderboard(pd.read_csv(a.leaderboard), a.bars, metric=a.metric)
+    plot_pretext_curves(read_metrics(a.metrics), a.curves)
+    if a.k_sweep:
+        plot_k_sweep(pd.read_csv(a.k_sweep_table), a.k_sweep)
+    print(f"plots: {', '.join(p for p in (a.bars, a.curves, a.k_sweep) if p)}")
     return 0
 
 
@@ -222,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=workers)
     s.add_argument("--group", type=int, default=0, help="which contiguous slice of the manifest (0-based)")
     s.add_argument("--groups", type=int, default=1, help="number of slices (independent shard jobs)")
+    s.add_argument("--dataset", default="", help="dataset name: apply its datasets.<name>.shard overrides over "
+                   "the shard section")
     s.set_defaults(func=cmd_shard)
 
     s = sub.add_parser("shard-index", help="merge per-group shard indexes into a dataset index")
@@ -242,16 +329,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data loader processes (0: read the shards in the training process)")
     s.set_defaults(func=cmd_pretrain)
 
-    s = sub.add_parser("evaluate", help="linear-probe a checkpoint's encoder on a labeled dataset")
+    s = sub.add_parser("evaluate", help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear probe "
+                       "(every official fold) and cross-modal retrieval")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--shards", required=True)
     s.add_argument("--index", required=True)
     s.add_argument("--kind", choices=["video", "audio"], required=True)
     s.add_argument("--downstream", required=True)
+    s.add_argument("--protocols", nargs="*", choices=["linear", "retrieval"], default=None,
+                   help="default: those of evaluate.protocols")
+    s.add_argument("--pretrain-index", default=None, help="the pretraining set's shard index (overlap check)")
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("finetune", help="fine-tune a checkpoint's encoders on one official fold and score them on "
+                       "its test videos")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--shards", required=True)
+    s.add_argument("--index", required=True)
+    s.add_argument("--kind", choices=["video", "audio"], required=True)
+    s.add_argument("--downstream", required=True)
+    s.add_argument("--fold", type=int, required=True)
+    s.add_argument("--protocol", choices=["finetune", "finetune_top"], default="finetune",
+                   help="finetune: all layers; finetune_top: the top of the encoder (T-CAM: after fusion) + fc")
+    s.add_argument("--pretrain-index", default=None, help="the pretraining set's shard index (overlap check)")
+    s.add_argument("--model-out", default=None, help="also save the fine-tuned models (with their fold) here")
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--threads", type=int, default=workers)
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")
     s.add_argument("urls", help="text file: one '<url> <md5 or sha256>' per line")
@@ -269,9 +377,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", default="results/leaderboard.csv")
     s.add_argument("--markdown", default="results/leaderboard.md")
     s.add_argument("--plot", default=None, help="also draw accuracy bars (PNG)")
-    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<method>/metrics.csv)")
+    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
     s.add_argument("--curves", default=None, help="also draw pretext accuracy per epoch (PNG)")
     s.set_defaults(func=cmd_leaderboard)
+
+    s = sub.add_parser("tables", help="the seeds' result tables (CSV) from the leaderboard, the runs' settings and "
+                       "their pretraining metrics")
+    s.add_argument("leaderboard", help="results/leaderboard.csv")
+    s.add_argument("--config", default="config.yaml", help="the config the runs were made with (the effective one)")
+    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
+    s.add_argument("--metric", default="video_acc", help="accuracy metric of the tables")
+    s.add_argument("-o", "--out", default="results/tables", help="folder for <table>.csv")
+    s.set_defaults(func=cmd_tables)
+
+    s = sub.add_parser("plots", help="accuracy bars with fold error bars, pretext curves, the k sweep (PNG)")
+    s.add_argument("leaderboard", help="results/leaderboard.csv")
+    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
+    s.add_argument("--metric", default="video_acc")
+    s.add_argument("--bars", required=True, help="accuracy per run, downstream set and protocol (PNG)")
+    s.add_argument("--curves", required=True, help="held-out pretext accuracy per epoch (PNG)")
+    s.add_argument("--k-sweep-table", default=None, help="results/tables/k_sweep.csv")
+    s.add_argument("--k-sweep", default=None, help="accuracy against k (PNG; needs --k-sweep-table)")
+    s.set_defaults(func=cmd_plots)
     return p
 
 

@@ -18,6 +18,33 @@ def _schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+def shard_settings(config: dict[str, Any], dataset: str | None = None) -> dict[str, Any]:
+    """The preprocessing settings of ``dataset``: the ``shard`` section with the dataset's
+    ``datasets.<name>.shard`` overrides deep-merged over it, defaults filled, validated.
+
+    Raises ``jsonschema.ValidationError`` for an invalid merged section and ``ValueError`` (one
+    line) for settings that cannot run here (TV-L1 flow without opencv-contrib).
+    """
+    schema = _schema()["properties"]["shard"]
+    merged = copy.deepcopy(config.get("shard") or {})
+    if dataset is not None:
+        if dataset not in config.get("datasets", {}):
+            raise ValueError(f"dataset {dataset!r} is not in datasets")
+        merged = deep_merge(merged, config["datasets"][dataset].get("shard") or {})
+    _fill_defaults(merged, schema)
+    try:
+        jsonschema.validate(merged, schema)
+    except jsonschema.ValidationError as exc:
+        where = f"datasets.{dataset}.shard" if dataset else "shard"
+        raise jsonschema.ValidationError(f"{where}: {exc.message}") from None
+    flow = merged["flow"]
+    if flow["enabled"] or merged["stabilize"]["enabled"]:
+        from avbench.preprocess.flow import check_algorithm
+
+        check_algorithm(flow["algorithm"], flow["preset"])
+    return merged
+
+
 def _fill_defaults(node: dict[str, Any], schema: dict[str, Any]) -> None:
     for key, sub in schema.get("properties", {}).items():
         if key not in node and "default" in sub:
@@ -49,6 +76,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             jsonschema.validate({k: v for k, v in settings.items() if k not in ("method", "dataset")}, pschema)
         except jsonschema.ValidationError as exc:
             raise jsonschema.ValidationError(f"pretrain.runs.{run}: {exc.message}") from None
+    for name in cfg["datasets"]:
+        shard_settings(cfg, name)
     return cfg
 
 

@@ -1,8 +1,10 @@
 """The leaderboard: tidy result rows gathered into one CSV, and a Markdown summary.
 
-One row per (method, backbone, pretrain_data, downstream, protocol, fold, metric) with ``value``
-and provenance (config hash, manifest hashes, git revision, clips used vs listed). Tables and
-plots are derived from these rows; this module imports no model.
+One row per (method = run name, pretext, encoder, backbone, pretrain_data, downstream, protocol,
+fold, metric) with ``value`` and provenance (classifier, videos and clips in train and test,
+chance, test items shared with the pretraining set, seed, config hash, manifest hashes, git
+revision, clips used vs listed). Tables and plots are derived from these rows; this module
+imports no model.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ KEY_COLUMNS = [
     "method", "pretext", "encoder", "backbone", "pretrain_data", "downstream", "protocol", "fold", "metric", "value",
 ]
 PROVENANCE_COLUMNS = [
-    "n_train", "n_test", "chance", "seed", "run_name", "config_hash", "pretrain_manifest_hash", "downstream_manifest_hash",
+    "classifier", "n_train", "n_test", "n_train_clips", "n_test_clips", "chance", "pretrain_overlap", "seed", "run_name", "config_hash", "pretrain_manifest_hash", "downstream_manifest_hash",
     "git_rev", "pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed", "clips_used", "clips_found",
     "clips_listed",
 ]
@@ -44,7 +46,8 @@ def gather(paths: list[str | Path]) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEY_COLUMNS)
     cols = [c for c in KEY_COLUMNS if c in df.columns] + [c for c in PROVENANCE_COLUMNS if c in df.columns]
     cols += [c for c in df.columns if c not in cols]
-    return df[cols].sort_values(["downstream", "protocol", "metric", "method", "fold"], kind="stable").reset_index(drop=True)
+    sort = [c for c in ("downstream", "protocol", "metric", "method", "encoder", "fold") if c in df.columns]
+    return df[cols].sort_values(sort, kind="stable").reset_index(drop=True)
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
@@ -59,36 +62,65 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+PROTOCOL_TEXT = {
+    "linear": "linear classifier on frozen features (the last layer; logistic regression or linear SVM)",
+    "finetune": "fine-tune all layers + a new fc on the fold's training videos",
+    "finetune_top": "fine-tune the top stage (T-CAM: after fusion) + a new fc, the rest frozen",
+    "retrieval": "cross-modal retrieval on each fold's test videos, recall@k (chance k/N)",
+}
+PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
+
+
+def _metric_order(m: str) -> tuple[int, str, int]:
+    if "_r" in m and m.split("_r")[-1].isdigit():
+        return (1, m.split("_r")[0], int(m.split("_r")[-1]))
+    return (0, m, 0)
+
+
 def render_markdown(df: pd.DataFrame) -> str:
-    """The Markdown summary: one table per downstream task, methods as rows, metrics as columns."""
+    """The Markdown summary: one table per (downstream set, protocol), runs (and their encoders)
+    as rows, metrics as columns, mean ± std over the official folds."""
     if df.empty:
         return "# avbench leaderboard\n\nNo results.\n"
+    df = df.assign(**{c: df[c] if c in df.columns else "" for c in ("encoder", "backbone")})
     s = summarize(df)
     lines = ["# avbench leaderboard", "",
-             "Accuracy in %, mean ± std over the official folds (linear probe on frozen features). "
-             "Generated from `results/leaderboard.csv` by `avbench leaderboard`.", ""]
+             "Mean ± std over the official folds, in %; `clip_acc` scores each evaluation clip, `video_acc` "
+             "averages the clip scores of each video. `method` is the pretraining run, `scratch` its random "
+             "initialisation. Generated from `results/leaderboard.csv` by `avbench leaderboard`; the seeds' "
+             "tables are in `results/tables/`.", ""]
+    present = [p for p in PROTOCOL_ORDER if p in set(df["protocol"])]
+    lines += [f"- `{p}`: {PROTOCOL_TEXT[p]}" for p in present] + [""]
     first = df.iloc[0]
     for col in ("run_name", "config_hash", "git_rev", "pretrain_data", "pretrain_clips_used", "pretrain_clips_found",
                 "pretrain_clips_listed"):
         if col in df.columns:
             lines.append(f"- {col}: `{first[col]}`")
+    if "pretrain_overlap" in df.columns and (df["pretrain_overlap"].fillna(0) > 0).any():
+        lines.append(f"- **{int(df.groupby('downstream')['pretrain_overlap'].max().sum())} downstream test items share "
+                     "a source file with the pretraining set** (column `pretrain_overlap`)")
     lines.append("")
-    for (down, proto), part in s.groupby(["downstream", "protocol"], sort=True):
-        metrics = sorted(part["metric"].unique())
-        chance = part["chance"].iloc[0] if "chance" in part.columns else float("nan")
+    order = {p: i for i, p in enumerate(PROTOCOL_ORDER)}
+    keys = sorted({(d, p) for d, p in zip(s["downstream"], s["protocol"])}, key=lambda t: (t[0], order.get(t[1], 9)))
+    for down, proto in keys:
+        part = s[(s["downstream"] == down) & (s["protocol"] == proto)]
+        metrics = sorted(part["metric"].unique(), key=_metric_order)
         used = df[(df.downstream == down)]
         extra = ""
         if "clips_used" in used.columns:
             extra = f", {int(used['clips_used'].iloc[0])} of {int(used['clips_listed'].iloc[0])} listed items used"
-        lines += [f"## {down} ({proto}; chance {100 * chance:.1f}%{extra})", "",
-                  "| method | backbone | " + " | ".join(metrics) + " | folds |",
-                  "|---|---|" + "---|" * len(metrics) + "---|"]
-        for (method, backbone), rows in part.groupby(["method", "backbone"], sort=False):
+        chance = ""
+        if proto != "retrieval" and "chance" in part.columns:
+            chance = f"; chance {100 * part['chance'].iloc[0]:.1f}%"
+        lines += [f"## {down} ({proto}{chance}{extra})", "",
+                  "| method | encoder | backbone | " + " | ".join(metrics) + " | folds |",
+                  "|---|---|---|" + "---|" * len(metrics) + "---|"]
+        for (method, encoder, backbone), rows in part.groupby(["method", "encoder", "backbone"], sort=False):
             cells = []
             for m in metrics:
                 r = rows[rows.metric == m]
                 cells.append(f"{100 * r['mean'].iloc[0]:.1f} ± {100 * r['std'].iloc[0]:.1f}" if len(r) else "")
-            lines.append(f"| {method} | {backbone} | " + " | ".join(cells) + f" | {int(rows['folds'].max())} |")
+            lines.append(f"| {method} | {encoder} | {backbone} | " + " | ".join(cells) + f" | {int(rows['folds'].max())} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -21,6 +21,30 @@ def test_leaderboard_gathers_and_summarizes(tmp_path):
     s = summarize(df).set_index("method")
     assert abs(s.loc["avts", "mean"] - 0.9) < 1e-9 and abs(s.loc["avts", "std"] - 0.1) < 1e-9
     md = (tmp_path / "lb.md").read_text()
-    assert "| avts | small3d | 90.0 ± 10.0 | 3 |" in md
+    assert "| avts |  | small3d | 90.0 ± 10.0 | 3 |" in md
     assert "90 of 96 listed items used" in md
     assert render_markdown(df.iloc[0:0]).startswith("# avbench leaderboard")
+
+
+def test_markdown_has_one_table_per_protocol_and_flags_overlap(tmp_path):
+    rows = []
+    for proto, vals in (("linear", [0.5, 0.7]), ("finetune", [0.8, 0.9])):
+        r = _rows("avts", "act", vals)
+        r["protocol"], r["encoder"], r["pretrain_overlap"] = proto, "video", 0
+        rows.append(r)
+    ret = _rows("avts", "act", [0.2, 0.4])
+    ret["protocol"], ret["encoder"], ret["metric"], ret["pretrain_overlap"] = "retrieval", "video+audio", "v2a_r1", 2
+    rows.append(ret)
+    ret5 = ret.assign(metric="v2a_r10", value=[0.9, 1.0])
+    rows.append(ret5)
+    paths = []
+    for i, r in enumerate(rows):
+        paths.append(tmp_path / f"{i}.csv")
+        r.to_csv(paths[-1], index=False)
+    df = write_leaderboard(paths, tmp_path / "lb.csv", tmp_path / "lb.md")
+    assert df["protocol"].tolist()[:2] == ["finetune", "finetune"]  # sorted
+    md = (tmp_path / "lb.md").read_text()
+    assert md.index("## act (linear") < md.index("## act (finetune;") < md.index("## act (retrieval")
+    assert "| avts | video | small3d | 85.0 ± 7.1 | 2 |" in md
+    assert "| v2a_r1 | v2a_r10 |" in md and "| avts | video+audio | small3d | 30.0 ± 14.1 | 95.0 ± 7.1 | 2 |" in md
+    assert "2 downstream test items share a source file with the pretraining set" in md

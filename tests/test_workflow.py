@@ -38,7 +38,8 @@ def test_dry_run_default_config(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     out = _run(["-s", str(REPO / "Snakefile"), "-n", "all"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    for rule in ("synthesize", "ingest", "probe", "shard", "pretrain", "evaluate", "leaderboard"):
+    for rule in ("synthesize", "ingest", "probe", "shard", "pretrain", "evaluate", "finetune", "leaderboard", "tables",
+                 "plots"):
         assert rule in out.stdout
 
 
@@ -55,11 +56,23 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     assert set(lb["method"]) == {"avts_curriculum", "supervised", "scratch"}
     assert set(lb["pretext"]) == {"avts", "supervised", "scratch"}
     assert set(lb["downstream"]) == {"synth_action", "synth_sound"}
-    assert set(lb["protocol"]) == {"linear"}
-    assert lb["metric"].str.contains("acc").all()
-    assert lb["value"].between(0, 1).all()
-    assert set(lb.loc[lb.downstream == "synth_action", "fold"]) == {1, 2, 3}
-    assert set(lb.loc[lb.downstream == "synth_sound", "fold"]) == {1, 2, 3, 4, 5}
+    assert set(lb["protocol"]) == {"linear", "retrieval", "finetune", "finetune_top"}
+    acc = lb[lb["protocol"] != "retrieval"]
+    assert set(acc["metric"]) == {"clip_acc", "video_acc"}
+    assert lb["value"].between(0, 1).all() and (lb["pretrain_overlap"] == 0).all()
+    folds = {"synth_action": {1, 2, 3}, "synth_sound": {1, 2, 3, 4, 5}}
+    for (proto, down), part in acc.groupby(["protocol", "downstream"]):
+        assert set(part["fold"]) == folds[down], (proto, down)
+    assert set(lb.loc[lb.protocol == "finetune", "method"]) == {"avts_curriculum"}
+    assert set(lb.loc[lb.protocol == "finetune_top", "method"]) == {"scratch"}
+    assert set(lb.loc[lb.protocol == "linear", "method"]) == {"avts_curriculum", "supervised", "scratch"}
+    retr = lb[lb.protocol == "retrieval"]  # the embedding run only, on the set with frames and audio
+    assert set(retr["method"]) == {"avts_curriculum"} and set(retr["downstream"]) == {"synth_action"}
+    assert set(retr["metric"]) == {f"{d}_r{k}" for d in ("v2a", "a2v") for k in (1, 5, 10)}
+    assert set(retr["fold"]) == {1, 2, 3}
+    # A fine-tuned model was scored on its own fold's test videos only.
+    ft = acc[acc.protocol == "finetune"]
+    assert (ft["n_test"] < ft["clips_used"]).all() and (ft["n_train"] + ft["n_test"] <= ft["clips_used"]).all()
     # The bad files are recorded with their reasons, and fewer clips were used than listed.
     probed = pd.read_parquet(tmp_path / "results" / "manifests" / "synth_pretrain.probed.parquet")
     assert {"empty", "unreadable", "no_audio_stream"} <= set(probed["status"])
@@ -70,11 +83,31 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     summary = pd.read_csv(tmp_path / "results" / "shards" / "synth_pretrain" / "summary.csv").iloc[0]
     assert summary["listed"] == len(index) and summary["usable"] == row["pretrain_clips_used"]
     assert summary["dropped_empty"] == 1 and summary["dropped_unreadable"] == 1
-    assert (tmp_path / "results" / "leaderboard.md").read_text().startswith("# avbench leaderboard")
-    # The HTML report (what `make run` writes) renders with the plots.
+    md = (tmp_path / "results" / "leaderboard.md").read_text()
+    assert md.startswith("# avbench leaderboard")
+    for heading in ("## synth_action (linear", "## synth_action (finetune_top", "## synth_action (finetune;",
+                    "## synth_action (retrieval", "## synth_sound (finetune;"):
+        assert heading in md
+    # The seeds' tables this config gives, regenerated from the rows.
+    tables = tmp_path / "results" / "tables"
+    assert sorted(p.stem for p in tables.glob("*.csv")) == sorted(
+        ["avts_curriculum", "supervision", "fc_vs_all", "aot_finetune", "retrieval"])
+    sup = pd.read_csv(tables / "supervision.csv")
+    assert sup["run"].tolist() == ["scratch", "avts_curriculum", "supervised"]
+    assert sup["synth_action linear"].between(0, 100).all() and sup["synth_sound linear"].notna().all()
+    av = pd.read_csv(tables / "avts_curriculum.csv")
+    assert av["stage"].tolist() == ["curriculum"] and av["pretext acc (%)"].between(0, 100).all()
+    assert pd.read_csv(tables / "fc_vs_all.csv")["run"].tolist() == ["avts_curriculum"]
+    aot = pd.read_csv(tables / "aot_finetune.csv")
+    # The shards have flow: the T-CAM flow encoder of scratch (random init) at last layer / after fusion.
+    assert aot["run"].tolist() == ["scratch"] and aot["encoder"].tolist() == ["flow"]
+    assert aot.filter(like="after fusion").notna().all().all() and aot.filter(like="last layer").notna().all().all()
+    assert {"video", "flow"} <= set(lb.loc[(lb.method == "scratch") & (lb.downstream == "synth_action"), "encoder"])
+    # The HTML report (what `make run` writes) renders with the plots and tables.
     rep = _run(["-s", str(REPO / "Snakefile"), "--cores", "1", "all", "--report", "results/report.html"], cwd=tmp_path)
     assert rep.returncode == 0, rep.stderr[-3000:]
-    assert (tmp_path / "results" / "report.html").stat().st_size > 10_000
+    html = (tmp_path / "results" / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000 and "supervision.csv" in html and "leaderboard.png" in html
     for png in ("leaderboard.png", "pretext.png"):
         assert (tmp_path / "results" / "plots" / png).stat().st_size > 5_000
     # A second run has nothing to do.

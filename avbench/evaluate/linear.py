@@ -1,9 +1,10 @@
 """Linear probe on frozen features, per official fold, at clip and video level.
 
-Each video (or sound file) gives ``clips_per_video`` evenly spaced clip windows. A multinomial
-logistic regression on standardised pooled features is fitted on the clips of the fold's train
-videos; clip accuracy scores each test clip, video accuracy averages the predicted probabilities
-over the clips of each test video.
+Each video (or sound file) gives ``clips_per_video`` evenly spaced clip windows. A linear
+classifier on standardised pooled features is fitted on the clips of the fold's train videos:
+multinomial logistic regression (``logreg``), or a linear SVM (``svm``, one-vs-rest, the
+L3-Net/SoundNet protocol for sound). Clip accuracy scores each test clip; video accuracy averages
+the classifier's scores (probabilities, or SVM decision values) over the clips of each test video.
 """
 
 from __future__ import annotations
@@ -14,39 +15,70 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
+from avbench.evaluate.downstream import Downstream
 from avbench.evaluate.features import extract_features
+from avbench.evaluate.guards import check_disjoint, check_index_covers
 from avbench.manifest import fold_columns
-from avbench.shards.loader import shard_urls
 
 # Which checkpoint encoders a downstream task of each kind evaluates.
 TASK_ENCODERS = {"video": ("video", "flow"), "audio": ("audio",)}
+CLASSIFIERS = ("logreg", "svm")
+
+
+def video_scores(scores: np.ndarray, video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average per-clip scores over the clips of each video.
+
+    scores: float (N_clips, C); video: int (N_clips,). Returns (videos (V,) sorted, mean scores (V, C)).
+    """
+    uniq, inv = np.unique(video, return_inverse=True)
+    sums = np.zeros((len(uniq), scores.shape[1]), np.float64)
+    np.add.at(sums, inv, scores)
+    counts = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
+    return uniq, sums / counts[:, None]
+
+
+def clip_and_video_accuracy(scores: np.ndarray, classes: np.ndarray, clip_labels: np.ndarray,
+                            video: np.ndarray) -> tuple[float, float]:
+    """(clip accuracy, video accuracy) of per-clip class scores (N_clips, C) whose columns are
+    ``classes``; video accuracy takes the argmax of the clip scores averaged per video."""
+    clip_acc = float(np.mean(classes[scores.argmax(1)] == clip_labels))
+    vids, mean = video_scores(scores, video)
+    first = {v: i for i, v in reversed(list(enumerate(video.tolist())))}
+    vid_labels = np.array([clip_labels[first[v]] for v in vids.tolist()])
+    video_acc = float(np.mean(classes[mean.argmax(1)] == vid_labels))
+    return clip_acc, video_acc
 
 
 def linear_probe(features: np.ndarray, labels: np.ndarray, video: np.ndarray, train_videos: np.ndarray,
-                 test_videos: np.ndarray, *, C: float = 1.0, seed: int = 0) -> dict[str, float]:
+                 test_videos: np.ndarray, *, C: float = 1.0, seed: int = 0, classifier: str = "logreg",
+                 threads: int = 1) -> dict[str, float]:
     """Fit on the clips of ``train_videos``, score the clips and videos of ``test_videos``.
 
     features: (N_clips, D); labels: per video (N_videos,); video: video index of each clip.
     """
-    overlap = np.intersect1d(train_videos, test_videos)
-    if len(overlap):
-        raise ValueError(f"fold leakage: {len(overlap)} videos are in both train and test")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+    from threadpoolctl import threadpool_limits
+
+    check_disjoint(train_videos, test_videos)
+    if classifier not in CLASSIFIERS:
+        raise ValueError(f"classifier must be one of {CLASSIFIERS}, not {classifier!r}")
     tr = np.isin(video, train_videos)
     te = np.isin(video, test_videos)
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
-    clf.fit(features[tr], labels[video[tr]])
-    proba = clf.predict_proba(features[te])
-    classes = clf.classes_
-    clip_pred = classes[proba.argmax(1)]
-    clip_acc = float(np.mean(clip_pred == labels[video[te]]))
-    vids = video[te]
-    uniq = np.unique(vids)
-    vid_pred = np.array([classes[proba[vids == v].mean(0).argmax()] for v in uniq])
-    video_acc = float(np.mean(vid_pred == labels[uniq]))
+    if classifier == "logreg":
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
+    else:
+        clf = make_pipeline(StandardScaler(), LinearSVC(C=C, max_iter=20000, random_state=seed))
+    with threadpool_limits(limits=threads):  # BLAS threads on these small matrices cost more than they give
+        clf.fit(features[tr], labels[video[tr]])
+        classes = clf.classes_
+        scores = clf.predict_proba(features[te]) if classifier == "logreg" else clf.decision_function(features[te])
+    if scores.ndim == 1:  # an SVM on two classes: one signed margin
+        scores = np.stack([-scores, scores], axis=1)
+    clip_acc, video_acc = clip_and_video_accuracy(scores, classes, labels[video[te]], video[te])
     return {"clip_acc": clip_acc, "video_acc": video_acc, "n_train": int(len(train_videos)),
             "n_test": int(len(test_videos)), "n_train_clips": int(tr.sum()), "n_test_clips": int(te.sum())}
 
@@ -62,44 +94,66 @@ def fold_assignments(index_path: str | Path, keys: list[str]) -> dict[int, np.nd
     return {int(c.split("_")[1]): ok[c].reindex(keys).fillna("").to_numpy() for c in folds}
 
 
-def evaluate_checkpoint(*, checkpoint: str | Path, shard_dir: str | Path, index_path: str | Path, task: str,
-                        clips_per_video: int, C: float, seed: int = 0, threads: int = 1) -> pd.DataFrame:
-    """Linear-probe the encoders of a checkpoint that fit a ``task`` (``video``: the RGB and flow
-    encoders, ``audio``: the audio encoder) on every official fold of a dataset.
+def encoder_clip_frames(meta: dict[str, Any], kind: str) -> int:
+    """Frames per evaluation clip of encoder ``kind`` (flow: segments x frames flow fields)."""
+    cfg = meta["config"]
+    if kind == "flow":
+        return int(cfg["flow"]["segments"]) * int(cfg["flow"]["frames"])
+    return int(cfg["clip_frames"])
 
-    Returns tidy rows: encoder, backbone, fold, metric, value, n_train, n_test, ...
-    """
+
+def backbone(meta: dict[str, Any], kind: str) -> str:
+    cfg = meta["config"]
+    return {"video": cfg["video_backbone"], "audio": cfg["audio_backbone"], "flow": cfg["flow"]["backbone"]}[kind]
+
+
+def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
+                   task: str, clips_per_video: int, C: float, classifier: str = "logreg", seed: int = 0,
+                   folds: list[int] | None = None, threads: int = 1) -> list[dict[str, Any]]:
+    """Linear-probe every encoder that fits ``task`` (``video``: the RGB and flow encoders,
+    ``audio``: the audio encoder) on every official fold of ``downstream``. Tidy rows."""
+    if not downstream.folds:
+        raise ValueError(f"{downstream.name} has no fold columns: cannot evaluate")
+    rows: list[dict[str, Any]] = []
+    for kind in TASK_ENCODERS[task]:
+        if kind not in encoders:
+            continue
+        f = extract_features(encoders[kind], downstream.urls, kind=kind, clip_frames=encoder_clip_frames(meta, kind),
+                             clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]))
+        if not len(f["keys"]):
+            print(f"{kind} encoder: no sample of {downstream.name} has the inputs it needs; skipped", flush=True)
+            continue
+        check_index_covers(f["keys"], downstream.index)
+        labels = downstream.labels()
+        y = np.array([labels[k] for k in f["keys"]])
+        pos = {k: i for i, k in enumerate(f["keys"])}
+        for fold in folds or downstream.folds:
+            sp = downstream.split(fold, f["keys"])
+            if not sp.train or not sp.test:
+                continue
+            train_v = np.array([pos[k] for k in sp.train])
+            test_v = np.array([pos[k] for k in sp.test])
+            res = linear_probe(f["features"], y, f["video"], train_v, test_v, C=C, seed=seed, classifier=classifier,
+                               threads=threads)
+            for metric in ("clip_acc", "video_acc"):
+                rows.append({"encoder": kind, "backbone": backbone(meta, kind), "protocol": "linear",
+                             "classifier": classifier, "fold": fold, "metric": metric, "value": res[metric],
+                             "n_train": res["n_train"], "n_test": res["n_test"], "n_train_clips": res["n_train_clips"],
+                             "n_test_clips": res["n_test_clips"], "pretrain_overlap": sp.overlap,
+                             "chance": 1.0 / max(1, len(np.unique(y[train_v])))})
+    return rows
+
+
+def evaluate_checkpoint(*, checkpoint: str | Path, shard_dir: str | Path, index_path: str | Path, task: str,
+                        clips_per_video: int, C: float, seed: int = 0, threads: int = 1,
+                        classifier: str = "logreg", downstream: str = "downstream") -> pd.DataFrame:
+    """Linear-probe the encoders of a checkpoint that fit ``task`` on every official fold of a
+    dataset. Returns tidy rows: encoder, backbone, protocol, fold, metric, value, n_train, n_test, ..."""
     from avbench.train import load_encoders
 
     torch.set_num_threads(max(1, threads))
     encoders, meta = load_encoders(checkpoint)
-    cfg = meta["config"]
-    urls = shard_urls(shard_dir)
-    rows = []
-    for kind in TASK_ENCODERS[task]:
-        if kind not in encoders:
-            continue
-        spec = cfg["flow"] if kind == "flow" else cfg
-        clip_frames = int(spec["segments"]) * int(spec["frames"]) if kind == "flow" else int(cfg["clip_frames"])
-        f = extract_features(encoders[kind], urls, kind=kind, clip_frames=clip_frames,
-                             clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]))
-        if not len(f["keys"]):
-            continue
-        labels, video = f["labels"], f["video"]
-        for fold, assign in fold_assignments(index_path, f["keys"]).items():
-            train_v = np.flatnonzero(assign == "train")
-            test_v = np.flatnonzero(assign == "test")
-            if len(train_v) == 0 or len(test_v) == 0:
-                continue
-            res = linear_probe(f["features"], labels, video, train_v, test_v, C=C, seed=seed)
-            for metric in ("clip_acc", "video_acc"):
-                rows.append({"encoder": kind, "backbone": _backbone(meta, kind), "fold": fold, "metric": metric, "value": res[metric],
-                             "n_train": res["n_train"], "n_test": res["n_test"], "n_train_clips": res["n_train_clips"],
-                             "n_test_clips": res["n_test_clips"],
-                             "chance": 1.0 / max(1, len(np.unique(labels[train_v])))})
-    return pd.DataFrame(rows)
-
-
-def _backbone(meta: dict[str, Any], kind: str) -> str:
-    cfg = meta["config"]
-    return {"video": cfg["video_backbone"], "audio": cfg["audio_backbone"], "flow": cfg["flow"]["backbone"]}[kind]
+    ds = Downstream.load(name=downstream, shard_dir=shard_dir, index_path=index_path)
+    return pd.DataFrame(probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=task,
+                                       clips_per_video=clips_per_video, C=C, classifier=classifier, seed=seed,
+                                       threads=threads))

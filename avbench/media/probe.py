@@ -21,28 +21,13 @@ from typing import Any
 import av
 import pandas as pd
 
+from avbench.media.decode import frame_rotation, pick_stream, stream_sar
+
 PROBE_COLUMNS = [
     "path", "status", "reason", "container", "size_bytes", "duration", "video_codec", "width", "height",
     "fps", "rotation", "sar", "n_video_streams", "audio_codec", "sample_rate", "channels", "n_audio_streams",
 ]
 MEDIA_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".wav", ".flac", ".mp3", ".ogg", ".m4a")
-
-
-def _rotation(stream: Any) -> int:
-    """Rotation in degrees from the display matrix side data or the legacy ``rotate`` tag."""
-    tag = stream.metadata.get("rotate") if stream.metadata else None
-    if tag:
-        try:
-            return int(float(tag)) % 360
-        except ValueError:
-            pass
-    try:
-        for frame_side in getattr(stream, "side_data", {}) or {}:
-            if "DISPLAYMATRIX" in str(frame_side).upper():
-                return 0
-    except Exception:  # noqa: BLE001
-        pass
-    return 0
 
 
 def probe_file(path: str, need_video: bool = True, need_audio: bool = True, min_duration: float = 0.0) -> dict[str, Any]:
@@ -70,18 +55,17 @@ def probe_file(path: str, need_video: bool = True, need_audio: bool = True, min_
         durations = []
         if container.duration:
             durations.append(container.duration / av.time_base)
-        if vs:
-            v = vs[0]
+        v = pick_stream(vs)
+        a = pick_stream(aus)
+        if v is not None:
             ctx = v.codec_context
-            row.update(video_codec=v.codec_context.name, width=ctx.width, height=ctx.height, rotation=_rotation(v))
+            row.update(video_codec=v.codec_context.name, width=ctx.width, height=ctx.height, rotation=0)
             rate = v.average_rate or v.guessed_rate or v.base_rate
             row["fps"] = float(rate) if rate else None
-            sar = ctx.sample_aspect_ratio
-            row["sar"] = float(sar) if sar else 1.0
+            row["sar"] = stream_sar(v)
             if v.duration and v.time_base:
                 durations.append(float(v.duration * v.time_base))
-        if aus:
-            a = aus[0]
+        if a is not None:
             row.update(audio_codec=a.codec_context.name, sample_rate=a.codec_context.sample_rate,
                        channels=a.codec_context.channels)
         row["duration"] = float(min(durations)) if durations else None
@@ -94,12 +78,15 @@ def probe_file(path: str, need_video: bool = True, need_audio: bool = True, min_
         if not vs and not aus:
             row.update(status="no_media_stream", reason="neither video nor audio stream")
             return row
-        # Decode the first frame of the stream we need, to catch truncated or corrupt payloads.
+        # Decode the first frame of the stream we need, to catch truncated or corrupt payloads (and
+        # read the rotation from the display matrix side data of the first video frame).
         try:
-            stream = vs[0] if vs else aus[0]
+            stream = v if v is not None else a
             got = False
             for frame in container.decode(stream):
                 got = frame is not None
+                if v is not None:
+                    row["rotation"] = frame_rotation(frame, v)
                 break
             if not got:
                 row.update(status="undecodable", reason="no frame decodes")

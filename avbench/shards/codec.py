@@ -66,6 +66,60 @@ def decode_jpeg_frames(data: bytes, lengths: list[int]) -> np.ndarray:
     return np.stack(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
 
 
+class JpegFrames:
+    """The frames of a ``frames.mjpeg`` member, decoded only when (and where) they are indexed.
+
+    Behaves like a uint8 (T, H, W, 3) array for what views do: ``len``, ``shape``, integer, slice
+    and index-array indexing (``frames[k0:k0 + 16]`` decodes 16 JPEGs, not the whole video) and
+    ``np.asarray(frames)`` (decodes all).
+    """
+
+    def __init__(self, data: bytes, lengths: list[int], size: tuple[int, int] | None = None) -> None:
+        self._buf = np.frombuffer(data, dtype=np.uint8)
+        self._lengths = [int(n) for n in lengths]
+        self._offsets = np.concatenate([[0], np.cumsum(self._lengths)]).astype(np.int64)
+        if int(self._offsets[-1]) != len(self._buf):
+            raise ValueError("frame_jpeg_bytes does not add up to the size of frames.mjpeg")
+        self._size = size
+
+    def __len__(self) -> int:
+        return len(self._lengths)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        if self._size is None:
+            h, w = self._decode(0).shape[:2] if len(self) else (0, 0)
+            self._size = (w, h)
+        return (len(self), self._size[1], self._size[0], 3)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint8)
+
+    def _decode(self, i: int) -> np.ndarray:
+        import cv2
+
+        a, b = int(self._offsets[i]), int(self._offsets[i + 1])
+        img = cv2.imdecode(self._buf[a:b], cv2.IMREAD_COLOR)
+        if img is None:
+            raise ValueError(f"corrupt JPEG frame {i} at byte {a}")
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+    def __getitem__(self, idx: Any) -> np.ndarray:
+        if isinstance(idx, (int, np.integer)):
+            return self._decode(int(idx) % len(self) if idx < 0 else int(idx))
+        rows = np.arange(len(self))[idx]
+        _, h, w, _ = self.shape
+        out = np.empty((len(rows), h, w, 3), np.uint8)
+        for j, i in enumerate(rows):
+            out[j] = self._decode(int(i))
+        return out
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = self[:]
+        return arr.astype(dtype) if dtype is not None else arr
+
+
 def quantize_flow(flow: np.ndarray, bound: float) -> np.ndarray:
     """float (..., 2) flow in pixels -> uint8, clipped to ``[-bound, bound]`` (denseflow convention)."""
     q = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2.0 * bound))
@@ -80,8 +134,9 @@ def dequantize_flow(q: np.ndarray, bound: float) -> np.ndarray:
 def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
     """Raw tar members of one sample -> ``{"key", "meta", "frames", "flow", "mel"}``.
 
-    frames: uint8 (T, H, W, 3) or None; flow: uint8 (T-1, H, W, 2) or None (quantized; see
-    :func:`dequantize_flow`); mel: float32 (n_mels, M) or None; meta: the JSON dict.
+    frames: uint8 (T, H, W, 3) or None (a :class:`JpegFrames`, decoded where indexed, for
+    ``frames.mjpeg``); flow: uint8 (T-1, H, W, 2) or None (quantized; see :func:`dequantize_flow`);
+    mel: float32 (n_mels, M) or None; meta: the JSON dict.
     """
     meta = raw["json"]
     if isinstance(meta, (bytes, bytearray)):
@@ -90,7 +145,8 @@ def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
     if "frames.npy" in raw:
         frames = npy_array(raw["frames.npy"])
     elif "frames.mjpeg" in raw:
-        frames = decode_jpeg_frames(raw["frames.mjpeg"], meta["frame_jpeg_bytes"])
+        size = meta.get("size")
+        frames = JpegFrames(raw["frames.mjpeg"], meta["frame_jpeg_bytes"], tuple(size) if size else None)
     flow = npy_array(raw["flow.npy"]) if "flow.npy" in raw else None
     mel = npy_array(raw["mel.npy"]).astype(np.float32) if "mel.npy" in raw else None
     return {"key": raw["__key__"], "meta": meta, "frames": frames, "flow": flow, "mel": mel}

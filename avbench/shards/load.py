@@ -1,4 +1,8 @@
-"""Read shard samples back (webdataset), in manifest order or streamed."""
+"""Read a dataset's shard samples back whole, in shard order (tests, small sets, inspection).
+
+Training and evaluation stream through :mod:`avbench.shards.loader`; this module is the plain
+"give me every sample as arrays" view on top of it.
+"""
 
 from __future__ import annotations
 
@@ -8,35 +12,17 @@ from typing import Any
 
 import numpy as np
 
-
-def shard_urls(shard_dir: str | Path) -> list[str]:
-    """The tar shards of a dataset folder (and of its ``group-*`` subfolders), in sample order."""
-    return sorted(str(p) for p in Path(shard_dir).rglob("shard-*.tar"))
-
-
-def _all_shards(src: Any) -> Any:
-    return src
+from avbench.shards.loader import ShardStream, shard_urls
 
 
 def iter_samples(shard_dir: str | Path) -> Iterator[dict[str, Any]]:
-    """Yield decoded samples: ``{"key", "frames": uint8 (T,H,W,3) | None, "mel": float32 (n_mels, M)
-    | None, "meta": dict}`` in shard order."""
-    import webdataset as wds
-
-    urls = shard_urls(shard_dir)
-    if not urls:
-        return
-    # Every process reads every sample here (the bank is small and each rank slices its batches),
-    # so the shard list is deliberately not split across nodes.
-    ds = wds.WebDataset(urls, shardshuffle=False, empty_check=False, nodesplitter=_all_shards).decode()
-    for s in ds:
-        mel = s.get("mel.npy")
-        yield {
-            "key": s["__key__"],
-            "frames": s.get("frames.npy"),
-            "mel": None if mel is None else np.asarray(mel, dtype=np.float32),
-            "meta": s["json"],
-        }
+    """Yield decoded samples in shard order: ``{"key", "frames": uint8 (T,H,W,3) | None,
+    "flow": uint8 (T-1,H,W,2) | None, "mel": float32 (n_mels, M) | None, "meta": dict}``
+    (any frame codec: JPEG frames are decoded whole here)."""
+    for s in ShardStream(shard_urls(shard_dir), shuffle=False):
+        if s["frames"] is not None and not isinstance(s["frames"], np.ndarray):
+            s["frames"] = np.asarray(s["frames"])
+        yield s
 
 
 def load_samples(shard_dir: str | Path) -> list[dict[str, Any]]:

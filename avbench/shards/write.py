@@ -1,26 +1,34 @@
 """Decode every usable manifest row into one WebDataset sample and write size-bounded tar shards.
 
-A sample holds, for one clip window of one source file:
+A sample (format version 2, see ``avbench.shards.codec`` for the members) holds, for one clip
+window of one source file, RGB frames, optical flow and a log-mel spectrogram on one timeline,
+and a JSON that says what was done to them. :func:`make_sample` does all of it in one decode pass
+per file, in a worker process bounded in time and memory:
 
-- ``frames.npy``: uint8 (T, H, W, 3) RGB at ``fps`` (absent for audio-only datasets);
-- ``mel.npy``: float16 (n_mels, M) log-mel, mel frame ``i`` at ``i * hop_ms`` ms of the window
-  (absent when the file has no audio stream);
-- ``json``: what was done: source id and path, time window, fps, size, sample rate, mel settings,
-  audio padding and flags, and fields reserved for later stages (``crop_box``, ``dropped_frames``,
-  ``stabilization``, ``flow``), ``null`` until those stages run.
+1. decode by timestamp at ``fps``; black bars found on the luma plane and cropped at source
+   resolution; rotation and pixel aspect honoured; scaled to ``size`` (``avbench.media.decode``);
+2. black frames: leading/trailing runs trim the window (audio too), interior runs are dropped
+   (``avbench.preprocess.black_frames``);
+3. optical flow between consecutive stored frames (``avbench.preprocess.flow``), zero across a
+   gap left by dropped frames;
+4. camera motion fitted on the flow, camera-motion score, stabilization of the RGB (and flow)
+   (``avbench.preprocess.stabilize``);
+5. audio of the default stream, downmixed and resampled, log-mel and quality flags
+   (``avbench.preprocess.audio``).
 
 Shards are written into a temporary folder renamed into place at the end, and the tar headers carry
 a fixed mtime, so the same input and config give byte-identical shards and an interrupted run
 leaves nothing a rerun would trust. The index (parquet) lists every manifest row: ``ok`` with its
-shard and key, or the reason it was dropped.
+shard and key, or the reason it was dropped (``no_frames``, ``all_black``, ``silent_audio``,
+``no_audio_stream``, ``decode_error``, ``timeout``, ``out_of_memory``, ``crashed``, or the probe's).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,65 +36,227 @@ import numpy as np
 import pandas as pd
 
 from avbench.paths import atomic_path, safe_key
+from avbench.shards.codec import encode_jpeg_frames, npy_bytes, quantize_flow
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+QUANTIZATION = "q = round((clip(f, -bound, bound) + bound) * 255 / (2 * bound)), uint8"
 
 
-def _npy_bytes(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    return buf.getvalue()
+def _r(x: float, nd: int = 6) -> float:
+    return float(round(float(x), nd))
+
+
+def _mats(m: np.ndarray, nd: int = 5) -> list[list[list[float]]]:
+    """(K, 3, 3) -> nested lists of the top 2x3 rows, rounded (JSON)."""
+    return np.round(np.asarray(m, np.float64)[:, :2, :], nd).tolist()
+
+
+def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any],
+                  timings: dict[str, float]) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any] | None, dict[str, Any]]:
+    """Flow, camera motion and stabilization of the stored frames.
+
+    frames: uint8 (K, H, W, 3) kept frames; keep: (K,) their indices on the requested grid.
+    CPU seconds per stage are added to ``timings``.
+    Returns (frames, quantized flow uint8 (K-1, H, W, 2) or None, flow meta or None,
+    stabilization meta).
+    """
+    from avbench.preprocess.flow import extract_flow, flow_settings
+    from avbench.preprocess.stabilize import (
+        camera_motion_score,
+        fit_camera_motion,
+        stabilizing_warps,
+        warp_flow,
+        warp_frames,
+    )
+
+    fcfg, scfg = cfg["flow"], cfg["stabilize"]
+    fps = float(cfg["fps"])
+    K, H, W = frames.shape[:3]
+    size = (W, H)
+    stab_meta: dict[str, Any] = {"enabled": bool(scfg["enabled"]), "camera_motion_score": None, "camera_moving": None}
+    if not (fcfg["enabled"] or scfg["enabled"]):
+        return frames, None, None, stab_meta
+    steps = np.diff(keep)
+    valid = steps == 1  # pairs of frames adjacent on the grid (no dropped frame between them)
+    algo, preset = fcfg["algorithm"], fcfg["preset"]
+    clock = time.process_time
+    t0 = clock()
+    flow = extract_flow(frames, algorithm=algo, preset=preset, pairs=valid)
+    t1 = clock()
+    inter = fit_camera_motion(flow, model=scfg["model"])
+    inter[~valid] = np.eye(3)  # no camera path across a gap (often a cut)
+    score = camera_motion_score(inter[valid], size, steps[valid], fps) if valid.any() else 0.0
+    t2 = clock()
+    timings["flow"] = timings.get("flow", 0.0) + t1 - t0
+    timings["camera_motion"] = t2 - t1
+    stab_meta.update(camera_motion_score=_r(score), camera_moving=bool(score > float(scfg["moving_threshold"])),
+                     moving_threshold=float(scfg["moving_threshold"]), model=scfg["model"],
+                     inter_frame=_mats(inter), units="camera_motion_score: median over pairs, frame diagonals per second; "
+                     "inter_frame[k]: 2x3 map of frame-k pixels to frame-(k+1) pixels (stored size)")
+    computed_on = "source"
+    t0 = clock()
+    if scfg["enabled"] and K >= 2:
+        st = stabilizing_warps(inter, size, mode=scfg["mode"], sigma_frames=float(scfg["smoothing_s"]) * fps,
+                               max_zoom=float(scfg["max_zoom"]))
+        applied = st.moves(size)
+        stab_meta.update(mode=scfg["mode"], smoothing_s=float(scfg["smoothing_s"]), max_zoom=float(scfg["max_zoom"]),
+                         zoom=_r(st.zoom), covered=st.covered, applied=applied,
+                         transforms=_mats(st.warps) if applied else None)
+        if applied:
+            frames = warp_frames(frames, st.warps)
+        if applied and fcfg["enabled"]:
+            if scfg["recompute_flow"]:
+                flow = extract_flow(frames, algorithm=algo, preset=preset, pairs=valid)
+                computed_on = "stabilized"
+            else:
+                flow = warp_flow(flow, st.warps)
+                computed_on = "source_warped"
+    timings["stabilize"] = clock() - t0
+    if not fcfg["enabled"]:
+        return frames, None, None, stab_meta
+    flow[~valid] = 0.0
+    bound = float(fcfg["bound"])
+    flow_meta = {**flow_settings(algo, preset), "bound": bound, "quantization": QUANTIZATION,
+                 "computed_on": computed_on, "n_pairs": int(max(K - 1, 0)),
+                 "invalid_pairs": [int(i) for i in np.flatnonzero(~valid)],
+                 "units": "pixels of the stored frames, frame k -> k+1; pairs in invalid_pairs span dropped "
+                          "frames and are zero"}
+    return frames, quantize_flow(flow, bound), flow_meta, stab_meta
+
+
+_SINGLE_THREADED = False
+
+
+def _single_threaded() -> None:
+    """One thread for OpenCV, torch and BLAS in this worker process: results are deterministic,
+    and processes scale better than threads (``../shared/performance.md``)."""
+    global _SINGLE_THREADED
+    if _SINGLE_THREADED:
+        return
+    import cv2
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    threadpool_limits(limits=1)
+    _SINGLE_THREADED = True
 
 
 def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict[str, Any]:
     """Decode one manifest row into sample bytes. Runs in a bounded worker process.
 
-    Returns ``{"status": "ok", "files": {ext: bytes}, "meta": {...}}`` or ``{"status": reason,
-    "reason": one line}``.
+    cfg: the dataset's merged ``shard`` settings (``avbench.config.shard_settings``). Returns
+    ``{"status": "ok", "files": {ext: bytes}, "meta": {...}, "timings": {stage: CPU seconds}}`` or
+    ``{"status": reason, "reason": one line}``.
     """
     from avbench.media.decode import decode_clip
     from avbench.preprocess.audio import audio_flags, log_mel
+    from avbench.preprocess.black_frames import plan_black_frames
+    from avbench.preprocess.borders import bars_of
 
+    _single_threaded()
     need_video = modality in ("audiovisual", "video")
     need_audio = modality in ("audiovisual", "audio")
-    t_start = float(row["t_start"]) if row.get("t_start") is not None and math.isfinite(row["t_start"]) else 0.0
+    fps, sr = float(cfg["fps"]), int(cfg["sample_rate"])
+    size = (int(cfg["size"][0]), int(cfg["size"][1]))
+    bcfg, kcfg, acfg = cfg["borders"], cfg["black_frames"], cfg["audio"]
+    t_listed = float(row["t_start"]) if row.get("t_start") is not None and math.isfinite(row["t_start"]) else 0.0
     t_end = row.get("t_end")
-    t_end = float(t_end) if t_end is not None and math.isfinite(t_end) else float(row["duration"])
+    t_end_listed = float(t_end) if t_end is not None and math.isfinite(t_end) else float(row["duration"])
     clip = decode_clip(
-        row["path"], t_start=t_start, t_end=t_end, fps=float(cfg["fps"]), size=tuple(cfg["size"]),
-        sample_rate=int(cfg["sample_rate"]), video=need_video, audio=True,
+        row["path"], t_start=t_listed, t_end=t_end_listed, fps=fps, size=size, sample_rate=sr, video=need_video,
+        audio=True, resize=cfg["resize"], border_luma=float(bcfg["max_luma"]) if bcfg["enabled"] else None,
+        border_every=int(bcfg["every"]), border_probe_frames=int(bcfg["probe_frames"]),
+        border_min_content=float(bcfg["min_content"]),
+        black_luma=float(kcfg["max_luma"]) if kcfg["enabled"] else None, black_fraction=float(kcfg["min_fraction"]),
     )
     files: dict[str, bytes] = {}
+    timings: dict[str, float] = dict(clip.timings)  # CPU seconds per stage (benchmarks; not stored)
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "id": row["id"], "source": Path(row["path"]).name, "dataset": row.get("dataset", ""),
         "label": row.get("label", ""), "label_idx": int(row.get("label_idx", -1)),
-        "t_start": t_start, "t_end": t_end, "fps": float(cfg["fps"]), "size": list(cfg["size"]),
-        "n_frames": int(clip.frames.shape[0]), "source_frames": clip.source_frames,
-        "sample_rate": int(cfg["sample_rate"]), "n_mels": int(cfg["n_mels"]),
-        "win_ms": float(cfg["win_ms"]), "hop_ms": float(cfg["hop_ms"]),
-        "has_audio": clip.audio is not None,
+        "t_start_listed": t_listed, "t_end_listed": t_end_listed, "t_start": t_listed, "t_end": t_end_listed,
+        "fps": fps, "size": list(size), "n_frames": 0, "frame_times": [], "source_frames": clip.source_frames,
+        "sample_rate": sr, "n_mels": int(cfg["n_mels"]), "win_ms": float(cfg["win_ms"]),
+        "hop_ms": float(cfg["hop_ms"]), "n_mel_frames": 0, "has_audio": clip.audio is not None,
         "audio_pad_start": clip.audio_pad_start, "audio_pad_end": clip.audio_pad_end,
-        "audio_flags": None, "notes": clip.notes,
-        "crop_box": None, "dropped_frames": None, "stabilization": None, "flow": None,
+        "audio_flags": None, "audio_stream": clip.audio_stream, "video_stream": clip.video_stream,
+        "notes": list(clip.notes), "frame_codec": None,
+        "geometry": clip.geometry.to_json() if clip.geometry is not None else None,
+        "crop_box": None, "borders": {"enabled": bool(bcfg["enabled"])},
+        "dropped_frames": [], "black_frames": {"enabled": bool(kcfg["enabled"])},
+        "stabilization": None, "flow": None,
     }
+    wave = clip.audio
     if need_video:
-        if clip.frames.shape[0] == 0:
+        T = int(clip.frames.shape[0])
+        if T == 0:
             return {"status": "no_frames", "reason": "no frame in the window"}
-        files["frames.npy"] = _npy_bytes(clip.frames)
-    if clip.audio is not None:
-        flags = audio_flags(clip.audio, sample_rate=clip.sample_rate)
-        meta["audio_flags"] = flags
+        plan = plan_black_frames(clip.black if clip.black is not None else np.zeros(T, bool))
+        if plan.all_black:
+            return {"status": "all_black", "reason": f"all {T} frames of the window are black"}
+        k0, k1 = plan.lead, T - plan.trail
+        keep = plan.keep
+        if plan.lead:
+            meta["t_start"] = _r(t_listed + k0 / fps)
+        if plan.trail:
+            meta["t_end"] = _r(t_listed + k1 / fps)
+        if wave is not None and (plan.lead or plan.trail):
+            a0 = int(round(k0 / fps * sr))
+            a1 = int(round(k1 / fps * sr)) if plan.trail else len(wave)
+            meta["audio_pad_start"] = max(0, clip.audio_pad_start - a0)
+            meta["audio_pad_end"] = max(0, clip.audio_pad_end - (len(wave) - a1))
+            wave = wave[a0:a1]
+        meta["dropped_frames"] = [
+            {"start": a, "end": b, "t_start": _r(t_listed + a / fps), "t_end": _r(t_listed + b / fps), "reason": why}
+            for a, b, why in plan.dropped]
+        if kcfg["enabled"]:
+            meta["black_frames"].update(max_luma=float(kcfg["max_luma"]), min_fraction=float(kcfg["min_fraction"]),
+                                        n_dropped=int(T - len(keep)), grid_frames=T)
+        if bcfg["enabled"]:
+            meta["borders"].update(max_luma=float(bcfg["max_luma"]), every=int(bcfg["every"]),
+                                   min_content=float(bcfg["min_content"]), sampled_frames=clip.border_samples)
+            if clip.crop_box is not None and clip.geometry is not None:
+                meta["crop_box"] = list(clip.crop_box)
+                meta["borders"]["bars"] = bars_of(clip.crop_box, *clip.geometry.source_size)
+        frames = np.ascontiguousarray(clip.frames[keep])
+        meta["frame_times"] = [_r((k - k0) / fps) for k in keep]
+        meta["n_frames"] = int(len(keep))
+        frames, qflow, flow_meta, stab_meta = _video_stages(frames, keep, cfg, timings)
+        meta["flow"], meta["stabilization"] = flow_meta, stab_meta
+        t0 = time.process_time()
+        if cfg["frame_codec"] == "jpeg":
+            data, lengths = encode_jpeg_frames(frames, int(cfg["jpeg_quality"]))
+            files["frames.mjpeg"] = data
+            meta["frame_jpeg_bytes"] = lengths
+            meta["frame_codec"] = {"name": "jpeg", "quality": int(cfg["jpeg_quality"])}
+        else:
+            files["frames.npy"] = npy_bytes(frames)
+            meta["frame_codec"] = {"name": "npy"}
+        if qflow is not None:
+            files["flow.npy"] = npy_bytes(qflow)
+        timings["encode"] = time.process_time() - t0
+    if wave is not None:
+        t0 = time.process_time()
+        flags = audio_flags(wave, sample_rate=sr, silence_dbfs=float(acfg["silence_dbfs"]),
+                            band_limit_db=float(acfg["band_limit_db"]),
+                            band_limited_fraction=float(acfg["band_limited_fraction"]))
+        meta["audio_flags"] = {**flags, "silence_dbfs": float(acfg["silence_dbfs"]),
+                               "band_limit_db": float(acfg["band_limit_db"]),
+                               "band_limited_fraction": float(acfg["band_limited_fraction"])}
         if need_audio and flags["silent"]:
             return {"status": "silent_audio", "reason": f"audio RMS {flags['rms_dbfs']} dBFS"}
-        mel = log_mel(clip.audio, sample_rate=clip.sample_rate, n_mels=int(cfg["n_mels"]),
-                      win_ms=float(cfg["win_ms"]), hop_ms=float(cfg["hop_ms"]))
+        mel = log_mel(wave, sample_rate=sr, n_mels=int(cfg["n_mels"]), win_ms=float(cfg["win_ms"]),
+                      hop_ms=float(cfg["hop_ms"]))
         meta["n_mel_frames"] = int(mel.shape[1])
-        files["mel.npy"] = _npy_bytes(mel.astype(np.float16))
+        files["mel.npy"] = npy_bytes(mel.astype(np.float16))
+        timings["audio_features"] = time.process_time() - t0
     elif need_audio:
         return {"status": "no_audio_stream", "reason": "no audio stream"}
     files["json"] = json.dumps(meta, sort_keys=True).encode()
-    return {"status": "ok", "files": files, "meta": meta}
+    return {"status": "ok", "files": files, "meta": meta, "timings": timings}
 
 
 def write_shards(
@@ -165,8 +335,13 @@ def write_shards(
             entry.update(status=r["status"], reason=r.get("reason") or r["status"], shard="", key="")
         else:
             meta = res.get("meta", {})
+            stab = meta.get("stabilization") or {}
+            flags = meta.get("audio_flags") or {}
             entry.update(status=res["status"], reason=res.get("reason", ""), shard=res.get("shard", ""),
-                         key=res.get("key", ""), n_frames=meta.get("n_frames"), n_mel_frames=meta.get("n_mel_frames"))
+                         key=res.get("key", ""), n_frames=meta.get("n_frames"), n_mel_frames=meta.get("n_mel_frames"),
+                         n_dropped_frames=(meta.get("black_frames") or {}).get("n_dropped"),
+                         camera_motion_score=stab.get("camera_motion_score"),
+                         band_limited=flags.get("band_limited"))
         index.append(entry)
     df = pd.DataFrame(index)
     if out_dir.exists():

@@ -60,3 +60,40 @@ def test_evaluation_clips_are_evenly_spaced():
     assert spaced([0], 4) == [0]
     assert spaced(list(range(10)), 1) == [5]
     assert spaced([], 3) == []
+
+
+@pytest.mark.parametrize("classifier", ["logreg", "svm"])
+def test_both_classifiers_separate_and_stay_at_chance_on_shuffled_labels(classifier):
+    feats, labels, video = _data(True)
+    res = linear_probe(feats, labels, video, np.arange(0, 80), np.arange(80, 120), classifier=classifier)
+    assert res["clip_acc"] == 1.0 and res["video_acc"] == 1.0
+    shuffled = np.random.default_rng(2).permutation(labels)
+    res = linear_probe(feats, shuffled, video, np.arange(0, 80), np.arange(80, 120), classifier=classifier)
+    assert res["video_acc"] < 0.5  # chance 0.25 on 40 videos
+
+
+def test_svm_on_two_classes_aggregates_signed_margins():
+    feats, labels, video = _data(True)
+    two = labels % 2
+    res = linear_probe(feats, two, video, np.arange(0, 80), np.arange(80, 120), classifier="svm")
+    assert res["video_acc"] > 0.9
+
+
+def test_probe_encoders_on_every_fold_of_a_tiny_shard_set(tmp_path, moving_squares, tiny_checkpoint):
+    from avbench.evaluate.downstream import Downstream
+    from avbench.evaluate.linear import probe_encoders
+    from avbench.train import load_encoders
+
+    index = moving_squares(tmp_path / "d", n_videos=36)
+    encoders, meta = load_encoders(tiny_checkpoint(tmp_path / "d"))
+    ds = Downstream.load(name="d", shard_dir=tmp_path / "d", index_path=tmp_path / "d" / "index.parquet")
+    rows = probe_encoders(encoders=encoders, meta=meta, downstream=ds, task="audio", clips_per_video=2, C=1.0,
+                          classifier="svm")
+    assert {(r["fold"], r["metric"]) for r in rows} == {(f, m) for f in (1, 2, 3) for m in ("clip_acc", "video_acc")}
+    assert all(r["n_train"] == 24 and r["n_test"] == 12 and r["n_test_clips"] == 24 for r in rows)
+    assert all(r["classifier"] == "svm" and r["encoder"] == "audio" for r in rows)
+    # Shards with a sample the index does not list are refused.
+    index[index.key != "v005"].to_parquet(tmp_path / "d" / "index.parquet", index=False)
+    ds = Downstream.load(name="d", shard_dir=tmp_path / "d", index_path=tmp_path / "d" / "index.parquet")
+    with pytest.raises(ValueError, match="do not match"):
+        probe_encoders(encoders=encoders, meta=meta, downstream=ds, task="audio", clips_per_video=1, C=1.0)

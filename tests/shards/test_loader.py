@@ -125,3 +125,25 @@ def test_mel_window_pads_past_the_end():
     meta = {"hop_ms": 100.0}
     w = mel_window(mel, meta, 0.8, 0.5)
     assert w.shape == (2, 5) and w[0].tolist() == [8, 9, 0, 0, 0]
+
+
+def test_jpeg_frames_decode_only_what_is_indexed(tmp_path):
+    from avbench.shards.codec import JpegFrames, decode_jpeg_frames, encode_jpeg_frames
+
+    rng = np.random.default_rng(0)
+    frames = np.repeat(np.linspace(0, 250, 10).astype(np.uint8)[:, None, None, None], 3, axis=3)
+    frames = np.broadcast_to(frames, (10, 16, 24, 3)).copy() + rng.integers(0, 3, (10, 16, 24, 3), dtype=np.uint8)
+    data, lengths = encode_jpeg_frames(frames, quality=95)
+    lazy = JpegFrames(data, lengths, (24, 16))
+    assert len(lazy) == 10 and lazy.shape == (10, 16, 24, 3)
+    whole = decode_jpeg_frames(data, lengths)
+    assert np.array_equal(np.asarray(lazy), whole)
+    assert np.array_equal(lazy[3:7], whole[3:7]) and np.array_equal(lazy[2], whole[2])
+    assert np.abs(whole.astype(int) - frames).max() < 12  # JPEG q95 stays close to the source
+    calls = []
+    real = lazy._decode
+    lazy._decode = lambda i: calls.append(i) or real(i)
+    lazy[4:6]
+    assert calls == [4, 5]
+    with pytest.raises(ValueError, match="add up"):
+        JpegFrames(data[:-5], lengths)

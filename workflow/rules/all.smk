@@ -2,5 +2,5 @@ rule all:
     input:
         "results/leaderboard.csv",
         "results/leaderboard.md",
-        "results/plots/leaderboard.png",
-        "results/plots/pretext.png",
+        expand("results/tables/{name}.csv", name=TABLES),
+        list(plot_outputs().values()),

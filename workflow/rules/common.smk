@@ -3,12 +3,16 @@ import os
 
 from snakemake.utils import validate
 
-from avbench.config import run_names, run_settings
+from avbench.config import run_names, run_settings, shard_settings
+from avbench.evaluate.downstream import official_folds
+from avbench.tables import plan_tables, run_table
 
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
+for _name in DATASETS:  # each dataset's merged preprocessing settings must validate (one-line errors)
+    shard_settings(config, _name)
 PRETRAIN = config["pretrain_dataset"]
 DOWNSTREAM = config["downstream"]
 RUNS = run_names(config)  # pretraining runs (pretrain.methods + scratch)
@@ -38,6 +42,8 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     run="|".join(RUNS),
     downstream="|".join(DOWNSTREAM),
+    protocol="finetune|finetune_top",
+    fold=r"\d+",
     group=r"\d{3}",
 
 
@@ -96,5 +102,48 @@ def pretrain_inputs(wildcards):
     return shard_inputs(run_dataset(wildcards.run))
 
 
+EVAL = config["evaluate"]
+PROTOCOLS = EVAL["protocols"]
+
+
+def selected_runs(names):
+    """The runs named in `names`, by run name or by method (every run of that method)."""
+    return [r for r in RUNS if r in names or run_settings(config, r)["method"] in names]
+
+
+# Runs fine-tuned with each fine-tune protocol (config evaluate.finetune_runs / finetune_top_runs).
+FINETUNE_RUNS = {
+    p: selected_runs(EVAL[f"{p}_runs"]) if p in PROTOCOLS else [] for p in ("finetune", "finetune_top")
+}
+# The seeds' tables this config's runs give, and the k-sweep plot when there is a sweep.
+TABLES = plan_tables(run_table(config), PROTOCOLS)
+
+
+def dataset_folds(dataset):
+    d = DATASETS[dataset]
+    return official_folds(d["format"], d["source"], d.get("folds"))
+
+
+def pretrain_index(wildcards):
+    """The shard index of the set a run pretrained on (to check pretraining/downstream overlap)."""
+    return f"results/shards/{run_dataset(wildcards.run)}/index.parquet"
+
+
 def eval_results():
-    return [f"results/eval/{r}/{d}.csv" for r in RUNS for d in DOWNSTREAM]
+    """Every evaluation CSV: frozen protocols per (run, downstream set), fine-tunes per fold."""
+    out = []
+    if {"linear", "retrieval"} & set(PROTOCOLS):
+        out += [f"results/eval/{r}/{d}.csv" for r in RUNS for d in DOWNSTREAM]
+    for p, runs in FINETUNE_RUNS.items():
+        out += [f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r in runs for d in DOWNSTREAM for k in dataset_folds(d)]
+    return out
+
+
+def plot_outputs():
+    out = {
+        "bars": "results/plots/leaderboard.png",
+        "curves": "results/plots/pretext.png",
+    }
+    if "k_sweep" in TABLES:
+        out["k_sweep"] = "results/plots/k_sweep.png"
+    return out

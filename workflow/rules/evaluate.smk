@@ -1,7 +1,12 @@
+# Frozen-encoder protocols (linear probe on every fold, cross-modal retrieval) per (run, downstream set),
+# and the fine-tune protocols per (run, downstream set, protocol, official fold).
+
+
 rule evaluate:
     input:
         unpack(lambda wc: shard_inputs(wc.downstream)),
         checkpoint="results/models/{run}/checkpoint.pt",
+        pretrain_index=pretrain_index,
     output:
         "results/eval/{run}/{downstream}.csv",
     params:
@@ -11,10 +16,38 @@ rule evaluate:
         settings=config["evaluate"],
     log:
         "results/logs/evaluate/{run}/{downstream}.log",
-    threads: 8
+    benchmark:
+        "results/benchmarks/evaluate/{run}/{downstream}.tsv"
+    threads: 1
     conda:
         "../../envs/avbench.yaml"
     shell:
         "avbench evaluate --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
-        "--kind {params.kind} --downstream {wildcards.downstream} --config {params.config_file} "
+        "--kind {params.kind} --downstream {wildcards.downstream} --pretrain-index {input.pretrain_index} "
+        "--config {params.config_file} --threads {threads} -o {output} > {log} 2>&1"
+
+
+rule finetune:
+    input:
+        unpack(lambda wc: shard_inputs(wc.downstream)),
+        checkpoint="results/models/{run}/checkpoint.pt",
+        pretrain_index=pretrain_index,
+    output:
+        "results/eval/{run}/{downstream}/{protocol}/fold{fold}.csv",
+    params:
+        config_file=EFFECTIVE_CONFIG,
+        shards=lambda wc, input: os.path.dirname(input.index),
+        kind=lambda wc: DOWNSTREAM[wc.downstream],
+        settings=config["evaluate"],
+    log:
+        "results/logs/finetune/{run}/{downstream}/{protocol}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/finetune/{run}/{downstream}/{protocol}/fold{fold}.tsv"
+    threads: 1
+    conda:
+        "../../envs/avbench.yaml"
+    shell:
+        "avbench finetune --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
+        "--kind {params.kind} --downstream {wildcards.downstream} --fold {wildcards.fold} "
+        "--protocol {wildcards.protocol} --pretrain-index {input.pretrain_index} --config {params.config_file} "
         "--threads {threads} -o {output} > {log} 2>&1"

@@ -1,16 +1,61 @@
+# The leaderboard (every result row), the seeds' tables derived from it, and the plots.
+
+
 rule leaderboard:
     input:
-        results=eval_results(),
-        metrics=expand("results/models/{run}/metrics.csv", run=RUNS),
+        eval_results(),
     output:
         csv=report("results/leaderboard.csv", caption="../report/leaderboard.rst", category="Leaderboard"),
         md="results/leaderboard.md",
-        plot=report("results/plots/leaderboard.png", caption="../report/leaderboard.rst", category="Leaderboard"),
-        curves=report("results/plots/pretext.png", caption="../report/pretext.rst", category="Pretraining"),
     log:
         "results/logs/leaderboard.log",
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench leaderboard {input.results} -o {output.csv} --markdown {output.md} --plot {output.plot} "
-        "--metrics {input.metrics} --curves {output.curves} > {log} 2>&1"
+        "avbench leaderboard {input} -o {output.csv} --markdown {output.md} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        leaderboard="results/leaderboard.csv",
+        metrics=expand("results/models/{run}/metrics.csv", run=RUNS),
+    output:
+        **{
+            name: report(
+                f"results/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables"
+            )
+            for name in TABLES
+        },
+    params:
+        config_file=EFFECTIVE_CONFIG,
+        settings={"runs": {r: run_settings(config, r) for r in RUNS}, "protocols": PROTOCOLS},
+    log:
+        "results/logs/tables.log",
+    conda:
+        "../../envs/avbench.yaml"
+    shell:
+        "avbench tables {input.leaderboard} --config {params.config_file} --metrics {input.metrics} "
+        "-o results/tables > {log} 2>&1"
+
+
+rule plots:
+    input:
+        leaderboard="results/leaderboard.csv",
+        metrics=expand("results/models/{run}/metrics.csv", run=RUNS),
+        k_sweep=["results/tables/k_sweep.csv"] if "k_sweep" in TABLES else [],
+    output:
+        **{
+            name: report(path, caption=f"../report/{name}.rst", category="Plots")
+            for name, path in plot_outputs().items()
+        },
+    params:
+        k_sweep=lambda wc, input, output: (
+            f"--k-sweep-table {input.k_sweep} --k-sweep {output.k_sweep}" if "k_sweep" in TABLES else ""
+        ),
+    log:
+        "results/logs/plots.log",
+    conda:
+        "../../envs/avbench.yaml"
+    shell:
+        "avbench plots {input.leaderboard} --metrics {input.metrics} --bars {output.bars} --curves {output.curves} "
+        "{params.k_sweep} > {log} 2>&1"

@@ -8,7 +8,7 @@ rule shard:
         config_file=EFFECTIVE_CONFIG,
         modality=lambda wc: DATASETS[wc.dataset]["modality"],
         groups=lambda wc: DATASETS[wc.dataset]["shard_groups"],
-        settings=config["shard"],
+        settings=lambda wc: shard_settings(config, wc.dataset),
     log:
         "results/logs/shard/{dataset}/group-{group}.log",
     benchmark:
@@ -18,7 +18,7 @@ rule shard:
         "../../envs/avbench.yaml"
     shell:
         "avbench shard {input} -o {output.tars} --index {output.index} --modality {params.modality} "
-        "--group {wildcards.group} --groups {params.groups} --config {params.config_file} "
+        "--group {wildcards.group} --groups {params.groups} --dataset {wildcards.dataset} --config {params.config_file} "
         "--workers {threads} > {log} 2>&1"
 
 

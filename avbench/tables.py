@@ -1,0 +1,418 @@
+"""The seeds' result tables, computed from the leaderboard rows only (no model is imported).
+
+Inputs:
+
+- ``rows``: the tidy leaderboard (:mod:`avbench.leaderboard`): one row per (method = run name,
+  pretext, encoder, downstream, protocol, fold, metric) with ``value``;
+- ``runs``: one row per pretraining run with its settings flattened (:func:`run_table`:
+  ``run``, ``method``, ``dataset``, ``epochs``, ``avts.easy_fraction``, ``xdc.k``, ...), from the
+  effective config. Runs are recognised by these settings (their method and e.g. the AVTS
+  negatives or the number of clusters), never by their names;
+- ``metrics``: each run's pretraining ``metrics.csv`` (held-out pretext accuracy per epoch, the
+  curriculum stage, the arrow-of-time cue shares...).
+
+Every table is a DataFrame with one row per run (or per method and downstream set); accuracies
+are in %, the mean over the official folds with the standard deviation across folds beside it
+(``<downstream> <protocol>`` and ``... ±``). The metric is video-level accuracy unless asked
+otherwise. A table whose runs are absent from the config is not planned (:func:`plan_tables`);
+one whose rows are missing (e.g. no flow in the shards yet) is written with its header only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from avbench.paths import atomic_path
+
+# Method families, by the `method` of a run (the names of avbench.pretext.PRETEXTS).
+REFERENCE = {"scratch": "none (random init)", "supervised": "supervised"}
+CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
+AOT = ("aot",)
+TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
+EMBEDDING = ("avts", "avenet", "infonce")  # heads that embed video and audio: cross-modal retrieval
+PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
+PROTOCOL_NAMES = {"linear": "last layer (linear)", "finetune_top": "after fusion / top stage",
+                  "finetune": "all layers"}
+TASK_ENCODERS = ("video", "flow", "audio")  # the first of these a run has is its row for a downstream set
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings -> ``{"avts.easy_fraction": 0.75, ...}`` (lists as JSON strings)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        elif isinstance(v, (list, tuple)):
+            out[key] = json.dumps(list(v))
+        else:
+            out[key] = v
+    return out
+
+
+def run_table(cfg: dict[str, Any]) -> pd.DataFrame:
+    """One row per pretraining run of a (validated or effective) config: ``run`` and its flattened
+    settings (:func:`avbench.config.run_settings`)."""
+    from avbench.config import run_names, run_settings
+
+    return pd.DataFrame([{"run": r, **flatten(run_settings(cfg, r))} for r in run_names(cfg)])
+
+
+def read_metrics(paths: list[str | Path]) -> dict[str, pd.DataFrame]:
+    """``results/models/<run>/metrics.csv`` files -> {run: metrics}."""
+    out = {}
+    for p in paths:
+        try:
+            out[Path(p).parent.name] = pd.read_csv(p)
+        except pd.errors.EmptyDataError:
+            out[Path(p).parent.name] = pd.DataFrame()
+    return out
+
+
+def last_epoch(metrics: dict[str, pd.DataFrame], run: str) -> dict[str, Any]:
+    m = metrics.get(run)
+    return {} if m is None or m.empty else m.iloc[-1].to_dict()
+
+
+# -- scores --------------------------------------------------------------------------------------
+
+
+def fold_scores(rows: pd.DataFrame, metric: str = "video_acc") -> pd.DataFrame:
+    """Mean, std and number of folds per (method, encoder, downstream, protocol) of one metric, in %."""
+    cols = ["method", "encoder", "downstream", "protocol", "mean", "std", "folds"]
+    if rows.empty or "metric" not in rows.columns:
+        return pd.DataFrame(columns=cols)
+    r = rows[rows["metric"] == metric]
+    if r.empty:
+        return pd.DataFrame(columns=cols)
+    g = r.groupby(["method", "encoder", "downstream", "protocol"], sort=False)["value"]
+    out = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "folds"})
+    out["std"] = out["std"].fillna(0.0)
+    out[["mean", "std"]] = (100 * out[["mean", "std"]]).round(1)
+    return out
+
+
+def primary(scores: pd.DataFrame, encoders: tuple[str, ...] = TASK_ENCODERS) -> pd.DataFrame:
+    """For each (run, downstream, protocol), the scores of the first of ``encoders`` that the run
+    was evaluated with (an RGB encoder before a flow encoder; audio for the sound sets)."""
+    if scores.empty:
+        return scores
+    rank = {e: i for i, e in enumerate(encoders)}
+    s = scores[scores["encoder"].isin(rank)].copy()
+    s["_rank"] = s["encoder"].map(rank)
+    s = s.sort_values("_rank", kind="stable").drop_duplicates(["method", "downstream", "protocol"])
+    return s.drop(columns="_rank")
+
+
+def _protocol_key(p: str) -> int:
+    return PROTOCOL_ORDER.index(p) if p in PROTOCOL_ORDER else len(PROTOCOL_ORDER)
+
+
+def wide(scores: pd.DataFrame, runs: list[str], *, protocols: tuple[str, ...] | None = None,
+         label: Callable[[str, str], str] | None = None) -> pd.DataFrame:
+    """One row per run of ``runs`` (in that order): ``<downstream> <protocol>`` mean and ``±`` std
+    columns (downstream sets sorted, protocols in :data:`PROTOCOL_ORDER`)."""
+    s = scores[scores["method"].isin(runs)]
+    if protocols is not None:
+        s = s[s["protocol"].isin(protocols)]
+    label = label or (lambda d, p: f"{d} {p}")
+    out = pd.DataFrame({"run": pd.Series(runs, dtype=object)})
+    keys = sorted({(d, p) for d, p in zip(s["downstream"], s["protocol"])}, key=lambda t: (t[0], _protocol_key(t[1])))
+    for d, p in keys:
+        part = s[(s["downstream"] == d) & (s["protocol"] == p)].set_index("method")
+        out[label(d, p)] = out["run"].map(part["mean"])
+        out[label(d, p) + " ±"] = out["run"].map(part["std"])
+    return out
+
+
+# -- run selection -------------------------------------------------------------------------------
+
+
+def runs_of(runs: pd.DataFrame, methods: tuple[str, ...] | str) -> list[str]:
+    methods = (methods,) if isinstance(methods, str) else methods
+    return runs.loc[runs["method"].isin(methods), "run"].tolist()
+
+
+def supervision(method: str) -> str:
+    return REFERENCE.get(method, "self-supervised")
+
+
+def _setting(runs: pd.DataFrame, run: str, key: str, default: Any = np.nan) -> Any:
+    row = runs.loc[runs["run"] == run]
+    if row.empty or key not in row.columns:
+        return default
+    v = row.iloc[0][key]
+    return default if (not isinstance(v, str) and pd.isna(v)) else v
+
+
+def _ordered(runs: pd.DataFrame, names: list[str]) -> list[str]:
+    """scratch first, supervised last, the others in config order."""
+    def key(r: str) -> int:
+        m = _setting(runs, r, "method", "")
+        return 0 if m == "scratch" else 2 if m == "supervised" else 1
+    return sorted(dict.fromkeys(names), key=key)
+
+
+def cluster_k(runs: pd.DataFrame, run: str) -> Any:
+    """The number of clusters of a deep-clustering run (``deep_clustering.k``, else ``<method>.k``,
+    else any ``*.k`` setting)."""
+    method = _setting(runs, run, "method", "")
+    k = _setting(runs, run, "deep_clustering.k")
+    if pd.isna(k):
+        k = _setting(runs, run, f"{method}.k")
+    if pd.isna(k):
+        for c in runs.columns:
+            if c.endswith(".k"):
+                k = _setting(runs, run, c)
+                if not pd.isna(k):
+                    break
+    return int(k) if not pd.isna(k) else np.nan
+
+
+def varying_settings(runs: pd.DataFrame, names: list[str], prefix: str) -> list[str]:
+    """Setting columns starting with ``prefix`` whose value differs among the runs ``names``."""
+    part = runs[runs["run"].isin(names)]
+    cols = [c for c in part.columns if c.startswith(prefix)]
+    return [c for c in cols if part[c].astype(str).nunique(dropna=False) > 1]
+
+
+# -- the tables ----------------------------------------------------------------------------------
+
+
+def _negatives(easy: float) -> str:
+    if easy >= 1.0:
+        return "easy"
+    if easy <= 0.0:
+        return "hard"
+    return f"{100 * easy:.0f}% easy, {100 * (1 - easy):.0f}% hard"
+
+
+def avts_curriculum(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+                    metric: str = "video_acc") -> pd.DataFrame:
+    """Seed 000: AVTS negatives x curriculum -> held-out pretext accuracy (in-sync vs easy
+    negatives, the seed's test set) and downstream accuracy."""
+    names = runs_of(runs, "avts")
+    out = []
+    for r in names:
+        easy = float(_setting(runs, r, "avts.easy_fraction", 1.0))
+        switch = float(_setting(runs, r, "avts.curriculum_switch", 0.0))
+        epochs = int(_setting(runs, r, "epochs", 0))
+        n_easy = int(round(switch * epochs))
+        last = last_epoch(metrics, r)
+        out.append({
+            "run": r, "stage": "curriculum" if n_easy > 0 else "single stage",
+            "negatives": _negatives(easy) if n_easy == 0 else f"easy, then {_negatives(easy)}",
+            "epochs": f"1-{n_easy}, {n_easy + 1}-{epochs}" if n_easy > 0 else f"1-{epochs}",
+            "easy_fraction": easy, "curriculum_switch": switch,
+            "pretext acc (%)": _pct(last.get("val_pretext_acc")),
+            "pretext acc, hard negatives (%)": _pct(last.get("val_pretext_acc_hard")),
+            "easy negatives of the same class (%)": _pct(last.get("val_neg_same_class")),
+        })
+    table = pd.DataFrame(out, columns=["run", "stage", "negatives", "epochs", "easy_fraction", "curriculum_switch",
+                                       "pretext acc (%)", "pretext acc, hard negatives (%)",
+                                       "easy negatives of the same class (%)"])
+    acc = wide(primary(fold_scores(rows, metric)), names, protocols=("linear", "finetune"))
+    return table.merge(acc, on="run", how="left")
+
+
+def _pct(v: Any) -> float:
+    try:
+        return round(100 * float(v), 1)
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def supervision_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+                      metric: str = "video_acc") -> pd.DataFrame:
+    """Seeds 000/003: scratch vs self-supervised vs supervised pretraining, every run."""
+    names = _ordered(runs, runs["run"].tolist())
+    meta = pd.DataFrame([{"run": r, "pretext": _setting(runs, r, "method", ""),
+                          "supervision": supervision(str(_setting(runs, r, "method", ""))),
+                          "pretrain data": "none" if _setting(runs, r, "method", "") == "scratch"
+                          else _setting(runs, r, "dataset", ""),
+                          "video backbone": _setting(runs, r, "video_backbone", "")} for r in names],
+                        columns=["run", "pretext", "supervision", "pretrain data", "video backbone"])
+    acc = wide(primary(fold_scores(rows, metric)), names, protocols=("linear", "finetune"))
+    return meta.merge(acc, on="run", how="left")
+
+
+def clustering_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+                     metric: str = "video_acc") -> pd.DataFrame:
+    """Seed 003: SDC / MDC / CDC / XDC against scratch and supervised."""
+    clus = sorted(runs_of(runs, CLUSTERING), key=lambda r: (CLUSTERING.index(_setting(runs, r, "method")),
+                                                            cluster_k(runs, r)))
+    names = runs_of(runs, "scratch") + clus + runs_of(runs, "supervised")
+    meta = pd.DataFrame([{"run": r, "method": _setting(runs, r, "method", ""), "k": cluster_k(runs, r),
+                          "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
+                        columns=["run", "method", "k", "pretext acc (%)"])
+    acc = wide(primary(fold_scores(rows, metric)), names, protocols=("linear", "finetune"))
+    return meta.merge(acc, on="run", how="left")
+
+
+def k_sweep(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+            metric: str = "video_acc") -> pd.DataFrame:
+    """Seed 003: accuracy against the number of k-means clusters, per clustering method (with
+    two or more values of k), downstream set and protocol; columns ``k=<k>`` (and ``±``)."""
+    scores = primary(fold_scores(rows, metric))
+    out = []
+    for method in CLUSTERING:
+        names = runs_of(runs, method)
+        ks = {r: cluster_k(runs, r) for r in names}
+        ks = {r: k for r, k in ks.items() if not pd.isna(k)}
+        if len(set(ks.values())) < 2:
+            continue
+        s = scores[scores["method"].isin(list(ks)) & (scores["protocol"] != "retrieval")]
+        for (down, proto), part in s.groupby(["downstream", "protocol"], sort=True):
+            row: dict[str, Any] = {"method": method, "downstream": down, "protocol": proto}
+            for r, k in sorted(ks.items(), key=lambda t: t[1]):
+                hit = part[part["method"] == r]
+                row[f"k={k}"] = hit["mean"].iloc[0] if len(hit) else np.nan
+                row[f"k={k} ±"] = hit["std"].iloc[0] if len(hit) else np.nan
+            out.append(row)
+    return pd.DataFrame(out, columns=["method", "downstream", "protocol"] + sorted(
+        {c for r in out for c in r if c.startswith("k=")}, key=lambda c: (int(c[2:].split()[0]), c)))
+
+
+def fc_vs_all(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+              metric: str = "video_acc") -> pd.DataFrame:
+    """Seed 003: a linear classifier on frozen features (fc) against fine-tuning all layers, for
+    every run evaluated both ways."""
+    scores = primary(fold_scores(rows, metric))
+    both = set(scores.loc[scores["protocol"] == "linear", "method"]) & set(
+        scores.loc[scores["protocol"] == "finetune", "method"])
+    names = [r for r in _ordered(runs, runs["run"].tolist()) if r in both]
+    meta = pd.DataFrame([{"run": r, "pretext": _setting(runs, r, "method", "")} for r in names],
+                        columns=["run", "pretext"])
+    names_map = {"linear": "fc", "finetune": "all"}
+    acc = wide(scores, names, protocols=("linear", "finetune"), label=lambda d, p: f"{d} {names_map[p]}")
+    return meta.merge(acc, on="run", how="left")
+
+
+def aot_cues(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+             metric: str = "video_acc") -> pd.DataFrame:
+    """Seed 002: arrow of time with and without the shortcut cues: the cue settings that differ
+    among the AoT runs, the share of videos with each cue and the held-out AoT accuracies
+    (every ``val_*acc*`` and ``*share*`` column of the run's last epoch)."""
+    names = runs_of(runs, AOT)
+    out = []
+    for r in names:
+        method = _setting(runs, r, "method", "")
+        row: dict[str, Any] = {"run": r}
+        for c in varying_settings(runs, names, f"{method}.") + varying_settings(runs, names, "dataset"):
+            row[c] = _setting(runs, r, c)
+        last = last_epoch(metrics, r)
+        for c, v in last.items():
+            if "share" in c or (c.startswith("val_") and "acc" in c):
+                row[f"{c} (%)"] = _pct(v)
+        out.append(row)
+    return pd.DataFrame(out, columns=list(dict.fromkeys(["run"] + [c for r in out for c in r])))
+
+
+def aot_finetune(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+                 metric: str = "video_acc") -> pd.DataFrame:
+    """Seeds 000/002: fine-tune the last layer (the linear probe) / after fusion (the top stage) /
+    all layers, for random init, supervised and arrow-of-time initialisations, on the action sets.
+    T-CAM flow encoders where they were evaluated, else the RGB encoder (column ``encoder``)."""
+    scores = fold_scores(rows, metric)
+    scores = scores[scores["protocol"].isin(PROTOCOL_NAMES)]
+    flow = scores[scores["encoder"] == "flow"]
+    s = flow if not flow.empty else scores[scores["encoder"] == "video"]
+    names = [r for r in _ordered(runs, runs_of(runs, ("scratch", "supervised") + AOT)) if r in set(s["method"])]
+    meta = pd.DataFrame([{"run": r, "initialisation": supervision(str(_setting(runs, r, "method", "")))
+                          if _setting(runs, r, "method", "") in REFERENCE else "arrow of time",
+                          "encoder": s.loc[s["method"] == r, "encoder"].iloc[0]} for r in names],
+                        columns=["run", "initialisation", "encoder"])
+    acc = wide(s, names, label=lambda d, p: f"{d} {PROTOCOL_NAMES[p]}")
+    return meta.merge(acc, on="run", how="left")
+
+
+def temporal_order(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+                   metric: str = "video_acc") -> pd.DataFrame:
+    """Seed 002: shuffle & learn and odd-one-out against random init (and supervised)."""
+    names = _ordered(runs, runs_of(runs, ("scratch",) + TEMPORAL_ORDER + ("supervised",)))
+    meta = pd.DataFrame([{"run": r, "initialisation": _setting(runs, r, "method", ""),
+                          "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
+                        columns=["run", "initialisation", "pretext acc (%)"])
+    acc = wide(primary(fold_scores(rows, metric)), names, protocols=("linear", "finetune"))
+    return meta.merge(acc, on="run", how="left")
+
+
+def retrieval_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+                    metric: str = "video_acc") -> pd.DataFrame:
+    """Cross-modal retrieval of the embedding methods: recall@1/5/10 both ways, in %."""
+    r = rows[rows["protocol"] == "retrieval"] if "protocol" in rows.columns else rows.iloc[0:0]
+    cols = ["run", "downstream", "test videos"]
+    if r.empty:
+        return pd.DataFrame(columns=cols)
+    g = r.groupby(["method", "downstream", "metric"])["value"].agg(["mean", "std"]).reset_index()
+    out = []
+    for (run, down), part in g.groupby(["method", "downstream"], sort=False):
+        row: dict[str, Any] = {"run": run, "downstream": down,
+                               "test videos": int(r[(r.method == run) & (r.downstream == down)]["n_test"].mean())}
+        for m in sorted(part["metric"], key=lambda m: (m[:3], int(m.split("_r")[1]))):
+            hit = part[part["metric"] == m].iloc[0]
+            row[m.replace("_r", " R@")] = round(100 * hit["mean"], 1)
+            row[m.replace("_r", " R@") + " ±"] = round(100 * (0.0 if pd.isna(hit["std"]) else hit["std"]), 1)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+TABLES: dict[str, Callable[..., pd.DataFrame]] = {
+    "avts_curriculum": avts_curriculum,
+    "supervision": supervision_table,
+    "clustering": clustering_table,
+    "k_sweep": k_sweep,
+    "fc_vs_all": fc_vs_all,
+    "aot_cues": aot_cues,
+    "aot_finetune": aot_finetune,
+    "temporal_order": temporal_order,
+    "retrieval": retrieval_table,
+}
+
+
+def plan_tables(runs: pd.DataFrame, protocols: list[str] | tuple[str, ...]) -> list[str]:
+    """The tables a config's runs and protocols give (the others are skipped, not errors)."""
+    methods = set(runs["method"])
+    ks: dict[str, set[Any]] = {}
+    for r in runs_of(runs, CLUSTERING):
+        k = cluster_k(runs, r)
+        if not pd.isna(k):
+            ks.setdefault(str(_setting(runs, r, "method")), set()).add(k)
+    want = {
+        "avts_curriculum": "avts" in methods,
+        "supervision": True,
+        "clustering": bool(methods & set(CLUSTERING)),
+        "k_sweep": any(len(v) >= 2 for v in ks.values()),
+        "fc_vs_all": "linear" in protocols and "finetune" in protocols,
+        "aot_cues": bool(methods & set(AOT)),
+        "aot_finetune": bool(methods & set(AOT)) or "finetune_top" in protocols,
+        "temporal_order": bool(methods & set(TEMPORAL_ORDER)),
+        "retrieval": "retrieval" in protocols and bool(methods & set(EMBEDDING)),
+    }
+    return [name for name in TABLES if want[name]]
+
+
+def compute_tables(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
+                   protocols: list[str] | tuple[str, ...], metric: str = "video_acc") -> dict[str, pd.DataFrame]:
+    """Every planned table, by name."""
+    return {name: TABLES[name](rows, runs, metrics, metric=metric) for name in plan_tables(runs, protocols)}
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """``out_dir/<name>.csv`` for each table (atomically)."""
+    paths = []
+    for name, df in tables.items():
+        path = Path(out_dir) / f"{name}.csv"
+        with atomic_path(path, suffix=".csv") as tmp:
+            df.to_csv(tmp, index=False)
+        paths.append(path)
+    return paths

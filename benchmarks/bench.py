@@ -1,0 +1,441 @@
+"""avbench preprocessing and loader benchmarks (``make bench``): ratios measured side by side.
+
+Writes ``benchmarks/results.json``; ``benchmarks/README.md`` explains every figure. Run from the
+repository root with the project's Python (``.venv/bin/python benchmarks/bench.py``). Timings are
+CPU seconds (``time.process_time``) of single-threaded work in this process, each clip measured
+``--repeats`` times in turn with the other variants (so that the load of a shared machine hits
+all of them alike); the median per clip is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from avbench.config import load_config, shard_settings  # noqa: E402
+from avbench.media.ffmpeg import ffmpeg_binary  # noqa: E402
+
+STAGES = ("demux", "decode_video", "decode_audio", "frames", "borders_black", "audio_resample", "flow", "camera_motion",
+          "stabilize", "audio_features", "encode", "write")
+
+
+# -- sources ------------------------------------------------------------------------------------
+
+
+def make_sources(work: Path, seconds: float, n_per_kind: int) -> dict[str, list[dict[str, Any]]]:
+    """Generated sources (cached in ``work/clips``):
+
+    - ``340x256``: synthetic-world clips as the default run writes them (H.264 ultrafast crf 23 +
+      AAC 44.1 kHz stereo, 25 fps), one with a letterbox, one with a camera pan, one with shake;
+    - ``640x360``: Kinetics-like clips: 640x360, 29.97 fps, letterboxed (40 px bars), panning
+      camera, re-encoded like YouTube/Kinetics files (x264 medium, 1.6 Mbps; AAC 128 kb/s).
+    """
+    from avbench.synth import CLASSES, VideoSpec, render, write_video
+
+    out: dict[str, list[dict[str, Any]]] = {"340x256": [], "640x360": []}
+    d = work / "clips"
+    d.mkdir(parents=True, exist_ok=True)
+    cams = ["pan", "shake", "none", "zoom"]
+    for i in range(n_per_kind):
+        p = d / f"s340_{i}_{seconds:g}s.mp4"
+        if not p.exists():
+            spec = VideoSpec(cls=CLASSES[i % 8], seed=100 + i, width=340, height=256, fps=25.0, duration=seconds,
+                             camera=cams[i % 4], letterbox=24 if i % 2 == 0 else 0, texture=20)
+            frames, audio, _, _ = render(spec)
+            write_video(p, frames, spec.fps, audio, spec.sample_rate)
+        out["340x256"].append({"path": str(p), "seconds": seconds})
+        p = d / f"k640_{i}_{seconds:g}s.mp4"
+        if not p.exists():
+            spec = VideoSpec(cls=CLASSES[(i + 3) % 8], seed=200 + i, width=640, height=360, fps=30000 / 1001,
+                             duration=seconds, camera="pan", letterbox=40, texture=28)
+            frames, audio, _, _ = render(spec)
+            raw = d / f"k640_{i}_raw.mp4"
+            write_video(raw, frames, Fraction(30000, 1001), audio, spec.sample_rate)
+            subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-i", str(raw), "-c:v", "libx264", "-preset", "medium",
+                            "-b:v", "1600k", "-c:a", "aac", "-b:a", "128k", str(p)], check=True)
+            raw.unlink()
+        out["640x360"].append({"path": str(p), "seconds": seconds})
+    return out
+
+
+# -- measurements -------------------------------------------------------------------------------
+
+
+def cpu(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.process_time()
+    value = fn()
+    return time.process_time() - t0, value
+
+
+def decode_only(path: str) -> None:
+    """The physical limit: demux and decode every packet of the chosen video and audio streams,
+    single-threaded, no conversion, no resampling."""
+    from avbench.media.decode import pick_stream
+
+    with av.open(path) as c:
+        vs, as_ = pick_stream(c.streams.video), pick_stream(c.streams.audio)
+        vs.codec_context.thread_count = 1
+        streams = [s for s in (vs, as_) if s is not None]
+        for packet in c.demux(*streams):
+            packet.decode()
+
+
+def ours(path: str, seconds: float, cfg: dict[str, Any]) -> dict[str, float]:
+    """One full sample (make_sample) plus its tar write; CPU seconds per stage and in total."""
+    import io
+
+    import webdataset as wds
+
+    from avbench.shards.write import make_sample
+
+    row = {"id": Path(path).stem, "path": path, "t_start": 0.0, "t_end": seconds, "duration": seconds}
+    t_all, res = cpu(lambda: make_sample(row, cfg, "audiovisual"))
+    if res["status"] != "ok":
+        raise RuntimeError(f"{path}: {res['status']} {res.get('reason')}")
+    buf = io.BytesIO()
+
+    def write() -> None:
+        with wds.TarWriter(buf, mtime=0.0) as sink:
+            sink.write({"__key__": row["id"], **res["files"]})
+
+    t_write, _ = cpu(write)
+    stages = {k: float(res["timings"].get(k, 0.0)) for k in STAGES if k != "write"}
+    stages["write"] = t_write
+    stages["other"] = max(0.0, t_all - sum(v for k, v in stages.items() if k != "write"))
+    return {"total": t_all + t_write, "stages": stages, "bytes": len(buf.getvalue()), "meta": res["meta"]}
+
+
+def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {"total": statistics.median(r["total"] for r in runs)}
+    out["stages"] = {k: statistics.median(r["stages"][k] for r in runs) for k in runs[0]["stages"]}
+    out["bytes"] = runs[0]["bytes"]
+    return out
+
+
+def bench_preprocess(sources: dict[str, list[dict[str, Any]]], settings: dict[str, dict[str, Any]], repeats: int,
+                     log: Callable[[str], None]) -> dict[str, Any]:
+    """Decode-only vs each settings variant, side by side per clip and repetition."""
+    results: dict[str, Any] = {}
+    first = next(iter(sources.values()))[0]
+    for cfg in settings.values():  # warm-up: imports, first calls, caches
+        ours(first["path"], first["seconds"], cfg)
+    for kind, clips in sources.items():
+        video_s = sum(c["seconds"] for c in clips)
+        dec_total = 0.0
+        var_total = {name: 0.0 for name in settings}
+        var_stages: dict[str, dict[str, float]] = {name: {} for name in settings}
+        var_bytes = {name: 0 for name in settings}
+        for c in clips:
+            dec_runs: list[float] = []
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in settings}
+            for _ in range(repeats):
+                dec_runs.append(cpu(lambda: decode_only(c["path"]))[0])
+                for name, cfg in settings.items():
+                    runs[name].append(ours(c["path"], c["seconds"], cfg))
+            dec_total += statistics.median(dec_runs)
+            for name in settings:
+                m = median_runs(runs[name])
+                var_total[name] += m["total"]
+                var_bytes[name] += m["bytes"]
+                for k, v in m["stages"].items():
+                    var_stages[name][k] = var_stages[name].get(k, 0.0) + v
+        entry: dict[str, Any] = {"video_s": video_s, "clips": len(clips),
+                                 "decode_only_cpu_s_per_video_s": dec_total / video_s, "variants": {}}
+        for name in settings:
+            entry["variants"][name] = {
+                "cpu_s_per_video_s": var_total[name] / video_s,
+                "ratio_to_decode_bound": var_total[name] / dec_total,
+                "stage_cpu_s_per_video_s": {k: v / video_s for k, v in var_stages[name].items()},
+                "sample_kb": var_bytes[name] / len(clips) / 1024,
+            }
+            log(f"{kind} {name}: {var_total[name] / video_s:.4f} CPU-s/video-s, "
+                f"{var_total[name] / dec_total:.2f}x decode-only ({dec_total / video_s:.4f})")
+        results[kind] = entry
+    return results
+
+
+def bench_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], sizes: list[list[int]],
+                 repeats: int) -> dict[str, Any]:
+    """Frame codec npy vs jpeg (q90): bytes per sample, encode and decode CPU per sample."""
+    from avbench.media.decode import decode_clip
+    from avbench.shards.codec import decode_jpeg_frames, encode_jpeg_frames, npy_array, npy_bytes
+
+    clip = sources["640x360"][0]
+    out: dict[str, Any] = {}
+    for size in sizes:
+        frames = decode_clip(clip["path"], fps=float(cfg["fps"]), size=tuple(size), resize="cover", audio=False).frames
+        frames = np.ascontiguousarray(frames)
+        row: dict[str, Any] = {"frames": int(len(frames))}
+        for name in ("npy", "jpeg"):
+            enc_t, dec_t = [], []
+            for _ in range(repeats):
+                if name == "npy":
+                    t, data = cpu(lambda: npy_bytes(frames))
+                    enc_t.append(t)
+                    dec_t.append(cpu(lambda: npy_array(data))[0])
+                    n = len(data)
+                else:
+                    t, (data, lengths) = cpu(lambda: encode_jpeg_frames(frames, int(cfg["jpeg_quality"])))
+                    enc_t.append(t)
+                    dec_t.append(cpu(lambda: decode_jpeg_frames(data, lengths))[0])
+                    n = len(data)
+            row[name] = {"kb_per_sample": n / 1024, "encode_ms": 1000 * statistics.median(enc_t),
+                         "decode_ms": 1000 * statistics.median(dec_t)}
+        if True:
+            dec = decode_jpeg_frames(*encode_jpeg_frames(frames, int(cfg["jpeg_quality"])))
+            row["jpeg"]["psnr_db"] = float(10 * np.log10(255 ** 2 / max(1e-9, np.mean((dec.astype(float) - frames) ** 2))))
+        out[f"{size[0]}x{size[1]}"] = row
+    return out
+
+
+def bench_loader(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path, clip_frames: int,
+                 seconds_budget: float, log: Callable[[str], None]) -> dict[str, Any]:
+    """Clips/s from shards (the lead's streaming loader) vs decoding the same clips from the mp4
+    files on the fly (PyAV, same size, with the log-mel), and vs a training step of the small model."""
+    from functools import partial
+
+    import torch
+
+    from avbench.media.decode import decode_clip
+    from avbench.preprocess.audio import log_mel
+    from avbench.shards.loader import ShardStream, clip_view, collate, shard_urls
+    from avbench.shards.write import write_shards
+
+    import pandas as pd
+
+    clips = sources["340x256"] + sources["640x360"]
+    shard_dir = work / "loader_shards"
+    rows = [{"id": Path(c["path"]).stem, "path": c["path"], "label": "", "label_idx": 0, "split": "train",
+             "t_start": 0.0, "t_end": c["seconds"], "duration": c["seconds"], "status": "ok", "dataset": "bench"}
+            for c in clips]
+    write_shards(pd.DataFrame(rows), shard_dir, work / "loader_index.parquet", cfg=cfg, modality="audiovisual",
+                 workers=1, progress=False)
+    urls = shard_urls(shard_dir)
+    view = partial(clip_view, clip_frames=clip_frames, audio=True, flow=True)
+
+    n_items, t0 = 0, time.process_time()
+    epoch = 0
+    while time.process_time() - t0 < seconds_budget:
+        for _item in ShardStream(urls, view=view, seed=0, epoch=epoch, shuffle=True, buffer=8):
+            n_items += 1
+        epoch += 1
+    loader_rate = n_items / (time.process_time() - t0)
+
+    rng = np.random.default_rng(0)
+    size = tuple(cfg["size"])
+    fps = float(cfg["fps"])
+    n_mp4, t0 = 0, time.process_time()
+    while time.process_time() - t0 < seconds_budget:
+        c = clips[int(rng.integers(len(clips)))]
+        start = float(rng.uniform(0, c["seconds"] - clip_frames / fps - 0.1))
+        d = decode_clip(c["path"], t_start=start, t_end=start + clip_frames / fps, fps=fps, size=size,
+                        sample_rate=int(cfg["sample_rate"]), resize=cfg["resize"])
+        log_mel(d.audio, sample_rate=int(cfg["sample_rate"]), n_mels=int(cfg["n_mels"]), win_ms=float(cfg["win_ms"]),
+                hop_ms=float(cfg["hop_ms"]))
+        n_mp4 += 1
+    mp4_rate = n_mp4 / (time.process_time() - t0)
+
+    # one training step of the default small model (video small3d + audio vgg_small) on the CPU
+    from avbench.models import build_encoder, encoder_spec
+
+    pcfg = load_config(REPO / "config.yaml")["pretrain"]
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    venc, aenc = build_encoder(encoder_spec("video", pcfg)), build_encoder(encoder_spec("audio", pcfg))
+    params = list(venc.parameters()) + list(aenc.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    batch = collate(list(ShardStream(urls, view=view, seed=0, shuffle=False)))
+    B = int(pcfg["batch_size"])
+    reps = -(-B // len(batch["video"]))
+    video = torch.from_numpy(np.concatenate([batch["video"]] * reps)[:B]).permute(0, 4, 1, 2, 3).float() / 255
+    audio = torch.from_numpy(np.concatenate([batch["audio"]] * reps)[:B]).unsqueeze(1)
+    steps, wall0 = 0, time.perf_counter()
+    while time.perf_counter() - wall0 < seconds_budget or steps < 2:
+        opt.zero_grad()
+        loss = venc(video).pow(2).mean() + aenc(audio).pow(2).mean()
+        loss.backward()
+        opt.step()
+        steps += 1
+    train_rate = steps * B / (time.perf_counter() - wall0)
+    torch.set_num_threads(1)
+    log(f"loader {loader_rate:.1f} clips/s per core, mp4 on the fly {mp4_rate:.1f}, training {train_rate:.1f} clips/s")
+    return {"loader_clips_per_s": loader_rate, "mp4_decode_clips_per_s": mp4_rate,
+            "loader_speedup_vs_mp4_decode": loader_rate / mp4_rate, "training_clips_per_s_cpu": train_rate,
+            "loader_cores_needed_for_training_cpu": train_rate / loader_rate, "clip_frames": clip_frames,
+            "size": list(size), "training_batch_size": B, "training_threads": os.cpu_count()}
+
+
+def bench_workers(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Wall time of write_shards with 1 and 2 worker processes on the same clips."""
+    import pandas as pd
+
+    from avbench.shards.write import write_shards
+
+    clips = (sources["340x256"] + sources["640x360"]) * 3  # enough work to amortize starting the workers
+    rows = [{"id": f"{Path(c['path']).stem}_{i}", "path": c["path"], "label": "", "label_idx": 0, "split": "train",
+             "t_start": 0.0, "t_end": c["seconds"], "duration": c["seconds"], "status": "ok", "dataset": "bench"}
+            for i, c in enumerate(clips)]
+    walls = {}
+    for w in (1, 2, 1, 2):
+        t0 = time.perf_counter()
+        write_shards(pd.DataFrame(rows), work / f"w{w}", work / f"w{w}.parquet", cfg=cfg, modality="audiovisual",
+                     workers=w, progress=False)
+        walls.setdefault(w, []).append(time.perf_counter() - t0)
+    w1, w2 = min(walls[1]), min(walls[2])
+    return {"wall_s_1_worker": w1, "wall_s_2_workers": w2, "speedup_2_workers": w1 / w2, "cpu_count": os.cpu_count(),
+            "clips": len(rows), "note": "wall times include starting the worker processes (spawn + imports)"}
+
+
+def bench_video2dataset(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path, repeats: int,
+                        log: Callable[[str], None]) -> dict[str, Any] | None:
+    """video2dataset (its own venv, local files, one process): decode, fps, resize, audio resample,
+    write webdataset. CPU of its processes (ffmpeg children included), against ours on the same clips."""
+    py = work / "v2d-venv" / "bin" / "python"
+    if not py.exists() or not (work / "bin" / "ffprobe").exists():
+        log("video2dataset: not set up (benchmarks/setup_video2dataset.sh); skipped")
+        return None
+    clips = sources["340x256"] + sources["640x360"]
+    listing = work / "v2d_clips.json"
+    listing.write_text(json.dumps([c["path"] for c in clips]))
+    runs = []
+    for r in range(repeats):
+        out = work / "v2d_out"
+        shutil.rmtree(out, ignore_errors=True)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall0 = time.perf_counter()
+        env = dict(os.environ, PATH=f"{work / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+        proc = subprocess.run([str(py), str(REPO / "benchmarks" / "v2d_run.py"), str(listing), str(out),
+                               "--fps", str(cfg["fps"]), "--size", str(cfg["size"][1]),
+                               "--sample-rate", str(cfg["sample_rate"])], capture_output=True, text=True, env=env)
+        wall = time.perf_counter() - wall0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            log("video2dataset failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1])
+            return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        runs.append({"cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+                     "wall_s": wall, **report})
+    video_s = sum(c["seconds"] for c in clips)
+    cpu_s = statistics.median(r["cpu_s"] for r in runs)
+    res = {"cpu_s_per_video_s": cpu_s / video_s, "wall_s": statistics.median(r["wall_s"] for r in runs),
+           "samples_written": runs[-1].get("samples"), "samples_with_audio": runs[-1].get("samples_with_audio"),
+           "version": runs[-1].get("version"),
+           "settings": runs[-1].get("settings")}
+    log(f"video2dataset: {cpu_s / video_s:.4f} CPU-s/video-s ({res['samples_written']} samples)")
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))
+    ap.add_argument("--work", default=str(REPO / "benchmarks" / "work"))
+    ap.add_argument("--seconds", type=float, default=10.0, help="length of each generated clip")
+    ap.add_argument("--clips", type=int, default=3, help="clips per source kind")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--loader-seconds", type=float, default=8.0, help="CPU budget of each loader measurement")
+    ap.add_argument("--quick", action="store_true", help="2 s clips, 1 clip per kind, 1 repeat (a smoke test)")
+    a = ap.parse_args()
+    if a.quick:
+        a.seconds, a.clips, a.repeats, a.loader_seconds = 2.0, 1, 1, 1.0
+    work = Path(a.work)
+    work.mkdir(parents=True, exist_ok=True)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+    def log(msg: str) -> None:
+        print(f"[bench] {msg}", flush=True)
+
+    cfg = load_config(REPO / "config.yaml")
+    default = shard_settings(cfg, cfg["pretrain_dataset"])
+    k400 = copy.deepcopy(default)  # Kinetics-style frames: 112x112 (performance.md's size), schema defaults
+    k400["size"] = [112, 112]
+    k400["flow"]["bound"] = 20.0
+    k400["frame_codec"] = "jpeg"
+    settings = {"full_112": k400, "full_default": default}
+    subset = copy.deepcopy(k400)  # what video2dataset does: decode, fps, resize, audio resample, write
+    subset["flow"]["enabled"] = subset["stabilize"]["enabled"] = False
+    subset["borders"]["enabled"] = subset["black_frames"]["enabled"] = False
+    settings["subset_112"] = subset
+    for preset in ("ultrafast", "medium"):
+        v = copy.deepcopy(k400)
+        v["flow"]["preset"] = preset
+        settings[f"full_112_dis_{preset}"] = v
+    v = copy.deepcopy(k400)
+    v["stabilize"]["enabled"] = False
+    settings["full_112_no_stabilization"] = v
+    v = copy.deepcopy(k400)
+    v["frame_codec"] = "npy"
+    settings["full_112_npy"] = v
+
+    log("generating sources")
+    sources = make_sources(work, a.seconds, a.clips)
+    log("preprocessing vs decode-only")
+    pre = bench_preprocess(sources, settings, a.repeats, log)
+    log("frame codecs")
+    codecs = bench_codecs(sources, k400, [default["size"], [112, 112], [171, 128]], max(3, a.repeats))
+    log("video2dataset")
+    v2d = bench_video2dataset(sources, subset, work, a.repeats, log)
+    log("loader")
+    loader = bench_loader(sources, default, work, int(cfg["pretrain"]["clip_frames"]), a.loader_seconds, log)
+    log("workers")
+    workers = bench_workers(sources, k400, work)
+
+    video_s = {k: v["video_s"] for k, v in pre.items()}
+    all_s = sum(video_s.values())
+
+    def pooled(variant: str, key: str) -> float:
+        return sum(pre[k]["variants"][variant][key] * video_s[k] for k in pre) / all_s
+
+    dec = sum(pre[k]["decode_only_cpu_s_per_video_s"] * video_s[k] for k in pre) / all_s
+    ours_total = pooled("full_112", "cpu_s_per_video_s")
+    ours_subset = pooled("subset_112", "cpu_s_per_video_s")
+    stage = {s: sum(pre[k]["variants"]["full_112"]["stage_cpu_s_per_video_s"][s] * video_s[k] for k in pre) / all_s
+             for s in pre["640x360"]["variants"]["full_112"]["stage_cpu_s_per_video_s"]}
+    results: dict[str, Any] = {
+        "preprocess_cpu_s_per_video_s": ours_total,
+        "decode_only_cpu_s_per_video_s": dec,
+        "ratio_to_decode_bound": ours_total / dec,
+        "stage_cpu_s_per_video_s": stage,
+        "ratio_to_video2dataset": (v2d["cpu_s_per_video_s"] / ours_total) if v2d and "cpu_s_per_video_s" in v2d else None,
+        "ratio_to_video2dataset_same_subset": (v2d["cpu_s_per_video_s"] / ours_subset)
+        if v2d and "cpu_s_per_video_s" in v2d else None,
+        "loader_clips_per_s": loader["loader_clips_per_s"],
+        "loader_speedup_vs_mp4_decode": loader["loader_speedup_vs_mp4_decode"],
+        "details": {"per_source": pre, "frame_codecs": codecs, "video2dataset": v2d, "loader": loader,
+                    "workers": workers, "settings": {k: v for k, v in settings.items()}},
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "python": platform.python_version(), "pyav": av.__version__,
+                    "load_average_at_end": list(os.getloadavg())},
+        "run": {"seconds_per_clip": a.seconds, "clips_per_kind": a.clips, "repeats": a.repeats,
+                "date": time.strftime("%Y-%m-%d %H:%M:%S")},
+    }
+    Path(a.out).write_text(json.dumps(results, indent=2, sort_keys=False, default=float) + "\n")
+    log(f"total {ours_total:.4f} CPU-s/video-s = {ours_total / dec:.2f}x decode-only ({dec:.4f}); "
+        f"video2dataset/ours = {results['ratio_to_video2dataset']}; loader {loader['loader_clips_per_s']:.0f} clips/s, "
+        f"{loader['loader_speedup_vs_mp4_decode']:.1f}x mp4 decoding; wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
