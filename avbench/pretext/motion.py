@@ -9,10 +9,11 @@ import numpy as np
 
 def frame_motion(frames: np.ndarray) -> np.ndarray:
     """Motion energy between consecutive frames: mean absolute difference of the luma.
-    frames: uint8 (T, H, W, 3). Returns float32 (T - 1,), entry k between frames k and k + 1."""
+    frames: uint8 (T, H, W, 3) (or the shards' lazily decoded JPEG frames). Returns float32
+    (T - 1,), entry k between frames k and k + 1."""
     if len(frames) < 2:
         return np.zeros(0, np.float32)
-    y = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    y = np.asarray(frames).astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     return np.abs(np.diff(y, axis=0)).reshape(len(frames) - 1, -1).mean(1)
 
 

@@ -71,7 +71,7 @@ def odd_one_out_view(sample: dict[str, Any], rng: np.random.Generator, *, n_clip
         return None
     score = window_motion(frame_motion(frames), starts, span) if motion_sampling and len(starts) > 1 else None
     idx, odd = odd_question(starts, n_clips=n_clips, clip_frames=clip_frames, stride=stride, rng=rng, score=score)
-    return {"video_clips": frames[idx], "odd": odd, "label": int(meta.get("label_idx", -1))}
+    return {"video_clips": np.stack([frames[row] for row in idx]), "odd": odd, "label": int(meta.get("label_idx", -1))}
 
 
 def sum_of_differences(f: torch.Tensor) -> torch.Tensor:

@@ -10,9 +10,18 @@ between?", and not the arrow of time.
 
 Each position is a short **snippet** of ``snippet_frames`` frames (the paper used single frames
 and a 2D CNN; snippets let the video encoder that evaluation probes be the one trained, and its
-input mean-subtraction needs more than one frame). A shared video encoder embeds the three
-snippets, their features are concatenated and an MLP says ordered (1) or not (0). Every item
-gives one positive and one negative tuple, so chance is exactly 50%.
+input mean-subtraction needs more than one frame). One video encoder is shared by every element
+and the features are concatenated into an MLP that says ordered (1) or not (0). Every item gives
+one positive and one negative tuple, so chance is exactly 50%.
+
+``pairing``: ``independent`` encodes the three snippets one by one (the paper's siamese towers);
+``pairs`` (default) encodes the two consecutive pairs, ``a|b`` and ``b|c`` joined in time. The
+encoders here pool globally over space (max pooling, so that a small object dominates), which
+throws away *where* things are: independently encoded snippets carry the motion inside each
+snippet but not the positions that betweenness is about, and the task stays at chance (measured
+on the default data and on the test world). A joined pair shows the jump from one element to the
+next, which the convolutions see locally: in an ordered tuple the two jumps continue each other,
+in a negative one the second comes back.
 """
 
 from __future__ import annotations
@@ -55,10 +64,12 @@ def is_ordered(t: np.ndarray) -> bool:
 
 
 def shuffle_learn_view(sample: dict[str, Any], rng: np.random.Generator, *, snippet_frames: int, window_frames: int,
-                       motion_sampling: bool) -> dict[str, Any] | None:
+                       motion_sampling: bool, pairing: str = "pairs") -> dict[str, Any] | None:
     """One positive and one negative tuple of snippets from one window of contiguous frames:
-    ``video_pos`` and ``video_neg`` uint8 (3, snippet_frames, H, W, 3), ``label``, ``start`` (the
-    window's first frame). None when the sample has no window of ``window_frames`` frames."""
+    ``video_pos`` and ``video_neg`` uint8 (3, snippet_frames, H, W, 3) (``pairing="independent"``)
+    or (2, 2 * snippet_frames, H, W, 3), the pairs a|b and b|c joined in time (``"pairs"``),
+    ``label``, ``start`` (the window's first frame). None when the sample has no window of
+    ``window_frames`` frames."""
     frames, meta = sample["frames"], sample["meta"]
     if frames is None:
         return None
@@ -72,14 +83,15 @@ def shuffle_learn_view(sample: dict[str, Any], rng: np.random.Generator, *, snip
     pos, neg = order_tuples(window_frames - snippet_frames + 1, rng)
 
     def snippets(t: np.ndarray) -> np.ndarray:
-        return np.stack([frames[w0 + int(k):w0 + int(k) + snippet_frames] for k in t])
+        s = np.stack([np.asarray(frames[w0 + int(k):w0 + int(k) + snippet_frames]) for k in t])
+        return s if pairing == "independent" else np.stack([np.concatenate([s[0], s[1]]), np.concatenate([s[1], s[2]])])
 
     return {"video_pos": snippets(pos), "video_neg": snippets(neg), "label": int(meta.get("label_idx", -1)),
             "start": w0}
 
 
 class OrderHead(nn.Module):
-    """Concatenated features of a tuple -> MLP -> 2 logits. Input (B, 3, D); output (B, 2)."""
+    """Concatenated features of a tuple's ``n`` elements -> MLP -> 2 logits. Input (B, n, D); output (B, 2)."""
 
     def __init__(self, *, dim: int, hidden: int = 128, n: int = 3) -> None:
         super().__init__()
@@ -102,6 +114,9 @@ class ShuffleLearn(Pretext):
         self.snippet_frames = int(s.get("snippet_frames", 4))
         self.window_frames = int(s.get("window_frames", 24))
         self.motion_sampling = bool(s.get("motion_sampling", True))
+        self.pairing = str(s.get("pairing", "pairs"))
+        if self.pairing not in ("pairs", "independent"):
+            raise ValueError(f"unknown shuffle_learn.pairing {self.pairing!r}")
         if self.window_frames - self.snippet_frames + 1 < 5:
             raise ValueError("shuffle_learn.window_frames must leave room for 5 snippet positions")
 
@@ -110,17 +125,19 @@ class ShuffleLearn(Pretext):
 
     def view(self, epoch: int) -> View:
         return functools.partial(shuffle_learn_view, snippet_frames=self.snippet_frames,
-                                 window_frames=self.window_frames, motion_sampling=self.motion_sampling)
+                                 window_frames=self.window_frames, motion_sampling=self.motion_sampling,
+                                 pairing=self.pairing)
 
     def heldout_view(self) -> View:
         return functools.partial(shuffle_learn_view, snippet_frames=self.snippet_frames,
-                                 window_frames=self.window_frames, motion_sampling=False)
+                                 window_frames=self.window_frames, motion_sampling=False, pairing=self.pairing)
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
-        return OrderHead(dim=dims["video"], hidden=int(self.settings().get("hidden", 128)))
+        return OrderHead(dim=dims["video"], hidden=int(self.settings().get("hidden", 128)),
+                         n=3 if self.pairing == "independent" else 2)
 
     def _logits(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([batch["video_pos"], batch["video_neg"]])  # (2B, 3, C, s, H, W)
+        x = torch.cat([batch["video_pos"], batch["video_neg"]])  # (2B, 3 or 2, C, T, H, W)
         n = len(batch["video_pos"])
         y = torch.cat([torch.ones(n), torch.zeros(n)]).long().to(x.device)
         return model.head(model.encode("video", x)), y
