@@ -53,8 +53,11 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
                 "config_hash", "git_rev", "clips_used", "clips_found", "clips_listed", "pretrain_clips_used",
                 "pretrain_clips_found", "pretrain_clips_listed"):
         assert col in lb.columns
-    assert set(lb["method"]) == {"avts_curriculum", "supervised", "scratch"}
-    assert set(lb["pretext"]) == {"avts", "supervised", "scratch"}
+    runs = {"avts_curriculum", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc", "xdc_k8",
+            "aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out"}
+    assert set(lb["method"]) == runs
+    assert set(lb["pretext"]) == {"avts", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc",
+                                  "aot", "shuffle_learn", "odd_one_out"}
     assert set(lb["downstream"]) == {"synth_action", "synth_sound"}
     assert set(lb["protocol"]) == {"linear", "retrieval", "finetune", "finetune_top"}
     acc = lb[lb["protocol"] != "retrieval"]
@@ -65,9 +68,12 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
         assert set(part["fold"]) == folds[down], (proto, down)
     assert set(lb.loc[lb.protocol == "finetune", "method"]) == {"avts_curriculum"}
     assert set(lb.loc[lb.protocol == "finetune_top", "method"]) == {"scratch"}
-    assert set(lb.loc[lb.protocol == "linear", "method"]) == {"avts_curriculum", "supervised", "scratch"}
-    retr = lb[lb.protocol == "retrieval"]  # the embedding run only, on the set with frames and audio
-    assert set(retr["method"]) == {"avts_curriculum"} and set(retr["downstream"]) == {"synth_action"}
+    assert set(lb.loc[lb.protocol == "linear", "method"]) == runs
+    # video-only methods (flow, RGB order tasks) have no audio encoder: no sound rows
+    video_only = {"aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out"}
+    assert set(lb.loc[(lb.protocol == "linear") & (lb.downstream == "synth_sound"), "method"]) == runs - video_only
+    retr = lb[lb.protocol == "retrieval"]  # the embedding runs only, on the set with frames and audio
+    assert set(retr["method"]) == {"avts_curriculum", "avenet", "infonce"} and set(retr["downstream"]) == {"synth_action"}
     assert set(retr["metric"]) == {f"{d}_r{k}" for d in ("v2a", "a2v") for k in (1, 5, 10)}
     assert set(retr["fold"]) == {1, 2, 3}
     # A fine-tuned model was scored on its own fold's test videos only.
@@ -91,17 +97,34 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     # The seeds' tables this config gives, regenerated from the rows.
     tables = tmp_path / "results" / "tables"
     assert sorted(p.stem for p in tables.glob("*.csv")) == sorted(
-        ["avts_curriculum", "supervision", "fc_vs_all", "aot_finetune", "retrieval"])
+        ["avts_curriculum", "supervision", "fc_vs_all", "aot_finetune", "retrieval", "clustering", "k_sweep",
+         "aot_cues", "temporal_order"])
     sup = pd.read_csv(tables / "supervision.csv")
-    assert sup["run"].tolist() == ["scratch", "avts_curriculum", "supervised"]
-    assert sup["synth_action linear"].between(0, 100).all() and sup["synth_sound linear"].notna().all()
+    assert set(sup["run"]) == runs and sup["run"].iloc[0] == "scratch" and sup["run"].iloc[-1] == "supervised"
+    assert sup["synth_action linear"].between(0, 100).all()
+    assert sup.loc[~sup["run"].isin(video_only), "synth_sound linear"].notna().all()
     av = pd.read_csv(tables / "avts_curriculum.csv")
     assert av["stage"].tolist() == ["curriculum"] and av["pretext acc (%)"].between(0, 100).all()
     assert pd.read_csv(tables / "fc_vs_all.csv")["run"].tolist() == ["avts_curriculum"]
     aot = pd.read_csv(tables / "aot_finetune.csv")
-    # The shards have flow: the T-CAM flow encoder of scratch (random init) at last layer / after fusion.
-    assert aot["run"].tolist() == ["scratch"] and aot["encoder"].tolist() == ["flow"]
-    assert aot.filter(like="after fusion").notna().all().all() and aot.filter(like="last layer").notna().all().all()
+    # The shards have flow: the T-CAM flow encoders of scratch (random init: last layer and after
+    # fusion), of the arrow-of-time runs and of supervised (last layer).
+    assert set(aot["run"]) == {"scratch", "aot_cues_kept", "aot_cues_removed", "supervised"}
+    assert set(aot["encoder"]) == {"flow"} and aot.filter(like="last layer").notna().all().all()
+    assert aot.loc[aot.run == "scratch"].filter(like="after fusion").notna().all().all()
+    # The arrow of time with and without the shortcut cues: what the raw variant kept, and how many
+    # videos carry each cue (the cue table's "percent of videos").
+    cues = pd.read_csv(tables / "aot_cues.csv").set_index("run")
+    assert cues.loc["aot_cues_kept", "dataset"] == "synth_pretrain_raw"
+    assert cues.loc["aot_cues_kept", "share_stabilized (%)"] == 0 and cues.loc["aot_cues_removed", "share_stabilized (%)"] == 100
+    assert 0 < cues.loc["aot_cues_removed", "share_black_border (%)"] < 100
+    assert cues["share_camera_motion (%)"].between(0, 100).all() and cues["val_pretext_acc (%)"].between(0, 100).all()
+    assert set(pd.read_csv(tables / "k_sweep.csv").filter(regex=r"^k=\d+$").columns) == {"k=4", "k=8"}
+    order = pd.read_csv(tables / "temporal_order.csv")
+    assert {"shuffle_learn", "odd_one_out"} <= set(order["run"])
+    for run in runs - {"scratch"}:  # every pretraining run logged a held-out pretext accuracy
+        m = pd.read_csv(tmp_path / "results" / "models" / run / "metrics.csv")
+        assert m["val_pretext_acc"].between(0, 1).all(), run
     assert {"video", "flow"} <= set(lb.loc[(lb.method == "scratch") & (lb.downstream == "synth_action"), "encoder"])
     # The HTML report (what `make run` writes) renders with the plots and tables.
     rep = _run(["-s", str(REPO / "Snakefile"), "--cores", "1", "all", "--report", "results/report.html"], cwd=tmp_path)
