@@ -72,30 +72,38 @@ def midpoint_field(f: np.ndarray, *, moving_px: float = 0.5, min_cover: float = 
     The field from frame k + 1 back to frame k maps ``x + f(x)`` to ``x`` with ``-f(x)``: its
     midpoints are the same, and so are its moving sources (which side of a moving object the still
     background occludes is what would tell the two apart), so in this representation the flow of
-    the reversed video is the negated field. f: float (H, W, 2) in pixels (x, y). Returns float32
-    (H, W, 2).
+    the reversed video is the negated field. f: float (H, W, 2) or (T, H, W, 2) in pixels (x, y),
+    each field on its own. Returns float32 of the same shape.
     """
-    h, w = f.shape[:2]
-    f = np.asarray(f, np.float64)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    f = np.asarray(f, np.float32)
+    single = f.ndim == 3
+    if single:
+        f = f[None]
+    t, h, w = f.shape[:3]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     tx, ty = xx + f[..., 0] / 2, yy + f[..., 1] / 2
     x0, y0 = np.floor(tx), np.floor(ty)
     ax, ay = tx - x0, ty - y0
     src = np.minimum(1.0, np.sqrt(np.square(f).sum(-1)) / moving_px)
-    cover = np.zeros(h * w)
-    vsum = np.zeros((h * w, 2))
+    base = (np.arange(t) * (h * w))[:, None, None]
+    idx_parts, w_parts = [], []
     for dx, dy, wt in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
         px, py = (x0 + dx).astype(np.int64), (y0 + dy).astype(np.int64)
-        ok = ((px >= 0) & (px < w) & (py >= 0) & (py < h)).ravel()
-        idx = (py * w + px).ravel()[ok]
-        ws = (wt * src).ravel()[ok]
-        cover += np.bincount(idx, weights=ws, minlength=h * w)
-        for c in range(2):
-            vsum[:, c] += np.bincount(idx, weights=ws * f[..., c].ravel()[ok], minlength=h * w)
-    keep = cover >= min_cover
-    out = np.zeros((h * w, 2))
-    out[keep] = vsum[keep] / cover[keep, None]
-    return out.reshape(h, w, 2).astype(np.float32)
+        ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+        idx_parts.append(np.where(ok, base + py * w + px, -1).ravel())
+        w_parts.append(np.where(ok, wt * src, 0.0).ravel())
+    idx, wts = np.concatenate(idx_parts), np.concatenate(w_parts)
+    keep = idx >= 0
+    idx, wts = idx[keep], wts[keep]
+    n = t * h * w
+    cover = np.bincount(idx, weights=wts, minlength=n)
+    out = np.zeros((n, 2), np.float32)
+    ok = cover >= min_cover
+    for c in range(2):
+        v = np.bincount(idx, weights=wts * np.tile(f[..., c].ravel(), 4)[keep], minlength=n)
+        out[ok, c] = v[ok] / cover[ok]
+    out = out.reshape(t, h, w, 2)
+    return out[0] if single else out
 
 
 def aot_directions(clip: np.ndarray, bound: float, *, reversal: str = "midpoint") -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +128,7 @@ def aot_directions(clip: np.ndarray, bound: float, *, reversal: str = "midpoint"
         return np.ascontiguousarray(clip), reverse_flow(clip)
     if reversal != "midpoint":
         raise ValueError(f"unknown arrow-of-time reversal {reversal!r}")
-    mid = np.stack([midpoint_field(f * bound) for f in unit_flow(clip)]) / bound
+    mid = midpoint_field(unit_flow(clip) * bound) / bound
     fwd = quantized_flow(mid)
     return fwd, reverse_flow(fwd)
 
