@@ -299,6 +299,8 @@ def pretrain(
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     urls = shard_urls(shard_dir)
+    if not urls:
+        raise FileNotFoundError(f"no shard-*.tar under {shard_dir}")
     rows = sample_rows(shard_dir, index)
     labels = rows["label_idx"].to_numpy() if len(rows) else np.zeros(0, int)
     n_classes = int(labels.max()) + 1 if len(labels) and (labels >= 0).any() else 1
@@ -365,8 +367,8 @@ def pretrain(
                 bar.update(1)
                 bar.set_postfix(loss=f"{logs['loss']:.3f}")
         if done == 0:
-            raise ValueError(f"{run}: epoch {epoch + 1} had no training batch: the {method} view gave fewer than "
-                             f"{bs} items (do the shards carry what it needs: {sorted(pretext.needs)}?)")
+            raise RuntimeError(f"{run}: epoch {epoch + 1} produced no training batch (fewer usable samples than "
+                               f"batch_size {bs}, or shards without what {method} reads: {sorted(pretext.needs)}?)")
         row.update({f"train_{k}": v / max(1, done) for k, v in sums.items()})
         row["train_steps"] = done
         row.update({f"val_{k}": v for k, v in evaluate_pretext(trainer, pretext).items()})

@@ -39,8 +39,14 @@ MEMBERS = ("frames.npy", "frames.mjpeg", "flow.npy", "mel.npy", "json")
 
 
 def shard_urls(shard_dir: str | Path) -> list[str]:
-    """The tar shards of a dataset folder (and of its ``group-*`` subfolders), in sample order."""
-    return sorted(str(p) for p in Path(shard_dir).rglob("shard-*.tar"))
+    """The tar shards of a dataset folder (and of its ``group-*`` subfolders, symlinked ones
+    included), in sample order."""
+    import os
+
+    out = []
+    for root, _dirs, files in os.walk(shard_dir, followlinks=True):
+        out += [os.path.join(root, f) for f in files if f.startswith("shard-") and f.endswith(".tar")]
+    return sorted(out)
 
 
 def item_rng(seed: int, epoch: int, key: str) -> np.random.Generator:

@@ -183,6 +183,6 @@ def test_a_constant_rotation_has_no_arrow_of_time(reversal, tiny_world, cfg_for,
 
 def test_arrow_of_time_needs_flow_in_the_shards(tiny_world, cfg_for, tmp_path):
     shards = tiny_world(flow=False, n_videos=16)
-    with pytest.raises(ValueError, match="no training batch"):
+    with pytest.raises(RuntimeError, match="no training batch"):
         pretrain(run="aot", cfg=cfg_for("aot", epochs=1), shard_dir=shards, out_dir=tmp_path / "x", seed=0,
                  progress=False)
