@@ -127,3 +127,22 @@ def run_settings(cfg: dict[str, Any], run: str) -> dict[str, Any]:
     out = deep_merge(p, entry)
     out.setdefault("dataset", cfg["pretrain_dataset"])
     return out
+
+
+# The encoders each method trains (``Pretext.encoders`` of ``avbench.pretext.PRETEXTS``, kept here
+# so that the workflow can plan jobs without importing torch; a test checks they agree).
+METHOD_ENCODERS: dict[str, tuple[str, ...]] = {
+    "avts": ("video", "audio"), "l3": ("video", "audio"), "avenet": ("video", "audio"), "infonce": ("video", "audio"),
+    "sdc": ("video", "audio"), "mdc": ("video", "audio"), "cdc": ("video", "audio"), "xdc": ("video", "audio"),
+    "aot": ("flow",), "shuffle_learn": ("video",), "odd_one_out": ("video",), "scratch": ("video", "audio", "flow"),
+}
+# The encoders that evaluate a downstream set of each modality (``downstream: {set: modality}``).
+MODALITY_ENCODERS: dict[str, tuple[str, ...]] = {"video": ("video", "flow"), "audio": ("audio",)}
+
+
+def run_encoders(cfg: dict[str, Any], run: str) -> tuple[str, ...]:
+    """The encoders that run ``run`` pretrains (``supervised``: its ``supervised.encoders``)."""
+    s = run_settings(cfg, run)
+    if s["method"] == "supervised":
+        return tuple((s.get("supervised") or {}).get("encoders") or ("video", "audio"))
+    return METHOD_ENCODERS[s["method"]]

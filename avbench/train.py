@@ -331,6 +331,7 @@ def pretrain(
             start_epoch = int(state["epoch"])
             if dist.main:
                 print(f"resuming {run} from epoch {start_epoch}", flush=True)
+    meta.update(pretext.prepare(trainer))
     bs_global = int(cfg["batch_size"])
     bs = max(2, bs_global // dist.world)
     cpv = float(cfg["clips_per_video"])

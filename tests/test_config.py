@@ -33,3 +33,16 @@ def test_config_hash_changes_with_science_settings():
     other["shard"]["fps"] = 8
     assert config_hash(cfg) == config_hash(load_config(REPO / "config.yaml"))
     assert config_hash(cfg) != config_hash(other)
+
+
+def test_method_encoders_agree_with_the_pretexts():
+    from avbench.config import METHOD_ENCODERS, run_encoders
+    from avbench.pretext import PRETEXTS
+
+    assert set(METHOD_ENCODERS) == set(PRETEXTS) - {"supervised"}
+    for name, cls in PRETEXTS.items():
+        if name != "supervised":
+            assert METHOD_ENCODERS[name] == tuple(cls.encoders), name
+    cfg = load_config(REPO / "config.yaml")
+    assert run_encoders(cfg, "aot_cues_kept") == ("flow",)
+    assert run_encoders(cfg, "supervised") == ("video", "audio", "flow")

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from avbench.config import MODALITY_ENCODERS
 from avbench.evaluate.downstream import Downstream
 from avbench.evaluate.features import extract_features
 from avbench.evaluate.guards import check_disjoint, check_index_covers
 from avbench.manifest import fold_columns
 
 # Which checkpoint encoders a downstream task of each kind evaluates.
-TASK_ENCODERS = {"video": ("video", "flow"), "audio": ("audio",)}
+TASK_ENCODERS = MODALITY_ENCODERS  # the encoders that evaluate a video / an audio downstream set
 CLASSIFIERS = ("logreg", "svm")
 
 

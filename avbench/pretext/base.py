@@ -136,6 +136,11 @@ class Pretext:
         """The view of held-out videos (drawn with a fixed seed, so every epoch sees the same items)."""
         return self.view(0)
 
+    def prepare(self, trainer: Any) -> dict[str, Any]:
+        """Called once before the first epoch (after a resume too); what it returns goes into the
+        checkpoint meta. Default: nothing."""
+        return {}
+
     def repeats(self, keys: list[str]) -> dict[str, float] | None:
         """Expected copies of each training sample per epoch, on top of ``clips_per_video``
         (None: one each)."""

@@ -4,7 +4,11 @@
 flow too for the arrow-of-time table) with a linear classifier on the pretraining set's labels
 (cross-entropy, one loss per encoder, summed): the "fully supervised" upper reference.
 ``scratch`` trains nothing: its checkpoint holds randomly initialised video, audio and flow
-encoders, which evaluation then probes (linear) or trains from scratch (fine-tune).
+encoders, which evaluation then probes (linear) or trains from scratch (fine-tune). Their BatchNorm
+running statistics are measured on the pretraining clips (no gradient step): left at their initial
+mean 0 / variance 1, the frozen layers pass un-normalised activations (flow fields are ~1e-3 after
+three layers), the momentum average of a fine-tuned top layer has not forgotten its initial variance
+after a few dozen steps, and every test clip lands in one class.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import torch
 from torch import nn
 
 from avbench.pretext.base import Pretext, PretrainModel, accuracy
-from avbench.shards.loader import View, clip_view
+from avbench.shards.loader import View, batches, clip_view
 
 
 class Supervised(Pretext):
@@ -89,3 +93,58 @@ class Scratch(Pretext):
     encoders = ("video", "audio", "flow")
     needs = frozenset()
     trains = False
+    calibration_clips = 256
+
+    def prepare(self, trainer: Any) -> dict[str, Any]:
+        """Measure the encoders' BatchNorm statistics (cumulative average) on up to
+        ``calibration_clips`` random training clips; encoders whose inputs no sample has keep
+        their initial statistics. Returns ``{"bn_calibration_clips_<kind>": n}``."""
+        from avbench.shards.loader import usable
+
+        rows = {r["key"]: r for r in trainer.rows.to_dict("records")}
+        frames = self.flow_frames()
+        has = {"audio": [k for k in trainer.train_keys if usable(rows[k], clip_frames=frames, audio=True, flow=False)],
+               "flow": [k for k in trainer.train_keys if usable(rows[k], clip_frames=frames, audio=False, flow=True)]}
+        audio, flow = bool(has["audio"]), bool(has["flow"])
+        keys = [k for k in trainer.train_keys
+                if usable(rows[k], clip_frames=frames, audio=audio, flow=flow)] if (audio or flow) else []
+        keys = keys or [k for k in trainer.train_keys if usable(rows[k], clip_frames=self.clip_frames, audio=False,
+                                                                 flow=False)]
+        kinds = [k for k in self.encoders if k == "video" or (k == "audio" and audio) or (k == "flow" and flow)]
+        if not keys:
+            return {}
+        view = functools.partial(supervised_view, clip_frames=self.clip_frames, flow_frames=frames,
+                                 audio="audio" in kinds, flow="flow" in kinds)
+        return calibrate_batchnorm(trainer, kinds, view, keys, clips=self.calibration_clips)
+
+
+@torch.no_grad()
+def calibrate_batchnorm(trainer: Any, kinds: list[str], view: View, keys: list[str], *, clips: int) -> dict[str, Any]:
+    """Reset the BatchNorm running statistics of encoders ``kinds`` and re-estimate them as the
+    cumulative average over up to ``clips`` training clips (train mode, no gradient)."""
+    model = trainer.model
+    bns = {k: [m for m in model.encoders[k].modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+           for k in kinds}
+    saved = {}
+    for ms in bns.values():
+        for m in ms:
+            m.reset_running_stats()
+            saved[m] = m.momentum
+            m.momentum = None
+    was = model.training
+    model.train()
+    seen = 0
+    bs = int(trainer.cfg["batch_size"])
+    needs = frozenset({"frames"} | ({"mel"} if "audio" in kinds else set()) | ({"flow"} if "flow" in kinds else set()))
+    stream = trainer.stream(view=view, keys=keys, epoch=0, shuffle=True, split=False, needs=needs)
+    for b in batches(stream, batch_size=bs):
+        t = trainer.tensors(b)
+        for k in kinds:
+            model.encode(k, t[k])
+        seen += len(b["key"])
+        if seen >= clips:
+            break
+    for m, mom in saved.items():
+        m.momentum = mom
+    model.train(was)
+    return {f"bn_calibration_clips_{k}": seen for k in kinds}

@@ -3,7 +3,7 @@ import os
 
 from snakemake.utils import validate
 
-from avbench.config import run_names, run_settings, shard_settings
+from avbench.config import MODALITY_ENCODERS, run_encoders, run_names, run_settings, shard_settings
 from avbench.evaluate.downstream import official_folds
 from avbench.tables import plan_tables, run_table
 
@@ -107,8 +107,10 @@ PROTOCOLS = EVAL["protocols"]
 
 
 def selected_runs(names):
-    """The runs named in `names`, by run name or by method (every run of that method)."""
-    return [r for r in RUNS if r in names or run_settings(config, r)["method"] in names]
+    """The runs named in `names`, by run name or by method (every run of that method); a name that
+    is also a run's name means that run only (`xdc`: the run, not the k sweep's xdc_k* runs)."""
+    methods = set(names) - set(RUNS)
+    return [r for r in RUNS if r in names or run_settings(config, r)["method"] in methods]
 
 
 # Runs fine-tuned with each fine-tune protocol (config evaluate.finetune_runs / finetune_top_runs).
@@ -135,7 +137,8 @@ def eval_results():
     if {"linear", "retrieval"} & set(PROTOCOLS):
         out += [f"results/eval/{r}/{d}.csv" for r in RUNS for d in DOWNSTREAM]
     for p, runs in FINETUNE_RUNS.items():
-        out += [f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r in runs for d in DOWNSTREAM for k in dataset_folds(d)]
+        out += [f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r in runs for d in DOWNSTREAM for k in dataset_folds(d)
+                if set(run_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])]
     return out
 
 
