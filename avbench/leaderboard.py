@@ -77,6 +77,32 @@ def _metric_order(m: str) -> tuple[int, str, int]:
     return (0, m, 0)
 
 
+def provenance_lines(df: pd.DataFrame) -> list[str]:
+    """Bullet lines: run name, config hash and git revision (every value present), and per
+    pretraining set the clips used / found / listed with the runs pretrained on it (all runs when
+    there is one set; else the runs of each set but the largest)."""
+    lines = []
+    for col in ("run_name", "config_hash", "git_rev"):
+        if col in df.columns:
+            lines.append(f"- {col}: " + ", ".join(f"`{v}`" for v in dict.fromkeys(df[col].astype(str))))
+    if "pretrain_data" not in df.columns:
+        return lines
+    groups = {str(k): g for k, g in df.groupby("pretrain_data", sort=True)}
+    largest = max(groups, key=lambda k: len(_runs(groups[k])))
+    for data, g in groups.items():
+        r = g.iloc[0]
+        clips = ", ".join(f"{c.removeprefix('pretrain_clips_')} {int(r[c])}" for c in
+                          ("pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed") if c in g.columns)
+        runs = "every run" if len(groups) == 1 else (
+            "the other runs" if data == largest else ", ".join(f"`{m}`" for m in _runs(g)))
+        lines.append(f"- pretrain_data `{data}` ({runs}): clips {clips}")
+    return lines
+
+
+def _runs(rows: pd.DataFrame) -> list[str]:
+    return sorted(set(rows["method"].astype(str))) if "method" in rows.columns else []
+
+
 def render_markdown(df: pd.DataFrame) -> str:
     """The Markdown summary: one table per (downstream set, protocol), runs (and their encoders)
     as rows, metrics as columns, mean ± std over the official folds."""
@@ -91,11 +117,7 @@ def render_markdown(df: pd.DataFrame) -> str:
              "tables are in `results/tables/`.", ""]
     present = [p for p in PROTOCOL_ORDER if p in set(df["protocol"])]
     lines += [f"- `{p}`: {PROTOCOL_TEXT[p]}" for p in present] + [""]
-    first = df.iloc[0]
-    for col in ("run_name", "config_hash", "git_rev", "pretrain_data", "pretrain_clips_used", "pretrain_clips_found",
-                "pretrain_clips_listed"):
-        if col in df.columns:
-            lines.append(f"- {col}: `{first[col]}`")
+    lines += provenance_lines(df)
     if "pretrain_overlap" in df.columns and (df["pretrain_overlap"].fillna(0) > 0).any():
         lines.append(f"- **{int(df.groupby('downstream')['pretrain_overlap'].max().sum())} downstream test items share "
                      "a source file with the pretraining set** (column `pretrain_overlap`)")

@@ -48,3 +48,15 @@ def test_markdown_has_one_table_per_protocol_and_flags_overlap(tmp_path):
     assert "| avts | video | small3d | 85.0 ± 7.1 | 2 |" in md
     assert "| v2a_r1 | v2a_r10 |" in md and "| avts | video+audio | small3d | 30.0 ± 14.1 | 95.0 ± 7.1 | 2 |" in md
     assert "2 downstream test items share a source file with the pretraining set" in md
+
+
+def test_markdown_lists_every_pretraining_set_with_its_runs():
+    a = _rows("avts", "act", [0.5, 0.6]).assign(pretrain_clips_used=90, pretrain_clips_listed=100)
+    b = _rows("sdc", "act", [0.5, 0.6]).assign(pretrain_clips_used=90, pretrain_clips_listed=100)
+    c = _rows("aot_raw", "act", [0.4, 0.5]).assign(pretrain_data="synth_raw", pretrain_clips_used=95,
+                                                   pretrain_clips_listed=100)
+    md = render_markdown(pd.concat([a, b, c], ignore_index=True))
+    assert "- pretrain_data `synth` (the other runs): clips used 90, listed 100" in md
+    assert "- pretrain_data `synth_raw` (`aot_raw`): clips used 95, listed 100" in md
+    assert "- run_name: `t`" in md
+    assert "(every run)" in render_markdown(a)

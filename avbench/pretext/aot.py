@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avbench.pretext.base import Pretext, PretrainModel, accuracy
+from avbench.pretext.base import ClassificationPretext, PretrainModel, accuracy, positives_negatives
 from avbench.pretext.motion import motion_weighted_choice, window_motion
 from avbench.shards.loader import View, clip_starts, usable
 
@@ -208,7 +208,7 @@ def cue_shares(metas: list[dict[str, Any]], *, camera_threshold: float | None) -
     return out
 
 
-class ArrowOfTime(Pretext):
+class ArrowOfTime(ClassificationPretext):
     """Forward vs backward on flow (T-CAM): ``aot``."""
 
     name = "aot"
@@ -238,21 +238,13 @@ class ArrowOfTime(Pretext):
     def build_head(self, dims: dict[str, int]) -> nn.Module:
         return nn.Linear(dims["flow"], 2)
 
-    def _logits(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([batch["flow"], batch["flow_rev"]])
-        n = len(batch["flow"])
-        y = torch.cat([torch.ones(n), torch.zeros(n)]).long().to(x.device)
-        return model.head(model.encode("flow", x)), y
-
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        logits, y = self._logits(model, batch)
-        return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y)}
+    def targets(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        return positives_negatives(model, "flow", batch["flow"], batch["flow_rev"])  # forward 1, backward 0
 
     @torch.no_grad()
     def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
                         generator: torch.Generator) -> dict[str, float]:
-        logits, y = self._logits(model, batch)
+        logits, y = self.targets(model, batch)
         n = len(batch["flow"])
         pred = logits.argmax(-1)
         # a clip is "understood" when both of its directions are classified right

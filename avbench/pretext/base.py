@@ -202,5 +202,33 @@ def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
     return perm
 
 
+class ClassificationPretext(Pretext):
+    """A pretext whose head classifies each item: subclasses give ``targets(model, batch) ->
+    (logits, y)``; the loss is cross-entropy and the pretext metric accuracy (arrow of time,
+    shuffle & learn, odd-one-out)."""
+
+    def targets(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        logits, y = self.targets(model, batch)
+        return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y)}
+
+    @torch.no_grad()
+    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
+                        generator: torch.Generator) -> dict[str, float]:
+        logits, y = self.targets(model, batch)
+        return {"pretext_acc": accuracy(logits, y)}
+
+
+def positives_negatives(model: PretrainModel, kind: str, pos: torch.Tensor,
+                        neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Head logits of encoder ``kind`` on ``pos`` (target 1) then ``neg`` (target 0)."""
+    x = torch.cat([pos, neg])
+    y = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).long().to(x.device)
+    return model.head(model.encode(kind, x)), y
+
+
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(-1) == y).float().mean())

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avbench.pretext.base import Pretext, PretrainModel, accuracy
+from avbench.pretext.base import ClassificationPretext, PretrainModel
 from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_motion
 from avbench.shards.loader import View, clip_starts, usable
 
@@ -96,7 +96,7 @@ class OddOneOutHead(nn.Module):
         return self.mlp(sum_of_differences(f) if self.fusion == "sod" else f.flatten(1))
 
 
-class OddOneOut(Pretext):
+class OddOneOut(ClassificationPretext):
     """Find the shuffled clip among ``n_clips``: ``odd_one_out``."""
 
     name = "odd_one_out"
@@ -126,16 +126,5 @@ class OddOneOut(Pretext):
         return OddOneOutHead(dim=dims["video"], n_clips=self.n_clips, fusion=self.fusion,
                              hidden=int(self.settings().get("hidden", 128)))
 
-    def _logits(self, model: PretrainModel, batch: dict[str, Any]) -> torch.Tensor:
-        return model.head(model.encode("video", batch["video_clips"]))
-
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = self._logits(model, batch)
-        y = batch["odd"]
-        return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y)}
-
-    @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
-        return {"pretext_acc": accuracy(self._logits(model, batch), batch["odd"])}
+    def targets(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        return model.head(model.encode("video", batch["video_clips"])), batch["odd"]

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avbench.pretext.base import Pretext, PretrainModel, accuracy
+from avbench.pretext.base import ClassificationPretext, PretrainModel, positives_negatives
 from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_motion
 from avbench.shards.loader import View, clip_starts, usable
 
@@ -101,7 +101,7 @@ class OrderHead(nn.Module):
         return self.mlp(f.flatten(1))
 
 
-class ShuffleLearn(Pretext):
+class ShuffleLearn(ClassificationPretext):
     """Temporal order verification of snippet triplets: ``shuffle_learn``."""
 
     name = "shuffle_learn"
@@ -136,19 +136,6 @@ class ShuffleLearn(Pretext):
         return OrderHead(dim=dims["video"], hidden=int(self.settings().get("hidden", 128)),
                          n=3 if self.pairing == "independent" else 2)
 
-    def _logits(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.cat([batch["video_pos"], batch["video_neg"]])  # (2B, 3 or 2, C, T, H, W)
-        n = len(batch["video_pos"])
-        y = torch.cat([torch.ones(n), torch.zeros(n)]).long().to(x.device)
-        return model.head(model.encode("video", x)), y
-
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        logits, y = self._logits(model, batch)
-        return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y)}
-
-    @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
-        logits, y = self._logits(model, batch)
-        return {"pretext_acc": accuracy(logits, y)}
+    def targets(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        # (2B, 3 or 2, C, T, H, W): ordered 1, shuffled 0
+        return positives_negatives(model, "video", batch["video_pos"], batch["video_neg"])

@@ -137,7 +137,7 @@ def _fresh_accuracy(run_dir, cfg, shards) -> float:
         for b in batches(ShardStream(shard_urls(shards), view=view, epoch=epoch, needs=frozenset({"flow"})),
                          batch_size=64, drop_last=False):
             with torch.no_grad():
-                logits, y = p._logits(model, to_tensors(b, device=torch.device("cpu"), mel_norm=(0.0, 1.0)))
+                logits, y = p.targets(model, to_tensors(b, device=torch.device("cpu"), mel_norm=(0.0, 1.0)))
             hits.append((logits.argmax(-1) == y).float().numpy())
     return float(np.concatenate(hits).mean())
 
