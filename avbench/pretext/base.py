@@ -25,6 +25,7 @@ tensors as they are.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -228,6 +229,12 @@ def positives_negatives(model: PretrainModel, kind: str, pos: torch.Tensor,
     x = torch.cat([pos, neg])
     y = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).long().to(x.device)
     return model.head(model.encode(kind, x)), y
+
+
+def members_read(kinds: Iterable[str]) -> frozenset[str]:
+    """The sample members that encoders ``kinds`` read: frames always, mel for audio, flow for flow."""
+    kinds = set(kinds)
+    return frozenset({"frames"} | ({"mel"} if "audio" in kinds else set()) | ({"flow"} if "flow" in kinds else set()))
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:

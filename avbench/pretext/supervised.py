@@ -19,8 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from avbench.pretext.base import Pretext, PretrainModel, accuracy
-from avbench.shards.loader import View, batches, clip_view
+from avbench.pretext.base import Pretext, PretrainModel, accuracy, members_read
+from avbench.shards.loader import View, batches, clip_view, usable
 
 
 class Supervised(Pretext):
@@ -33,8 +33,7 @@ class Supervised(Pretext):
             raise ValueError("supervised pretraining needs a labelled pretraining set (label_idx >= 0, 2+ classes)")
         kinds = tuple(self.settings().get("encoders") or ("video", "audio"))
         self.encoders = kinds  # type: ignore[misc]
-        self.needs = frozenset({"frames"} | ({"mel"} if "audio" in kinds else set())  # type: ignore[misc]
-                               | ({"flow"} if "flow" in kinds else set()))
+        self.needs = members_read(kinds)  # type: ignore[misc]
 
     def usable(self, row: dict[str, Any]) -> bool:
         return super().usable(row) and int(row.get("label_idx", -1)) >= 0
@@ -97,24 +96,26 @@ class Scratch(Pretext):
 
     def prepare(self, trainer: Any) -> dict[str, Any]:
         """Measure the encoders' BatchNorm statistics (cumulative average) on up to
-        ``calibration_clips`` random training clips; encoders whose inputs no sample has keep
-        their initial statistics. Returns ``{"bn_calibration_clips_<kind>": n}``."""
-        from avbench.shards.loader import usable
-
+        ``calibration_clips`` random training clips of the samples that carry the inputs of the
+        most encoders; encoders whose inputs no sample has keep their initial statistics. Returns
+        ``{"bn_calibration_clips_<kind>": n}``."""
         rows = {r["key"]: r for r in trainer.rows.to_dict("records")}
         frames = self.flow_frames()
-        has = {"audio": [k for k in trainer.train_keys if usable(rows[k], clip_frames=frames, audio=True, flow=False)],
-               "flow": [k for k in trainer.train_keys if usable(rows[k], clip_frames=frames, audio=False, flow=True)]}
-        audio, flow = bool(has["audio"]), bool(has["flow"])
-        keys = [k for k in trainer.train_keys
-                if usable(rows[k], clip_frames=frames, audio=audio, flow=flow)] if (audio or flow) else []
-        keys = keys or [k for k in trainer.train_keys if usable(rows[k], clip_frames=self.clip_frames, audio=False,
-                                                                 flow=False)]
-        kinds = [k for k in self.encoders if k == "video" or (k == "audio" and audio) or (k == "flow" and flow)]
+
+        def fit(audio: bool, flow: bool) -> list[str]:
+            return [k for k in trainer.train_keys if usable(rows[k], clip_frames=frames, audio=audio, flow=flow)]
+
+        audio, flow = bool(fit(True, False)), bool(fit(False, True))
+        keys = fit(audio, flow)
+        if not keys:  # some samples have audio, others flow, none both: calibrate the video encoder only
+            audio = flow = False
+            keys = [k for k in trainer.train_keys if usable(rows[k], clip_frames=self.clip_frames, audio=False,
+                                                            flow=False)]
         if not keys:
             return {}
-        view = functools.partial(supervised_view, clip_frames=self.clip_frames, flow_frames=frames,
-                                 audio="audio" in kinds, flow="flow" in kinds)
+        kinds = [k for k in self.encoders if k == "video" or (k == "audio" and audio) or (k == "flow" and flow)]
+        view = functools.partial(supervised_view, clip_frames=self.clip_frames, flow_frames=frames, audio=audio,
+                                 flow=flow)
         return calibrate_batchnorm(trainer, kinds, view, keys, clips=self.calibration_clips)
 
 
@@ -123,20 +124,16 @@ def calibrate_batchnorm(trainer: Any, kinds: list[str], view: View, keys: list[s
     """Reset the BatchNorm running statistics of encoders ``kinds`` and re-estimate them as the
     cumulative average over up to ``clips`` training clips (train mode, no gradient)."""
     model = trainer.model
-    bns = {k: [m for m in model.encoders[k].modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-           for k in kinds}
-    saved = {}
-    for ms in bns.values():
-        for m in ms:
-            m.reset_running_stats()
-            saved[m] = m.momentum
-            m.momentum = None
+    momenta = {m: m.momentum for k in kinds for m in model.encoders[k].modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    for m in momenta:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
     was = model.training
     model.train()
     seen = 0
     bs = int(trainer.cfg["batch_size"])
-    needs = frozenset({"frames"} | ({"mel"} if "audio" in kinds else set()) | ({"flow"} if "flow" in kinds else set()))
-    stream = trainer.stream(view=view, keys=keys, epoch=0, shuffle=True, split=False, needs=needs)
+    stream = trainer.stream(view=view, keys=keys, epoch=0, shuffle=True, split=False, needs=members_read(kinds))
     for b in batches(stream, batch_size=bs):
         t = trainer.tensors(b)
         for k in kinds:
@@ -144,7 +141,7 @@ def calibrate_batchnorm(trainer: Any, kinds: list[str], view: View, keys: list[s
         seen += len(b["key"])
         if seen >= clips:
             break
-    for m, mom in saved.items():
-        m.momentum = mom
+    for m, momentum in momenta.items():
+        m.momentum = momentum
     model.train(was)
     return {f"bn_calibration_clips_{k}": seen for k in kinds}
