@@ -12,12 +12,15 @@ setup: $(STAMP)
 
 # torch, torchvision and torchaudio are pinned together (2.9.1 / 0.24.1 / 2.9.1); torch and
 # torchvision first, then torchaudio, then the package itself with its other dependencies.
-$(STAMP): pyproject.toml
+# Every other package comes pinned from envs/requirements.lock (same commit, same environment, same
+# numbers); the package itself is installed without resolving anything more.
+$(STAMP): pyproject.toml envs/requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install pip==26.3
 	$(BIN)/python -m pip install torch==2.9.1 torchvision==0.24.1
 	$(BIN)/python -m pip install torch==2.9.1 torchaudio==2.9.1
-	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install -r envs/requirements.lock
+	$(BIN)/python -m pip install --no-deps -e .
 	$(BIN)/python -c "import avbench.media.ffmpeg as f; print('ffmpeg binary:', f.ffmpeg_binary())"
 	touch $(STAMP)
 

@@ -115,27 +115,38 @@ def _hash_index(path: str | None) -> tuple[str, int, int, int]:
 
 
 def cmd_pretrain(a: argparse.Namespace) -> int:
-    from avbench.config import config_hash, run_settings
+    from avbench.config import config_hash, parse_instance, run_settings
     from avbench.train import pretrain
 
     cfg = _config(a.config)
-    settings = run_settings(cfg, a.run)
+    try:
+        run, seed = parse_instance(cfg, a.run)
+        settings = run_settings(cfg, run)
+    except KeyError as exc:
+        raise SystemExit(f"avbench pretrain: {exc.args[0]}") from None
     h, used, listed, found = _hash_index(a.index)
     prov = {"config_hash": config_hash(cfg), "pretrain_manifest_hash": h, "pretrain_clips_used": used,
             "pretrain_clips_listed": listed, "pretrain_clips_found": found, "pretrain_data": settings["dataset"]}
-    out = pretrain(run=a.run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=int(cfg["seed"]), index=a.index,
+    from avbench.provenance import shards_hash
+
+    prov["pretrain_shards_hash"] = shards_hash(a.shards)
+    out = pretrain(run=run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=seed, index=a.index,
                    provenance=prov, threads=a.threads, workers=a.loader_workers)
     print(json.dumps(out, default=str))
     return 0
 
 
 def _eval_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], cfg: dict[str, Any], downstream: str,
-                     index: str) -> pd.DataFrame:
-    """Key and provenance columns of evaluation rows (method = the run name, pretext = its method)."""
+                     index: str, shards: str = "") -> pd.DataFrame:
+    """Key and provenance columns of evaluation rows (method = the run name, pretext = its method,
+    seed = its pretraining seed)."""
     from avbench.leaderboard import git_revision
+    from avbench.provenance import env_hash, packages, shards_hash
 
     h, used, listed, found = _hash_index(index)
     rows = rows.copy()
+    if rows.empty:
+        rows = pd.DataFrame(columns=["encoder", "protocol", "fold", "metric", "value"])
     rows.insert(0, "method", meta["run"])
     rows.insert(1, "pretext", meta["method"])
     rows.insert(2, "pretrain_data", meta.get("pretrain_data", meta["config"].get("dataset", "")))
@@ -145,9 +156,28 @@ def _eval_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], cfg: dict[str,
                  "git_rev": git_revision(), "pretrain_clips_used": meta.get("pretrain_clips_used", 0),
                  "pretrain_clips_listed": meta.get("pretrain_clips_listed", 0),
                  "pretrain_clips_found": meta.get("pretrain_clips_found", 0), "clips_used": used,
-                 "clips_listed": listed, "clips_found": found, "pretrain_wall_s": meta.get("wall_s", 0)}.items():
+                 "clips_listed": listed, "clips_found": found, "pretrain_wall_s": meta.get("wall_s", 0),
+                 "pretrain_shards_hash": meta.get("pretrain_shards_hash", ""),
+                 "downstream_shards_hash": shards_hash(shards) if shards else "", "env_hash": env_hash(),
+                 "packages": packages()}.items():
         rows[k] = v
     return rows
+
+
+def _write_predictions(preds: list[dict[str, Any]], path: str | None, *, meta: dict[str, Any], downstream: str) -> None:
+    """The per-clip predictions of an evaluation job (parquet), with the run, its seed and the set."""
+    if not path:
+        return
+    from avbench.paths import atomic_path
+
+    df = pd.DataFrame(preds)
+    if df.empty:
+        df = pd.DataFrame(columns=["encoder", "protocol", "fold", "key", "clip", "label", "pred", "video_pred"])
+    df.insert(0, "method", meta["run"])
+    df.insert(1, "seed", int(meta["seed"]))
+    df.insert(2, "downstream", downstream)
+    with atomic_path(path, suffix=".parquet") as tmp:
+        df.to_parquet(tmp, index=False)
 
 
 def _write_rows(rows: pd.DataFrame, output: str, what: str) -> None:
@@ -181,15 +211,19 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
               f"(policy: {ev['overlap']})", flush=True)
     protocols = a.protocols or [p for p in ev["protocols"] if p in ("linear", "retrieval")]
     rows: list[dict[str, Any]] = []
+    preds: list[dict[str, Any]] = []
     if "linear" in protocols:
         classifier = ev["audio_classifier"] if a.kind == "audio" else "logreg"
         rows += probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=a.kind,
                                clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
-                               classifier=classifier, seed=int(cfg["seed"]), threads=a.threads)
+                               classifier=classifier, seed=int(meta["seed"]), threads=a.threads, predictions=preds)
     if "retrieval" in protocols and a.kind == "video":
         model, _ = load_pretrain_model(ck)
-        rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]))
-    out = _eval_provenance(pd.DataFrame(rows), meta=meta, cfg=cfg, downstream=a.downstream, index=a.index)
+        rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]),
+                               predictions=preds)
+    out = _eval_provenance(pd.DataFrame(rows), meta=meta, cfg=cfg, downstream=a.downstream, index=a.index,
+                           shards=a.shards)
+    _write_predictions(preds, a.predictions, meta=meta, downstream=a.downstream)
     _write_rows(out, a.output, f"evaluate {meta['run']} on {a.downstream} ({a.kind}, {'+'.join(protocols)})")
     return 0
 
@@ -206,10 +240,13 @@ def cmd_finetune(a: argparse.Namespace) -> int:
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
                          overlap_policy=ev["overlap"])
+    preds: list[dict[str, Any]] = []
     rows = finetune_fold(checkpoint=ck, downstream=ds, task=a.kind, fold=a.fold, protocol=a.protocol,
-                         settings=ev["finetune"], clips_per_video=int(ev["clips_per_video"]), seed=int(cfg["seed"]),
-                         model_dir=a.model_out)
-    out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index)
+                         settings=ev["finetune"], clips_per_video=int(ev["clips_per_video"]),
+                         seed=int(ck["meta"]["seed"]), model_dir=a.model_out, predictions=preds)
+    out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index,
+                           shards=a.shards)
+    _write_predictions(preds, a.predictions, meta=ck["meta"], downstream=a.downstream)
     _write_rows(out, a.output, f"{a.protocol} {ck['meta']['run']} on {a.downstream} fold {a.fold}")
     return 0
 
@@ -319,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_shard_index)
 
     s = sub.add_parser("pretrain", help="pretrain encoders: one run of pretrain.runs (a method and its settings)")
-    s.add_argument("run", help="run name (a key of pretrain.runs, or scratch)")
+    s.add_argument("run", help="run name (a key of pretrain.runs, or scratch), or a replicate instance "
+                   "<run>.seed<N> of a run with several seeds (pretrain.replicates / seeds)")
     s.add_argument("--shards", required=True)
     s.add_argument("--index", default=None, help="shard index (sample list and provenance)")
     s.add_argument("--out", required=True)
@@ -342,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
+    s.add_argument("--predictions", default=None, help="also write one prediction row per (fold, test video, clip) "
+                   "here (parquet; retrieval: the rank of each query's true match)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("finetune", help="fine-tune a checkpoint's encoders on one official fold and score them on "
@@ -359,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
+    s.add_argument("--predictions", default=None, help="also write one prediction row per test clip here (parquet)")
     s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")

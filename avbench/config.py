@@ -129,6 +129,44 @@ def run_settings(cfg: dict[str, Any], run: str) -> dict[str, Any]:
     return out
 
 
+INSTANCE_SEP = ".seed"
+
+
+def run_seeds(cfg: dict[str, Any], run: str) -> list[int]:
+    """The pretraining seeds of run ``run``: its ``seeds`` when given, else ``replicates`` seeds
+    from the config's ``seed`` (``seed, seed + 1, ...``). The first is the run's base instance."""
+    s = run_settings(cfg, run)
+    if s.get("seeds"):
+        return [int(x) for x in s["seeds"]]
+    base = int(cfg.get("seed", 0))
+    return [base + i for i in range(int(s.get("replicates", 1)))]
+
+
+def instance_name(run: str, seed: int, first_seed: int) -> str:
+    """A run's instance for one seed: the run name for its first seed, else ``<run>.seed<N>``."""
+    return run if seed == first_seed else f"{run}{INSTANCE_SEP}{seed}"
+
+
+def run_instances(cfg: dict[str, Any], runs: list[str] | None = None) -> list[str]:
+    """Every pretraining run instance (one per run and seed), runs in config order, seeds in order."""
+    out = []
+    for r in runs if runs is not None else run_names(cfg):
+        seeds = run_seeds(cfg, r)
+        out += [instance_name(r, s, seeds[0]) for s in seeds]
+    return out
+
+
+def parse_instance(cfg: dict[str, Any], name: str) -> tuple[str, int]:
+    """(run, seed) of a run instance name (``avts_hard`` or ``avts_hard.seed2``)."""
+    run, sep, tail = name.partition(INSTANCE_SEP)
+    seeds = run_seeds(cfg, run)
+    if not sep:
+        return run, seeds[0]
+    if not tail.isdigit() or int(tail) not in seeds:
+        raise KeyError(f"run instance {name!r}: seed {tail!r} is not among {run}'s seeds {seeds}")
+    return run, int(tail)
+
+
 # The encoders each method trains (``Pretext.encoders`` of ``avbench.pretext.PRETEXTS``, kept here
 # so that the workflow can plan jobs without importing torch; a test checks they agree).
 METHOD_ENCODERS: dict[str, tuple[str, ...]] = {

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import avbench  # noqa: F401  (pins the CPU kernels before any test imports torch)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

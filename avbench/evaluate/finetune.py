@@ -36,7 +36,14 @@ from torch import nn
 from avbench.evaluate.downstream import Downstream, Split
 from avbench.evaluate.features import NEEDS, _clip_items
 from avbench.evaluate.guards import check_index_covers, check_model_fold, fold_meta
-from avbench.evaluate.linear import TASK_ENCODERS, backbone, clip_and_video_accuracy, encoder_clip_frames
+from avbench.evaluate.linear import (
+    TASK_ENCODERS,
+    backbone,
+    clip_and_video_accuracy,
+    clip_ordinals,
+    clip_predictions,
+    encoder_clip_frames,
+)
 from avbench.pretext.base import to_tensors
 from avbench.progress import progress_bar
 from avbench.shards.loader import ShardStream, batches, clip_view, collate, mel_window
@@ -77,6 +84,9 @@ class Classifier(nn.Module):
             raise ValueError(f"mode must be 'all' or 'top', not {mode!r}")
         self.encoder = encoder
         self.fc = nn.Linear(int(encoder.out_dim), int(n_classes))
+        # fixed standardisation of the features in front of the fc (a linear probe's scaler)
+        self.register_buffer("feat_mean", torch.zeros(int(encoder.out_dim)))
+        self.register_buffer("feat_scale", torch.ones(int(encoder.out_dim)))
         self.mode = mode
         self.top = top_module(encoder) if mode == "top" else None
         for p in self.encoder.parameters():
@@ -93,7 +103,7 @@ class Classifier(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.encoder(x))
+        return self.fc((self.encoder(x) - self.feat_mean) / self.feat_scale)
 
 
 def audio_clip_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int) -> dict[str, Any] | None:
@@ -115,6 +125,74 @@ def train_view(kind: str, clip_frames: int) -> Any:
     return functools.partial(clip_view, clip_frames=clip_frames, audio=False, flow=kind == "flow")
 
 
+def augment_clips(x: torch.Tensor, kind: str, generator: torch.Generator, *, min_scale: float = 0.8) -> torch.Tensor:
+    """Random crop (a share ``min_scale``..1 of each side, resized back) and horizontal flip of each
+    training clip. video: (B, 3, T, H, W); flow: (B, T, 2, H, W), whose x component is negated where
+    the clip is flipped. Other kinds (audio) are returned as they are."""
+    if kind not in ("video", "flow"):
+        return x
+    out = torch.empty_like(x)
+    h, w = x.shape[-2], x.shape[-1]
+    for i in range(x.shape[0]):
+        r = torch.rand(4, generator=generator).tolist()
+        scale = min_scale + (1.0 - min_scale) * r[0]
+        ch, cw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+        y0, x0 = int(r[1] * (h - ch + 1)) if h > ch else 0, int(r[2] * (w - cw + 1)) if w > cw else 0
+        clip = x[i, ..., y0:y0 + ch, x0:x0 + cw]
+        lead = clip.shape[:-2]
+        clip = nn.functional.interpolate(clip.reshape(-1, 1, ch, cw), size=(h, w), mode="bilinear",
+                                         align_corners=False).reshape(*lead, h, w)
+        if kind == "flow":  # displacements are in pixels of the crop: back to the stored frame's scale
+            clip = clip.clone()
+            clip[:, 0] *= w / cw
+            clip[:, 1] *= h / ch
+        if r[3] < 0.5:
+            clip = clip.flip(-1)
+            if kind == "flow":
+                clip[:, 0] = -clip[:, 0]
+        out[i] = clip
+    return out
+
+
+def fc_from_probe(model: "Classifier", probe: Any, n_classes: int) -> None:
+    """Start ``model``'s head from a fitted linear probe (a scikit-learn pipeline StandardScaler ->
+    logistic regression on the encoder's pooled features): the scaler becomes the fixed feature
+    standardisation in front of the fc, the regression the fc. Classes the probe never saw get zero
+    weights and a bias below every other class's."""
+    scaler, clf = probe[0], probe[-1]
+    coef = np.asarray(clf.coef_, np.float64)
+    bias = np.asarray(clf.intercept_, np.float64)
+    if coef.shape[0] == 1:  # two classes: one logit for the second
+        coef, bias = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-bias / 2, bias / 2])
+    w = np.zeros((n_classes, coef.shape[1]), np.float64)
+    b = np.full(n_classes, float(bias.min()) - 10.0)
+    for row, c in enumerate(np.asarray(clf.classes_).tolist()):
+        w[int(c)], b[int(c)] = coef[row], bias[row]
+    fc = model.fc
+    with torch.no_grad():
+        fc.weight.copy_(torch.as_tensor(w, dtype=fc.weight.dtype))
+        fc.bias.copy_(torch.as_tensor(b, dtype=fc.bias.dtype))
+        model.feat_mean.copy_(torch.as_tensor(np.asarray(scaler.mean_), dtype=model.feat_mean.dtype))
+        model.feat_scale.copy_(torch.as_tensor(np.asarray(scaler.scale_), dtype=model.feat_scale.dtype))
+
+
+def fit_probe(encoder: nn.Module, *, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
+              clip_frames: int, clips_per_video: int, mel_norm: tuple[float, float], seed: int) -> Any:
+    """The linear probe of the frozen ``encoder`` on the fold's training videos (the evaluation
+    clips, as :mod:`avbench.evaluate.linear` fits it): the fine-tune's starting fc."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from avbench.evaluate.features import extract_features
+
+    f = extract_features(encoder, urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video,
+                         mel_norm=mel_norm, keys=frozenset(train_keys))
+    y = np.array([labels[k] for k in f["keys"]])[f["video"]]
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
+    return clf.fit(f["features"], y)
+
+
 def _schedule(opt: torch.optim.Optimizer, kind: str, total: int) -> torch.optim.lr_scheduler.LRScheduler:
     if kind == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
@@ -123,61 +201,98 @@ def _schedule(opt: torch.optim.Optimizer, kind: str, total: int) -> torch.optim.
     raise ValueError(f"unknown schedule {kind!r}")
 
 
+def _optimizer(params: list[dict[str, Any]], settings: dict[str, Any]) -> torch.optim.Optimizer:
+    lr, wd = float(settings["lr"]), float(settings["weight_decay"])
+    if settings["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=float(settings["momentum"]), weight_decay=wd, nesterov=True)
+    if settings["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    raise ValueError(f"unknown optimizer {settings['optimizer']!r}")
+
+
 def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
              n_classes: int, clip_frames: int, mel_norm: tuple[float, float], settings: dict[str, Any],
-             mode: str = "all", seed: int = 0, progress: bool = True) -> tuple[Classifier, list[dict[str, float]]]:
+             mode: str = "all", seed: int = 0, progress: bool = True, probe: Any = None,
+             fc_only: bool = False) -> tuple[Classifier, list[dict[str, float]], Classifier | None]:
     """Train ``encoder`` + a new fc on random clips of ``train_keys``. ``settings``: the config's
     ``evaluate.finetune`` section (epochs, batch_size, optimizer, lr (of the fc), encoder_lr_scale
     (the encoder's learning rate relative to the fc's), momentum, weight_decay, schedule,
-    clips_per_video). Returns the model and one log row per epoch."""
+    clips_per_video, augment). ``probe``: a fitted linear probe the fc starts from
+    (:func:`fc_from_probe`). With ``fc_only``, a second fc on the frozen initial encoder is trained
+    in the same loop (the same batches, augmentation, steps and schedule): the like-for-like "fc"
+    of fc vs all. Returns the model, one log row per epoch, and the fc-only model (or None)."""
+    import copy
+
     torch.manual_seed(seed)
     device = default_device()
+    frozen = copy.deepcopy(encoder) if fc_only else None
     model = Classifier(encoder, n_classes, mode=mode).to(device)
-    lr, wd = float(settings["lr"]), float(settings["weight_decay"])
+    if probe is not None:
+        fc_from_probe(model, probe, n_classes)
+    twin = None
+    if frozen is not None:
+        twin = Classifier(frozen, n_classes, mode="top").to(device)
+        twin.top = None  # nothing of the encoder is trained: the fc alone
+        for p in twin.encoder.parameters():
+            p.requires_grad_(False)
+        twin.fc.load_state_dict(model.fc.state_dict())
+        twin.feat_mean.copy_(model.feat_mean)
+        twin.feat_scale.copy_(model.feat_scale)
+    lr = float(settings["lr"])
     fc_ids = {id(p) for p in model.fc.parameters()}
     params = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in fc_ids],
                "lr": lr * float(settings.get("encoder_lr_scale", 1.0))},
               {"params": list(model.fc.parameters()), "lr": lr}]
-    if settings["optimizer"] == "sgd":
-        opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=lr, momentum=float(settings["momentum"]),
-                                                     weight_decay=wd, nesterov=True)
-    elif settings["optimizer"] == "adam":
-        opt = torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    else:
-        raise ValueError(f"unknown optimizer {settings['optimizer']!r}")
+    opt = _optimizer(params, settings)
+    twin_opt = _optimizer([{"params": list(twin.fc.parameters()), "lr": lr}], settings) if twin is not None else None
     epochs, bs = int(settings["epochs"]), int(settings["batch_size"])
     cpv = float(settings["clips_per_video"])
     steps_per_epoch = max(1, int(len(train_keys) * cpv) // bs)
     sched = _schedule(opt, str(settings["schedule"]), epochs * steps_per_epoch)
+    twin_sched = _schedule(twin_opt, str(settings["schedule"]), epochs * steps_per_epoch) if twin_opt else None
     view = train_view(kind, clip_frames)
     keys = frozenset(train_keys)
+    augment = bool(settings.get("augment", False))
+    gen = torch.Generator().manual_seed(seed)
     logs: list[dict[str, float]] = []
     for epoch in range(epochs):
         model.train()
+        if twin is not None:
+            twin.train()
+            twin.encoder.eval()
         stream = ShardStream(urls, view=view, seed=seed, epoch=epoch, shuffle=True, keys=keys,
                              repeats={k: cpv for k in train_keys}, needs=NEEDS[kind])
-        loss_sum, correct, seen, steps = 0.0, 0, 0, 0
+        loss_sum, correct, seen, steps, twin_correct = 0.0, 0, 0, 0, 0
         with progress_bar(total=steps_per_epoch, desc=f"fine-tune {kind} epoch {epoch + 1}/{epochs}",
                           enabled=progress) as bar:
             for b in batches(stream, batch_size=bs, drop_last=len(train_keys) * cpv >= bs):
                 t = to_tensors(b, device=device, mel_norm=mel_norm)
+                x = augment_clips(t[kind], kind, gen) if augment else t[kind]
                 y = torch.tensor([labels[k] for k in b["key"]], dtype=torch.long, device=device)
-                logits = model(t[kind])
+                logits = model(x)
                 loss = nn.functional.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
+                if twin is not None and twin_opt is not None and twin_sched is not None:
+                    tl = twin(x)
+                    twin_opt.zero_grad(set_to_none=True)
+                    nn.functional.cross_entropy(tl, y).backward()
+                    twin_opt.step()
+                    twin_sched.step()
+                    twin_correct += int((tl.argmax(1) == y).sum())
                 loss_sum += float(loss.item()) * len(y)
                 correct += int((logits.argmax(1) == y).sum())
                 seen += len(y)
                 steps += 1
                 bar.update(1)
         logs.append({"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
-                     "steps": steps, "lr": float(opt.param_groups[-1]["lr"])})
+                     "steps": steps, "lr": float(opt.param_groups[-1]["lr"]),
+                     **({"fc_only_train_acc": twin_correct / max(1, seen)} if twin is not None else {})})
         print(f"fine-tune {kind} epoch {epoch + 1}: loss {logs[-1]['train_loss']:.3f} acc {logs[-1]['train_acc']:.3f}",
               flush=True)
-    return model.eval(), logs
+    return model.eval(), logs, (twin.eval() if twin is not None else None)
 
 
 @torch.inference_mode()
@@ -214,7 +329,11 @@ def score(model: Classifier, meta: dict[str, Any], *, kind: str, urls: list[str]
     clip_labels = np.array([labels[k] for k in clip_keys])
     s = np.concatenate(scores)
     clip_acc, video_acc = clip_and_video_accuracy(s, np.arange(s.shape[1]), clip_labels, video)
-    return {"clip_acc": clip_acc, "video_acc": video_acc, "n_test": len(order), "n_test_clips": len(clip_keys)}
+    keys = list(order)
+    preds = clip_predictions(keys=keys, video=video, clip=clip_ordinals(video), labels=clip_labels, scores=s,
+                             classes=np.arange(s.shape[1]))
+    return {"clip_acc": clip_acc, "video_acc": video_acc, "n_test": len(order), "n_test_clips": len(clip_keys),
+            "predictions": preds}
 
 
 def load_finetuned(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
@@ -247,18 +366,27 @@ def sample_keys(urls: list[str], kind: str, clip_frames: int) -> list[str]:
 
 
 def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downstream, task: str, fold: int,
-                  protocol: str, settings: dict[str, Any], clips_per_video: int, seed: int = 0,
-                  model_dir: str | Path | None = None, progress: bool = True) -> list[dict[str, Any]]:
+                  protocol: str, settings: dict[str, Any], clips_per_video: int, seed: int | None = None,
+                  model_dir: str | Path | None = None, progress: bool = True,
+                  predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Fine-tune every encoder of a checkpoint that fits ``task`` on fold ``fold`` of
     ``downstream`` (``protocol``: ``finetune`` or ``finetune_top``) and score it on the fold's
     test videos. Tidy rows like the linear probe's; the fine-tuned models are saved to
-    ``model_dir/<encoder>.pt`` (with their fold) when given."""
+    ``model_dir/<encoder>.pt`` (with their fold) when given. ``seed`` defaults to the checkpoint's
+    pretraining seed (a replicate's fine-tune differs with it).
+
+    The recipe (``settings``): the new fc starts from the fold's linear probe (``init_fc``),
+    training clips are randomly cropped and flipped (``augment``), the encoder learns at
+    ``encoder_lr_scale`` times the fc's rate; with ``fc_only`` (protocol ``finetune``), an fc on the
+    frozen encoder is trained in the same loop and reported as protocol ``finetune_fc``. When
+    ``predictions`` is a list, one row per (encoder, test clip) is appended."""
     from avbench.train import load_encoders
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, not {protocol!r}")
     ck = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
     encoders, meta = load_encoders(ck)
+    seed = int(meta.get("seed", 0)) if seed is None else int(seed)
     mel_norm = tuple(meta["mel_norm"])
     labels = downstream.labels()
     rows: list[dict[str, Any]] = []
@@ -276,10 +404,16 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
             continue
         n_classes = max(labels[k] for k in keys) + 1
         t0 = time.time()
-        model, logs = finetune(encoder=encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train,
-                               labels=labels, n_classes=n_classes, clip_frames=clip_frames, mel_norm=mel_norm,
-                               settings=settings, mode=PROTOCOLS[protocol], seed=seed * 1000 + fold,
-                               progress=progress)
+        probe = None
+        if settings.get("init_fc", "random") == "linear_probe":
+            probe = fit_probe(encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train, labels=labels,
+                              clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
+                              seed=seed)
+        model, logs, twin = finetune(encoder=encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train,
+                                     labels=labels, n_classes=n_classes, clip_frames=clip_frames, mel_norm=mel_norm,
+                                     settings=settings, mode=PROTOCOLS[protocol], seed=seed * 1000 + fold,
+                                     progress=progress, probe=probe,
+                                     fc_only=bool(settings.get("fc_only", False)) and protocol == "finetune")
         train_s = time.time() - t0
         fmeta = {**fold_meta(downstream=downstream.name, downstream_hash=downstream.manifest_hash, fold=fold,
                              train_keys=sp.train),
@@ -288,17 +422,26 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
             from avbench.paths import atomic_path
 
             with atomic_path(Path(model_dir) / f"{kind}.pt", suffix=".pt") as tmp:
-                torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "spec": ck["specs"][kind], "meta": fmeta,
-                            "logs": logs}, tmp)
-        res = score(model, fmeta, kind=kind, urls=downstream.urls, split=sp, downstream=downstream.name,
-                    downstream_hash=downstream.manifest_hash, labels=labels, clip_frames=clip_frames,
-                    clips_per_video=clips_per_video, mel_norm=mel_norm)
+                torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "spec": ck["specs"][kind],
+                            "meta": fmeta, "logs": logs}, tmp)
         n_train_clips = sum(int(lg["steps"]) for lg in logs) * int(settings["batch_size"])
-        for metric in ("clip_acc", "video_acc"):
-            rows.append({"encoder": kind, "backbone": backbone(meta, kind), "protocol": protocol, "classifier": "fc",
-                         "fold": fold, "metric": metric, "value": res[metric], "n_train": len(sp.train),
-                         "n_test": res["n_test"], "n_train_clips": n_train_clips, "n_test_clips": res["n_test_clips"],
-                         "pretrain_overlap": sp.overlap, "chance": 1.0 / max(1, len({labels[k] for k in sp.train})),
-                         "final_train_acc": logs[-1]["train_acc"] if logs else float("nan"),
-                         "finetune_s": round(train_s, 1)})
+        scored = [(protocol, model, "final_train_acc", "train_acc")]
+        if twin is not None:
+            scored.append(("finetune_fc", twin, "final_train_acc", "fc_only_train_acc"))
+        for proto, m, _, acc_key in scored:
+            res = score(m, fmeta, kind=kind, urls=downstream.urls, split=sp, downstream=downstream.name,
+                        downstream_hash=downstream.manifest_hash, labels=labels, clip_frames=clip_frames,
+                        clips_per_video=clips_per_video, mel_norm=mel_norm)
+            if not res:
+                continue
+            if predictions is not None:
+                predictions += [{"encoder": kind, "protocol": proto, "fold": fold, **p} for p in res["predictions"]]
+            for metric in ("clip_acc", "video_acc"):
+                rows.append({"encoder": kind, "backbone": backbone(meta, kind), "protocol": proto, "classifier": "fc",
+                             "fold": fold, "metric": metric, "value": res[metric], "n_train": len(sp.train),
+                             "n_test": res["n_test"], "n_train_clips": n_train_clips,
+                             "n_test_clips": res["n_test_clips"], "pretrain_overlap": sp.overlap,
+                             "chance": 1.0 / max(1, len({labels[k] for k in sp.train})),
+                             "final_train_acc": logs[-1].get(acc_key, float("nan")) if logs else float("nan"),
+                             "finetune_s": round(train_s, 1)})
     return rows

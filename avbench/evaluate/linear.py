@@ -81,7 +81,36 @@ def linear_probe(features: np.ndarray, labels: np.ndarray, video: np.ndarray, tr
         scores = np.stack([-scores, scores], axis=1)
     clip_acc, video_acc = clip_and_video_accuracy(scores, classes, labels[video[te]], video[te])
     return {"clip_acc": clip_acc, "video_acc": video_acc, "n_train": int(len(train_videos)),
-            "n_test": int(len(test_videos)), "n_train_clips": int(tr.sum()), "n_test_clips": int(te.sum())}
+            "n_test": int(len(test_videos)), "n_train_clips": int(tr.sum()), "n_test_clips": int(te.sum()),
+            "test_clips": np.flatnonzero(te), "scores": scores, "classes": classes, "model": clf}
+
+
+def clip_predictions(*, keys: list[str], video: np.ndarray, clip: np.ndarray, labels: np.ndarray,
+                     scores: np.ndarray, classes: np.ndarray) -> list[dict[str, Any]]:
+    """One prediction row per test clip: ``key`` (its video), ``clip`` (its position among the
+    video's evaluation clips), ``label`` (true), ``pred`` (the clip's argmax), ``video_pred`` (the
+    argmax of the scores averaged over the video's clips, what video accuracy scores), ``scores``
+    (one per class of ``classes``) and ``classes``.
+
+    video: index into ``keys`` per clip; labels: true label per clip; scores: (N_clips, C).
+    """
+    vids, mean = video_scores(scores, video)
+    vpred = dict(zip(vids.tolist(), classes[mean.argmax(1)].tolist()))
+    pred = classes[scores.argmax(1)]
+    cls = [int(c) for c in classes]
+    return [{"key": keys[int(v)], "clip": int(c), "label": int(y), "pred": int(p), "video_pred": int(vpred[int(v)]),
+             "scores": [float(x) for x in s], "classes": cls}
+            for v, c, y, p, s in zip(video.tolist(), clip.tolist(), labels.tolist(), pred.tolist(), scores)]
+
+
+def clip_ordinals(video: np.ndarray) -> np.ndarray:
+    """Each clip's position among the clips of its video (clips of a video in extraction order)."""
+    out = np.zeros(len(video), np.int64)
+    seen: dict[int, int] = {}
+    for i, v in enumerate(video.tolist()):
+        out[i] = seen.get(v, 0)
+        seen[v] = out[i] + 1
+    return out
 
 
 def fold_assignments(index_path: str | Path, keys: list[str]) -> dict[int, np.ndarray]:
@@ -110,9 +139,12 @@ def backbone(meta: dict[str, Any], kind: str) -> str:
 
 def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
                    task: str, clips_per_video: int, C: float, classifier: str = "logreg", seed: int = 0,
-                   folds: list[int] | None = None, threads: int = 1) -> list[dict[str, Any]]:
+                   folds: list[int] | None = None, threads: int = 1,
+                   predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Linear-probe every encoder that fits ``task`` (``video``: the RGB and flow encoders,
-    ``audio``: the audio encoder) on every official fold of ``downstream``. Tidy rows."""
+    ``audio``: the audio encoder) on every official fold of ``downstream``. Tidy rows; when
+    ``predictions`` is a list, one row per (encoder, fold, test clip) is appended to it
+    (:func:`clip_predictions`)."""
     if not downstream.folds:
         raise ValueError(f"{downstream.name} has no fold columns: cannot evaluate")
     rows: list[dict[str, Any]] = []
@@ -136,6 +168,11 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
             test_v = np.array([pos[k] for k in sp.test])
             res = linear_probe(f["features"], y, f["video"], train_v, test_v, C=C, seed=seed, classifier=classifier,
                                threads=threads)
+            if predictions is not None:
+                te = res["test_clips"]
+                for p in clip_predictions(keys=f["keys"], video=f["video"][te], clip=clip_ordinals(f["video"])[te],
+                                          labels=y[f["video"][te]], scores=res["scores"], classes=res["classes"]):
+                    predictions.append({"encoder": kind, "protocol": "linear", "fold": fold, **p})
             for metric in ("clip_acc", "video_acc"):
                 rows.append({"encoder": kind, "backbone": backbone(meta, kind), "protocol": "linear",
                              "classifier": classifier, "fold": fold, "metric": metric, "value": res[metric],

@@ -43,6 +43,15 @@ def recall_at_k(query: np.ndarray, gallery: np.ndarray, ks: tuple[int, ...] = KS
     return {k: float((ahead < k).double().mean()) for k in ks}
 
 
+def match_ranks(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """0-based rank of gallery item ``i`` for query ``i`` (gallery items at least as close as the
+    match, the match excluded): recall@k is the share of ranks below k."""
+    q = torch.as_tensor(query, dtype=torch.float64)
+    g = torch.as_tensor(gallery, dtype=torch.float64)
+    d = torch.cdist(q, g)
+    return ((d <= d.diagonal().unsqueeze(1)).sum(1) - 1).numpy().astype(np.int64)
+
+
 def load_pretrain_model(checkpoint: str | Path | dict[str, Any]) -> tuple[PretrainModel, dict[str, Any]]:
     """A checkpoint's encoders and method head (:class:`~avbench.pretext.PretrainModel`), in eval mode."""
     ck = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -99,9 +108,12 @@ def embed_clips(model: PretrainModel, urls: list[str], *, clip_frames: int, clip
             "key": out["key"], "clip": np.asarray(out["clip"], dtype=np.int64)}
 
 
-def retrieval_recalls(emb: dict[str, Any], test_keys: list[str]) -> dict[str, float]:
+def retrieval_recalls(emb: dict[str, Any], test_keys: list[str],
+                      ranks: list[dict[str, Any]] | None = None) -> dict[str, float]:
     """Recall@k both ways among the clips of ``test_keys``, averaged over clip positions; plus
-    ``n_test`` (videos) and ``n_test_clips``."""
+    ``n_test`` (videos) and ``n_test_clips``. When ``ranks`` is a list, one row per query is
+    appended: ``key``, ``clip``, ``direction`` (v2a, a2v), ``rank`` of its true match (0 = first)
+    and ``gallery`` (the number of candidates)."""
     keys = np.asarray(emb["key"], dtype=object)
     wanted = np.isin(keys, np.asarray(test_keys, dtype=object))
     sums: dict[str, float] = {}
@@ -114,6 +126,11 @@ def retrieval_recalls(emb: dict[str, Any], test_keys: list[str]) -> dict[str, fl
         for name, r in (("v2a", recall_at_k(v, a)), ("a2v", recall_at_k(a, v))):
             for k, val in r.items():
                 sums[f"{name}_r{k}"] = sums.get(f"{name}_r{k}", 0.0) + val
+        if ranks is not None:
+            for name, (q, g) in (("v2a", (v, a)), ("a2v", (a, v))):
+                for key, rank in zip(keys[sel].tolist(), match_ranks(q, g).tolist()):
+                    ranks.append({"key": key, "clip": int(j), "direction": name, "rank": int(rank),
+                                  "gallery": int(sel.sum())})
         n_pos += 1
     if not n_pos:
         return {}
@@ -124,9 +141,11 @@ def retrieval_recalls(emb: dict[str, Any], test_keys: list[str]) -> dict[str, fl
 
 
 def retrieval_rows(*, model: PretrainModel, meta: dict[str, Any], downstream: Downstream, clips_per_video: int,
-                   folds: list[int] | None = None) -> list[dict[str, Any]]:
+                   folds: list[int] | None = None,
+                   predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Recall@1/5/10 video->audio and audio->video on each fold's test videos. Tidy rows (none
-    when the head does not embed both modalities or no sample has frames and audio)."""
+    when the head does not embed both modalities or no sample has frames and audio); when
+    ``predictions`` is a list, the rank of every query's true match is appended to it."""
     if not embeds_both(model):
         print(f"retrieval: {meta['run']} ({meta['method']}) has no audio-visual embedding head; skipped", flush=True)
         return []
@@ -140,7 +159,10 @@ def retrieval_rows(*, model: PretrainModel, meta: dict[str, Any], downstream: Do
     rows: list[dict[str, Any]] = []
     for fold in folds or downstream.folds:
         sp = downstream.split(fold, present)
-        res = retrieval_recalls(emb, sp.test)
+        ranks: list[dict[str, Any]] | None = [] if predictions is not None else None
+        res = retrieval_recalls(emb, sp.test, ranks)
+        if predictions is not None and ranks:
+            predictions += [{"encoder": "video+audio", "protocol": "retrieval", "fold": fold, **r} for r in ranks]
         if not res:
             continue
         for metric in sorted(k for k in res if "_r" in k):

@@ -90,6 +90,6 @@ def test_dcase_layout_through_ingest_probe_shard_and_evaluate(tmp_path):
     assert lin.loc[lin.metric == "video_acc", "value"].mean() > 0.8  # three distinct scenes, chance 1/3
     assert main(["finetune", *common, "--fold", "2", "--threads", "1", "-o", str(tmp_path / "ft.csv")]) == 0
     ft = pd.read_csv(tmp_path / "ft.csv")
-    assert set(ft["fold"]) == {2} and set(ft["protocol"]) == {"finetune"} and set(ft["metric"]) == {"clip_acc",
+    assert set(ft["fold"]) == {2} and set(ft["protocol"]) == {"finetune", "finetune_fc"} and set(ft["metric"]) == {"clip_acc",
                                                                                                     "video_acc"}
     assert ft["value"].between(0, 1).all() and (ft["n_train"] == 12).all()

@@ -3,7 +3,17 @@ import os
 
 from snakemake.utils import validate
 
-from avbench.config import MODALITY_ENCODERS, run_encoders, run_names, run_settings, shard_settings
+import re
+
+from avbench.config import (
+    MODALITY_ENCODERS,
+    parse_instance,
+    run_encoders,
+    run_instances,
+    run_names,
+    run_settings,
+    shard_settings,
+)
 from avbench.evaluate.downstream import official_folds
 from avbench.tables import plan_tables, run_table
 
@@ -16,6 +26,8 @@ for _name in DATASETS:  # each dataset's merged preprocessing settings must vali
 PRETRAIN = config["pretrain_dataset"]
 DOWNSTREAM = config["downstream"]
 RUNS = run_names(config)  # pretraining runs (pretrain.methods + scratch)
+# One instance per run and pretraining seed (`<run>` for its first seed, `<run>.seed<N>`).
+INSTANCES = run_instances(config)
 SYNTH_ROOT = "results/data/synth"
 # The effective config (config.yaml merged with --configfile/--config overrides and schema
 # defaults), written once so that every `avbench` call sees exactly what Snakemake sees.
@@ -40,7 +52,7 @@ _write_effective_config(EFFECTIVE_CONFIG)
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    run="|".join(RUNS),
+    run="|".join(re.escape(r) for r in INSTANCES),
     downstream="|".join(DOWNSTREAM),
     protocol="finetune|finetune_top",
     fold=r"\d+",
@@ -93,9 +105,14 @@ def pretrain_launcher():
     return f"torchrun --nnodes {p['nnodes']} --nproc-per-node {p['nproc_per_node']} {rdzv} -m avbench.cli"
 
 
+def base_run(instance):
+    """The run of a run instance (`xdc.seed2` -> `xdc`)."""
+    return parse_instance(config, instance)[0]
+
+
 def run_dataset(run):
-    """The dataset a pretraining run pretrains on."""
-    return run_settings(config, run)["dataset"]
+    """The dataset a pretraining run (or run instance) pretrains on."""
+    return run_settings(config, base_run(run))["dataset"]
 
 
 def pretrain_inputs(wildcards):
@@ -113,9 +130,16 @@ def selected_runs(names):
     return [r for r in RUNS if r in names or run_settings(config, r)["method"] in methods]
 
 
-# Runs fine-tuned with each fine-tune protocol (config evaluate.finetune_runs / finetune_top_runs).
+def finetuned_instances(runs):
+    """The instances of `runs` that are fine-tuned: the first `evaluate.finetune_replicates` seeds."""
+    n = EVAL["finetune_replicates"]
+    return [i for r in runs for i in run_instances(config, [r])[:n]]
+
+
+# Run instances fine-tuned with each fine-tune protocol (evaluate.finetune_runs / finetune_top_runs).
 FINETUNE_RUNS = {
-    p: selected_runs(EVAL[f"{p}_runs"]) if p in PROTOCOLS else [] for p in ("finetune", "finetune_top")
+    p: finetuned_instances(selected_runs(EVAL[f"{p}_runs"])) if p in PROTOCOLS else []
+    for p in ("finetune", "finetune_top")
 }
 # The seeds' tables this config's runs give, and the k-sweep plot when there is a sweep.
 TABLES = plan_tables(run_table(config), PROTOCOLS)
@@ -135,11 +159,16 @@ def eval_results():
     """Every evaluation CSV: frozen protocols per (run, downstream set), fine-tunes per fold."""
     out = []
     if {"linear", "retrieval"} & set(PROTOCOLS):
-        out += [f"results/eval/{r}/{d}.csv" for r in RUNS for d in DOWNSTREAM]
+        out += [f"results/eval/{r}/{d}.csv" for r in INSTANCES for d in DOWNSTREAM]
     for p, runs in FINETUNE_RUNS.items():
         out += [f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r in runs for d in DOWNSTREAM for k in dataset_folds(d)
-                if set(run_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])]
+                if set(run_encoders(config, base_run(r))) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])]
     return out
+
+
+def eval_predictions():
+    """The per-clip predictions beside every evaluation CSV."""
+    return [p.removesuffix(".csv") + ".predictions.parquet" for p in eval_results()]
 
 
 def plot_outputs():

@@ -8,7 +8,8 @@ rule evaluate:
         checkpoint="results/models/{run}/checkpoint.pt",
         pretrain_index=pretrain_index,
     output:
-        "results/eval/{run}/{downstream}.csv",
+        csv="results/eval/{run}/{downstream}.csv",
+        predictions="results/eval/{run}/{downstream}.predictions.parquet",
     params:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
@@ -24,7 +25,8 @@ rule evaluate:
     shell:
         "avbench evaluate --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
         "--kind {params.kind} --downstream {wildcards.downstream} --pretrain-index {input.pretrain_index} "
-        "--config {params.config_file} --threads {threads} -o {output} > {log} 2>&1"
+        "--config {params.config_file} --threads {threads} -o {output.csv} --predictions {output.predictions} "
+        "> {log} 2>&1"
 
 
 rule finetune:
@@ -33,7 +35,8 @@ rule finetune:
         checkpoint="results/models/{run}/checkpoint.pt",
         pretrain_index=pretrain_index,
     output:
-        "results/eval/{run}/{downstream}/{protocol}/fold{fold}.csv",
+        csv="results/eval/{run}/{downstream}/{protocol}/fold{fold}.csv",
+        predictions="results/eval/{run}/{downstream}/{protocol}/fold{fold}.predictions.parquet",
     params:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
@@ -50,4 +53,4 @@ rule finetune:
         "avbench finetune --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
         "--kind {params.kind} --downstream {wildcards.downstream} --fold {wildcards.fold} "
         "--protocol {wildcards.protocol} --pretrain-index {input.pretrain_index} --config {params.config_file} "
-        "--threads {threads} -o {output} > {log} 2>&1"
+        "--threads {threads} -o {output.csv} --predictions {output.predictions} > {log} 2>&1"

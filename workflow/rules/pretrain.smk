@@ -8,7 +8,7 @@ rule pretrain:
         config_file=EFFECTIVE_CONFIG,
         launcher=pretrain_launcher(),
         shards=lambda wc, input: os.path.dirname(input.index),
-        settings=lambda wc: {"run": run_settings(config, wc.run), "seed": config["seed"]},
+        settings=lambda wc: {"run": run_settings(config, base_run(wc.run)), "seed": parse_instance(config, wc.run)[1]},
     log:
         "results/logs/pretrain/{run}.log",
     benchmark:
