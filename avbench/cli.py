@@ -267,8 +267,10 @@ def cmd_download(a: argparse.Namespace) -> int:
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from avbench.leaderboard import write_leaderboard
 
-    df = write_leaderboard(a.results, a.output, a.markdown)
-    print(f"leaderboard: {len(df)} rows -> {a.output}, {a.markdown}")
+    df = write_leaderboard(a.results, a.output, a.markdown, predictions=a.predictions, units_path=a.units,
+                           intervals_path=a.intervals, n_boot=a.bootstrap, seed=a.seed)
+    print(f"leaderboard: {len(df)} rows -> {a.output}" + "".join(f", {x}" for x in (a.markdown, a.units, a.intervals)
+                                                                 if x))
     if a.plot:
         from avbench.plots import plot_leaderboard
 
@@ -281,13 +283,39 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_findings(a: argparse.Namespace) -> int:
+    from avbench.findings import Checker, cue_units, render_markdown
+    from avbench.leaderboard import gather_predictions, render_markdown as leaderboard_markdown
+    from avbench.paths import atomic_path
+    from avbench.stats import Bootstrap
+    from avbench.tables import read_metrics, run_table
+
+    cfg = _config(a.config)
+    n_boot = a.bootstrap or int(cfg["evaluate"]["bootstrap"])
+    boot = Bootstrap(pd.read_parquet(a.units), n=n_boot, seed=int(cfg["seed"]))
+    cues = cue_units(gather_predictions(a.cue_predictions)) if a.cue_predictions else None
+    df = Checker(boot, run_table(cfg), read_metrics(a.metrics), metric=a.metric, cue_units=cues).all()
+    with atomic_path(a.output, suffix=".csv") as tmp:
+        df.to_csv(tmp, index=False)
+    section = render_markdown(df)
+    if a.markdown:
+        rows = pd.read_csv(a.leaderboard) if a.leaderboard else pd.DataFrame()
+        intervals = pd.read_csv(a.intervals) if a.intervals else None
+        with atomic_path(a.markdown, suffix=".md") as tmp:
+            tmp.write_text(leaderboard_markdown(rows, intervals, section))
+    counts = df["verdict"].value_counts().to_dict() if len(df) else {}
+    print(f"findings: {len(df)} rows -> {a.output}; {counts}", flush=True)
+    return 0
+
+
 def cmd_tables(a: argparse.Namespace) -> int:
     from avbench.tables import compute_tables, read_metrics, run_table, write_tables
 
     cfg = _config(a.config)
     rows = pd.read_csv(a.leaderboard)
+    intervals = pd.read_csv(a.intervals) if a.intervals else None
     tables = compute_tables(rows, run_table(cfg), read_metrics(a.metrics), protocols=cfg["evaluate"]["protocols"],
-                            metric=a.metric)
+                            metric=a.metric, intervals=intervals)
     for path in write_tables(tables, a.out):
         print(f"table {path.stem}: {len(tables[path.stem])} rows -> {path}", flush=True)
     return 0
@@ -297,7 +325,8 @@ def cmd_plots(a: argparse.Namespace) -> int:
     from avbench.plots import plot_k_sweep, plot_leaderboard, plot_pretext_curves
     from avbench.tables import read_metrics
 
-    plot_leaderboard(pd.read_csv(a.leaderboard), a.bars, metric=a.metric)
+    plot_leaderboard(pd.read_csv(a.leaderboard), a.bars, metric=a.metric,
+                     intervals=pd.read_csv(a.intervals) if a.intervals else None)
     plot_pretext_curves(read_metrics(a.metrics), a.curves)
     if a.k_sweep:
         plot_k_sweep(pd.read_csv(a.k_sweep_table), a.k_sweep)
@@ -420,7 +449,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", default=None, help="also draw accuracy bars (PNG)")
     s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
     s.add_argument("--curves", default=None, help="also draw pretext accuracy per epoch (PNG)")
+    s.add_argument("--predictions", nargs="*", default=None, help="the evaluation jobs' *.predictions.parquet: "
+                   "per-video units and 95%% bootstrap intervals")
+    s.add_argument("--units", default=None, help="write the per-video units here (parquet; needs --predictions)")
+    s.add_argument("--intervals", default=None, help="write every score's 95%% interval here (CSV)")
+    s.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    s.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
     s.set_defaults(func=cmd_leaderboard)
+
+    s = sub.add_parser("findings", help="check the seeds' findings on the predictions (paired bootstrap) and "
+                       "write findings.csv and the leaderboard's Markdown with its Findings section")
+    s.add_argument("--units", required=True, help="the leaderboard's per-video units (parquet)")
+    s.add_argument("--leaderboard", default=None, help="results/leaderboard.csv (for the Markdown)")
+    s.add_argument("--intervals", default=None, help="the leaderboard's intervals CSV (for the Markdown)")
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
+    s.add_argument("--cue-predictions", nargs="*", default=None, help="predictions of the paired arrow-of-time "
+                   "cue test (results/aot_cues/*.predictions.parquet)")
+    s.add_argument("--metric", default="video_acc")
+    s.add_argument("--bootstrap", type=int, default=0, help="resamples (default: evaluate.bootstrap)")
+    s.add_argument("-o", "--output", default="results/findings.csv")
+    s.add_argument("--markdown", default=None, help="also write the leaderboard Markdown with the Findings section")
+    s.set_defaults(func=cmd_findings)
 
     s = sub.add_parser("tables", help="the seeds' result tables (CSV) from the leaderboard, the runs' settings and "
                        "their pretraining metrics")
@@ -428,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="config.yaml", help="the config the runs were made with (the effective one)")
     s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
     s.add_argument("--metric", default="video_acc", help="accuracy metric of the tables")
+    s.add_argument("--intervals", default=None, help="the leaderboard's 95%% intervals (CSV): '<column> lo/hi'")
     s.add_argument("-o", "--out", default="results/tables", help="folder for <table>.csv")
     s.set_defaults(func=cmd_tables)
 
@@ -435,6 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("leaderboard", help="results/leaderboard.csv")
     s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
     s.add_argument("--metric", default="video_acc")
+    s.add_argument("--intervals", default=None, help="the leaderboard's 95%% intervals (CSV): error bars")
     s.add_argument("--bars", required=True, help="accuracy per run, downstream set and protocol (PNG)")
     s.add_argument("--curves", required=True, help="held-out pretext accuracy per epoch (PNG)")
     s.add_argument("--k-sweep-table", default=None, help="results/tables/k_sweep.csv")

@@ -22,7 +22,7 @@ KEY_COLUMNS = [
 PROVENANCE_COLUMNS = [
     "classifier", "n_train", "n_test", "n_train_clips", "n_test_clips", "chance", "pretrain_overlap", "seed", "run_name", "config_hash", "pretrain_manifest_hash", "downstream_manifest_hash",
     "git_rev", "pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed", "clips_used", "clips_found",
-    "clips_listed",
+    "clips_listed", "pretrain_shards_hash", "downstream_shards_hash", "env_hash", "packages",
 ]
 
 
@@ -46,16 +46,23 @@ def gather(paths: list[str | Path]) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEY_COLUMNS)
     cols = [c for c in KEY_COLUMNS if c in df.columns] + [c for c in PROVENANCE_COLUMNS if c in df.columns]
     cols += [c for c in df.columns if c not in cols]
-    sort = [c for c in ("downstream", "protocol", "metric", "method", "encoder", "fold") if c in df.columns]
+    sort = [c for c in ("downstream", "protocol", "metric", "method", "encoder", "seed", "fold") if c in df.columns]
     return df[cols].sort_values(sort, kind="stable").reset_index(drop=True)
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over folds per (downstream, protocol, metric, method, backbone)."""
+    """Mean over seeds of the mean over folds, the std of the fold values, the number of folds and
+    seeds, per (downstream, protocol, metric, method, encoder, backbone)."""
     keys = [k for k in ("downstream", "protocol", "metric", "method", "encoder", "backbone", "pretrain_data")
             if k in df.columns]
-    g = df.groupby(keys, sort=True, dropna=False)["value"]
-    out = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "folds"})
+    seeds = "seed" if "seed" in df.columns else None
+    per_seed = df.groupby(keys + ([seeds] if seeds else []), sort=True, dropna=False)["value"].mean().reset_index()
+    out = per_seed.groupby(keys, sort=True, dropna=False)["value"].agg(["mean"]).reset_index()
+    g = df.groupby(keys, sort=True, dropna=False)
+    out = out.merge(g["value"].std().rename("std").reset_index(), on=keys, how="left")
+    out = out.merge(g["fold"].nunique().rename("folds").reset_index() if "fold" in df.columns else
+                    g["value"].count().rename("folds").reset_index(), on=keys, how="left")
+    out["seeds"] = (g[seeds].nunique().to_numpy() if seeds else 1)
     out["std"] = out["std"].fillna(0.0)
     if "chance" in df.columns:
         out = out.merge(df.groupby(keys, dropna=False)["chance"].first().reset_index(), on=keys, how="left")
@@ -103,18 +110,26 @@ def _runs(rows: pd.DataFrame) -> list[str]:
     return sorted(set(rows["method"].astype(str))) if "method" in rows.columns else []
 
 
-def render_markdown(df: pd.DataFrame) -> str:
+def render_markdown(df: pd.DataFrame, intervals: pd.DataFrame | None = None, findings: str = "") -> str:
     """The Markdown summary: one table per (downstream set, protocol), runs (and their encoders)
-    as rows, metrics as columns, mean ± std over the official folds."""
+    as rows, metrics as columns: the mean over seeds and folds with its 95% bootstrap interval
+    (``intervals``, :meth:`avbench.stats.Bootstrap.table`) when given, else ± the fold std; then the
+    ``findings`` section (Markdown) when given."""
     if df.empty:
-        return "# avbench leaderboard\n\nNo results.\n"
+        return "# avbench leaderboard\n\nNo results.\n" + (f"\n{findings}" if findings else "")
     df = df.assign(**{c: df[c] if c in df.columns else "" for c in ("encoder", "backbone")})
     s = summarize(df)
+    ci = None
+    if intervals is not None and len(intervals):
+        ci = intervals.set_index(["method", "encoder", "downstream", "protocol", "metric"])
+    what = ("Mean over pretraining seeds and official folds, in %, with its 95% bootstrap interval [lo, hi] (test "
+            "videos resampled within each fold, seeds resampled among a run's replicates)" if ci is not None
+            else "Mean ± std over the official folds, in %")
     lines = ["# avbench leaderboard", "",
-             "Mean ± std over the official folds, in %; `clip_acc` scores each evaluation clip, `video_acc` "
+             f"{what}; `clip_acc` scores each evaluation clip, `video_acc` "
              "averages the clip scores of each video. `method` is the pretraining run, `scratch` its random "
-             "initialisation. Generated from `results/leaderboard.csv` by `avbench leaderboard`; the seeds' "
-             "tables are in `results/tables/`.", ""]
+             "initialisation, `seeds` its pretraining replicates. Generated from `results/leaderboard.csv` by "
+             "`avbench findings`; the seeds' tables are in `results/tables/`, the checked findings below.", ""]
     present = [p for p in PROTOCOL_ORDER if p in set(df["protocol"])]
     lines += [f"- `{p}`: {PROTOCOL_TEXT[p]}" for p in present] + [""]
     lines += provenance_lines(df)
@@ -135,22 +150,57 @@ def render_markdown(df: pd.DataFrame) -> str:
         if proto != "retrieval" and "chance" in part.columns:
             chance = f"; chance {100 * part['chance'].iloc[0]:.1f}%"
         lines += [f"## {down} ({proto}{chance}{extra})", "",
-                  "| method | encoder | backbone | " + " | ".join(metrics) + " | folds |",
-                  "|---|---|---|" + "---|" * len(metrics) + "---|"]
+                  "| method | encoder | backbone | " + " | ".join(metrics) + " | folds | seeds |",
+                  "|---|---|---|" + "---|" * len(metrics) + "---|---|"]
         for (method, encoder, backbone), rows in part.groupby(["method", "encoder", "backbone"], sort=False):
             cells = []
             for m in metrics:
                 r = rows[rows.metric == m]
-                cells.append(f"{100 * r['mean'].iloc[0]:.1f} ± {100 * r['std'].iloc[0]:.1f}" if len(r) else "")
-            lines.append(f"| {method} | {encoder} | {backbone} | " + " | ".join(cells) + f" | {int(rows['folds'].max())} |")
+                if not len(r):
+                    cells.append("")
+                    continue
+                k = (method, encoder, down, proto, m)
+                if ci is not None and k in ci.index:
+                    c = ci.loc[k]
+                    cells.append(f"{100 * r['mean'].iloc[0]:.1f} [{100 * c['lo']:.1f}, {100 * c['hi']:.1f}]")
+                else:
+                    cells.append(f"{100 * r['mean'].iloc[0]:.1f} ± {100 * r['std'].iloc[0]:.1f}")
+            lines.append(f"| {method} | {encoder} | {backbone} | " + " | ".join(cells) +
+                         f" | {int(rows['folds'].max())} | {int(rows['seeds'].max())} |")
         lines.append("")
+    if findings:
+        lines += [findings]
     return "\n".join(lines)
 
 
-def write_leaderboard(paths: list[str | Path], csv_path: str | Path, md_path: str | Path) -> pd.DataFrame:
+def gather_predictions(paths: list[str | Path]) -> pd.DataFrame:
+    """Concatenate the evaluation jobs' per-clip prediction files."""
+    frames = [pd.read_parquet(p) for p in paths]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def write_leaderboard(paths: list[str | Path], csv_path: str | Path, md_path: str | Path | None = None, *,
+                      predictions: list[str | Path] | None = None, units_path: str | Path | None = None,
+                      intervals_path: str | Path | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """The leaderboard CSV (and its Markdown, when ``md_path``); from ``predictions``, the per-video
+    units (:func:`avbench.stats.units`, parquet) and the 95% intervals of every score (CSV)."""
+    from avbench.stats import Bootstrap, units
+
     df = gather(paths)
     with atomic_path(csv_path, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g")
-    with atomic_path(md_path, suffix=".md") as tmp:
-        tmp.write_text(render_markdown(df))
+    intervals = None
+    if predictions is not None:
+        u = units(gather_predictions(predictions))
+        intervals = Bootstrap(u, n=n_boot, seed=seed).table()
+        if units_path:
+            with atomic_path(units_path, suffix=".parquet") as tmp:
+                u.to_parquet(tmp, index=False)
+        if intervals_path:
+            with atomic_path(intervals_path, suffix=".csv") as tmp:
+                intervals.to_csv(tmp, index=False, float_format="%.6g")
+    if md_path:
+        with atomic_path(md_path, suffix=".md") as tmp:
+            tmp.write_text(render_markdown(df, intervals))
     return df

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from avbench.paths import atomic_path  # noqa: E402
-from avbench.tables import PROTOCOL_ORDER, fold_scores, primary  # noqa: E402
+from avbench.tables import PROTOCOL_ORDER, fold_scores  # noqa: E402
 
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
@@ -35,28 +35,42 @@ def _grid(n: int, width: float, height: float = 3.6, max_cols: int = 3) -> tuple
     return fig, flat[:max(1, n)]
 
 
-def plot_leaderboard(df: pd.DataFrame, out: str | Path, *, metric: str = "video_acc") -> None:
-    """Accuracy per run for each (downstream set, protocol): bars of the mean over the official
-    folds, the standard deviation across folds as error bars, chance as a dashed line; the encoder
-    shown is the run's first of video / flow / audio. Retrieval protocols get recall@1/5/10 bars
+def plot_leaderboard(df: pd.DataFrame, out: str | Path, *, metric: str = "video_acc",
+                     intervals: pd.DataFrame | None = None) -> None:
+    """Accuracy per run for each (downstream set, protocol, encoder): bars of the mean over seeds
+    and official folds, the 95% bootstrap interval as error bars (``intervals``; else the fold
+    standard deviation), chance as a dashed line, and the scratch and supervised references of the
+    same encoder as horizontal lines (grey, green). Retrieval protocols get recall@1/5/10 bars
     (video->audio and audio->video) with chance marks."""
-    scores = primary(fold_scores(df, metric))
-    groups = sorted({(d, p) for d, p in zip(scores["downstream"], scores["protocol"])},
-                    key=lambda t: (t[0], PROTOCOL_ORDER.index(t[1]) if t[1] in PROTOCOL_ORDER else 9))
+    scores = fold_scores(df, metric, intervals)
+    scores = scores[scores["protocol"] != "retrieval"] if len(scores) else scores
+    order = {e: i for i, e in enumerate(("video", "flow", "audio"))}
+    groups = sorted({(d, p, e) for d, p, e in zip(scores["downstream"], scores["protocol"], scores["encoder"])},
+                    key=lambda t: (t[0], PROTOCOL_ORDER.index(t[1]) if t[1] in PROTOCOL_ORDER else 9,
+                                   order.get(t[2], 9)))
     retr = df[df["protocol"] == "retrieval"] if "protocol" in df.columns else df.iloc[0:0]
     retr_groups = sorted(set(retr["downstream"])) if len(retr) else []
     n_runs = max(1, scores["method"].nunique() if len(scores) else 1, retr["method"].nunique() if len(retr) else 1)
     fig, axes = _grid(len(groups) + 2 * len(retr_groups), width=max(3.4, 0.32 * n_runs + 1.2))
-    for ax, (down, proto) in zip(axes, groups):
-        part = scores[(scores["downstream"] == down) & (scores["protocol"] == proto)]
+    linear = scores[scores["protocol"] == "linear"] if len(scores) else scores
+    for ax, (down, proto, enc) in zip(axes, groups):
+        part = scores[(scores["downstream"] == down) & (scores["protocol"] == proto) & (scores["encoder"] == enc)]
         x = np.arange(len(part))
-        ax.bar(x, part["mean"], yerr=part["std"], capsize=3, color=COLORS[0])
+        if part["lo"].notna().all() and len(part):
+            err = np.stack([(part["mean"] - part["lo"]).clip(lower=0), (part["hi"] - part["mean"]).clip(lower=0)])
+        else:
+            err = part["std"].to_numpy()
+        ax.bar(x, part["mean"], yerr=err, capsize=3, color=COLORS[0])
         ax.set_xticks(x, part["method"], rotation=60, ha="right", fontsize=7)
         if "chance" in df.columns:
             ch = df[(df["downstream"] == down) & (df["protocol"] == proto)]["chance"]
             if len(ch):
                 ax.axhline(100 * float(ch.iloc[0]), ls="--", color="grey", lw=1)
-        ax.set_title(f"{down} · {proto}", fontsize=9)
+        for ref, color in (("scratch", "grey"), ("supervised", "tab:green")):
+            hit = linear[(linear["downstream"] == down) & (linear["encoder"] == enc) & (linear["method"] == ref)]
+            if len(hit):
+                ax.axhline(float(hit["mean"].iloc[0]), ls="-", color=color, lw=0.8, alpha=0.7)
+        ax.set_title(f"{down} · {proto} · {enc}", fontsize=9)
         ax.set_ylim(0, 100)
         ax.set_ylabel(f"{metric.replace('_', ' ')} (%)", fontsize=8)
     for i, down in enumerate(retr_groups):

@@ -79,26 +79,50 @@ def read_metrics(paths: list[str | Path]) -> dict[str, pd.DataFrame]:
 
 
 def last_epoch(metrics: dict[str, pd.DataFrame], run: str) -> dict[str, Any]:
-    m = metrics.get(run)
-    return {} if m is None or m.empty else m.iloc[-1].to_dict()
+    """The last epoch's metrics of a run, averaged over its seed instances (``<run>.seed<N>``)
+    where they are numbers."""
+    rows = [m.iloc[-1] for name, m in metrics.items()
+            if (name == run or name.startswith(f"{run}.seed")) and m is not None and not m.empty]
+    if not rows:
+        return {}
+    if len(rows) == 1:
+        return rows[0].to_dict()
+    df = pd.DataFrame(rows)
+    out = df.iloc[0].to_dict()
+    out.update(df.mean(numeric_only=True).to_dict())
+    return out
 
 
 # -- scores --------------------------------------------------------------------------------------
 
 
-def fold_scores(rows: pd.DataFrame, metric: str = "video_acc") -> pd.DataFrame:
-    """Mean, std and number of folds per (method, encoder, downstream, protocol) of one metric, in %."""
-    cols = ["method", "encoder", "downstream", "protocol", "mean", "std", "folds"]
+def fold_scores(rows: pd.DataFrame, metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per (method, encoder, downstream, protocol) of one metric, in %: ``mean`` (over pretraining
+    seeds of the mean over folds), ``std`` (of the fold values), ``folds``, ``seeds``, and the 95%
+    bootstrap interval ``lo``/``hi`` from ``intervals`` (:meth:`avbench.stats.Bootstrap.table`) when
+    given (else NaN)."""
+    keys = ["method", "encoder", "downstream", "protocol"]
+    cols = keys + ["mean", "std", "folds", "seeds", "lo", "hi"]
     if rows.empty or "metric" not in rows.columns:
         return pd.DataFrame(columns=cols)
     r = rows[rows["metric"] == metric]
     if r.empty:
         return pd.DataFrame(columns=cols)
-    g = r.groupby(["method", "encoder", "downstream", "protocol"], sort=False)["value"]
-    out = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "folds"})
+    r = r.assign(seed=r["seed"] if "seed" in r.columns else 0)
+    mean = r.groupby(keys + ["seed"], sort=False)["value"].mean().groupby(keys, sort=False).mean().rename("mean")
+    g = r.groupby(keys, sort=False)
+    out = pd.concat([mean, g["value"].std().rename("std"), g["fold"].nunique().rename("folds") if "fold" in r.columns
+                     else g["value"].count().rename("folds"), g["seed"].nunique().rename("seeds")], axis=1).reset_index()
     out["std"] = out["std"].fillna(0.0)
     out[["mean", "std"]] = (100 * out[["mean", "std"]]).round(1)
-    return out
+    out["lo"] = np.nan
+    out["hi"] = np.nan
+    if intervals is not None and len(intervals):
+        ci = intervals[intervals["metric"] == metric].set_index(keys)[["lo", "hi"]]
+        idx = pd.MultiIndex.from_frame(out[keys])
+        out["lo"] = (100 * ci["lo"].reindex(idx).to_numpy()).round(1)
+        out["hi"] = (100 * ci["hi"].reindex(idx).to_numpy()).round(1)
+    return out[cols]
 
 
 def primary(scores: pd.DataFrame, encoders: tuple[str, ...] = TASK_ENCODERS) -> pd.DataFrame:
@@ -131,7 +155,30 @@ def wide(scores: pd.DataFrame, runs: list[str], *, protocols: tuple[str, ...] | 
         part = s[(s["downstream"] == d) & (s["protocol"] == p)].set_index("method")
         out[label(d, p)] = out["run"].map(part["mean"])
         out[label(d, p) + " ±"] = out["run"].map(part["std"])
+        if "lo" in part.columns and part["lo"].notna().any():
+            out[label(d, p) + " lo"] = out["run"].map(part["lo"])
+            out[label(d, p) + " hi"] = out["run"].map(part["hi"])
     return out
+
+
+def wide_by_encoder(scores: pd.DataFrame, runs: list[str], *, protocols: tuple[str, ...] | None = None,
+                    label: Callable[[str, str], str] | None = None) -> pd.DataFrame:
+    """:func:`wide` for each encoder (RGB video, flow, audio) separately: one row per (run,
+    encoder) that was evaluated, so that a run is compared with the references of the same encoder."""
+    parts = []
+    for enc in TASK_ENCODERS:
+        s = scores[scores["encoder"] == enc]
+        if protocols is not None:
+            s = s[s["protocol"].isin(protocols)]
+        have = [r for r in runs if r in set(s["method"])]
+        if not have:
+            continue
+        w = wide(s, have, protocols=protocols, label=label)
+        w.insert(1, "encoder", enc)
+        parts.append(w)
+    if not parts:
+        return pd.DataFrame(columns=["run", "encoder"])
+    return pd.concat(parts, ignore_index=True)
 
 
 # -- run selection -------------------------------------------------------------------------------
@@ -197,7 +244,7 @@ def _negatives(easy: float) -> str:
 
 
 def avts_curriculum(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                    metric: str = "video_acc") -> pd.DataFrame:
+                    metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 000: AVTS negatives x curriculum -> held-out pretext accuracy (in-sync vs easy
     negatives, the seed's test set) and downstream accuracy."""
     names = runs_of(runs, "avts")
@@ -220,7 +267,7 @@ def avts_curriculum(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, p
     table = pd.DataFrame(out, columns=["run", "stage", "negatives", "epochs", "easy_fraction", "curriculum_switch",
                                        "pretext acc (%)", "pretext acc, hard negatives (%)",
                                        "easy negatives of the same class (%)"])
-    acc = wide(primary(fold_scores(rows, metric)), names, protocols=("linear", "finetune"))
+    acc = wide(primary(fold_scores(rows, metric, intervals)), names, protocols=("linear", "finetune"))
     return table.merge(acc, on="run", how="left")
 
 
@@ -232,7 +279,7 @@ def _pct(v: Any) -> float:
 
 
 def supervision_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                      metric: str = "video_acc") -> pd.DataFrame:
+                      metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seeds 000/003: scratch vs self-supervised vs supervised pretraining, every run."""
     names = _ordered(runs, runs["run"].tolist())
     meta = pd.DataFrame([{"run": r, "pretext": _setting(runs, r, "method", ""),
@@ -241,12 +288,13 @@ def supervision_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str,
                           else _setting(runs, r, "dataset", ""),
                           "video backbone": _setting(runs, r, "video_backbone", "")} for r in names],
                         columns=["run", "pretext", "supervision", "pretrain data", "video backbone"])
-    acc = wide(primary(fold_scores(rows, metric)), names, protocols=("linear", "finetune"))
-    return meta.merge(acc, on="run", how="left")
+    acc = wide_by_encoder(fold_scores(rows, metric, intervals), names, protocols=("linear", "finetune"))
+    return acc.merge(meta, on="run", how="left")[["run"] + [c for c in meta.columns if c != "run"] +
+                                                 [c for c in acc.columns if c != "run"]]
 
 
 def clustering_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                     metric: str = "video_acc") -> pd.DataFrame:
+                     metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 003: SDC / MDC / CDC / XDC against scratch and supervised."""
     clus = sorted(runs_of(runs, CLUSTERING), key=lambda r: (CLUSTERING.index(_setting(runs, r, "method")),
                                                             cluster_k(runs, r)))
@@ -254,15 +302,15 @@ def clustering_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, 
     meta = pd.DataFrame([{"run": r, "method": _setting(runs, r, "method", ""), "k": cluster_k(runs, r),
                           "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
                         columns=["run", "method", "k", "pretext acc (%)"])
-    acc = wide(primary(fold_scores(rows, metric)), names, protocols=("linear", "finetune"))
+    acc = wide(primary(fold_scores(rows, metric, intervals)), names, protocols=("linear", "finetune"))
     return meta.merge(acc, on="run", how="left")
 
 
 def k_sweep(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-            metric: str = "video_acc") -> pd.DataFrame:
+            metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 003: accuracy against the number of k-means clusters, per clustering method (with
     two or more values of k), downstream set and protocol; columns ``k=<k>`` (and ``±``)."""
-    scores = primary(fold_scores(rows, metric))
+    scores = primary(fold_scores(rows, metric, intervals))
     out = []
     for method in CLUSTERING:
         names = runs_of(runs, method)
@@ -283,22 +331,25 @@ def k_sweep(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFr
 
 
 def fc_vs_all(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-              metric: str = "video_acc") -> pd.DataFrame:
+              metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 003: a linear classifier on frozen features (fc) against fine-tuning all layers, for
     every run evaluated both ways."""
-    scores = primary(fold_scores(rows, metric))
+    scores = fold_scores(rows, metric, intervals)
     both = set(scores.loc[scores["protocol"] == "linear", "method"]) & set(
         scores.loc[scores["protocol"] == "finetune", "method"])
     names = [r for r in _ordered(runs, runs["run"].tolist()) if r in both]
     meta = pd.DataFrame([{"run": r, "pretext": _setting(runs, r, "method", "")} for r in names],
                         columns=["run", "pretext"])
-    names_map = {"linear": "fc", "finetune": "all"}
-    acc = wide(scores, names, protocols=("linear", "finetune"), label=lambda d, p: f"{d} {names_map[p]}")
-    return meta.merge(acc, on="run", how="left")
+    names_map = {"linear": "fc (linear probe)", "finetune_fc": "fc (same loop)", "finetune": "all"}
+    acc = wide_by_encoder(scores, names, protocols=("linear", "finetune_fc", "finetune"),
+                          label=lambda d, p: f"{d} {names_map[p]}")
+    acc = acc[[c for c in acc.columns if c in ("run", "encoder") or not pd.isna(acc[c]).all()]]
+    keep = acc.filter(regex=r" all$").notna().any(axis=1)
+    return acc[keep].merge(meta, on="run", how="left")[["run", "pretext"] + [c for c in acc.columns if c != "run"]]
 
 
 def aot_cues(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-             metric: str = "video_acc") -> pd.DataFrame:
+             metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 002: arrow of time with and without the shortcut cues: the cue settings that differ
     among the AoT runs, the share of videos with each cue and the held-out AoT accuracies
     (every ``val_*acc*`` and ``*share*`` column of the run's last epoch)."""
@@ -318,11 +369,11 @@ def aot_cues(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataF
 
 
 def aot_finetune(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                 metric: str = "video_acc") -> pd.DataFrame:
+                 metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seeds 000/002: fine-tune the last layer (the linear probe) / after fusion (the top stage) /
     all layers, for random init, supervised and arrow-of-time initialisations, on the action sets.
     T-CAM flow encoders where they were evaluated, else the RGB encoder (column ``encoder``)."""
-    scores = fold_scores(rows, metric)
+    scores = fold_scores(rows, metric, intervals)
     scores = scores[scores["protocol"].isin(PROTOCOL_NAMES)]
     flow = scores[scores["encoder"] == "flow"]
     s = flow if not flow.empty else scores[scores["encoder"] == "video"]
@@ -336,18 +387,18 @@ def aot_finetune(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.D
 
 
 def temporal_order(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                   metric: str = "video_acc") -> pd.DataFrame:
+                   metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 002: shuffle & learn and odd-one-out against random init (and supervised)."""
     names = _ordered(runs, runs_of(runs, ("scratch",) + TEMPORAL_ORDER + ("supervised",)))
     meta = pd.DataFrame([{"run": r, "initialisation": _setting(runs, r, "method", ""),
                           "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
                         columns=["run", "initialisation", "pretext acc (%)"])
-    acc = wide(primary(fold_scores(rows, metric)), names, protocols=("linear", "finetune"))
+    acc = wide(primary(fold_scores(rows, metric, intervals)), names, protocols=("linear", "finetune"))
     return meta.merge(acc, on="run", how="left")
 
 
 def retrieval_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                    metric: str = "video_acc") -> pd.DataFrame:
+                    metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Cross-modal retrieval of the embedding methods: recall@1/5/10 both ways, in %."""
     r = rows[rows["protocol"] == "retrieval"] if "protocol" in rows.columns else rows.iloc[0:0]
     cols = ["run", "downstream", "test videos"]
@@ -402,9 +453,12 @@ def plan_tables(runs: pd.DataFrame, protocols: list[str] | tuple[str, ...]) -> l
 
 
 def compute_tables(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                   protocols: list[str] | tuple[str, ...], metric: str = "video_acc") -> dict[str, pd.DataFrame]:
-    """Every planned table, by name."""
-    return {name: TABLES[name](rows, runs, metrics, metric=metric) for name in plan_tables(runs, protocols)}
+                   protocols: list[str] | tuple[str, ...], metric: str = "video_acc",
+                   intervals: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Every planned table, by name (with 95% intervals, ``<column> lo`` / ``hi``, when
+    ``intervals`` is given)."""
+    return {name: TABLES[name](rows, runs, metrics, metric=metric, intervals=intervals)
+            for name in plan_tables(runs, protocols)}
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:

@@ -103,9 +103,16 @@ def test_every_table_from_hand_made_rows(tmp_path):
     assert act["k=8"] == 45.0 and act["k=64"] == 55.0
     assert [c for c in ks.columns if c.startswith("k=") and "±" not in c] == ["k=8", "k=64"]
 
-    fc = t["fc_vs_all"].set_index("run")
-    assert list(fc.index) == ["scratch", "a_cur", "aot_clean", "supervised"]
-    assert fc.loc["supervised", "act fc"] == 90.0 and fc.loc["supervised", "act all"] == 80.0
+    fc = t["fc_vs_all"]  # one block per encoder: a flow encoder is never compared with an RGB one
+    video = fc[fc.encoder == "video"].set_index("run")
+    assert list(video.index) == ["scratch", "a_cur", "aot_clean", "supervised"]
+    assert video.loc["supervised", "act fc (linear probe)"] == 90.0 and video.loc["supervised", "act all"] == 80.0
+    flow = fc[fc.encoder == "flow"].set_index("run")
+    assert list(flow.index) == ["scratch", "aot_clean"]
+    assert flow.loc["aot_clean", "act fc (linear probe)"] == 52.0 and flow.loc["aot_clean", "act all"] == 85.0
+    sup = t["supervision"]
+    assert "flow" in list(sup.loc[sup.run == "aot_clean", "encoder"])  # in the flow block, beside scratch's flow
+    assert sup.loc[(sup.run == "scratch") & (sup.encoder == "flow"), "act linear"].iloc[0] == 10.0
 
     cues = t["aot_cues"].set_index("run")
     assert cues.loc["aot_raw", "aot.remove_cues"] == False  # noqa: E712
@@ -133,7 +140,10 @@ def test_absent_runs_skip_their_tables():
     assert plan_tables(runs, ["linear"]) == ["supervision"]
     assert plan_tables(runs, ["linear", "finetune", "finetune_top"]) == ["supervision", "fc_vs_all", "aot_finetune"]
     t = compute_tables(_leaderboard(), runs, {}, protocols=["linear"])
-    assert list(t) == ["supervision"] and t["supervision"]["run"].tolist() == ["scratch", "supervised"]
+    sup = t["supervision"]  # per encoder: video, flow (scratch only), audio
+    assert list(t) == ["supervision"] and sup["run"].tolist() == ["scratch", "supervised", "scratch", "scratch",
+                                                                    "supervised"]
+    assert sup["encoder"].tolist() == ["video", "video", "flow", "audio", "audio"]
 
 
 def test_tables_with_no_rows_yet_have_their_header():

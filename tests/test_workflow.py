@@ -59,7 +59,12 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     assert set(lb["pretext"]) == {"avts", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc",
                                   "aot", "shuffle_learn", "odd_one_out"}
     assert set(lb["downstream"]) == {"synth_action", "synth_sound"}
-    assert set(lb["protocol"]) == {"linear", "retrieval", "finetune", "finetune_top"}
+    assert set(lb["protocol"]) == {"linear", "retrieval", "finetune", "finetune_fc", "finetune_top"}
+    # scratch has two pretraining seeds (replicates: 2): two instances, rows told apart by `seed`
+    assert set(lb.loc[lb.method == "scratch", "seed"]) == {0, 1} and set(lb.loc[lb.method == "l3", "seed"]) == {0}
+    assert (tmp_path / "results" / "models" / "scratch.seed1" / "checkpoint.pt").is_file()
+    assert lb["env_hash"].nunique() == 1 and lb["downstream_shards_hash"].str.len().eq(12).all()
+    assert "torch==" in lb["packages"].iloc[0] and lb["pretrain_shards_hash"].notna().all()
     acc = lb[lb["protocol"] != "retrieval"]
     assert set(acc["metric"]) == {"clip_acc", "video_acc"}
     assert lb["value"].between(0, 1).all() and (lb["pretrain_overlap"] == 0).all()
@@ -67,7 +72,23 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     for (proto, down), part in acc.groupby(["protocol", "downstream"]):
         assert set(part["fold"]) == folds[down], (proto, down)
     assert set(lb.loc[lb.protocol == "finetune", "method"]) == {"avts_curriculum"}
+    assert set(lb.loc[lb.protocol == "finetune_fc", "method"]) == {"avts_curriculum"}
     assert set(lb.loc[lb.protocol == "finetune_top", "method"]) == {"scratch"}
+    assert set(lb.loc[lb.protocol == "finetune_top", "seed"]) == {0}  # evaluate.finetune_replicates: 1
+    # Every evaluation wrote its per-clip predictions; the findings and the intervals come from them.
+    preds = pd.read_parquet(tmp_path / "results" / "eval" / "scratch.seed1" / "synth_action.predictions.parquet")
+    assert set(preds["seed"]) == {1} and {"key", "clip", "label", "pred", "video_pred", "scores"} <= set(preds.columns)
+    ranks = pd.read_parquet(tmp_path / "results" / "eval" / "avenet" / "synth_action.predictions.parquet")
+    assert (ranks.loc[ranks.protocol == "retrieval", "rank"] >= 0).all()
+    ft_preds = pd.read_parquet(tmp_path / "results" / "eval" / "avts_curriculum" / "synth_action" / "finetune" /
+                               "fold1.predictions.parquet")
+    assert set(ft_preds["protocol"]) == {"finetune", "finetune_fc"} and set(ft_preds["fold"]) == {1}
+    intervals = pd.read_csv(tmp_path / "results" / "leaderboard.intervals.csv")
+    assert (intervals["lo"] <= intervals["mean"] + 1e-9).all() and (intervals["mean"] <= intervals["hi"] + 1e-9).all()
+    assert intervals.loc[intervals.method == "scratch", "seeds"].eq(2).all()
+    findings = pd.read_csv(tmp_path / "results" / "findings.csv")
+    assert {"ssl_beats_scratch", "supervised_beats_ssl", "xdc_beats_sdc", "finetune_beats_fc"} <= set(findings["finding"])
+    assert set(findings["verdict"]) <= {"reproduced", "contradicted", "inconclusive"}
     assert set(lb.loc[lb.protocol == "linear", "method"]) == runs
     # video-only methods (flow, RGB order tasks) have no audio encoder: no sound rows
     video_only = {"aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out"}
@@ -92,20 +113,22 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     md = (tmp_path / "results" / "leaderboard.md").read_text()
     assert md.startswith("# avbench leaderboard")
     for heading in ("## synth_action (linear", "## synth_action (finetune_top", "## synth_action (finetune;",
-                    "## synth_action (retrieval", "## synth_sound (finetune;"):
+                    "## synth_action (retrieval", "## synth_sound (finetune;", "## Findings"):
         assert heading in md
     # The seeds' tables this config gives, regenerated from the rows.
     tables = tmp_path / "results" / "tables"
     assert sorted(p.stem for p in tables.glob("*.csv")) == sorted(
         ["avts_curriculum", "supervision", "fc_vs_all", "aot_finetune", "retrieval", "clustering", "k_sweep",
          "aot_cues", "temporal_order"])
-    sup = pd.read_csv(tables / "supervision.csv")
+    sup = pd.read_csv(tables / "supervision.csv")  # one block per encoder (RGB, flow, audio)
     assert set(sup["run"]) == runs and sup["run"].iloc[0] == "scratch" and sup["run"].iloc[-1] == "supervised"
-    assert sup["synth_action linear"].between(0, 100).all()
-    assert sup.loc[~sup["run"].isin(video_only), "synth_sound linear"].notna().all()
+    assert sup.loc[sup.encoder != "audio", "synth_action linear"].between(0, 100).all()
+    assert sup.loc[sup.encoder == "audio", "synth_sound linear"].notna().all()
+    assert set(sup.loc[sup.encoder == "audio", "run"]) == runs - video_only
+    assert {"synth_action linear lo", "synth_action linear hi"} <= set(sup.columns)
     av = pd.read_csv(tables / "avts_curriculum.csv")
     assert av["stage"].tolist() == ["curriculum"] and av["pretext acc (%)"].between(0, 100).all()
-    assert pd.read_csv(tables / "fc_vs_all.csv")["run"].tolist() == ["avts_curriculum"]
+    assert set(pd.read_csv(tables / "fc_vs_all.csv")["run"]) == {"avts_curriculum"}
     aot = pd.read_csv(tables / "aot_finetune.csv")
     # The shards have flow: the T-CAM flow encoders of scratch (random init: last layer and after
     # fusion), of the arrow-of-time runs and of supervised (last layer).

@@ -2,5 +2,6 @@ rule all:
     input:
         "results/leaderboard.csv",
         "results/leaderboard.md",
+        "results/findings.csv",
         expand("results/tables/{name}.csv", name=TABLES),
         list(plot_outputs().values()),

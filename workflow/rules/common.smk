@@ -179,3 +179,8 @@ def plot_outputs():
     if "k_sweep" in TABLES:
         out["k_sweep"] = "results/plots/k_sweep.png"
     return out
+
+
+def aot_cue_predictions():
+    """Predictions of the paired arrow-of-time cue test, when the config plans it (none yet)."""
+    return []

@@ -3,22 +3,53 @@
 
 rule leaderboard:
     input:
-        eval_results(),
+        results=eval_results(),
+        predictions=eval_predictions(),
     output:
         csv=report("results/leaderboard.csv", caption="../report/leaderboard.rst", category="Leaderboard"),
-        md="results/leaderboard.md",
+        units="results/leaderboard.units.parquet",
+        intervals="results/leaderboard.intervals.csv",
+    params:
+        bootstrap=EVAL["bootstrap"],
+        seed=config["seed"],
     log:
         "results/logs/leaderboard.log",
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench leaderboard {input} -o {output.csv} --markdown {output.md} > {log} 2>&1"
+        "avbench leaderboard {input.results:q} --predictions {input.predictions:q} -o {output.csv:q} --markdown '' "
+        "--units {output.units:q} --intervals {output.intervals:q} --bootstrap {params.bootstrap} "
+        "--seed {params.seed} > {log:q} 2>&1"
+
+
+rule findings:
+    input:
+        leaderboard="results/leaderboard.csv",
+        units="results/leaderboard.units.parquet",
+        intervals="results/leaderboard.intervals.csv",
+        metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
+        cues=aot_cue_predictions(),
+    output:
+        csv=report("results/findings.csv", caption="../report/findings.rst", category="Findings"),
+        md=report("results/leaderboard.md", caption="../report/leaderboard_md.rst", category="Leaderboard"),
+    params:
+        config_file=EFFECTIVE_CONFIG,
+        cues=lambda wc, input: ["--cue-predictions", *input.cues] if input.cues else [],
+    log:
+        "results/logs/findings.log",
+    conda:
+        "../../envs/avbench.yaml"
+    shell:
+        "avbench findings --units {input.units:q} --leaderboard {input.leaderboard:q} --intervals {input.intervals:q} "
+        "--config {params.config_file:q} --metrics {input.metrics:q} {params.cues:q} -o {output.csv:q} "
+        "--markdown {output.md:q} > {log:q} 2>&1"
 
 
 rule tables:
     input:
         leaderboard="results/leaderboard.csv",
-        metrics=expand("results/models/{run}/metrics.csv", run=RUNS),
+        intervals="results/leaderboard.intervals.csv",
+        metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
     output:
         **{
             name: report(
@@ -34,14 +65,15 @@ rule tables:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench tables {input.leaderboard} --config {params.config_file} --metrics {input.metrics} "
-        "-o results/tables > {log} 2>&1"
+        "avbench tables {input.leaderboard:q} --intervals {input.intervals:q} --config {params.config_file:q} "
+        "--metrics {input.metrics:q} -o results/tables > {log:q} 2>&1"
 
 
 rule plots:
     input:
         leaderboard="results/leaderboard.csv",
-        metrics=expand("results/models/{run}/metrics.csv", run=RUNS),
+        intervals="results/leaderboard.intervals.csv",
+        metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
         k_sweep=["results/tables/k_sweep.csv"] if "k_sweep" in TABLES else [],
     output:
         **{
@@ -57,5 +89,5 @@ rule plots:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench plots {input.leaderboard} --metrics {input.metrics} --bars {output.bars} --curves {output.curves} "
-        "{params.k_sweep} > {log} 2>&1"
+        "avbench plots {input.leaderboard:q} --intervals {input.intervals:q} --metrics {input.metrics:q} "
+        "--bars {output.bars:q} --curves {output.curves:q} {params.k_sweep} > {log:q} 2>&1"

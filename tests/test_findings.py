@@ -1,0 +1,101 @@
+"""The findings: per-video units from predictions, bootstrap intervals, paired differences and the
+verdicts on known inputs (a true difference, none, a reversed one)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from avbench.findings import Checker, cue_units, render_markdown
+from avbench.stats import Bootstrap, difference, seed_estimate, units, verdict
+
+RUNS = pd.DataFrame([
+    {"run": "scratch", "method": "scratch"},
+    {"run": "good", "method": "avts", "avts.easy_fraction": 1.0, "avts.curriculum_switch": 0.0},
+    {"run": "same", "method": "l3"},
+    {"run": "worse", "method": "infonce"},
+    {"run": "supervised", "method": "supervised"},
+])
+
+
+def _predictions(accuracy: dict[str, float], *, seeds: tuple[int, ...] = (0, 1, 2), folds: int = 3,
+                 videos: int = 60, clips: int = 2, rng_seed: int = 0) -> pd.DataFrame:
+    """Per-clip predictions of a 4-class set: each run calls each test video right with its
+    probability (the same draw for every clip of a video)."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for run, acc in accuracy.items():
+        for s in seeds:
+            for f in range(1, folds + 1):
+                for v in range(videos):
+                    label = v % 4
+                    right = rng.random() < acc
+                    pred = label if right else (label + 1) % 4
+                    for c in range(clips):
+                        rows.append({"method": run, "seed": s, "downstream": "act", "encoder": "video",
+                                     "protocol": "linear", "fold": f, "key": f"f{f}v{v}", "clip": c, "label": label,
+                                     "pred": pred, "video_pred": pred})
+    return pd.DataFrame(rows)
+
+
+def test_units_and_intervals_cover_the_truth():
+    u = units(_predictions({"good": 0.7}))
+    assert set(u["metric"]) == {"clip_acc", "video_acc"} and len(u) == 2 * 3 * 3 * 60
+    e = Bootstrap(u, n=500).estimate("good", "video", "act", "linear", "video_acc")
+    assert e is not None and e.seeds == 3 and e.folds == 3 and e.videos == 180
+    assert e.lo < e.mean < e.hi and e.lo < 0.7 < e.hi and e.hi - e.lo < 0.15
+
+
+def test_retrieval_units_from_ranks():
+    p = pd.DataFrame([{"method": "a", "seed": 0, "downstream": "act", "encoder": "video+audio",
+                       "protocol": "retrieval", "fold": 1, "key": f"v{i}", "clip": 0, "direction": "v2a",
+                       "rank": r} for i, r in enumerate([0, 0, 3, 7])])
+    u = units(p).set_index("metric")
+    assert u.loc["v2a_r1", "value"].tolist() == [1, 1, 0, 0] and u.loc["v2a_r5", "value"].tolist() == [1, 1, 1, 0]
+
+
+def test_verdicts_on_a_true_difference_no_difference_and_a_reversed_one():
+    u = units(_predictions({"scratch": 0.4, "good": 0.75, "same": 0.4, "worse": 0.1, "supervised": 0.95}))
+    f = Checker(Bootstrap(u, n=1000), RUNS).all()
+    ssl = f[f["finding"] == "ssl_beats_scratch"].set_index("a")
+    assert ssl.loc["good", "verdict"] == "reproduced" and ssl.loc["good", "lo"] > 0
+    assert ssl.loc["same", "verdict"] == "inconclusive" and ssl.loc["same", "lo"] < 0 < ssl.loc["same", "hi"]
+    assert ssl.loc["worse", "verdict"] == "contradicted" and ssl.loc["worse", "hi"] < 0
+    assert ssl.loc["good", "diff"] == pytest.approx(ssl.loc["good", "a_mean"] - ssl.loc["good", "b_mean"], abs=0.02)
+    sup = f[f["finding"] == "supervised_beats_ssl"].iloc[0]
+    assert sup["b"] == "good" and sup["verdict"] == "reproduced"
+    md = render_markdown(f)
+    assert md.startswith("## Findings") and "**contradicted**" in md and "**reproduced**" in md
+
+
+def test_paired_difference_is_tighter_than_independent():
+    """Two runs that get the same videos right: the paired interval of their difference is 0 wide."""
+    p = _predictions({"good": 0.6})
+    twin = p.assign(method="same")
+    b = Bootstrap(units(pd.concat([p, twin])), n=500)
+    d = difference(b.estimate("good", "video", "act", "linear", "video_acc"),
+                   b.estimate("same", "video", "act", "linear", "video_acc"))
+    assert d.diff == 0 and d.lo == 0 and d.hi == 0
+
+
+def test_single_seed_pretext_values_have_no_interval():
+    assert verdict(float("nan"), float("nan")) == "inconclusive"
+    e = seed_estimate([0.8])
+    assert e is not None and np.isnan(e.lo)
+    e3 = seed_estimate([0.8, 0.82, 0.81])
+    assert e3 is not None and 0.8 <= e3.lo <= e3.hi <= 0.82
+
+
+def test_cue_units_pair_variants_of_the_same_videos():
+    rows = []
+    for v in range(80):
+        for variant, acc in (("raw", 0.95), ("cropped", 0.6), ("stabilized", 0.95)):
+            right = (v * 7919 % 100) / 100 < acc
+            rows.append({"method": "aot_kept", "seed": 0, "variant": variant, "key": f"v{v}", "clip": 0, "label": 1,
+                         "pred": 1 if right else 0})
+    cues = cue_units(pd.DataFrame(rows))
+    runs = pd.DataFrame([{"run": "aot_kept", "method": "aot"}])
+    f = Checker(Bootstrap(units(pd.DataFrame()), n=500), runs, cue_units=cues).all().set_index("finding")
+    assert f.loc["aot_bars_cue", "verdict"] == "reproduced"
+    assert f.loc["aot_camera_cue", "verdict"] == "inconclusive" and f.loc["aot_camera_cue", "diff"] == 0
