@@ -78,8 +78,9 @@ def top_module(encoder: nn.Module) -> nn.Module:
 class Classifier(nn.Module):
     """An encoder and a new linear classifier on its pooled features: (B, *input) -> (B, n_classes)."""
 
-    def __init__(self, encoder: nn.Module, n_classes: int, *, mode: str = "all") -> None:
+    def __init__(self, encoder: nn.Module, n_classes: int, *, mode: str = "all", freeze_bn: bool = False) -> None:
         super().__init__()
+        self.freeze_bn = freeze_bn
         if mode not in ("all", "top"):
             raise ValueError(f"mode must be 'all' or 'top', not {mode!r}")
         self.encoder = encoder
@@ -100,6 +101,10 @@ class Classifier(nn.Module):
         if mode and self.top is not None:  # frozen layers keep their BatchNorm statistics
             self.encoder.eval()
             self.top.train()
+        if mode and self.freeze_bn:  # BatchNorm keeps the pretrained statistics (the probe's features)
+            for m in self.encoder.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -226,7 +231,7 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
     torch.manual_seed(seed)
     device = default_device()
     frozen = copy.deepcopy(encoder) if fc_only else None
-    model = Classifier(encoder, n_classes, mode=mode).to(device)
+    model = Classifier(encoder, n_classes, mode=mode, freeze_bn=bool(settings.get("freeze_bn", False))).to(device)
     if probe is not None:
         fc_from_probe(model, probe, n_classes)
     twin = None

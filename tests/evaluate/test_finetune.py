@@ -115,3 +115,57 @@ def test_same_source_under_two_ids_in_train_and_test_is_refused(tmp_path, moving
     with pytest.raises(LeakageError, match="source files"):
         ds.split(1)
     assert np.isin(ds.split(3).test, ["v000", "v001"]).sum() == 0
+
+
+def test_fc_from_a_linear_probe_predicts_what_the_probe_predicts():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from avbench.evaluate.finetune import fc_from_probe
+
+    enc = build_encoder({"kind": "video", "name": "small3d", "channels": [4, 8, 8, 8]}).eval()
+    x = torch.rand(40, 3, 8, 24, 32)
+    with torch.no_grad():
+        feats = enc(x).numpy()
+    y = np.arange(40) % 3  # classes 0..2 of 5: the two unseen ones must never win
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(feats, y)
+    model = Classifier(enc, 5, mode="all").eval()
+    fc_from_probe(model, probe, 5)
+    with torch.no_grad():
+        logits = model(x).numpy()
+    assert (logits.argmax(1) == probe.predict(feats)).all()
+    np.testing.assert_allclose(logits[:, :3], probe.decision_function(feats), rtol=1e-4, atol=1e-4)
+
+
+def test_augmentation_crops_flips_and_negates_flipped_flow():
+    from avbench.evaluate.finetune import augment_clips
+
+    g = torch.Generator().manual_seed(0)
+    flow = torch.zeros(8, 4, 2, 12, 16)
+    flow[:, :, 0] = 1.0  # everything moves right by 1 px
+    out = augment_clips(flow, "flow", g)
+    assert out.shape == flow.shape
+    dx = out[:, :, 0].mean(dim=(1, 2, 3))
+    assert (dx < 0).any() and (dx > 0).any()  # some clips flipped: they move left
+    assert torch.all(dx.abs() >= 1.0 - 1e-5) and torch.all(dx.abs() <= 1.25 + 1e-5)  # crop rescales the pixels
+    video = torch.rand(2, 3, 4, 12, 16)
+    assert augment_clips(video, "video", torch.Generator().manual_seed(1)).shape == video.shape
+    audio = torch.rand(2, 1, 40, 50)
+    assert augment_clips(audio, "audio", g) is audio
+
+
+def test_the_recipe_starts_from_the_probe_and_trains_an_fc_alone_in_the_same_loop(tmp_path, moving_squares,
+                                                                                 tiny_checkpoint):
+    moving_squares(tmp_path / "r", n_videos=36)
+    ck = tiny_checkpoint(tmp_path / "r")
+    ds = Downstream.load(name="r", shard_dir=tmp_path / "r", index_path=tmp_path / "r" / "index.parquet")
+    settings = {**SETTINGS, "epochs": 2, "init_fc": "linear_probe", "fc_only": True, "augment": False,
+                "encoder_lr_scale": 0.1, "freeze_bn": True}
+    preds: list = []
+    rows = finetune_fold(checkpoint=ck, downstream=ds, task="audio", fold=1, protocol="finetune", settings=settings,
+                         clips_per_video=2, progress=False, predictions=preds)
+    assert {r["protocol"] for r in rows} == {"finetune", "finetune_fc"}
+    by = {(r["protocol"], r["metric"]): r["value"] for r in rows}
+    assert by[("finetune", "video_acc")] >= 0.8 and by[("finetune_fc", "video_acc")] >= 0.8  # chance 0.25
+    assert len(preds) == 2 * 12 * 2 and {p["protocol"] for p in preds} == {"finetune", "finetune_fc"}
