@@ -184,3 +184,21 @@ def cue_test(checkpoint: str | Path | dict[str, Any], variants: dict[str, tuple[
                         shards={n: str(d) for n, (d, _i) in variants.items()})
     summary.insert(2, "n_heldout_keys", len(keys))
     return summary, pred
+
+
+# the workflow's variants (workflow/rules/aot_cues.smk): variant name -> dataset of config.yaml
+CUE_VARIANT_DATASETS = {"cropped": "synth_pretrain_cropped", "stabilized": "synth_pretrain_stabilized"}
+
+
+def cue_variant_datasets(datasets: dict[str, Any]) -> dict[str, str]:
+    """The variants of :data:`CUE_VARIANT_DATASETS` whose dataset the config defines."""
+    return {v: d for v, d in CUE_VARIANT_DATASETS.items() if d in datasets}
+
+
+def variant_args(raw_index: str, indexes: dict[str, str]) -> list[str]:
+    """``--variant`` arguments of ``avbench aot-cues``: the original videos (the run's pretraining
+    shards, first) and each variant's held-out shards (``<folder>.index.parquet`` beside its folder)."""
+    args = ["--variant", f"raw={Path(raw_index).parent}:{raw_index}"]
+    for name, index in indexes.items():
+        args += ["--variant", f"{name}={str(index).removesuffix('.index.parquet')}:{index}"]
+    return args
