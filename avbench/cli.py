@@ -84,8 +84,51 @@ def cmd_shard(a: argparse.Namespace) -> int:
         raise SystemExit(f"avbench shard: dataset {a.dataset!r} is not in the config's datasets")
     settings = shard_settings(cfg, a.dataset or None)
     manifest = group_rows(read_manifest(a.manifest), a.group, a.groups)
+    if a.keys:
+        from avbench.shards.write import select_keys
+
+        manifest = select_keys(manifest, Path(a.keys).read_text().split())
     df = write_shards(manifest, a.out, a.index, cfg=settings, modality=a.modality, workers=a.workers)
     _print_counts(df, f"shard group {a.group}/{a.groups}")
+    return 0
+
+
+def cmd_aot_cues_keys(a: argparse.Namespace) -> int:
+    from avbench.evaluate.aot_cues import heldout_keys
+    from avbench.paths import atomic_path
+
+    keys, source = heldout_keys(a.checkpoint, shards=Path(a.index).parent if a.index else None, index=a.index)
+    with atomic_path(a.output, suffix=".txt") as tmp:
+        tmp.write_text("".join(f"{k}\n" for k in keys))
+    print(f"aot-cues-keys: {len(keys)} held-out videos ({source})", flush=True)
+    return 0
+
+
+def _variant(text: str) -> tuple[str, tuple[str, str | None]]:
+    """``name=<shards dir>[:<index>]`` -> (name, (shards dir, index or None))."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise argparse.ArgumentTypeError(f"--variant wants name=<shards dir>[:<index>], not {text!r}")
+    folder, _, index = rest.partition(":")
+    return name, (folder, index or None)
+
+
+def cmd_aot_cues(a: argparse.Namespace) -> int:
+    from avbench.evaluate.aot_cues import cue_test
+    from avbench.paths import atomic_path
+
+    variants = dict(a.variant)
+    if len(variants) != len(a.variant):
+        raise SystemExit("avbench aot-cues: variant names must be unique")
+    summary, pred = cue_test(a.checkpoint, variants, clips_per_video=a.clips_per_video,
+                             heldout_index=a.heldout_index, run=a.run or "")
+    with atomic_path(a.output, suffix=".csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    if a.predictions:
+        with atomic_path(a.predictions, suffix=".parquet") as tmp:
+            pred.to_parquet(tmp, index=False)
+    print(summary[["variant", "n_videos", "n_clips", "accuracy", "accuracy_minus_first"]].to_string(index=False),
+          flush=True)
     return 0
 
 
@@ -375,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--groups", type=int, default=1, help="number of slices (independent shard jobs)")
     s.add_argument("--dataset", default="", help="dataset name: apply its datasets.<name>.shard overrides over "
                    "the shard section")
+    s.add_argument("--keys", default=None, help="shard only the rows whose key is listed in this file (one a line; "
+                   "e.g. a checkpoint's held-out videos, avbench aot-cues-keys)")
     s.set_defaults(func=cmd_shard)
 
     s = sub.add_parser("shard-index", help="merge per-group shard indexes into a dataset index")
@@ -430,6 +475,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--predictions", default=None, help="also write one prediction row per test clip here (parquet)")
     s.set_defaults(func=cmd_finetune)
+
+    s = sub.add_parser("aot-cues-keys", help="the held-out videos of an arrow-of-time checkpoint's pretraining "
+                       "(one key a line), to shard the cue test's variants of only those")
+    s.add_argument("checkpoint")
+    s.add_argument("--index", default=None, help="its pretraining shard index (when the checkpoint does not record "
+                   "its held-out keys, they are recomputed from it)")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_aot_cues_keys)
+
+    s = sub.add_parser("aot-cues", help="the arrow of time's paired cue test (seed 002): one checkpoint scored "
+                       "forward vs backward on its held-out videos under each preprocessing variant")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--variant", action="append", type=_variant, required=True,
+                   help="name=<shards dir>[:<index>], repeated; the first is the original videos (e.g. raw=..., "
+                   "cropped=..., stabilized=...)")
+    s.add_argument("--heldout-index", default=None, help="the pretraining shard index, to recompute the held-out "
+                   "keys when the checkpoint does not record them (default: the first variant)")
+    s.add_argument("--clips-per-video", type=int, default=4)
+    s.add_argument("--run", default=None, help="run name written in the summary (default: the checkpoint's)")
+    s.add_argument("-o", "--output", required=True, help="summary CSV: accuracy per variant")
+    s.add_argument("--predictions", default=None, help="per (variant, video, clip, direction) predictions (parquet)")
+    s.set_defaults(func=cmd_aot_cues)
 
     s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")
     s.add_argument("urls", help="text file: one '<url> <md5 or sha256>' per line")

@@ -315,6 +315,7 @@ def pretrain(
                       rows=rows, mel_norm=mel_norm, cfg=cfg, seed=seed, dist=dist, workers=workers, progress=progress)
     meta = {"run": run, "method": method, "config": cfg, "seed": seed, "n_classes": n_classes, "mel_norm": mel_norm,
             "world_size": dist.world, "n_train_videos": len(train_keys), "n_val_videos": len(heldout_keys),
+            "heldout_keys": list(heldout_keys),  # the videos the pretext is scored on (avbench aot-cues)
             "encoders": list(pretext.encoders), **(provenance or {})}
     metrics: list[dict[str, Any]] = []
     last = out_dir / "last.pt"

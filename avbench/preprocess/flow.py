@@ -101,3 +101,74 @@ def extract_flow(frames: np.ndarray, *, algorithm: str = "dis", preset: str = "f
             out[k] = calc(prev, nxt)
         prev = nxt
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the flow representation the encoders read
+
+
+def unit_flow(q: np.ndarray) -> np.ndarray:
+    """Quantized flow uint8 -> float32 in units of the bound, with the levels next to zero read as
+    0 (the numpy twin of :func:`avbench.pretext.base.flow_unit`)."""
+    c = q.astype(np.float32) - 127.5
+    return (np.sign(c) * (np.abs(c) - 0.5) / 127.0).astype(np.float32)
+
+
+def quantized_flow(u: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`unit_flow`: float flow in units of the bound -> uint8 (0 -> 128)."""
+    u = np.clip(np.asarray(u, np.float32), -1.0, 1.0)
+    q = np.where(u > 0, 128.0 + u * 127.0, np.where(u < 0, 127.0 + u * 127.0, 128.0))
+    return np.clip(np.rint(q), 0, 255).astype(np.uint8)
+
+
+def midpoint_field(f: np.ndarray, *, moving_px: float = 0.5, min_cover: float = 0.25) -> np.ndarray:
+    """A flow field moved to the midpoints of its vectors: each vector ``f(x)`` is splatted
+    bilinearly to ``x + f(x) / 2`` and each pixel keeps the weighted mean of what landed on it.
+    Sources weigh ``min(1, |f| / moving_px)``: still pixels do not splat, so only what moves is
+    drawn, and pixels that receive less than ``min_cover`` of weight are 0.
+
+    The field from frame k + 1 back to frame k maps ``x + f(x)`` to ``x`` with ``-f(x)``: its
+    midpoints are the same, and so are its moving sources (which side of a moving object the still
+    background occludes is what would tell the two apart), so in this representation the flow of
+    the reversed video is the negated field. f: float (H, W, 2) or (T, H, W, 2) in pixels (x, y),
+    each field on its own. Returns float32 of the same shape.
+    """
+    f = np.asarray(f, np.float32)
+    single = f.ndim == 3
+    if single:
+        f = f[None]
+    t, h, w = f.shape[:3]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    tx, ty = xx + f[..., 0] / 2, yy + f[..., 1] / 2
+    x0, y0 = np.floor(tx), np.floor(ty)
+    ax, ay = tx - x0, ty - y0
+    src = np.minimum(1.0, np.sqrt(np.square(f).sum(-1)) / moving_px)
+    base = (np.arange(t) * (h * w))[:, None, None]
+    idx_parts, w_parts = [], []
+    for dx, dy, wt in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
+        px, py = (x0 + dx).astype(np.int64), (y0 + dy).astype(np.int64)
+        ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+        idx_parts.append(np.where(ok, base + py * w + px, -1).ravel())
+        w_parts.append(np.where(ok, wt * src, 0.0).ravel())
+    idx, wts = np.concatenate(idx_parts), np.concatenate(w_parts)
+    keep = idx >= 0
+    idx, wts = idx[keep], wts[keep]
+    n = t * h * w
+    cover = np.bincount(idx, weights=wts, minlength=n)
+    out = np.zeros((n, 2), np.float32)
+    ok = cover >= min_cover
+    for c in range(2):
+        v = np.bincount(idx, weights=wts * np.tile(f[..., c].ravel(), 4)[keep], minlength=n)
+        out[ok, c] = v[ok] / cover[ok]
+    out = out.reshape(t, h, w, 2)
+    return out[0] if single else out
+
+
+def flow_input(q: np.ndarray, bound: float) -> np.ndarray:
+    """The flow that every flow encoder reads, in pretraining and downstream: quantized stored
+    fields (uint8 (T, H, W, 2), bound in pixels) moved to the midpoints of their vectors
+    (:func:`midpoint_field`) and quantized again. The arrow of time needs this grid, where the
+    flow of the reversed video is exactly the fields reversed and negated
+    (``avbench.pretext.aot.aot_directions``); reading it everywhere keeps one input representation
+    for the pretext, the probes and the fine-tunes. Returns uint8 (T, H, W, 2)."""
+    return quantized_flow(midpoint_field(unit_flow(q) * float(bound)) / float(bound))

@@ -8,7 +8,9 @@ layer (the class-activation-map layer of T-CAM).
 The backward version of a clip is its flow fields **in reverse order and negated**, which
 approximates the flow computed on the reversed video (:func:`aot_directions`: by default both
 directions are first moved to the midpoints of their vectors, where this reversal is exact; the
-plain negation of the stored fields leaks the direction through second-order effects). Quantized
+plain negation of the stored fields leaks the direction through second-order effects). The
+forward clip is the midpoint representation that every flow encoder reads, downstream too
+(:func:`avbench.preprocess.flow.flow_input`): pretext and evaluation see one input. Quantized
 flow is read with the two levels next to zero as 0 (:func:`avbench.pretext.base.flow_unit`), so a
 still background reads the same in both directions.
 
@@ -34,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from avbench.preprocess.flow import flow_input, midpoint_field, quantized_flow, unit_flow  # noqa: F401 (re-exported)
 from avbench.pretext.base import ClassificationPretext, PretrainModel, accuracy, positives_negatives
 from avbench.pretext.motion import motion_weighted_choice, window_motion
 from avbench.shards.loader import View, clip_starts, usable
@@ -42,68 +45,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from avbench.train import Trainer
 
 
-def unit_flow(q: np.ndarray) -> np.ndarray:
-    """Quantized flow uint8 -> float32 in units of the bound, with the levels next to zero read as
-    0 (the numpy twin of :func:`avbench.pretext.base.flow_unit`)."""
-    c = q.astype(np.float32) - 127.5
-    return (np.sign(c) * (np.abs(c) - 0.5) / 127.0).astype(np.float32)
-
-
-def quantized_flow(u: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`unit_flow`: float flow in units of the bound -> uint8 (0 -> 128)."""
-    u = np.clip(np.asarray(u, np.float32), -1.0, 1.0)
-    q = np.where(u > 0, 128.0 + u * 127.0, np.where(u < 0, 127.0 + u * 127.0, 128.0))
-    return np.clip(np.rint(q), 0, 255).astype(np.uint8)
-
-
 def reverse_flow(flow: np.ndarray) -> np.ndarray:
     """The fields of a clip in reverse order and negated. flow: uint8 (T, H, W, 2) quantized
     (negation ``255 - q``, exact on the quantization levels) or float (negation ``-f``)."""
     rev = flow[::-1]
     return np.ascontiguousarray(255 - rev) if flow.dtype == np.uint8 else np.ascontiguousarray(-rev)
-
-
-def midpoint_field(f: np.ndarray, *, moving_px: float = 0.5, min_cover: float = 0.25) -> np.ndarray:
-    """A flow field moved to the midpoints of its vectors: each vector ``f(x)`` is splatted
-    bilinearly to ``x + f(x) / 2`` and each pixel keeps the weighted mean of what landed on it.
-    Sources weigh ``min(1, |f| / moving_px)``: still pixels do not splat, so only what moves is
-    drawn, and pixels that receive less than ``min_cover`` of weight are 0.
-
-    The field from frame k + 1 back to frame k maps ``x + f(x)`` to ``x`` with ``-f(x)``: its
-    midpoints are the same, and so are its moving sources (which side of a moving object the still
-    background occludes is what would tell the two apart), so in this representation the flow of
-    the reversed video is the negated field. f: float (H, W, 2) or (T, H, W, 2) in pixels (x, y),
-    each field on its own. Returns float32 of the same shape.
-    """
-    f = np.asarray(f, np.float32)
-    single = f.ndim == 3
-    if single:
-        f = f[None]
-    t, h, w = f.shape[:3]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    tx, ty = xx + f[..., 0] / 2, yy + f[..., 1] / 2
-    x0, y0 = np.floor(tx), np.floor(ty)
-    ax, ay = tx - x0, ty - y0
-    src = np.minimum(1.0, np.sqrt(np.square(f).sum(-1)) / moving_px)
-    base = (np.arange(t) * (h * w))[:, None, None]
-    idx_parts, w_parts = [], []
-    for dx, dy, wt in ((0, 0, (1 - ax) * (1 - ay)), (1, 0, ax * (1 - ay)), (0, 1, (1 - ax) * ay), (1, 1, ax * ay)):
-        px, py = (x0 + dx).astype(np.int64), (y0 + dy).astype(np.int64)
-        ok = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-        idx_parts.append(np.where(ok, base + py * w + px, -1).ravel())
-        w_parts.append(np.where(ok, wt * src, 0.0).ravel())
-    idx, wts = np.concatenate(idx_parts), np.concatenate(w_parts)
-    keep = idx >= 0
-    idx, wts = idx[keep], wts[keep]
-    n = t * h * w
-    cover = np.bincount(idx, weights=wts, minlength=n)
-    out = np.zeros((n, 2), np.float32)
-    ok = cover >= min_cover
-    for c in range(2):
-        v = np.bincount(idx, weights=wts * np.tile(f[..., c].ravel(), 4)[keep], minlength=n)
-        out[ok, c] = v[ok] / cover[ok]
-    out = out.reshape(t, h, w, 2)
-    return out[0] if single else out
 
 
 def aot_directions(clip: np.ndarray, bound: float, *, reversal: str = "midpoint") -> tuple[np.ndarray, np.ndarray]:
@@ -121,15 +67,17 @@ def aot_directions(clip: np.ndarray, bound: float, *, reversal: str = "midpoint"
     - ``reversal="midpoint"`` (default): both versions are first moved to the midpoints of their
       vectors (:func:`midpoint_field`), the one grid that the forward and the reversed flow share,
       where reversal is exactly "reverse the order and negate"; both directions go through the
-      same resampling, so neither carries an artifact the other lacks. The price is a shift by
-      half a displacement (and a slight blur) from the raw flow that evaluation feeds the encoder.
+      same resampling, so neither carries an artifact the other lacks. The forward version is
+      :func:`avbench.preprocess.flow.flow_input`, the one flow representation that every flow
+      encoder reads, in pretraining and downstream (``avbench.shards.loader.clip_view``).
+      ``negate`` is a diagnostic only: its forward clips are the raw stored fields, which no
+      downstream protocol reads.
     """
     if reversal == "negate":
         return np.ascontiguousarray(clip), reverse_flow(clip)
     if reversal != "midpoint":
         raise ValueError(f"unknown arrow-of-time reversal {reversal!r}")
-    mid = midpoint_field(unit_flow(clip) * bound) / bound
-    fwd = quantized_flow(mid)
+    fwd = flow_input(clip, bound)  # the representation every flow encoder reads (downstream too)
     return fwd, reverse_flow(fwd)
 
 

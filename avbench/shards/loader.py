@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avbench.preprocess.flow import flow_input
 from avbench.shards.codec import decode_sample
 
 View = Callable[[dict[str, Any], np.random.Generator], "dict[str, Any] | None"]
@@ -238,7 +239,8 @@ def clip_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: 
               flow: bool = False, start: int | None = None) -> dict[str, Any] | None:
     """One synchronized clip: ``video`` uint8 (T, H, W, 3), ``audio`` float32 (n_mels, A) of the
     same instant and duration (``T / fps`` seconds), ``flow`` uint8 (T, H, W, 2) (the T flow pairs
-    starting at the clip's first frame; needs T+1 contiguous frames), ``label`` int, ``start`` (first
+    starting at the clip's first frame, in the midpoint representation of
+    :func:`avbench.preprocess.flow.flow_input`; needs T+1 contiguous frames), ``label`` int, ``start`` (first
     frame index), ``flow_bound``.
     A random start unless ``start`` is given; None when the sample has no such clip.
     """
@@ -254,8 +256,8 @@ def clip_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: 
                             "start": k0}
     if audio:
         item["audio"] = mel_window(sample["mel"], meta, frame_time(meta, k0), clip_frames / float(meta["fps"]))
-    if flow:
-        item["flow"] = sample["flow"][k0:k0 + clip_frames]
+    if flow:  # the one flow representation of pretext and downstream (avbench.preprocess.flow.flow_input)
+        item["flow"] = flow_input(sample["flow"][k0:k0 + clip_frames], float(meta["flow"]["bound"]))
         item["flow_bound"] = float(meta["flow"]["bound"])
     return item
 

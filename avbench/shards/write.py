@@ -29,6 +29,7 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -350,6 +351,20 @@ def write_shards(
     with atomic_path(index_path, suffix=".parquet") as tmp:
         df.to_parquet(tmp, index=False)
     return df
+
+
+def select_keys(manifest: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
+    """The manifest rows whose shard key (``safe_key(id)``) is in ``keys``, in manifest order: a
+    subset of a dataset (e.g. a checkpoint's held-out videos) sharded on its own. A key that the full
+    run would have deduplicated (two ids with the same safe key) is matched by its first row only."""
+    wanted = set(keys)
+    seen: set[str] = set()
+    keep = []
+    for i in manifest["id"].astype(str):
+        k = safe_key(i)
+        keep.append(k in wanted and k not in seen)
+        seen.add(k)
+    return manifest[np.asarray(keep, dtype=bool)] if len(manifest) else manifest
 
 
 def group_rows(manifest: pd.DataFrame, group: int, groups: int) -> pd.DataFrame:

@@ -47,14 +47,17 @@ DEFAULTS: dict[str, Any] = {
     "sample_rate": 44100,
     "channels": 2,
     "containers": {"mp4": 0.7, "webm": 0.1, "mkv": 0.1, "avi": 0.1},
-    "p_letterbox": 0.1,
-    "p_pillarbox": 0.1,
+    "p_letterbox": 0.35,
+    "p_pillarbox": 0.17,
     "p_black_frames": 0.1,
-    "p_camera": 0.3,
+    "p_camera": 0.73,
     "p_distractor": 0.3,
     "p_silent": 0.03,
     "p_no_audio": 0.02,
     "p_zoom_in": 0.8,
+    "p_tilt_down": 0.8,
+    "camera_speed": [0.25, 0.5],
+    "bar_drift": [0.25, 0.5],
     "n_bad": 3,
     "sound_duration_s": 5.0,
     "sound_sample_rate": 44100,
@@ -64,13 +67,15 @@ _SET_CODES = {"pretrain": 1, "action": 2, "sound": 3, "bad": 4}
 _YT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _BAD_KINDS = ["zero_bytes", "truncated", "no_audio"]
 _SPEC_KNOBS = ("duration_s", "fps", "sizes", "sample_rate", "channels", "p_letterbox",
-               "p_pillarbox", "p_black_frames", "p_camera", "p_distractor", "p_silent", "p_no_audio", "p_zoom_in")
+               "p_pillarbox", "p_black_frames", "p_camera", "p_distractor", "p_silent", "p_no_audio", "p_zoom_in",
+               "p_tilt_down", "camera_speed", "bar_drift")
 
 GT_COLUMNS = [
     "set", "id", "file", "class", "class_idx", "container", "bad", "seed", "fps", "width",
     "height", "duration", "n_frames", "sample_rate", "channels", "has_audio", "letterbox",
     "pillarbox", "black_lead_in", "black_lead_out", "black_ranges", "camera",
-    "camera_max_shift_px", "camera_scale_min", "camera_scale_max", "camera_zoom", "distractor",
+    "camera_max_shift_px", "camera_scale_min", "camera_scale_max", "camera_zoom", "camera_tilt",
+    "camera_speed", "bar_drift", "distractor",
     "distractor_cls", "n_distractor_events", "silent", "no_audio", "n_events", "shape", "color",
     "bg_color", "obj_size", "pitch_hz", "noise_db", "level",
 ]
@@ -213,6 +218,9 @@ def _gt_row(job: dict[str, Any], gt: dict[str, Any], has_audio: bool) -> dict[st
         "camera": spec.camera, "camera_max_shift_px": round(float(gt.get("camera_max_shift_px", 0.0)), 3),
         "camera_scale_min": round(float(rng_[0]), 4), "camera_scale_max": round(float(rng_[1]), 4),
         "camera_zoom": ("in" if spec.zoom_in else "out") if spec.camera == "zoom" else "",
+        "camera_tilt": gt.get("camera_tilt", ""), "camera_speed": round(float(spec.camera_speed), 4)
+        if spec.camera in ("pan", "zoom") else 0.0,
+        "bar_drift": round(float(spec.bar_drift), 4) if (spec.letterbox or spec.pillarbox) else 0.0,
         "distractor": spec.distractor, "distractor_cls": spec.distractor_cls if spec.distractor else "",
         "n_distractor_events": len(gt["distractor_events"]), "silent": spec.silent,
         "no_audio": not has_audio, "n_events": gt["n_events"], "shape": spec.shape,

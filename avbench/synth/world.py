@@ -14,6 +14,23 @@ sample, for the soft ``orbit`` and ``spin`` sounds the envelope maximum is). Pit
 video over one wide range shared by every class, so classes differ by envelope, harmonic
 structure, noisiness and rhythm, not by frequency band.
 
+Camera (``camera``): ``none``; ``shake`` (small smoothed jitter of the whole scene, object included,
+time-symmetric); ``pan`` and ``zoom``, the seed's cinematic conventions: the camera follows the
+object (a tracking shot), so the object keeps its place and size in the picture while the
+background, an endless periodic texture, moves past at ``camera_speed`` scene heights per second:
+a pan translates it (horizontal direction 50/50, vertical ``tilt_down`` -> the picture moves up),
+a zoom magnifies it (``zoom_in``) or shrinks it at a constant rate, through log-periodic texture
+layers (an "infinite zoom": a layer fades in as the one before grows out of view). At the default
+0.25-0.5 heights per second a 30 px high stored frame at 16 fps moves by ~0.5-0.9 px per frame,
+well above the flow quantization (8/255 px) and the arrow-of-time input's 0.5 px ``moving_px``.
+
+Bars (letterbox / pillarbox): not pure black but a dim blocky residual (0-22 grey levels, blocks
+of 1/15 of the frame height, plus 0-3 levels of fresh grain per frame) that rolls slowly and
+always the same way, rightwards along letterbox bars and downwards along pillarbox bars, at
+``bar_drift`` frame heights per second (like the roll of a hum bar or a telecine artefact): the
+reversed video rolls the other way, so the bars carry a time-asymmetric cue of their own.
+``bar_drift = 0`` gives static bars (grain only changes), with no cue.
+
 Black lead-in/out frames: the world keeps running (events still happen and are listed), but the
 object's sounds and distractors are muted there; only the background noise is heard.
 """
@@ -62,6 +79,9 @@ class VideoSpec:
     black_lead_out: int = 0  # fully black frames at the end
     camera: str = "none"  # none | pan | zoom | shake
     zoom_in: bool = True  # direction of a "zoom" camera: magnify over time (in) or the reverse (out)
+    tilt_down: bool = True  # vertical direction of a "pan" camera: looks further down over time (picture moves up)
+    camera_speed: float = 0.35  # pan/zoom: background speed in scene heights per second (zoom: at half a height from the centre)
+    bar_drift: float = 0.35  # the bars' residual pattern rolls at this many frame heights per second
     distractor: bool = False  # off-screen sounds of another class's timbre
     silent: bool = False  # audio stream present but near-zero (about -80 dBFS noise)
     no_audio: bool = False  # written without an audio stream
@@ -116,14 +136,17 @@ def sample_spec(
     sample_rate: int = 44100,
     channels: int = 2,
     container: str = "mp4",
-    p_letterbox: float = 0.1,
-    p_pillarbox: float = 0.1,
+    p_letterbox: float = 0.35,
+    p_pillarbox: float = 0.17,
     p_black_frames: float = 0.1,
-    p_camera: float = 0.3,
+    p_camera: float = 0.73,
     p_distractor: float = 0.3,
     p_silent: float = 0.03,
     p_no_audio: float = 0.02,
     p_zoom_in: float = 0.8,
+    p_tilt_down: float = 0.8,
+    camera_speed: Sequence[float] = (0.25, 0.5),
+    bar_drift: Sequence[float] = (0.25, 0.5),
     n_classes: int = len(CLASSES),
     appearance_seed: int | None = None,
 ) -> VideoSpec:
@@ -137,7 +160,13 @@ def sample_spec(
     ``p_zoom_in`` is the share of zooming cameras that zoom in (magnify over time): real footage
     zooms in far more often than out, which gives the arrow of time a camera-motion shortcut
     (seed 002's cue table); 0.5 makes zooms time-symmetric. Its draw comes from a generator of
-    its own (seeded by the video's ``seed``), so changing it changes nothing else.
+    its own (seeded by the video's ``seed``), so changing it changes nothing else; so do
+    ``p_tilt_down`` (share of pans that tilt down: the picture moves up), ``camera_speed`` (range of
+    pan/zoom speeds, scene heights per second) and ``bar_drift`` (range of the bars' roll speed,
+    frame heights per second; (0, 0): static bars).
+
+    Defaults follow seed 002: black framing in 1 - 0.65 * 0.83 = 46% of videos (letterbox 35%,
+    pillarbox 17%, independent), camera motion in 73% (pan, zoom, shake equally often).
     """
     if cls not in CLASSES:
         raise ValueError(f"unknown class {cls!r}")
@@ -160,6 +189,9 @@ def sample_spec(
         bi = bo = 0
     cam = CAMERAS[1 + int(rng.integers(3))] if u[3] < p_camera else "none"
     zoom_in = bool(np.random.default_rng([seed, 11]).uniform() < p_zoom_in)
+    tilt_down = bool(np.random.default_rng([seed, 13]).uniform() < p_tilt_down)
+    speed = _uniform(np.random.default_rng([seed, 12]), camera_speed) if cam in ("pan", "zoom") else 0.0
+    drift = _uniform(np.random.default_rng([seed, 14]), bar_drift) if (letterbox or pillarbox) else 0.0
     distractor = bool(u[4] < p_distractor)
     silent = bool(u[5] < p_silent)
     no_audio = bool(u[6] < p_no_audio)
@@ -184,7 +216,8 @@ def sample_spec(
     return VideoSpec(
         cls=cls, seed=seed, width=w, height=h, fps=fps_v, duration=dur, sample_rate=sr,
         channels=int(channels), container=container, letterbox=letterbox, pillarbox=pillarbox,
-        black_lead_in=bi, black_lead_out=bo, camera=cam, zoom_in=zoom_in, distractor=distractor, silent=silent,
+        black_lead_in=bi, black_lead_out=bo, camera=cam, zoom_in=zoom_in, tilt_down=tilt_down,
+        camera_speed=speed, bar_drift=drift, distractor=distractor, silent=silent,
         no_audio=no_audio, shape=shape, color=tuple(int(c) for c in col),
         bg_color=tuple(int(c) for c in bg), texture=texture, obj_size=obj_size, pitch_hz=pitch,
         noise_db=noise_db, noise_color=noise_color, level=level, distractor_cls=dcls,
@@ -651,26 +684,28 @@ def _background(spec: VideoSpec, w: int, h: int) -> np.ndarray:
 def _camera_path(spec: VideoSpec, w: int, h: int) -> np.ndarray:
     """Per-frame (dx, dy, scale) of the camera. Shape (T, 3).
 
-    Frame pixel p' = scale * (p - c) + c + (dx, dy) with c the scene centre: the scene is
-    magnified by ``scale`` (>= 1, so no border shows) and shifted by (dx, dy).
+    Frame pixel p' = scale * (p - c) + c + (dx, dy) with c the scene centre. ``shake``: the
+    scene (object included) is magnified by ``scale`` (>= 1, so no border shows) and shifted.
+    ``pan`` and ``zoom``: the map of the periodic background (the object is not moved, see the
+    module docstring): a pan shifts it at ``camera_speed * h`` px/s (the camera looks further down
+    over time when ``tilt_down``: dy decreases), a zoom scales it by ``exp(+-2 camera_speed t)``
+    (t from the middle frame), so a point half a height from the centre moves at the same speed.
     """
     T = spec.n_frames
     rng = np.random.default_rng([spec.seed, 4])
     path = np.zeros((T, 3))
     path[:, 2] = 1.0
-    u = np.linspace(0.0, 1.0, T)
+    t = (np.arange(T) - (T - 1) / 2.0) / spec.fps  # seconds from the middle frame
     if spec.camera == "pan":
-        s = 1.15
-        ang = rng.uniform(0, 2 * np.pi)
-        amp = rng.uniform(0.03, 0.06)
-        path[:, 0] = (2 * u - 1) * amp * w * math.cos(ang)
-        path[:, 1] = (2 * u - 1) * amp * h * math.sin(ang)
-        path[:, 2] = s
+        ang = rng.uniform(0, np.pi / 2)  # 0: horizontal pan, pi/2: pure tilt
+        sx = 1.0 if rng.uniform() < 0.5 else -1.0  # left/right: no convention
+        sy = 1.0 if spec.tilt_down else -1.0
+        v = spec.camera_speed * h
+        path[:, 0] = -v * t * sx * math.cos(ang)
+        path[:, 1] = -v * t * sy * math.sin(ang)
     elif spec.camera == "zoom":
-        z1 = rng.uniform(1.1, 1.3)
-        rng.uniform()  # (the direction's former draw; kept so that the stream of draws is unchanged)
-        a, b = (1.0, z1) if spec.zoom_in else (z1, 1.0)
-        path[:, 2] = a + (b - a) * u
+        rate = 2.0 * spec.camera_speed * (1.0 if spec.zoom_in else -1.0)
+        path[:, 2] = np.exp(rate * t)
     elif spec.camera == "shake":
         s = 1.08
         k = max(1, int(round(spec.fps / 8)))
@@ -694,6 +729,99 @@ def camera_matrices(path: np.ndarray, w: int, h: int) -> np.ndarray:
     m[:, 0, 2] = (1 - s) * cx + path[:, 0]
     m[:, 1, 2] = (1 - s) * cy + path[:, 1]
     return m
+
+def _periodic_texture(rng: np.random.Generator, h: int, w: int, cycles: float) -> np.ndarray:
+    """Seamlessly periodic smooth noise, (h, w, 3) float32 of unit std per channel, whose detail
+    is about ``cycles`` periods per image height (Gaussian low-pass of white noise)."""
+    spec = np.fft.rfft2(rng.normal(size=(3, h, w)), axes=(1, 2))
+    ky = np.fft.fftfreq(h)[:, None] * h
+    kx = np.fft.rfftfreq(w)[None, :] * h  # cycles per image height along x
+    filt = np.exp(-(ky**2 + kx**2) / float(cycles) ** 2)
+    filt[0, 0] = 0.0
+    out = np.fft.irfft2(spec * filt[None], s=(h, w), axes=(1, 2))
+    out /= out.std(axis=(1, 2), keepdims=True) + 1e-12
+    return np.ascontiguousarray(out.transpose(1, 2, 0), dtype=np.float32)
+
+
+def _moving_backgrounds(spec: VideoSpec, path: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The background of a ``pan`` or ``zoom`` camera in every frame, (T, h, w, 3) uint8.
+
+    Pan: one periodic texture (two octaves) shifted by the path (wrapping around). Zoom: layers
+    n of their own periodic texture, layer n magnified by ``scale / 2**n``, weighted by
+    ``cos^2(pi (log2 scale - n) / 3)`` (about three layers at once, weights summing to a constant),
+    so the zoom can go on forever without running out of detail or showing an edge.
+    """
+    rng = np.random.default_rng([spec.seed, 6])
+    mats = camera_matrices(path, w, h).astype(np.float32)
+    T = len(path)
+    out = np.empty((T, h, w, 3), np.uint8)
+    base = np.asarray(spec.bg_color, np.float32)[None, None]
+    f0 = float(rng.integers(3, 9))
+    if spec.camera == "pan":
+        tex = _periodic_texture(rng, h, w, 0.6 * f0) + 0.5 * _periodic_texture(rng, h, w, 1.5 * f0)
+        tex = base + spec.texture * tex / 1.118
+        for i in range(T):
+            warped = cv2.warpAffine(tex, mats[i], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+            out[i] = np.clip(warped, 0, 255).astype(np.uint8)
+        return out
+    u = np.log2(path[:, 2])
+    n_lo, n_hi = int(np.floor(u.min())) - 2, int(np.ceil(u.max())) + 2
+    layers = {n: _periodic_texture(np.random.default_rng([spec.seed, 7, n - n_lo]), h, w, 0.6 * f0)
+              for n in range(n_lo, n_hi + 1)}
+    cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
+    for i in range(T):
+        acc = np.zeros((h, w, 3), np.float32)
+        wsum = 0.0
+        for n in range(int(np.floor(u[i] - 1.5)), int(np.ceil(u[i] + 1.5)) + 1):
+            d = u[i] - n
+            if abs(d) >= 1.5:
+                continue
+            wt = math.cos(math.pi * d / 3.0) ** 2
+            m = 2.0 ** d
+            mat = np.array([[m, 0, (1 - m) * cx], [0, m, (1 - m) * cy]], np.float32)
+            acc += wt * cv2.warpAffine(layers[n], mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+            wsum += wt * wt
+        out[i] = np.clip(base + spec.texture * acc / math.sqrt(max(wsum, 1e-9)), 0, 255).astype(np.uint8)
+    return out
+
+
+def _bar_residual(rng: np.random.Generator, T: int, thick: int, length: int, block: int,
+                  shift_px: np.ndarray) -> np.ndarray:
+    """A bar's picture, (T, thick, length) uint8: a blocky residual pattern (0-22) that moves
+    along the bar by ``shift_px[t]`` px (positive: towards larger index, wrapping around), plus
+    fresh grain (0-3) every frame."""
+    nb_t, nb_l = -(-thick // block), -(-length // block)
+    blocks = rng.integers(0, 23, size=(nb_t, nb_l)).astype(np.float32)
+    pat = np.repeat(np.repeat(blocks, block, 0), block, 1)[:thick]  # (thick, nb_l * block): periodic
+    period = pat.shape[1]
+    idx = np.arange(length)
+    out = np.empty((T, thick, length), np.uint8)
+    for t in range(T):
+        pos = (idx - float(shift_px[t])) % period
+        i0 = np.floor(pos).astype(int)
+        a = (pos - i0).astype(np.float32)
+        row = pat[:, i0] * (1 - a) + pat[:, (i0 + 1) % period] * a
+        out[t] = np.rint(row).astype(np.uint8)
+    out += rng.integers(0, 4, size=out.shape, dtype=np.uint8)
+    return out
+
+
+def _draw_bars(frames: np.ndarray, spec: VideoSpec) -> None:
+    """Letterbox/pillarbox bars in place (see the module docstring): the residual rolls rightwards
+    along letterbox bars and downwards along pillarbox bars at ``bar_drift * height`` px/s."""
+    T, H, W = frames.shape[:3]
+    lb, pb = spec.letterbox, spec.pillarbox
+    rng = np.random.default_rng([spec.seed, 5])
+    block = max(2, int(round(H / 15)))
+    shift = spec.bar_drift * H * np.arange(T) / spec.fps
+    if lb:
+        for rows in (slice(0, lb), slice(H - lb, H)):
+            frames[:, rows] = _bar_residual(rng, T, lb, W, block, shift)[..., None]
+    if pb:
+        for cols in (slice(0, pb), slice(W - pb, W)):
+            bar = _bar_residual(rng, T, pb, H - 2 * lb, block, shift)  # (T, pb, length): along y
+            frames[:, lb:H - lb, cols] = bar.transpose(0, 2, 1)[..., None]
+
 
 
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
@@ -729,7 +857,14 @@ def render_frames(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.n
     mats = camera_matrices(path, cw, ch)
     frames = np.empty((T, H, W, 3), np.uint8)
     scene = np.empty_like(bg)
+    tracking = spec.camera in ("pan", "zoom")
+    moving_bg = _moving_backgrounds(spec, path, cw, ch) if tracking else None
     for i in range(T):
+        if moving_bg is not None:  # the camera follows the object: only the background moves
+            scene[...] = moving_bg[i]
+            _draw(scene, spec.shape, traj.x[i], traj.y[i], r, traj.angle[i], color, mark)
+            frames[i, lb:lb + ch, pb:pb + cw] = scene
+            continue
         if spec.camera == "none":
             tgt = frames[i, lb:lb + ch, pb:pb + cw]
             tgt[...] = bg
@@ -746,13 +881,7 @@ def render_frames(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.n
         elif tgt is scene:
             frames[i, lb:lb + ch, pb:pb + cw] = scene
     if lb or pb:
-        rng = np.random.default_rng([spec.seed, 5])
-        if lb:
-            frames[:, :lb] = rng.integers(0, 26, size=(T, lb, W, 3), dtype=np.uint8)
-            frames[:, H - lb:] = rng.integers(0, 26, size=(T, lb, W, 3), dtype=np.uint8)
-        if pb:
-            frames[:, lb:H - lb, :pb] = rng.integers(0, 26, size=(T, H - 2 * lb, pb, 3), dtype=np.uint8)
-            frames[:, lb:H - lb, W - pb:] = rng.integers(0, 26, size=(T, H - 2 * lb, pb, 3), dtype=np.uint8)
+        _draw_bars(frames, spec)
     if spec.black_lead_in:
         frames[: spec.black_lead_in] = 0
     if spec.black_lead_out:
@@ -806,4 +935,12 @@ def ground_truth(spec: VideoSpec, traj: Trajectory, path: np.ndarray | None,
         gt["camera_affine"] = np.round(camera_matrices(path, cw, ch), 4).tolist()
         gt["camera_max_shift_px"] = float(np.max(np.abs(path[:, :2]))) if len(path) else 0.0
         gt["camera_scale_range"] = [float(path[:, 2].min()), float(path[:, 2].max())] if len(path) else [1.0, 1.0]
+    moving = spec.camera in ("pan", "zoom")
+    gt["camera_moves_object"] = spec.camera == "shake"  # pan/zoom follow the object: only the background moves
+    gt["camera_speed_px_s"] = float(spec.camera_speed * ch) if moving else 0.0
+    gt["camera_tilt"] = ("down" if spec.tilt_down else "up") if spec.camera == "pan" else ""
+    gt["camera_zoom"] = ("in" if spec.zoom_in else "out") if spec.camera == "zoom" else ""
+    bars = bool(spec.letterbox or spec.pillarbox)
+    gt["bar_drift_px_s"] = float(spec.bar_drift * spec.height) if bars else 0.0
+    gt["bar_drift_direction"] = {"letterbox": "right", "pillarbox": "down"} if bars else {}
     return gt

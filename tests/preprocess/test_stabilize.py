@@ -135,7 +135,10 @@ def test_synthetic_world_camera_paths(tmp_path, camera):
     err = A.copy()
     err[:, :2, :2] += np.eye(2) - G[:, :2, :2]
     err[:, :2, 2] -= G[:, :2, 2]
-    assert displacement_rms(err, (160, 120)).mean() < 0.25  # px per frame pair (lossy H.264, weak texture)
+    # px per frame pair (lossy H.264, weak texture); pans and zooms move the background ~2-4 px per
+    # pair at this size while the tracked object stays put, so allow 15% of the true motion there
+    gt_motion = displacement_rms(G, (160, 120)).mean()
+    assert displacement_rms(err, (160, 120)).mean() < max(0.25, 0.15 * gt_motion)
     ones = np.ones(len(A))
     score, gt_score = camera_motion_score(A, (160, 120), ones, 16), camera_motion_score(G, (160, 120), ones, 16)
     if camera == "none":

@@ -54,6 +54,36 @@ def test_midpoint_reversal_is_exact_for_a_moving_block(v):
     assert not np.allclose(back, -fwd)  # whereas the raw fields live on different pixels
 
 
+def _block_sample(n: int = 9) -> dict:
+    """A sample whose stored flow is a 3x3 block moving by (2, 1) px a frame (quantized, bound 4)."""
+    flow = np.stack([_block_field(2 + k % 8, 3, (2.0, 1.0)) for k in range(n - 1)]) / 4.0
+    meta = {"n_frames": n, "fps": 16.0, "flow": {"bound": 4.0}, "label_idx": 0}
+    return {"meta": meta, "frames": np.zeros((n, 12, 16, 3), np.uint8), "mel": None,
+            "flow": quantized_flow(flow.astype(np.float32)), "key": "k"}
+
+
+def test_pretext_and_downstream_read_one_flow_representation():
+    """The arrow of time's forward clip and the clips that the probes, fine-tunes and the
+    supervised flow encoder read (``clip_view``) are the same array for the same start: no encoder
+    is pretrained on one flow representation and evaluated on another."""
+    from avbench.evaluate.features import eval_clips
+    from avbench.pretext.supervised import supervised_view
+    from avbench.shards.loader import clip_view
+
+    sample = _block_sample()
+    rng = np.random.default_rng(0)
+    for k0 in (0, 3):
+        fwd, _ = aot_directions(sample["flow"][k0:k0 + 4], 4.0)
+        down = clip_view(sample, rng, clip_frames=4, audio=False, flow=True, start=k0)["flow"]
+        assert np.array_equal(down, fwd)
+        assert not np.array_equal(down, sample["flow"][k0:k0 + 4])  # not the raw stored fields
+    ev = eval_clips(sample, kind="flow", clip_frames=4, clips_per_video=1)
+    k0 = 2  # the middle of the 5 possible starts
+    assert np.array_equal(ev[0]["flow"], aot_directions(sample["flow"][k0:k0 + 4], 4.0)[0])
+    sup = supervised_view(sample, np.random.default_rng(1), clip_frames=4, flow_frames=4, audio=False, flow=True)
+    assert np.array_equal(sup["flow"], aot_directions(sample["flow"][sup["start"]:sup["start"] + 4], 4.0)[0])
+
+
 def _spin_field(a: float, c=(7.3, 5.6), r: float = 4.5) -> np.ndarray:
     yy, xx = np.mgrid[0:12, 0:16].astype(np.float64)
     dx, dy = xx - c[0], yy - c[1]
