@@ -125,6 +125,11 @@ def cmd_aot_cues(a: argparse.Namespace) -> int:
     with atomic_path(a.output, suffix=".csv") as tmp:
         summary.to_csv(tmp, index=False)
     if a.predictions:
+        import torch
+
+        meta = torch.load(a.checkpoint, map_location="cpu", weights_only=False)["meta"]
+        pred.insert(0, "method", str(meta.get("run", a.run or "")))
+        pred.insert(1, "seed", int(meta.get("seed", 0)))
         with atomic_path(a.predictions, suffix=".parquet") as tmp:
             pred.to_parquet(tmp, index=False)
     print(summary[["variant", "n_videos", "n_clips", "accuracy", "accuracy_minus_first"]].to_string(index=False),

@@ -269,7 +269,8 @@ def cue_units(predictions: pd.DataFrame) -> pd.DataFrame:
     takes the place of the protocol, the held-out set of the downstream set (one fold)."""
     if predictions.empty:
         return pd.DataFrame()
-    p = predictions.assign(hit=(predictions["pred"] == predictions["label"]).astype(float))
+    p = predictions.rename(columns={"true": "label", "predicted": "pred"})  # avbench aot-cues' columns
+    p = p.assign(hit=(p["pred"] == p["label"]).astype(float))
     g = p.groupby(["method", "seed", "variant", "key"], sort=False)["hit"].agg(["mean", "size"]).reset_index()
     return pd.DataFrame({"method": g["method"], "seed": g["seed"].astype(int), "encoder": "flow",
                          "downstream": "pretrain (held-out)", "protocol": g["variant"], "fold": 1, "metric": "aot_acc",

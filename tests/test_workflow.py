@@ -89,6 +89,10 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     findings = pd.read_csv(tmp_path / "results" / "findings.csv")
     assert {"ssl_beats_scratch", "supervised_beats_ssl", "xdc_beats_sdc", "finetune_beats_fc"} <= set(findings["finding"])
     assert set(findings["verdict"]) <= {"reproduced", "contradicted", "inconclusive"}
+    # The paired cue test: the cues-kept arrow of time on its own held-out videos, three ways.
+    cue = pd.read_csv(tmp_path / "results" / "aot_cues" / "aot_cues_kept.csv")
+    assert cue["variant"].tolist() == ["raw", "cropped", "stabilized"] and (cue["n_videos"] > 0).all()
+    assert {"aot_bars_cue", "aot_camera_cue"} <= set(findings["finding"])
     assert set(lb.loc[lb.protocol == "linear", "method"]) == runs
     # video-only methods (flow, RGB order tasks) have no audio encoder: no sound rows
     video_only = {"aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out"}

@@ -181,6 +181,25 @@ def plot_outputs():
     return out
 
 
+def aot_cue_runs():
+    """The arrow-of-time runs trained with the shortcut cues kept (their pretraining set keeps the
+    bars and the camera motion): the paired cue test scores their first seed on their held-out
+    videos with the bars cropped and stabilized, when the config defines those variants."""
+    from avbench.evaluate.aot_cues import cue_variant_datasets
+
+    if not cue_variant_datasets(DATASETS):
+        return []
+    out = []
+    for r in RUNS:
+        s = run_settings(config, r)
+        if s["method"] != "aot":
+            continue
+        sh = shard_settings(config, s["dataset"])
+        if not sh["borders"]["enabled"] and not sh["stabilize"]["enabled"]:
+            out.append(r)
+    return out
+
+
 def aot_cue_predictions():
-    """Predictions of the paired arrow-of-time cue test, when the config plans it (none yet)."""
-    return []
+    """Predictions of the paired arrow-of-time cue test (rule aot_cues), for the findings."""
+    return [f"results/aot_cues/{r}.predictions.parquet" for r in aot_cue_runs()]
