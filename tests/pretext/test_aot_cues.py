@@ -62,7 +62,9 @@ def test_cue_test_scores_the_same_heldout_videos_in_every_variant(tiny_world, cf
     cli = pd.read_csv(out).set_index("variant")
     assert cli.loc["raw", "heldout_keys_from"] == "checkpoint"
     assert np.allclose(cli["accuracy"].to_numpy(), s["accuracy"].to_numpy())
-    assert pd.read_parquet(preds).shape == pred.shape
+    written = pd.read_parquet(preds)  # with the run and its seed, for the findings
+    assert written.shape == (len(pred), len(pred.columns) + 2) and set(written["method"]) == {"aot"}
+    assert set(written["seed"]) == {0}
     kfile = tmp_path / "keys.txt"
     assert main(["aot-cues-keys", str(tmp_path / "aot" / "checkpoint.pt"), "-o", str(kfile)]) == 0
     assert kfile.read_text().split() == keys
