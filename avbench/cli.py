@@ -125,6 +125,10 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
             "pretrain_clips_listed": listed, "pretrain_clips_found": found, "pretrain_data": settings["dataset"]}
     out = pretrain(run=a.run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=int(cfg["seed"]), index=a.index,
                    provenance=prov, threads=a.threads, workers=a.loader_workers)
+    import torch.distributed as tdist
+
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()
     print(json.dumps(out, default=str))
     return 0
 
