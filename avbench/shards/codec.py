@@ -210,8 +210,10 @@ class JpegFlow:
 
 def quantize_flow(flow: np.ndarray, bound: float) -> np.ndarray:
     """float (..., 2) flow in pixels -> uint8, clipped to ``[-bound, bound]`` (denseflow convention)."""
-    q = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2.0 * bound))
-    return np.rint(q).astype(np.uint8)
+    q = np.clip(flow, -bound, bound)  # a new array, then the same operations in place
+    q += bound
+    q *= 255.0 / (2.0 * bound)
+    return np.rint(q, out=q).astype(np.uint8)
 
 
 def dequantize_flow(q: np.ndarray, bound: float) -> np.ndarray:
