@@ -6,7 +6,7 @@ On a CUDA machine, within a total time budget (``--budget-s``, default 420 s):
   encoders plus a 400-way linear head, SGD) at 16x112x112 with autocast (bfloat16, else float16
   with a gradient scaler) and ``channels_last_3d``, batch 32 and 64, on random input already on
   the GPU (no data loading); peak GPU memory of each; one float32 contiguous baseline.
-- ``data``: 112x112 JPEG shards built here, without network: synthetic videos written by
+- ``data``: 112x112 JPEG shards (JPEG flow) built here, without network: synthetic videos written by
   ``avbench.synth`` and sharded by the real pipeline (``avbench.shards.write``, every stage on)
   when PyAV is importable, else samples generated in memory and written in the same format.
 - ``loader``: clips/s of ``avbench.shards.loader.ShardStream`` through a torch ``DataLoader``
@@ -272,8 +272,11 @@ def e2e_config(work: Path, *, dry: bool) -> dict[str, Any]:
     }
     from avbench.config import _schema
 
-    if "sync_batchnorm" not in _schema()["properties"]["pretrain"]["properties"]:
+    schema = _schema()["properties"]
+    if "sync_batchnorm" not in schema["pretrain"]["properties"]:
         del over["pretrain"]["sync_batchnorm"]  # a checkout from before the key: run without it
+    if "codec" in schema["shard"]["properties"]["flow"]["properties"]:
+        over["shard"]["flow"]["codec"] = "jpeg"  # what real datasets store (config.yaml sets npy for 40x30)
     cfg = deep_merge(base, over)
     cfg["pretrain"]["runs"] = over["pretrain"]["runs"]
     cfg["datasets"] = {
@@ -319,8 +322,8 @@ def build_pipeline_shards(work: Path, cfg: dict[str, Any], *, workers: int, sets
 
 def generated_samples(folder: Path, *, n: int, frames: int, size: int, fps: float = 16.0, bound: float = 20.0,
                       seed: int = 0) -> dict[str, Any]:
-    """Write ``n`` samples in the shard format (JPEG frames of a moving textured scene, quantized
-    flow, float16 log-mel, the JSON fields the loader reads) without decoding any video: the
+    """Write ``n`` samples in the shard format (JPEG frames of a moving textured scene, JPEG
+    quantized flow, float16 log-mel, the JSON fields the loader reads) without decoding any video: the
     fallback when PyAV is missing, and the CPU dry mode."""
     import numpy as np
     import webdataset as wds
@@ -348,8 +351,15 @@ def generated_samples(folder: Path, *, n: int, frames: int, size: int, fps: floa
                 "n_frames": frames, "frame_times": [round(k / fps, 6) for k in range(frames)], "hop_ms": 10.0,
                 "n_mels": 40, "n_mel_frames": n_mel, "has_audio": True, "frame_jpeg_bytes": lengths,
                 "frame_codec": {"name": "jpeg", "quality": 90}, "flow": {"bound": bound}}
-        files = {"frames.mjpeg": data, "flow.npy": npy_bytes(quantize_flow(flow, bound)), "mel.npy": npy_bytes(mel),
-                 "json": json.dumps(meta).encode()}
+        files = {"frames.mjpeg": data, "mel.npy": npy_bytes(mel)}
+        q = quantize_flow(flow, bound)
+        try:
+            from avbench.shards.codec import encode_jpeg_flow
+
+            files["flow.mjpeg"], meta["flow_jpeg_bytes"] = encode_jpeg_flow(q, 95)
+        except ImportError:  # a checkout from before the flow codec
+            files["flow.npy"] = npy_bytes(q)
+        files["json"] = json.dumps(meta).encode()
         total += sum(len(v) for v in files.values())
         writer.write({"__key__": f"gen{i:05d}", **files})
     writer.close()
