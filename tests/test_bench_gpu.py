@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from avbench.config import validate
 from avbench.train import Dist, convert_sync_batchnorm
@@ -59,7 +60,7 @@ def test_gpu_benchmark_dry_end_to_end(tmp_path):
 
 
 def test_sync_batchnorm_is_a_config_key_and_needs_a_gpu_process_group():
-    cfg = validate({**__import__("yaml").safe_load((REPO / "config.yaml").read_text())})
+    cfg = validate(yaml.safe_load((REPO / "config.yaml").read_text()))
     assert cfg["pretrain"]["sync_batchnorm"] is False
     model = torch.nn.ModuleDict({"video": torch.nn.Sequential(torch.nn.Conv3d(3, 4, 1), torch.nn.BatchNorm3d(4))})
     assert convert_sync_batchnorm(model, Dist()) is False
