@@ -410,25 +410,40 @@ def bench_loader(urls: list[str], *, workers: list[int], clip_frames: int, batch
         log(f"loader {w} workers: {row.get('clips_per_s', row.get('error'))} clips/s "
             f"(start-up {row.get('startup_s')} s)")
         rows.append(row)
-    # The same with the batches collated inside the workers (DataLoader batch_size).
+    # The same with the batches collated inside the workers (DataLoader batch_size): as numpy arrays
+    # (pickled through the workers' pipes), and as torch tensors (moved through shared memory) into
+    # pinned memory, the usual PyTorch path.
     w = max(workers)
-    row = {"workers": w, "batch": batch, "path": "DataLoader(batch_size, collate in the workers)"}
-    if budget.left() >= (3 if dry else 20):
-        try:
-            stream = _stream(urls, clip_frames=clip_frames, items=int(40000 * w * cap_s / 10) if not dry else 64,
-                             n_samples=len(keys), keys=keys)
-            dl = torch.utils.data.DataLoader(stream, batch_size=batch, num_workers=w, collate_fn=collate,
-                                             prefetch_factor=4)
-            row.update(_time_batches(iter(dl), cap_s=cap_s))
-            row["clips_per_s_per_worker"] = round(row["clips_per_s"] / max(1, w), 1)
-        except Exception as exc:  # noqa: BLE001
-            row["error"] = f"{type(exc).__name__}: {exc}"[:400]
-        log(f"loader {w} workers, collate in workers: {row.get('clips_per_s', row.get('error'))} clips/s")
-    else:
-        row["skipped"] = "time budget"
-    rows.append(row)
+    for path, fn, pin in (("DataLoader(batch_size, collate in the workers)", collate, False),
+                          ("DataLoader(batch_size, collate in the workers, torch tensors, pin_memory)",
+                           collate_tensors, torch.cuda.is_available())):
+        row = {"workers": w, "batch": batch, "path": path}
+        if budget.left() >= (3 if dry else 20):
+            try:
+                stream = _stream(urls, clip_frames=clip_frames, items=int(40000 * w * cap_s / 10) if not dry else 64,
+                                 n_samples=len(keys), keys=keys)
+                dl = torch.utils.data.DataLoader(stream, batch_size=batch, num_workers=w, collate_fn=fn,
+                                                 prefetch_factor=4, pin_memory=pin)
+                row.update(_time_batches(iter(dl), cap_s=cap_s))
+                row["clips_per_s_per_worker"] = round(row["clips_per_s"] / max(1, w), 1)
+            except Exception as exc:  # noqa: BLE001
+                row["error"] = f"{type(exc).__name__}: {exc}"[:400]
+            log(f"loader {w} workers, {path}: {row.get('clips_per_s', row.get('error'))} clips/s")
+        else:
+            row["skipped"] = "time budget"
+        rows.append(row)
     return {"clip_frames": clip_frames, "n_samples": len(keys), "item": "clip + flow + log-mel (clip_view)",
             "rows": rows}
+
+
+def collate_tensors(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`avbench.shards.loader.collate`, arrays turned into torch tensors (shared memory)."""
+    import numpy as np
+    import torch
+
+    from avbench.shards.loader import collate
+
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in collate(items).items()}
 
 
 def _batch_size(b: Any) -> int:
@@ -455,7 +470,7 @@ def _time_batches(it: Iterator[Any], *, cap_s: float) -> dict[str, Any]:
         if close is not None:
             close()
         del it
-    shape = list(first["video"].shape) if "video" in first else None
+    shape = [int(x) for x in first["video"].shape] if "video" in first else None
     return {"startup_s": round(t1 - t0, 2), "batches": nb, "clips": n, "seconds": round(dt, 2),
             "clips_per_s": round(n / dt, 1) if dt > 0 else None, "video_batch_shape": shape}
 
