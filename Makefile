@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.avbench-installed
 CORES ?= all
 
-.PHONY: setup run report test test-quick lint dryrun bench clean
+.PHONY: setup run report test test-quick lint dryrun bench bench-gpu clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	bash benchmarks/setup_video2dataset.sh || echo "video2dataset could not be set up: its comparison is skipped"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench.py
+
+# The GPU path (benchmarks/README.md, "GPU"): training and loader throughput, data wait, and a
+# torchrun (NCCL) pretrain + evaluate; writes benchmarks/gpu.json. Without CUDA: a CPU dry run.
+GPU_BUDGET_S ?= 420
+bench-gpu: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/gpu.py --out benchmarks/gpu.json --budget-s $(GPU_BUDGET_S)
 
 dryrun: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n all

@@ -180,6 +180,10 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     prov["pretrain_shards_hash"] = shards_hash(a.shards)
     out = pretrain(run=run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=seed, index=a.index,
                    provenance=prov, threads=a.threads, workers=a.loader_workers)
+    import torch.distributed as tdist
+
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()
     print(json.dumps(out, default=str))
     return 0
 

@@ -64,6 +64,9 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     for name in cfg["downstream"]:
         if name not in cfg["datasets"]:
             raise jsonschema.ValidationError(f"downstream dataset {name!r} is not in datasets")
+    for name in cfg["evaluate"]["finetune_sets"]:
+        if name not in cfg["downstream"]:
+            raise jsonschema.ValidationError(f"evaluate.finetune_sets lists {name!r}, which is not in downstream")
     pschema = schema["properties"]["pretrain"]
     for run in cfg["pretrain"]["methods"]:
         if run not in (cfg["pretrain"].get("runs") or {}) and run != SCRATCH_RUN:

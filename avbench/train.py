@@ -9,7 +9,8 @@ uses mixed precision (bfloat16 autocast) and channels-last video tensors.
 
 Under ``torchrun`` every rank reads its own share of the samples (each sample once per epoch
 across ranks), gradients are averaged over the ranks before each step, and rank 0 writes the
-checkpoints. BatchNorm statistics are per rank; rank 0's are saved.
+checkpoints. BatchNorm statistics are per rank (rank 0's are saved) unless ``sync_batchnorm`` is
+set, which makes them SyncBatchNorm over all ranks on GPUs.
 """
 
 from __future__ import annotations
@@ -50,11 +51,12 @@ class Dist:
 
 def setup_distributed() -> Dist:
     """Join the process group that ``torchrun`` describes in the environment (gloo on CPU, nccl on
-    GPU); a plain run is world 1 on the first GPU if there is one, else the CPU."""
+    GPU; also under ``torchrun --nproc-per-node 1``, so that a one-GPU job runs the same path as a
+    multi-GPU one); a plain run is world 1 on the first GPU if there is one, else the CPU."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device(f"cuda:{local}") if torch.cuda.is_available() else torch.device("cpu")
-    if world <= 1:
+    if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return Dist(device=device)
     import torch.distributed as dist
 
@@ -63,6 +65,20 @@ def setup_distributed() -> Dist:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
+
+
+def convert_sync_batchnorm(model: torch.nn.Module, d: Dist) -> bool:
+    """Turn the BatchNorm layers of ``model``'s children (the encoders' ``ModuleDict``) into
+    ``torch.nn.SyncBatchNorm`` (statistics over the ranks' global batch) when a process group is up
+    on GPUs; returns whether it did. SyncBatchNorm keeps BatchNorm's state-dict keys, so checkpoints
+    load into plain BatchNorm encoders."""
+    import torch.distributed as dist
+
+    if d.device.type != "cuda" or not (dist.is_available() and dist.is_initialized()):
+        return False
+    for name, child in list(model.named_children()):
+        setattr(model, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
+    return True
 
 
 def average_gradients(model: torch.nn.Module, d: Dist) -> None:
@@ -311,12 +327,13 @@ def pretrain(
     train_keys, heldout_keys = split_heldout(ok, seed)
     mel_norm = mel_statistics(urls, frozenset(train_keys)) if len(ok) else (0.0, 1.0)
     model = PretrainModel(specs=pretext.encoder_specs(), head=pretext).to(dist.device)
+    sync_bn = bool(cfg.get("sync_batchnorm", False)) and convert_sync_batchnorm(model.encoders, dist)
     trainer = Trainer(pretext=pretext, model=model, urls=urls, train_keys=train_keys, heldout_keys=heldout_keys,
                       rows=rows, mel_norm=mel_norm, cfg=cfg, seed=seed, dist=dist, workers=workers, progress=progress)
     meta = {"run": run, "method": method, "config": cfg, "seed": seed, "n_classes": n_classes, "mel_norm": mel_norm,
             "world_size": dist.world, "n_train_videos": len(train_keys), "n_val_videos": len(heldout_keys),
             "heldout_keys": list(heldout_keys),  # the videos the pretext is scored on (avbench aot-cues)
-            "encoders": list(pretext.encoders), **(provenance or {})}
+            "encoders": list(pretext.encoders), "sync_batchnorm": sync_bn, **(provenance or {})}
     metrics: list[dict[str, Any]] = []
     last = out_dir / "last.pt"
     start_epoch = 0

@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 from avbench.config import load_config, shard_settings  # noqa: E402
 from avbench.media.ffmpeg import ffmpeg_binary  # noqa: E402
 
+SECTIONS = ("preprocess", "codecs", "flow_codecs", "video2dataset", "loader", "workers", "baseline")
 STAGES = ("demux", "decode_video", "decode_audio", "frames", "borders_black", "audio_resample", "flow", "camera_motion",
           "stabilize", "audio_features", "encode", "write")
 
@@ -209,6 +210,90 @@ def bench_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], 
     return out
 
 
+REAL_CLIPS = ("chaplin.mp4", "tests_data_test.avi", "nasa_13013.mp4", "big_buck_bunny_0_30.webm")
+KINETICS_400_SAMPLES = 240_000  # 10 s clips
+
+
+def bench_flow_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], repeats: int,
+                      qualities: tuple[int, ...] = (95, 90)) -> dict[str, Any]:
+    """Flow as raw uint8 (``flow.npy``) vs two 8-bit grayscale JPEG images per pair (``flow.mjpeg``,
+    mmaction2/denseflow): bytes per 10 s sample, end-point error against the float flow (and the
+    part JPEG adds to the quantization's), encode and decode CPU. DIS flow of the clips decoded at
+    ``cfg``'s size and fps (no stabilization), the synthetic clips and, where ../shared/realdata is
+    beside the repository, real footage."""
+    from avbench.media.decode import decode_clip
+    from avbench.preprocess.flow import extract_flow
+    from avbench.shards.codec import JpegFlow, dequantize_flow, encode_jpeg_flow, npy_array, npy_bytes, quantize_flow
+
+    bound = float(cfg["flow"]["bound"])
+    size = (int(cfg["size"][0]), int(cfg["size"][1]))
+    clips = [(k, c["path"]) for k in ("640x360", "340x256") for c in sources[k]]
+    real = REPO.parent / "shared" / "realdata" / "clips"
+    clips += [("real", str(real / n)) for n in REAL_CLIPS if (real / n).exists()]
+    per_clip = []
+    codecs = ["npy"] + [f"jpeg_q{q}" for q in qualities]
+    pooled = {c: {"bytes": 0.0, "pairs": 0, "epe_sum": 0.0, "epe_vs_npy_sum": 0.0, "enc": 0.0, "dec": 0.0,
+                  "dec16": 0.0} for c in codecs}
+    for kind, path in clips:
+        frames = decode_clip(path, fps=float(cfg["fps"]), size=size, resize=cfg["resize"], audio=False).frames
+        flow = extract_flow(np.ascontiguousarray(frames), algorithm=cfg["flow"]["algorithm"],
+                            preset=cfg["flow"]["preset"])
+        ref = np.clip(flow, -bound, bound)
+        q = quantize_flow(flow, bound)
+        n = len(q)
+        row: dict[str, Any] = {"kind": kind, "source": Path(path).name, "pairs": n,
+                               "mean_flow_px": float(np.linalg.norm(flow, axis=-1).mean()),
+                               "clipped_share": float((np.abs(flow) > bound).any(-1).mean())}
+        deq_q = dequantize_flow(q, bound)
+        for c in codecs:
+            enc_t, dec_t, dec16_t = [], [], []
+            for _ in range(repeats):
+                if c == "npy":
+                    t, data = cpu(lambda: npy_bytes(q))
+                    enc_t.append(t)
+                    t, dec = cpu(lambda: npy_array(data))
+                    dec_t.append(t)
+                    dec16_t.append(cpu(lambda: npy_array(data)[:16].copy())[0])
+                    nbytes = len(data)
+                else:
+                    qual = int(c.split("_q")[1])
+                    t, (data, lengths) = cpu(lambda: encode_jpeg_flow(q, qual))
+                    enc_t.append(t)
+                    t, dec = cpu(lambda: JpegFlow(data, lengths, size)[:])
+                    dec_t.append(t)
+                    dec16_t.append(cpu(lambda: JpegFlow(data, lengths, size)[0:16])[0])
+                    nbytes = len(data)
+            deq = dequantize_flow(dec, bound)
+            epe = np.linalg.norm(deq - ref, axis=-1).mean(axis=(1, 2))
+            epe_npy = np.linalg.norm(deq - deq_q, axis=-1).mean(axis=(1, 2))
+            row[c] = {"kb_per_pair": nbytes / n / 1024, "epe_px": float(epe.mean()), "epe_vs_npy_px": float(epe_npy.mean()),
+                      "encode_ms_per_pair": 1000 * statistics.median(enc_t) / n,
+                      "decode_ms_per_pair": 1000 * statistics.median(dec_t) / n,
+                      "decode_ms_16_pairs": 1000 * statistics.median(dec16_t)}
+            p = pooled[c]
+            p["bytes"] += nbytes
+            p["pairs"] += n
+            p["epe_sum"] += float(epe.sum())
+            p["epe_vs_npy_sum"] += float(epe_npy.sum())
+            p["enc"] += statistics.median(enc_t)
+            p["dec"] += statistics.median(dec_t)
+            p["dec16"] += statistics.median(dec16_t)
+        per_clip.append(row)
+    pairs_10s = int(round(10 * float(cfg["fps"]))) - 1
+    summary = {}
+    for c, p in pooled.items():
+        per_pair = p["bytes"] / p["pairs"]
+        summary[c] = {"kb_per_10s_sample": per_pair * pairs_10s / 1024, "epe_px": p["epe_sum"] / p["pairs"],
+                      "epe_vs_npy_px": p["epe_vs_npy_sum"] / p["pairs"],
+                      "encode_ms_per_10s_sample": 1000 * p["enc"] / p["pairs"] * pairs_10s,
+                      "decode_ms_per_10s_sample": 1000 * p["dec"] / p["pairs"] * pairs_10s,
+                      "decode_ms_16_pairs": 1000 * p["dec16"] / len(clips),
+                      "kinetics400_gb": per_pair * pairs_10s * KINETICS_400_SAMPLES / 1e9}
+    return {"bound_px": bound, "quantization_step_px": 2 * bound / 255, "size": list(size), "fps": cfg["fps"],
+            "algorithm": f"{cfg['flow']['algorithm']} {cfg['flow']['preset']}", "clips": len(clips),
+            "summary": summary, "per_clip": per_clip}
+
+
 def bench_loader(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path, clip_frames: int,
                  seconds_budget: float, log: Callable[[str], None]) -> dict[str, Any]:
     """Clips/s from shards (the lead's streaming loader) vs decoding the same clips from the mp4
@@ -285,64 +370,149 @@ def bench_loader(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], 
             "size": list(size), "training_batch_size": B, "training_threads": os.cpu_count()}
 
 
-def bench_workers(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path) -> dict[str, Any]:
-    """Wall time of write_shards with 1 and 2 worker processes on the same clips."""
+def bench_workers(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path,
+                  copies: int = 8) -> dict[str, Any]:
+    """Wall time of write_shards with 1 and 2 worker processes on the same clips (each listed
+    ``copies`` times: enough work that starting the workers, spawn + imports, is a small share)."""
     import pandas as pd
 
     from avbench.shards.write import write_shards
 
-    clips = (sources["340x256"] + sources["640x360"]) * 3  # enough work to amortize starting the workers
+    clips = (sources["340x256"] + sources["640x360"]) * copies
     rows = [{"id": f"{Path(c['path']).stem}_{i}", "path": c["path"], "label": "", "label_idx": 0, "split": "train",
              "t_start": 0.0, "t_end": c["seconds"], "duration": c["seconds"], "status": "ok", "dataset": "bench"}
             for i, c in enumerate(clips)]
-    walls = {}
+    walls: dict[int, list[float]] = {}
+    cpus: dict[int, list[float]] = {}
     for w in (1, 2, 1, 2):
         t0 = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         write_shards(pd.DataFrame(rows), work / f"w{w}", work / f"w{w}.parquet", cfg=cfg, modality="audiovisual",
                      workers=w, progress=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         walls.setdefault(w, []).append(time.perf_counter() - t0)
+        cpus.setdefault(w, []).append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     w1, w2 = min(walls[1]), min(walls[2])
+    c1, c2 = min(cpus[1]), min(cpus[2])
+    video_s = sum(c["seconds"] for c in clips)
     return {"wall_s_1_worker": w1, "wall_s_2_workers": w2, "speedup_2_workers": w1 / w2, "cpu_count": os.cpu_count(),
-            "clips": len(rows), "note": "wall times include starting the worker processes (spawn + imports)"}
+            "clips": len(rows), "video_s": video_s, "video_s_per_wall_s_1_worker": video_s / w1,
+            "video_s_per_wall_s_2_workers": video_s / w2, "walls": walls,
+            "workers_cpu_s_1_worker": c1, "workers_cpu_s_2_workers": c2,
+            # what 2 workers could give on 2 free cores: 2x, less the CPU the second worker adds
+            "speedup_2_workers_bound_from_cpu": 2 * c1 / c2 if c2 else None,
+            "load_average": list(os.getloadavg()),
+            "note": "wall times (best of 2) include starting the worker processes (spawn + imports); the wall "
+                    "speedup needs 2 free cores (see load_average); workers_cpu_s: CPU of the worker processes"}
 
 
-def bench_video2dataset(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path, repeats: int,
-                        log: Callable[[str], None]) -> dict[str, Any] | None:
-    """video2dataset (its own venv, local files, one process): decode, fps, resize, audio resample,
-    write webdataset. CPU of its processes (ffmpeg children included), against ours on the same clips."""
+def _child_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, dict[str, Any]]:
+    """(CPU seconds of the process and its children, start-up included; wall seconds; its JSON line)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - wall0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError((proc.stderr.strip().splitlines() or ["?"])[-1][:300])
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu_s, wall, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_video2dataset(sources: dict[str, list[dict[str, Any]]], settings: dict[str, dict[str, Any]], work: Path,
+                        repeats: int, copies: int, log: Callable[[str], None]) -> dict[str, Any] | None:
+    """video2dataset (its own venv, local files, one process) against avbench, both timed the same
+    way: each tool runs in a fresh process on the same list of clips (every clip ``copies`` times,
+    so that start-up is a small share), one thread; CPU of the process and its children in total
+    (interpreter start and imports included) and of the work alone (measured inside the process from
+    just before the first clip to the end). avbench runs ``settings`` (``full_112``: the full
+    sample; ``subset_112``: video2dataset's subset) through ``ours_run.py``."""
     py = work / "v2d-venv" / "bin" / "python"
     if not py.exists() or not (work / "bin" / "ffprobe").exists():
         log("video2dataset: not set up (benchmarks/setup_video2dataset.sh); skipped")
         return None
-    clips = sources["340x256"] + sources["640x360"]
+    clips = (sources["340x256"] + sources["640x360"]) * copies
+    video_s = sum(c["seconds"] for c in clips)
     listing = work / "v2d_clips.json"
     listing.write_text(json.dumps([c["path"] for c in clips]))
-    runs = []
-    for r in range(repeats):
+    ours_listing = work / "ours_clips.json"
+    ours_listing.write_text(json.dumps(clips))
+    for name, cfg in settings.items():
+        (work / f"ours_{name}.settings.json").write_text(json.dumps(cfg))
+    subset = settings["subset_112"]
+    env = dict(os.environ, PATH=f"{work / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    runs: dict[str, list[dict[str, Any]]] = {"video2dataset": [], **{name: [] for name in settings}}
+    for _ in range(repeats):  # the tools in turn, so that the machine's load hits them alike
         out = work / "v2d_out"
         shutil.rmtree(out, ignore_errors=True)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        wall0 = time.perf_counter()
-        env = dict(os.environ, PATH=f"{work / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
-        proc = subprocess.run([str(py), str(REPO / "benchmarks" / "v2d_run.py"), str(listing), str(out),
-                               "--fps", str(cfg["fps"]), "--size", str(cfg["size"][1]),
-                               "--sample-rate", str(cfg["sample_rate"])], capture_output=True, text=True, env=env)
-        wall = time.perf_counter() - wall0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
-            log("video2dataset failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1])
-            return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
-        report = json.loads(proc.stdout.strip().splitlines()[-1])
-        runs.append({"cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-                     "wall_s": wall, **report})
-    video_s = sum(c["seconds"] for c in clips)
-    cpu_s = statistics.median(r["cpu_s"] for r in runs)
-    res = {"cpu_s_per_video_s": cpu_s / video_s, "wall_s": statistics.median(r["wall_s"] for r in runs),
-           "samples_written": runs[-1].get("samples"), "samples_with_audio": runs[-1].get("samples_with_audio"),
-           "version": runs[-1].get("version"),
-           "settings": runs[-1].get("settings")}
-    log(f"video2dataset: {cpu_s / video_s:.4f} CPU-s/video-s ({res['samples_written']} samples)")
+        try:
+            cpu_s, wall, rep = _child_cpu([str(py), str(REPO / "benchmarks" / "v2d_run.py"), str(listing), str(out),
+                                           "--fps", str(subset["fps"]), "--size", str(subset["size"][1]),
+                                           "--sample-rate", str(subset["sample_rate"])], env=env)
+        except RuntimeError as exc:
+            log(f"video2dataset failed: {exc}")
+            return {"error": str(exc)}
+        runs["video2dataset"].append({"cpu_s": cpu_s, "wall_s": wall, **rep})
+        for name in settings:
+            cpu_s, wall, rep = _child_cpu([sys.executable, str(REPO / "benchmarks" / "ours_run.py"), str(ours_listing),
+                                           str(work / f"ours_{name}.settings.json"), str(work / f"ours_{name}.tar")])
+            runs[name].append({"cpu_s": cpu_s, "wall_s": wall, **rep})
+    res: dict[str, Any] = {"video_s": video_s, "clips": len(clips), "copies_of_each_clip": copies, "repeats": repeats}
+    for tool, rs in runs.items():
+        total = statistics.median(r["cpu_s"] for r in rs)
+        work_s = statistics.median(r["work_cpu_s"] for r in rs)
+        res[tool] = {"cpu_s_per_video_s_with_startup": total / video_s, "cpu_s_per_video_s_work_only": work_s / video_s,
+                     "startup_cpu_s": total - work_s, "startup_share": (total - work_s) / total,
+                     "wall_s": statistics.median(r["wall_s"] for r in rs), "samples_written": rs[-1].get("samples")}
+        log(f"{tool}: {total / video_s:.4f} CPU-s/video-s with start-up, {work_s / video_s:.4f} work only "
+            f"(start-up {total - work_s:.1f} CPU-s, {100 * (total - work_s) / total:.0f}%)")
+    v = runs["video2dataset"][-1]
+    res["video2dataset"].update(samples_with_audio=v.get("samples_with_audio"), version=v.get("version"),
+                                settings=v.get("settings"))
+    v2d = res["video2dataset"]
+    for name in settings:
+        for how in ("work_only", "with_startup"):
+            res[f"ratio_{name}_{how}"] = v2d[f"cpu_s_per_video_s_{how}"] / res[name][f"cpu_s_per_video_s_{how}"]
     return res
+
+
+def bench_baseline(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path, repeats: int,
+                   baseline: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """The full sample (``cfg``) by this checkout and by ``baseline`` (another checkout, e.g.
+    ``git archive <commit> | tar -x -C DIR``), side by side: each repetition runs both in turn
+    (``ours_run.py`` in a fresh process, work-only CPU per clip) and decodes every clip alone in
+    this process; medians per clip. Gives each version's ratio to the decode floor per kind."""
+    kinds = {k: v for k, v in sources.items()}
+    clips = [c for k in kinds for c in kinds[k]]
+    listing = work / "baseline_clips.json"
+    listing.write_text(json.dumps(clips))
+    settings = work / "baseline.settings.json"
+    settings.write_text(json.dumps(cfg))
+    per: dict[str, list[list[float]]] = {"current": [], "baseline": []}
+    dec: list[list[float]] = []
+    for r in range(repeats):
+        for name, repo in (("baseline", baseline), ("current", REPO)) if r % 2 == 0 else (("current", REPO),
+                                                                                            ("baseline", baseline)):
+            _, _, rep = _child_cpu([sys.executable, str(REPO / "benchmarks" / "ours_run.py"), str(listing),
+                                    str(settings), str(work / f"baseline_{name}.tar"), "--repo", str(repo)])
+            per[name].append(rep["per_clip_cpu_s"])
+        dec.append([cpu(lambda: decode_only(c["path"]))[0] for c in clips])
+    out: dict[str, Any] = {"baseline": str(baseline), "repeats": repeats, "per_kind": {}}
+    i = 0
+    for kind, cs in kinds.items():
+        idx = list(range(i, i + len(cs)))
+        i += len(cs)
+        video_s = sum(c["seconds"] for c in cs)
+        d = sum(statistics.median(run[j] for run in dec) for j in idx)
+        row: dict[str, Any] = {"decode_only_cpu_s_per_video_s": d / video_s}
+        for name in per:
+            t = sum(statistics.median(run[j] for run in per[name]) for j in idx)
+            row[name] = {"cpu_s_per_video_s": t / video_s, "ratio_to_decode_bound": t / d}
+        row["current_over_baseline"] = row["current"]["cpu_s_per_video_s"] / row["baseline"]["cpu_s_per_video_s"]
+        out["per_kind"][kind] = row
+        log(f"baseline {kind}: current {row['current']['ratio_to_decode_bound']:.2f}x decode, baseline "
+            f"{row['baseline']['ratio_to_decode_bound']:.2f}x; current/baseline {row['current_over_baseline']:.3f}")
+    return out
 
 
 def main() -> int:
@@ -353,10 +523,18 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=3, help="clips per source kind")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--loader-seconds", type=float, default=8.0, help="CPU budget of each loader measurement")
+    ap.add_argument("--v2d-copies", type=int, default=4, help="times each clip is listed in the video2dataset "
+                    "comparison (enough video that start-up is a small share)")
+    ap.add_argument("--baseline-repo", default=None, help="another checkout (e.g. `git archive <commit> | tar -x -C "
+                    "DIR`): the baseline section runs the full sample by it and by this one side by side")
+    ap.add_argument("--worker-copies", type=int, default=8, help="times each clip is sharded in the 1-vs-2-worker "
+                    "measurement (enough work that starting the workers does not dominate)")
+    ap.add_argument("--only", default=None, help="comma list of sections to run (preprocess, codecs, video2dataset, "
+                    "loader, workers, flow_codecs); the others are read back from --out")
     ap.add_argument("--quick", action="store_true", help="2 s clips, 1 clip per kind, 1 repeat (a smoke test)")
     a = ap.parse_args()
     if a.quick:
-        a.seconds, a.clips, a.repeats, a.loader_seconds = 2.0, 1, 1, 1.0
+        a.seconds, a.clips, a.repeats, a.loader_seconds, a.v2d_copies, a.worker_copies = 2.0, 1, 1, 1.0, 1, 1
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     from threadpoolctl import threadpool_limits
@@ -372,6 +550,7 @@ def main() -> int:
     k400["size"] = [112, 112]
     k400["flow"]["bound"] = 20.0
     k400["frame_codec"] = "jpeg"
+    k400["flow"]["codec"] = "jpeg"  # the schema defaults for real sizes (README, "Flow codecs")
     settings = {"full_112": k400, "full_default": default}
     subset = copy.deepcopy(k400)  # what video2dataset does: decode, fps, resize, audio resample, write
     subset["flow"]["enabled"] = subset["stabilize"]["enabled"] = False
@@ -387,19 +566,53 @@ def main() -> int:
     v = copy.deepcopy(k400)
     v["frame_codec"] = "npy"
     settings["full_112_npy"] = v
+    v = copy.deepcopy(k400)
+    v["flow"]["codec"] = "npy"
+    settings["full_112_flow_npy"] = v
 
     log("generating sources")
     sources = make_sources(work, a.seconds, a.clips)
-    log("preprocessing vs decode-only")
-    pre = bench_preprocess(sources, settings, a.repeats, log)
-    log("frame codecs")
-    codecs = bench_codecs(sources, k400, [default["size"], [112, 112], [171, 128]], max(3, a.repeats))
-    log("video2dataset")
-    v2d = bench_video2dataset(sources, subset, work, a.repeats, log)
-    log("loader")
-    loader = bench_loader(sources, default, work, int(cfg["pretrain"]["clip_frames"]), a.loader_seconds, log)
-    log("workers")
-    workers = bench_workers(sources, k400, work)
+    only = set(a.only.split(",")) if a.only else set(SECTIONS)
+    unknown = only - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"--only: unknown sections {sorted(unknown)}; known: {', '.join(SECTIONS)}")
+    previous: dict[str, Any] = {}
+    if only != set(SECTIONS):
+        if not Path(a.out).exists():
+            raise SystemExit(f"--only needs the figures of the other sections in {a.out}")
+        previous = json.loads(Path(a.out).read_text())
+    details: dict[str, Any] = dict(previous.get("details", {}))
+    runs: dict[str, Any] = dict(previous.get("runs", {}))
+    stamp = {"seconds_per_clip": a.seconds, "clips_per_kind": a.clips, "repeats": a.repeats,
+             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average_at_start": list(os.getloadavg())}
+    key = {"preprocess": "per_source", "codecs": "frame_codecs"}
+    for name in SECTIONS:
+        if name not in only:
+            continue
+        log(name)
+        if name == "preprocess":
+            details["per_source"] = bench_preprocess(sources, settings, a.repeats, log)
+        elif name == "codecs":
+            details["frame_codecs"] = bench_codecs(sources, k400, [default["size"], [112, 112], [171, 128]],
+                                                   max(3, a.repeats))
+        elif name == "video2dataset":
+            details["video2dataset"] = bench_video2dataset(sources, {"full_112": k400, "subset_112": subset}, work,
+                                                           a.repeats, a.v2d_copies, log)
+        elif name == "loader":
+            details["loader"] = bench_loader(sources, default, work, int(cfg["pretrain"]["clip_frames"]),
+                                             a.loader_seconds, log)
+        elif name == "workers":
+            details["workers"] = bench_workers(sources, k400, work, a.worker_copies)
+        elif name == "flow_codecs":
+            details["flow_codecs"] = bench_flow_codecs(sources, k400, max(3, a.repeats))
+        elif name == "baseline":
+            if not a.baseline_repo:
+                continue
+            details["baseline"] = bench_baseline(sources, settings["full_112_flow_npy"], work, a.repeats,
+                                                 Path(a.baseline_repo), log)  # npy flow: what both versions do
+        runs[key.get(name, name)] = {**stamp, "load_average_at_end": list(os.getloadavg())}
+    details["settings"] = {k: v for k, v in settings.items()}
+    pre, v2d, loader = details["per_source"], details.get("video2dataset"), details["loader"]
 
     video_s = {k: v["video_s"] for k, v in pre.items()}
     all_s = sum(video_s.values())
@@ -409,31 +622,37 @@ def main() -> int:
 
     dec = sum(pre[k]["decode_only_cpu_s_per_video_s"] * video_s[k] for k in pre) / all_s
     ours_total = pooled("full_112", "cpu_s_per_video_s")
-    ours_subset = pooled("subset_112", "cpu_s_per_video_s")
     stage = {s: sum(pre[k]["variants"]["full_112"]["stage_cpu_s_per_video_s"][s] * video_s[k] for k in pre) / all_s
              for s in pre["640x360"]["variants"]["full_112"]["stage_cpu_s_per_video_s"]}
+    k640 = pre["640x360"]
     results: dict[str, Any] = {
         "preprocess_cpu_s_per_video_s": ours_total,
         "decode_only_cpu_s_per_video_s": dec,
         "ratio_to_decode_bound": ours_total / dec,
+        "ratio_to_decode_bound_640x360": k640["variants"]["full_112"]["ratio_to_decode_bound"],
         "stage_cpu_s_per_video_s": stage,
-        "ratio_to_video2dataset": (v2d["cpu_s_per_video_s"] / ours_total) if v2d and "cpu_s_per_video_s" in v2d else None,
-        "ratio_to_video2dataset_same_subset": (v2d["cpu_s_per_video_s"] / ours_subset)
-        if v2d and "cpu_s_per_video_s" in v2d else None,
+        # both tools timed the same way (fresh process each, same clips): work only, and with start-up
+        "ratio_to_video2dataset": v2d.get("ratio_full_112_work_only") if v2d else None,
+        "ratio_to_video2dataset_with_startup": v2d.get("ratio_full_112_with_startup") if v2d else None,
+        "ratio_to_video2dataset_same_subset": v2d.get("ratio_subset_112_work_only") if v2d else None,
+        "ratio_to_video2dataset_same_subset_with_startup": v2d.get("ratio_subset_112_with_startup") if v2d else None,
         "loader_clips_per_s": loader["loader_clips_per_s"],
         "loader_speedup_vs_mp4_decode": loader["loader_speedup_vs_mp4_decode"],
-        "details": {"per_source": pre, "frame_codecs": codecs, "video2dataset": v2d, "loader": loader,
-                    "workers": workers, "settings": {k: v for k, v in settings.items()}},
+        "speedup_2_workers": (details.get("workers") or {}).get("speedup_2_workers"),
+        "flow_codecs": (details.get("flow_codecs") or {}).get("summary"),
+        "details": details,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "python": platform.python_version(), "pyav": av.__version__,
                     "load_average_at_end": list(os.getloadavg())},
-        "run": {"seconds_per_clip": a.seconds, "clips_per_kind": a.clips, "repeats": a.repeats,
-                "date": time.strftime("%Y-%m-%d %H:%M:%S")},
+        "run": stamp,
+        "runs": runs,
     }
     Path(a.out).write_text(json.dumps(results, indent=2, sort_keys=False, default=float) + "\n")
     log(f"total {ours_total:.4f} CPU-s/video-s = {ours_total / dec:.2f}x decode-only ({dec:.4f}); "
-        f"video2dataset/ours = {results['ratio_to_video2dataset']}; loader {loader['loader_clips_per_s']:.0f} clips/s, "
-        f"{loader['loader_speedup_vs_mp4_decode']:.1f}x mp4 decoding; wrote {a.out}")
+        f"video2dataset/ours = {results['ratio_to_video2dataset']} work only, "
+        f"{results['ratio_to_video2dataset_with_startup']} with start-up; loader {loader['loader_clips_per_s']:.0f} "
+        f"clips/s, {loader['loader_speedup_vs_mp4_decode']:.1f}x mp4 decoding; 2 workers "
+        f"{results['speedup_2_workers']}x; wrote {a.out}")
     return 0
 
 

@@ -46,3 +46,12 @@ def test_method_encoders_agree_with_the_pretexts():
     cfg = load_config(REPO / "config.yaml")
     assert run_encoders(cfg, "aot_cues_kept") == ("flow",)
     assert run_encoders(cfg, "supervised") == ("video", "audio", "flow")
+
+
+def test_finetune_sets_must_be_downstream_sets():
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    raw.setdefault("evaluate", {})["finetune_sets"] = ["synth_action"]
+    assert validate(raw)["evaluate"]["finetune_sets"] == ["synth_action"]
+    raw["evaluate"]["finetune_sets"] = ["ucf101"]
+    with pytest.raises(jsonschema.ValidationError, match="finetune_sets"):
+        validate(raw)

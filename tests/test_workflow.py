@@ -187,8 +187,18 @@ def test_dry_run_kinetics_config(tmp_path):
     assert "results/shards/k400/group-003" in out.stdout and "results/shards/k400_raw/group-003" in out.stdout
     for run in c["pretrain"]["methods"]:
         assert f"results/models/{run}/checkpoint.pt" in out.stdout, run
-    assert run_settings(c, "avts_curriculum")["video_backbone"] == "r2plus1d_18"
+    assert run_settings(c, "avts_curriculum")["video_backbone"] == "mc3_18"  # seed 000's AVTS backbone
+    assert run_settings(c, "xdc")["video_backbone"] == "r2plus1d_18"
     assert run_settings(c, "aot_cues_kept")["dataset"] == "k400_raw" and c["shard"]["size"] == [171, 128]
     assert yaml.safe_load(cfg.read_text())["pretrain"]["clip_frames"] == 16
     for d in ("ucf101", "hmdb51", "esc50", "dcase"):
         assert f"results/eval/scratch/{d}.csv" in out.stdout
+    # the papers' protocols: full fine-tune of every run on every UCF101/HMDB51 fold (none on the
+    # sound sets), the arrow of time also above its fusion, a linear SVM on the audio features
+    assert c["evaluate"]["audio_classifier"] == "svm"
+    for run in ("scratch", "avts_curriculum", "xdc_k1024", "aot_cues_kept", "odd_one_out"):
+        for d in ("ucf101", "hmdb51"):
+            for k in (1, 2, 3):
+                assert f"results/eval/{run}/{d}/finetune/fold{k}.csv" in out.stdout, (run, d, k)
+    assert "results/eval/aot_cues_removed/hmdb51/finetune_top/fold3.csv" in out.stdout
+    assert "/esc50/finetune" not in out.stdout and "/dcase/finetune" not in out.stdout

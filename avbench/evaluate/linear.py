@@ -142,9 +142,9 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
                    folds: list[int] | None = None, threads: int = 1,
                    predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Linear-probe every encoder that fits ``task`` (``video``: the RGB and flow encoders,
-    ``audio``: the audio encoder) on every official fold of ``downstream``. Tidy rows; when
-    ``predictions`` is a list, one row per (encoder, fold, test clip) is appended to it
-    (:func:`clip_predictions`)."""
+    ``audio``: the audio encoder) on every official fold of ``downstream``; features are computed
+    on the GPU when there is one. Tidy rows; when ``predictions`` is a list, one row per (encoder,
+    fold, test clip) is appended to it (:func:`clip_predictions`)."""
     if not downstream.folds:
         raise ValueError(f"{downstream.name} has no fold columns: cannot evaluate")
     rows: list[dict[str, Any]] = []
@@ -152,7 +152,8 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
         if kind not in encoders:
             continue
         f = extract_features(encoders[kind], downstream.urls, kind=kind, clip_frames=encoder_clip_frames(meta, kind),
-                             clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]))
+                             clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]),
+                             device=torch.device("cuda") if torch.cuda.is_available() else None)
         if not len(f["keys"]):
             print(f"{kind} encoder: no sample of {downstream.name} has the inputs it needs; skipped", flush=True)
             continue

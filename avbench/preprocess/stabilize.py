@@ -286,16 +286,23 @@ def warp_flow(flow: np.ndarray, warps: np.ndarray) -> np.ndarray:
 
     flow: float32 (T-1, H, W, 2) on the input frames; warps: (T, 3, 3). Returns float32
     (T-1, H, W, 2): for output pixel q of frame k, ``W_{k+1}(p + flow_k(p)) - q`` with
-    ``p = W_k^{-1} q``.
+    ``p = W_k^{-1} q``, i.e. ``L_{k+1} f'(q) + (R_k - I) q`` where ``f'`` is the flow warped like
+    frame k, ``L_{k+1}`` the linear part of ``W_{k+1}`` and ``R_k = W_{k+1} W_k^{-1}`` (each
+    term one OpenCV call per pair).
     """
     P, H, W = flow.shape[:3]
     out = np.empty_like(flow)
+    if P == 0:
+        return out
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
+    grid = np.ascontiguousarray(np.stack([xs, ys], axis=-1))
+    inv = np.linalg.inv(warps[:P])
+    rel = warps[1:P + 1] @ inv  # frame-k output -> frame-(k+1) output
     for k in range(P):
-        fx, fy = cv2.split(cv2.warpAffine(flow[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR,
-                                          borderMode=cv2.BORDER_REPLICATE))
-        rel = (warps[k + 1] @ np.linalg.inv(warps[k])).astype(np.float32)  # frame-k output -> frame-(k+1) output
-        lin = warps[k + 1, :2, :2].astype(np.float32)
-        out[k, ..., 0] = (rel[0, 0] - 1) * xs + rel[0, 1] * ys + rel[0, 2] + lin[0, 0] * fx + lin[0, 1] * fy
-        out[k, ..., 1] = rel[1, 0] * xs + (rel[1, 1] - 1) * ys + rel[1, 2] + lin[1, 0] * fx + lin[1, 1] * fy
+        moved = cv2.warpAffine(flow[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+        lin = np.zeros((2, 3), np.float64)
+        lin[:, :2] = warps[k + 1, :2, :2]
+        pos = rel[k, :2] - np.eye(3)[:2]
+        cv2.add(cv2.transform(moved, lin), cv2.transform(grid, pos), dst=out[k])
     return out

@@ -7,7 +7,11 @@ Members of a sample (``<key>.<ext>`` in the tar):
   with their byte lengths in the JSON field ``frame_jpeg_bytes``;
 - ``flow.npy``: uint8 (T-1, H, W, 2) optical flow from frame k to k+1, quantized as in
   mmaction2/denseflow: ``q = round((clip(f, -b, b) + b) * 255 / (2 b))`` with the bound ``b`` in
-  the JSON field ``flow.bound`` (:func:`dequantize_flow` inverts it);
+  the JSON field ``flow.bound`` (:func:`dequantize_flow` inverts it) (``flow.codec: npy``); or
+  ``flow.mjpeg``: the same quantized fields as 8-bit grayscale JPEG images, two per pair (x then
+  y, as denseflow writes ``flow_x``/``flow_y``), concatenated, with their byte lengths in the JSON
+  field ``flow_jpeg_bytes`` and ``flow.codec`` = ``{"name": "jpeg", "quality": q}``
+  (``flow.codec: jpeg``);
 - ``mel.npy``: float16 (n_mels, M) log-mel, mel frame ``i`` at ``i * hop_ms`` ms after ``t_start``;
 - ``json``: the metadata (what was done to the sample).
 
@@ -120,10 +124,96 @@ class JpegFrames:
         return arr.astype(dtype) if dtype is not None else arr
 
 
+def encode_jpeg_flow(q: np.ndarray, quality: int = 95) -> tuple[bytes, list[int]]:
+    """Quantized flow uint8 (T, H, W, 2) -> (2T grayscale JPEG images x0, y0, x1, y1, ...
+    concatenated, byte length of each image)."""
+    import cv2
+
+    parts: list[bytes] = []
+    params = [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)]
+    for field in q:
+        for c in (0, 1):
+            ok, enc = cv2.imencode(".jpg", np.ascontiguousarray(field[..., c]), params)
+            if not ok:  # pragma: no cover - cv2 fails only on invalid input
+                raise ValueError("JPEG encoding failed")
+            parts.append(enc.tobytes())
+    return b"".join(parts), [len(p) for p in parts]
+
+
+class JpegFlow:
+    """The quantized flow of a ``flow.mjpeg`` member, decoded only where it is indexed.
+
+    Behaves like a uint8 (T, H, W, 2) array for what views do: ``len``, ``shape``, first-axis
+    integer, slice and index-array indexing (``flow[k0:k0 + 16]`` decodes 32 images, not the
+    whole video), ``astype`` and ``np.asarray(flow)`` (decode all); other indexing decodes all.
+    """
+
+    def __init__(self, data: bytes, lengths: list[int], size: tuple[int, int] | None = None) -> None:
+        if len(lengths) % 2:
+            raise ValueError("flow_jpeg_bytes must list two images (x, y) per flow field")
+        self._buf = np.frombuffer(data, dtype=np.uint8)
+        self._offsets = np.concatenate([[0], np.cumsum([int(n) for n in lengths])]).astype(np.int64)
+        if int(self._offsets[-1]) != len(self._buf):
+            raise ValueError("flow_jpeg_bytes does not add up to the size of flow.mjpeg")
+        self._n = len(lengths) // 2
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        if self._size is None:
+            h, w = self._image(0).shape[:2] if self._n else (0, 0)
+            self._size = (w, h)
+        return (self._n, self._size[1], self._size[0], 2)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint8)
+
+    def _image(self, j: int) -> np.ndarray:
+        import cv2
+
+        a, b = int(self._offsets[j]), int(self._offsets[j + 1])
+        img = cv2.imdecode(self._buf[a:b], cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise ValueError(f"corrupt flow JPEG image {j} at byte {a}")
+        return img
+
+    def _field(self, i: int, out: np.ndarray) -> None:
+        out[..., 0] = self._image(2 * i)
+        out[..., 1] = self._image(2 * i + 1)
+
+    def __getitem__(self, idx: Any) -> np.ndarray:
+        _, h, w, _ = self.shape
+        if isinstance(idx, (int, np.integer)):
+            i = int(idx) % self._n if idx < 0 else int(idx)
+            one = np.empty((h, w, 2), np.uint8)
+            self._field(i, one)
+            return one
+        if isinstance(idx, tuple):
+            return self[:][idx]
+        rows = np.arange(self._n)[idx]
+        out = np.empty((len(rows), h, w, 2), np.uint8)
+        for j, i in enumerate(rows):
+            self._field(int(i), out[j])
+        return out
+
+    def astype(self, dtype: Any) -> np.ndarray:
+        return self[:].astype(dtype)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = self[:]
+        return arr.astype(dtype) if dtype is not None else arr
+
+
 def quantize_flow(flow: np.ndarray, bound: float) -> np.ndarray:
     """float (..., 2) flow in pixels -> uint8, clipped to ``[-bound, bound]`` (denseflow convention)."""
-    q = (np.clip(flow, -bound, bound) + bound) * (255.0 / (2.0 * bound))
-    return np.rint(q).astype(np.uint8)
+    q = np.clip(flow, -bound, bound)  # a new array, then the same operations in place
+    q += bound
+    q *= 255.0 / (2.0 * bound)
+    return np.rint(q, out=q).astype(np.uint8)
 
 
 def dequantize_flow(q: np.ndarray, bound: float) -> np.ndarray:
@@ -135,7 +225,8 @@ def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
     """Raw tar members of one sample -> ``{"key", "meta", "frames", "flow", "mel"}``.
 
     frames: uint8 (T, H, W, 3) or None (a :class:`JpegFrames`, decoded where indexed, for
-    ``frames.mjpeg``); flow: uint8 (T-1, H, W, 2) or None (quantized; see :func:`dequantize_flow`);
+    ``frames.mjpeg``); flow: uint8 (T-1, H, W, 2) or None (quantized; see :func:`dequantize_flow`;
+    a :class:`JpegFlow`, decoded where indexed, for ``flow.mjpeg``);
     mel: float32 (n_mels, M) or None; meta: the JSON dict.
     """
     meta = raw["json"]
@@ -147,6 +238,11 @@ def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
     elif "frames.mjpeg" in raw:
         size = meta.get("size")
         frames = JpegFrames(raw["frames.mjpeg"], meta["frame_jpeg_bytes"], tuple(size) if size else None)
-    flow = npy_array(raw["flow.npy"]) if "flow.npy" in raw else None
+    flow: np.ndarray | JpegFlow | None = None
+    if "flow.npy" in raw:
+        flow = npy_array(raw["flow.npy"])
+    elif "flow.mjpeg" in raw:
+        size = meta.get("size")
+        flow = JpegFlow(raw["flow.mjpeg"], meta["flow_jpeg_bytes"], tuple(size) if size else None)
     mel = npy_array(raw["mel.npy"]).astype(np.float32) if "mel.npy" in raw else None
     return {"key": raw["__key__"], "meta": meta, "frames": frames, "flow": flow, "mel": mel}

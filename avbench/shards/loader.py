@@ -36,7 +36,7 @@ from avbench.preprocess.flow import flow_input
 from avbench.shards.codec import decode_sample
 
 View = Callable[[dict[str, Any], np.random.Generator], "dict[str, Any] | None"]
-MEMBERS = ("frames.npy", "frames.mjpeg", "flow.npy", "mel.npy", "json")
+MEMBERS = ("frames.npy", "frames.mjpeg", "flow.npy", "flow.mjpeg", "mel.npy", "json")
 
 
 def shard_urls(shard_dir: str | Path) -> list[str]:

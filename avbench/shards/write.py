@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from avbench.paths import atomic_path, safe_key
-from avbench.shards.codec import encode_jpeg_frames, npy_bytes, quantize_flow
+from avbench.shards.codec import encode_jpeg_flow, encode_jpeg_frames, npy_bytes, quantize_flow
 
 FORMAT_VERSION = 2
 QUANTIZATION = "q = round((clip(f, -bound, bound) + bound) * 255 / (2 * bound)), uint8"
@@ -236,8 +236,12 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
         else:
             files["frames.npy"] = npy_bytes(frames)
             meta["frame_codec"] = {"name": "npy"}
-        if qflow is not None:
+        if qflow is not None and cfg["flow"]["codec"] == "jpeg":
+            files["flow.mjpeg"], meta["flow_jpeg_bytes"] = encode_jpeg_flow(qflow, int(cfg["flow"]["jpeg_quality"]))
+            meta["flow"]["codec"] = {"name": "jpeg", "quality": int(cfg["flow"]["jpeg_quality"])}
+        elif qflow is not None:
             files["flow.npy"] = npy_bytes(qflow)
+            meta["flow"]["codec"] = {"name": "npy"}
         timings["encode"] = time.process_time() - t0
     if wave is not None:
         t0 = time.process_time()

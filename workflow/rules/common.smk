@@ -160,8 +160,9 @@ def eval_results():
     out = []
     if {"linear", "retrieval"} & set(PROTOCOLS):
         out += [f"results/eval/{r}/{d}.csv" for r in INSTANCES for d in DOWNSTREAM]
+    sets = [d for d in DOWNSTREAM if not EVAL["finetune_sets"] or d in EVAL["finetune_sets"]]
     for p, runs in FINETUNE_RUNS.items():
-        out += [f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r in runs for d in DOWNSTREAM for k in dataset_folds(d)
+        out += [f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r in runs for d in sets for k in dataset_folds(d)
                 if set(run_encoders(config, base_run(r))) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])]
     return out
 
