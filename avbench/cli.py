@@ -124,17 +124,19 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     prov = {"config_hash": config_hash(cfg), "pretrain_manifest_hash": h, "pretrain_clips_used": used,
             "pretrain_clips_listed": listed, "pretrain_clips_found": found, "pretrain_data": settings["dataset"]}
     out = pretrain(run=a.run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=int(cfg["seed"]), index=a.index,
-                   provenance=prov, threads=a.threads, workers=a.loader_workers)
+                   provenance=prov, threads=a.threads, workers=a.loader_workers, on_damage=a.on_damage)
     print(json.dumps(out, default=str))
     return 0
 
 
 def _eval_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], cfg: dict[str, Any], downstream: str,
-                     index: str) -> pd.DataFrame:
-    """Key and provenance columns of evaluation rows (method = the run name, pretext = its method)."""
+                     index: str, skipped: int = 0) -> pd.DataFrame:
+    """Key and provenance columns of evaluation rows (method = the run name, pretext = its method);
+    ``skipped`` damaged samples (``--on-damage skip``) are not counted in ``clips_used``."""
     from avbench.leaderboard import git_revision
 
     h, used, listed, found = _hash_index(index)
+    used = max(0, used - skipped)
     rows = rows.copy()
     rows.insert(0, "method", meta["run"])
     rows.insert(1, "pretext", meta["method"])
@@ -175,7 +177,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     encoders, meta = load_encoders(ck)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
-                         overlap_policy=ev["overlap"])
+                         overlap_policy=ev["overlap"], on_damage=a.on_damage)
     if ds.overlap:
         print(f"{len(ds.overlap)} items of {a.downstream} share a source file with the pretraining set "
               f"(policy: {ev['overlap']})", flush=True)
@@ -189,7 +191,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if "retrieval" in protocols and a.kind == "video":
         model, _ = load_pretrain_model(ck)
         rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]))
-    out = _eval_provenance(pd.DataFrame(rows), meta=meta, cfg=cfg, downstream=a.downstream, index=a.index)
+    out = _eval_provenance(pd.DataFrame(rows), meta=meta, cfg=cfg, downstream=a.downstream, index=a.index,
+                           skipped=ds.skipped)
     _write_rows(out, a.output, f"evaluate {meta['run']} on {a.downstream} ({a.kind}, {'+'.join(protocols)})")
     return 0
 
@@ -205,11 +208,12 @@ def cmd_finetune(a: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, a.threads))
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
-                         overlap_policy=ev["overlap"])
+                         overlap_policy=ev["overlap"], on_damage=a.on_damage)
     rows = finetune_fold(checkpoint=ck, downstream=ds, task=a.kind, fold=a.fold, protocol=a.protocol,
                          settings=ev["finetune"], clips_per_video=int(ev["clips_per_video"]), seed=int(cfg["seed"]),
                          model_dir=a.model_out)
-    out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index)
+    out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index,
+                           skipped=ds.skipped)
     _write_rows(out, a.output, f"{a.protocol} {ck['meta']['run']} on {a.downstream} fold {a.fold}")
     return 0
 
@@ -327,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("--loader-workers", type=int, default=0,
                    help="data loader processes (0: read the shards in the training process)")
+    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
+                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+                   "shard and key) or skip them (not counted in clips_used)")
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("evaluate", help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear probe "
@@ -342,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
+    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
+                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+                   "shard and key) or skip them (not counted in clips_used)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("finetune", help="fine-tune a checkpoint's encoders on one official fold and score them on "
@@ -359,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
+    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
+                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+                   "shard and key) or skip them (not counted in clips_used)")
     s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")

@@ -148,12 +148,21 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for raw in self._shuffle(self._repeat(self._raw())):
-            sample = decode_sample(raw)
+            try:
+                sample = decode_sample(raw)
+            except (ValueError, KeyError, TypeError) as exc:  # bad JSON, corrupt JPEG, truncated npy
+                raise ValueError(f"damaged sample in {raw.get('__url__', '?')} key {raw.get('__key__', '?')}: "
+                                 f"{type(exc).__name__}: {exc}") from exc
             key = sample["key"] + (f"#{raw['__copy__']}" if raw.get("__copy__") else "")
             if self.view is None:
                 yield sample
                 continue
-            item = self.view(sample, item_rng(self.seed, self.epoch, key))
+            try:
+                item = self.view(sample, item_rng(self.seed, self.epoch, key))
+            except ValueError as exc:  # frames decoded lazily (JPEG) fail here
+                if "corrupt JPEG" not in str(exc) and "frame_jpeg_bytes" not in str(exc):
+                    raise
+                raise ValueError(f"damaged sample in {raw.get('__url__', '?')} key {sample['key']}: {exc}") from exc
             if item is not None:
                 item.setdefault("key", sample["key"])
                 yield item
