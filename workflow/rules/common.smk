@@ -56,10 +56,11 @@ def synth_input(wildcards):
 
 
 def ingest_args(wildcards):
+    """The arguments of `avbench ingest`, as a list (each one quoted with `:q`)."""
     d = DATASETS[wildcards.dataset]
-    args = f"{d['format']} {d['source']}"
+    args = [d["format"], d["source"]]
     if d.get("videos"):
-        args += f" --videos {d['videos']}"
+        args += ["--videos", d["videos"]]
     return args
 
 
@@ -83,11 +84,13 @@ def shard_inputs(dataset):
 
 def pretrain_launcher():
     """`avbench`, or `torchrun ... -m avbench.cli` when pretraining uses several processes or nodes."""
+    import shlex
+
     p = config["pretrain"]
     if p["nnodes"] * p["nproc_per_node"] == 1:
         return "avbench"
     if p["nnodes"] > 1:
-        rdzv = f"--rdzv-backend c10d --rdzv-endpoint {p['rdzv_endpoint']}"
+        rdzv = f"--rdzv-backend c10d --rdzv-endpoint {shlex.quote(str(p['rdzv_endpoint']))}"
     else:
         rdzv = "--standalone"
     return f"torchrun --nnodes {p['nnodes']} --nproc-per-node {p['nproc_per_node']} {rdzv} -m avbench.cli"

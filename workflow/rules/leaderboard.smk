@@ -12,7 +12,7 @@ rule leaderboard:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench leaderboard {input} -o {output.csv} --markdown {output.md} > {log} 2>&1"
+        "avbench leaderboard {input:q} -o {output.csv:q} --markdown {output.md:q} > {log:q} 2>&1"
 
 
 rule tables:
@@ -34,8 +34,8 @@ rule tables:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench tables {input.leaderboard} --config {params.config_file} --metrics {input.metrics} "
-        "-o results/tables > {log} 2>&1"
+        "avbench tables {input.leaderboard:q} --config {params.config_file:q} --metrics {input.metrics:q} "
+        "-o results/tables > {log:q} 2>&1"
 
 
 rule plots:
@@ -50,12 +50,12 @@ rule plots:
         },
     params:
         k_sweep=lambda wc, input, output: (
-            f"--k-sweep-table {input.k_sweep} --k-sweep {output.k_sweep}" if "k_sweep" in TABLES else ""
+            ["--k-sweep-table", input.k_sweep[0], "--k-sweep", output.k_sweep] if "k_sweep" in TABLES else []
         ),
     log:
         "results/logs/plots.log",
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench plots {input.leaderboard} --metrics {input.metrics} --bars {output.bars} --curves {output.curves} "
-        "{params.k_sweep} > {log} 2>&1"
+        "avbench plots {input.leaderboard:q} --metrics {input.metrics:q} --bars {output.bars:q} --curves {output.curves:q} "
+        "{params.k_sweep:q} > {log:q} 2>&1"
