@@ -113,6 +113,34 @@ def test_pretrain_resumes_after_interruption(tmp_path, monkeypatch, capsys):
     assert calls["n"] == 2  # the resumed run did not redo epoch 1 with the patched function
 
 
+def test_resume_refuses_other_data(tmp_path, monkeypatch, capsys):
+    """Issue 12, defect 5: after a kill, a rerun on other shards resumed from the old epoch."""
+    import avbench.train as train
+
+    _write_tiny_shards(tmp_path / "shards", n_videos=16)
+    cfg = dict(CFG, epochs=2)
+    real = train.evaluate_pretext
+    calls = {"n": 0}
+
+    def interrupted(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(train, "evaluate_pretext", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)
+    assert (tmp_path / "b" / "last.pt").exists()
+    monkeypatch.setattr(train, "evaluate_pretext", real)
+    _write_tiny_shards(tmp_path / "shards", n_videos=20, seed=1)  # other data, same config
+    capsys.readouterr()
+    pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)
+    out = capsys.readouterr().out
+    assert "resuming avts from epoch" not in out and "not resuming avts" in out
+    assert pd.read_csv(tmp_path / "b" / "metrics.csv")["epoch"].tolist() == [1, 2]
+
+
 def test_scratch_writes_a_random_init_checkpoint(tmp_path):
     import torch
 
