@@ -59,13 +59,12 @@ def cmd_ingest(a: argparse.Namespace) -> int:
 
 def cmd_probe(a: argparse.Namespace) -> int:
     from avbench.manifest import read_manifest, write_manifest
-    from avbench.media.probe import list_media, probe_manifest, probe_paths
+    from avbench.media.probe import probe_folder, probe_manifest
 
     src = Path(a.source)
     if src.is_dir():
-        df = probe_paths(list_media(src), need_video=a.modality in ("audiovisual", "video"),
-                         need_audio=a.modality in ("audiovisual", "audio"), min_duration=a.min_duration,
-                         workers=a.workers, timeout_s=a.timeout, mem_mb=a.mem_mb)
+        df = probe_folder(src, modality=a.modality, min_duration=a.min_duration, workers=a.workers,
+                          timeout_s=a.timeout, mem_mb=a.mem_mb)
     else:
         df = probe_manifest(read_manifest(src), modality=a.modality, min_duration=a.min_duration, workers=a.workers,
                             timeout_s=a.timeout, mem_mb=a.mem_mb)

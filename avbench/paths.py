@@ -34,13 +34,16 @@ def resolve_under(root: str | os.PathLike[str], rel: str) -> Path | None:
     outside ``root``: such a row is reported as ``unsafe_path`` by the caller, never opened.
     """
     rel = rel.replace("\\", "/").strip()
-    if not rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel):
+    if not rel or rel.startswith("/") or re.match(r"^[A-Za-z]:", rel) or "\0" in rel:
         return None
     parts = PurePosixPath(rel).parts
     if any(p == ".." for p in parts):
         return None
     root_path = Path(root).resolve()
-    candidate = (root_path / Path(*parts)).resolve()
+    try:
+        candidate = (root_path / Path(*parts)).resolve()
+    except (OSError, ValueError, RuntimeError):  # a symlink loop, or a path the system refuses
+        return None
     try:
         candidate.relative_to(root_path)
     except ValueError:
