@@ -3,11 +3,12 @@ import os
 
 from snakemake.utils import validate
 
-from avbench.config import MODALITY_ENCODERS, run_encoders, run_names, run_settings, shard_settings
+from avbench.config import MODALITY_ENCODERS, coerce_config, run_encoders, run_names, run_settings, shard_settings
 from avbench.evaluate.downstream import official_folds
 from avbench.tables import plan_tables, run_table
 
 
+coerce_config(config)  # `lr: 1e-3` (a string in YAML 1.1) is the number a user meant
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
