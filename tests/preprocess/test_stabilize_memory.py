@@ -44,7 +44,7 @@ def test_ten_minute_clip_shards_under_the_default_bound(tmp_path: Path):
         s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
         a = c.add_stream("aac", rate=16000)
         a.layout = "mono"
-        base = np.zeros((48, 64, 3), np.uint8)
+        base = np.full((48, 64, 3), 90, np.uint8)  # never black (black frames would be dropped)
         base[:, ::8] = 200
         for i in range(600 * 16):
             for p in s.encode(av.VideoFrame.from_ndarray(np.roll(base, i % 8, axis=1), format="rgb24")):
