@@ -415,8 +415,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from avbench.paths import OutputLocked
+    from avbench.shards.verify import DamagedShards
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (OutputLocked, DamagedShards, FileExistsError) as exc:  # one clear line, no traceback
+        raise SystemExit(f"avbench {args.command}: {str(exc).removeprefix('avbench shard: ')}") from None
 
 
 if __name__ == "__main__":

@@ -49,11 +49,13 @@ class DamagedShards(ValueError):
                          "--on-damage skip to leave these samples out (they are then not counted in clips_used)")
 
 
-def _shard_path(shard_dir: Path, shard: str) -> Path:
-    p = shard_dir / shard
-    if p.exists():
-        return p
-    return shard_dir / Path(shard).name  # a group index read beside its own folder
+def _candidates(shard_dir: Path, shard: str, urls: list[str]) -> list[Path]:
+    """The tars an index's ``shard`` value may name: ``shard_dir/shard``, else every tar under
+    ``shard_dir`` whose path ends with it (a group index read from the dataset folder)."""
+    direct = shard_dir / shard
+    if shard and direct.is_file():
+        return [direct]
+    return [Path(u) for u in urls if shard and u.endswith("/" + shard)]
 
 
 def _read_samples(path: Path) -> tuple[dict[str, dict[str, bytes]], str]:
@@ -75,21 +77,32 @@ def _read_samples(path: Path) -> tuple[dict[str, dict[str, bytes]], str]:
 
 def verify_shards(shard_dir: str | Path, index: pd.DataFrame) -> list[Damage]:
     """Every listed ``ok`` sample that is missing or damaged in the shards under ``shard_dir``."""
-    shard_dir = Path(shard_dir)
+    return _verify(Path(shard_dir), index)[0]
+
+
+def _verify(shard_dir: Path, index: pd.DataFrame) -> tuple[list[Damage], set[str]]:
+    """(damage, resolved paths of the tars that cannot be read past their damage)."""
+    from avbench.shards.loader import shard_urls
+
     if "shard_sha256" not in index.columns or "sample_sha256" not in index.columns:
-        return []
+        return [], set()
+    urls = shard_urls(shard_dir)
     ok = index[index["status"] == "ok"]
     damage: list[Damage] = []
+    unreadable: set[str] = set()
     for shard, rows in ok.groupby(ok["shard"].fillna("").astype(str), sort=True):
         expected = dict(zip(rows["key"].astype(str), rows["sample_sha256"].fillna("").astype(str)))
         want = {str(s) for s in rows["shard_sha256"].fillna("") if s}
-        path = _shard_path(shard_dir, shard)
-        if not shard or not path.is_file():
+        paths = _candidates(shard_dir, shard, urls)
+        if not paths:
             damage += [Damage(shard, k, "shard file missing") for k in sorted(expected)]
             continue
-        if want and file_sha256(path) in want:
+        if want and any(file_sha256(p) in want for p in paths):
             continue  # the whole tar is as written
+        path = paths[0]
         samples, error = _read_samples(path)
+        if error:
+            unreadable.add(str(path.resolve()))
         for key, digest in expected.items():
             got = samples.get(key)
             if error:  # the reader cannot get past the damage: the whole tar is left out
@@ -98,7 +111,7 @@ def verify_shards(shard_dir: str | Path, index: pd.DataFrame) -> list[Damage]:
                 damage.append(Damage(shard, key, "sample missing from the shard"))
             elif digest and sample_checksum(got) != digest:
                 damage.append(Damage(shard, key, "sample damaged (checksum differs)"))
-    return damage
+    return damage, unreadable
 
 
 @dataclass
@@ -120,7 +133,7 @@ def checked_index(shard_dir: str | Path, index: pd.DataFrame, on_damage: str = "
     (see the module doc)."""
     if on_damage not in ON_DAMAGE:
         raise ValueError(f"on_damage must be one of {ON_DAMAGE}, not {on_damage!r}")
-    damage = verify_shards(shard_dir, index)
+    damage, unreadable = _verify(Path(shard_dir), index)
     if not damage:
         return Checked(index)
     if on_damage == "fail":
@@ -133,6 +146,4 @@ def checked_index(shard_dir: str | Path, index: pd.DataFrame, on_damage: str = "
             index.at[i, "reason"] = why[(shard, key)]
     print(f"skipped {len(damage)} damaged samples under {shard_dir}: "
           + "; ".join(str(d) for d in damage[:3]), flush=True)
-    unreadable = frozenset(str(_shard_path(Path(shard_dir), d.shard).resolve()) for d in damage
-                           if d.why.startswith(("unreadable tar", "shard file missing")))
-    return Checked(index, len(damage), unreadable)
+    return Checked(index, len(damage), frozenset(unreadable))

@@ -215,3 +215,16 @@ def test_probe_table_without_ids_is_one_clear_error(probed, cfg, tmp_path):
     with pytest.raises(ValueError, match="no column id"):
         write_shards(probed.drop(columns=["id"]), tmp_path / "t", tmp_path / "i.parquet", cfg=cfg,
                      modality="audiovisual", progress=False)
+
+
+def test_cli_refusal_is_one_line(probed, tmp_path):
+    from avbench.cli import main
+
+    probed.to_parquet(tmp_path / "p.parquet")
+    x = tmp_path / "X"
+    (x / "videos").mkdir(parents=True)
+    (x / "notes.txt").write_text("n")
+    with pytest.raises(SystemExit, match=r"^avbench shard: .*X is not empty and was not written by avbench shard"):
+        main(["shard", str(tmp_path / "p.parquet"), "-o", str(x), "--index", str(tmp_path / "i.parquet"),
+              "--config", str(REPO / "config.yaml"), "--workers", "1"])
+    assert (x / "notes.txt").is_file()
