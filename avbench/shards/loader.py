@@ -40,11 +40,13 @@ MEMBERS = ("frames.npy", "frames.mjpeg", "flow.npy", "mel.npy", "json")
 
 def shard_urls(shard_dir: str | Path) -> list[str]:
     """The tar shards of a dataset folder (and of its ``group-*`` subfolders, symlinked ones
-    included), in sample order."""
+    included; hidden folders, such as the temporary ones of ``avbench shard``, excluded), in
+    sample order."""
     import os
 
     out = []
-    for root, _dirs, files in os.walk(shard_dir, followlinks=True):
+    for root, dirs, files in os.walk(shard_dir, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # temporary folders of a running or killed shard run
         out += [os.path.join(root, f) for f in files if f.startswith("shard-") and f.endswith(".tar")]
     return sorted(out)
 

@@ -312,6 +312,20 @@ def check_output_folder(out_dir: Path) -> None:
                               f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); refusing to replace it")
 
 
+def _remove_stale_temporaries(out_dir: Path, index_path: Path) -> None:
+    """Temporary folders and index files that a killed run of this function left (its unique
+    hidden names). Called under the output's lock, so no live run owns them."""
+    for p in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+    for p in out_dir.parent.glob(f".{out_dir.name}.old-*"):
+        if p.is_dir() and not p.is_symlink() and (not any(p.iterdir()) or (p / MARKER).is_file()):
+            shutil.rmtree(p)
+    for p in index_path.parent.glob(f".{index_path.name}.*.parquet"):
+        if p.is_file():
+            p.unlink()
+
+
 def write_shards(
     manifest: pd.DataFrame,
     out_dir: str | Path,
@@ -344,6 +358,7 @@ def write_shards(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out_dir, "avbench shard"):
         check_output_folder(out_dir)
+        _remove_stale_temporaries(out_dir, index_path)
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
         old_dir: Path | None = None
         tmp_index: Path | None = None
@@ -361,7 +376,11 @@ def write_shards(
                 old_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
                 os.rename(out_dir, old_dir)  # onto the empty folder just made
             os.rename(tmp_dir, out_dir)
-            os.replace(tmp_index, index_path)
+            try:
+                os.replace(tmp_index, index_path)
+            except BaseException:
+                os.rename(out_dir, tmp_dir)  # roll back: the previous folder goes back below
+                raise
             tmp_index = None
         finally:
             if tmp_index is not None and tmp_index.exists():
@@ -369,7 +388,10 @@ def write_shards(
             if tmp_dir.exists():
                 shutil.rmtree(tmp_dir)
             if old_dir is not None and old_dir.exists():
-                shutil.rmtree(old_dir)  # the previous output of this function (checked above)
+                if out_dir.exists():
+                    shutil.rmtree(old_dir)  # the previous output of this function (checked above)
+                else:
+                    os.rename(old_dir, out_dir)  # the commit failed: the previous output stays
     return df
 
 

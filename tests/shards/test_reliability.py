@@ -228,3 +228,35 @@ def test_cli_refusal_is_one_line(probed, tmp_path):
         main(["shard", str(tmp_path / "p.parquet"), "-o", str(x), "--index", str(tmp_path / "i.parquet"),
               "--config", str(REPO / "config.yaml"), "--workers", "1"])
     assert (x / "notes.txt").is_file()
+
+
+def test_leftovers_of_a_killed_run_are_never_read_and_are_cleaned(probed, cfg, tmp_path):
+    """A run killed mid-shard leaves its hidden temporary folder: readers skip it, the rerun removes it."""
+    stale = tmp_path / ".tars.partial-dead"
+    stale.mkdir()
+    (stale / "shard-000000.tar").write_bytes(b"x" * 1024)
+    (tmp_path / ".i.parquet.dead.parquet").write_bytes(b"junk")
+    assert shard_urls(tmp_path) == []
+    write_shards(probed, tmp_path / "tars", tmp_path / "i.parquet", cfg=cfg, modality="audiovisual", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tars.lock", "i.parquet", "tars"]
+
+
+def test_failed_index_rename_rolls_the_shards_back(probed, cfg, tmp_path, monkeypatch):
+    """Defect 8: new shards must never sit beside the old index."""
+    import os as _os
+
+    out, idx = tmp_path / "tars", tmp_path / "i.parquet"
+    write_shards(probed.iloc[:1], out, idx, cfg=cfg, modality="audiovisual", progress=False)
+    before = {p.name: _sha(p) for p in out.iterdir()}
+    real = _os.replace
+
+    def failing(src, dst, *a, **kw):
+        if str(dst) == str(idx):
+            raise OSError(errno.EIO, "I/O error")
+        return real(src, dst, *a, **kw)
+
+    monkeypatch.setattr(_os, "replace", failing)
+    with pytest.raises(OSError, match="I/O error"):
+        write_shards(probed, out, idx, cfg=cfg, modality="audiovisual", progress=False)
+    assert {p.name: _sha(p) for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".tars.lock", "i.parquet", "tars"]
