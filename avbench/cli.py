@@ -59,13 +59,12 @@ def cmd_ingest(a: argparse.Namespace) -> int:
 
 def cmd_probe(a: argparse.Namespace) -> int:
     from avbench.manifest import read_manifest, write_manifest
-    from avbench.media.probe import list_media, probe_manifest, probe_paths
+    from avbench.media.probe import probe_folder, probe_manifest
 
     src = Path(a.source)
     if src.is_dir():
-        df = probe_paths(list_media(src), need_video=a.modality in ("audiovisual", "video"),
-                         need_audio=a.modality in ("audiovisual", "audio"), min_duration=a.min_duration,
-                         workers=a.workers, timeout_s=a.timeout, mem_mb=a.mem_mb)
+        df = probe_folder(src, modality=a.modality, min_duration=a.min_duration, workers=a.workers,
+                          timeout_s=a.timeout, mem_mb=a.mem_mb)
     else:
         df = probe_manifest(read_manifest(src), modality=a.modality, min_duration=a.min_duration, workers=a.workers,
                             timeout_s=a.timeout, mem_mb=a.mem_mb)
@@ -179,7 +178,7 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
 
     prov["pretrain_shards_hash"] = shards_hash(a.shards)
     out = pretrain(run=run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=seed, index=a.index,
-                   provenance=prov, threads=a.threads, workers=a.loader_workers)
+                   provenance=prov, threads=a.threads, workers=a.loader_workers, on_damage=a.on_damage)
     import torch.distributed as tdist
 
     if tdist.is_available() and tdist.is_initialized():
@@ -189,13 +188,15 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
 
 
 def _eval_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], cfg: dict[str, Any], downstream: str,
-                     index: str, shards: str = "") -> pd.DataFrame:
+                     index: str, shards: str = "", skipped: int = 0) -> pd.DataFrame:
     """Key and provenance columns of evaluation rows (method = the run name, pretext = its method,
-    seed = its pretraining seed)."""
+    seed = its pretraining seed); ``skipped`` damaged samples (``--on-damage skip``) are not counted
+    in ``clips_used``."""
     from avbench.leaderboard import git_revision
     from avbench.provenance import env_hash, packages, shards_hash
 
     h, used, listed, found = _hash_index(index)
+    used = max(0, used - skipped)
     rows = rows.copy()
     if rows.empty:
         rows = pd.DataFrame(columns=["encoder", "protocol", "fold", "metric", "value"])
@@ -257,7 +258,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     encoders, meta = load_encoders(ck)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
-                         overlap_policy=ev["overlap"])
+                         overlap_policy=ev["overlap"], on_damage=a.on_damage)
     if ds.overlap:
         print(f"{len(ds.overlap)} items of {a.downstream} share a source file with the pretraining set "
               f"(policy: {ev['overlap']})", flush=True)
@@ -274,7 +275,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]),
                                predictions=preds)
     out = _eval_provenance(pd.DataFrame(rows), meta=meta, cfg=cfg, downstream=a.downstream, index=a.index,
-                           shards=a.shards)
+                           shards=a.shards, skipped=ds.skipped)
     _write_predictions(preds, a.predictions, meta=meta, downstream=a.downstream)
     _write_rows(out, a.output, f"evaluate {meta['run']} on {a.downstream} ({a.kind}, {'+'.join(protocols)})")
     return 0
@@ -291,13 +292,13 @@ def cmd_finetune(a: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, a.threads))
     ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
-                         overlap_policy=ev["overlap"])
+                         overlap_policy=ev["overlap"], on_damage=a.on_damage)
     preds: list[dict[str, Any]] = []
     rows = finetune_fold(checkpoint=ck, downstream=ds, task=a.kind, fold=a.fold, protocol=a.protocol,
                          settings=ev["finetune"], clips_per_video=int(ev["clips_per_video"]),
                          seed=int(ck["meta"]["seed"]), model_dir=a.model_out, predictions=preds)
     out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index,
-                           shards=a.shards)
+                           shards=a.shards, skipped=ds.skipped)
     _write_predictions(preds, a.predictions, meta=ck["meta"], downstream=a.downstream)
     _write_rows(out, a.output, f"{a.protocol} {ck['meta']['run']} on {a.downstream} fold {a.fold}")
     return 0
@@ -448,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("--loader-workers", type=int, default=0,
                    help="data loader processes (0: read the shards in the training process)")
+    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
+                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+                   "shard and key) or skip them (not counted in clips_used)")
     s.set_defaults(func=cmd_pretrain)
 
     s = sub.add_parser("evaluate", help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear probe "
@@ -465,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--predictions", default=None, help="also write one prediction row per (fold, test video, clip) "
                    "here (parquet; retrieval: the rank of each query's true match)")
+    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
+                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+                   "shard and key) or skip them (not counted in clips_used)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("finetune", help="fine-tune a checkpoint's encoders on one official fold and score them on "
@@ -483,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--predictions", default=None, help="also write one prediction row per test clip here (parquet)")
+    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
+                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+                   "shard and key) or skip them (not counted in clips_used)")
     s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("aot-cues-keys", help="the held-out videos of an arrow-of-time checkpoint's pretraining "
@@ -572,8 +582,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from avbench.paths import OutputLocked
+    from avbench.shards.verify import DamagedShards
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (OutputLocked, DamagedShards, FileExistsError) as exc:  # one clear line, no traceback
+        raise SystemExit(f"avbench {args.command}: {str(exc).removeprefix('avbench shard: ')}") from None
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,14 +36,67 @@ def shard_settings(config: dict[str, Any], dataset: str | None = None) -> dict[s
     try:
         jsonschema.validate(merged, schema)
     except jsonschema.ValidationError as exc:
-        where = f"datasets.{dataset}.shard" if dataset else "shard"
-        raise jsonschema.ValidationError(f"{where}: {exc.message}") from None
+        raise jsonschema.ValidationError(_where(exc, f"datasets.{dataset}.shard" if dataset else "shard")) from None
     flow = merged["flow"]
     if flow["enabled"] or merged["stabilize"]["enabled"]:
         from avbench.preprocess.flow import check_algorithm
 
         check_algorithm(flow["algorithm"], flow["preset"])
     return merged
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def coerce_numbers(node: Any, schema: dict[str, Any]) -> Any:
+    """Turn strings that spell a number into that number where ``schema`` wants a number (in
+    place; returns ``node``). YAML 1.1 reads ``1e-3`` (no dot) as the *string* "1e-3": a user
+    writing ``lr: 1e-3`` means 0.001. Follows ``properties``, ``additionalProperties`` and
+    ``items``; a run entry of ``pretrain.runs`` follows the ``pretrain`` schema and a dataset's
+    ``shard`` overrides the ``shard`` schema (see :func:`validate`)."""
+    if isinstance(node, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in node.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if sub is None:
+                continue
+            want = sub.get("type")
+            wants = want if isinstance(want, list) else [want]
+            if isinstance(value, str) and ({"number", "integer"} & set(wants)) and _NUMBER.match(value.strip()):
+                num = float(value)
+                node[key] = int(num) if "integer" in wants and num.is_integer() and "number" not in wants else num
+            else:
+                coerce_numbers(value, sub)
+    elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+        for i, value in enumerate(node):
+            sub = schema["items"]
+            if isinstance(value, str) and sub.get("type") in ("number", "integer") and _NUMBER.match(value.strip()):
+                node[i] = float(value) if sub.get("type") == "number" else int(float(value))
+            else:
+                coerce_numbers(value, sub)
+    return node
+
+
+def coerce_config(config: dict[str, Any]) -> dict[str, Any]:
+    """:func:`coerce_numbers` over a whole config (in place), run entries and dataset overrides included."""
+    schema = _schema()
+    coerce_numbers(config, schema)
+    pschema, sschema = schema["properties"]["pretrain"], schema["properties"]["shard"]
+    for entry in ((config.get("pretrain") or {}).get("runs") or {}).values():
+        if isinstance(entry, dict):
+            coerce_numbers(entry, pschema)
+    for d in (config.get("datasets") or {}).values():
+        if isinstance(d, dict) and isinstance(d.get("shard"), dict):
+            coerce_numbers(d["shard"], sschema)
+    return config
+
+
+def _where(exc: jsonschema.ValidationError, prefix: str = "") -> str:
+    """``prefix.path.to.key: message`` of a validation error (the key a user must fix)."""
+    path = ".".join(str(p) for p in exc.absolute_path)
+    where = ".".join(x for x in (prefix, path) if x)
+    return f"{where}: {exc.message}" if where else exc.message
 
 
 def _fill_defaults(node: dict[str, Any], schema: dict[str, Any]) -> None:
@@ -55,10 +109,13 @@ def _fill_defaults(node: dict[str, Any], schema: dict[str, Any]) -> None:
 
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     """Fill defaults and validate against the schema; returns a new dict. Raises on invalid config."""
-    cfg = copy.deepcopy(config)
+    cfg = coerce_config(copy.deepcopy(config))
     schema = _schema()
     _fill_defaults(cfg, schema)
-    jsonschema.validate(cfg, schema)
+    try:
+        jsonschema.validate(cfg, schema)
+    except jsonschema.ValidationError as exc:
+        raise jsonschema.ValidationError(_where(exc)) from None
     if cfg["pretrain_dataset"] not in cfg["datasets"]:
         raise jsonschema.ValidationError(f"pretrain_dataset {cfg['pretrain_dataset']!r} is not in datasets")
     for name in cfg["downstream"]:
@@ -78,7 +135,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         try:
             jsonschema.validate({k: v for k, v in settings.items() if k not in ("method", "dataset")}, pschema)
         except jsonschema.ValidationError as exc:
-            raise jsonschema.ValidationError(f"pretrain.runs.{run}: {exc.message}") from None
+            raise jsonschema.ValidationError(_where(exc, f"pretrain.runs.{run}")) from None
     for name in cfg["datasets"]:
         shard_settings(cfg, name)
     return cfg

@@ -130,13 +130,31 @@ def gather_objects(obj: Any, d: Dist) -> list[Any]:
 # -- the data --------------------------------------------------------------------------------------
 
 
-def sample_rows(shard_dir: str | Path, index: str | Path | None = None) -> pd.DataFrame:
+def data_hash(urls: list[str], index: str | Path | None = None) -> str:
+    """A fingerprint of the data a run trains on: the index file's bytes (which hold each shard's
+    checksum) and the shards' names and sizes (and modification times when there is no index).
+    A resume state with another fingerprint is not resumed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    has_index = index is not None and Path(index).is_file()
+    if has_index:
+        h.update(Path(index).read_bytes())  # type: ignore[arg-type]
+    for u in sorted(urls):
+        st = os.stat(u)
+        h.update(f"{Path(u).parent.name}/{Path(u).name}\0{st.st_size}\0{'' if has_index else st.st_mtime_ns}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def sample_rows(shard_dir: str | Path, index: str | Path | None = None,
+                table: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per shard sample: ``key``, ``label_idx``, ``n_frames``, ``has_audio``, ``n_mel_frames``.
 
-    From the shard index (``status == ok`` rows) when given, else by reading the samples' JSON.
+    From the shard index (``status == ok`` rows; ``table`` when given: the index already read and
+    checked) when given, else by reading the samples' JSON.
     """
-    if index is not None and Path(index).is_file():
-        df = pd.read_parquet(index)
+    if table is not None or (index is not None and Path(index).is_file()):
+        df = table if table is not None else pd.read_parquet(index)  # type: ignore[arg-type]
         df = df[df["status"] == "ok"].copy()
         if "has_audio" not in df.columns:
             df["has_audio"] = df.get("n_mel_frames", pd.Series(0, index=df.index)).fillna(0).astype(float) > 0
@@ -301,10 +319,19 @@ def pretrain(
     threads: int = 1,
     workers: int = 0,
     progress: bool = True,
+    on_damage: str = "fail",
 ) -> dict[str, Any]:
     """Pretrain run ``run`` (``cfg``: the run's settings, :func:`avbench.config.run_settings`) on the
     shards in ``shard_dir``; writes ``out_dir/checkpoint.pt`` and ``out_dir/metrics.csv`` (one row
-    per epoch with training and held-out pretext metrics). Returns a summary."""
+    per epoch with training and held-out pretext metrics). Returns a summary.
+
+    With an ``index``, the shards are checked against it first (:mod:`avbench.shards.verify`):
+    damaged or missing samples stop the run (``on_damage="fail"``) or are left out and counted
+    (``"skip"``: ``pretrain_clips_damaged``, not in ``pretrain_clips_used``). ``out_dir/last.pt``
+    (written after every epoch) is resumed only when the config, seed and data fingerprint
+    (:func:`data_hash`) are those of this call; otherwise training starts from epoch 0."""
+    from avbench.shards.verify import checked_index
+
     method = str(cfg["method"])
     if method not in PRETEXTS:
         raise ValueError(f"unknown method {method!r}; choose from {sorted(PRETEXTS)}")
@@ -317,7 +344,13 @@ def pretrain(
     urls = shard_urls(shard_dir)
     if not urls:
         raise FileNotFoundError(f"no shard-*.tar under {shard_dir}")
-    rows = sample_rows(shard_dir, index)
+    fingerprint = data_hash(urls, index)
+    table = None
+    skipped = 0
+    if index is not None and Path(index).is_file():
+        checked = checked_index(shard_dir, pd.read_parquet(index), on_damage)
+        table, skipped, urls = checked.index, checked.skipped, checked.urls(urls)
+    rows = sample_rows(shard_dir, index, table)
     labels = rows["label_idx"].to_numpy() if len(rows) else np.zeros(0, int)
     n_classes = int(labels.max()) + 1 if len(labels) and (labels >= 0).any() else 1
     pretext = PRETEXTS[method](cfg, n_classes=n_classes, seed=seed)
@@ -333,7 +366,10 @@ def pretrain(
     meta = {"run": run, "method": method, "config": cfg, "seed": seed, "n_classes": n_classes, "mel_norm": mel_norm,
             "world_size": dist.world, "n_train_videos": len(train_keys), "n_val_videos": len(heldout_keys),
             "heldout_keys": list(heldout_keys),  # the videos the pretext is scored on (avbench aot-cues)
-            "encoders": list(pretext.encoders), "sync_batchnorm": sync_bn, **(provenance or {})}
+            "encoders": list(pretext.encoders), "sync_batchnorm": sync_bn, **(provenance or {}), "data_hash": fingerprint}
+    if skipped:
+        meta["pretrain_clips_damaged"] = skipped
+        meta["pretrain_clips_used"] = max(0, int(meta.get("pretrain_clips_used", 0)) - skipped)
     metrics: list[dict[str, Any]] = []
     last = out_dir / "last.pt"
     start_epoch = 0
@@ -341,7 +377,11 @@ def pretrain(
     trainer.optimizer = opt
     if last.exists() and pretext.trains:
         state = torch.load(last, map_location=dist.device, weights_only=False)
-        if state["meta"]["config"] == cfg and state["meta"]["seed"] == seed:
+        same_data = state["meta"].get("data_hash") == fingerprint
+        if not same_data and dist.main:
+            print(f"not resuming {run} from {last}: the shards or index changed since it was written "
+                  "(data fingerprint differs); training from epoch 0", flush=True)
+        if same_data and state["meta"]["config"] == cfg and state["meta"]["seed"] == seed:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optim"])
             pretext.load_state_dict(state.get("pretext", {}))

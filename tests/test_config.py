@@ -55,3 +55,28 @@ def test_finetune_sets_must_be_downstream_sets():
     raw["evaluate"]["finetune_sets"] = ["ucf101"]
     with pytest.raises(jsonschema.ValidationError, match="finetune_sets"):
         validate(raw)
+
+
+def test_config_errors_name_the_key_and_numbers_in_strings_are_numbers(tmp_path, capsys):
+    """Issue 12, defect 12: the CLI did not name the bad key, a typo inside `synth` was accepted,
+    and `lr: 1e-3` (a string in YAML 1.1) was refused."""
+    from avbench.cli import main
+
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    bad = dict(cfg, shard=dict(cfg["shard"], fps=-16))
+    with pytest.raises(jsonschema.ValidationError, match=r"^shard\.fps: -16"):
+        validate(bad)
+    typo = dict(cfg, synth=dict(cfg.get("synth") or {}, p_letterbx=0.3))
+    with pytest.raises(jsonschema.ValidationError, match="p_letterbx"):
+        validate(typo)
+    text = (REPO / "config.yaml").read_text()
+    raw = yaml.safe_load(text)
+    raw["pretrain"]["lr"] = "1e-3"  # what YAML makes of `lr: 1e-3`
+    raw["pretrain"]["runs"]["xdc_k8"]["lr"] = "2e-3"
+    out = validate(raw)
+    assert out["pretrain"]["lr"] == 0.001 and out["pretrain"]["runs"]["xdc_k8"]["lr"] == 0.002
+    assert yaml.safe_load("lr: 1e-3")["lr"] == "1e-3"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(SystemExit, match=r"shard\.fps: -16 is less than"):
+        main(["shard", "m.parquet", "-o", str(tmp_path / "o"), "--index", str(tmp_path / "i.parquet"),
+              "--config", str(tmp_path / "c.yaml")])

@@ -113,6 +113,34 @@ def test_pretrain_resumes_after_interruption(tmp_path, monkeypatch, capsys):
     assert calls["n"] == 2  # the resumed run did not redo epoch 1 with the patched function
 
 
+def test_resume_refuses_other_data(tmp_path, monkeypatch, capsys):
+    """Issue 12, defect 5: after a kill, a rerun on other shards resumed from the old epoch."""
+    import avbench.train as train
+
+    _write_tiny_shards(tmp_path / "shards", n_videos=16)
+    cfg = dict(CFG, epochs=2)
+    real = train.evaluate_pretext
+    calls = {"n": 0}
+
+    def interrupted(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(train, "evaluate_pretext", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)
+    assert (tmp_path / "b" / "last.pt").exists()
+    monkeypatch.setattr(train, "evaluate_pretext", real)
+    _write_tiny_shards(tmp_path / "shards", n_videos=20, seed=1)  # other data, same config
+    capsys.readouterr()
+    pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)
+    out = capsys.readouterr().out
+    assert "resuming avts from epoch" not in out and "not resuming avts" in out
+    assert pd.read_csv(tmp_path / "b" / "metrics.csv")["epoch"].tolist() == [1, 2]
+
+
 def test_scratch_writes_a_random_init_checkpoint(tmp_path):
     import torch
 
@@ -161,3 +189,48 @@ def test_torchrun_two_cpu_processes(tmp_path):
     # Same data, same global batches and averaged gradients: the curves agree up to BatchNorm's
     # per-rank statistics.
     assert abs(m2["train_loss"].iloc[-1] - m1["train_loss"].iloc[-1]) < 0.35 * m1["train_loss"].iloc[0]
+
+
+def _index_of(folder):
+    """The index write_shards would have written for the tiny shards (checksums included)."""
+    import tarfile
+    from collections import defaultdict
+
+    from avbench.shards.write import file_sha256, sample_checksum
+
+    tar = folder / "shard-000000.tar"
+    members = defaultdict(dict)
+    with tarfile.open(tar) as t:
+        for m in t.getmembers():
+            key, _, ext = m.name.partition(".")
+            members[key][ext] = t.extractfile(m).read()
+    rows = []
+    for key, files in members.items():
+        meta = json.loads(files["json"])
+        rows.append({"id": key, "key": key, "status": "ok", "reason": "", "shard": tar.name, "label_idx": 0,
+                     "n_frames": meta["n_frames"], "has_audio": True, "n_mel_frames": meta["n_mel_frames"],
+                     "sample_sha256": sample_checksum(files), "shard_sha256": file_sha256(tar), "dataset": "t",
+                     "path": f"/x/{key}.mp4"})
+    return pd.DataFrame(rows)
+
+
+def test_pretrain_checks_the_shards_against_the_index(tmp_path):
+    """Issue 12, defect 4: a damaged shard was skipped silently by pretrain."""
+    from avbench.shards.verify import DamagedShards
+
+    _write_tiny_shards(tmp_path / "shards", n_videos=12)
+    _index_of(tmp_path / "shards").to_parquet(tmp_path / "index.parquet")
+    tar = tmp_path / "shards" / "shard-000000.tar"
+    data = bytearray(tar.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside some sample
+    tar.write_bytes(bytes(data))
+    cfg = dict(CFG, epochs=1, batch_size=4)
+    with pytest.raises(DamagedShards, match="shard-000000.tar key v0"):
+        pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "a", cfg=cfg, seed=0, progress=False,
+                 index=tmp_path / "index.parquet")
+    pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False,
+             index=tmp_path / "index.parquet", on_damage="skip", provenance={"pretrain_clips_used": 12})
+    import torch
+
+    meta = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["meta"]
+    assert meta["pretrain_clips_damaged"] == 1 and meta["pretrain_clips_used"] == 11

@@ -37,21 +37,30 @@ class Downstream:
     index: pd.DataFrame
     overlap: dict[str, str] = field(default_factory=dict)
     overlap_policy: str = "flag"
+    skipped: int = 0  # damaged samples left out (on_damage="skip"); not in clips_used
+    unreadable: frozenset[str] = frozenset()  # tars left out whole (cannot be read past their damage)
 
     @classmethod
     def load(cls, *, name: str, shard_dir: str | Path, index_path: str | Path,
-             pretrain_index: str | Path | None = None, overlap_policy: str = "flag") -> "Downstream":
+             pretrain_index: str | Path | None = None, overlap_policy: str = "flag",
+             on_damage: str = "fail") -> "Downstream":
+        """The set, its shards checked against the index (:func:`avbench.shards.verify.checked_index`:
+        damaged samples raise, or under ``on_damage="skip"`` become ``status == "damaged"``)."""
+        from avbench.shards.verify import checked_index
+
         if not shard_urls(shard_dir):
             raise FileNotFoundError(f"no shard-*.tar under {shard_dir}: nothing to evaluate {name} on")
-        index = pd.read_parquet(index_path)
+        checked = checked_index(shard_dir, pd.read_parquet(index_path), on_damage)
+        index = checked.index
         overlap = {}
         if pretrain_index:
             overlap = pretrain_overlap(pd.read_parquet(pretrain_index), index)
-        return cls(name=name, shard_dir=Path(shard_dir), index=index, overlap=overlap, overlap_policy=overlap_policy)
+        return cls(name=name, shard_dir=Path(shard_dir), index=index, overlap=overlap, overlap_policy=overlap_policy,
+                   skipped=checked.skipped, unreadable=checked.unreadable)
 
     @property
     def urls(self) -> list[str]:
-        return shard_urls(self.shard_dir)
+        return [u for u in shard_urls(self.shard_dir) if str(Path(u).resolve()) not in self.unreadable]
 
     @property
     def manifest_hash(self) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from avbench.ingest.common import (
+    not_utf8,
     apply_hit,
     AUDIO_EXTS, MALFORMED, OK, VIDEO_EXTS, FolderIndex, check_found, finalize, label_index,
     malformed, mark_duplicates, parse_seconds, row,
@@ -72,12 +73,20 @@ def prepare_audioset(csv_path: str | os.PathLike[str], audio_or_video_dir: str |
     split = _split_from_name(csv_path.name) if split is None else split
 
     rows: list[dict[str, Any]] = []
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+    with open(csv_path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
         lines = f.read().splitlines()
     for line_no, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        fields = next(csv.reader([line], skipinitialspace=True), [])
+        bad = not_utf8([line])
+        if bad:
+            rows.append(malformed(line_no, f"{csv_path.name}:{line_no}: not UTF-8 text ({bad})", split=split))
+            continue
+        try:
+            fields = next(csv.reader([line], skipinitialspace=True), [])
+        except csv.Error as exc:
+            rows.append(malformed(line_no, f"{csv_path.name}:{line_no}: unparsable CSV row ({exc})", split=split))
+            continue
         if fields[0].strip() == "YTID":  # an uncommented header line
             continue
         if len(fields) != 4:

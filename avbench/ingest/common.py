@@ -8,7 +8,10 @@ Statuses every recipe may emit (column ``status``):
   outside the dataset root; it is never opened (``path`` is "");
 - ``duplicate``: the id was already listed (kept: the first occurrence; a repeat in another
   split or in the other side of a fold is reported the same way, with a ``reason``);
-- ``malformed``: the annotation row could not be parsed (id is ``row<N>``, N its line number).
+- ``malformed``: the annotation row could not be parsed (id is ``row<N>``, N its line number), or
+  its path or file name is unusable (not UTF-8, over 255 bytes);
+- ``not_media``: (plain folders) a file whose extension is not a media one (notes, ``.part``
+  downloads); id is its relative path with the extension.
 
 Besides the manifest's BASE_COLUMNS and ``fold_k`` columns, every recipe writes a ``reason`` column
 (a short human-readable reason or "").
@@ -31,10 +34,13 @@ from avbench.paths import resolve_under
 
 VIDEO_EXTS: tuple[str, ...] = ("mp4", "webm", "mkv", "avi", "mov")
 AUDIO_EXTS: tuple[str, ...] = ("wav", "flac", "mp3", "ogg", "m4a", "opus")
-MEDIA_EXTS: tuple[str, ...] = ("mp4", "webm", "mkv", "avi", "mov", "wav", "flac", "mp3", "ogg")
+#: what a plain folder's files are taken for media by (any other file is ``not_media``)
+MEDIA_EXTS: tuple[str, ...] = ("mp4", "webm", "mkv", "avi", "mov", "wav", "flac", "mp3", "ogg", "m4v", "m4a", "opus",
+                               "flv", "ts", "mts", "m2ts", "mpg", "mpeg", "3gp", "wmv", "ogv", "aac")
 
 OK, MISSING, UNSAFE, DUPLICATE, MALFORMED = "ok", "missing", "unsafe_path", "duplicate", "malformed"
-STATUSES: tuple[str, ...] = (OK, MISSING, UNSAFE, DUPLICATE, MALFORMED)
+NOT_MEDIA = "not_media"
+STATUSES: tuple[str, ...] = (OK, MISSING, UNSAFE, DUPLICATE, MALFORMED, NOT_MEDIA)
 
 _STR_COLS = ("id", "path", "label", "split", "status", "dataset", "format", "reason")
 
@@ -107,14 +113,27 @@ def normalize_rel(rel: str) -> str:
     return rel
 
 
-def locate(index: FolderIndex, rel: str) -> tuple[str, str, str]:
+def locate(index: FolderIndex, rel: str, where: str = "") -> tuple[str, str, str]:
     """Resolve a relative path listed in an annotation file against ``index.root``.
 
     Returns ``(status, path, note)``: ``ok`` with the absolute resolved path; ``unsafe_path`` for
-    absolute paths, ``..`` or symlinks escaping the root; ``missing`` otherwise. When the exact
-    path is absent, a case-insensitive match in the index is accepted (noted).
+    absolute paths, ``..``, a NUL byte or symlinks escaping the root; ``malformed`` for a path the
+    system refuses (a name over 255 bytes, ...); ``missing`` otherwise. When the exact path is
+    absent, a case-insensitive match in the index is accepted (noted). ``where`` (``file:line``)
+    prefixes the note of a refused path. Never raises.
     """
+    try:
+        return _locate(index, rel)
+    except ValueError as exc:  # embedded NUL byte
+        return UNSAFE, "", f"{where + ': ' if where else ''}unusable path ({exc})"
+    except OSError as exc:  # ENAMETOOLONG, ELOOP, EACCES, ...
+        return MALFORMED, "", f"{where + ': ' if where else ''}unusable path ({exc.strerror or exc})"
+
+
+def _locate(index: FolderIndex, rel: str) -> tuple[str, str, str]:
     rel = normalize_rel(rel)
+    if "\0" in rel:
+        raise ValueError("embedded null byte")
     first = index.resolve(rel)
     if first is None:
         return UNSAFE, "", "path escapes the dataset root"
@@ -135,12 +154,62 @@ def locate(index: FolderIndex, rel: str) -> tuple[str, str, str]:
 
 def check_found(index: FolderIndex, rel: str) -> tuple[str, str, str]:
     """Status of a file already found in ``index`` (symlinks escaping the root: ``unsafe_path``)."""
-    p = index.resolve(rel)
-    if p is None:
-        return UNSAFE, "", "symlink escapes the dataset root"
-    if not p.is_file():
-        return MISSING, "", "dangling link or not a regular file"
+    try:
+        p = index.resolve(rel)
+        if p is None:
+            return UNSAFE, "", "symlink escapes the dataset root"
+        if not p.is_file():
+            return MISSING, "", "dangling link or not a regular file"
+    except (ValueError, OSError) as exc:
+        return MALFORMED, "", f"unusable path ({getattr(exc, 'strerror', None) or exc})"
     return OK, str(p), ""
+
+
+def read_csv_records(path: str | os.PathLike[str]) -> tuple[list[str], list[tuple[int, list[str] | None, str]]]:
+    """Header (stripped, lower-cased) and ``(line number, fields or None, reason)`` of each
+    non-empty data row of a CSV. A row that cannot be parsed (a field over the csv module's
+    limit, an unterminated quote) or is not UTF-8 text has fields None and a one-line reason, and
+    the rows after it are read normally. A file whose header is not UTF-8 text raises one
+    ``ValueError`` naming the file."""
+    import csv
+
+    out: list[tuple[int, list[str] | None, str]] = []
+    header: list[str] | None = None
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as f:
+        reader = csv.reader(f, skipinitialspace=True)
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                out.append((reader.line_num, None, f"{Path(path).name}:{reader.line_num}: unparsable CSV row ({exc})"))
+                continue
+            if not fields or all(not x.strip() for x in fields):
+                continue
+            bad = not_utf8(fields)
+            if header is None:
+                if bad or any("\0" in x for x in fields):
+                    raise ValueError(f"{path}: not UTF-8 text ({bad or 'NUL bytes: UTF-16?'}); convert the file to UTF-8")
+                header = [h.strip().lower() for h in fields]
+                continue
+            if bad:
+                out.append((reader.line_num, None, f"{Path(path).name}:{reader.line_num}: not UTF-8 text ({bad})"))
+                continue
+            out.append((reader.line_num, fields, ""))
+    return header or [], out
+
+
+def not_utf8(fields: Sequence[str]) -> str:
+    """"" when every field is valid text, else which byte is not UTF-8 (fields read with
+    ``errors="surrogateescape"``)."""
+    for x in fields:
+        try:
+            x.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raw = x[exc.start:exc.end].encode("utf-8", "surrogateescape")
+            return f"byte 0x{raw[0]:02x} is not UTF-8"
+    return ""
 
 
 def parse_seconds(text: Any) -> float:
@@ -180,7 +249,7 @@ def mark_duplicates(rows: list[dict[str, Any]]) -> None:
     """Repeated ids (after the first) get status ``duplicate`` and an empty path, in place."""
     first: dict[str, dict[str, Any]] = {}
     for r in rows:
-        if r["status"] == MALFORMED:
+        if r["status"] in (MALFORMED, NOT_MEDIA):
             continue
         prev = first.get(r["id"])
         if prev is None:

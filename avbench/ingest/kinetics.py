@@ -15,7 +15,6 @@ of that name elsewhere under ``videos_dir`` (e.g. ``val/<label>/``) is accepted 
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,7 +24,7 @@ import pandas as pd
 from avbench.ingest.common import (
     apply_hit,
     OK, VIDEO_EXTS, FolderIndex, check_found, finalize, label_index, malformed, mark_duplicates,
-    parse_seconds, row, window_id,
+    UNSAFE, parse_seconds, read_csv_records, row, window_id,
 )
 
 REQUIRED = ("youtube_id", "time_start", "time_end")
@@ -52,27 +51,11 @@ def find_clip(index: FolderIndex, vid: str, clip_id: str, folders: tuple[str, ..
     return None
 
 
-def read_csv_rows(csv_path: str | os.PathLike[str]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header (stripped, lower-cased) and ``(line number, fields)`` of each non-empty data row."""
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f, skipinitialspace=True)
-        header: list[str] | None = None
-        out: list[tuple[int, list[str]]] = []
-        for fields in reader:
-            if not fields or all(not x.strip() for x in fields):
-                continue
-            if header is None:
-                header = [h.strip().lower() for h in fields]
-                continue
-            out.append((reader.line_num, fields))
-    return header or [], out
-
-
 def prepare_kinetics(csv_path: str | os.PathLike[str], videos_dir: str | os.PathLike[str] | None = None,
                      *, dataset: str = "kinetics") -> pd.DataFrame:
     """Manifest of a Kinetics CSV; ``videos_dir`` defaults to the CSV's folder."""
     csv_path = Path(csv_path)
-    header, data = read_csv_rows(csv_path)
+    header, data = read_csv_records(csv_path)
     missing_cols = [c for c in REQUIRED if c not in header]
     if missing_cols:
         raise ValueError(f"{csv_path}: not a Kinetics CSV (no column {', '.join(missing_cols)})")
@@ -80,12 +63,20 @@ def prepare_kinetics(csv_path: str | os.PathLike[str], videos_dir: str | os.Path
     index = FolderIndex.build(videos_dir if videos_dir is not None else csv_path.parent)
 
     rows: list[dict[str, Any]] = []
-    for line_no, fields in data:
+    for line_no, parsed, why in data:
+        if parsed is None:
+            rows.append(malformed(line_no, why))
+            continue
+        fields = parsed
         if len(fields) != len(header):
             rows.append(malformed(line_no, f"{len(fields)} fields, expected {len(header)}"))
             continue
         get = {name: fields[i].strip() for name, i in col.items()}
         vid, label, split = get["youtube_id"], get.get("label", ""), get.get("split", "")
+        if "/" in vid or "\\" in vid or vid in (".", "..") or "\0" in vid:
+            rows.append(row(id=vid, label=label, split=split, status=UNSAFE,
+                            reason=f"{csv_path.name}:{line_no}: youtube_id is a path ({vid[:80]!r})"))
+            continue
         try:
             start, end = parse_seconds(get["time_start"]), parse_seconds(get["time_end"])
             if not vid or end < start:

@@ -120,7 +120,7 @@ def prepare_ucf101(root: str | os.PathLike[str], *, splits_dir: str | os.PathLik
                 r = row(id=vid, label=cls[1] if cls else folder, label_idx=cls[0] if cls else -1)
                 r["_rel"] = rel
                 r[f"fold_{k}"] = side
-                r["status"], r["path"], r["reason"] = locate(index, rel)
+                r["status"], r["path"], r["reason"] = locate(index, rel, where)
                 if cls is None:
                     r["reason"] = (r["reason"] + "; " if r["reason"] else "") + f"class {folder!r} not in classInd.txt"
                 by_id[vid] = r

@@ -27,7 +27,13 @@ PROBE_COLUMNS = [
     "path", "status", "reason", "container", "size_bytes", "duration", "video_codec", "width", "height",
     "fps", "rotation", "sar", "n_video_streams", "audio_codec", "sample_rate", "channels", "n_audio_streams",
 ]
-MEDIA_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".wav", ".flac", ".mp3", ".ogg", ".m4a")
+def _media_extensions() -> tuple[str, ...]:
+    from avbench.ingest.common import MEDIA_EXTS
+
+    return tuple(f".{e}" for e in MEDIA_EXTS)
+
+
+MEDIA_EXTENSIONS = _media_extensions()
 
 
 def probe_file(path: str, need_video: bool = True, need_audio: bool = True, min_duration: float = 0.0) -> dict[str, Any]:
@@ -95,10 +101,35 @@ def probe_file(path: str, need_video: bool = True, need_audio: bool = True, min_
             row.update(status="undecodable", reason=f"decode error: {str(exc).splitlines()[0][:200]}")
             return row
         if row["duration"] is None or not math.isfinite(row["duration"]):
-            row.update(status="unreadable", reason="unknown duration")
+            # no duration in the header (WebM from MediaRecorder, streamed MPEG-TS): the packets'
+            row["duration"] = packets_duration(str(p), (v if v is not None else a).index)
+        if row["duration"] is None or not math.isfinite(row["duration"]):
+            row.update(status="unreadable", reason="unknown duration (none in the header, no timed packet)")
         elif row["duration"] < min_duration:
             row.update(status="too_short", reason=f"duration {row['duration']:.2f}s < {min_duration:.2f}s")
     return row
+
+
+def packets_duration(path: str, stream_index: int) -> float | None:
+    """The duration of a stream from its packets (end of the last one minus start of the first,
+    by timestamp), for containers that do not say it; None when no packet has a timestamp."""
+    first = last = None
+    with av.open(path, mode="r", timeout=30) as c:
+        stream = c.streams[stream_index]
+        tb = stream.time_base
+        if tb is None:
+            return None
+        for pkt in c.demux(stream):
+            if pkt.pts is None:
+                continue
+            t0 = float(pkt.pts * tb)
+            t1 = float((pkt.pts + (pkt.duration or 0)) * tb)
+            first = t0 if first is None else min(first, t0)
+            last = t1 if last is None else max(last, t1)
+    if first is None or last is None or last <= first:
+        return None
+    start = float(stream.start_time * tb) if stream.start_time is not None else first
+    return last - min(first, start)
 
 
 def list_media(folder: str | os.PathLike[str]) -> list[str]:
@@ -111,6 +142,26 @@ def list_media(folder: str | os.PathLike[str]) -> list[str]:
             if not name.startswith(".") and name.lower().endswith(MEDIA_EXTENSIONS):
                 out.append(os.path.join(dirpath, name))
     return out
+
+
+def probe_folder(
+    folder: str | os.PathLike[str],
+    *,
+    modality: str = "audiovisual",
+    min_duration: float = 0.0,
+    workers: int = 1,
+    timeout_s: float = 60.0,
+    mem_mb: int = 4096,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Probe every file of a folder: the folder's manifest (``avbench ingest folder``: one row per
+    file with an ``id``; symlinks out of the folder are ``unsafe_path`` and never opened; non-media
+    files ``not_media``) with the probe columns, ready to shard."""
+    from avbench.ingest.folder import prepare_folder
+
+    manifest = prepare_folder(folder, dataset=Path(folder).resolve().name or "folder")
+    return probe_manifest(manifest, modality=modality, min_duration=min_duration, workers=workers,
+                          timeout_s=timeout_s, mem_mb=mem_mb, progress=progress)
 
 
 def probe_paths(

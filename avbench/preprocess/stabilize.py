@@ -55,7 +55,36 @@ def _point_pairs(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.n
     return np.asarray(i_out, int), np.asarray(j_out, int)
 
 
+#: flow fields fitted at once by :func:`fit_camera_motion` (bounds its memory whatever the duration)
+FIT_CHUNK = 32
+
+
 def fit_camera_motion(
+    flow: np.ndarray,
+    *,
+    model: str = "similarity",
+    iterations: int = 6,
+    min_scale: float = 0.02,
+    inlier_px: float = 0.5,
+    n_candidates: int = 32,
+) -> np.ndarray:
+    """Robust global motion of each flow field (see :func:`_fit_camera_motion`), fitted
+    :data:`FIT_CHUNK` fields at a time: the work arrays (complex128, pairs x candidates x points)
+    do not grow with the video's duration. Fields are independent, so the result does not depend on
+    the chunking. Returns float64 (P, 3, 3)."""
+    P = int(flow.shape[0])
+    if P <= FIT_CHUNK:
+        return _fit_camera_motion(flow, model=model, iterations=iterations, min_scale=min_scale,
+                                  inlier_px=inlier_px, n_candidates=n_candidates)
+    out = np.empty((P, 3, 3))
+    for s in range(0, P, FIT_CHUNK):
+        out[s:s + FIT_CHUNK] = _fit_camera_motion(flow[s:s + FIT_CHUNK], model=model, iterations=iterations,
+                                                  min_scale=min_scale, inlier_px=inlier_px,
+                                                  n_candidates=n_candidates)
+    return out
+
+
+def _fit_camera_motion(
     flow: np.ndarray,
     *,
     model: str = "similarity",

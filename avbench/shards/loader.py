@@ -41,11 +41,13 @@ MEMBERS = ("frames.npy", "frames.mjpeg", "flow.npy", "flow.mjpeg", "mel.npy", "j
 
 def shard_urls(shard_dir: str | Path) -> list[str]:
     """The tar shards of a dataset folder (and of its ``group-*`` subfolders, symlinked ones
-    included), in sample order."""
+    included; hidden folders, such as the temporary ones of ``avbench shard``, excluded), in
+    sample order."""
     import os
 
     out = []
-    for root, _dirs, files in os.walk(shard_dir, followlinks=True):
+    for root, dirs, files in os.walk(shard_dir, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # temporary folders of a running or killed shard run
         out += [os.path.join(root, f) for f in files if f.startswith("shard-") and f.endswith(".tar")]
     return sorted(out)
 
@@ -149,12 +151,21 @@ class ShardStream(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for raw in self._shuffle(self._repeat(self._raw())):
-            sample = decode_sample(raw)
+            try:
+                sample = decode_sample(raw)
+            except (ValueError, KeyError, TypeError) as exc:  # bad JSON, corrupt JPEG, truncated npy
+                raise ValueError(f"damaged sample in {raw.get('__url__', '?')} key {raw.get('__key__', '?')}: "
+                                 f"{type(exc).__name__}: {exc}") from exc
             key = sample["key"] + (f"#{raw['__copy__']}" if raw.get("__copy__") else "")
             if self.view is None:
                 yield sample
                 continue
-            item = self.view(sample, item_rng(self.seed, self.epoch, key))
+            try:
+                item = self.view(sample, item_rng(self.seed, self.epoch, key))
+            except ValueError as exc:  # frames decoded lazily (JPEG) fail here
+                if "corrupt JPEG" not in str(exc) and "frame_jpeg_bytes" not in str(exc):
+                    raise
+                raise ValueError(f"damaged sample in {raw.get('__url__', '?')} key {sample['key']}: {exc}") from exc
             if item is not None:
                 item.setdefault("key", sample["key"])
                 yield item

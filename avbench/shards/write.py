@@ -16,18 +16,22 @@ per file, in a worker process bounded in time and memory:
 5. audio of the default stream, downmixed and resampled, log-mel and quality flags
    (``avbench.preprocess.audio``).
 
-Shards are written into a temporary folder renamed into place at the end, and the tar headers carry
-a fixed mtime, so the same input and config give byte-identical shards and an interrupted run
-leaves nothing a rerun would trust. The index (parquet) lists every manifest row: ``ok`` with its
+Shards and index are written under unique temporary names and committed together at the end (the
+index last), under a lock on the output folder, and the tar headers carry a fixed mtime, so the
+same input and config give byte-identical shards, an interrupted run leaves the previous outputs
+untouched, and two concurrent runs never mix their files. The index (parquet) lists every manifest row: ``ok`` with its
 shard and key, or the reason it was dropped (``no_frames``, ``all_black``, ``silent_audio``,
 ``no_audio_stream``, ``decode_error``, ``timeout``, ``out_of_memory``, ``crashed``, or the probe's).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from avbench.paths import atomic_path, safe_key
+from avbench.paths import DIR_MODE, FILE_MODE, atomic_path, output_lock, sample_key
 from avbench.shards.codec import encode_jpeg_flow, encode_jpeg_frames, npy_bytes, quantize_flow
 
 FORMAT_VERSION = 2
@@ -264,6 +268,69 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
     return {"status": "ok", "files": files, "meta": meta, "timings": timings}
 
 
+#: the file that marks a folder as written by ``avbench shard`` (and lists what it wrote there)
+MARKER = ".avbench-shards.json"
+#: columns a manifest must have to be sharded
+REQUIRED_COLUMNS = ("id", "path", "status", "duration")
+
+
+def sample_checksum(files: dict[str, bytes]) -> str:
+    """sha256 of one sample's members (extension, size and bytes of each, in name order): what
+    the index records in ``sample_sha256`` and :func:`avbench.shards.verify.verify_shards` checks."""
+    h = hashlib.sha256()
+    for ext in sorted(files):
+        data = files[ext]
+        h.update(f"{ext}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse to replace ``out_dir`` unless it is absent, empty, or a previous output of ``avbench
+    shard`` (it holds :data:`MARKER`) holding nothing but what that run wrote."""
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        raise FileExistsError(f"avbench shard: {out_dir} exists and is not a folder; refusing to replace it")
+    entries = sorted(p.name for p in out_dir.iterdir())
+    if not entries:
+        return
+    marker = out_dir / MARKER
+    if not marker.is_file():
+        raise FileExistsError(f"avbench shard: {out_dir} is not empty and was not written by avbench shard "
+                              f"(no {MARKER}); refusing to replace it: give a new or empty folder")
+    try:
+        written = set(json.loads(marker.read_text())["files"]) | {MARKER}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FileExistsError(f"avbench shard: {marker} is unreadable ({exc}); refusing to replace {out_dir}") from None
+    foreign = [e for e in entries if e not in written]
+    if foreign:
+        raise FileExistsError(f"avbench shard: {out_dir} holds files avbench shard did not write "
+                              f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); refusing to replace it")
+
+
+def _remove_stale_temporaries(out_dir: Path, index_path: Path) -> None:
+    """Temporary folders and index files that a killed run of this function left (its unique
+    hidden names). Called under the output's lock, so no live run owns them."""
+    for p in out_dir.parent.glob(f".{out_dir.name}.partial-*"):
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+    for p in out_dir.parent.glob(f".{out_dir.name}.old-*"):
+        if p.is_dir() and not p.is_symlink() and (not any(p.iterdir()) or (p / MARKER).is_file()):
+            shutil.rmtree(p)
+    for p in index_path.parent.glob(f".{index_path.name}.*.parquet"):
+        if p.is_file():
+            p.unlink()
+
+
 def write_shards(
     manifest: pd.DataFrame,
     out_dir: str | Path,
@@ -278,18 +345,69 @@ def write_shards(
 
     Rows are written in manifest order whatever the worker count (deterministic). Returns the
     index: one row per manifest row with ``status`` (``ok`` or a reason), ``reason``, ``shard``,
-    ``key`` and sizes.
+    ``key``, sizes and checksums (``sample_sha256`` of the sample's members, ``shard_sha256`` of
+    its tar).
+
+    Safety: ``out_dir`` is replaced only when it is empty or a previous output of this function
+    (:data:`MARKER`); the run holds a lock on it (a concurrent run on the same folder stops with
+    :class:`avbench.paths.OutputLocked`); tars and index are written under unique temporary names
+    and committed together at the end, the index last, so that an interruption or a failed write
+    leaves the previous outputs as they were and nothing half-written.
     """
+    out_dir = Path(out_dir)
+    index_path = Path(index_path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise ValueError(f"avbench shard: the manifest has no column {', '.join(missing)} (a probe table of a folder "
+                         "made by an older avbench? probe an ingested manifest, or rerun avbench probe)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with output_lock(out_dir, "avbench shard"):
+        check_output_folder(out_dir)
+        _remove_stale_temporaries(out_dir, index_path)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+        old_dir: Path | None = None
+        tmp_index: Path | None = None
+        try:
+            df = _write_into(manifest, tmp_dir, cfg=cfg, modality=modality, workers=workers, progress=progress)
+            index_path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{index_path.name}.", suffix=".parquet", dir=index_path.parent)
+            os.close(fd)
+            tmp_index = Path(name)
+            df.to_parquet(tmp_index, index=False)
+            os.chmod(tmp_index, FILE_MODE)
+            os.chmod(tmp_dir, DIR_MODE)  # mkdtemp makes 0700 folders
+            # commit: the new folder into place (the previous one set aside), then the index
+            if out_dir.exists():
+                old_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+                os.rename(out_dir, old_dir)  # onto the empty folder just made
+            os.rename(tmp_dir, out_dir)
+            try:
+                os.replace(tmp_index, index_path)
+            except BaseException:
+                os.rename(out_dir, tmp_dir)  # roll back: the previous folder goes back below
+                raise
+            tmp_index = None
+        finally:
+            if tmp_index is not None and tmp_index.exists():
+                tmp_index.unlink()
+            if tmp_dir.exists():
+                shutil.rmtree(tmp_dir)
+            if old_dir is not None and old_dir.exists():
+                if out_dir.exists():
+                    shutil.rmtree(old_dir)  # the previous output of this function (checked above)
+                else:
+                    os.rename(old_dir, out_dir)  # the commit failed: the previous output stays
+    return df
+
+
+def _write_into(manifest: pd.DataFrame, tmp_dir: Path, *, cfg: dict[str, Any], modality: str, workers: int,
+                progress: bool) -> pd.DataFrame:
+    """Write the tars of ``manifest`` and the marker into ``tmp_dir``; return the index."""
     import webdataset as wds
 
     from avbench.media.bounded import run_bounded
     from avbench.progress import progress_bar
 
-    out_dir = Path(out_dir)
-    tmp_dir = out_dir.with_name(out_dir.name + ".partial")
-    if tmp_dir.exists():
-        shutil.rmtree(tmp_dir)
-    tmp_dir.mkdir(parents=True)
     rows = manifest.to_dict("records")
     index: list[dict[str, Any]] = []
     todo = [i for i, r in enumerate(rows) if r["status"] == "ok"]
@@ -307,7 +425,7 @@ def write_shards(
             i = todo[next_pos]
             res = results.pop(i)
             if res["status"] == "ok":
-                key = safe_key(str(rows[i]["id"]))
+                key = sample_key(str(rows[i]["id"]))
                 while key in used_keys:
                     key += "_"
                 used_keys.add(key)
@@ -316,45 +434,50 @@ def write_shards(
                 if name and (not shard_names or shard_names[-1] != name):
                     shard_names.append(name)
                 res["shard"], res["key"] = name, key
+                res["sample_sha256"] = sample_checksum(res["files"])
+                del res["files"]
             index_rows[i] = res
             next_pos += 1
 
     index_rows: dict[int, dict[str, Any]] = {}
     items = [(rows[i], cfg, modality) for i in todo]
-    with progress_bar(total=len(todo), desc="shard", enabled=progress) as bar:
-        for out in run_bounded(make_sample, items, workers=workers, timeout_s=float(cfg["timeout_s"]),
-                               mem_mb=int(cfg["mem_mb"])):
-            i = todo[out.index]
-            if out.status == "ok":
-                results[i] = out.value
-            else:
-                reason = "decode_error" if out.status == "error" else out.status
-                results[i] = {"status": reason, "reason": out.detail}
-            bar.update(1)
-            flush()
-    writer.close()
+    try:
+        with progress_bar(total=len(todo), desc="shard", enabled=progress) as bar:
+            for out in run_bounded(make_sample, items, workers=workers, timeout_s=float(cfg["timeout_s"]),
+                                   mem_mb=int(cfg["mem_mb"]), init=_single_threaded):
+                i = todo[out.index]
+                if out.status == "ok":
+                    results[i] = out.value
+                else:
+                    reason = "decode_error" if out.status == "error" else out.status
+                    results[i] = {"status": reason, "reason": out.detail}
+                bar.update(1)
+                flush()
+    finally:
+        writer.close()
+    tars = sorted(p.name for p in tmp_dir.glob("shard-*.tar"))
+    shard_sums = {name: file_sha256(tmp_dir / name) for name in tars}
+    (tmp_dir / MARKER).write_text(json.dumps({"files": tars, "format_version": FORMAT_VERSION,
+                                              "shard_sha256": shard_sums}, indent=1, sort_keys=True))
     for i, r in enumerate(rows):
         res = index_rows.get(i)
         entry = {k: r.get(k) for k in r if k not in ("status", "reason")}
         if res is None:
-            entry.update(status=r["status"], reason=r.get("reason") or r["status"], shard="", key="")
+            entry.update(status=r["status"], reason=r.get("reason") or r["status"], shard="", key="",
+                         sample_sha256="", shard_sha256="")
         else:
             meta = res.get("meta", {})
             stab = meta.get("stabilization") or {}
             flags = meta.get("audio_flags") or {}
-            entry.update(status=res["status"], reason=res.get("reason", ""), shard=res.get("shard", ""),
+            shard = res.get("shard", "")
+            entry.update(status=res["status"], reason=res.get("reason", ""), shard=shard,
                          key=res.get("key", ""), n_frames=meta.get("n_frames"), n_mel_frames=meta.get("n_mel_frames"),
                          n_dropped_frames=(meta.get("black_frames") or {}).get("n_dropped"),
                          camera_motion_score=stab.get("camera_motion_score"),
-                         band_limited=flags.get("band_limited"))
+                         band_limited=flags.get("band_limited"), sample_sha256=res.get("sample_sha256", ""),
+                         shard_sha256=shard_sums.get(shard, ""))
         index.append(entry)
-    df = pd.DataFrame(index)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp_dir.rename(out_dir)
-    with atomic_path(index_path, suffix=".parquet") as tmp:
-        df.to_parquet(tmp, index=False)
-    return df
+    return pd.DataFrame(index)
 
 
 def select_keys(manifest: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
@@ -391,6 +514,12 @@ def merge_indexes(paths: list[str | Path], out: str | Path) -> pd.DataFrame:
     merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if "id" in merged.columns and merged["id"].duplicated().any():
         raise ValueError("the same id appears in two shard groups")
+    if "key" in merged.columns:
+        keys = merged.loc[merged["key"].fillna("").astype(str) != "", "key"].astype(str)
+        dup = keys[keys.duplicated()]
+        if len(dup):
+            raise ValueError(f"shard key {dup.iloc[0]!r} appears twice in the shard groups ({len(dup)} repeated keys): "
+                             "reshard with this avbench (keys are unique by construction)")
     with atomic_path(out, suffix=".parquet") as tmp:
         merged.to_parquet(tmp, index=False)
     return merged

@@ -20,14 +20,16 @@ def test_folder_labels(tmp_path: Path, touch, outside: Path) -> None:
     os.symlink(outside, root / "dogs" / "evil.mp4")
     os.symlink(tmp_path / "outside", root / "linked_dir")  # a directory outside: never walked
     df = prepare_folder(root)
-    assert df["id"].tolist() == ["cats/a", "cats/b", "dogs/evil", "dogs/x", "dogs/x", "top"]
-    assert df["status"].tolist() == ["ok", "ok", "unsafe_path", "ok", "duplicate", "ok"]
-    assert df["label"].tolist() == ["cats", "cats", "dogs", "dogs", "dogs", ""]
-    assert df["label_idx"].tolist() == [0, 0, 1, 1, 1, -1]
+    # every file gets a row: non-media files are not_media (issue 12)
+    assert df["id"].tolist() == ["cats/a", "cats/b", "dogs/evil", "dogs/notes.txt", "dogs/x", "dogs/x", "top"]
+    assert df["status"].tolist() == ["ok", "ok", "unsafe_path", "not_media", "ok", "duplicate", "ok"]
+    assert df["label"].tolist() == ["cats", "cats", "dogs", "", "dogs", "dogs", ""]
+    assert df["label_idx"].tolist() == [0, 0, 1, -1, 1, 1, -1]
     assert (df["split"] == "unlabeled").all() and df["t_start"].map(math.isnan).all()
     assert not df["path"].str.contains("outside").any()
     none = prepare_folder(root, labels="none", extensions=("mp4",))
-    assert none["id"].tolist() == ["cats/b", "dogs/evil"] and (none["label"] == "").all()
+    media = none[none["status"] != "not_media"]
+    assert media["id"].tolist() == ["cats/b", "dogs/evil"] and (none["label"] == "").all()
     with pytest.raises(FileNotFoundError):
         prepare_folder(tmp_path / "absent")
     (tmp_path / "empty").mkdir()

@@ -7,6 +7,7 @@ import re
 
 from avbench.config import (
     MODALITY_ENCODERS,
+    coerce_config,
     parse_instance,
     run_encoders,
     run_instances,
@@ -18,6 +19,7 @@ from avbench.evaluate.downstream import official_folds
 from avbench.tables import plan_tables, run_table
 
 
+coerce_config(config)  # `lr: 1e-3` (a string in YAML 1.1) is the number a user meant
 validate(config, schema="../schemas/config.schema.yaml")
 
 DATASETS = config["datasets"]
@@ -68,10 +70,11 @@ def synth_input(wildcards):
 
 
 def ingest_args(wildcards):
+    """The arguments of `avbench ingest`, as a list (each one quoted with `:q`)."""
     d = DATASETS[wildcards.dataset]
-    args = f"{d['format']} {d['source']}"
+    args = [d["format"], d["source"]]
     if d.get("videos"):
-        args += f" --videos {d['videos']}"
+        args += ["--videos", d["videos"]]
     return args
 
 
@@ -95,11 +98,13 @@ def shard_inputs(dataset):
 
 def pretrain_launcher():
     """`avbench`, or `torchrun ... -m avbench.cli` when pretraining uses several processes or nodes."""
+    import shlex
+
     p = config["pretrain"]
     if p["nnodes"] * p["nproc_per_node"] == 1:
         return "avbench"
     if p["nnodes"] > 1:
-        rdzv = f"--rdzv-backend c10d --rdzv-endpoint {p['rdzv_endpoint']}"
+        rdzv = f"--rdzv-backend c10d --rdzv-endpoint {shlex.quote(str(p['rdzv_endpoint']))}"
     else:
         rdzv = "--standalone"
     return f"torchrun --nnodes {p['nnodes']} --nproc-per-node {p['nproc_per_node']} {rdzv} -m avbench.cli"

@@ -15,8 +15,8 @@ rule download:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench download {params.urls} -o {params.archives} --extract-to {params.extract_to} "
-        "--workers {params.workers} --report {output} > {log} 2>&1"
+        "avbench download {params.urls:q} -o {params.archives:q} --extract-to {params.extract_to:q} "
+        "--workers {params.workers:q} --report {output:q} > {log:q} 2>&1"
 
 
 rule downloads:

@@ -23,10 +23,10 @@ rule evaluate:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench evaluate --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
-        "--kind {params.kind} --downstream {wildcards.downstream} --pretrain-index {input.pretrain_index} "
-        "--config {params.config_file} --threads {threads} -o {output.csv} --predictions {output.predictions} "
-        "> {log} 2>&1"
+        "avbench evaluate --checkpoint {input.checkpoint:q} --shards {params.shards:q} --index {input.index:q} "
+        "--kind {params.kind:q} --downstream {wildcards.downstream:q} --pretrain-index {input.pretrain_index:q} "
+        "--config {params.config_file:q} --threads {threads} -o {output.csv:q} "
+        "--predictions {output.predictions:q} > {log:q} 2>&1"
 
 
 rule finetune:
@@ -50,7 +50,7 @@ rule finetune:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench finetune --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
-        "--kind {params.kind} --downstream {wildcards.downstream} --fold {wildcards.fold} "
-        "--protocol {wildcards.protocol} --pretrain-index {input.pretrain_index} --config {params.config_file} "
-        "--threads {threads} -o {output.csv} --predictions {output.predictions} > {log} 2>&1"
+        "avbench finetune --checkpoint {input.checkpoint:q} --shards {params.shards:q} --index {input.index:q} "
+        "--kind {params.kind:q} --downstream {wildcards.downstream:q} --fold {wildcards.fold:q} "
+        "--protocol {wildcards.protocol:q} --pretrain-index {input.pretrain_index:q} --config {params.config_file:q} "
+        "--threads {threads} -o {output.csv:q} --predictions {output.predictions:q} > {log:q} 2>&1"

@@ -11,5 +11,5 @@ rule ingest:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench ingest {params.args} --dataset {wildcards.dataset} -o {output.manifest} "
-        "--summary {output.summary} > {log} 2>&1"
+        "avbench ingest {params.args:q} --dataset {wildcards.dataset:q} -o {output.manifest:q} "
+        "--summary {output.summary:q} > {log:q} 2>&1"

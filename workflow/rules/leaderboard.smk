@@ -82,7 +82,7 @@ rule plots:
         },
     params:
         k_sweep=lambda wc, input, output: (
-            f"--k-sweep-table {input.k_sweep} --k-sweep {output.k_sweep}" if "k_sweep" in TABLES else ""
+            ["--k-sweep-table", input.k_sweep[0], "--k-sweep", output.k_sweep] if "k_sweep" in TABLES else []
         ),
     log:
         "results/logs/plots.log",
@@ -90,4 +90,4 @@ rule plots:
         "../../envs/avbench.yaml"
     shell:
         "avbench plots {input.leaderboard:q} --intervals {input.intervals:q} --metrics {input.metrics:q} "
-        "--bars {output.bars:q} --curves {output.curves:q} {params.k_sweep} > {log:q} 2>&1"
+        "--bars {output.bars:q} --curves {output.curves:q} {params.k_sweep:q} > {log:q} 2>&1"

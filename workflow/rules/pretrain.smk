@@ -20,5 +20,5 @@ rule pretrain:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "{params.launcher} pretrain {wildcards.run} --shards {params.shards} --index {input.index} "
-        "--out results/models/{wildcards.run} --config {params.config_file} --threads {threads} > {log} 2>&1"
+        "{params.launcher} pretrain {wildcards.run:q} --shards {params.shards:q} --index {input.index:q} "
+        "--out results/models/{wildcards.run:q} --config {params.config_file:q} --threads {threads} > {log:q} 2>&1"

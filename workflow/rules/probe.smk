@@ -14,5 +14,5 @@ rule probe:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench probe {input} -o {output} --modality {params.modality} --min-duration {params.min_duration} "
-        "--timeout {params.timeout} --mem-mb {params.mem_mb} --workers {threads} > {log} 2>&1"
+        "avbench probe {input:q} -o {output:q} --modality {params.modality:q} --min-duration {params.min_duration:q} "
+        "--timeout {params.timeout:q} --mem-mb {params.mem_mb:q} --workers {threads} > {log:q} 2>&1"

@@ -17,9 +17,9 @@ rule shard:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench shard {input} -o {output.tars} --index {output.index} --modality {params.modality} "
-        "--group {wildcards.group} --groups {params.groups} --dataset {wildcards.dataset} --config {params.config_file} "
-        "--workers {threads} > {log} 2>&1"
+        "avbench shard {input:q} -o {output.tars:q} --index {output.index:q} --modality {params.modality:q} "
+        "--group {wildcards.group:q} --groups {params.groups:q} --dataset {wildcards.dataset:q} --config {params.config_file:q} "
+        "--workers {threads} > {log:q} 2>&1"
 
 
 rule shard_index:
@@ -33,4 +33,4 @@ rule shard_index:
     conda:
         "../../envs/avbench.yaml"
     shell:
-        "avbench shard-index {input} -o {output.index} --summary {output.summary} > {log} 2>&1"
+        "avbench shard-index {input:q} -o {output.index:q} --summary {output.summary:q} > {log:q} 2>&1"
