@@ -188,7 +188,7 @@ class DeepClustering(Pretext):
         self.whiten = bool(s.get("whiten", True))
         self.recluster_every = int(s.get("recluster_every", 1))
         self.n_init = int(s.get("n_init", 3))
-        self.pairs = TARGETS[self.name]
+        self.pairs = self.target_pairs()
         self.label_sets = tuple(dict.fromkeys(t for _, t in self.pairs))
         self.keys: list[str] = []
         self.labels: dict[str, np.ndarray] = {}
@@ -200,6 +200,10 @@ class DeepClustering(Pretext):
 
     def settings(self) -> dict[str, Any]:
         return dict(self.cfg.get("deep_clustering") or {})
+
+    def target_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The (encoder, label set) pairs this variant trains (:data:`TARGETS`)."""
+        return TARGETS[self.name]
 
     def cluster_view(self) -> View:
         """The fixed clip of each video whose features are clustered."""
