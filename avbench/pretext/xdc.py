@@ -36,7 +36,9 @@ Trivial-solution guards (seed 003, from DeepCluster):
 
 Pseudo-labels (and the centroids of the held-out assignment) are part of :meth:`state_dict`, so a
 resumed run continues with the labels it had. Pretext metrics: held-out pseudo-label accuracy
-(held-out videos are assigned to the nearest centroid of the same clustering; chance 1/k) for
+(held-out videos are assigned to the nearest centroid of the same clustering; chance 1/k for a
+classifier trained under uniform sampling, but the held-out clusters are not balanced: the share
+of the largest one, what a constant guess gets, is logged as ``heldout_largest_<set>``) for
 each (encoder, label set) pair, ``pretext_acc`` being the video encoder's first one; and, when
 the pretraining set has labels, the NMI of each clustering with the true classes (logged, never
 used for training).
@@ -278,6 +280,8 @@ class DeepClustering(Pretext):
                 logs[f"label_agreement_{s}"] = float((lab == old).mean())
             labels[s] = lab
             held[s] = ho
+            if len(ho):  # held-out labels need not be balanced: the share a constant guess would get
+                logs[f"heldout_largest_{s}"] = float(np.bincount(ho, minlength=self.k).max() / len(ho))
             counts = np.bincount(lab, minlength=self.k)
             logs[f"empty_reassigned_{s}"] = float(fixed)
             logs[f"largest_cluster_{s}"] = float(counts.max() / max(1, len(lab)))

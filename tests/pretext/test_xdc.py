@@ -173,4 +173,5 @@ def test_matched_reclustering_keeps_the_heads_and_the_label_meaning(cfg_for):
     logs = p.before_epoch(trainer, 1)  # another k-means seed: other cluster numbers, matched back
     assert all((p.labels[s] == first[s]).all() and (p.heldout_labels[s] == first_held[s]).all() for s in first)
     assert logs["label_agreement_audio"] == 1.0 and len(resets) == 1  # reset once, at the first clustering
+    assert logs["heldout_largest_audio"] == pytest.approx(1 / 3)
     assert torch.equal(w, model.head.heads["video_audio"][-1].weight)
