@@ -166,7 +166,8 @@ def test_matched_reclustering_keeps_the_heads_and_the_label_meaning(cfg_for):
     resets = []
     trainer = SimpleNamespace(model=model, rows=pd.DataFrame({"key": keys}), heldout_keys=hkeys,
                               reset_optimizer_state=lambda ps: resets.append(list(ps)),
-                              features=lambda kinds, view, keys=None, desc="": (hkeys, hfeats) if keys else (train, feats))
+                              features=lambda kinds, view, keys=None, desc="": ((hkeys, hfeats) if keys
+                                                                                 else (train, feats)))
     p.before_epoch(trainer, 0)
     first, first_held = {s: v.copy() for s, v in p.labels.items()}, {s: v.copy() for s, v in p.heldout_labels.items()}
     w = model.head.heads["video_audio"][-1].weight.detach().clone()
