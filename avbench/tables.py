@@ -298,7 +298,7 @@ def clustering_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, 
     """Seed 003: SDC / MDC / CDC / XDC against scratch and supervised."""
     clus = sorted(runs_of(runs, CLUSTERING), key=lambda r: (CLUSTERING.index(_setting(runs, r, "method")),
                                                             cluster_k(runs, r)))
-    names = runs_of(runs, "scratch") + clus + runs_of(runs, "supervised")
+    names = runs_of(runs, "scratch") + clus + runs_of(runs, "random_targets") + runs_of(runs, "supervised")
     meta = pd.DataFrame([{"run": r, "method": _setting(runs, r, "method", ""), "k": cluster_k(runs, r),
                           "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
                         columns=["run", "method", "k", "pretext acc (%)"])

@@ -54,14 +54,16 @@ CFG = {"method": "avts", "video_backbone": "small3d", "audio_backbone": "vgg_sma
        "supervised": {"encoders": ["video", "audio"]}}
 
 
-def test_avts_loss_matches_the_seed_formula():
+def test_avts_loss_matches_the_paper_formula():
+    """Korbar et al. 2018, Eq. 1: y d^2 + (1 - y) max(margin - d, 0)^2 (the positive distance
+    squared; seed 000's slide lost the square)."""
     import torch
 
-    v = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    a = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
-    loss, d = avts_loss(v, a, torch.tensor([1.0, 0.0]), margin=2.0)
-    assert d.tolist() == pytest.approx([0.0, 2 ** 0.5])
-    assert float(loss) == pytest.approx((0.0 + (2 - 2 ** 0.5) ** 2) / 2)
+    v = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.6, 0.8]])
+    loss, d = avts_loss(v, a, torch.tensor([1.0, 0.0, 1.0]), margin=2.0)
+    assert d.tolist() == pytest.approx([0.0, 2 ** 0.5, 0.8 ** 0.5])
+    assert float(loss) == pytest.approx((0.0 + (2 - 2 ** 0.5) ** 2 + 0.8) / 3)  # seed's slide: 0.8 ** 0.5
 
 
 def test_derangement_has_no_fixed_point():

@@ -54,10 +54,10 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
                 "pretrain_clips_found", "pretrain_clips_listed"):
         assert col in lb.columns
     runs = {"avts_curriculum", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc", "xdc_k8",
-            "aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out"}
+            "random_targets", "aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out"}
     assert set(lb["method"]) == runs
     assert set(lb["pretext"]) == {"avts", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc",
-                                  "aot", "shuffle_learn", "odd_one_out"}
+                                  "random_targets", "aot", "shuffle_learn", "odd_one_out"}
     assert set(lb["downstream"]) == {"synth_action", "synth_sound"}
     assert set(lb["protocol"]) == {"linear", "retrieval", "finetune", "finetune_fc", "finetune_top"}
     # scratch has two pretraining seeds (replicates: 2): two instances, rows told apart by `seed`

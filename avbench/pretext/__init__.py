@@ -15,6 +15,7 @@ method                    module                                                
 ``shuffle_learn``         :mod:`~avbench.pretext.shuffle_learn` (order verification)  video
 ``odd_one_out``           :mod:`~avbench.pretext.odd_one_out` (O3N)                   video
 ``infonce``               :mod:`~avbench.pretext.infonce` (cross-modal InfoNCE)       video, audio
+``random_targets``        :mod:`~avbench.pretext.random_targets` (control)            video, audio
 ``supervised``            :mod:`~avbench.pretext.supervised` (labels; reference)      configurable
 ``scratch``               random init (reference)                                    all
 ========================  =========================================================  ===========
@@ -29,14 +30,15 @@ from avbench.pretext.base import Pretext, PretrainModel, to_tensors
 from avbench.pretext.infonce import InfoNCE
 from avbench.pretext.l3 import L3
 from avbench.pretext.odd_one_out import OddOneOut
+from avbench.pretext.random_targets import RandomTargets
 from avbench.pretext.shuffle_learn import ShuffleLearn
 from avbench.pretext.supervised import Scratch, Supervised
 from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 
 PRETEXTS: dict[str, type[Pretext]] = {
     cls.name: cls
-    for cls in (AVTS, L3, AVENet, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, InfoNCE, Supervised,
-                Scratch)
+    for cls in (AVTS, L3, AVENet, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, InfoNCE, RandomTargets,
+                Supervised, Scratch)
 }
 
 __all__ = ["PRETEXTS", "Pretext", "PretrainModel", "to_tensors"]

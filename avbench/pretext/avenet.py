@@ -1,11 +1,11 @@
 """AVE-Net: audio-visual embedding (Arandjelovic & Zisserman, "Objects that sound", ECCV 2018).
 
-The correspondence task of L3-Net (:mod:`avbench.pretext.l3`: the same positive and negative
-pairs, chance 50%), but the two modalities are not fused: each is projected by two fully
-connected layers to an L2-normalised embedding, the only thing compared is the **Euclidean
-distance** of the two embeddings, and a tiny fully connected layer (1 -> 2, a scale and a bias)
-turns the distance into the correspondence logits. Because the decision depends on the distance
-alone, corresponding audio and video land close together in one space, which enables
+The correspondence task of L3-Net (:mod:`avbench.pretext.l3`: the same positive and negative pairs,
+negatives never from the same video, chance 50%), but the two modalities are not fused: each is
+projected by two fully connected layers to an L2-normalised embedding, the only thing compared is
+the **Euclidean distance** of the two embeddings, and a tiny fully connected layer (1 -> 2, a scale
+and a bias) turns the distance into the correspondence logits. Because the decision depends on the
+distance alone, corresponding audio and video land close together in one space, which enables
 cross-modal retrieval.
 
 Pretext metrics on held-out videos: correspondence accuracy, and retrieval over the whole
@@ -82,16 +82,16 @@ class AVENet(Pretext):
         return (model.head.embed_video(model.encode("video", batch["video"])),
                 model.head.embed_audio(model.encode("audio", batch["audio"])))
 
-    def _logits(self, model: PretrainModel, v: torch.Tensor, a: torch.Tensor,
+    def _logits(self, model: PretrainModel, v: torch.Tensor, a: torch.Tensor, keys: list[str],
                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        vi, ai, y = correspondence_pairs(len(v), generator)
+        vi, ai, y = correspondence_pairs(len(v), generator, keys)
         dev = v.device
         return model.head(v[vi.to(dev)], a[ai.to(dev)]), y.to(dev), ai
 
     def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         v, a = self._embed(model, batch)
-        logits, y, _ = self._logits(model, v, a, generator)
+        logits, y, _ = self._logits(model, v, a, batch["key"], generator)
         n = len(v)
         d = torch.linalg.vector_norm(v - a, dim=-1).detach()
         return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y),
@@ -101,7 +101,7 @@ class AVENet(Pretext):
     def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
                         generator: torch.Generator) -> dict[str, float]:
         v, a = self._embed(model, batch)
-        logits, y, ai = self._logits(model, v, a, generator)
+        logits, y, ai = self._logits(model, v, a, batch["key"], generator)
         return {"pretext_acc": accuracy(logits, y), **negatives_same_class(batch, ai)}
 
     @torch.no_grad()

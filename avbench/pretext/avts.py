@@ -2,13 +2,17 @@
 
 A video clip and 1 s of audio (the clip's duration) are embedded by the video and audio networks
 and compared by the L2 distance ``d`` of their (L2-normalised) embeddings, with the margin
-contrastive loss of seed 000::
+contrastive loss of the paper (Korbar et al. 2018, Eq. 1; Hadsell et al.'s contrastive loss)::
 
-    E = 1/N sum_n  y_n * d_n  +  (1 - y_n) * max(eta - d_n, 0)^2
+    E = 1/N sum_n  y_n * d_n^2  +  (1 - y_n) * max(eta - d_n, 0)^2
 
-``y = 1`` for in-sync pairs, ``y = 0`` for negatives. **Easy negatives** pair a clip with the
-audio of another video of the batch; **hard negatives** pair it with audio of the same video,
-out of sync by an offset drawn from ``hard_offset_s``. ``easy_fraction`` is the share of easy
+``y = 1`` for in-sync pairs, ``y = 0`` for negatives. The paper squares the positive distance;
+the slide of seed 000 writes ``y_n * d_n`` (the square lost): avbench follows the paper.
+**Easy negatives** pair a clip with the audio of another video of the batch (never another clip
+of the same video: :func:`~avbench.pretext.base.other_video_pairing`); **hard negatives** pair it
+with audio of the same video, out of sync by an offset drawn from ``hard_offset_s``; they go
+through the audio encoder in the same forward pass (the same BatchNorm batch) as the in-sync
+audio. ``easy_fraction`` is the share of easy
 negatives (1.0 easy only, 0.75 the seed's mix, 0.0 hard only); with ``curriculum_switch = s``
 the first ``round(s * epochs)`` epochs use easy negatives only (the seed's curriculum: easy for
 epochs 1-50, then the mix for 51-90, i.e. s = 0.556).
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avbench.pretext.base import Pretext, PretrainModel, derangement
+from avbench.pretext.base import Pretext, PretrainModel, other_video_pairing
 from avbench.shards.loader import View, clip_view, frame_time, mel_window
 
 
@@ -51,9 +55,12 @@ class EmbeddingHead(nn.Module):
 
 
 def avts_loss(v: torch.Tensor, a: torch.Tensor, y: torch.Tensor, *, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Margin contrastive loss. v, a: float (N, D); y: float (N,) 1 = in sync. Returns (loss, d)."""
-    d = torch.linalg.vector_norm(v - a, dim=1)
-    loss = y * d + (1 - y) * torch.clamp(margin - d, min=0) ** 2
+    """Margin contrastive loss of Korbar et al. 2018 (Eq. 1): ``y d^2 + (1 - y) max(margin - d, 0)^2``,
+    averaged. v, a: float (N, D); y: float (N,) 1 = in sync. Returns (loss, d)."""
+    diff = (v - a).float()
+    sq = (diff * diff).sum(1)
+    d = torch.linalg.vector_norm(diff, dim=1)
+    loss = y * sq + (1 - y) * torch.clamp(margin - d, min=0) ** 2
     return loss.mean(), d
 
 
@@ -125,24 +132,32 @@ class AVTS(Pretext):
     def epoch_logs(self, epoch: int) -> dict[str, float]:
         return {"easy_fraction": self.easy_fraction_at(epoch)}
 
-    def _negatives(self, model: PretrainModel, batch: dict[str, Any], a: torch.Tensor, easy: float,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        n = len(a)
-        perm = derangement(n, generator).to(a.device)
-        hard = (torch.rand(n, generator=generator) >= easy).to(a.device) & batch["hard_ok"].to(a.device).bool()
-        a_neg = a[perm]
+    def _embed(self, model: PretrainModel, batch: dict[str, Any], hard: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(v (N, E), in-sync a (N, E), hard-negative audio (H, E) of the items where ``hard``):
+        the in-sync and the out-of-sync audio windows go through the audio encoder in one
+        forward pass (one BatchNorm batch), then are split."""
+        n = len(batch["audio"])
+        audio = batch["audio"]
         if bool(hard.any()):
-            a_hard = model.head.embed_audio(model.encode("audio", batch["audio_hard"][hard]))
-            a_neg = a_neg.clone()
-            a_neg[hard] = a_hard
-        return a_neg, hard
+            audio = torch.cat([audio, batch["audio_hard"][hard.to(audio.device)]])
+        v = model.head.embed_video(model.encode("video", batch["video"]))
+        a_all = model.head.embed_audio(model.encode("audio", audio))
+        return v, a_all[:n], a_all[n:]
 
     def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
-        v, a = model.head(model.encode("video", batch["video"]), model.encode("audio", batch["audio"]))
-        a_neg, hard = self._negatives(model, batch, a, self.easy_fraction_at(epoch), generator)
-        n = len(v)
-        y = torch.cat([torch.ones(n), torch.zeros(n)]).to(v.device)
+        n = len(batch["video"])
+        perm = other_video_pairing(batch["key"], n, generator)
+        easy = self.easy_fraction_at(epoch)
+        hard = (torch.rand(n, generator=generator) >= easy) & batch["hard_ok"].cpu().bool()
+        v, a, a_hard = self._embed(model, batch, hard)
+        dev = v.device
+        a_neg = a[perm.to(dev)]
+        if bool(hard.any()):
+            a_neg = a_neg.clone()
+            a_neg[hard.to(dev)] = a_hard
+        y = torch.cat([torch.ones(n), torch.zeros(n)]).to(dev)
         loss, d = avts_loss(torch.cat([v, v]), torch.cat([a, a_neg]), y, margin=self.margin)
         d = d.detach()
         return loss, {"pretext_acc": sync_accuracy(d[:n], d[n:], threshold=self.margin / 2),
@@ -152,16 +167,16 @@ class AVTS(Pretext):
     @torch.no_grad()
     def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
                         generator: torch.Generator) -> dict[str, float]:
-        v, a = model.head(model.encode("video", batch["video"]), model.encode("audio", batch["audio"]))
-        n = len(v)
-        perm = derangement(n, generator).to(v.device)
+        n = len(batch["video"])
+        perm = other_video_pairing(batch["key"], n, generator)
+        ok = batch["hard_ok"].cpu().bool()
+        v, a, a_hard = self._embed(model, batch, ok)
+        perm, ok = perm.to(v.device), ok.to(v.device)
         thr = self.margin / 2
         d_pos = torch.linalg.vector_norm(v - a, dim=1)
         d_easy = torch.linalg.vector_norm(v - a[perm], dim=1)
         out = {"pretext_acc": sync_accuracy(d_pos, d_easy, threshold=thr)}
-        ok = batch["hard_ok"].to(v.device).bool()
         if bool(ok.any()):
-            a_hard = model.head.embed_audio(model.encode("audio", batch["audio_hard"][ok]))
             d_hard = torch.linalg.vector_norm(v[ok] - a_hard, dim=1)
             out["pretext_acc_hard"] = sync_accuracy(d_pos[ok], d_hard, threshold=thr)
         labels = batch.get("label")

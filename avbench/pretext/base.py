@@ -25,7 +25,7 @@ tensors as they are.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -193,14 +193,56 @@ class Pretext:
 
 def derangement(n: int, generator: torch.Generator) -> torch.Tensor:
     """A permutation of ``range(n)`` with no fixed point: item ``i`` is paired with item ``perm[i]``
-    of another video (easy negatives)."""
-    if n < 2:
+    (every item its own video; with clips of one video in a batch use :func:`other_video_pairing`)."""
+    return other_video_pairing(None, n, generator)
+
+
+def video_ids(keys: Sequence[str]) -> torch.Tensor:
+    """Index of each item's video (its sample key) in order of first appearance: int64 (B,).
+    Items with the same key are clips of the same video."""
+    seen: dict[str, int] = {}
+    return torch.tensor([seen.setdefault(str(k), len(seen)) for k in keys], dtype=torch.long)
+
+
+def same_video(keys: Sequence[str], device: torch.device | None = None) -> torch.Tensor:
+    """bool (B, B): True where items i and j are clips of the same video (the diagonal included)."""
+    g = video_ids(keys)
+    return (g[:, None] == g[None, :]).to(device) if device is not None else g[:, None] == g[None, :]
+
+
+def other_video_pairing(keys: Sequence[str] | None, n: int, generator: torch.Generator) -> torch.Tensor:
+    """For each of ``n`` items, the index of an item of **another video** (easy negatives): int64 (n,),
+    ``keys[perm[i]] != keys[i]`` for every i (``keys`` None: every item is its own video).
+
+    A batch holds several clips of one video (``clips_per_video`` copies meet in the shuffle
+    buffer), so a plain derangement would pair a clip with a clip of the same video. When no video
+    has more than half the items, the pairing is a permutation (each item is used once as a
+    negative): items are put in a random order with each video's clips contiguous (videos in order
+    of their first appearance in a random permutation) and paired with the item ``s`` places on,
+    ``m <= s <= n - m`` (``m`` the largest video's clip count), which never lands in the same
+    video. With unique keys this is exactly :func:`derangement`. Otherwise each item gets a
+    uniformly drawn item of another video. Raises when the batch holds a single video.
+    """
+    if keys is not None and len(keys) != n:
+        raise ValueError(f"{len(keys)} keys for {n} items")
+    g = video_ids(keys) if keys is not None else torch.arange(n)
+    sizes = torch.bincount(g)
+    if len(sizes) < 2:
         raise ValueError("negatives from other videos need at least 2 videos in a batch")
-    shift = int(torch.randint(1, n, (1,), generator=generator))
-    order = torch.randperm(n, generator=generator)
-    perm = torch.empty(n, dtype=torch.long)
-    perm[order] = order.roll(shift)
-    return perm
+    m = int(sizes.max())
+    if 2 * m <= n:
+        shift = int(torch.randint(m, n - m + 1, (1,), generator=generator))
+        order = torch.randperm(n, generator=generator)
+        if m > 1:  # each video's clips contiguous, videos in order of first appearance in `order`
+            first = torch.full((len(sizes),), n, dtype=torch.long)
+            first.scatter_reduce_(0, g[order], torch.arange(n), reduce="amin")
+            order = order[torch.argsort(first[g[order]], stable=True)]
+        perm = torch.empty(n, dtype=torch.long)
+        perm[order] = order.roll(shift)
+        return perm
+    other = g[:, None] != g[None, :]
+    pick = torch.rand(n, n, generator=generator).masked_fill(~other, -1.0)
+    return pick.argmax(1)
 
 
 class ClassificationPretext(Pretext):

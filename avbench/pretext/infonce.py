@@ -9,7 +9,9 @@ clip against every audio window of the batch. The loss is symmetric::
       = -1/(2B) sum_i [ log softmax_j(S_ij)[i] + log softmax_j(S_ji)[i] ]
 
 i.e. each clip must pick its own audio among the B audio windows (video -> audio), and each audio
-window its own clip (audio -> video); the other B-1 items are the negatives. ``tau`` = 0.1 worked
+window its own clip (audio -> video); the other items of the batch are the negatives, except
+other clips of the same video (a batch holds several clips of a video: ``clips_per_video``
+copies meet in the shuffle buffer), whose logits are masked out. ``tau`` = 0.1 worked
 best in the synthetic-world experiment (shared/synthetic-world.md).
 
 Pretext metrics: training batches: in-batch top-1 retrieval accuracy ``pretext_acc`` (video ->
@@ -26,13 +28,20 @@ import torch
 from torch import nn
 
 from avbench.pretext.avts import EmbeddingHead
-from avbench.pretext.base import Pretext, PretrainModel
+from avbench.pretext.base import Pretext, PretrainModel, same_video
 
 
-def info_nce(v: torch.Tensor, a: torch.Tensor, *, tau: float) -> tuple[torch.Tensor, torch.Tensor]:
+def info_nce(v: torch.Tensor, a: torch.Tensor, *, tau: float,
+             same: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric cross-modal InfoNCE. v, a: float (B, D) L2-normalised; pair i is (v[i], a[i]).
-    Returns (loss, similarity logits (B, B) = v a^T / tau)."""
+    ``same``: bool (B, B), True where items i and j are clips of the same video
+    (:func:`~avbench.pretext.base.same_video`); those pairs (off the diagonal) are no negatives:
+    their logits are set to -inf in both directions. Returns (loss, similarity logits (B, B) =
+    v a^T / tau, masked)."""
     logits = (v @ a.t()).float() / tau
+    if same is not None:
+        eye = torch.eye(len(v), dtype=torch.bool, device=logits.device)
+        logits = logits.masked_fill(same.to(logits.device) & ~eye, float("-inf"))
     target = torch.arange(len(v), device=v.device)
     loss = 0.5 * (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.t(), target))
     return loss, logits
@@ -65,7 +74,7 @@ class InfoNCE(Pretext):
     def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         v, a = self._embed(model, batch)
-        loss, logits = info_nce(v, a, tau=self.tau)
+        loss, logits = info_nce(v, a, tau=self.tau, same=same_video(batch["key"], v.device))
         logits = logits.detach()
         return loss, {"pretext_acc": top1(logits), "acc_a2v": top1(logits.t())}
 

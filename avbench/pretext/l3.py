@@ -4,8 +4,8 @@ A video clip (the paper: one frame; here a clip, so that the video encoder that 
 is the one trained) and the audio of the same instant are encoded by the video and audio
 networks; their pooled features are **concatenated** and an MLP says whether they correspond
 (2-way softmax). Each batch holds every clip twice: with its own audio (positive) and with the
-audio of another video of the batch (negative, a derangement), so the classes are balanced and
-chance is 50%.
+audio of another video of the batch (negative; never another clip of the same video, although a
+batch holds several clips of a video), so the classes are balanced and chance is 50%.
 
 Pretext accuracy is reported on held-out videos with the same construction. On a dataset with
 few classes some negatives share the positive's class (``neg_same_class``, logged when labels
@@ -15,12 +15,13 @@ exist): they are semantically indistinguishable, which caps the attainable accur
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from avbench.pretext.base import Pretext, PretrainModel, accuracy, derangement
+from avbench.pretext.base import Pretext, PretrainModel, accuracy, other_video_pairing
 
 
 class CorrespondenceHead(nn.Module):
@@ -40,12 +41,14 @@ class CorrespondenceHead(nn.Module):
         return self.mlp(torch.cat([fv, fa], dim=-1))
 
 
-def correspondence_pairs(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def correspondence_pairs(n: int, generator: torch.Generator,
+                         keys: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The pairs of a batch of ``n`` synchronized clips: (video index (2n,), audio index (2n,),
     target (2n,) int64). The first n pairs are the clips with their own audio (target 1), the next
-    n the same clips with the audio of another clip (a derangement, target 0)."""
+    n the same clips with the audio of a clip of **another video** (target 0; ``keys``: the items'
+    sample keys, see :func:`~avbench.pretext.base.other_video_pairing`; None: all different)."""
     idx = torch.arange(n)
-    perm = derangement(n, generator)
+    perm = other_video_pairing(keys, n, generator)
     return torch.cat([idx, idx]), torch.cat([idx, perm]), torch.cat([torch.ones(n), torch.zeros(n)]).long()
 
 
@@ -64,7 +67,7 @@ class L3(Pretext):
                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         fv = model.encode("video", batch["video"])
         fa = model.encode("audio", batch["audio"])
-        vi, ai, y = correspondence_pairs(len(fv), generator)
+        vi, ai, y = correspondence_pairs(len(fv), generator, batch["key"])
         dev = fv.device
         return model.head(fv[vi.to(dev)], fa[ai.to(dev)]), y.to(dev), ai
 

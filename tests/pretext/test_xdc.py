@@ -138,3 +138,41 @@ def test_pseudo_labels_survive_a_resume(tiny_world, cfg_for, tmp_path, monkeypat
     epoch2 = [lab for e, lab in seen if e == 1][0]
     assert all(epoch2[s].tolist() == saved["labels"][s] for s in ("video", "audio"))  # epoch 2 used the saved labels
     assert calls["kmeans"] == 2  # and epoch 3 re-clustered (two label sets)
+
+
+def test_match_labels_undoes_a_renaming_of_the_clusters():
+    rng = np.random.default_rng(0)
+    old = rng.integers(0, 5, size=200)
+    rename = np.array([3, 0, 4, 1, 2])
+    new = rename[old]
+    new[:10] = rng.integers(0, 5, size=10)  # a few items change cluster
+    perm = xdc.match_labels(new, old, 5)
+    assert sorted(perm.tolist()) == list(range(5))
+    assert (perm[rename] == np.arange(5)).all()
+    assert (perm[new] == old)[10:].all()
+
+
+def test_matched_reclustering_keeps_the_heads_and_the_label_meaning(cfg_for):
+    """With match_labels a re-clustering renames its clusters to agree with the previous ones and
+    the heads keep learning (without it they are re-initialised: k-means numbers clusters anew)."""
+    p = xdc.XDC(cfg_for("xdc", deep_clustering={"k": 3, "pca_dim": 0, "match_labels": True}), n_classes=2, seed=0)
+    model = PretrainModel(specs=p.encoder_specs(), head=p)
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(3, 6)) * 10
+    keys = train = [f"v{i:02d}" for i in range(30)]
+    feats = {kind: centers[np.arange(30) % 3] + rng.normal(size=(30, 6)) for kind in ("video", "audio")}
+    hkeys = ["h0", "h1", "h2"]
+    hfeats = {kind: centers + 0.1 for kind in ("video", "audio")}
+    resets = []
+    trainer = SimpleNamespace(model=model, rows=pd.DataFrame({"key": keys}), heldout_keys=hkeys,
+                              reset_optimizer_state=lambda ps: resets.append(list(ps)),
+                              features=lambda kinds, view, keys=None, desc="": ((hkeys, hfeats) if keys
+                                                                                 else (train, feats)))
+    p.before_epoch(trainer, 0)
+    first, first_held = {s: v.copy() for s, v in p.labels.items()}, {s: v.copy() for s, v in p.heldout_labels.items()}
+    w = model.head.heads["video_audio"][-1].weight.detach().clone()
+    logs = p.before_epoch(trainer, 1)  # another k-means seed: other cluster numbers, matched back
+    assert all((p.labels[s] == first[s]).all() and (p.heldout_labels[s] == first_held[s]).all() for s in first)
+    assert logs["label_agreement_audio"] == 1.0 and len(resets) == 1  # reset once, at the first clustering
+    assert logs["heldout_largest_audio"] == pytest.approx(1 / 3)
+    assert torch.equal(w, model.head.heads["video_audio"][-1].weight)
