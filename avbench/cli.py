@@ -125,9 +125,9 @@ def cmd_aot_cues(a: argparse.Namespace) -> int:
     with atomic_path(a.output, suffix=".csv") as tmp:
         summary.to_csv(tmp, index=False)
     if a.predictions:
-        import torch
+        from avbench.checkpoint import checkpoint_meta
 
-        meta = torch.load(a.checkpoint, map_location="cpu", weights_only=False)["meta"]
+        meta = checkpoint_meta(a.checkpoint)
         pred.insert(0, "method", str(meta.get("run", a.run or "")))
         pred.insert(1, "seed", int(meta.get("seed", 0)))
         with atomic_path(a.predictions, suffix=".parquet") as tmp:
@@ -248,9 +248,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     cfg = _config(a.config)
     ev = cfg["evaluate"]
     torch.set_num_threads(max(1, a.threads))
-    from avbench.train import load_encoders
+    from avbench.checkpoint import load_checkpoint, load_encoders
 
-    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(a.checkpoint)
     encoders, meta = load_encoders(ck)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
                          overlap_policy=ev["overlap"])
@@ -285,7 +285,9 @@ def cmd_finetune(a: argparse.Namespace) -> int:
     cfg = _config(a.config)
     ev = cfg["evaluate"]
     torch.set_num_threads(max(1, a.threads))
-    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    from avbench.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(a.checkpoint)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
                          overlap_policy=ev["overlap"])
     preds: list[dict[str, Any]] = []

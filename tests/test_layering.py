@@ -23,6 +23,10 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("avbench.models", ("avbench.shards", "avbench.ingest")),
     ("avbench.tables", ("avbench.models", "avbench.train")),
     ("avbench.checkpoint", ("avbench.train", "avbench.evaluate", "avbench.pretext")),
+    # evaluation reads checkpoints through avbench.checkpoint, not the training code (the arrow-of-time cue
+    # test, avbench.evaluate.aot_cues, recomputes pretraining's held-out split with avbench.train)
+    *[(f"avbench.evaluate.{m}", ("avbench.train",))
+      for m in ("linear", "finetune", "retrieval", "features", "downstream", "guards")],
 ]
 
 
@@ -109,3 +113,14 @@ def test_layering(layer, forbidden):
             if any(imp == f or imp.startswith(f + ".") for f in forbidden):
                 bad.append(_chain(seen, start, imp))
     assert not bad, "layering broken:\n" + "\n".join(sorted(bad)[:20])
+
+
+def test_only_the_checkpoint_module_calls_torch_load_or_save():
+    """One place for the checkpoint format: avbench.checkpoint (load_state / save_state / load_checkpoint)."""
+    bad = []
+    for path in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("load", "save") and \
+                    isinstance(node.value, ast.Name) and node.value.id == "torch":
+                bad.append(f"{_module_name(path)}:{node.lineno} torch.{node.attr}")
+    assert all(b.startswith("avbench.checkpoint:") for b in bad), bad

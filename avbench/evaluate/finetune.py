@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from avbench.checkpoint import load_checkpoint, load_encoders, load_state, save_state
 from avbench.evaluate.downstream import Downstream, Split
 from avbench.evaluate.features import NEEDS, _clip_items
 from avbench.evaluate.guards import check_index_covers, check_model_fold, fold_meta
@@ -345,7 +346,7 @@ def load_finetuned(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
     """A fine-tuned model saved by :func:`finetune_fold` and its fold meta (score it with :func:`score`)."""
     from avbench.models import build_encoder
 
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = load_state(path)
     meta = ck["meta"]
     mode = PROTOCOLS[meta["protocol"]]
     model = Classifier(build_encoder(ck["spec"]), int(meta["n_classes"]), mode=mode)
@@ -385,11 +386,9 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
     ``encoder_lr_scale`` times the fc's rate; with ``fc_only`` (protocol ``finetune``), an fc on the
     frozen encoder is trained in the same loop and reported as protocol ``finetune_fc``. When
     ``predictions`` is a list, one row per (encoder, test clip) is appended."""
-    from avbench.train import load_encoders
-
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, not {protocol!r}")
-    ck = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(checkpoint)
     encoders, meta = load_encoders(ck)
     seed = int(meta.get("seed", 0)) if seed is None else int(seed)
     mel_norm = tuple(meta["mel_norm"])
@@ -424,11 +423,8 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
                              train_keys=sp.train),
                  "run": meta["run"], "protocol": protocol, "encoder": kind, "n_classes": n_classes}
         if model_dir is not None:
-            from avbench.paths import atomic_path
-
-            with atomic_path(Path(model_dir) / f"{kind}.pt", suffix=".pt") as tmp:
-                torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "spec": ck["specs"][kind],
-                            "meta": fmeta, "logs": logs}, tmp)
+            save_state(Path(model_dir) / f"{kind}.pt", {"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                                                       "spec": ck["specs"][kind], "meta": fmeta, "logs": logs})
         n_train_clips = sum(int(lg["steps"]) for lg in logs) * int(settings["batch_size"])
         scored = [(protocol, model, "final_train_acc", "train_acc")]
         if twin is not None:

@@ -187,7 +187,7 @@ def evaluate_checkpoint(*, checkpoint: str | Path, shard_dir: str | Path, index_
                         classifier: str = "logreg", downstream: str = "downstream") -> pd.DataFrame:
     """Linear-probe the encoders of a checkpoint that fit ``task`` on every official fold of a
     dataset. Returns tidy rows: encoder, backbone, protocol, fold, metric, value, n_train, n_test, ..."""
-    from avbench.train import load_encoders
+    from avbench.checkpoint import load_encoders
 
     torch.set_num_threads(max(1, threads))
     encoders, meta = load_encoders(checkpoint)
