@@ -265,7 +265,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         rows += probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=a.kind,
                                clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
                                classifier=classifier, seed=int(meta["seed"]), threads=a.threads, predictions=preds)
-    if "retrieval" in protocols and a.kind == "video":
+    if "retrieval" in protocols and a.kind == "video" and meta["method"] != "external":  # no joint embedding
         model, _ = load_pretrain_model(ck)
         rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]),
                                predictions=preds)
@@ -384,6 +384,72 @@ def cmd_plots(a: argparse.Namespace) -> int:
     return 0
 
 
+def _external_spec(a: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(name, spec, config) of an external encoder: ``external.<name>`` of the config (when it has one),
+    with the spec flags given on the command line over it."""
+    cfg = _config(a.config)
+    spec = dict((cfg.get("external") or {}).get(a.name) or {})
+    flags = {"kind": a.kind, "model": a.model, "weights": a.weights, "modality": a.modality, "layout": a.layout,
+             "frames": a.frames, "size": a.size, "mean": a.mean, "std": a.std, "feature_dim": a.feature_dim,
+             "pretrained_on": a.pretrained_on, "kwargs": json.loads(a.kwargs) if a.kwargs else None}
+    spec.update({k: v for k, v in flags.items() if v is not None})
+    if not spec:
+        raise SystemExit(f"avbench: no external encoder {a.name!r} in {a.config} and no spec flags (--kind, "
+                         "--model, --modality, --feature-dim)")
+    return a.name, spec, cfg
+
+
+def cmd_import_encoder(a: argparse.Namespace) -> int:
+    from avbench.evaluate.external import import_encoder
+
+    name, spec, cfg = _external_spec(a)
+    try:
+        ck = import_encoder(name, spec, cfg, a.output)
+    except (ValueError, FileNotFoundError, TypeError, ImportError) as exc:
+        raise SystemExit(f"avbench import-encoder {name}: {exc}") from None
+    s = ck["meta"]["external"]
+    print(f"external encoder {name}: {s['kind']} {s['model']} ({s['modality']}, {s['feature_dim']} features"
+          f"{', weights ' + str(s['weights']) if s['weights'] else ''}) -> {a.output}", flush=True)
+    return 0
+
+
+def cmd_validate_encoder(a: argparse.Namespace) -> int:
+    from avbench.evaluate.external import validate_encoder
+
+    name, spec, cfg = _external_spec(a)
+    problems, info = validate_encoder(spec, a.shards, clip_frames=int(cfg["pretrain"]["clip_frames"]),
+                                      batch_size=a.batch)
+    if problems:
+        print(f"external encoder {name}: NOT usable", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        if info:
+            print(f"  (avbench input {info['input']}, model input {info['model_input']})", file=sys.stderr)
+        return 1
+    print(f"external encoder {name}: ok (avbench input {info['input']} -> model input {info['model_input']} -> "
+          f"features {info['output']} {info['dtype']}, mean {info['mean']:.4g}, std {info['std']:.4g})", flush=True)
+    return 0
+
+
+def _add_spec_flags(s: argparse.ArgumentParser) -> None:
+    s.add_argument("name", help="the encoder's name (its rows' method); its spec is external.<name> of --config, "
+                   "the flags below override or replace it")
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--kind", choices=["torchvision", "callable"], default=None)
+    s.add_argument("--model", default=None, help="torchvision.models.video builder (r2plus1d_18) or "
+                   "package.module:function")
+    s.add_argument("--weights", default=None, help="local state-dict file (never downloaded)")
+    s.add_argument("--kwargs", default=None, help="builder keyword arguments (JSON object)")
+    s.add_argument("--modality", choices=["video", "audio"], default=None)
+    s.add_argument("--layout", choices=["BCTHW", "B1FM"], default=None)
+    s.add_argument("--frames", type=int, default=None)
+    s.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"))
+    s.add_argument("--mean", type=float, nargs="+", default=None)
+    s.add_argument("--std", type=float, nargs="+", default=None)
+    s.add_argument("--feature-dim", type=int, default=None)
+    s.add_argument("--pretrained-on", default=None, help="what it was trained on (the rows' pretrain_data)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="avbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -464,6 +530,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--predictions", default=None, help="also write one prediction row per (fold, test video, clip) "
                    "here (parquet; retrieval: the rank of each query's true match)")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("import-encoder", help="write an external encoder (a torchvision model with local weights, "
+                       "or a package.module:build callable) as an avbench checkpoint, evaluated like a run")
+    _add_spec_flags(s)
+    s.add_argument("-o", "--output", required=True, help="checkpoint path (results/models/<name>/checkpoint.pt)")
+    s.set_defaults(func=cmd_import_encoder)
+
+    s = sub.add_parser("validate-encoder", help="check an external encoder's spec and model on one shard batch "
+                       "(shape, dtype, NaN, no output); exit status 1 when something is wrong")
+    _add_spec_flags(s)
+    s.add_argument("--shards", required=True, help="a dataset's shard folder (one batch of its clips)")
+    s.add_argument("--batch", type=int, default=4)
+    s.set_defaults(func=cmd_validate_encoder)
 
     s = sub.add_parser("finetune", help="fine-tune a checkpoint's encoders on one official fold and score them on "
                        "its test videos")

@@ -97,3 +97,23 @@ def test_every_backbone_the_schema_names_builds():
             if kind == "flow":
                 spec |= {"segments": 2, "frames": 2}
             assert build_encoder(spec) is not None, (kind, name)
+
+
+def test_external_encoder_kinds_agree_across_schema_cli_and_registry():
+    from avbench.config import EXTERNAL_LAYOUTS
+    from avbench.models.external import EXTERNAL_KINDS, LAYOUTS, SPEC_KEYS
+    from avbench.models.handcrafted import HANDCRAFTED
+
+    ext = _schema()["properties"]["external"]["additionalProperties"]["properties"]
+    assert set(ext) == set(SPEC_KEYS), "external.* keys vs avbench.models.external.SPEC_KEYS"
+    assert set(ext["kind"]["enum"]) == set(EXTERNAL_KINDS)
+    assert set(ext["modality"]["enum"]) == set(LAYOUTS) == set(EXTERNAL_LAYOUTS)
+    assert set(ext["layout"]["enum"]) == set(LAYOUTS.values()) and LAYOUTS == EXTERNAL_LAYOUTS
+    for command in ("import-encoder", "validate-encoder"):
+        assert _choices(command, "kind") == set(EXTERNAL_KINDS)
+        assert _choices(command, "modality") == set(LAYOUTS)
+        assert _choices(command, "layout") == set(LAYOUTS.values())
+    # the default config ships the handcrafted baselines as external encoders, with the package's specs
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for name, spec in HANDCRAFTED.items():
+        assert cfg["external"][name] == spec, name

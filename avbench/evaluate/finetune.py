@@ -63,6 +63,10 @@ def top_module(encoder: nn.Module) -> nn.Module:
     convolution block) of a ``features`` stack (small 3D CNN, VGG)."""
     if hasattr(encoder, "fusion"):
         return encoder.fusion
+    from avbench.models.external import ExternalEncoder
+
+    if isinstance(encoder, ExternalEncoder):  # an external model: its own top stage
+        return top_module(encoder.model)
     net = getattr(encoder, "net", None)
     if net is not None and hasattr(net, "layer4"):
         return net.layer4
@@ -77,13 +81,15 @@ def top_module(encoder: nn.Module) -> nn.Module:
 
 
 class Classifier(nn.Module):
-    """An encoder and a new linear classifier on its pooled features: (B, *input) -> (B, n_classes)."""
+    """An encoder and a new linear classifier on its pooled features: (B, *input) -> (B, n_classes).
+    ``mode``: ``all`` trains every layer, ``top`` the encoder's top stage (:func:`top_module`) and the fc,
+    ``fc`` the fc alone."""
 
     def __init__(self, encoder: nn.Module, n_classes: int, *, mode: str = "all", freeze_bn: bool = False) -> None:
         super().__init__()
         self.freeze_bn = freeze_bn
-        if mode not in ("all", "top"):
-            raise ValueError(f"mode must be 'all' or 'top', not {mode!r}")
+        if mode not in ("all", "top", "fc"):
+            raise ValueError(f"mode must be 'all', 'top' or 'fc', not {mode!r}")
         self.encoder = encoder
         self.fc = nn.Linear(int(encoder.out_dim), int(n_classes))
         # fixed standardisation of the features in front of the fc (a linear probe's scaler)
@@ -237,7 +243,7 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
         fc_from_probe(model, probe, n_classes)
     twin = None
     if frozen is not None:
-        twin = Classifier(frozen, n_classes, mode="top").to(device)
+        twin = Classifier(frozen, n_classes, mode="fc").to(device)
         twin.top = None  # nothing of the encoder is trained: the fc alone
         for p in twin.encoder.parameters():
             p.requires_grad_(False)
