@@ -14,6 +14,7 @@ rule evaluate:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
         kind=lambda wc: DOWNSTREAM[wc.downstream],
+        overlap=overlap_args,
         settings=config["evaluate"],
     log:
         "results/logs/evaluate/{run}/{downstream}.log",
@@ -24,7 +25,7 @@ rule evaluate:
         "../../envs/avbench.yaml"
     shell:
         "avbench evaluate --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
-        "--kind {params.kind} --downstream {wildcards.downstream} --pretrain-index {input.pretrain_index} "
+        "--kind {params.kind} --downstream {wildcards.downstream} {params.overlap:q} "
         "--config {params.config_file} --threads {threads} -o {output.csv} --predictions {output.predictions} "
         "> {log} 2>&1"
 
@@ -41,6 +42,7 @@ rule finetune:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
         kind=lambda wc: DOWNSTREAM[wc.downstream],
+        overlap=overlap_args,
         settings=config["evaluate"],
     log:
         "results/logs/finetune/{run}/{downstream}/{protocol}/fold{fold}.log",
@@ -52,5 +54,5 @@ rule finetune:
     shell:
         "avbench finetune --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
         "--kind {params.kind} --downstream {wildcards.downstream} --fold {wildcards.fold} "
-        "--protocol {wildcards.protocol} --pretrain-index {input.pretrain_index} --config {params.config_file} "
+        "--protocol {wildcards.protocol} {params.overlap:q} --config {params.config_file} "
         "--threads {threads} -o {output.csv} --predictions {output.predictions} > {log} 2>&1"
