@@ -50,4 +50,4 @@ dryrun: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n all
 
 clean:
-	rm -rf results/data results/manifests results/shards results/models results/eval results/logs results/benchmarks .snakemake
+	rm -rf results/data results/manifests results/shards results/models results/eval results/cache results/logs results/benchmarks .snakemake

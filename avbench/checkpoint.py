@@ -41,6 +41,17 @@ def load_state(path: str | os.PathLike[str], map_location: str | torch.device = 
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
+def load_weights(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A state dict saved outside avbench (an external encoder's weights file): tensors only
+    (``weights_only``), a ``{"state_dict": ...}`` wrapper unwrapped."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a state dict ({type(state).__name__})")
+    return state
+
+
 def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Save ``state`` atomically (a reader never sees half a file)."""
     with atomic_path(path, suffix=".pt") as tmp:
@@ -94,6 +105,25 @@ def load_encoders(checkpoint: PathOrCheckpoint) -> tuple[dict[str, nn.Module], d
         enc.load_state_dict(ck["encoders"][kind])
         encs[kind] = enc.eval()
     return encs, ck["meta"]
+
+
+def encoder_hash(checkpoint: PathOrCheckpoint, kind: str) -> str:
+    """A content hash of encoder ``kind`` of a checkpoint: its spec, its weights and the log-mel
+    normalisation it reads with (what its frozen features depend on; the feature cache's key)."""
+    import hashlib
+    import json
+
+    ck = load_checkpoint(checkpoint)
+    h = hashlib.sha256(json.dumps({"spec": ck["specs"][kind], "mel_norm": list(ck["meta"]["mel_norm"])},
+                                  sort_keys=True, default=str).encode())
+    for name, t in sorted(ck["encoders"][kind].items()):
+        h.update(name.encode())
+        if isinstance(t, torch.Tensor):
+            h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+            h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(t).encode())
+    return h.hexdigest()[:16]
 
 
 def file_path(checkpoint: PathOrCheckpoint) -> Path | None:

@@ -238,6 +238,16 @@ def _write_rows(rows: pd.DataFrame, output: str, what: str) -> None:
     print(f"{what}: {summary}", flush=True)
 
 
+def _feature_cache(root: str | None, ck: dict[str, Any], ds: Any) -> Any:
+    """The frozen-feature cache of a checkpoint's encoders on a downstream set (None: no cache)."""
+    if not root:
+        return None
+    from avbench.checkpoint import encoder_hash
+    from avbench.evaluate.features import FeatureCache
+
+    return FeatureCache(Path(root), {k: encoder_hash(ck, k) for k in ck["specs"]}, ds.manifest_hash)
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     import torch
 
@@ -258,13 +268,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(f"{len(ds.overlap)} items of {a.downstream} share a source file with the pretraining set "
               f"(policy: {ev['overlap']})", flush=True)
     protocols = a.protocols or [p for p in ev["protocols"] if p in ("linear", "retrieval")]
+    cache = _feature_cache(a.feature_cache, ck, ds)
     rows: list[dict[str, Any]] = []
     preds: list[dict[str, Any]] = []
     if "linear" in protocols:
         classifier = ev["audio_classifier"] if a.kind == "audio" else "logreg"
         rows += probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=a.kind,
                                clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
-                               classifier=classifier, seed=int(meta["seed"]), threads=a.threads, predictions=preds)
+                               classifier=classifier, seed=int(meta["seed"]), threads=a.threads, predictions=preds,
+                               cache=cache)
     if "retrieval" in protocols and a.kind == "video" and meta["method"] != "external":  # no joint embedding
         model, _ = load_pretrain_model(ck)
         rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]),
@@ -293,7 +305,8 @@ def cmd_finetune(a: argparse.Namespace) -> int:
     preds: list[dict[str, Any]] = []
     rows = finetune_fold(checkpoint=ck, downstream=ds, task=a.kind, fold=a.fold, protocol=a.protocol,
                          settings=ev["finetune"], clips_per_video=int(ev["clips_per_video"]),
-                         seed=int(ck["meta"]["seed"]), model_dir=a.model_out, predictions=preds)
+                         seed=int(ck["meta"]["seed"]), model_dir=a.model_out, predictions=preds,
+                         cache=_feature_cache(a.feature_cache, ck, ds))
     out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index,
                            shards=a.shards)
     _write_predictions(preds, a.predictions, meta=ck["meta"], downstream=a.downstream)
@@ -529,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--predictions", default=None, help="also write one prediction row per (fold, test video, clip) "
                    "here (parquet; retrieval: the rank of each query's true match)")
+    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (keyed by the encoder's "
+                   "and the shard index's hashes): computed once, reused by every job that reads them")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("import-encoder", help="write an external encoder (a torchvision model with local weights, "
@@ -560,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--predictions", default=None, help="also write one prediction row per test clip here (parquet)")
+    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (the probe that starts "
+                   "the fc reads them; see avbench evaluate)")
     s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("aot-cues-keys", help="the held-out videos of an arrow-of-time checkpoint's pretraining "

@@ -35,7 +35,7 @@ from torch import nn
 
 from avbench.checkpoint import load_checkpoint, load_encoders, load_state, save_state
 from avbench.evaluate.downstream import Downstream, Split
-from avbench.evaluate.features import NEEDS, _clip_items
+from avbench.evaluate.features import NEEDS, FeatureCache, _clip_items
 from avbench.evaluate.guards import check_index_covers, check_model_fold, fold_meta
 from avbench.evaluate.linear import (
     TASK_ENCODERS,
@@ -189,7 +189,8 @@ def fc_from_probe(model: "Classifier", probe: Any, n_classes: int) -> None:
 
 
 def fit_probe(encoder: nn.Module, *, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
-              clip_frames: int, clips_per_video: int, mel_norm: tuple[float, float], seed: int) -> Any:
+              clip_frames: int, clips_per_video: int, mel_norm: tuple[float, float], seed: int,
+              cache: FeatureCache | None = None) -> Any:
     """The linear probe of the frozen ``encoder`` on the fold's training videos (the evaluation
     clips, as :mod:`avbench.evaluate.linear` fits it): the fine-tune's starting fc."""
     from sklearn.linear_model import LogisticRegression
@@ -199,7 +200,7 @@ def fit_probe(encoder: nn.Module, *, kind: str, urls: list[str], train_keys: lis
     from avbench.evaluate.features import extract_features
 
     f = extract_features(encoder, urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video,
-                         mel_norm=mel_norm, keys=frozenset(train_keys))
+                         mel_norm=mel_norm, keys=frozenset(train_keys), cache=cache)
     y = np.array([labels[k] for k in f["keys"]])[f["video"]]
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
     return clf.fit(f["features"], y)
@@ -380,7 +381,8 @@ def sample_keys(urls: list[str], kind: str, clip_frames: int) -> list[str]:
 def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downstream, task: str, fold: int,
                   protocol: str, settings: dict[str, Any], clips_per_video: int, seed: int | None = None,
                   model_dir: str | Path | None = None, progress: bool = True,
-                  predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                  predictions: list[dict[str, Any]] | None = None,
+                  cache: FeatureCache | None = None) -> list[dict[str, Any]]:
     """Fine-tune every encoder of a checkpoint that fits ``task`` on fold ``fold`` of
     ``downstream`` (``protocol``: ``finetune`` or ``finetune_top``) and score it on the fold's
     test videos. Tidy rows like the linear probe's; the fine-tuned models are saved to
@@ -418,7 +420,7 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
         if settings.get("init_fc", "random") == "linear_probe":
             probe = fit_probe(encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train, labels=labels,
                               clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
-                              seed=seed)
+                              seed=seed, cache=cache)
         model, logs, twin = finetune(encoder=encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train,
                                      labels=labels, n_classes=n_classes, clip_frames=clip_frames, mel_norm=mel_norm,
                                      settings=settings, mode=PROTOCOLS[protocol], seed=seed * 1000 + fold,

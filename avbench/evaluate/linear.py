@@ -18,7 +18,7 @@ import torch
 
 from avbench.config import MODALITY_ENCODERS
 from avbench.evaluate.downstream import Downstream
-from avbench.evaluate.features import extract_features
+from avbench.evaluate.features import FeatureCache, extract_features
 from avbench.evaluate.guards import check_disjoint, check_index_covers
 from avbench.manifest import fold_columns
 
@@ -140,11 +140,12 @@ def backbone(meta: dict[str, Any], kind: str) -> str:
 def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
                    task: str, clips_per_video: int, C: float, classifier: str = "logreg", seed: int = 0,
                    folds: list[int] | None = None, threads: int = 1,
-                   predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                   predictions: list[dict[str, Any]] | None = None,
+                   cache: FeatureCache | None = None) -> list[dict[str, Any]]:
     """Linear-probe every encoder that fits ``task`` (``video``: the RGB and flow encoders,
     ``audio``: the audio encoder) on every official fold of ``downstream``. Tidy rows; when
     ``predictions`` is a list, one row per (encoder, fold, test clip) is appended to it
-    (:func:`clip_predictions`)."""
+    (:func:`clip_predictions`). With a ``cache``, frozen features are read from it or written to it."""
     if not downstream.folds:
         raise ValueError(f"{downstream.name} has no fold columns: cannot evaluate")
     rows: list[dict[str, Any]] = []
@@ -152,7 +153,7 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
         if kind not in encoders:
             continue
         f = extract_features(encoders[kind], downstream.urls, kind=kind, clip_frames=encoder_clip_frames(meta, kind),
-                             clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]))
+                             clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]), cache=cache)
         if not len(f["keys"]):
             print(f"{kind} encoder: no sample of {downstream.name} has the inputs it needs; skipped", flush=True)
             continue

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -100,8 +99,9 @@ def build_model(spec: Mapping[str, Any], *, load_weights: bool = True) -> nn.Mod
         net = getattr(tvv, s["model"])(weights=None, **s["kwargs"])
         fc_in = net.fc.in_features
         if load_weights and s["weights"]:
-            state = torch.load(s["weights"], map_location="cpu", weights_only=True)
-            net.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+            from avbench.checkpoint import load_weights as read_weights
+
+            net.load_state_dict(read_weights(s["weights"]))
         net.fc = nn.Identity()  # pooled features, not the Kinetics logits
         if fc_in != s["feature_dim"]:
             raise ValueError(f"{s['model']} gives {fc_in} features, the spec says feature_dim {s['feature_dim']}")
@@ -110,8 +110,9 @@ def build_model(spec: Mapping[str, Any], *, load_weights: bool = True) -> nn.Mod
     if not isinstance(model, nn.Module):
         raise TypeError(f"{s['model']} returned {type(model).__name__}, not a torch.nn.Module")
     if load_weights and s["weights"]:
-        state = torch.load(s["weights"], map_location="cpu", weights_only=True)
-        model.load_state_dict(state.get("state_dict", state))
+        from avbench.checkpoint import load_weights as read_weights
+
+        model.load_state_dict(read_weights(s["weights"]))
     return model
 
 
@@ -212,7 +213,3 @@ def check_encoder(encoder: nn.Module, x: torch.Tensor, feature_dim: int) -> list
         problems.append("every output feature is the same for every item of the batch (constant features)")
     return problems
 
-
-def weights_file(spec: Mapping[str, Any]) -> Path | None:
-    w = spec.get("weights")
-    return Path(w) if w else None

@@ -171,3 +171,38 @@ def test_the_handcrafted_baselines_are_valid_external_encoders(name):
     x = torch.rand(4, 3, 8, 24, 32) if spec["modality"] == "video" else torch.randn(4, 1, 16, 80)
     assert check_encoder(enc, x, spec["feature_dim"]) == []
     assert enc.state_dict() == {}  # nothing learned: the probe on top is the whole learned part
+
+
+def test_frozen_features_are_cached_per_encoder_and_shard_index(tmp_path, toy_module, moving_squares, capsys):
+    """The linear probe and the fine-tune's probe init read the same cached features; a second
+    evaluation computes nothing and gives the same rows; another encoder gets its own entry."""
+    shards = tmp_path / "shards"
+    moving_squares(shards, n_videos=12)
+    spec = {"kind": "callable", "model": toy_module, "modality": "video", "frames": 4, "feature_dim": 8}
+    cfg = _config(tmp_path, {"toy": spec, "toy16": {**spec, "kwargs": {"dim": 16}, "feature_dim": 16}})
+    for name in ("toy", "toy16"):
+        assert main(["import-encoder", name, "--config", cfg, "-o", str(tmp_path / f"{name}.pt")]) == 0
+    cache = tmp_path / "cache"
+
+    def run(name: str, out: str, *extra: str, command: str = "evaluate") -> pd.DataFrame:
+        assert main([command, "--checkpoint", str(tmp_path / f"{name}.pt"), "--shards", str(shards), "--index",
+                     str(shards / "index.parquet"), "--kind", "video", "--downstream", "squares", "--config", cfg,
+                     "--threads", "1", "-o", str(tmp_path / out), *extra]) == 0
+        return pd.read_csv(tmp_path / out).drop(columns=["git_rev", "packages"], errors="ignore")
+
+    plain = run("toy", "plain.csv")
+    capsys.readouterr()
+    first = run("toy", "first.csv", "--feature-cache", str(cache))
+    assert "computed, cached" in capsys.readouterr().out and len(list(cache.glob("video-*.npz"))) == 1
+    again = run("toy", "again.csv", "--feature-cache", str(cache))
+    assert "from the cache" in capsys.readouterr().out
+    cols = ["fold", "metric", "value", "n_train", "n_test", "n_test_clips"]
+    pd.testing.assert_frame_equal(first[cols], plain[cols])
+    pd.testing.assert_frame_equal(again[cols], plain[cols])
+    ft_plain = run("toy", "ft_plain.csv", "--fold", "2", command="finetune")
+    capsys.readouterr()
+    ft = run("toy", "ft.csv", "--fold", "2", "--feature-cache", str(cache), command="finetune")
+    assert "from the cache" in capsys.readouterr().out  # the probe that starts the fc: no new extraction
+    pd.testing.assert_frame_equal(ft[cols], ft_plain[cols])
+    run("toy16", "other.csv", "--feature-cache", str(cache))
+    assert len(list(cache.glob("video-*.npz"))) == 2

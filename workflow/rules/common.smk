@@ -126,6 +126,9 @@ def pretrain_inputs(wildcards):
 
 
 EVAL = config["evaluate"]
+# Frozen features, computed once per (encoder, shard index) and reused by every evaluation job
+# (avbench evaluate/finetune --feature-cache); keyed by content hashes, never stale.
+FEATURE_CACHE = "results/cache/features"
 PROTOCOLS = EVAL["protocols"]
 
 

@@ -15,6 +15,7 @@ rule evaluate:
         shards=lambda wc, input: os.path.dirname(input.index),
         kind=lambda wc: DOWNSTREAM[wc.downstream],
         overlap=overlap_args,
+        feature_cache=FEATURE_CACHE,
         settings=config["evaluate"],
     log:
         "results/logs/evaluate/{run}/{downstream}.log",
@@ -27,7 +28,7 @@ rule evaluate:
         "avbench evaluate --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
         "--kind {params.kind} --downstream {wildcards.downstream} {params.overlap:q} "
         "--config {params.config_file} --threads {threads} -o {output.csv} --predictions {output.predictions} "
-        "> {log} 2>&1"
+        "--feature-cache {params.feature_cache:q} > {log} 2>&1"
 
 
 rule finetune:
@@ -43,6 +44,7 @@ rule finetune:
         shards=lambda wc, input: os.path.dirname(input.index),
         kind=lambda wc: DOWNSTREAM[wc.downstream],
         overlap=overlap_args,
+        feature_cache=FEATURE_CACHE,
         settings=config["evaluate"],
     log:
         "results/logs/finetune/{run}/{downstream}/{protocol}/fold{fold}.log",
@@ -55,4 +57,5 @@ rule finetune:
         "avbench finetune --checkpoint {input.checkpoint} --shards {params.shards} --index {input.index} "
         "--kind {params.kind} --downstream {wildcards.downstream} --fold {wildcards.fold} "
         "--protocol {wildcards.protocol} {params.overlap:q} --config {params.config_file} "
-        "--threads {threads} -o {output.csv} --predictions {output.predictions} > {log} 2>&1"
+        "--threads {threads} -o {output.csv} --predictions {output.predictions} "
+        "--feature-cache {params.feature_cache:q} > {log} 2>&1"
