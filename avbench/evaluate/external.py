@@ -52,7 +52,7 @@ def external_meta(name: str, spec: dict[str, Any], cfg: dict[str, Any]) -> dict[
     settings[f"{s['modality']}_backbone"] = model_name
     return {"run": name, "method": EXTERNAL_METHOD, "seed": int(cfg.get("seed", 0)), "config": settings,
             "n_classes": 0, "mel_norm": EXTERNAL_MEL_NORM, "encoders": [s["modality"]], "external": s,
-            "pretrain_data": s["pretrained_on"] or "", "config_hash": config_hash(cfg),
+            "pretrain_data": s["pretrained_on"] or "none", "config_hash": config_hash(cfg),
             "weights_sha256": _sha256(s["weights"]) if s["weights"] else "", "wall_s": 0.0,
             "n_train_videos": 0, "n_val_videos": 0, "heldout_keys": []}
 

@@ -57,6 +57,8 @@ def load_pretrain_model(checkpoint: str | Path | dict[str, Any]) -> tuple[Pretra
     """A checkpoint's encoders and method head (:class:`~avbench.pretext.PretrainModel`), in eval mode."""
     ck = load_checkpoint(checkpoint)
     meta = ck["meta"]
+    if meta["method"] not in PRETEXTS:
+        raise ValueError(f"{meta['run']} ({meta['method']}) has no pretext head: no joint video-audio embedding")
     pretext = PRETEXTS[meta["method"]](meta["config"], n_classes=int(meta.get("n_classes", 1)), seed=int(meta["seed"]))
     model = PretrainModel(specs=ck["specs"], head=pretext)
     for kind, state in ck["encoders"].items():

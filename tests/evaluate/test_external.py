@@ -206,3 +206,21 @@ def test_frozen_features_are_cached_per_encoder_and_shard_index(tmp_path, toy_mo
     pd.testing.assert_frame_equal(ft[cols], ft_plain[cols])
     run("toy16", "other.csv", "--feature-cache", str(cache))
     assert len(list(cache.glob("video-*.npz"))) == 2
+
+
+def test_the_config_refuses_a_bad_external_section(tmp_path):
+    import jsonschema
+
+    from avbench.config import eval_instances, instance_encoders, load_config
+
+    ok = {"kind": "callable", "model": "a.b:c", "modality": "audio", "feature_dim": 4}
+    cfg = load_config(_config(tmp_path, {"snd": ok}))
+    assert eval_instances(cfg)[-1] == "snd" and instance_encoders(cfg, "snd") == ("audio",)
+    for bad, message in (({"scratch": ok}, "a pretraining run has that name"),
+                         ({"snd": {**ok, "layout": "BCTHW"}}, "reads layout B1FM"),
+                         ({"snd": {**ok, "kind": "torchvision"}}, "torchvision encoders are video"),
+                         ({"snd": {**ok, "mean": [0.0]}}, "both mean and std"),
+                         ({"snd": {**ok, "colour": "red"}}, "Additional properties"),
+                         ({"snd.seed1": ok}, "does not match")):
+        with pytest.raises(jsonschema.ValidationError, match=message):
+            load_config(_config(tmp_path, bad))
