@@ -224,3 +224,20 @@ def test_the_config_refuses_a_bad_external_section(tmp_path):
                          ({"snd.seed1": ok}, "does not match")):
         with pytest.raises(jsonschema.ValidationError, match=message):
             load_config(_config(tmp_path, bad))
+
+
+@pytest.mark.parametrize(("name", "kind"), [("motion_histogram", "video"), ("mfcc_stats", "audio")])
+def test_the_handcrafted_baselines_see_their_cue(tmp_path, moving_squares, name, kind):
+    """The motion histogram tells the square's direction of motion, the MFCC statistics its humming
+    band (chance 25%): both through import-encoder and evaluate, as the default run does."""
+    shards = tmp_path / "shards"
+    moving_squares(shards, n_videos=48)
+    cfg = _config(tmp_path, {name: HANDCRAFTED[name]})
+    ck = tmp_path / f"{name}.pt"
+    assert main(["import-encoder", name, "--config", cfg, "-o", str(ck)]) == 0
+    assert main(["evaluate", "--checkpoint", str(ck), "--shards", str(shards), "--index", str(shards / "index.parquet"),
+                 "--kind", kind, "--downstream", "squares", "--config", cfg, "--threads", "1",
+                 "-o", str(tmp_path / "rows.csv")]) == 0
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    assert set(rows["pretrain_data"]) == {"none"} and set(rows["encoder"]) == {kind}
+    assert rows.loc[rows.metric == "video_acc", "value"].mean() > 0.6
