@@ -268,6 +268,8 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(f"{len(ds.overlap)} items of {a.downstream} share a source file with the pretraining set "
               f"(policy: {ev['overlap']})", flush=True)
     protocols = a.protocols or [p for p in ev["protocols"] if p in ("linear", "retrieval")]
+    if meta["method"] == "external":  # no pretext head: no joint video-audio embedding to retrieve with
+        protocols = [p for p in protocols if p != "retrieval"]
     cache = _feature_cache(a.feature_cache, ck, ds)
     rows: list[dict[str, Any]] = []
     preds: list[dict[str, Any]] = []
@@ -277,7 +279,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                                clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
                                classifier=classifier, seed=int(meta["seed"]), threads=a.threads, predictions=preds,
                                cache=cache)
-    if "retrieval" in protocols and a.kind == "video" and meta["method"] != "external":  # no joint embedding
+    if "retrieval" in protocols and a.kind == "video":
         model, _ = load_pretrain_model(ck)
         rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]),
                                predictions=preds)
