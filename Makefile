@@ -37,7 +37,9 @@ test: $(STAMP)
 test-quick: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slow" tests
 
+# ruff check (pyproject's [tool.ruff]; never `ruff format`) and Snakemake's own lint.
 lint: $(STAMP)
+	$(BIN)/ruff check avbench tests benchmarks
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
 
 # Throughput benchmarks (benchmarks/README.md): writes benchmarks/results.json. video2dataset is
@@ -56,4 +58,4 @@ dryrun: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake -n all
 
 clean:
-	rm -rf results/data results/manifests results/shards results/models results/eval results/logs results/benchmarks .snakemake
+	rm -rf results/data results/manifests results/shards results/models results/eval results/cache results/logs results/benchmarks .snakemake

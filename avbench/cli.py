@@ -124,9 +124,9 @@ def cmd_aot_cues(a: argparse.Namespace) -> int:
     with atomic_path(a.output, suffix=".csv") as tmp:
         summary.to_csv(tmp, index=False)
     if a.predictions:
-        import torch
+        from avbench.checkpoint import checkpoint_meta
 
-        meta = torch.load(a.checkpoint, map_location="cpu", weights_only=False)["meta"]
+        meta = checkpoint_meta(a.checkpoint)
         pred.insert(0, "method", str(meta.get("run", a.run or "")))
         pred.insert(1, "seed", int(meta.get("seed", 0)))
         with atomic_path(a.predictions, suffix=".parquet") as tmp:
@@ -243,6 +243,16 @@ def _write_rows(rows: pd.DataFrame, output: str, what: str) -> None:
     print(f"{what}: {summary}", flush=True)
 
 
+def _feature_cache(root: str | None, ck: dict[str, Any], ds: Any) -> Any:
+    """The frozen-feature cache of a checkpoint's encoders on a downstream set (None: no cache)."""
+    if not root:
+        return None
+    from avbench.checkpoint import encoder_hash
+    from avbench.evaluate.features import FeatureCache
+
+    return FeatureCache(Path(root), {k: encoder_hash(ck, k) for k in ck["specs"]}, ds.manifest_hash)
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     import torch
 
@@ -253,9 +263,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     cfg = _config(a.config)
     ev = cfg["evaluate"]
     torch.set_num_threads(max(1, a.threads))
-    from avbench.train import load_encoders
+    from avbench.checkpoint import load_checkpoint, load_encoders
 
-    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(a.checkpoint)
     encoders, meta = load_encoders(ck)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
                          overlap_policy=ev["overlap"], on_damage=a.on_damage)
@@ -263,13 +273,17 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(f"{len(ds.overlap)} items of {a.downstream} share a source file with the pretraining set "
               f"(policy: {ev['overlap']})", flush=True)
     protocols = a.protocols or [p for p in ev["protocols"] if p in ("linear", "retrieval")]
+    if meta["method"] == "external":  # no pretext head: no joint video-audio embedding to retrieve with
+        protocols = [p for p in protocols if p != "retrieval"]
+    cache = _feature_cache(a.feature_cache, ck, ds)
     rows: list[dict[str, Any]] = []
     preds: list[dict[str, Any]] = []
     if "linear" in protocols:
         classifier = ev["audio_classifier"] if a.kind == "audio" else "logreg"
         rows += probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=a.kind,
                                clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
-                               classifier=classifier, seed=int(meta["seed"]), threads=a.threads, predictions=preds)
+                               classifier=classifier, seed=int(meta["seed"]), threads=a.threads, predictions=preds,
+                               cache=cache)
     if "retrieval" in protocols and a.kind == "video":
         model, _ = load_pretrain_model(ck)
         rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]),
@@ -290,13 +304,16 @@ def cmd_finetune(a: argparse.Namespace) -> int:
     cfg = _config(a.config)
     ev = cfg["evaluate"]
     torch.set_num_threads(max(1, a.threads))
-    ck = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
+    from avbench.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(a.checkpoint)
     ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
                          overlap_policy=ev["overlap"], on_damage=a.on_damage)
     preds: list[dict[str, Any]] = []
     rows = finetune_fold(checkpoint=ck, downstream=ds, task=a.kind, fold=a.fold, protocol=a.protocol,
                          settings=ev["finetune"], clips_per_video=int(ev["clips_per_video"]),
-                         seed=int(ck["meta"]["seed"]), model_dir=a.model_out, predictions=preds)
+                         seed=int(ck["meta"]["seed"]), model_dir=a.model_out, predictions=preds,
+                         cache=_feature_cache(a.feature_cache, ck, ds))
     out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index,
                            shards=a.shards, skipped=ds.skipped)
     _write_predictions(preds, a.predictions, meta=ck["meta"], downstream=a.downstream)
@@ -387,6 +404,72 @@ def cmd_plots(a: argparse.Namespace) -> int:
     return 0
 
 
+def _external_spec(a: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(name, spec, config) of an external encoder: ``external.<name>`` of the config (when it has one),
+    with the spec flags given on the command line over it."""
+    cfg = _config(a.config)
+    spec = dict((cfg.get("external") or {}).get(a.name) or {})
+    flags = {"kind": a.kind, "model": a.model, "weights": a.weights, "modality": a.modality, "layout": a.layout,
+             "frames": a.frames, "size": a.size, "mean": a.mean, "std": a.std, "feature_dim": a.feature_dim,
+             "pretrained_on": a.pretrained_on, "kwargs": json.loads(a.kwargs) if a.kwargs else None}
+    spec.update({k: v for k, v in flags.items() if v is not None})
+    if not spec:
+        raise SystemExit(f"avbench: no external encoder {a.name!r} in {a.config} and no spec flags (--kind, "
+                         "--model, --modality, --feature-dim)")
+    return a.name, spec, cfg
+
+
+def cmd_import_encoder(a: argparse.Namespace) -> int:
+    from avbench.evaluate.external import import_encoder
+
+    name, spec, cfg = _external_spec(a)
+    try:
+        ck = import_encoder(name, spec, cfg, a.output)
+    except (ValueError, FileNotFoundError, TypeError, ImportError) as exc:
+        raise SystemExit(f"avbench import-encoder {name}: {exc}") from None
+    s = ck["meta"]["external"]
+    print(f"external encoder {name}: {s['kind']} {s['model']} ({s['modality']}, {s['feature_dim']} features"
+          f"{', weights ' + str(s['weights']) if s['weights'] else ''}) -> {a.output}", flush=True)
+    return 0
+
+
+def cmd_validate_encoder(a: argparse.Namespace) -> int:
+    from avbench.evaluate.external import validate_encoder
+
+    name, spec, cfg = _external_spec(a)
+    problems, info = validate_encoder(spec, a.shards, clip_frames=int(cfg["pretrain"]["clip_frames"]),
+                                      batch_size=a.batch)
+    if problems:
+        print(f"external encoder {name}: NOT usable", file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        if info:
+            print(f"  (avbench input {info['input']}, model input {info['model_input']})", file=sys.stderr)
+        return 1
+    print(f"external encoder {name}: ok (avbench input {info['input']} -> model input {info['model_input']} -> "
+          f"features {info['output']} {info['dtype']}, mean {info['mean']:.4g}, std {info['std']:.4g})", flush=True)
+    return 0
+
+
+def _add_spec_flags(s: argparse.ArgumentParser) -> None:
+    s.add_argument("name", help="the encoder's name (its rows' method); its spec is external.<name> of --config, "
+                   "the flags below override or replace it")
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--kind", choices=["torchvision", "callable"], default=None)
+    s.add_argument("--model", default=None, help="torchvision.models.video builder (r2plus1d_18) or "
+                   "package.module:function")
+    s.add_argument("--weights", default=None, help="local state-dict file (never downloaded)")
+    s.add_argument("--kwargs", default=None, help="builder keyword arguments (JSON object)")
+    s.add_argument("--modality", choices=["video", "audio"], default=None)
+    s.add_argument("--layout", choices=["BCTHW", "B1FM"], default=None)
+    s.add_argument("--frames", type=int, default=None)
+    s.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"))
+    s.add_argument("--mean", type=float, nargs="+", default=None)
+    s.add_argument("--std", type=float, nargs="+", default=None)
+    s.add_argument("--feature-dim", type=int, default=None)
+    s.add_argument("--pretrained-on", default=None, help="what it was trained on (the rows' pretrain_data)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="avbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -472,7 +555,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
                    help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
                    "shard and key) or skip them (not counted in clips_used)")
+    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (keyed by the encoder's "
+                   "and the shard index's hashes): computed once, reused by every job that reads them")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("import-encoder", help="write an external encoder (a torchvision model with local weights, "
+                       "or a package.module:build callable) as an avbench checkpoint, evaluated like a run")
+    _add_spec_flags(s)
+    s.add_argument("-o", "--output", required=True, help="checkpoint path (results/models/<name>/checkpoint.pt)")
+    s.set_defaults(func=cmd_import_encoder)
+
+    s = sub.add_parser("validate-encoder", help="check an external encoder's spec and model on one shard batch "
+                       "(shape, dtype, NaN, no output); exit status 1 when something is wrong")
+    _add_spec_flags(s)
+    s.add_argument("--shards", required=True, help="a dataset's shard folder (one batch of its clips)")
+    s.add_argument("--batch", type=int, default=4)
+    s.set_defaults(func=cmd_validate_encoder)
 
     s = sub.add_parser("finetune", help="fine-tune a checkpoint's encoders on one official fold and score them on "
                        "its test videos")
@@ -493,6 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
                    help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
                    "shard and key) or skip them (not counted in clips_used)")
+    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (the probe that starts "
+                   "the fc reads them; see avbench evaluate)")
     s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("aot-cues-keys", help="the held-out videos of an arrow-of-time checkpoint's pretraining "

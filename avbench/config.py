@@ -136,6 +136,17 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             jsonschema.validate({k: v for k, v in settings.items() if k not in ("method", "dataset")}, pschema)
         except jsonschema.ValidationError as exc:
             raise jsonschema.ValidationError(_where(exc, f"pretrain.runs.{run}")) from None
+    for name in external_names(cfg):
+        if name in run_names(cfg) or name in (cfg["pretrain"].get("runs") or {}):
+            raise jsonschema.ValidationError(f"external.{name}: a pretraining run has that name")
+        spec = cfg["external"][name]
+        if spec.get("layout") not in (None, EXTERNAL_LAYOUTS[spec["modality"]]):
+            raise jsonschema.ValidationError(f"external.{name}: a {spec['modality']} encoder reads layout "
+                                             f"{EXTERNAL_LAYOUTS[spec['modality']]}, not {spec['layout']}")
+        if spec["kind"] == "torchvision" and spec["modality"] != "video":
+            raise jsonschema.ValidationError(f"external.{name}: torchvision encoders are video models")
+        if (spec.get("mean") is None) != (spec.get("std") is None):
+            raise jsonschema.ValidationError(f"external.{name}: give both mean and std, or neither")
     for name in cfg["datasets"]:
         shard_settings(cfg, name)
     return cfg
@@ -245,3 +256,26 @@ def run_encoders(cfg: dict[str, Any], run: str) -> tuple[str, ...]:
     if s["method"] == "supervised":
         return tuple((s.get("supervised") or {}).get("encoders") or ("video", "audio"))
     return METHOD_ENCODERS[s["method"]]
+
+
+# External encoders (``external``: encoders avbench did not train, avbench.models.external). Each is one
+# evaluation instance beside the run instances, with the one encoder of its modality.
+EXTERNAL_LAYOUTS = {"video": "BCTHW", "audio": "B1FM"}
+
+
+def external_names(cfg: dict[str, Any]) -> list[str]:
+    """The external encoders of a config, in config order."""
+    return list(cfg.get("external") or {})
+
+
+def eval_instances(cfg: dict[str, Any]) -> list[str]:
+    """Everything evaluated: every run instance, then every external encoder."""
+    return run_instances(cfg) + external_names(cfg)
+
+
+def instance_encoders(cfg: dict[str, Any], instance: str) -> tuple[str, ...]:
+    """The encoders of an evaluation instance: a run instance's run's, or an external encoder's modality."""
+    ext = cfg.get("external") or {}
+    if instance in ext:
+        return (ext[instance]["modality"],)
+    return run_encoders(cfg, parse_instance(cfg, instance)[0])

@@ -20,7 +20,11 @@ Findings (seed documents in ``shared/seeds``):
 - ``aot_layers`` (000, 002): all layers >= after fusion >= last layer for the arrow of time;
 - ``aot_bars_cue`` / ``aot_camera_cue`` (002): the arrow of time trained with the cues kept loses
   accuracy on the same held-out videos when the bars are removed / the camera is stabilized;
-- ``beats_control`` (issue 11): every pretext run > the random-target control of the same budget.
+- ``beats_control`` (issue 11): every pretext run > the random-target control of the same budget;
+- ``ssl_beats_handcrafted`` (issue 15): every self-supervised run > each handcrafted external encoder
+  (``external`` without ``pretrained_on``: MFCC statistics, the motion histogram) on the sets both score.
+
+External encoders (method ``external``) are never counted as self-supervised runs.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from avbench.stats import Bootstrap, Estimate, difference, seed_estimate, verdic
 
 REFERENCES = ("scratch", "supervised")
 CONTROL = "random_targets"
+EXTERNAL = "external"
+NOT_SSL = (*REFERENCES, CONTROL, EXTERNAL)  # methods that are not a self-supervised run
 TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
 COLUMNS = ["finding", "claim", "seed_doc", "measure", "a", "b", "encoder", "downstream", "protocol", "metric",
@@ -129,7 +135,7 @@ class Checker:
             return
         for r in self.runs["run"]:
             m = _method(self.runs, r)
-            if m in REFERENCES or m == CONTROL:
+            if m in NOT_SSL:
                 continue
             name = "temporal_order_beats_scratch" if m in TEMPORAL_ORDER else "ssl_beats_scratch"
             doc = "002" if m in TEMPORAL_ORDER else ("002" if m == "aot" else "000, 003")
@@ -137,7 +143,7 @@ class Checker:
 
     def supervised_vs_best(self) -> Iterator[dict[str, Any]]:
         sup = _runs_of(self.runs, ("supervised",))
-        ssl = [r for r in self.runs["run"] if _method(self.runs, r) not in REFERENCES + (CONTROL,)]
+        ssl = [r for r in self.runs["run"] if _method(self.runs, r) not in NOT_SSL]
         if not sup or not ssl:
             return
         for enc, down in self.cells(sup[0]):
@@ -247,15 +253,26 @@ class Checker:
         if not ctrl:
             return
         for r in self.runs["run"]:
-            if _method(self.runs, r) in REFERENCES or _method(self.runs, r) == CONTROL:
+            if _method(self.runs, r) in NOT_SSL:
                 continue
             yield from self.versus("beats_control", f"{r} > the random-target control ({ctrl[0]})", "issue 11",
                                    r, ctrl[0])
 
+    def ssl_vs_handcrafted(self) -> Iterator[dict[str, Any]]:
+        hand = [r for r in _runs_of(self.runs, (EXTERNAL,))
+                if not str(_setting(self.runs, r, "external.pretrained_on", "") or "")]
+        for h in hand:
+            for r in self.runs["run"]:
+                m = _method(self.runs, r)
+                if m in NOT_SSL:
+                    continue
+                yield from self.versus("ssl_beats_handcrafted", f"{r} ({m}) > the handcrafted {h}", "issue 15", r, h)
+
     def all(self) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
         for part in (self.ssl_vs_scratch, self.supervised_vs_best, self.avts_curriculum, self.clustering,
-                     self.k_sweep, self.finetune_vs_fc, self.aot_layers, self.aot_cues, self.control):
+                     self.k_sweep, self.finetune_vs_fc, self.aot_layers, self.aot_cues, self.control,
+                     self.ssl_vs_handcrafted):
             rows += list(part())
         df = pd.DataFrame(rows, columns=COLUMNS)
         for c in ("a_mean", "b_mean", "diff", "lo", "hi"):

@@ -31,7 +31,7 @@ import pandas as pd
 from avbench.paths import atomic_path
 
 # Method families, by the `method` of a run (the names of avbench.pretext.PRETEXTS).
-REFERENCE = {"scratch": "none (random init)", "supervised": "supervised"}
+REFERENCE = {"scratch": "none (random init)", "supervised": "supervised", "external": "external (not trained here)"}
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
 AOT = ("aot",)
 TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
@@ -61,10 +61,17 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def run_table(cfg: dict[str, Any]) -> pd.DataFrame:
     """One row per pretraining run of a (validated or effective) config: ``run`` and its flattened
-    settings (:func:`avbench.config.run_settings`)."""
-    from avbench.config import run_names, run_settings
+    settings (:func:`avbench.config.run_settings`); then one per external encoder (``method``
+    ``external``, ``dataset`` what it was trained on or ``none``, its spec as ``external.*``)."""
+    from avbench.config import external_names, run_names, run_settings
 
-    return pd.DataFrame([{"run": r, **flatten(run_settings(cfg, r))} for r in run_names(cfg)])
+    rows = [{"run": r, **flatten(run_settings(cfg, r))} for r in run_names(cfg)]
+    for name in external_names(cfg):
+        spec = cfg["external"][name]
+        model = str(spec["model"]).rpartition(":")[2]
+        rows.append({"run": name, "method": "external", "dataset": spec.get("pretrained_on") or "none",
+                     f"{spec['modality']}_backbone": model, **flatten({"external": spec})})
+    return pd.DataFrame(rows)
 
 
 def read_metrics(paths: list[str | Path]) -> dict[str, pd.DataFrame]:
@@ -202,10 +209,10 @@ def _setting(runs: pd.DataFrame, run: str, key: str, default: Any = np.nan) -> A
 
 
 def _ordered(runs: pd.DataFrame, names: list[str]) -> list[str]:
-    """scratch first, supervised last, the others in config order."""
+    """scratch first, then the others in config order, supervised, the external encoders last."""
     def key(r: str) -> int:
         m = _setting(runs, r, "method", "")
-        return 0 if m == "scratch" else 2 if m == "supervised" else 1
+        return 0 if m == "scratch" else 2 if m == "supervised" else 3 if m == "external" else 1
     return sorted(dict.fromkeys(names), key=key)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from avbench.checkpoint import load_encoders, load_state, save_checkpoint, save_state
 from avbench.paths import atomic_path
 from avbench.progress import progress_bar
 from avbench.pretext import PRETEXTS, Pretext, PretrainModel, to_tensors
@@ -376,7 +377,7 @@ def pretrain(
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     trainer.optimizer = opt
     if last.exists() and pretext.trains:
-        state = torch.load(last, map_location=dist.device, weights_only=False)
+        state = load_state(last, map_location=dist.device)
         same_data = state["meta"].get("data_hash") == fingerprint
         if not same_data and dist.main:
             print(f"not resuming {run} from {last}: the shards or index changed since it was written "
@@ -435,9 +436,8 @@ def pretrain(
         metrics.append(row)
         if dist.main:
             print(json.dumps(row), flush=True)
-            with atomic_path(last, suffix=".pt") as tmp:
-                torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch + 1,
-                            "metrics": metrics, "meta": meta, "pretext": pretext.state_dict()}, tmp)
+            save_state(last, {"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch + 1,
+                              "metrics": metrics, "meta": meta, "pretext": pretext.state_dict()})
     meta["wall_s"] = round(time.time() - t0, 1)
     meta.update(pretext.checkpoint_meta())
     summary = {"run": run, "method": method, "epochs": pretext.epochs, "wall_s": meta["wall_s"],
@@ -445,9 +445,8 @@ def pretrain(
     if not dist.main:
         return summary
     model.to("cpu")
-    with atomic_path(out_dir / "checkpoint.pt", suffix=".pt") as tmp:
-        torch.save({"encoders": {k: e.state_dict() for k, e in model.encoders.items()}, "specs": model.specs,
-                    "head": model.head.state_dict(), "meta": meta, "metrics": metrics}, tmp)
+    save_checkpoint(out_dir / "checkpoint.pt", encoders=dict(model.encoders.items()), specs=model.specs,
+                    head=model.head.state_dict(), meta=meta, metrics=metrics)
     cols = ["epoch"] + sorted({k for r in metrics for k in r} - {"epoch"})
     with atomic_path(out_dir / "metrics.csv", suffix=".csv") as tmp:
         pd.DataFrame(metrics, columns=cols).to_csv(tmp, index=False)
@@ -456,14 +455,5 @@ def pretrain(
     return summary
 
 
-def load_encoders(checkpoint: str | Path | dict[str, Any]) -> tuple[dict[str, torch.nn.Module], dict[str, Any]]:
-    """The encoders of a checkpoint (``{kind: module}``, in eval mode) and its meta."""
-    from avbench.models import build_encoder
-
-    ck = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
-    encs = {}
-    for kind, spec in ck["specs"].items():
-        enc = build_encoder(spec)
-        enc.load_state_dict(ck["encoders"][kind])
-        encs[kind] = enc.eval()
-    return encs, ck["meta"]
+# ``load_encoders`` lives in avbench.checkpoint; re-exported here for older callers.
+__all__ = ["load_encoders", "pretrain", "sample_rows", "split_heldout"]

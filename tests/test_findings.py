@@ -99,3 +99,39 @@ def test_cue_units_pair_variants_of_the_same_videos():
     f = Checker(Bootstrap(units(pd.DataFrame()), n=500), runs, cue_units=cues).all().set_index("finding")
     assert f.loc["aot_bars_cue", "verdict"] == "reproduced"
     assert f.loc["aot_camera_cue", "verdict"] == "inconclusive" and f.loc["aot_camera_cue", "diff"] == 0
+
+
+def test_external_encoders_are_listed_but_never_counted_as_self_supervised():
+    """Handcrafted externals (no pretrained_on) are the bar every self-supervised run must clear; a
+    pretrained external (kinetics400) is neither a self-supervised run nor a handcrafted bar."""
+    runs = pd.concat([RUNS, pd.DataFrame([
+        {"run": "mfcc", "method": "external", "external.pretrained_on": ""},
+        {"run": "k400", "method": "external", "external.pretrained_on": "kinetics400"}])], ignore_index=True)
+    u = units(_predictions({"scratch": 0.4, "good": 0.75, "same": 0.4, "worse": 0.1, "supervised": 0.95,
+                            "mfcc": 0.4, "k400": 0.99}, seeds=(0,)))
+    f = Checker(Bootstrap(u, n=500), runs).all()
+    assert not set(f.loc[f["finding"] == "ssl_beats_scratch", "a"]) & {"mfcc", "k400"}
+    assert f.loc[f["finding"] == "supervised_beats_ssl", "b"].iloc[0] == "good"  # not k400
+    hand = f[f["finding"] == "ssl_beats_handcrafted"].set_index("a")
+    assert set(hand["b"]) == {"mfcc"} and set(hand.index) == {"good", "same", "worse"}
+    assert hand.loc["good", "verdict"] == "reproduced" and hand.loc["worse", "verdict"] == "contradicted"
+
+
+def test_the_runs_table_lists_the_external_encoders():
+    from pathlib import Path
+
+    from avbench.config import load_config
+    from avbench.tables import _ordered, run_table, supervision_table
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    runs = run_table(cfg)
+    ext = runs[runs["method"] == "external"].set_index("run")
+    assert {"mfcc_stats", "motion_histogram"} <= set(ext.index)
+    assert ext.loc["mfcc_stats", "dataset"] == "none" and ext.loc["mfcc_stats", "audio_backbone"] == "mfcc_stats"
+    assert _ordered(runs, runs["run"].tolist())[-2:] == ["mfcc_stats", "motion_histogram"]
+    rows = units(_predictions({"scratch": 0.4, "motion_histogram": 0.5}, seeds=(0,)))
+    rows = rows.assign(value=rows["value"].astype(float))
+    table = supervision_table(rows.groupby(["method", "seed", "encoder", "downstream", "protocol", "fold", "metric"],
+                                           as_index=False)["value"].mean(), runs, {})
+    assert "motion_histogram" in set(table["run"])
+    assert table.set_index("run").loc["motion_histogram", "supervision"] == "external (not trained here)"

@@ -23,10 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
+from avbench.checkpoint import load_checkpoint
 from avbench.evaluate.features import spaced
 from avbench.pretext import PRETEXTS
 from avbench.pretext.aot import aot_directions
@@ -40,9 +40,7 @@ SUMMARY_COLUMNS = ["run", "variant", "n_videos", "n_clips", "accuracy", "both_di
 
 
 def _load(checkpoint: str | Path | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(checkpoint, dict):
-        return checkpoint
-    return torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return load_checkpoint(checkpoint)
 
 
 def aot_pretext(ck: dict[str, Any]) -> Any:

@@ -7,7 +7,12 @@ video-level accuracy averages the predictions over the clips of one video.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,16 +64,75 @@ def _clip_items(stream: ShardStream, *, kind: str, clip_frames: int, clips_per_v
             yield {**item, "key": s["key"], "clip": j}
 
 
-@torch.inference_mode()
+@dataclass(frozen=True)
+class FeatureCache:
+    """Where frozen features are kept between jobs: ``root/<key>.npz``, one file per (encoder, dataset
+    shards, clip settings). ``encoders``: encoder kind -> its content hash
+    (:func:`avbench.checkpoint.encoder_hash`); ``data``: the dataset's shard index hash. Every fold and
+    protocol reading the same features (the linear probe's folds, the fine-tune's probe init) computes
+    them once; a config change that touches neither the encoder nor the shards costs nothing."""
+
+    root: Path
+    encoders: dict[str, str]
+    data: str
+
+    def path(self, urls: list[str], *, kind: str, clip_frames: int, clips_per_video: int,
+             mel_norm: tuple[float, float], device: torch.device) -> Path:
+        shards = [(Path(u).name, os.path.getsize(u)) for u in urls]
+        blob = json.dumps({"encoder": self.encoders[kind], "kind": kind, "data": self.data, "shards": shards,
+                           "clip_frames": int(clip_frames), "clips_per_video": int(clips_per_video),
+                           "mel_norm": [float(v) for v in mel_norm], "device": device.type,
+                           "torch": torch.__version__}, sort_keys=True)
+        return Path(self.root) / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.npz"
+
+
+def subset_features(f: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    """The features of the samples in ``keys`` only (as if extracted with ``keys``)."""
+    keep_v = np.array([k in keys for k in f["keys"]], dtype=bool)
+    new_pos = np.cumsum(keep_v) - 1
+    rows = keep_v[f["video"]] if len(f["video"]) else np.zeros(0, bool)
+    return {"features": f["features"][rows], "video": new_pos[f["video"][rows]].astype(np.int64),
+            "keys": [k for k, ok in zip(f["keys"], keep_v) if ok], "labels": f["labels"][keep_v]}
+
+
 def extract_features(encoder: torch.nn.Module, urls: list[str], *, kind: str, clip_frames: int, clips_per_video: int,
                      mel_norm: tuple[float, float], keys: frozenset[str] | None = None, batch_size: int = 64,
-                     device: torch.device | None = None) -> dict[str, Any]:
+                     device: torch.device | None = None, cache: FeatureCache | None = None) -> dict[str, Any]:
     """Pooled features of every evaluation clip of the samples (in shard order).
 
     Returns ``{"features": float32 (N_clips, D), "video": int64 (N_clips,) index into "keys",
-    "keys": list of sample keys (N_videos), "labels": int64 (N_videos,)}``.
+    "keys": list of sample keys (N_videos), "labels": int64 (N_videos,)}``. With a ``cache`` (whose
+    ``encoders`` has ``kind``), the features of every sample are read from it, or computed once and
+    written to it, and ``keys`` selects among them.
     """
     device = device or torch.device("cpu")
+    if cache is None or kind not in cache.encoders:
+        return _extract(encoder, urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video,
+                        mel_norm=mel_norm, keys=keys, batch_size=batch_size, device=device)
+    from avbench.paths import atomic_path
+
+    path = cache.path(urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
+                      device=device)
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            f = {"features": z["features"], "video": z["video"], "keys": [str(k) for k in z["keys"]],
+                 "labels": z["labels"]}
+        print(f"{kind} features: from the cache {path}", flush=True)
+    else:
+        f = _extract(encoder, urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video,
+                     mel_norm=mel_norm, keys=None, batch_size=batch_size, device=device)
+        with atomic_path(path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, features=f["features"], video=f["video"], keys=np.array(f["keys"], dtype=str),
+                         labels=f["labels"])
+        print(f"{kind} features: computed, cached in {path}", flush=True)
+    return f if keys is None else subset_features(f, keys)
+
+
+@torch.inference_mode()
+def _extract(encoder: torch.nn.Module, urls: list[str], *, kind: str, clip_frames: int, clips_per_video: int,
+             mel_norm: tuple[float, float], keys: frozenset[str] | None, batch_size: int,
+             device: torch.device) -> dict[str, Any]:
     encoder.eval().to(device)
     stream = ShardStream(urls, shuffle=False, keys=keys, needs=NEEDS[kind])
     feats: list[np.ndarray] = []

@@ -33,8 +33,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from avbench.checkpoint import load_checkpoint, load_encoders, load_state, save_state
 from avbench.evaluate.downstream import Downstream, Split
-from avbench.evaluate.features import NEEDS, _clip_items
+from avbench.evaluate.features import NEEDS, FeatureCache, _clip_items
 from avbench.evaluate.guards import check_index_covers, check_model_fold, fold_meta
 from avbench.evaluate.linear import (
     TASK_ENCODERS,
@@ -62,6 +63,10 @@ def top_module(encoder: nn.Module) -> nn.Module:
     convolution block) of a ``features`` stack (small 3D CNN, VGG)."""
     if hasattr(encoder, "fusion"):
         return encoder.fusion
+    from avbench.models.external import ExternalEncoder
+
+    if isinstance(encoder, ExternalEncoder):  # an external model: its own top stage
+        return top_module(encoder.model)
     net = getattr(encoder, "net", None)
     if net is not None and hasattr(net, "layer4"):
         return net.layer4
@@ -76,13 +81,15 @@ def top_module(encoder: nn.Module) -> nn.Module:
 
 
 class Classifier(nn.Module):
-    """An encoder and a new linear classifier on its pooled features: (B, *input) -> (B, n_classes)."""
+    """An encoder and a new linear classifier on its pooled features: (B, *input) -> (B, n_classes).
+    ``mode``: ``all`` trains every layer, ``top`` the encoder's top stage (:func:`top_module`) and the fc,
+    ``fc`` the fc alone."""
 
     def __init__(self, encoder: nn.Module, n_classes: int, *, mode: str = "all", freeze_bn: bool = False) -> None:
         super().__init__()
         self.freeze_bn = freeze_bn
-        if mode not in ("all", "top"):
-            raise ValueError(f"mode must be 'all' or 'top', not {mode!r}")
+        if mode not in ("all", "top", "fc"):
+            raise ValueError(f"mode must be 'all', 'top' or 'fc', not {mode!r}")
         self.encoder = encoder
         self.fc = nn.Linear(int(encoder.out_dim), int(n_classes))
         # fixed standardisation of the features in front of the fc (a linear probe's scaler)
@@ -182,7 +189,8 @@ def fc_from_probe(model: "Classifier", probe: Any, n_classes: int) -> None:
 
 
 def fit_probe(encoder: nn.Module, *, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
-              clip_frames: int, clips_per_video: int, mel_norm: tuple[float, float], seed: int) -> Any:
+              clip_frames: int, clips_per_video: int, mel_norm: tuple[float, float], seed: int,
+              cache: FeatureCache | None = None) -> Any:
     """The linear probe of the frozen ``encoder`` on the fold's training videos (the evaluation
     clips, as :mod:`avbench.evaluate.linear` fits it): the fine-tune's starting fc."""
     from sklearn.linear_model import LogisticRegression
@@ -192,7 +200,7 @@ def fit_probe(encoder: nn.Module, *, kind: str, urls: list[str], train_keys: lis
     from avbench.evaluate.features import extract_features
 
     f = extract_features(encoder, urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video,
-                         mel_norm=mel_norm, keys=frozenset(train_keys))
+                         mel_norm=mel_norm, keys=frozenset(train_keys), cache=cache)
     y = np.array([labels[k] for k in f["keys"]])[f["video"]]
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
     return clf.fit(f["features"], y)
@@ -236,7 +244,7 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
         fc_from_probe(model, probe, n_classes)
     twin = None
     if frozen is not None:
-        twin = Classifier(frozen, n_classes, mode="top").to(device)
+        twin = Classifier(frozen, n_classes, mode="fc").to(device)
         twin.top = None  # nothing of the encoder is trained: the fc alone
         for p in twin.encoder.parameters():
             p.requires_grad_(False)
@@ -345,7 +353,7 @@ def load_finetuned(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
     """A fine-tuned model saved by :func:`finetune_fold` and its fold meta (score it with :func:`score`)."""
     from avbench.models import build_encoder
 
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    ck = load_state(path)
     meta = ck["meta"]
     mode = PROTOCOLS[meta["protocol"]]
     model = Classifier(build_encoder(ck["spec"]), int(meta["n_classes"]), mode=mode)
@@ -373,7 +381,8 @@ def sample_keys(urls: list[str], kind: str, clip_frames: int) -> list[str]:
 def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downstream, task: str, fold: int,
                   protocol: str, settings: dict[str, Any], clips_per_video: int, seed: int | None = None,
                   model_dir: str | Path | None = None, progress: bool = True,
-                  predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                  predictions: list[dict[str, Any]] | None = None,
+                  cache: FeatureCache | None = None) -> list[dict[str, Any]]:
     """Fine-tune every encoder of a checkpoint that fits ``task`` on fold ``fold`` of
     ``downstream`` (``protocol``: ``finetune`` or ``finetune_top``) and score it on the fold's
     test videos. Tidy rows like the linear probe's; the fine-tuned models are saved to
@@ -385,11 +394,9 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
     ``encoder_lr_scale`` times the fc's rate; with ``fc_only`` (protocol ``finetune``), an fc on the
     frozen encoder is trained in the same loop and reported as protocol ``finetune_fc``. When
     ``predictions`` is a list, one row per (encoder, test clip) is appended."""
-    from avbench.train import load_encoders
-
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, not {protocol!r}")
-    ck = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(checkpoint)
     encoders, meta = load_encoders(ck)
     seed = int(meta.get("seed", 0)) if seed is None else int(seed)
     mel_norm = tuple(meta["mel_norm"])
@@ -413,7 +420,7 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
         if settings.get("init_fc", "random") == "linear_probe":
             probe = fit_probe(encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train, labels=labels,
                               clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
-                              seed=seed)
+                              seed=seed, cache=cache)
         model, logs, twin = finetune(encoder=encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train,
                                      labels=labels, n_classes=n_classes, clip_frames=clip_frames, mel_norm=mel_norm,
                                      settings=settings, mode=PROTOCOLS[protocol], seed=seed * 1000 + fold,
@@ -424,11 +431,8 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
                              train_keys=sp.train),
                  "run": meta["run"], "protocol": protocol, "encoder": kind, "n_classes": n_classes}
         if model_dir is not None:
-            from avbench.paths import atomic_path
-
-            with atomic_path(Path(model_dir) / f"{kind}.pt", suffix=".pt") as tmp:
-                torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "spec": ck["specs"][kind],
-                            "meta": fmeta, "logs": logs}, tmp)
+            save_state(Path(model_dir) / f"{kind}.pt", {"model": {k: v.cpu() for k, v in model.state_dict().items()},
+                                                       "spec": ck["specs"][kind], "meta": fmeta, "logs": logs})
         n_train_clips = sum(int(lg["steps"]) for lg in logs) * int(settings["batch_size"])
         scored = [(protocol, model, "final_train_acc", "train_acc")]
         if twin is not None:

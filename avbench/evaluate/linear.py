@@ -18,7 +18,7 @@ import torch
 
 from avbench.config import MODALITY_ENCODERS
 from avbench.evaluate.downstream import Downstream
-from avbench.evaluate.features import extract_features
+from avbench.evaluate.features import FeatureCache, extract_features
 from avbench.evaluate.guards import check_disjoint, check_index_covers
 from avbench.manifest import fold_columns
 
@@ -140,11 +140,13 @@ def backbone(meta: dict[str, Any], kind: str) -> str:
 def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
                    task: str, clips_per_video: int, C: float, classifier: str = "logreg", seed: int = 0,
                    folds: list[int] | None = None, threads: int = 1,
-                   predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                   predictions: list[dict[str, Any]] | None = None,
+                   cache: FeatureCache | None = None) -> list[dict[str, Any]]:
     """Linear-probe every encoder that fits ``task`` (``video``: the RGB and flow encoders,
     ``audio``: the audio encoder) on every official fold of ``downstream``; features are computed
     on the GPU when there is one. Tidy rows; when ``predictions`` is a list, one row per (encoder,
-    fold, test clip) is appended to it (:func:`clip_predictions`)."""
+    fold, test clip) is appended to it (:func:`clip_predictions`). With a ``cache``, frozen features
+    are read from it or written to it."""
     if not downstream.folds:
         raise ValueError(f"{downstream.name} has no fold columns: cannot evaluate")
     rows: list[dict[str, Any]] = []
@@ -153,7 +155,7 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
             continue
         f = extract_features(encoders[kind], downstream.urls, kind=kind, clip_frames=encoder_clip_frames(meta, kind),
                              clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]),
-                             device=torch.device("cuda") if torch.cuda.is_available() else None)
+                             device=torch.device("cuda") if torch.cuda.is_available() else None, cache=cache)
         if not len(f["keys"]):
             print(f"{kind} encoder: no sample of {downstream.name} has the inputs it needs; skipped", flush=True)
             continue
@@ -188,7 +190,7 @@ def evaluate_checkpoint(*, checkpoint: str | Path, shard_dir: str | Path, index_
                         classifier: str = "logreg", downstream: str = "downstream") -> pd.DataFrame:
     """Linear-probe the encoders of a checkpoint that fit ``task`` on every official fold of a
     dataset. Returns tidy rows: encoder, backbone, protocol, fold, metric, value, n_train, n_test, ..."""
-    from avbench.train import load_encoders
+    from avbench.checkpoint import load_encoders
 
     torch.set_num_threads(max(1, threads))
     encoders, meta = load_encoders(checkpoint)

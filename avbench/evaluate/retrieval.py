@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from avbench.checkpoint import load_checkpoint
 from avbench.evaluate.downstream import Downstream
 from avbench.evaluate.features import spaced
 from avbench.evaluate.guards import check_index_covers
@@ -54,8 +55,10 @@ def match_ranks(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
 
 def load_pretrain_model(checkpoint: str | Path | dict[str, Any]) -> tuple[PretrainModel, dict[str, Any]]:
     """A checkpoint's encoders and method head (:class:`~avbench.pretext.PretrainModel`), in eval mode."""
-    ck = checkpoint if isinstance(checkpoint, dict) else torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ck = load_checkpoint(checkpoint)
     meta = ck["meta"]
+    if meta["method"] not in PRETEXTS:
+        raise ValueError(f"{meta['run']} ({meta['method']}) has no pretext head: no joint video-audio embedding")
     pretext = PRETEXTS[meta["method"]](meta["config"], n_classes=int(meta.get("n_classes", 1)), seed=int(meta["seed"]))
     model = PretrainModel(specs=ck["specs"], head=pretext)
     for kind, state in ck["encoders"].items():

@@ -24,7 +24,7 @@ import pandas as pd
 from avbench.ingest.common import (
     not_utf8,
     apply_hit,
-    AUDIO_EXTS, MALFORMED, OK, VIDEO_EXTS, FolderIndex, check_found, finalize, label_index,
+    AUDIO_EXTS, MALFORMED, VIDEO_EXTS, FolderIndex, finalize, label_index,
     malformed, mark_duplicates, parse_seconds, row,
 )
 

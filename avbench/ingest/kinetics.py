@@ -23,7 +23,7 @@ import pandas as pd
 
 from avbench.ingest.common import (
     apply_hit,
-    OK, VIDEO_EXTS, FolderIndex, check_found, finalize, label_index, malformed, mark_duplicates,
+    VIDEO_EXTS, FolderIndex, finalize, label_index, malformed, mark_duplicates,
     UNSAFE, parse_seconds, read_csv_records, row, window_id,
 )
 

@@ -32,7 +32,12 @@ def encoder_spec(kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_encoder(spec: dict[str, Any]) -> nn.Module:
-    """Build an encoder from :func:`encoder_spec`'s dict."""
+    """Build an encoder from :func:`encoder_spec`'s dict (or an external encoder's,
+    :func:`avbench.models.external.external_encoder_spec`)."""
+    if spec.get("name") == "external":
+        from avbench.models.external import build_external_encoder
+
+        return build_external_encoder(spec["external"])
     kw = {k: v for k, v in spec.items() if k not in ("kind", "name")}
     if "channels" in kw:
         kw["channels"] = tuple(kw["channels"])

@@ -481,14 +481,14 @@ def _write_into(manifest: pd.DataFrame, tmp_dir: Path, *, cfg: dict[str, Any], m
 
 
 def select_keys(manifest: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
-    """The manifest rows whose shard key (``safe_key(id)``) is in ``keys``, in manifest order: a
-    subset of a dataset (e.g. a checkpoint's held-out videos) sharded on its own. A key that the full
-    run would have deduplicated (two ids with the same safe key) is matched by its first row only."""
+    """The manifest rows whose shard key (:func:`avbench.paths.sample_key` of the id, what
+    :func:`write_shards` writes) is in ``keys``, in manifest order: a subset of a dataset (e.g. a
+    checkpoint's held-out videos) sharded on its own. A repeated id is matched by its first row only."""
     wanted = set(keys)
     seen: set[str] = set()
     keep = []
     for i in manifest["id"].astype(str):
-        k = safe_key(i)
+        k = sample_key(i)
         keep.append(k in wanted and k not in seen)
         seen.add(k)
     return manifest[np.asarray(keep, dtype=bool)] if len(manifest) else manifest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from types import SimpleNamespace
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from avbench.media.decode import decode_clip, frame_rotation
-from avbench.media.ffmpeg import ffmpeg_binary
+from avbench.media.ffmpeg import bundled_ffmpeg_binary, ffmpeg_binary
 from avbench.media.geometry import plan_geometry
 from avbench.media.probe import probe_file
 
@@ -48,8 +49,28 @@ def test_rotation_from_the_display_matrix_or_the_rotate_tag():
     assert frame_rotation(SimpleNamespace(rotation=-90), stream) == 90  # the side data wins
 
 
+@pytest.fixture(autouse=True)
+def old_ffmpeg_first_on_path(tmp_path_factory, monkeypatch):
+    """An ffmpeg 5.1 (Debian 12's) first on PATH that knows no `-display_rotation`: the tests must not use it."""
+    d = tmp_path_factory.mktemp("oldbin")
+    fake = d / "ffmpeg"
+    fake.write_text('#!/bin/sh\necho "ffmpeg version 5.1.6-0+deb12u1"\n'
+                    'for a in "$@"; do [ "$a" = "-display_rotation" ] && { echo "Unrecognized option" >&2; exit 8; }; done\n'
+                    'exit 1\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{d}:{os.environ.get('PATH', '')}")
+    return str(fake)
+
+
+def test_tests_write_media_with_the_bundled_ffmpeg(old_ffmpeg_first_on_path):
+    assert ffmpeg_binary() == old_ffmpeg_first_on_path  # the library's choice follows PATH
+    assert bundled_ffmpeg_binary() != old_ffmpeg_first_on_path  # the tests' does not
+    out = subprocess.run([bundled_ffmpeg_binary(), "-hide_banner", "-h", "full"], capture_output=True, text=True)
+    assert "-display_rotation" in out.stdout
+
+
 def _ffmpeg(*args: str) -> None:
-    subprocess.run([ffmpeg_binary(), "-v", "error", "-y", *args], check=True)
+    subprocess.run([bundled_ffmpeg_binary(), "-v", "error", "-y", *args], check=True)
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,10 @@ def test_probe_folder_cli_reports_each_bad_file(realdata, tmp_path, capsys):
     (folder / "zero.mp4").write_bytes(b"")
     (folder / "truncated.mp4").write_bytes(src.read_bytes()[:60000])
     (folder / "notmedia.mkv").write_text("hello")
-    # A real file with its audio stream removed, made by the ffmpeg binary the setup provides.
-    from avbench.media.ffmpeg import ffmpeg_binary
+    # A real file with its audio stream removed, made by the bundled ffmpeg binary (known options, whatever is on PATH).
+    from avbench.media.ffmpeg import bundled_ffmpeg_binary
 
-    subprocess.run([ffmpeg_binary(), "-v", "error", "-i", str(src), "-an", "-c:v", "copy", str(folder / "mute.mp4")],
+    subprocess.run([bundled_ffmpeg_binary(), "-v", "error", "-i", str(src), "-an", "-c:v", "copy", str(folder / "mute.mp4")],
                    check=True)
     out = tmp_path / "m.parquet"
     assert main(["probe", str(folder), "-o", str(out), "--workers", "2"]) == 0

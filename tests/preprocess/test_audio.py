@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from avbench.media.decode import decode_clip, pick_stream
-from avbench.media.ffmpeg import ffmpeg_binary
+from avbench.media.ffmpeg import bundled_ffmpeg_binary
 from avbench.preprocess.audio import audio_flags, bandwidth_hz, log_mel
 from avbench.synth import make_tone_clip, write_wav
 
@@ -61,7 +61,7 @@ def test_default_stream_rule(tmp_path):
     other = make_tone_clip(tmp_path / "b.mkv", seconds=1.0, freq=2500.0)["path"]
     both = tmp_path / "two.mkv"
     # two audio streams; the second is marked default, the first not
-    subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-i", str(src), "-i", str(other), "-map", "0:v", "-map", "0:a",
+    subprocess.run([bundled_ffmpeg_binary(), "-v", "error", "-y", "-i", str(src), "-i", str(other), "-map", "0:v", "-map", "0:a",
                     "-map", "1:a", "-c", "copy", "-disposition:a:0", "0", "-disposition:a:1", "default", str(both)],
                    check=True)
     with av.open(str(both)) as c:
@@ -72,7 +72,7 @@ def test_default_stream_rule(tmp_path):
     assert abs(int(spec.argmax()) - 2500) <= 2  # the 2.5 kHz tone of the default stream
     # without a default disposition, the first stream
     none = tmp_path / "none.mkv"
-    subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-i", str(both), "-map", "0", "-c", "copy", "-disposition:a:0", "0",
+    subprocess.run([bundled_ffmpeg_binary(), "-v", "error", "-y", "-i", str(both), "-map", "0", "-c", "copy", "-disposition:a:0", "0",
                     "-disposition:a:1", "0", str(none)], check=True)
     with av.open(str(none)) as c:
         assert pick_stream(c.streams.audio).index == 1

@@ -8,8 +8,10 @@ import re
 from avbench.config import (
     MODALITY_ENCODERS,
     coerce_config,
+    eval_instances,
+    external_names,
+    instance_encoders,
     parse_instance,
-    run_encoders,
     run_instances,
     run_names,
     run_settings,
@@ -30,6 +32,10 @@ DOWNSTREAM = config["downstream"]
 RUNS = run_names(config)  # pretraining runs (pretrain.methods + scratch)
 # One instance per run and pretraining seed (`<run>` for its first seed, `<run>.seed<N>`).
 INSTANCES = run_instances(config)
+# External encoders (`external`): evaluated beside the run instances, their checkpoints written by
+# rule import_encoder instead of pretrain.
+EXTERNALS = external_names(config)
+EVAL_INSTANCES = eval_instances(config)
 SYNTH_ROOT = "results/data/synth"
 # The effective config (config.yaml merged with --configfile/--config overrides and schema
 # defaults), written once so that every `avbench` call sees exactly what Snakemake sees.
@@ -54,7 +60,7 @@ _write_effective_config(EFFECTIVE_CONFIG)
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    run="|".join(re.escape(r) for r in INSTANCES),
+    run="|".join(re.escape(r) for r in EVAL_INSTANCES),
     downstream="|".join(DOWNSTREAM),
     protocol="finetune|finetune_top",
     fold=r"\d+",
@@ -125,6 +131,9 @@ def pretrain_inputs(wildcards):
 
 
 EVAL = config["evaluate"]
+# Frozen features, computed once per (encoder, shard index) and reused by every evaluation job
+# (avbench evaluate/finetune --feature-cache); keyed by content hashes, never stale.
+FEATURE_CACHE = "results/cache/features"
 PROTOCOLS = EVAL["protocols"]
 
 
@@ -141,9 +150,12 @@ def finetuned_instances(runs):
     return [i for r in runs for i in run_instances(config, [r])[:n]]
 
 
-# Run instances fine-tuned with each fine-tune protocol (evaluate.finetune_runs / finetune_top_runs).
+# Run instances (and external encoders named there) fine-tuned with each fine-tune protocol
+# (evaluate.finetune_runs / finetune_top_runs).
 FINETUNE_RUNS = {
-    p: finetuned_instances(selected_runs(EVAL[f"{p}_runs"])) if p in PROTOCOLS else []
+    p: finetuned_instances(selected_runs(EVAL[f"{p}_runs"])) + [e for e in EXTERNALS if e in EVAL[f"{p}_runs"]]
+    if p in PROTOCOLS
+    else []
     for p in ("finetune", "finetune_top")
 }
 # The seeds' tables this config's runs give, and the k-sweep plot when there is a sweep.
@@ -155,20 +167,34 @@ def dataset_folds(dataset):
     return official_folds(d["format"], d["source"], d.get("folds"))
 
 
+def alternatives(names):
+    """A wildcard regex matching exactly `names` (none: matches nothing)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!)"
+
+
 def pretrain_index(wildcards):
-    """The shard index of the set a run pretrained on (to check pretraining/downstream overlap)."""
+    """The shard index of the set a run pretrained on (to check pretraining/downstream overlap);
+    none for an external encoder (avbench does not know its training set)."""
+    if wildcards.run in EXTERNALS:
+        return []
     return f"results/shards/{run_dataset(wildcards.run)}/index.parquet"
+
+
+def overlap_args(wildcards, input):
+    """`--pretrain-index <index>` when the instance has a pretraining set here."""
+    return ["--pretrain-index", input.pretrain_index] if input.pretrain_index else []
 
 
 def eval_results():
     """Every evaluation CSV: frozen protocols per (run, downstream set), fine-tunes per fold."""
     out = []
     if {"linear", "retrieval"} & set(PROTOCOLS):
-        out += [f"results/eval/{r}/{d}.csv" for r in INSTANCES for d in DOWNSTREAM]
+        out += [f"results/eval/{r}/{d}.csv" for r in EVAL_INSTANCES for d in DOWNSTREAM
+                if set(instance_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]]) or r in INSTANCES]
     sets = [d for d in DOWNSTREAM if not EVAL["finetune_sets"] or d in EVAL["finetune_sets"]]
     for p, runs in FINETUNE_RUNS.items():
         out += [f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r in runs for d in sets for k in dataset_folds(d)
-                if set(run_encoders(config, base_run(r))) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])]
+                if set(instance_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])]
     return out
 
 

@@ -14,6 +14,8 @@ rule evaluate:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
         kind=lambda wc: DOWNSTREAM[wc.downstream],
+        overlap=overlap_args,
+        feature_cache=FEATURE_CACHE,
         settings=config["evaluate"],
     log:
         "results/logs/evaluate/{run}/{downstream}.log",
@@ -24,9 +26,9 @@ rule evaluate:
         "../../envs/avbench.yaml"
     shell:
         "avbench evaluate --checkpoint {input.checkpoint:q} --shards {params.shards:q} --index {input.index:q} "
-        "--kind {params.kind:q} --downstream {wildcards.downstream:q} --pretrain-index {input.pretrain_index:q} "
-        "--config {params.config_file:q} --threads {threads} -o {output.csv:q} "
-        "--predictions {output.predictions:q} > {log:q} 2>&1"
+        "--kind {params.kind:q} --downstream {wildcards.downstream:q} {params.overlap:q} "
+        "--config {params.config_file:q} --threads {threads} -o {output.csv:q} --predictions {output.predictions:q} "
+        "--feature-cache {params.feature_cache:q} > {log:q} 2>&1"
 
 
 rule finetune:
@@ -41,6 +43,8 @@ rule finetune:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
         kind=lambda wc: DOWNSTREAM[wc.downstream],
+        overlap=overlap_args,
+        feature_cache=FEATURE_CACHE,
         settings=config["evaluate"],
     log:
         "results/logs/finetune/{run}/{downstream}/{protocol}/fold{fold}.log",
@@ -52,5 +56,6 @@ rule finetune:
     shell:
         "avbench finetune --checkpoint {input.checkpoint:q} --shards {params.shards:q} --index {input.index:q} "
         "--kind {params.kind:q} --downstream {wildcards.downstream:q} --fold {wildcards.fold:q} "
-        "--protocol {wildcards.protocol:q} --pretrain-index {input.pretrain_index:q} --config {params.config_file:q} "
-        "--threads {threads} -o {output.csv:q} --predictions {output.predictions:q} > {log:q} 2>&1"
+        "--protocol {wildcards.protocol:q} {params.overlap:q} --config {params.config_file:q} "
+        "--threads {threads} -o {output.csv:q} --predictions {output.predictions:q} "
+        "--feature-cache {params.feature_cache:q} > {log:q} 2>&1"

@@ -59,7 +59,7 @@ rule tables:
         },
     params:
         config_file=EFFECTIVE_CONFIG,
-        settings={"runs": {r: run_settings(config, r) for r in RUNS}, "protocols": PROTOCOLS},
+        settings={"runs": {r: run_settings(config, r) for r in RUNS}, "external": config["external"], "protocols": PROTOCOLS},
     log:
         "results/logs/tables.log",
     conda:

@@ -1,4 +1,6 @@
 rule pretrain:
+    wildcard_constraints:
+        run=alternatives(INSTANCES),
     input:
         unpack(pretrain_inputs),
     output:

@@ -1,0 +1,21 @@
+# External encoders (`external`): a checkpoint per encoder avbench did not train, written from its spec
+# (local weights, no download); rules evaluate and finetune read it like a pretraining run's.
+
+
+rule import_encoder:
+    wildcard_constraints:
+        run=alternatives(EXTERNALS),
+    input:
+        weights=lambda wc: config["external"][wc.run].get("weights") or [],
+    output:
+        checkpoint="results/models/{run}/checkpoint.pt",
+    params:
+        config_file=EFFECTIVE_CONFIG,
+        spec=lambda wc: config["external"][wc.run],
+    log:
+        "results/logs/import_encoder/{run}.log",
+    conda:
+        "../../envs/avbench.yaml"
+    shell:
+        "avbench import-encoder {wildcards.run:q} --config {params.config_file:q} -o {output.checkpoint:q} "
+        "> {log:q} 2>&1"
