@@ -133,15 +133,21 @@ def plot_pretext_curves(metrics: dict[str, pd.DataFrame], out: str | Path) -> No
 
 def plot_k_sweep(table: pd.DataFrame, out: str | Path) -> None:
     """Accuracy against the number of k-means clusters (the ``k_sweep`` table), one line per
-    clustering method, downstream set and protocol, fold std as error bars."""
+    clustering method, downstream set and protocol; the 95% interval as error bars where the table
+    has it (``k=<k> lo/hi``), else the fold std."""
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
-    kcols = [c for c in table.columns if c.startswith("k=") and not c.endswith("±")]
+    kcols = [c for c in table.columns if c.startswith("k=") and c[2:].isdigit()]
     ks = [int(c[2:]) for c in kcols]
     for _, vals in table.iterrows():
         y = np.array([vals[c] for c in kcols], dtype=float)
-        e = np.array([vals.get(f"{c} ±", 0.0) for c in kcols], dtype=float)
+        if all(f"{c} lo" in table.columns for c in kcols):
+            lo = np.array([vals[f"{c} lo"] for c in kcols], dtype=float)
+            hi = np.array([vals[f"{c} hi"] for c in kcols], dtype=float)
+            e = np.stack([np.clip(y - lo, 0, None), np.clip(hi - y, 0, None)])
+        else:
+            e = np.array([vals.get(f"{c} ±", 0.0) for c in kcols], dtype=float)
         ok = ~np.isnan(y)
-        ax.errorbar(np.array(ks)[ok], y[ok], yerr=np.nan_to_num(e[ok]), marker="o", capsize=3,
+        ax.errorbar(np.array(ks)[ok], y[ok], yerr=np.nan_to_num(e[..., ok]), marker="o", capsize=3,
                     label=f"{vals['method']} · {vals['downstream']} · {vals['protocol']}")
     if ks:
         ax.set_xscale("log", base=2)

@@ -332,6 +332,9 @@ def k_sweep(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFr
                 hit = part[part["method"] == r]
                 row[f"k={k}"] = hit["mean"].iloc[0] if len(hit) else np.nan
                 row[f"k={k} ±"] = hit["std"].iloc[0] if len(hit) else np.nan
+                if intervals is not None:
+                    row[f"k={k} lo"] = hit["lo"].iloc[0] if len(hit) else np.nan
+                    row[f"k={k} hi"] = hit["hi"].iloc[0] if len(hit) else np.nan
             out.append(row)
     return pd.DataFrame(out, columns=["method", "downstream", "protocol"] + sorted(
         {c for r in out for c in r if c.startswith("k=")}, key=lambda c: (int(c[2:].split()[0]), c)))
@@ -420,6 +423,12 @@ def retrieval_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, p
             hit = part[part["metric"] == m].iloc[0]
             row[m.replace("_r", " R@")] = round(100 * hit["mean"], 1)
             row[m.replace("_r", " R@") + " ±"] = round(100 * (0.0 if pd.isna(hit["std"]) else hit["std"]), 1)
+            if intervals is not None and len(intervals):
+                ci = intervals[(intervals["method"] == run) & (intervals["downstream"] == down) &
+                               (intervals["protocol"] == "retrieval") & (intervals["metric"] == m)]
+                if len(ci):
+                    row[m.replace("_r", " R@") + " lo"] = round(100 * float(ci["lo"].iloc[0]), 1)
+                    row[m.replace("_r", " R@") + " hi"] = round(100 * float(ci["hi"].iloc[0]), 1)
         out.append(row)
     return pd.DataFrame(out)
 
