@@ -120,7 +120,7 @@ def encoder_hash(checkpoint: PathOrCheckpoint, kind: str) -> str:
         h.update(name.encode())
         if isinstance(t, torch.Tensor):
             h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
-            h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            h.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())  # 0-d too
         else:
             h.update(repr(t).encode())
     return h.hexdigest()[:16]

@@ -135,3 +135,23 @@ def test_the_runs_table_lists_the_external_encoders():
                                            as_index=False)["value"].mean(), runs, {})
     assert "motion_histogram" in set(table["run"])
     assert table.set_index("run").loc["motion_histogram", "supervision"] == "external (not trained here)"
+
+
+def test_encoder_hash_of_encoders_with_batchnorm_counters():
+    """The feature cache's key hashes every state entry, 0-d ones (BatchNorm's int64
+    num_batches_tracked) included; other weights give another hash."""
+    import torch
+
+    from avbench.checkpoint import encoder_hash
+    from avbench.models import build_encoder
+
+    spec = {"kind": "video", "name": "small3d", "channels": [4, 8, 8, 8]}
+    enc = build_encoder(spec)
+    assert any(t.ndim == 0 for t in enc.state_dict().values())
+    ck = {"specs": {"video": spec}, "encoders": {"video": enc.state_dict()}, "meta": {"mel_norm": [0.0, 1.0], "run": "r", "method": "scratch", "seed": 0},
+          "head": {}, "metrics": []}
+    h = encoder_hash(ck, "video")
+    assert h == encoder_hash(ck, "video") and len(h) == 16
+    with torch.no_grad():
+        next(enc.parameters()).add_(1.0)
+    assert encoder_hash({**ck, "encoders": {"video": enc.state_dict()}}, "video") != h
