@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from avbench.stats import Bootstrap, Estimate, difference, seed_estimate, verdict
+from avbench.tables import run_setting, runs_of
 
 REFERENCES = ("scratch", "supervised")
 CONTROL = "random_targets"
@@ -48,20 +49,7 @@ COLUMNS = ["finding", "claim", "seed_doc", "measure", "a", "b", "encoder", "down
 
 
 def _method(runs: pd.DataFrame, run: str) -> str:
-    row = runs.loc[runs["run"] == run]
-    return str(row.iloc[0]["method"]) if len(row) else ""
-
-
-def _setting(runs: pd.DataFrame, run: str, key: str, default: Any = np.nan) -> Any:
-    row = runs.loc[runs["run"] == run]
-    if row.empty or key not in row.columns:
-        return default
-    v = row.iloc[0][key]
-    return default if (not isinstance(v, str) and pd.isna(v)) else v
-
-
-def _runs_of(runs: pd.DataFrame, methods: tuple[str, ...]) -> list[str]:
-    return runs.loc[runs["method"].isin(methods), "run"].tolist()
+    return str(run_setting(runs, run, "method", ""))
 
 
 class Checker:
@@ -130,7 +118,7 @@ class Checker:
 
     # -- the findings --------------------------------------------------------------------------
     def ssl_vs_scratch(self) -> Iterator[dict[str, Any]]:
-        scratch = _runs_of(self.runs, ("scratch",))
+        scratch = runs_of(self.runs, ("scratch",))
         if not scratch:
             return
         for r in self.runs["run"]:
@@ -142,7 +130,7 @@ class Checker:
             yield from self.versus(name, f"{r} ({m}) > random init", doc, r, scratch[0])
 
     def supervised_vs_best(self) -> Iterator[dict[str, Any]]:
-        sup = _runs_of(self.runs, ("supervised",))
+        sup = runs_of(self.runs, ("supervised",))
         ssl = [r for r in self.runs["run"] if _method(self.runs, r) not in NOT_SSL]
         if not sup or not ssl:
             return
@@ -159,10 +147,10 @@ class Checker:
                 yield r
 
     def avts_curriculum(self) -> Iterator[dict[str, Any]]:
-        avts = _runs_of(self.runs, ("avts",))
-        cur = [r for r in avts if float(_setting(self.runs, r, "avts.curriculum_switch", 0.0)) > 0]
-        hard = [r for r in avts if float(_setting(self.runs, r, "avts.easy_fraction", 1.0)) <= 0
-                and float(_setting(self.runs, r, "avts.curriculum_switch", 0.0)) <= 0]
+        avts = runs_of(self.runs, ("avts",))
+        cur = [r for r in avts if float(run_setting(self.runs, r, "avts.curriculum_switch", 0.0)) > 0]
+        hard = [r for r in avts if float(run_setting(self.runs, r, "avts.easy_fraction", 1.0)) <= 0
+                and float(run_setting(self.runs, r, "avts.curriculum_switch", 0.0)) <= 0]
         for c in cur:
             for h in hard:
                 yield from self.versus("avts_curriculum", "AVTS curriculum >= hard negatives only", "000", c, h)
@@ -177,17 +165,17 @@ class Checker:
 
     def clustering(self) -> Iterator[dict[str, Any]]:
         def k_of(r: str) -> Any:
-            return _setting(self.runs, r, "deep_clustering.k")
+            return run_setting(self.runs, r, "deep_clustering.k")
 
-        xdc = _runs_of(self.runs, ("xdc",))
+        xdc = runs_of(self.runs, ("xdc",))
         for other in ("sdc", "mdc", "cdc"):
-            for o in _runs_of(self.runs, (other,)):
+            for o in runs_of(self.runs, (other,)):
                 for x in [x for x in xdc if k_of(x) == k_of(o)][:1]:
                     yield from self.versus(f"xdc_beats_{other}", f"XDC > {other.upper()} (same k)", "003", x, o)
 
     def k_sweep(self) -> Iterator[dict[str, Any]]:
-        xdc = _runs_of(self.runs, ("xdc",))
-        ks = {r: _setting(self.runs, r, "deep_clustering.k") for r in xdc}
+        xdc = runs_of(self.runs, ("xdc",))
+        ks = {r: run_setting(self.runs, r, "deep_clustering.k") for r in xdc}
         ks = {r: k for r, k in ks.items() if not pd.isna(k)}
         if len(set(ks.values())) < 2:
             return
@@ -222,7 +210,7 @@ class Checker:
                                    r, r, protocol="finetune", protocol_b="finetune_fc")
 
     def aot_layers(self) -> Iterator[dict[str, Any]]:
-        for r in _runs_of(self.runs, ("aot",)):
+        for r in runs_of(self.runs, ("aot",)):
             yield from self.versus("aot_layers", "arrow of time: all layers >= after fusion", "000, 002", r, r,
                                    protocol="finetune", protocol_b="finetune_top")
             yield from self.versus("aot_layers", "arrow of time: after fusion >= last layer", "000, 002", r, r,
@@ -249,7 +237,7 @@ class Checker:
                     yield r
 
     def control(self) -> Iterator[dict[str, Any]]:
-        ctrl = _runs_of(self.runs, (CONTROL,))
+        ctrl = runs_of(self.runs, (CONTROL,))
         if not ctrl:
             return
         for r in self.runs["run"]:
@@ -259,8 +247,8 @@ class Checker:
                                    r, ctrl[0])
 
     def ssl_vs_handcrafted(self) -> Iterator[dict[str, Any]]:
-        hand = [r for r in _runs_of(self.runs, (EXTERNAL,))
-                if not str(_setting(self.runs, r, "external.pretrained_on", "") or "")]
+        hand = [r for r in runs_of(self.runs, (EXTERNAL,))
+                if not str(run_setting(self.runs, r, "external.pretrained_on", "") or "")]
         for h in hand:
             for r in self.runs["run"]:
                 m = _method(self.runs, r)

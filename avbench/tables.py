@@ -200,7 +200,8 @@ def supervision(method: str) -> str:
     return REFERENCE.get(method, "self-supervised")
 
 
-def _setting(runs: pd.DataFrame, run: str, key: str, default: Any = np.nan) -> Any:
+def run_setting(runs: pd.DataFrame, run: str, key: str, default: Any = np.nan) -> Any:
+    """Setting ``key`` of run ``run`` in a run table (:func:`run_table`), ``default`` when absent or NaN."""
     row = runs.loc[runs["run"] == run]
     if row.empty or key not in row.columns:
         return default
@@ -211,7 +212,7 @@ def _setting(runs: pd.DataFrame, run: str, key: str, default: Any = np.nan) -> A
 def _ordered(runs: pd.DataFrame, names: list[str]) -> list[str]:
     """scratch first, then the others in config order, supervised, the external encoders last."""
     def key(r: str) -> int:
-        m = _setting(runs, r, "method", "")
+        m = run_setting(runs, r, "method", "")
         return 0 if m == "scratch" else 2 if m == "supervised" else 3 if m == "external" else 1
     return sorted(dict.fromkeys(names), key=key)
 
@@ -219,14 +220,14 @@ def _ordered(runs: pd.DataFrame, names: list[str]) -> list[str]:
 def cluster_k(runs: pd.DataFrame, run: str) -> Any:
     """The number of clusters of a deep-clustering run (``deep_clustering.k``, else ``<method>.k``,
     else any ``*.k`` setting)."""
-    method = _setting(runs, run, "method", "")
-    k = _setting(runs, run, "deep_clustering.k")
+    method = run_setting(runs, run, "method", "")
+    k = run_setting(runs, run, "deep_clustering.k")
     if pd.isna(k):
-        k = _setting(runs, run, f"{method}.k")
+        k = run_setting(runs, run, f"{method}.k")
     if pd.isna(k):
         for c in runs.columns:
             if c.endswith(".k"):
-                k = _setting(runs, run, c)
+                k = run_setting(runs, run, c)
                 if not pd.isna(k):
                     break
     return int(k) if not pd.isna(k) else np.nan
@@ -257,9 +258,9 @@ def avts_curriculum(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, p
     names = runs_of(runs, "avts")
     out = []
     for r in names:
-        easy = float(_setting(runs, r, "avts.easy_fraction", 1.0))
-        switch = float(_setting(runs, r, "avts.curriculum_switch", 0.0))
-        epochs = int(_setting(runs, r, "epochs", 0))
+        easy = float(run_setting(runs, r, "avts.easy_fraction", 1.0))
+        switch = float(run_setting(runs, r, "avts.curriculum_switch", 0.0))
+        epochs = int(run_setting(runs, r, "epochs", 0))
         n_easy = int(round(switch * epochs))
         last = last_epoch(metrics, r)
         out.append({
@@ -289,11 +290,11 @@ def supervision_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str,
                       metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seeds 000/003: scratch vs self-supervised vs supervised pretraining, every run."""
     names = _ordered(runs, runs["run"].tolist())
-    meta = pd.DataFrame([{"run": r, "pretext": _setting(runs, r, "method", ""),
-                          "supervision": supervision(str(_setting(runs, r, "method", ""))),
-                          "pretrain data": "none" if _setting(runs, r, "method", "") == "scratch"
-                          else _setting(runs, r, "dataset", ""),
-                          "video backbone": _setting(runs, r, "video_backbone", "")} for r in names],
+    meta = pd.DataFrame([{"run": r, "pretext": run_setting(runs, r, "method", ""),
+                          "supervision": supervision(str(run_setting(runs, r, "method", ""))),
+                          "pretrain data": "none" if run_setting(runs, r, "method", "") == "scratch"
+                          else run_setting(runs, r, "dataset", ""),
+                          "video backbone": run_setting(runs, r, "video_backbone", "")} for r in names],
                         columns=["run", "pretext", "supervision", "pretrain data", "video backbone"])
     acc = wide_by_encoder(fold_scores(rows, metric, intervals), names, protocols=("linear", "finetune"))
     return acc.merge(meta, on="run", how="left")[["run"] + [c for c in meta.columns if c != "run"] +
@@ -303,10 +304,10 @@ def supervision_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str,
 def clustering_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
                      metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 003: SDC / MDC / CDC / XDC against scratch and supervised."""
-    clus = sorted(runs_of(runs, CLUSTERING), key=lambda r: (CLUSTERING.index(_setting(runs, r, "method")),
+    clus = sorted(runs_of(runs, CLUSTERING), key=lambda r: (CLUSTERING.index(run_setting(runs, r, "method")),
                                                             cluster_k(runs, r)))
     names = runs_of(runs, "scratch") + clus + runs_of(runs, "random_targets") + runs_of(runs, "supervised")
-    meta = pd.DataFrame([{"run": r, "method": _setting(runs, r, "method", ""), "k": cluster_k(runs, r),
+    meta = pd.DataFrame([{"run": r, "method": run_setting(runs, r, "method", ""), "k": cluster_k(runs, r),
                           "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
                         columns=["run", "method", "k", "pretext acc (%)"])
     acc = wide(primary(fold_scores(rows, metric, intervals)), names, protocols=("linear", "finetune"))
@@ -348,7 +349,7 @@ def fc_vs_all(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.Data
     both = set(scores.loc[scores["protocol"] == "linear", "method"]) & set(
         scores.loc[scores["protocol"] == "finetune", "method"])
     names = [r for r in _ordered(runs, runs["run"].tolist()) if r in both]
-    meta = pd.DataFrame([{"run": r, "pretext": _setting(runs, r, "method", "")} for r in names],
+    meta = pd.DataFrame([{"run": r, "pretext": run_setting(runs, r, "method", "")} for r in names],
                         columns=["run", "pretext"])
     names_map = {"linear": "fc (linear probe)", "finetune_fc": "fc (same loop)", "finetune": "all"}
     acc = wide_by_encoder(scores, names, protocols=("linear", "finetune_fc", "finetune"),
@@ -366,10 +367,10 @@ def aot_cues(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataF
     names = runs_of(runs, AOT)
     out = []
     for r in names:
-        method = _setting(runs, r, "method", "")
+        method = run_setting(runs, r, "method", "")
         row: dict[str, Any] = {"run": r}
         for c in varying_settings(runs, names, f"{method}.") + varying_settings(runs, names, "dataset"):
-            row[c] = _setting(runs, r, c)
+            row[c] = run_setting(runs, r, c)
         last = last_epoch(metrics, r)
         for c, v in last.items():
             if "share" in c or (c.startswith("val_") and "acc" in c):
@@ -388,8 +389,8 @@ def aot_finetune(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.D
     flow = scores[scores["encoder"] == "flow"]
     s = flow if not flow.empty else scores[scores["encoder"] == "video"]
     names = [r for r in _ordered(runs, runs_of(runs, ("scratch", "supervised") + AOT)) if r in set(s["method"])]
-    meta = pd.DataFrame([{"run": r, "initialisation": supervision(str(_setting(runs, r, "method", "")))
-                          if _setting(runs, r, "method", "") in REFERENCE else "arrow of time",
+    meta = pd.DataFrame([{"run": r, "initialisation": supervision(str(run_setting(runs, r, "method", "")))
+                          if run_setting(runs, r, "method", "") in REFERENCE else "arrow of time",
                           "encoder": s.loc[s["method"] == r, "encoder"].iloc[0]} for r in names],
                         columns=["run", "initialisation", "encoder"])
     acc = wide(s, names, label=lambda d, p: f"{d} {PROTOCOL_NAMES[p]}")
@@ -400,7 +401,7 @@ def temporal_order(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd
                    metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
     """Seed 002: shuffle & learn and odd-one-out against random init (and supervised)."""
     names = _ordered(runs, runs_of(runs, ("scratch",) + TEMPORAL_ORDER + ("supervised",)))
-    meta = pd.DataFrame([{"run": r, "initialisation": _setting(runs, r, "method", ""),
+    meta = pd.DataFrame([{"run": r, "initialisation": run_setting(runs, r, "method", ""),
                           "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
                         columns=["run", "initialisation", "pretext acc (%)"])
     acc = wide(primary(fold_scores(rows, metric, intervals)), names, protocols=("linear", "finetune"))
@@ -453,7 +454,7 @@ def plan_tables(runs: pd.DataFrame, protocols: list[str] | tuple[str, ...]) -> l
     for r in runs_of(runs, CLUSTERING):
         k = cluster_k(runs, r)
         if not pd.isna(k):
-            ks.setdefault(str(_setting(runs, r, "method")), set()).add(k)
+            ks.setdefault(str(run_setting(runs, r, "method")), set()).add(k)
     want = {
         "avts_curriculum": "avts" in methods,
         "supervision": True,
