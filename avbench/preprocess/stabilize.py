@@ -72,15 +72,11 @@ def fit_camera_motion(
     :data:`FIT_CHUNK` fields at a time: the work arrays (complex128, pairs x candidates x points)
     do not grow with the video's duration. Fields are independent, so the result does not depend on
     the chunking. Returns float64 (P, 3, 3)."""
-    P = int(flow.shape[0])
-    if P <= FIT_CHUNK:
-        return _fit_camera_motion(flow, model=model, iterations=iterations, min_scale=min_scale,
-                                  inlier_px=inlier_px, n_candidates=n_candidates)
-    out = np.empty((P, 3, 3))
-    for s in range(0, P, FIT_CHUNK):
-        out[s:s + FIT_CHUNK] = _fit_camera_motion(flow[s:s + FIT_CHUNK], model=model, iterations=iterations,
-                                                  min_scale=min_scale, inlier_px=inlier_px,
-                                                  n_candidates=n_candidates)
+    kw = {"model": model, "iterations": iterations, "min_scale": min_scale, "inlier_px": inlier_px,
+          "n_candidates": n_candidates}
+    out = np.empty((int(flow.shape[0]), 3, 3))
+    for s in range(0, len(out), FIT_CHUNK):
+        out[s:s + FIT_CHUNK] = _fit_camera_motion(flow[s:s + FIT_CHUNK], **kw)
     return out
 
 
