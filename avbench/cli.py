@@ -178,7 +178,8 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
 
     prov["pretrain_shards_hash"] = shards_hash(a.shards)
     out = pretrain(run=run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=seed, index=a.index,
-                   provenance=prov, threads=a.threads, workers=a.loader_workers, on_damage=a.on_damage)
+                   provenance=prov, threads=a.threads, workers=a.loader_workers, on_damage=a.on_damage,
+                   cache_mb=a.cache_mb)
     import torch.distributed as tdist
 
     if tdist.is_available() and tdist.is_initialized():
@@ -532,6 +533,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("--loader-workers", type=int, default=0,
                    help="data loader processes (0: read the shards in the training process)")
+    s.add_argument("--cache-mb", type=int, default=2048,
+                   help="decoded samples kept in memory across epochs, per process (0: read the shards every epoch; "
+                   "the results are the same either way)")
     s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
                    help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
                    "shard and key) or skip them (not counted in clips_used)")

@@ -32,7 +32,7 @@ from avbench.checkpoint import load_encoders, load_state, save_checkpoint, save_
 from avbench.paths import atomic_path
 from avbench.progress import progress_bar
 from avbench.pretext import PRETEXTS, Pretext, PretrainModel, to_tensors
-from avbench.shards.loader import ShardStream, View, batches, shard_urls
+from avbench.shards.loader import SampleCache, ShardStream, View, batches, shard_urls
 
 HELDOUT_FRACTION = 0.1
 
@@ -210,11 +210,13 @@ class Trainer:
 
     def __init__(self, *, pretext: Pretext, model: PretrainModel, urls: list[str], train_keys: list[str],
                  heldout_keys: list[str], rows: pd.DataFrame, mel_norm: tuple[float, float], cfg: dict[str, Any],
-                 seed: int, dist: Dist, workers: int, progress: bool) -> None:
+                 seed: int, dist: Dist, workers: int, progress: bool, cache_mb: int = 0) -> None:
         self.pretext, self.model, self.urls = pretext, model, urls
         self.train_keys, self.heldout_keys, self.rows = train_keys, heldout_keys, rows
         self.mel_norm, self.cfg, self.seed, self.dist = mel_norm, cfg, seed, dist
         self.workers, self.progress = workers, progress
+        # decoded samples kept across epochs (avbench.shards.loader.SampleCache); the same numbers without it
+        self.cache = SampleCache(max_bytes=int(cache_mb) << 20) if cache_mb > 0 else None
         self.device = dist.device
         self.optimizer: torch.optim.Optimizer | None = None
 
@@ -230,7 +232,7 @@ class Trainer:
                seed: int | None = None) -> ShardStream:
         return ShardStream(self.urls, view=view, seed=self.seed if seed is None else seed, epoch=epoch,
                            shuffle=shuffle, rank=self.dist.rank if split else 0, world=self.dist.world if split else 1,
-                           keys=frozenset(keys), repeats=repeats, needs=needs or self.pretext.needs)
+                           keys=frozenset(keys), repeats=repeats, needs=needs or self.pretext.needs, cache=self.cache)
 
     def tensors(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = to_tensors(batch, device=self.device, mel_norm=self.mel_norm)
@@ -321,6 +323,7 @@ def pretrain(
     workers: int = 0,
     progress: bool = True,
     on_damage: str = "fail",
+    cache_mb: int = 2048,
 ) -> dict[str, Any]:
     """Pretrain run ``run`` (``cfg``: the run's settings, :func:`avbench.config.run_settings`) on the
     shards in ``shard_dir``; writes ``out_dir/checkpoint.pt`` and ``out_dir/metrics.csv`` (one row
@@ -330,7 +333,9 @@ def pretrain(
     damaged or missing samples stop the run (``on_damage="fail"``) or are left out and counted
     (``"skip"``: ``pretrain_clips_damaged``, not in ``pretrain_clips_used``). ``out_dir/last.pt``
     (written after every epoch) is resumed only when the config, seed and data fingerprint
-    (:func:`data_hash`) are those of this call; otherwise training starts from epoch 0."""
+    (:func:`data_hash`) are those of this call; otherwise training starts from epoch 0. Up to
+    ``cache_mb`` of decoded samples are kept in memory across epochs (0: read the shards every
+    epoch); the results are the same either way."""
     from avbench.shards.verify import checked_index
 
     method = str(cfg["method"])
@@ -363,7 +368,8 @@ def pretrain(
     model = PretrainModel(specs=pretext.encoder_specs(), head=pretext).to(dist.device)
     sync_bn = bool(cfg.get("sync_batchnorm", False)) and convert_sync_batchnorm(model.encoders, dist)
     trainer = Trainer(pretext=pretext, model=model, urls=urls, train_keys=train_keys, heldout_keys=heldout_keys,
-                      rows=rows, mel_norm=mel_norm, cfg=cfg, seed=seed, dist=dist, workers=workers, progress=progress)
+                      rows=rows, mel_norm=mel_norm, cfg=cfg, seed=seed, dist=dist, workers=workers, progress=progress,
+                      cache_mb=cache_mb)
     meta = {"run": run, "method": method, "config": cfg, "seed": seed, "n_classes": n_classes, "mel_norm": mel_norm,
             "world_size": dist.world, "n_train_videos": len(train_keys), "n_val_videos": len(heldout_keys),
             "heldout_keys": list(heldout_keys),  # the videos the pretext is scored on (avbench aot-cues)

@@ -47,7 +47,7 @@ from avbench.evaluate.linear import (
 )
 from avbench.pretext.base import to_tensors
 from avbench.progress import progress_bar
-from avbench.shards.loader import ShardStream, batches, clip_view, collate, mel_window
+from avbench.shards.loader import SampleCache, ShardStream, batches, clip_view, collate, mel_window
 
 PROTOCOLS = {"finetune": "all", "finetune_top": "top"}
 
@@ -226,14 +226,15 @@ def _optimizer(params: list[dict[str, Any]], settings: dict[str, Any]) -> torch.
 def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
              n_classes: int, clip_frames: int, mel_norm: tuple[float, float], settings: dict[str, Any],
              mode: str = "all", seed: int = 0, progress: bool = True, probe: Any = None,
-             fc_only: bool = False) -> tuple[Classifier, list[dict[str, float]], Classifier | None]:
+             fc_only: bool = False, cache_mb: int = 1024) -> tuple[Classifier, list[dict[str, float]], Classifier | None]:
     """Train ``encoder`` + a new fc on random clips of ``train_keys``. ``settings``: the config's
     ``evaluate.finetune`` section (epochs, batch_size, optimizer, lr (of the fc), encoder_lr_scale
     (the encoder's learning rate relative to the fc's), momentum, weight_decay, schedule,
     clips_per_video, augment). ``probe``: a fitted linear probe the fc starts from
     (:func:`fc_from_probe`). With ``fc_only``, a second fc on the frozen initial encoder is trained
     in the same loop (the same batches, augmentation, steps and schedule): the like-for-like "fc"
-    of fc vs all. Returns the model, one log row per epoch, and the fc-only model (or None)."""
+    of fc vs all. Returns the model, one log row per epoch, and the fc-only model (or None).
+    Up to ``cache_mb`` of decoded samples are kept across epochs (the same numbers without)."""
     import copy
 
     torch.manual_seed(seed)
@@ -267,6 +268,7 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
     keys = frozenset(train_keys)
     augment = bool(settings.get("augment", False))
     gen = torch.Generator().manual_seed(seed)
+    cache = SampleCache(max_bytes=int(cache_mb) << 20) if cache_mb > 0 else None
     logs: list[dict[str, float]] = []
     for epoch in range(epochs):
         model.train()
@@ -274,7 +276,7 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
             twin.train()
             twin.encoder.eval()
         stream = ShardStream(urls, view=view, seed=seed, epoch=epoch, shuffle=True, keys=keys,
-                             repeats={k: cpv for k in train_keys}, needs=NEEDS[kind])
+                             repeats={k: cpv for k in train_keys}, needs=NEEDS[kind], cache=cache)
         loss_sum, correct, seen, steps, twin_correct = 0.0, 0, 0, 0, 0
         with progress_bar(total=steps_per_epoch, desc=f"fine-tune {kind} epoch {epoch + 1}/{epochs}",
                           enabled=progress) as bar:

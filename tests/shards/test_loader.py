@@ -13,7 +13,7 @@ import webdataset as wds
 
 from avbench.shards.codec import npy_bytes
 from avbench.shards.loader import (
-    ShardStream, batches, clip_starts, clip_view, frame_segments, mel_window, shard_urls,
+    SampleCache, ShardStream, batches, clip_starts, clip_view, frame_segments, mel_window, shard_urls,
 )
 
 
@@ -78,6 +78,48 @@ def test_views_do_not_depend_on_worker_count(tmp_path):
         return out
 
     assert starts(0) == starts(2) and len(starts(0)) == 23
+
+
+def test_the_sample_cache_changes_no_item_and_skips_the_tars_of_later_epochs(tmp_path, monkeypatch):
+    _write(tmp_path)
+    urls = shard_urls(tmp_path)
+    view = functools.partial(clip_view, clip_frames=4, audio=True)
+    keep = frozenset(f"v{v:03d}" for v in range(0, 23, 2))
+
+    def epochs(cache):
+        out = []
+        for epoch in range(3):
+            stream = ShardStream(urls, view=view, seed=5, epoch=epoch, keys=keep, repeats={k: 2.0 for k in keep},
+                                 buffer=8, cache=cache)
+            for b in batches(stream, batch_size=4, drop_last=False):
+                out.append((epoch, list(b["key"]), b["start"].tolist(), b["video"].tobytes(), b["audio"].tobytes()))
+        return out
+
+    plain = epochs(None)
+    reads = Counter()
+    real = wds.tarfile_to_samples
+
+    def counting(**kw):
+        f = real(**kw)
+
+        def run(src):
+            src = list(src)
+            reads.update(s["url"] for s in src)
+            return f(iter(src))
+        return run
+
+    monkeypatch.setattr(wds, "tarfile_to_samples", counting)
+    cache = SampleCache(max_bytes=1 << 30)
+    assert epochs(cache) == plain  # the same items, clips and bytes, in the same order
+    assert set(reads.values()) == {1} and len(reads) == len(urls)  # every tar read once, in epoch 0 only
+    sample = next(iter(cache.samples.values()))
+    assert not sample["frames"].flags.writeable  # a view cannot change what a later epoch reads
+    with pytest.raises(ValueError):
+        sample["frames"][0, 0, 0, 0] = 1
+    # a budget too small for a shard: that shard is read again every epoch, the items unchanged
+    reads.clear()
+    small = SampleCache(max_bytes=8000)
+    assert epochs(small) == plain and 0 < small.used <= 8000 and set(reads.values()) == {3}
 
 
 def test_keys_and_repeats(tmp_path):
