@@ -386,16 +386,33 @@ def sample_keys(urls: list[str]) -> list[str]:
 
 def bench_loader(urls: list[str], *, workers: list[int], clip_frames: int, batch: int, cap_s: float,
                  budget: Budget, dry: bool) -> dict[str, Any]:
-    """Clips/s of the library's loader path (``batches``: items from the DataLoader workers,
-    collated in this process) per worker count, after the first batch (worker start-up apart)."""
+    """Clips/s of the library's loader path (``batches``: each DataLoader worker collates its own
+    batches, as torch tensors in pinned memory on a CUDA machine) per worker count, after the first
+    batch (worker start-up apart); and, side by side at the largest worker count, the previous path
+    (items from the workers collated in this process)."""
     import torch
 
     from avbench.shards.loader import batches, collate
 
     keys = sample_keys(urls)
+    pin = torch.cuda.is_available()
+    default = "batches (collate in the workers" + (", torch tensors, pin_memory)" if pin else ")")
+
+    def in_main(stream: Any, w: int) -> Iterator[dict[str, Any]]:
+        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=w, collate_fn=lambda x: x,
+                                             prefetch_factor=4)
+        buf: list[dict[str, Any]] = []
+        for item in loader:
+            buf.append(item)
+            if len(buf) == batch:
+                yield collate(buf)
+                buf = []
+
+    plan = [(w, default, lambda st, w: batches(st, batch_size=batch, workers=w)) for w in workers]
+    plan.append((max(workers), "items from the workers, collated in the main process (the previous path)", in_main))
     rows = []
-    for w in workers:
-        row: dict[str, Any] = {"workers": w, "batch": batch, "path": "batches (collate in the main process)"}
+    for w, path, make in plan:
+        row: dict[str, Any] = {"workers": w, "batch": batch, "path": path}
         if budget.left() < (3 if dry else 20):
             row["skipped"] = "time budget"
             rows.append(row)
@@ -403,47 +420,15 @@ def bench_loader(urls: list[str], *, workers: list[int], clip_frames: int, batch
         try:
             stream = _stream(urls, clip_frames=clip_frames, items=int(40000 * max(1, w) * cap_s / 10) if not dry else 64,
                              n_samples=len(keys), keys=keys)
-            row.update(_time_batches(batches(stream, batch_size=batch, workers=w), cap_s=cap_s))
+            row.update(_time_batches(iter(make(stream, w)), cap_s=cap_s))
             row["clips_per_s_per_worker"] = round(row["clips_per_s"] / max(1, w), 1)
         except Exception as exc:  # noqa: BLE001
             row["error"] = f"{type(exc).__name__}: {exc}"[:400]
-        log(f"loader {w} workers: {row.get('clips_per_s', row.get('error'))} clips/s "
+        log(f"loader {w} workers, {path}: {row.get('clips_per_s', row.get('error'))} clips/s "
             f"(start-up {row.get('startup_s')} s)")
-        rows.append(row)
-    # The same with the batches collated inside the workers (DataLoader batch_size): as numpy arrays
-    # (pickled through the workers' pipes), and as torch tensors (moved through shared memory) into
-    # pinned memory, the usual PyTorch path.
-    w = max(workers)
-    for path, fn, pin in (("DataLoader(batch_size, collate in the workers)", collate, False),
-                          ("DataLoader(batch_size, collate in the workers, torch tensors, pin_memory)",
-                           collate_tensors, torch.cuda.is_available())):
-        row = {"workers": w, "batch": batch, "path": path}
-        if budget.left() >= (3 if dry else 20):
-            try:
-                stream = _stream(urls, clip_frames=clip_frames, items=int(40000 * w * cap_s / 10) if not dry else 64,
-                                 n_samples=len(keys), keys=keys)
-                dl = torch.utils.data.DataLoader(stream, batch_size=batch, num_workers=w, collate_fn=fn,
-                                                 prefetch_factor=4, pin_memory=pin)
-                row.update(_time_batches(iter(dl), cap_s=cap_s))
-                row["clips_per_s_per_worker"] = round(row["clips_per_s"] / max(1, w), 1)
-            except Exception as exc:  # noqa: BLE001
-                row["error"] = f"{type(exc).__name__}: {exc}"[:400]
-            log(f"loader {w} workers, {path}: {row.get('clips_per_s', row.get('error'))} clips/s")
-        else:
-            row["skipped"] = "time budget"
         rows.append(row)
     return {"clip_frames": clip_frames, "n_samples": len(keys), "item": "clip + flow + log-mel (clip_view)",
             "rows": rows}
-
-
-def collate_tensors(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """:func:`avbench.shards.loader.collate`, arrays turned into torch tensors (shared memory)."""
-    import numpy as np
-    import torch
-
-    from avbench.shards.loader import collate
-
-    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in collate(items).items()}
 
 
 def _batch_size(b: Any) -> int:

@@ -38,7 +38,8 @@ def test_gpu_benchmark_dry_mode_runs_every_section(tmp_path):
     assert all(r["clips_per_s"] > 0 for r in sec["train"]["rows"])
     assert sec["data"]["method"].startswith("generated")
     rows = sec["loader"]["rows"]
-    assert [r["workers"] for r in rows] == [1, 2, 2, 2]
+    assert [r["workers"] for r in rows] == [1, 2, 2]
+    assert rows[0]["path"].startswith("batches (collate in the workers") and "previous path" in rows[-1]["path"]
     assert all(r["clips"] > 0 and r["video_batch_shape"][1:] == [4, 32, 32, 3] for r in rows)
     wait = sec["wait"]["rows"][0]
     assert 0.0 <= wait["data_wait_share"] <= 1.0 and wait["steps"] > 0

@@ -53,24 +53,29 @@ def flow_unit(q: torch.Tensor) -> torch.Tensor:
 
 
 def to_tensors(batch: dict[str, Any], *, device: torch.device, mel_norm: tuple[float, float]) -> dict[str, Any]:
-    """Numpy batch (see :func:`avbench.shards.loader.collate`) -> tensors on ``device`` (module doc)."""
+    """Numpy (or, from loader workers on a GPU machine, pinned torch) batch (see
+    :func:`avbench.shards.loader.collate`) -> tensors on ``device`` (module doc)."""
     out: dict[str, Any] = {}
     for k, v in batch.items():
-        if not isinstance(v, np.ndarray):
+        if isinstance(v, np.ndarray):
+            t = torch.from_numpy(v)
+        elif isinstance(v, torch.Tensor):
+            t = v
+        else:
             out[k] = v
             continue
-        t = torch.from_numpy(v).to(device, non_blocking=True)
+        t = t.to(device, non_blocking=True)
         if k.startswith("video"):
             nd = t.ndim
             perm = list(range(nd - 4)) + [nd - 1, nd - 4, nd - 3, nd - 2]
             out[k] = t.permute(*perm).float().div_(255.0)
         elif k.startswith("audio"):
             out[k] = ((t.float() - mel_norm[0]) / mel_norm[1]).unsqueeze(-3)
-        elif k.startswith("flow") and v.dtype == np.uint8:
+        elif k.startswith("flow") and t.dtype == torch.uint8:
             nd = t.ndim
             perm = list(range(nd - 4)) + [nd - 4, nd - 1, nd - 3, nd - 2]
             out[k] = flow_unit(t.permute(*perm))
-        elif v.dtype.kind in "iu":
+        elif not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool:
             out[k] = t.long()
         else:
             out[k] = t

@@ -189,3 +189,25 @@ def test_jpeg_frames_decode_only_what_is_indexed(tmp_path):
     assert calls == [4, 5]
     with pytest.raises(ValueError, match="add up"):
         JpegFrames(data[:-5], lengths)
+
+
+def test_worker_batches_are_tensors_that_to_tensors_reads_like_numpy(tmp_path):
+    import torch
+
+    from avbench.pretext.base import to_tensors
+    from avbench.shards.loader import collate, collate_tensors
+
+    _write(tmp_path)
+    urls = shard_urls(tmp_path)
+    view = functools.partial(clip_view, clip_frames=4, audio=True, flow=True)
+    items = list(ShardStream(urls, view=view, seed=1, shuffle=False))[:4]
+    a = to_tensors(collate(items), device=torch.device("cpu"), mel_norm=(0.5, 2.0))
+    b = to_tensors(collate_tensors(items), device=torch.device("cpu"), mel_norm=(0.5, 2.0))
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], torch.Tensor):
+            assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+    # with workers, each worker collates whole batches; every item is still seen once
+    keys = [k for bt in batches(ShardStream(urls, view=view, seed=1), batch_size=4, workers=2, drop_last=False)
+            for k in bt["key"]]
+    assert sorted(keys) == [f"v{v:03d}" for v in range(23)]
