@@ -324,6 +324,7 @@ def _frame(rows: list[dict[str, Any]], head: dict[str, Any]) -> pd.DataFrame:
     df["injected"] = df["injected"].fillna(False).astype(bool)
     for c in ("status", "reason", "detail", "key", "id", "heldout"):
         df[c] = df[c].fillna("").astype(str)
+    df["distances"] = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in df["distances"]]
     return df.sort_values("key", kind="stable").reset_index(drop=True)
 
 

@@ -132,8 +132,11 @@ def test_videos_that_cannot_be_scored_get_a_row_with_the_reason(tmp_path):
                           ("broken.mp4", "not_sharded")):
         assert df.loc[ident, "status"] == "no_sync_signal" and df.loc[ident, "reason"] == reason, ident
         assert np.isnan(df.loc[ident, "offset_frames"]) and df.loc[ident, "n_windows"] == 0 and df.loc[ident, "detail"]
-    assert "needs 14 frames" in df.loc["short", "detail"]
+    assert "needs 14 frames" in df.loc["short", "detail"] and df.loc["broken.mp4", "detail"].startswith("shard status")
     assert (res.as_is["run"] == "r").all() and res.injected is None
+    res.as_is.to_parquet(tmp_path / "rows.parquet", index=False)  # unscored rows have an empty curve
+    back = pd.read_parquet(tmp_path / "rows.parquet").set_index("id")
+    assert len(back.loc["noaudio", "distances"]) == 0 and len(back.loc["ok", "distances"]) == 11
 
 
 def test_inject_plan_is_seeded_and_keeps_to_its_share_and_offsets():
