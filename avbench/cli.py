@@ -136,6 +136,43 @@ def cmd_aot_cues(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_avsync(a: argparse.Namespace) -> int:
+    import torch
+
+    from avbench.evaluate.avsync import SyncSettings, estimate_offsets, load_sync_model, shard_set_urls, summarize
+    from avbench.paths import atomic_path
+
+    cfg = _config(a.config)
+    torch.set_num_threads(max(1, a.threads))
+    try:
+        model, meta = load_sync_model(a.checkpoint)
+        settings = SyncSettings.from_config(cfg["avsync"], seed=int(cfg["seed"]))
+    except ValueError as exc:
+        raise SystemExit(f"avbench avsync: {exc}") from None
+    run = a.run or str(meta["run"])
+    dataset = a.dataset or Path(a.shards).name
+    pretrained_on = meta.get("pretrain_data", meta["config"].get("dataset", ""))
+    result = estimate_offsets(model, shard_set_urls(a.shards), settings, clip_frames=int(meta["config"]["clip_frames"]),
+                              inject=bool(a.injected), index=pd.read_parquet(a.index) if a.index else None,
+                              heldout_keys=meta.get("heldout_keys") if dataset == pretrained_on else None,
+                              run=run, seed=int(meta["seed"]), dataset=dataset, progress=True)
+    with atomic_path(a.output, suffix=".parquet") as tmp:
+        result.as_is.to_parquet(tmp, index=False)
+    if a.injected:
+        with atomic_path(a.injected, suffix=".parquet") as tmp:
+            result.injected.to_parquet(tmp, index=False)
+    summary = summarize(result, run=run, seed=int(meta["seed"]), dataset=dataset)
+    if a.summary:
+        with atomic_path(a.summary, suffix=".csv") as tmp:
+            summary.to_csv(tmp, index=False)
+    counts = result.as_is["status"].value_counts().sort_index().to_dict()
+    print(f"avsync {run} on {dataset}: {len(result.as_is)} videos; {counts}", flush=True)
+    scores = summary[(summary["mode"] == "injected") & (summary["subset"] == "all") & summary["chance"].notna()]
+    if len(scores):
+        print(scores[["metric", "value", "chance", "n"]].to_string(index=False), flush=True)
+    return 0
+
+
 def cmd_shard_index(a: argparse.Namespace) -> int:
     from avbench.shards.write import merge_indexes
 
@@ -620,6 +657,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="summary CSV: accuracy per variant")
     s.add_argument("--predictions", default=None, help="per (variant, video, clip, direction) predictions (parquet)")
     s.set_defaults(func=cmd_aot_cues)
+
+    s = sub.add_parser("avsync", help="SyncNet-style audio-visual offset per video of a shard set with a "
+                       "synchronization model (AVTS): offset, confidence, in_sync / out_of_sync / no_sync_signal")
+    s.add_argument("--checkpoint", required=True, help="a checkpoint whose head embeds video and audio (AVTS)")
+    s.add_argument("--shards", required=True, help="the dataset's shard folder")
+    s.add_argument("--index", default=None, help="its shard index: the videos it lists that were not sharded get "
+                   "a row too (reason not_sharded)")
+    s.add_argument("--dataset", default=None, help="dataset name written in the rows (default: the folder's name)")
+    s.add_argument("--run", default=None, help="run name written in the rows (default: the checkpoint's)")
+    s.add_argument("--config", default="config.yaml", help="its avsync section: offsets, windows, threshold, "
+                   "injection")
+    s.add_argument("--threads", type=int, default=workers)
+    s.add_argument("-o", "--output", required=True, help="one row per video, audio as stored (parquet)")
+    s.add_argument("--injected", default=None, help="also evaluate with known offsets injected into a seeded share "
+                   "of the videos (avsync.inject) and write those rows here (parquet)")
+    s.add_argument("--summary", default=None, help="status counts (and, with --injected, offset accuracy and "
+                   "out-of-sync detection against chance) as a CSV")
+    s.set_defaults(func=cmd_avsync)
 
     s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")
     s.add_argument("urls", help="text file: one '<url> <md5 or sha256>' per line")

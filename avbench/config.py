@@ -53,7 +53,9 @@ def coerce_numbers(node: Any, schema: dict[str, Any]) -> Any:
     place; returns ``node``). YAML 1.1 reads ``1e-3`` (no dot) as the *string* "1e-3": a user
     writing ``lr: 1e-3`` means 0.001. Follows ``properties``, ``additionalProperties`` and
     ``items``; a run entry of ``pretrain.runs`` follows the ``pretrain`` schema and a dataset's
-    ``shard`` overrides the ``shard`` schema (see :func:`validate`)."""
+    ``shard`` overrides the ``shard`` schema (see :func:`validate`). Likewise ``true`` / ``false``
+    where the schema wants a boolean: ``snakemake --config 'avsync={enabled: true}'`` passes the
+    nested value as the string "true"."""
     if isinstance(node, dict):
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")
@@ -66,6 +68,8 @@ def coerce_numbers(node: Any, schema: dict[str, Any]) -> Any:
             if isinstance(value, str) and ({"number", "integer"} & set(wants)) and _NUMBER.match(value.strip()):
                 num = float(value)
                 node[key] = int(num) if "integer" in wants and num.is_integer() and "number" not in wants else num
+            elif isinstance(value, str) and "boolean" in wants and value.strip().lower() in ("true", "false"):
+                node[key] = value.strip().lower() == "true"
             else:
                 coerce_numbers(value, sub)
     elif isinstance(node, list) and isinstance(schema.get("items"), dict):
@@ -124,6 +128,20 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     for name in cfg["evaluate"]["finetune_sets"]:
         if name not in cfg["downstream"]:
             raise jsonschema.ValidationError(f"evaluate.finetune_sets lists {name!r}, which is not in downstream")
+    sync = cfg["avsync"]
+    for name in sync["datasets"]:
+        if name not in cfg["datasets"]:
+            raise jsonschema.ValidationError(f"avsync.datasets lists {name!r}, which is not in datasets")
+        if cfg["datasets"][name].get("modality", "audiovisual") != "audiovisual":
+            raise jsonschema.ValidationError(f"avsync.datasets lists {name!r}, whose modality is "
+                                             f"{cfg['datasets'][name]['modality']} (avsync needs audio and video)")
+    lo, hi = sync["offsets"]
+    if not lo <= 0 <= hi:
+        raise jsonschema.ValidationError(f"avsync.offsets: [{lo}, {hi}] must contain 0")
+    bad = [s for s in sync["inject"]["offsets"] if not lo <= s <= hi or abs(s) <= sync["tolerance"]]
+    if bad:
+        raise jsonschema.ValidationError(f"avsync.inject.offsets: {bad} must lie in avsync.offsets [{lo}, {hi}] and "
+                                         f"beyond the tolerance (+-{sync['tolerance']} frames)")
     pschema = schema["properties"]["pretrain"]
     for run in cfg["pretrain"]["methods"]:
         if run not in (cfg["pretrain"].get("runs") or {}) and run != SCRATCH_RUN:

@@ -5,3 +5,4 @@ rule all:
         "results/findings.csv",
         expand("results/tables/{name}.csv", name=TABLES),
         list(plot_outputs().values()),
+        avsync_outputs() if AVSYNC["enabled"] else [],

@@ -235,3 +235,29 @@ def aot_cue_runs():
 def aot_cue_predictions():
     """Predictions of the paired arrow-of-time cue test (rule aot_cues), for the findings."""
     return [f"results/aot_cues/{r}.predictions.parquet" for r in aot_cue_runs()]
+
+
+AVSYNC = config["avsync"]
+
+
+def avsync_instances():
+    """The synchronization models of avsync.runs (run names or methods): each run's first seed."""
+    return [run_instances(config, [r])[0] for r in selected_runs(AVSYNC["runs"])]
+
+
+def avsync_files(run, dataset):
+    """The files of one avsync job: the rows as stored, the summary and, when offsets are injected,
+    the evaluation's rows."""
+    out = {
+        "parquet": f"results/avsync/{run}/{dataset}.parquet",
+        "summary": f"results/avsync/{run}/{dataset}.summary.csv",
+    }
+    if AVSYNC["inject"]["share"] > 0:
+        out["injected"] = f"results/avsync/{run}/{dataset}.injected.parquet"
+    return out
+
+
+def avsync_outputs():
+    """Every avsync file of avsync.runs x avsync.datasets (rule avsync_all; in `all` only when
+    avsync.enabled)."""
+    return [f for r in avsync_instances() for d in AVSYNC["datasets"] for f in avsync_files(r, d).values()]
