@@ -10,7 +10,8 @@ here is typed in: the same code runs on real datasets.
 Findings (seed documents in ``shared/seeds``):
 
 - ``ssl_beats_scratch`` (000, 003): every self-supervised run > random init (per encoder and set);
-- ``temporal_order_beats_scratch`` (002): shuffle & learn and odd-one-out > random init;
+- ``temporal_order_beats_scratch`` (002): shuffle & learn and odd-one-out > random init (seed 001's
+  temporal pretexts, sorting, jigsaw and playback speed, are ``ssl_beats_scratch`` rows citing 001);
 - ``supervised_beats_ssl`` (000, 003): supervised > the best self-supervised run;
 - ``avts_curriculum`` (000): curriculum >= hard negatives only, downstream and pretext;
 - ``xdc_beats_sdc`` / ``xdc_beats_mdc`` / ``xdc_beats_cdc`` (003), at the same k;
@@ -43,6 +44,7 @@ CONTROL = "random_targets"
 EXTERNAL = "external"
 NOT_SSL = (*REFERENCES, CONTROL, EXTERNAL)  # methods that are not a self-supervised run
 TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
+SEED_001 = ("sorting", "jigsaw", "speed")  # the temporal pretexts that seed 001 surveys
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
 COLUMNS = ["finding", "claim", "seed_doc", "measure", "a", "b", "encoder", "downstream", "protocol", "metric",
            "a_mean", "b_mean", "diff", "lo", "hi", "a_seeds", "b_seeds", "videos", "verdict", "note"]
@@ -126,7 +128,7 @@ class Checker:
             if m in NOT_SSL:
                 continue
             name = "temporal_order_beats_scratch" if m in TEMPORAL_ORDER else "ssl_beats_scratch"
-            doc = "002" if m in TEMPORAL_ORDER else ("002" if m == "aot" else "000, 003")
+            doc = "002" if m in TEMPORAL_ORDER or m == "aot" else ("001" if m in SEED_001 else "000, 003")
             yield from self.versus(name, f"{r} ({m}) > random init", doc, r, scratch[0])
 
     def supervised_vs_best(self) -> Iterator[dict[str, Any]]:

@@ -34,7 +34,7 @@ from avbench.paths import atomic_path
 REFERENCE = {"scratch": "none (random init)", "supervised": "supervised", "external": "external (not trained here)"}
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
 AOT = ("aot",)
-TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
+TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out", "sorting", "jigsaw", "speed")  # temporal visual pretexts
 EMBEDDING = ("avts", "avenet", "infonce")  # heads that embed video and audio: cross-modal retrieval
 PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
 PROTOCOL_NAMES = {"linear": "last layer (linear)", "finetune_top": "after fusion / top stage",
@@ -399,7 +399,8 @@ def aot_finetune(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.D
 
 def temporal_order(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
                    metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Seed 002: shuffle & learn and odd-one-out against random init (and supervised)."""
+    """The temporal visual pretexts against random init (and supervised): seed 002's shuffle & learn
+    and odd-one-out, seed 001's sequence sorting, video jigsaw and playback speed."""
     names = _ordered(runs, runs_of(runs, ("scratch",) + TEMPORAL_ORDER + ("supervised",)))
     meta = pd.DataFrame([{"run": r, "initialisation": run_setting(runs, r, "method", ""),
                           "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],

@@ -14,6 +14,9 @@ method                    module                                                
 ``aot``                   :mod:`~avbench.pretext.aot` (arrow of time on flow)         flow
 ``shuffle_learn``         :mod:`~avbench.pretext.shuffle_learn` (order verification)  video
 ``odd_one_out``           :mod:`~avbench.pretext.odd_one_out` (O3N)                   video
+``sorting``               :mod:`~avbench.pretext.sorting` (OPN sequence sorting)      video
+``jigsaw``                :mod:`~avbench.pretext.jigsaw` (spatio-temporal tiles)      video
+``speed``                 :mod:`~avbench.pretext.speed` (playback speed)              video
 ``infonce``               :mod:`~avbench.pretext.infonce` (cross-modal InfoNCE)       video, audio
 ``random_targets``        :mod:`~avbench.pretext.random_targets` (control)            video, audio
 ``supervised``            :mod:`~avbench.pretext.supervised` (labels; reference)      configurable
@@ -28,17 +31,20 @@ from avbench.pretext.avenet import AVENet
 from avbench.pretext.avts import AVTS
 from avbench.pretext.base import Pretext, PretrainModel, to_tensors
 from avbench.pretext.infonce import InfoNCE
+from avbench.pretext.jigsaw import Jigsaw
 from avbench.pretext.l3 import L3
 from avbench.pretext.odd_one_out import OddOneOut
 from avbench.pretext.random_targets import RandomTargets
 from avbench.pretext.shuffle_learn import ShuffleLearn
+from avbench.pretext.sorting import Sorting
+from avbench.pretext.speed import Speed
 from avbench.pretext.supervised import Scratch, Supervised
 from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 
 PRETEXTS: dict[str, type[Pretext]] = {
     cls.name: cls
-    for cls in (AVTS, L3, AVENet, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, InfoNCE, RandomTargets,
-                Supervised, Scratch)
+    for cls in (AVTS, L3, AVENet, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, Sorting, Jigsaw, Speed,
+                InfoNCE, RandomTargets, Supervised, Scratch)
 }
 
 __all__ = ["PRETEXTS", "Pretext", "PretrainModel", "to_tensors"]
