@@ -12,6 +12,8 @@ Findings (seed documents in ``shared/seeds``):
 - ``ssl_beats_scratch`` (000, 003): every self-supervised run > random init (per encoder and set);
 - ``temporal_order_beats_scratch`` (002): shuffle & learn and odd-one-out > random init (seed 001's
   temporal pretexts, sorting, jigsaw and playback speed, are ``ssl_beats_scratch`` rows citing 001);
+- ``sorting_jigsaw_beat_shuffle_learn`` (001): sequence sorting and video jigsaw > shuffle & learn
+  (their order tasks are harder than a binary "in order?"), when those runs are in the config;
 - ``supervised_beats_ssl`` (000, 003): supervised > the best self-supervised run;
 - ``avts_curriculum`` (000): curriculum >= hard negatives only, downstream and pretext;
 - ``xdc_beats_sdc`` / ``xdc_beats_mdc`` / ``xdc_beats_cdc`` (003), at the same k;
@@ -130,6 +132,16 @@ class Checker:
             name = "temporal_order_beats_scratch" if m in TEMPORAL_ORDER else "ssl_beats_scratch"
             doc = "002" if m in TEMPORAL_ORDER or m == "aot" else ("001" if m in SEED_001 else "000, 003")
             yield from self.versus(name, f"{r} ({m}) > random init", doc, r, scratch[0])
+
+    def harder_order_tasks(self) -> Iterator[dict[str, Any]]:
+        base = runs_of(self.runs, ("shuffle_learn",))
+        if not base:
+            return
+        for r in self.runs["run"]:
+            m = _method(self.runs, r)
+            if m in ("sorting", "jigsaw"):
+                yield from self.versus("sorting_jigsaw_beat_shuffle_learn", f"{r} ({m}) > shuffle & learn ({base[0]})",
+                                       "001", r, base[0])
 
     def supervised_vs_best(self) -> Iterator[dict[str, Any]]:
         sup = runs_of(self.runs, ("supervised",))
@@ -260,7 +272,7 @@ class Checker:
 
     def all(self) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
-        for part in (self.ssl_vs_scratch, self.supervised_vs_best, self.avts_curriculum, self.clustering,
+        for part in (self.ssl_vs_scratch, self.harder_order_tasks, self.supervised_vs_best, self.avts_curriculum, self.clustering,
                      self.k_sweep, self.finetune_vs_fc, self.aot_layers, self.aot_cues, self.control,
                      self.ssl_vs_handcrafted):
             rows += list(part())

@@ -69,6 +69,19 @@ def test_verdicts_on_a_true_difference_no_difference_and_a_reversed_one():
     assert md.startswith("## Findings") and "**contradicted**" in md and "**reproduced**" in md
 
 
+def test_sorting_and_jigsaw_are_compared_with_shuffle_and_learn_only_when_they_ran():
+    runs = pd.DataFrame([{"run": "scratch", "method": "scratch"}, {"run": "sl", "method": "shuffle_learn"},
+                         {"run": "opn", "method": "sorting"}, {"run": "jig", "method": "jigsaw"}])
+    u = units(_predictions({"scratch": 0.3, "sl": 0.5, "opn": 0.8, "jig": 0.2}))
+    f = Checker(Bootstrap(u, n=500), runs).all()
+    rows = f[f["finding"] == "sorting_jigsaw_beat_shuffle_learn"].set_index("a")
+    assert set(rows.index) == {"opn", "jig"} and set(rows["b"]) == {"sl"} and set(rows["seed_doc"]) == {"001"}
+    assert rows.loc["opn", "verdict"] == "reproduced" and rows.loc["jig", "verdict"] == "contradicted"
+    assert f[f["a"] == "opn"]["finding"].eq("ssl_beats_scratch").any()
+    f2 = Checker(Bootstrap(units(_predictions({"scratch": 0.3, "opn": 0.8})), n=200), runs[runs["run"] != "sl"]).all()
+    assert not (f2["finding"] == "sorting_jigsaw_beat_shuffle_learn").any()
+
+
 def test_paired_difference_is_tighter_than_independent():
     """Two runs that get the same videos right: the paired interval of their difference is 0 wide."""
     p = _predictions({"good": 0.6})
