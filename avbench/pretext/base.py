@@ -284,5 +284,10 @@ def members_read(kinds: Iterable[str]) -> frozenset[str]:
     return frozenset({"frames"} | ({"mel"} if "audio" in kinds else set()) | ({"flow"} if "flow" in kinds else set()))
 
 
+def mlp(in_dim: int, out_dim: int, hidden: int = 128) -> nn.Sequential:
+    """Linear -> ReLU -> Linear: the classifier of the temporal pretexts' heads (sorting, jigsaw, speed)."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
+
+
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(-1) == y).float().mean())

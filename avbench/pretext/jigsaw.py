@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avbench.pretext.base import ClassificationPretext, PretrainModel
+from avbench.pretext.base import ClassificationPretext, PretrainModel, mlp
 from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_motion
 from avbench.shards.loader import View, clip_starts, usable
 
@@ -128,8 +128,7 @@ class JigsawHead(nn.Module):
 
     def __init__(self, *, dim: int, n_tiles: int, n_permutations: int, hidden: int = 128) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(n_tiles * dim, hidden), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, n_permutations))
+        self.mlp = mlp(n_tiles * dim, n_permutations, hidden)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.mlp(f.flatten(1))

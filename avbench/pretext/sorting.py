@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avbench.pretext.base import ClassificationPretext, PretrainModel
+from avbench.pretext.base import ClassificationPretext, PretrainModel, mlp
 from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_motion
 from avbench.shards.loader import View, clip_starts, usable
 
@@ -109,8 +109,7 @@ class SortingHead(nn.Module):
         if fusion not in ("differences", "pairs"):
             raise ValueError(f"unknown sorting fusion {fusion!r}")
         self.fusion = fusion
-        self.mlp = nn.Sequential(nn.Linear(len(PAIRS) * dim, hidden), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, len(SORT_CLASSES)))
+        self.mlp = mlp(len(PAIRS) * dim, len(SORT_CLASSES), hidden)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.mlp(pairwise_differences(f) if self.fusion == "differences" else f.flatten(1))

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from avbench.pretext.base import ClassificationPretext, PretrainModel
+from avbench.pretext.base import ClassificationPretext, PretrainModel, mlp
 from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_motion
 from avbench.shards.loader import View, clip_starts, usable
 
@@ -54,7 +54,7 @@ class SpeedHead(nn.Module):
 
     def __init__(self, *, dim: int, n_speeds: int, hidden: int = 128) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_speeds))
+        self.mlp = mlp(dim, n_speeds, hidden)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         return self.mlp(f)
