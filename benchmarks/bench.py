@@ -10,7 +10,9 @@ all of them alike); the median per clip is kept.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import functools
 import json
 import os
 import platform
@@ -22,7 +24,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -36,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from avbench.config import load_config, shard_settings  # noqa: E402
 from avbench.media.ffmpeg import ffmpeg_binary  # noqa: E402
 
-SECTIONS = ("preprocess", "codecs", "flow_codecs", "video2dataset", "loader", "workers", "baseline")
+SECTIONS = ("preprocess", "real", "codecs", "flow_codecs", "video2dataset", "loader", "workers", "baseline")
 STAGES = ("demux", "decode_video", "decode_audio", "frames", "borders_black", "audio_resample", "flow", "camera_motion",
           "stabilize", "audio_features", "encode", "write")
 
@@ -80,6 +82,26 @@ def make_sources(work: Path, seconds: float, n_per_kind: int) -> dict[str, list[
     return out
 
 
+def real_sources(clip_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """The H.264 clips of a folder of real videos (``../shared/realdata/clips`` beside the checkout
+    when it is there), read in place: real encoders' B-frames, which the generated clips lack
+    (x264 picks almost none for the generated 640x360 pan)."""
+    out: list[dict[str, Any]] = []
+    for p in sorted(clip_dir.glob("*")) if clip_dir.is_dir() else []:
+        if p.suffix.lower() not in (".mp4", ".mkv", ".mov"):
+            continue
+        try:
+            with av.open(str(p)) as c:
+                vs = c.streams.video[0] if c.streams.video else None
+                if vs is None or vs.codec_context.name != "h264" or not c.streams.audio or not c.duration:
+                    continue
+                seconds = float(c.duration / av.time_base)
+        except av.error.FFmpegError:
+            continue
+        out.append({"path": str(p), "seconds": min(seconds, 10.0)})
+    return {"real_h264": out} if out else {}
+
+
 # -- measurements -------------------------------------------------------------------------------
 
 
@@ -102,16 +124,34 @@ def decode_only(path: str) -> None:
             packet.decode()
 
 
+@contextlib.contextmanager
+def decode_skip(enabled: bool) -> Iterator[None]:
+    """``enabled=False``: the decoder decodes every frame (``decode_clip(skip_unneeded=False)``)."""
+    import avbench.media.decode as dec
+
+    original = dec.decode_clip
+    if not enabled:
+        dec.decode_clip = functools.partial(original, skip_unneeded=False)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        dec.decode_clip = original  # type: ignore[assignment]
+
+
 def ours(path: str, seconds: float, cfg: dict[str, Any]) -> dict[str, float]:
-    """One full sample (make_sample) plus its tar write; CPU seconds per stage and in total."""
+    """One full sample (make_sample) plus its tar write; CPU seconds per stage and in total. A
+    settings key ``bench_skip_unneeded: false`` makes the decoder decode every frame."""
     import io
 
     import webdataset as wds
 
     from avbench.shards.write import make_sample
 
+    cfg = dict(cfg)
+    skip = bool(cfg.pop("bench_skip_unneeded", True))
     row = {"id": Path(path).stem, "path": path, "t_start": 0.0, "t_end": seconds, "duration": seconds}
-    t_all, res = cpu(lambda: make_sample(row, cfg, "audiovisual"))
+    with decode_skip(skip):
+        t_all, res = cpu(lambda: make_sample(row, cfg, "audiovisual"))
     if res["status"] != "ok":
         raise RuntimeError(f"{path}: {res['status']} {res.get('reason')}")
     buf = io.BytesIO()
@@ -515,6 +555,16 @@ def bench_baseline(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]
     return out
 
 
+def real_ratios(real: dict[str, Any] | None) -> dict[str, Any]:
+    if not real or "real_h264" not in real:
+        return {}
+    v = real["real_h264"]["variants"]
+    return {"ratio_to_decode_bound_real_h264": v["full_112"]["ratio_to_decode_bound"],
+            "ratio_to_decode_bound_real_h264_decode_all": v["full_112_decode_all"]["ratio_to_decode_bound"],
+            "decode_video_saving_real_h264": 1.0 - v["full_112"]["stage_cpu_s_per_video_s"]["decode_video"]
+            / v["full_112_decode_all"]["stage_cpu_s_per_video_s"]["decode_video"]}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results.json"))
@@ -531,6 +581,8 @@ def main() -> int:
                     "measurement (enough work that starting the workers does not dominate)")
     ap.add_argument("--only", default=None, help="comma list of sections to run (preprocess, codecs, video2dataset, "
                     "loader, workers, flow_codecs); the others are read back from --out")
+    ap.add_argument("--real-dir", default=str(REPO.parent / "shared" / "realdata" / "clips"),
+                    help="real clips for the `real` section (its H.264 files with audio, read in place)")
     ap.add_argument("--quick", action="store_true", help="2 s clips, 1 clip per kind, 1 repeat (a smoke test)")
     a = ap.parse_args()
     if a.quick:
@@ -592,6 +644,15 @@ def main() -> int:
         log(name)
         if name == "preprocess":
             details["per_source"] = bench_preprocess(sources, settings, a.repeats, log)
+        elif name == "real":
+            real = real_sources(Path(a.real_dir))
+            if not real:
+                log(f"real: no H.264 clip with audio in {a.real_dir}: skipped")
+                continue
+            no_skip = {**k400, "bench_skip_unneeded": False}
+            details["real_clips"] = {
+                "clips": [Path(c["path"]).name for c in real["real_h264"]],
+                **bench_preprocess(real, {"full_112": k400, "full_112_decode_all": no_skip}, a.repeats, log)}
         elif name == "codecs":
             details["frame_codecs"] = bench_codecs(sources, k400, [default["size"], [112, 112], [171, 128]],
                                                    max(3, a.repeats))
@@ -631,6 +692,8 @@ def main() -> int:
         "ratio_to_decode_bound": ours_total / dec,
         "ratio_to_decode_bound_640x360": k640["variants"]["full_112"]["ratio_to_decode_bound"],
         "stage_cpu_s_per_video_s": stage,
+        # real H.264 files (B-frames): the full sample, and with every frame decoded (no frame dropped)
+        **real_ratios(details.get("real_clips")),
         # both tools timed the same way (fresh process each, same clips): work only, and with start-up
         "ratio_to_video2dataset": v2d.get("ratio_full_112_work_only") if v2d else None,
         "ratio_to_video2dataset_with_startup": v2d.get("ratio_full_112_with_startup") if v2d else None,

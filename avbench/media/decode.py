@@ -19,6 +19,7 @@ for video and for audio alike.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from collections import defaultdict
@@ -42,6 +43,8 @@ class DecodedClip:
     (T = 0 when video was not requested or absent). black: bool (T,) black-frame flags, or None
     when not computed. audio: float32 (N,) mono at ``sample_rate`` (None when no audio stream).
     crop_box: content box inside black bars in source pixels (None when not detected).
+    source_frames: frames of the window the decoder produced or dropped; dropped_frames: the
+    non-reference frames no output frame needed, which the decoder skipped (:class:`_SkipPlanner`).
     """
 
     frames: np.ndarray
@@ -53,6 +56,7 @@ class DecodedClip:
     audio_pad_start: int = 0
     audio_pad_end: int = 0
     source_frames: int = 0
+    dropped_frames: int = 0
     notes: list[str] = field(default_factory=list)
     black: np.ndarray | None = None
     crop_box: Box | None = None
@@ -303,10 +307,98 @@ class _AudioCollector:
         return audio, min(pad_start, n_out), max(pad_end, 0)
 
 
+class _SkipPlanner:
+    """Which video packets hold frames that no target needs, so that the decoder may drop them.
+
+    A frame shown at ``t`` serves the targets in ``[t - TS_TOLERANCE, t_next - TS_TOLERANCE)``,
+    ``t_next`` being the next frame in presentation order (see :class:`_VideoCollector`). A packet
+    whose frame serves none is sent with ``skip_frame = NONREF``: the decoder drops it when it is a
+    non-reference frame (most B-frames of H.264/HEVC as YouTube and Kinetics files are encoded) and
+    decodes it as usual otherwise, so every frame that is kept is bit-identical to a full decode.
+    The decision for a packet waits until ``LOOKAHEAD`` later packets (in decode order) are known,
+    deeper than any codec's reordering, so its successor in presentation order is among them; when
+    in doubt (no timestamp, no successor known, timestamps that disagree with the frames that come
+    out) the packet is decoded.
+    """
+
+    LOOKAHEAD = 20
+    EPS = 1e-6
+    # containers whose packets carry presentation times (AVI stores decode times: packed B-frames
+    # of MPEG-4 part 2 come out with other stamps than their packets', so nothing is skipped there)
+    FORMATS = ("mov", "mp4", "matroska", "webm", "mpegts")
+
+    def __init__(self, targets: np.ndarray, stream: Any, container_format: str = "mp4") -> None:
+        self.targets = [float(t) for t in targets]
+        self.tb = float(stream.time_base) if stream.time_base is not None else 0.0
+        self.cc = stream.codec_context
+        self.pending: list[Any] = []
+        self.seen: list[int] = []  # sorted pts of the packets seen so far
+        self.unneeded: set[int] = set()  # pts sent as unneeded that have not come out (yet)
+        self.enabled = (stream.time_base is not None and len(targets) > 0
+                        and any(f in container_format.split(",") for f in self.FORMATS))
+        self.skipped = 0
+
+    def push(self, packet: Any) -> list[Any]:
+        """Take a packet in decode order; return the packets now ready to decode (in order)."""
+        if packet.pts is not None:
+            bisect.insort(self.seen, packet.pts)
+        self.pending.append(packet)
+        if packet.size == 0:  # the flush packet: everything left goes, in order
+            return self.flush()
+        if len(self.pending) <= self.LOOKAHEAD:
+            return []
+        return [self.pending.pop(0)]
+
+    def flush(self) -> list[Any]:
+        out, self.pending = self.pending, []
+        return out
+
+    def needed(self, packet: Any) -> bool:
+        pts = packet.pts
+        if not self.enabled or pts is None or packet.is_keyframe or packet.size == 0:
+            return True
+        lo_i, hi_i = bisect.bisect_left(self.seen, pts), bisect.bisect_right(self.seen, pts)
+        if lo_i == 0 or hi_i - lo_i != 1 or hi_i >= len(self.seen):
+            # the first frame known (it also holds the targets before it), two packets with one
+            # timestamp, or no successor known yet (the last frame holds the tail): keep it
+            return True
+        lo = pts * self.tb - TS_TOLERANCE - self.EPS
+        hi = self.seen[hi_i] * self.tb - TS_TOLERANCE + self.EPS
+        k = bisect.bisect_left(self.targets, lo)
+        return k < len(self.targets) and self.targets[k] < hi
+
+    def prepare(self, packet: Any) -> None:
+        """Set the decoder's ``skip_frame`` for this packet."""
+        if not self.enabled:
+            return
+        keep = self.needed(packet)
+        if not keep:
+            self.unneeded.add(packet.pts)
+        want = "DEFAULT" if keep else "NONREF"
+        if self.cc.skip_frame != want:
+            self.cc.skip_frame = want
+
+    def check(self, frame: av.VideoFrame) -> None:
+        """A frame came out: an unneeded one was a reference frame, decoded anyway; a frame whose
+        pts no packet announced means the timestamps cannot be trusted: stop skipping."""
+        if not self.enabled or frame.pts is None:
+            return
+        if frame.pts in self.unneeded:
+            self.unneeded.discard(frame.pts)
+            return
+        i = bisect.bisect_left(self.seen, frame.pts)
+        if i >= len(self.seen) or self.seen[i] != frame.pts:
+            self.enabled = False
+            if self.cc.skip_frame != "DEFAULT":
+                self.cc.skip_frame = "DEFAULT"
+
+
 def _run(container: av.container.InputContainer, vs: Any, as_: Any, t_start: float,
-         vcol: _VideoCollector | None, acol: _AudioCollector | None, timings: defaultdict[str, float]) -> None:
+         vcol: _VideoCollector | None, acol: _AudioCollector | None, timings: defaultdict[str, float],
+         skip: _SkipPlanner | None = None) -> None:
     """One demuxing pass feeding the collectors of the streams given (CPU seconds of the decoders
-    added to ``timings``)."""
+    added to ``timings``). With a ``skip`` planner, video frames that no target needs are dropped
+    by the decoder where it can (non-reference frames)."""
     streams = [s for s in (vs, as_) if s is not None]
     if not streams:
         return
@@ -314,13 +406,25 @@ def _run(container: av.container.InputContainer, vs: Any, as_: Any, t_start: flo
         ref = vs if vs is not None else as_
         container.seek(int(max(0.0, t_start - 0.5) / ref.time_base), stream=ref, backward=True, any_frame=False)
     clock = time.process_time
-    for packet in container.demux(*streams):
-        if vcol is not None and packet.stream is vs and not vcol.done:
+
+    def decode_video(packets: list[Any]) -> None:
+        assert vcol is not None
+        for packet in packets:
+            if vcol.done:
+                return
+            if skip is not None:
+                skip.prepare(packet)
             t0 = clock()
             frames = packet.decode()
             timings["decode_video"] += clock() - t0
             for frame in frames:
+                if skip is not None:
+                    skip.check(frame)
                 vcol.feed(frame)
+
+    for packet in container.demux(*streams):
+        if vcol is not None and packet.stream is vs and not vcol.done:
+            decode_video(skip.push(packet) if skip is not None else [packet])
         elif acol is not None and packet.stream is as_ and not acol.done:
             t0 = clock()
             frames = packet.decode()
@@ -329,6 +433,10 @@ def _run(container: av.container.InputContainer, vs: Any, as_: Any, t_start: flo
                 acol.feed(frame)
         if (vcol is None or vcol.done) and (acol is None or acol.done):
             break
+    if vcol is not None and skip is not None and not vcol.done:
+        decode_video(skip.flush())
+    if skip is not None:
+        skip.skipped = len(skip.unneeded)  # sent as unneeded and never came out: dropped by the decoder
 
 
 def decode_clip(
@@ -348,12 +456,15 @@ def decode_clip(
     border_min_content: float = 0.5,
     black_luma: float | None = None,
     black_fraction: float = 0.98,
+    skip_unneeded: bool = True,
 ) -> DecodedClip:
     """Decode ``[t_start, t_end)`` of ``path`` (``t_end=None``: to the end of the file).
 
     size: (W, H) of the stored frames; resize: ``stretch`` or ``cover`` (see
     :mod:`avbench.media.geometry`). border_luma: full-range luma at or below which rows/columns
     are bars (None: no border detection); black_luma / black_fraction: black-frame test (None: off).
+    skip_unneeded: let the decoder drop the non-reference frames that no output frame shows
+    (:class:`_SkipPlanner`; the output is the same, bit for bit).
     """
     notes: list[str] = []
     timings: defaultdict[str, float] = defaultdict(float)
@@ -367,6 +478,7 @@ def decode_clip(
         as_ = pick_stream(container.streams.audio) if audio else None
         vcol = acol = None
         proc = None
+        skip = None
         if vs is not None:
             vs.thread_type = "SLICE"
             vs.codec_context.thread_count = 1
@@ -375,11 +487,13 @@ def decode_clip(
                                    border_probe_frames=border_probe_frames, border_min_content=border_min_content,
                                    black_luma=black_luma, black_fraction=black_fraction, timings=timings)
             vcol = _VideoCollector(_frame_times(t_start, t_end, fps), t_end, proc)
+            if skip_unneeded:
+                skip = _SkipPlanner(vcol.targets, vs, container.format.name)
         if as_ is not None:
             as_.codec_context.thread_count = 1
             acol = _AudioCollector(t_end, sample_rate, timings)
         t0, before = time.process_time(), sum(timings.values())
-        _run(container, vs, as_, t_start, vcol, acol, timings)
+        _run(container, vs, as_, t_start, vcol, acol, timings, skip)
         # reading and demuxing the file (and the loop itself): what the parts above do not cover
         timings["demux"] += max(0.0, time.process_time() - t0 - (sum(timings.values()) - before))
         frames = np.zeros((0, size[1], size[0], 3), np.uint8)
@@ -389,7 +503,7 @@ def decode_clip(
             vcol.finish()
             if vcol.n_src == 0:
                 raise ValueError("no video frame decoded in the window")
-            frames, n_src = proc.out, vcol.n_src
+            frames, n_src = proc.out, vcol.n_src + (skip.skipped if skip is not None else 0)
             cc = vs.codec_context
             vinfo = {"index": vs.index, "codec": cc.name, "width": cc.width, "height": cc.height,
                      "rotation": proc.rotation, "sar": round(stream_sar(vs), 6),
@@ -415,7 +529,8 @@ def decode_clip(
         if pad_e > 0.01 * sample_rate:
             notes.append(f"audio ends {pad_e / sample_rate:.3f}s early: zero-padded")
     return DecodedClip(frames=frames, fps=fps, audio=wav, sample_rate=sample_rate, t_start=t_start, t_end=t_end,
-                       audio_pad_start=pad_s, audio_pad_end=pad_e, source_frames=n_src, notes=notes,
+                       audio_pad_start=pad_s, audio_pad_end=pad_e, source_frames=n_src,
+                       dropped_frames=skip.skipped if skip is not None else 0, notes=notes,
                        black=proc.black if proc is not None else None,
                        crop_box=proc.crop_box if proc is not None else None,
                        border_samples=proc.border_samples if proc is not None else 0,

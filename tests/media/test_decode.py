@@ -85,3 +85,48 @@ def test_no_audio_stream(tmp_path):
     clip = make_tone_clip(tmp_path / "c.mkv", audio=False)
     out = decode_clip(str(clip["path"]), fps=16, size=(64, 48))
     assert out.audio is None and out.frames.shape[0] == 16
+
+
+def _moving_clip(path, *, codec: str, fps: int = 30, seconds: float = 2.0, options: dict | None = None) -> None:
+    """A clip whose every frame differs (a bar sweeping across), encoded with B-frames."""
+    n = int(fps * seconds)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=fps)
+        s.width, s.height, s.pix_fmt = 96, 64, "yuv420p"
+        s.options = options or {}
+        for i in range(n):
+            img = np.zeros((64, 96, 3), np.uint8)
+            img[:, (i * 3) % 96:(i * 3) % 96 + 8] = 255
+            img[..., 1] = (4 * i) % 256
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+@pytest.mark.parametrize("window", [(0.0, None), (0.45, 1.6)])
+@pytest.mark.parametrize("fps", [16.0, 7.0])
+def test_dropping_unneeded_b_frames_changes_no_frame(tmp_path, window, fps):
+    """30 fps H.264 with non-reference B-frames, sampled at 16 or 7 fps: the decoder drops the B-frames
+    no output frame shows, and every output frame is the one a full decode gives, bit for bit."""
+    path = tmp_path / "b.mp4"
+    _moving_clip(path, codec="libx264", options={"x264-params": "bframes=3:b-adapt=0:b-pyramid=none:keyint=30:scenecut=0"})
+    t0, t1 = window
+    full = decode_clip(str(path), t_start=t0, t_end=t1, fps=fps, size=(48, 32), audio=False, skip_unneeded=False)
+    fast = decode_clip(str(path), t_start=t0, t_end=t1, fps=fps, size=(48, 32), audio=False)
+    assert full.dropped_frames == 0
+    assert fast.dropped_frames > 0
+    assert fast.frames.shape == full.frames.shape and len(full.frames) > 0
+    assert np.array_equal(fast.frames, full.frames)
+    assert np.array_equal(fast.black, full.black) if full.black is not None else fast.black is None
+
+
+def test_nothing_is_dropped_where_packets_carry_decode_times(tmp_path):
+    """AVI stamps packets in decode order: MPEG-4 B-frames would be matched to the wrong frames, so
+    nothing is dropped there and the output is the full decode's."""
+    path = tmp_path / "b.avi"
+    _moving_clip(path, codec="mpeg4", options={"bf": "2", "qscale": "3"})
+    full = decode_clip(str(path), fps=16.0, size=(48, 32), audio=False, skip_unneeded=False)
+    fast = decode_clip(str(path), fps=16.0, size=(48, 32), audio=False)
+    assert fast.dropped_frames == 0
+    assert np.array_equal(fast.frames, full.frames)
