@@ -37,9 +37,13 @@ test: $(STAMP)
 test-quick: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not slow" tests
 
-# ruff check (pyproject's [tool.ruff]; never `ruff format`) and Snakemake's own lint.
+# ruff lint and ruff format --check (pyproject's [tool.ruff]), snakefmt --check over the Snakefile and the
+# .smk rules ([tool.snakefmt]) and Snakemake's own lint; tests/test_lint.py runs the same four. Nothing is
+# rewritten: `ruff format avbench tests benchmarks` and `snakefmt Snakefile workflow/` fix the layout.
 lint: $(STAMP)
 	$(BIN)/ruff check avbench tests benchmarks
+	$(BIN)/ruff format --check avbench tests benchmarks
+	$(BIN)/snakefmt --check Snakefile workflow/
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
 
 # Throughput benchmarks (benchmarks/README.md): writes benchmarks/results.json. video2dataset is

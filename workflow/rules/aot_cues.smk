@@ -30,17 +30,17 @@ rule aot_cues_shard:
     output:
         tars=directory("results/aot_cues/{run}/shards/{dataset}"),
         index="results/aot_cues/{run}/shards/{dataset}.index.parquet",
-    params:
-        config_file=EFFECTIVE_CONFIG,
-        modality=lambda wc: DATASETS[wc.dataset]["modality"],
-        settings=lambda wc: shard_settings(config, wc.dataset),
     log:
         "results/logs/aot_cues/{run}.{dataset}.shard.log",
     benchmark:
         "results/benchmarks/aot_cues/{run}.{dataset}.shard.tsv"
-    threads: 8
     conda:
         "../../envs/avbench.yaml"
+    threads: 8
+    params:
+        config_file=EFFECTIVE_CONFIG,
+        modality=lambda wc: DATASETS[wc.dataset]["modality"],
+        settings=lambda wc: shard_settings(config, wc.dataset),
     shell:
         "avbench shard {input.manifest:q} -o {output.tars:q} --index {output.index:q} --modality {params.modality:q} "
         "--dataset {wildcards.dataset:q} --config {params.config_file:q} --keys {input.heldout:q} --workers {threads} "
@@ -56,13 +56,13 @@ rule aot_cues:
     output:
         csv="results/aot_cues/{run}.csv",
         predictions="results/aot_cues/{run}.predictions.parquet",
-    params:
-        variants=lambda wc, input: variant_args(input.raw, dict(zip(AOT_CUE_DATASETS, input.variants))),
-        clips=EVAL["clips_per_video"],
     log:
         "results/logs/aot_cues/{run}.log",
     conda:
         "../../envs/avbench.yaml"
+    params:
+        variants=lambda wc, input: variant_args(input.raw, dict(zip(AOT_CUE_DATASETS, input.variants))),
+        clips=EVAL["clips_per_video"],
     shell:
         "avbench aot-cues --checkpoint {input.checkpoint:q} {params.variants:q} --clips-per-video {params.clips:q} "
         "--run {wildcards.run:q} -o {output.csv:q} --predictions {output.predictions:q} > {log:q} 2>&1"

@@ -5,26 +5,26 @@
 
 
 rule avsync:
-    wildcard_constraints:
-        run=alternatives(avsync_instances()),
-        dataset=alternatives(AVSYNC["datasets"]),
     input:
         unpack(lambda wc: shard_inputs(wc.dataset)),
         checkpoint="results/models/{run}/checkpoint.pt",
     output:
         **avsync_files("{run}", "{dataset}"),
+    log:
+        "results/logs/avsync/{run}/{dataset}.log",
+    benchmark:
+        "results/benchmarks/avsync/{run}/{dataset}.tsv"
+    wildcard_constraints:
+        run=alternatives(avsync_instances()),
+        dataset=alternatives(AVSYNC["datasets"]),
+    conda:
+        "../../envs/avbench.yaml"
+    threads: 2
     params:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
         injected=lambda wc, output: ["--injected", output.injected] if "injected" in output.keys() else [],
         settings=AVSYNC,
-    log:
-        "results/logs/avsync/{run}/{dataset}.log",
-    benchmark:
-        "results/benchmarks/avsync/{run}/{dataset}.tsv"
-    threads: 2
-    conda:
-        "../../envs/avbench.yaml"
     shell:
         "avbench avsync --checkpoint {input.checkpoint:q} --shards {params.shards:q} --index {input.index:q} "
         "--dataset {wildcards.dataset:q} --run {wildcards.run:q} --config {params.config_file:q} --threads {threads} "

@@ -20,7 +20,6 @@ from avbench.config import (
 from avbench.evaluate.downstream import official_folds
 from avbench.tables import plan_tables, run_table
 
-
 coerce_config(config)  # `lr: 1e-3` (a string in YAML 1.1) is the number a user meant
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -90,8 +89,11 @@ def shard_groups(dataset):
 
 
 def shard_group_indexes(wildcards):
-    return expand("results/shards/{dataset}/group-{group}.index.parquet", dataset=wildcards.dataset,
-                  group=shard_groups(wildcards.dataset))
+    return expand(
+        "results/shards/{dataset}/group-{group}.index.parquet",
+        dataset=wildcards.dataset,
+        group=shard_groups(wildcards.dataset),
+    )
 
 
 def shard_inputs(dataset):
@@ -153,9 +155,11 @@ def finetuned_instances(runs):
 # Run instances (and external encoders named there) fine-tuned with each fine-tune protocol
 # (evaluate.finetune_runs / finetune_top_runs).
 FINETUNE_RUNS = {
-    p: finetuned_instances(selected_runs(EVAL[f"{p}_runs"])) + [e for e in EXTERNALS if e in EVAL[f"{p}_runs"]]
-    if p in PROTOCOLS
-    else []
+    p: (
+        finetuned_instances(selected_runs(EVAL[f"{p}_runs"])) + [e for e in EXTERNALS if e in EVAL[f"{p}_runs"]]
+        if p in PROTOCOLS
+        else []
+    )
     for p in ("finetune", "finetune_top")
 }
 # The seeds' tables this config's runs give, and the k-sweep plot when there is a sweep.
@@ -189,12 +193,21 @@ def eval_results():
     """Every evaluation CSV: frozen protocols per (run, downstream set), fine-tunes per fold."""
     out = []
     if {"linear", "retrieval"} & set(PROTOCOLS):
-        out += [f"results/eval/{r}/{d}.csv" for r in EVAL_INSTANCES for d in DOWNSTREAM
-                if set(instance_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]]) or r in INSTANCES]
+        out += [
+            f"results/eval/{r}/{d}.csv"
+            for r in EVAL_INSTANCES
+            for d in DOWNSTREAM
+            if set(instance_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]]) or r in INSTANCES
+        ]
     sets = [d for d in DOWNSTREAM if not EVAL["finetune_sets"] or d in EVAL["finetune_sets"]]
     for p, runs in FINETUNE_RUNS.items():
-        out += [f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r in runs for d in sets for k in dataset_folds(d)
-                if set(instance_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])]
+        out += [
+            f"results/eval/{r}/{d}/{p}/fold{k}.csv"
+            for r in runs
+            for d in sets
+            for k in dataset_folds(d)
+            if set(instance_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])
+        ]
     return out
 
 

@@ -5,15 +5,15 @@
 rule download:
     output:
         "results/downloads/{name}.csv",
+    log:
+        "results/logs/download/{name}.log",
+    conda:
+        "../../envs/avbench.yaml"
     params:
         urls=lambda wc: config["downloads"][wc.name]["urls"],
         extract_to=lambda wc: config["downloads"][wc.name]["extract_to"],
         workers=lambda wc: config["downloads"][wc.name].get("workers", 4),
         archives=lambda wc: f"results/downloads/{wc.name}",
-    log:
-        "results/logs/download/{name}.log",
-    conda:
-        "../../envs/avbench.yaml"
     shell:
         "avbench download {params.urls:q} -o {params.archives:q} --extract-to {params.extract_to:q} "
         "--workers {params.workers:q} --report {output:q} > {log:q} 2>&1"

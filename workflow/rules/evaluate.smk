@@ -10,6 +10,13 @@ rule evaluate:
     output:
         csv="results/eval/{run}/{downstream}.csv",
         predictions="results/eval/{run}/{downstream}.predictions.parquet",
+    log:
+        "results/logs/evaluate/{run}/{downstream}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{run}/{downstream}.tsv"
+    conda:
+        "../../envs/avbench.yaml"
+    threads: 1
     params:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
@@ -17,13 +24,6 @@ rule evaluate:
         overlap=overlap_args,
         feature_cache=FEATURE_CACHE,
         settings=config["evaluate"],
-    log:
-        "results/logs/evaluate/{run}/{downstream}.log",
-    benchmark:
-        "results/benchmarks/evaluate/{run}/{downstream}.tsv"
-    threads: 1
-    conda:
-        "../../envs/avbench.yaml"
     shell:
         "avbench evaluate --checkpoint {input.checkpoint:q} --shards {params.shards:q} --index {input.index:q} "
         "--kind {params.kind:q} --downstream {wildcards.downstream:q} {params.overlap:q} "
@@ -39,6 +39,13 @@ rule finetune:
     output:
         csv="results/eval/{run}/{downstream}/{protocol}/fold{fold}.csv",
         predictions="results/eval/{run}/{downstream}/{protocol}/fold{fold}.predictions.parquet",
+    log:
+        "results/logs/finetune/{run}/{downstream}/{protocol}/fold{fold}.log",
+    benchmark:
+        "results/benchmarks/finetune/{run}/{downstream}/{protocol}/fold{fold}.tsv"
+    conda:
+        "../../envs/avbench.yaml"
+    threads: 1
     params:
         config_file=EFFECTIVE_CONFIG,
         shards=lambda wc, input: os.path.dirname(input.index),
@@ -46,13 +53,6 @@ rule finetune:
         overlap=overlap_args,
         feature_cache=FEATURE_CACHE,
         settings=config["evaluate"],
-    log:
-        "results/logs/finetune/{run}/{downstream}/{protocol}/fold{fold}.log",
-    benchmark:
-        "results/benchmarks/finetune/{run}/{downstream}/{protocol}/fold{fold}.tsv"
-    threads: 1
-    conda:
-        "../../envs/avbench.yaml"
     shell:
         "avbench finetune --checkpoint {input.checkpoint:q} --shards {params.shards:q} --index {input.index:q} "
         "--kind {params.kind:q} --downstream {wildcards.downstream:q} --fold {wildcards.fold:q} "

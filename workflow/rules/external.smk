@@ -3,19 +3,19 @@
 
 
 rule import_encoder:
-    wildcard_constraints:
-        run=alternatives(EXTERNALS),
     input:
         weights=lambda wc: config["external"][wc.run].get("weights") or [],
     output:
         checkpoint="results/models/{run}/checkpoint.pt",
+    log:
+        "results/logs/import_encoder/{run}.log",
+    wildcard_constraints:
+        run=alternatives(EXTERNALS),
+    conda:
+        "../../envs/avbench.yaml"
     params:
         config_file=EFFECTIVE_CONFIG,
         spec=lambda wc: config["external"][wc.run],
-    log:
-        "results/logs/import_encoder/{run}.log",
-    conda:
-        "../../envs/avbench.yaml"
     shell:
         "avbench import-encoder {wildcards.run:q} --config {params.config_file:q} -o {output.checkpoint:q} "
         "> {log:q} 2>&1"

@@ -9,13 +9,13 @@ rule leaderboard:
         csv=report("results/leaderboard.csv", caption="../report/leaderboard.rst", category="Leaderboard"),
         units="results/leaderboard.units.parquet",
         intervals="results/leaderboard.intervals.csv",
-    params:
-        bootstrap=EVAL["bootstrap"],
-        seed=config["seed"],
     log:
         "results/logs/leaderboard.log",
     conda:
         "../../envs/avbench.yaml"
+    params:
+        bootstrap=EVAL["bootstrap"],
+        seed=config["seed"],
     shell:
         "avbench leaderboard {input.results:q} --predictions {input.predictions:q} -o {output.csv:q} --markdown '' "
         "--units {output.units:q} --intervals {output.intervals:q} --bootstrap {params.bootstrap} "
@@ -32,13 +32,13 @@ rule findings:
     output:
         csv=report("results/findings.csv", caption="../report/findings.rst", category="Findings"),
         md=report("results/leaderboard.md", caption="../report/leaderboard_md.rst", category="Leaderboard"),
-    params:
-        config_file=EFFECTIVE_CONFIG,
-        cues=lambda wc, input: ["--cue-predictions", *input.cues] if input.cues else [],
     log:
         "results/logs/findings.log",
     conda:
         "../../envs/avbench.yaml"
+    params:
+        config_file=EFFECTIVE_CONFIG,
+        cues=lambda wc, input: ["--cue-predictions", *input.cues] if input.cues else [],
     shell:
         "avbench findings --units {input.units:q} --leaderboard {input.leaderboard:q} --intervals {input.intervals:q} "
         "--config {params.config_file:q} --metrics {input.metrics:q} {params.cues:q} -o {output.csv:q} "
@@ -52,18 +52,20 @@ rule tables:
         metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
     output:
         **{
-            name: report(
-                f"results/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables"
-            )
+            name: report(f"results/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables")
             for name in TABLES
         },
-    params:
-        config_file=EFFECTIVE_CONFIG,
-        settings={"runs": {r: run_settings(config, r) for r in RUNS}, "external": config["external"], "protocols": PROTOCOLS},
     log:
         "results/logs/tables.log",
     conda:
         "../../envs/avbench.yaml"
+    params:
+        config_file=EFFECTIVE_CONFIG,
+        settings={
+            "runs": {r: run_settings(config, r) for r in RUNS},
+            "external": config["external"],
+            "protocols": PROTOCOLS,
+        },
     shell:
         "avbench tables {input.leaderboard:q} --intervals {input.intervals:q} --config {params.config_file:q} "
         "--metrics {input.metrics:q} -o results/tables > {log:q} 2>&1"
@@ -80,14 +82,14 @@ rule plots:
             name: report(path, caption=f"../report/{name}.rst", category="Plots")
             for name, path in plot_outputs().items()
         },
-    params:
-        k_sweep=lambda wc, input, output: (
-            ["--k-sweep-table", input.k_sweep[0], "--k-sweep", output.k_sweep] if "k_sweep" in TABLES else []
-        ),
     log:
         "results/logs/plots.log",
     conda:
         "../../envs/avbench.yaml"
+    params:
+        k_sweep=lambda wc, input, output: (
+            ["--k-sweep-table", input.k_sweep[0], "--k-sweep", output.k_sweep] if "k_sweep" in TABLES else []
+        ),
     shell:
         "avbench plots {input.leaderboard:q} --intervals {input.intervals:q} --metrics {input.metrics:q} "
         "--bars {output.bars:q} --curves {output.curves:q} {params.k_sweep:q} > {log:q} 2>&1"

@@ -4,18 +4,18 @@ rule shard:
     output:
         tars=directory("results/shards/{dataset}/group-{group}"),
         index="results/shards/{dataset}/group-{group}.index.parquet",
+    log:
+        "results/logs/shard/{dataset}/group-{group}.log",
+    benchmark:
+        "results/benchmarks/shard/{dataset}/group-{group}.tsv"
+    conda:
+        "../../envs/avbench.yaml"
+    threads: 8
     params:
         config_file=EFFECTIVE_CONFIG,
         modality=lambda wc: DATASETS[wc.dataset]["modality"],
         groups=lambda wc: DATASETS[wc.dataset]["shard_groups"],
         settings=lambda wc: shard_settings(config, wc.dataset),
-    log:
-        "results/logs/shard/{dataset}/group-{group}.log",
-    benchmark:
-        "results/benchmarks/shard/{dataset}/group-{group}.tsv"
-    threads: 8
-    conda:
-        "../../envs/avbench.yaml"
     shell:
         "avbench shard {input:q} -o {output.tars:q} --index {output.index:q} --modality {params.modality:q} "
         "--group {wildcards.group:q} --groups {params.groups:q} --dataset {wildcards.dataset:q} --config {params.config_file:q} "
