@@ -1,0 +1,240 @@
+"""Label propagation of object masks through a video with a frozen encoder (the DAVIS protocol).
+
+What correspondence methods (colorization as tracking, cycle-consistent tracking; seed 001) learn
+is measured by propagating the first frame's object masks through the rest of the video using
+only feature similarity (Jabri et al. 2020, "space-time correspondence as a contrastive random
+walk", and the protocol of Wang et al. 2019 / Vondrick et al. 2018): each position of frame ``t``
+takes the labels of its ``top_k`` most similar positions (cosine similarity, softmax at
+``temperature``) among the first frame and the ``context`` previous frames, within a spatial
+``radius`` (in feature cells); the label maps are upsampled to the mask size and the arg-max is the
+prediction. Scores are DAVIS's: region similarity J (IoU) and boundary F measure, averaged per
+object over the frames other than the first and the last, then over objects (``j_mean``,
+``f_mean``, and their mean ``jf_mean``).
+
+Features: any callable ``frames (T, H, W, 3) uint8 -> (T, C, h, w) float``. :func:`encoder_features`
+makes one from a video encoder (:mod:`avbench.models`): the feature map of an intermediate stage
+(stride 4 of Small3D, ``layer2`` of torchvision's R3D family) of a short clip starting at each
+frame. :func:`pixel_features` (colour at each position) is the classic baseline that a
+correspondence method must beat, and "copy the first mask" the trivial one (:func:`copy_first`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FeatureFn = Callable[[np.ndarray], torch.Tensor]
+
+
+# -- scores ------------------------------------------------------------------------------------
+
+
+def jaccard(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Region similarity J: IoU of two boolean masks; 1 when both are empty (DAVIS)."""
+    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
+    union = np.logical_or(pred, gt).sum()
+    if union == 0:
+        return 1.0
+    return float(np.logical_and(pred, gt).sum() / union)
+
+
+def boundary_map(mask: np.ndarray) -> np.ndarray:
+    """The 1-pixel boundary of a boolean mask (its pixels with a 4-neighbour outside it)."""
+    m = np.asarray(mask, np.uint8)
+    if m.size == 0:
+        return m.astype(bool)
+    eroded = cv2.erode(m, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8), borderType=cv2.BORDER_CONSTANT,
+                       borderValue=0)
+    return (m > 0) & (eroded == 0)
+
+
+def f_measure(pred: np.ndarray, gt: np.ndarray, bound_th: float = 0.008) -> float:
+    """Boundary F measure (DAVIS): precision and recall of the two boundaries, each boundary pixel
+    matched when the other boundary passes within ``ceil(bound_th * image diagonal)`` pixels;
+    1 when both boundaries are empty, 0 when only one is."""
+    pred, gt = np.asarray(pred, bool), np.asarray(gt, bool)
+    bp, bg = boundary_map(pred), boundary_map(gt)
+    n_p, n_g = int(bp.sum()), int(bg.sum())
+    if n_p == 0 and n_g == 0:
+        return 1.0
+    if n_p == 0 or n_g == 0:
+        return 0.0
+    r = max(1, int(math.ceil(bound_th * math.hypot(*gt.shape))))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    near_g = cv2.dilate(bg.astype(np.uint8), disk) > 0
+    near_p = cv2.dilate(bp.astype(np.uint8), disk) > 0
+    precision = float((bp & near_g).sum() / n_p)
+    recall = float((bg & near_p).sum() / n_g)
+    if precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
+
+
+def score_sequence(pred: np.ndarray, gt: np.ndarray) -> dict[int, dict[str, float]]:
+    """Per object of a sequence: mean J and F over the evaluated frames.
+
+    pred, gt: int (T, H, W) label maps (0 = background, 1..K objects). As the DAVIS evaluation
+    does, the first frame (given) and the last are not scored (with fewer than 3 frames, every
+    frame after the first is). Objects: the labels present in the first ground-truth frame.
+    """
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
+    T = len(gt)
+    frames = range(1, T - 1) if T >= 3 else range(1, T)
+    out: dict[int, dict[str, float]] = {}
+    for obj in sorted(int(v) for v in np.unique(gt[0]) if v != 0):
+        js = [jaccard(pred[t] == obj, gt[t] == obj) for t in frames]
+        fs = [f_measure(pred[t] == obj, gt[t] == obj) for t in frames]
+        out[obj] = {"j": float(np.mean(js)) if js else float("nan"), "f": float(np.mean(fs)) if fs else float("nan")}
+    return out
+
+
+def summarize_scores(per_sequence: dict[str, dict[int, dict[str, float]]]) -> dict[str, float]:
+    """DAVIS's means over every (sequence, object): ``j_mean``, ``f_mean``, ``jf_mean``, ``n_objects``."""
+    js = [o["j"] for s in per_sequence.values() for o in s.values()]
+    fs = [o["f"] for s in per_sequence.values() for o in s.values()]
+    if not js:
+        return {"j_mean": float("nan"), "f_mean": float("nan"), "jf_mean": float("nan"), "n_objects": 0}
+    j, f = float(np.mean(js)), float(np.mean(fs))
+    return {"j_mean": j, "f_mean": f, "jf_mean": (j + f) / 2, "n_objects": len(js)}
+
+
+# -- propagation -------------------------------------------------------------------------------
+
+
+def _local_mask(h: int, w: int, radius: float) -> torch.Tensor:
+    """(h*w, h*w) bool: position pairs within ``radius`` feature cells of each other."""
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    p = torch.stack([ys.reshape(-1), xs.reshape(-1)], 1).float()
+    return torch.cdist(p, p) <= radius
+
+
+def propagate(feats: torch.Tensor, first: np.ndarray, *, n_labels: int | None = None, top_k: int = 10,
+              temperature: float = 0.07, context: int = 4, radius: float = 3.0) -> np.ndarray:
+    """Propagate the first frame's label map through a sequence by feature similarity.
+
+    feats: float (T, C, h, w) features of each frame; first: int (H, W) labels of frame 0 (0 =
+    background). Returns int (T, H, W): frame 0 is ``first``, the others predicted. ``radius``:
+    in feature cells (inf: no spatial restriction).
+    """
+    feats = F.normalize(feats.float(), dim=1)
+    T, C, h, w = feats.shape
+    first = np.asarray(first)
+    H, W = first.shape
+    K = int(n_labels if n_labels is not None else first.max() + 1)
+    onehot = torch.from_numpy(np.eye(K, dtype=np.float32)[first]).permute(2, 0, 1)  # (K, H, W)
+    lab0 = F.interpolate(onehot[None], size=(h, w), mode="area")[0].reshape(K, h * w)  # (K, N)
+    local = _local_mask(h, w, radius) if math.isfinite(radius) else None
+    keys = feats.reshape(T, C, h * w)
+    labels: list[torch.Tensor] = [lab0]
+    out = np.empty((T, H, W), np.int64)
+    out[0] = first
+    for t in range(1, T):
+        ref = [0] + list(range(max(1, t - context), t))
+        kf = torch.cat([keys[r] for r in ref], 1)  # (C, R*N)
+        kl = torch.cat([labels[r] for r in ref], 1)  # (K, R*N)
+        aff = keys[t].T @ kf  # (N, R*N)
+        if local is not None:
+            aff = aff.masked_fill(~local.repeat(1, len(ref)), float("-inf"))
+        k = min(top_k, aff.shape[1])
+        val, idx = aff.topk(k, dim=1)
+        wgt = torch.softmax(val / temperature, dim=1)
+        wgt = torch.nan_to_num(wgt, nan=0.0)  # a query with no neighbour in reach keeps nothing
+        lab = (kl[:, idx] * wgt[None]).sum(-1)  # (K, N)
+        labels.append(lab)
+        up = F.interpolate(lab.reshape(1, K, h, w), size=(H, W), mode="bilinear", align_corners=False)[0]
+        out[t] = up.argmax(0).numpy()
+    return out
+
+
+def copy_first(first: np.ndarray, n_frames: int) -> np.ndarray:
+    """The trivial baseline: the first frame's masks held for every frame."""
+    return np.repeat(np.asarray(first)[None], n_frames, 0)
+
+
+# -- features ----------------------------------------------------------------------------------
+
+
+def pixel_features(frames: np.ndarray, *, stride: int = 4) -> torch.Tensor:
+    """Colour (Lab, each channel standardised) averaged over ``stride`` x ``stride`` cells: the
+    baseline with no learned feature."""
+    lab = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2LAB) for f in np.asarray(frames, np.uint8)]).astype(np.float32)
+    x = torch.from_numpy(lab).permute(0, 3, 1, 2)
+    x = (x - x.mean(dim=(0, 2, 3), keepdim=True)) / (x.std(dim=(0, 2, 3), keepdim=True) + 1e-6)
+    return F.avg_pool2d(x, stride, stride, ceil_mode=True)
+
+
+def _stage(encoder: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The intermediate feature map (B, C, T', h, w) of a video encoder: Small3D after its second
+    block (stride 4), torchvision's R3D family after ``layer2`` (stride 8)."""
+    from avbench.models.video import Small3D, TorchvisionVideo
+
+    if isinstance(encoder, Small3D):
+        blocks = list(encoder.features.children())[:6]  # conv-bn-relu x 2
+
+        def small(x: torch.Tensor) -> torch.Tensor:
+            if encoder.subtract_mean:
+                x = x - x.mean(dim=2, keepdim=True)
+            for b in blocks:
+                x = b(x)
+            return x
+
+        return small
+    if isinstance(encoder, TorchvisionVideo):
+        net = encoder.net
+
+        def tv(x: torch.Tensor) -> torch.Tensor:
+            return net.layer2(net.layer1(net.stem(x)))
+
+        return tv
+    if hasattr(encoder, "feature_map"):
+        return encoder.feature_map  # type: ignore[no-any-return]
+    raise ValueError(f"no spatial feature map known for {type(encoder).__name__}: give it a feature_map(x) method")
+
+
+def encoder_features(encoder: nn.Module, *, clip_frames: int = 4, mean: Sequence[float] | None = None,
+                     std: Sequence[float] | None = None, batch: int = 16) -> FeatureFn:
+    """Frames (T, H, W, 3) uint8 -> (T, C, h, w): the encoder's intermediate feature map of the clip
+    of ``clip_frames`` frames starting at each frame (the last frame repeated past the end),
+    averaged over the clip's time axis. Frozen, eval mode, no gradients."""
+    stage = _stage(encoder)
+
+    @torch.inference_mode()
+    def fn(frames: np.ndarray) -> torch.Tensor:
+        encoder.eval()
+        x = torch.from_numpy(np.asarray(frames, np.uint8)).float().div_(255.0).permute(3, 0, 1, 2)  # (3, T, H, W)
+        if mean is not None and std is not None:
+            x = (x - torch.tensor(mean).view(3, 1, 1, 1)) / torch.tensor(std).view(3, 1, 1, 1)
+        T = x.shape[1]
+        idx = torch.clamp(torch.arange(T)[:, None] + torch.arange(clip_frames)[None], max=T - 1)  # (T, L)
+        out = []
+        for s in range(0, T, batch):
+            clips = x[:, idx[s:s + batch]].permute(1, 0, 2, 3, 4)  # (B, 3, L, H, W)
+            out.append(stage(clips).mean(dim=2))
+        return torch.cat(out, 0)
+
+    return fn
+
+
+def evaluate_sequences(sequences: Sequence[dict[str, Any]], features: FeatureFn | None, **kw: Any
+                       ) -> tuple[dict[str, float], dict[str, dict[int, dict[str, float]]]]:
+    """Propagate and score every sequence (``{"id", "frames": (T,H,W,3) uint8, "masks": (T,H,W) int}``);
+    ``features=None``: the copy-first-mask baseline. Returns the DAVIS means and the per-sequence,
+    per-object scores."""
+    per: dict[str, dict[int, dict[str, float]]] = {}
+    for s in sequences:
+        masks = np.asarray(s["masks"])
+        if features is None:
+            pred = copy_first(masks[0], len(masks))
+        else:
+            pred = propagate(features(s["frames"]), masks[0], n_labels=int(masks.max()) + 1, **kw)
+        per[str(s["id"])] = score_sequence(pred, masks)
+    return summarize_scores(per), per
