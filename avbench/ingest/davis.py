@@ -6,8 +6,9 @@ Layout (as downloaded from davischallenge.org)::
     <root>/Annotations/<resolution>/<sequence>/00000.png ...   palette PNGs: 0 background, 1..K objects
     <root>/ImageSets/<year>/{train,val}.txt                      (optional) one sequence name per line
 
-One manifest row per sequence (in the image sets' order, else by name): ``id`` the sequence name, ``path`` its JPEG folder, ``split`` from
-the image sets (``unlabeled`` without them), ``n_frames`` and ``n_objects``. A sequence named in an
+One manifest row per sequence (in the image sets' order, else by name): ``id`` the sequence
+name, ``path`` its JPEG folder, ``split`` from the image sets (``unlabeled`` without them),
+``n_frames`` and ``n_objects``. A sequence named in an
 image set that is absent: ``missing``; a name that would leave the root (``..``, absolute, a
 symlink out): ``unsafe_path``; frames without annotations, or a first annotation that cannot be
 read: ``malformed`` with the reason. Nothing is read outside ``root``.
