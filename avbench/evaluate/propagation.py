@@ -26,6 +26,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -238,3 +239,106 @@ def evaluate_sequences(sequences: Sequence[dict[str, Any]], features: FeatureFn 
             pred = propagate(features(s["frames"]), masks[0], n_labels=int(masks.max()) + 1, **kw)
         per[str(s["id"])] = score_sequence(pred, masks)
     return summarize_scores(per), per
+
+
+# -- a run's rows, and the table of runs -----------------------------------------------------
+
+METRICS = ("j_mean", "f_mean", "jf_mean")
+
+
+def checkpoint_features(checkpoint: Any, *, clip_frames: int = 4) -> tuple[FeatureFn, dict[str, Any]]:
+    """The feature function of a pretraining checkpoint's video encoder, and its meta. A run
+    without a video encoder (sound only, flow only) has nothing to propagate with: ValueError."""
+    from avbench.checkpoint import load_encoders
+
+    encoders, meta = load_encoders(checkpoint)
+    if "video" not in encoders:
+        raise ValueError(f"run {meta.get('run')!r} ({meta.get('method')}) has no video encoder "
+                         f"(encoders: {', '.join(sorted(encoders)) or 'none'}): nothing to propagate with")
+    return encoder_features(encoders["video"], clip_frames=clip_frames), meta
+
+
+def per_object_frame(per: dict[str, dict[int, dict[str, float]]]) -> pd.DataFrame:
+    """Per-sequence, per-object scores as rows ``sequence, object, j, f``."""
+    rows = [{"sequence": s, "object": int(o), "j": v["j"], "f": v["f"]} for s, objs in per.items()
+            for o, v in objs.items()]
+    return pd.DataFrame(rows, columns=["sequence", "object", "j", "f"])
+
+
+def _means(objects: pd.DataFrame) -> dict[str, float]:
+    """DAVIS's means (:func:`summarize_scores`) of per-object rows."""
+    per = {str(s): {int(o): {"j": float(j), "f": float(f)} for o, j, f in zip(g["object"], g["j"], g["f"])}
+           for s, g in objects.groupby("sequence", sort=True)}
+    return summarize_scores(per)
+
+
+def _sequence_draws(sequences: list[str], n: int, seed: int, dataset: str) -> np.ndarray:
+    """(n, S) counts of each sequence in each bootstrap resample: the same for every run of a set
+    (sorted sequence names, seeded by the set), so differences between runs are paired."""
+    from avbench.stats import _rng
+
+    s = len(sequences)
+    return _rng(seed, "propagation", dataset, *sequences).multinomial(s, np.full(s, 1.0 / s), size=n)
+
+
+def bootstrap_scores(objects: pd.DataFrame, *, dataset: str, n: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
+    """Bootstrap samples (n,) of ``j_mean``, ``f_mean``, ``jf_mean`` with the sequences as units
+    (an object's score stays with its sequence)."""
+    seqs = sorted(objects["sequence"].astype(str).unique())
+    if not seqs:
+        return {m: np.full(n, np.nan) for m in METRICS}
+    idx = {s: i for i, s in enumerate(seqs)}
+    pos = objects["sequence"].astype(str).map(idx).to_numpy()
+    cnt = _sequence_draws(seqs, n, seed, dataset)
+    w = cnt[:, pos].astype(float)  # (n, objects): each object weighted by its sequence's count
+    out = {}
+    for m, col in (("j_mean", "j"), ("f_mean", "f")):
+        v = objects[col].to_numpy(float)
+        out[m] = (w @ v) / w.sum(1)
+    out["jf_mean"] = (out["j_mean"] + out["f_mean"]) / 2
+    return out
+
+
+def propagation_rows(objects: pd.DataFrame, *, method: str, pretext: str, backbone: str, pretrain_data: str,
+                     dataset: str, seed: int = 0, n_boot: int = 2000, extra: dict[str, Any] | None = None
+                     ) -> pd.DataFrame:
+    """Leaderboard-style rows (protocol ``propagation``, one per metric) with the 95% interval over
+    the set's sequences (``lo``, ``hi``)."""
+    summary = _means(objects)
+    boot = bootstrap_scores(objects, dataset=dataset, n=n_boot)
+    rows = []
+    for m in METRICS:
+        lo, hi = (np.nanpercentile(boot[m], [2.5, 97.5]) if np.isfinite(boot[m]).any() else (np.nan, np.nan))
+        rows.append({"method": method, "pretext": pretext, "encoder": "video", "backbone": backbone,
+                     "pretrain_data": pretrain_data, "downstream": dataset, "protocol": "propagation", "fold": 0,
+                     "metric": m, "value": summary[m], "lo": float(lo), "hi": float(hi),
+                     "n_test": int(objects["sequence"].nunique()), "n_objects": int(summary["n_objects"]),
+                     "seed": seed, **(extra or {})})
+    return pd.DataFrame(rows)
+
+
+def propagation_table(objects: dict[str, pd.DataFrame], *, dataset: str, reference: str | None = None,
+                      n_boot: int = 2000) -> pd.DataFrame:
+    """One row per run (``objects``: run name -> its per-object scores on ``dataset``): J, F and
+    J&F means with intervals, and, with a ``reference`` run (e.g. the randomly initialised encoder),
+    the paired difference of J&F to it with its interval and the verdict of "better than it"."""
+    from avbench.stats import verdict
+
+    boots = {r: bootstrap_scores(o, dataset=dataset, n=n_boot) for r, o in objects.items()}
+    rows = []
+    for r, o in objects.items():
+        row: dict[str, Any] = {"run": r, "downstream": dataset, "sequences": int(o["sequence"].nunique())}
+        for m in METRICS:
+            lo, hi = np.nanpercentile(boots[r][m], [2.5, 97.5])
+            row[m] = float(_means(o)[m])
+            row[f"{m}_lo"], row[f"{m}_hi"] = float(lo), float(hi)
+        if reference is not None and reference in boots and r != reference:
+            same = sorted(o["sequence"].unique()) == sorted(objects[reference]["sequence"].unique())
+            if same:
+                d = boots[r]["jf_mean"] - boots[reference]["jf_mean"]
+                lo, hi = np.nanpercentile(d, [2.5, 97.5])
+                ref_jf = _means(objects[reference])["jf_mean"]
+                row.update({"reference": reference, "jf_diff": row["jf_mean"] - ref_jf, "jf_diff_lo": float(lo),
+                            "jf_diff_hi": float(hi), "verdict": verdict(float(lo), float(hi))})
+        rows.append(row)
+    return pd.DataFrame(rows)

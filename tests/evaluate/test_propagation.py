@@ -100,3 +100,27 @@ def test_encoder_features_have_one_map_per_frame_and_propagate():
     assert f.shape == (6, 16, 12, 12)  # stride 4 after the second block
     pred = propagate(f, masks[0])
     assert pred.shape == masks.shape and set(np.unique(pred)) <= {0, 1}
+
+
+def test_rows_and_table_carry_intervals_over_sequences_and_a_paired_verdict():
+    from avbench.evaluate.propagation import per_object_frame, propagation_rows, propagation_table
+
+    rng = np.random.default_rng(0)
+    seqs = [f"s{i}" for i in range(12)]
+    good = per_object_frame({s: {1: {"j": 0.8 + 0.1 * rng.uniform(), "f": 0.7 + 0.1 * rng.uniform()}} for s in seqs})
+    bad = per_object_frame({s: {1: {"j": 0.3 + 0.1 * rng.uniform(), "f": 0.2 + 0.1 * rng.uniform()}} for s in seqs})
+    same = good.copy()
+    rows = propagation_rows(good, method="r", pretext="avts", backbone="small3d", pretrain_data="synth",
+                            dataset="davis_synth")
+    assert list(rows["metric"]) == ["j_mean", "f_mean", "jf_mean"] and (rows["protocol"] == "propagation").all()
+    assert ((rows["lo"] <= rows["value"]) & (rows["value"] <= rows["hi"]) & (rows["hi"] - rows["lo"] > 0)).all()
+    assert rows["n_test"].iloc[0] == 12
+    table = propagation_table({"bad": bad, "good": good, "same": same}, dataset="davis_synth", reference="bad")
+    t = table.set_index("run")
+    assert t.loc["good", "verdict"] == "reproduced" and t.loc["good", "jf_diff_lo"] > 0.3
+    assert t.loc["same", "jf_diff"] == pytest.approx(t.loc["good", "jf_diff"])
+    assert "verdict" not in t.columns or not isinstance(t.loc["bad", "verdict"], str)
+    # a run against itself: the paired difference is exactly 0 with a zero-width interval
+    self_table = propagation_table({"good": good, "same": same}, dataset="davis_synth", reference="good")
+    s = self_table.set_index("run").loc["same"]
+    assert s["jf_diff"] == 0 and s["jf_diff_lo"] == 0 and s["jf_diff_hi"] == 0 and s["verdict"] == "inconclusive"
