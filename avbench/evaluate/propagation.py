@@ -13,7 +13,7 @@ object over the frames other than the first and the last, then over objects (``j
 
 Features: any callable ``frames (T, H, W, 3) uint8 -> (T, C, h, w) float``. :func:`encoder_features`
 makes one from a video encoder (:mod:`avbench.models`): the feature map of an intermediate stage
-(stride 4 of Small3D, ``layer2`` of torchvision's R3D family) of a short clip starting at each
+(:func:`avbench.models.video.stage_features`) of a short clip starting at each
 frame. :func:`pixel_features` (colour at each position) is the classic baseline that a
 correspondence method must beat, and "copy the first mask" the trivial one (:func:`copy_first`).
 """
@@ -30,6 +30,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from avbench.models.video import stage_features
 
 FeatureFn = Callable[[np.ndarray], torch.Tensor]
 
@@ -173,40 +175,12 @@ def pixel_features(frames: np.ndarray, *, stride: int = 4) -> torch.Tensor:
     return F.avg_pool2d(x, stride, stride, ceil_mode=True)
 
 
-def _stage(encoder: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The intermediate feature map (B, C, T', h, w) of a video encoder: Small3D after its second
-    block (stride 4), torchvision's R3D family after ``layer2`` (stride 8)."""
-    from avbench.models.video import Small3D, TorchvisionVideo
-
-    if isinstance(encoder, Small3D):
-        blocks = list(encoder.features.children())[:6]  # conv-bn-relu x 2
-
-        def small(x: torch.Tensor) -> torch.Tensor:
-            if encoder.subtract_mean:
-                x = x - x.mean(dim=2, keepdim=True)
-            for b in blocks:
-                x = b(x)
-            return x
-
-        return small
-    if isinstance(encoder, TorchvisionVideo):
-        net = encoder.net
-
-        def tv(x: torch.Tensor) -> torch.Tensor:
-            return net.layer2(net.layer1(net.stem(x)))
-
-        return tv
-    if hasattr(encoder, "feature_map"):
-        return encoder.feature_map  # type: ignore[no-any-return]
-    raise ValueError(f"no spatial feature map known for {type(encoder).__name__}: give it a feature_map(x) method")
-
-
 def encoder_features(encoder: nn.Module, *, clip_frames: int = 4, mean: Sequence[float] | None = None,
                      std: Sequence[float] | None = None, batch: int = 16) -> FeatureFn:
     """Frames (T, H, W, 3) uint8 -> (T, C, h, w): the encoder's intermediate feature map of the clip
     of ``clip_frames`` frames starting at each frame (the last frame repeated past the end),
     averaged over the clip's time axis. Frozen, eval mode, no gradients."""
-    stage = _stage(encoder)
+    stage = stage_features(encoder)
 
     @torch.inference_mode()
     def fn(frames: np.ndarray) -> torch.Tensor:

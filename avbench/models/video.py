@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -55,3 +57,31 @@ def build_video_encoder(*, name: str = "small3d", channels: tuple[int, ...] = (1
     if name in ("r3d_18", "mc3_18", "r2plus1d_18"):
         return TorchvisionVideo(name=name)
     raise ValueError(f"unknown video backbone {name!r}")
+
+
+def stage_features(encoder: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The intermediate feature map of a video encoder, for tasks that need positions (mask
+    propagation, colorization as tracking): clips (B, 3, T, H, W) -> (B, C, T', h, w). Small3D:
+    after its second block (spatial stride 4, its mean-frame subtraction included); torchvision's
+    R3D family: after ``layer2`` (stride 8); any other encoder: its ``feature_map`` method."""
+    if isinstance(encoder, Small3D):
+        blocks = nn.Sequential(*list(encoder.features.children())[:6])  # conv-bn-relu x 2
+
+        def small(x: torch.Tensor) -> torch.Tensor:
+            if encoder.subtract_mean:
+                x = x - x.mean(dim=2, keepdim=True)
+            return blocks(x)
+
+        return small
+    if isinstance(encoder, TorchvisionVideo):
+        net = encoder.net
+
+        def tv(x: torch.Tensor) -> torch.Tensor:
+            return net.layer2(net.layer1(net.stem(x)))
+
+        return tv
+    fm = getattr(encoder, "feature_map", None)
+    if callable(fm):
+        return fm  # type: ignore[no-any-return]
+    raise ValueError(f"no spatial feature map known for {type(encoder).__name__}: give it a feature_map(x) method")
+

@@ -30,6 +30,7 @@ from avbench.pretext.aot import ArrowOfTime
 from avbench.pretext.avenet import AVENet
 from avbench.pretext.avts import AVTS
 from avbench.pretext.base import Pretext, PretrainModel, to_tensors
+from avbench.pretext.colorization import Colorization
 from avbench.pretext.infonce import InfoNCE
 from avbench.pretext.jigsaw import Jigsaw
 from avbench.pretext.l3 import L3
@@ -44,7 +45,7 @@ from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 PRETEXTS: dict[str, type[Pretext]] = {
     cls.name: cls
     for cls in (AVTS, L3, AVENet, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, Sorting, Jigsaw, Speed,
-                InfoNCE, RandomTargets, Supervised, Scratch)
+                Colorization, InfoNCE, RandomTargets, Supervised, Scratch)
 }
 
 __all__ = ["PRETEXTS", "Pretext", "PretrainModel", "to_tensors"]
