@@ -379,15 +379,6 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
                            intervals_path=a.intervals, n_boot=a.bootstrap, seed=a.seed)
     print(f"leaderboard: {len(df)} rows -> {a.output}" + "".join(f", {x}" for x in (a.markdown, a.units, a.intervals)
                                                                  if x))
-    if a.plot:
-        from avbench.plots import plot_leaderboard
-
-        plot_leaderboard(df, a.plot)
-    if a.curves:
-        from avbench.plots import plot_pretext_curves
-        from avbench.tables import read_metrics
-
-        plot_pretext_curves(read_metrics(a.metrics), a.curves)
     return 0
 
 
@@ -691,9 +682,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("results", nargs="+")
     s.add_argument("-o", "--output", default="results/leaderboard.csv")
     s.add_argument("--markdown", default="results/leaderboard.md")
-    s.add_argument("--plot", default=None, help="also draw accuracy bars (PNG)")
-    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
-    s.add_argument("--curves", default=None, help="also draw pretext accuracy per epoch (PNG)")
     s.add_argument("--predictions", nargs="*", default=None, help="the evaluation jobs' *.predictions.parquet: "
                    "per-video units and 95%% bootstrap intervals")
     s.add_argument("--units", default=None, help="write the per-video units here (parquet; needs --predictions)")

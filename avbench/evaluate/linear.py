@@ -20,7 +20,6 @@ from avbench.config import MODALITY_ENCODERS
 from avbench.evaluate.downstream import Downstream
 from avbench.evaluate.features import FeatureCache, extract_features
 from avbench.evaluate.guards import check_disjoint, check_index_covers
-from avbench.manifest import fold_columns
 
 # Which checkpoint encoders a downstream task of each kind evaluates.
 TASK_ENCODERS = MODALITY_ENCODERS  # the encoders that evaluate a video / an audio downstream set
@@ -111,17 +110,6 @@ def clip_ordinals(video: np.ndarray) -> np.ndarray:
         out[i] = seen.get(v, 0)
         seen[v] = out[i] + 1
     return out
-
-
-def fold_assignments(index_path: str | Path, keys: list[str]) -> dict[int, np.ndarray]:
-    """Fold number -> per-key assignment (``train``/``test``/"") for the samples ``keys``, from the
-    shard index's ``fold_k`` columns."""
-    index = pd.read_parquet(index_path)
-    ok = index[index["status"] == "ok"].set_index("key")
-    folds = fold_columns(ok)
-    if not folds:
-        raise ValueError(f"{index_path} has no fold columns: cannot evaluate")
-    return {int(c.split("_")[1]): ok[c].reindex(keys).fillna("").to_numpy() for c in folds}
 
 
 def encoder_clip_frames(meta: dict[str, Any], kind: str) -> int:
