@@ -9,11 +9,9 @@ the classifier's scores (probabilities, or SVM decision values) over the clips o
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from avbench.config import MODALITY_ENCODERS
@@ -171,18 +169,3 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
                              "n_test_clips": res["n_test_clips"], "pretrain_overlap": sp.overlap,
                              "chance": 1.0 / max(1, len(np.unique(y[train_v])))})
     return rows
-
-
-def evaluate_checkpoint(*, checkpoint: str | Path, shard_dir: str | Path, index_path: str | Path, task: str,
-                        clips_per_video: int, C: float, seed: int = 0, threads: int = 1,
-                        classifier: str = "logreg", downstream: str = "downstream") -> pd.DataFrame:
-    """Linear-probe the encoders of a checkpoint that fit ``task`` on every official fold of a
-    dataset. Returns tidy rows: encoder, backbone, protocol, fold, metric, value, n_train, n_test, ..."""
-    from avbench.checkpoint import load_encoders
-
-    torch.set_num_threads(max(1, threads))
-    encoders, meta = load_encoders(checkpoint)
-    ds = Downstream.load(name=downstream, shard_dir=shard_dir, index_path=index_path)
-    return pd.DataFrame(probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=task,
-                                       clips_per_video=clips_per_video, C=C, classifier=classifier, seed=seed,
-                                       threads=threads))
