@@ -470,8 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
                    help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
                    "shard and key) or skip them (not counted in clips_used)")
-    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (keyed by the encoder's "
-                   "and the shard index's hashes): computed once, reused by every job that reads them")
+    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features and retrieval embeddings "
+                   "(keyed by the encoder's or the pretext model's hash and the shard index's hash): computed once, "
+                   "reused by every job that reads them")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("import-encoder", help="write an external encoder (a torchvision model with local weights, "

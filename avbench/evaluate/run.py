@@ -39,12 +39,15 @@ class EvalResult:
 
 
 def feature_cache(root: str | Path | None, ck: Checkpoint, ds: Downstream) -> FeatureCache | None:
-    """The frozen-feature cache of a checkpoint's encoders on a downstream set (None: no cache)."""
+    """The frozen-feature cache of a checkpoint on a downstream set (None: no cache): its encoders'
+    features and, for a checkpoint with a pretext head, its retrieval embeddings."""
     if not root:
         return None
-    from avbench.checkpoint import encoder_hash
+    from avbench.checkpoint import encoder_hash, pretext_model_hash
 
-    return FeatureCache(Path(root), {k: encoder_hash(ck, k) for k in ck["specs"]}, ds.manifest_hash)
+    encoders = {k: encoder_hash(ck, k) for k in ck["specs"]}
+    model = pretext_model_hash(ck, encoders) if ck["head"] else ""
+    return FeatureCache(Path(root), encoders, ds.manifest_hash, model=model)
 
 
 def with_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], run_name: str, downstream: str,
@@ -107,7 +110,7 @@ def evaluate_checkpoint(*, checkpoint: PathOrCheckpoint, shard_dir: str | Path, 
 
     settings: the config's ``evaluate`` section (protocols, overlap, clips_per_video, linear_C,
     audio_classifier); run_name: the config's ``run_name``; feature_cache_dir: where frozen features
-    are kept between jobs (None: computed here, not kept)."""
+    and retrieval embeddings are kept between jobs (None: computed here, not kept)."""
     from avbench.checkpoint import load_encoders
     from avbench.evaluate.linear import probe_encoders
     from avbench.evaluate.retrieval import load_pretrain_model, retrieval_rows
@@ -132,7 +135,7 @@ def evaluate_checkpoint(*, checkpoint: PathOrCheckpoint, shard_dir: str | Path, 
     if "retrieval" in protocols and task == "video":
         model, _ = load_pretrain_model(ck)
         rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(settings["clips_per_video"]),
-                               predictions=preds)
+                               predictions=preds, cache=cache)
     out = with_provenance(pd.DataFrame(rows), meta=meta, run_name=run_name, downstream=downstream, index=index_path,
                           shards=shard_dir, skipped=ds.skipped)
     return EvalResult(rows=out, predictions=prediction_frame(preds, meta=meta, downstream=downstream), meta=meta,
