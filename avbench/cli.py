@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "shard and key) or skip them (not counted in clips_used)")
     s.set_defaults(func=cmd_pretrain)
 
-    s = sub.add_parser("evaluate", help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear probe "
+    s = sub.add_parser("evaluate", help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear classifier "
                        "(every official fold) and cross-modal retrieval")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--shards", required=True)
@@ -507,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
                    help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
                    "shard and key) or skip them (not counted in clips_used)")
-    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (the probe that starts "
-                   "the fc reads them; see avbench evaluate)")
+    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (the linear classifier "
+                   "that starts the fc reads them; see avbench evaluate)")
     s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("aot-cues-keys", help="the held-out videos of an arrow-of-time checkpoint's pretraining "

@@ -1,4 +1,4 @@
-"""Linear probe on frozen features, per official fold, at clip and video level.
+"""Linear evaluation of frozen features (a linear classifier), per official fold, at clip and video level.
 
 Each video (or sound file) gives ``clips_per_video`` evenly spaced clip windows. A linear
 classifier on standardised pooled features is fitted on the clips of the fold's train videos:
@@ -48,7 +48,7 @@ def clip_and_video_accuracy(scores: np.ndarray, classes: np.ndarray, clip_labels
     return clip_acc, video_acc
 
 
-def linear_probe(features: np.ndarray, labels: np.ndarray, video: np.ndarray, train_videos: np.ndarray,
+def fit_linear(features: np.ndarray, labels: np.ndarray, video: np.ndarray, train_videos: np.ndarray,
                  test_videos: np.ndarray, *, C: float = 1.0, seed: int = 0, classifier: str = "logreg",
                  threads: int = 1) -> dict[str, float]:
     """Fit on the clips of ``train_videos``, score the clips and videos of ``test_videos``.
@@ -123,12 +123,12 @@ def backbone(meta: dict[str, Any], kind: str) -> str:
     return {"video": cfg["video_backbone"], "audio": cfg["audio_backbone"], "flow": cfg["flow"]["backbone"]}[kind]
 
 
-def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
+def linear_eval(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
                    task: str, clips_per_video: int, C: float, classifier: str = "logreg", seed: int = 0,
                    folds: list[int] | None = None, threads: int = 1,
                    predictions: list[dict[str, Any]] | None = None,
                    cache: FeatureCache | None = None) -> list[dict[str, Any]]:
-    """Linear-probe every encoder that fits ``task`` (``video``: the RGB and flow encoders,
+    """Fit and score the linear classifier of every encoder that fits ``task`` (``video``: the RGB and flow encoders,
     ``audio``: the audio encoder) on every official fold of ``downstream``; features are computed
     on the GPU when there is one. Tidy rows; when ``predictions`` is a list, one row per (encoder,
     fold, test clip) is appended to it (:func:`clip_predictions`). With a ``cache``, frozen features
@@ -155,7 +155,7 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
                 continue
             train_v = np.array([pos[k] for k in sp.train])
             test_v = np.array([pos[k] for k in sp.test])
-            res = linear_probe(f["features"], y, f["video"], train_v, test_v, C=C, seed=seed, classifier=classifier,
+            res = fit_linear(f["features"], y, f["video"], train_v, test_v, C=C, seed=seed, classifier=classifier,
                                threads=threads)
             if predictions is not None:
                 te = res["test_clips"]

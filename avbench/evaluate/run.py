@@ -112,7 +112,7 @@ def evaluate_checkpoint(*, checkpoint: PathOrCheckpoint, shard_dir: str | Path, 
     audio_classifier); run_name: the config's ``run_name``; feature_cache_dir: where frozen features
     and retrieval embeddings are kept between jobs (None: computed here, not kept)."""
     from avbench.checkpoint import load_encoders
-    from avbench.evaluate.linear import probe_encoders
+    from avbench.evaluate.linear import linear_eval
     from avbench.evaluate.retrieval import load_pretrain_model, retrieval_rows
 
     ck = load_checkpoint(checkpoint)
@@ -128,10 +128,10 @@ def evaluate_checkpoint(*, checkpoint: PathOrCheckpoint, shard_dir: str | Path, 
     preds: list[dict[str, Any]] = []
     if "linear" in protocols:
         classifier = settings["audio_classifier"] if task == "audio" else "logreg"
-        rows += probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=task,
-                               clips_per_video=int(settings["clips_per_video"]), C=float(settings["linear_C"]),
-                               classifier=classifier, seed=int(meta["seed"]), threads=threads, predictions=preds,
-                               cache=cache)
+        rows += linear_eval(encoders=encoders, meta=meta, downstream=ds, task=task,
+                            clips_per_video=int(settings["clips_per_video"]), C=float(settings["linear_C"]),
+                            classifier=classifier, seed=int(meta["seed"]), threads=threads, predictions=preds,
+                            cache=cache)
     if "retrieval" in protocols and task == "video":
         model, _ = load_pretrain_model(ck)
         rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(settings["clips_per_video"]),
