@@ -126,6 +126,29 @@ def encoder_hash(checkpoint: PathOrCheckpoint, kind: str) -> str:
     return h.hexdigest()[:16]
 
 
+def pretext_model_hash(checkpoint: PathOrCheckpoint, encoders: dict[str, str] | None = None) -> str:
+    """A content hash of a checkpoint's whole pretext model (what its retrieval embeddings depend on):
+    every encoder's :func:`encoder_hash` (``encoders``, when already computed), the method, its config
+    and class count (the head's architecture) and the head's weights."""
+    import hashlib
+    import json
+
+    ck = load_checkpoint(checkpoint)
+    meta = ck["meta"]
+    encoders = encoders if encoders is not None else {k: encoder_hash(ck, k) for k in ck["specs"]}
+    h = hashlib.sha256(json.dumps({"encoders": encoders, "method": meta["method"], "config": meta.get("config", {}),
+                                   "n_classes": meta.get("n_classes", 1), "seed": meta["seed"]},
+                                  sort_keys=True, default=str).encode())
+    for name, t in sorted(ck["head"].items()):
+        h.update(name.encode())
+        if isinstance(t, torch.Tensor):
+            h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+            h.update(t.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes())
+        else:
+            h.update(repr(t).encode())
+    return h.hexdigest()[:16]
+
+
 def file_path(checkpoint: PathOrCheckpoint) -> Path | None:
     """The checkpoint's path, when it was given as one."""
     return None if isinstance(checkpoint, dict) else Path(checkpoint)

@@ -113,7 +113,7 @@ def _variant(text: str) -> tuple[str, tuple[str, str | None]]:
 
 
 def cmd_aot_cues(a: argparse.Namespace) -> int:
-    from avbench.evaluate.aot_cues import cue_test
+    from avbench.evaluate.aot_cues import cue_test, run_predictions
     from avbench.paths import atomic_path
 
     variants = dict(a.variant)
@@ -124,13 +124,8 @@ def cmd_aot_cues(a: argparse.Namespace) -> int:
     with atomic_path(a.output, suffix=".csv") as tmp:
         summary.to_csv(tmp, index=False)
     if a.predictions:
-        from avbench.checkpoint import checkpoint_meta
-
-        meta = checkpoint_meta(a.checkpoint)
-        pred.insert(0, "method", str(meta.get("run", a.run or "")))
-        pred.insert(1, "seed", int(meta.get("seed", 0)))
         with atomic_path(a.predictions, suffix=".parquet") as tmp:
-            pred.to_parquet(tmp, index=False)
+            run_predictions(pred, a.checkpoint, run=a.run or "").to_parquet(tmp, index=False)
     print(summary[["variant", "n_videos", "n_clips", "accuracy", "accuracy_minus_first"]].to_string(index=False),
           flush=True)
     return 0
@@ -139,7 +134,7 @@ def cmd_aot_cues(a: argparse.Namespace) -> int:
 def cmd_avsync(a: argparse.Namespace) -> int:
     import torch
 
-    from avbench.evaluate.avsync import SyncSettings, estimate_offsets, load_sync_model, shard_set_urls, summarize
+    from avbench.evaluate.avsync import SyncSettings, avsync_checkpoint, load_sync_model
     from avbench.paths import atomic_path
 
     cfg = _config(a.config)
@@ -149,24 +144,19 @@ def cmd_avsync(a: argparse.Namespace) -> int:
         settings = SyncSettings.from_config(cfg["avsync"], seed=int(cfg["seed"]))
     except ValueError as exc:
         raise SystemExit(f"avbench avsync: {exc}") from None
-    run = a.run or str(meta["run"])
-    dataset = a.dataset or Path(a.shards).name
-    pretrained_on = meta.get("pretrain_data", meta["config"].get("dataset", ""))
-    result = estimate_offsets(model, shard_set_urls(a.shards), settings, clip_frames=int(meta["config"]["clip_frames"]),
-                              inject=bool(a.injected), index=pd.read_parquet(a.index) if a.index else None,
-                              heldout_keys=meta.get("heldout_keys") if dataset == pretrained_on else None,
-                              run=run, seed=int(meta["seed"]), dataset=dataset, progress=True)
+    job = avsync_checkpoint(model, meta, a.shards, settings, index=a.index, inject=bool(a.injected), run=a.run,
+                            dataset=a.dataset)
     with atomic_path(a.output, suffix=".parquet") as tmp:
-        result.as_is.to_parquet(tmp, index=False)
+        job.result.as_is.to_parquet(tmp, index=False)
     if a.injected:
         with atomic_path(a.injected, suffix=".parquet") as tmp:
-            result.injected.to_parquet(tmp, index=False)
-    summary = summarize(result, run=run, seed=int(meta["seed"]), dataset=dataset)
+            job.result.injected.to_parquet(tmp, index=False)
     if a.summary:
         with atomic_path(a.summary, suffix=".csv") as tmp:
-            summary.to_csv(tmp, index=False)
-    counts = result.as_is["status"].value_counts().sort_index().to_dict()
-    print(f"avsync {run} on {dataset}: {len(result.as_is)} videos; {counts}", flush=True)
+            job.summary.to_csv(tmp, index=False)
+    counts = job.result.as_is["status"].value_counts().sort_index().to_dict()
+    print(f"avsync {job.run} on {job.dataset}: {len(job.result.as_is)} videos; {counts}", flush=True)
+    summary = job.summary
     scores = summary[(summary["mode"] == "injected") & (summary["subset"] == "all") & summary["chance"].notna()]
     if len(scores):
         print(scores[["metric", "value", "chance", "n"]].to_string(index=False), flush=True)
@@ -187,17 +177,6 @@ def cmd_shard_index(a: argparse.Namespace) -> int:
     return 0
 
 
-def _hash_index(path: str | None) -> tuple[str, int, int, int]:
-    """(manifest hash, usable, listed, found) of a shard index."""
-    from avbench.manifest import dataset_summary, manifest_hash
-
-    if not path:
-        return "", 0, 0, 0
-    idx = pd.read_parquet(path)
-    summ = dataset_summary(idx).iloc[0]
-    return manifest_hash(idx), int(summ["usable"]), int(summ["listed"]), int(summ["found"])
-
-
 def cmd_pretrain(a: argparse.Namespace) -> int:
     from avbench.config import config_hash, parse_instance, run_settings
     from avbench.train import pretrain
@@ -208,11 +187,11 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
         settings = run_settings(cfg, run)
     except KeyError as exc:
         raise SystemExit(f"avbench pretrain: {exc.args[0]}") from None
-    h, used, listed, found = _hash_index(a.index)
+    from avbench.provenance import index_provenance, shards_hash
+
+    h, used, listed, found = index_provenance(a.index)
     prov = {"config_hash": config_hash(cfg), "pretrain_manifest_hash": h, "pretrain_clips_used": used,
             "pretrain_clips_listed": listed, "pretrain_clips_found": found, "pretrain_data": settings["dataset"]}
-    from avbench.provenance import shards_hash
-
     prov["pretrain_shards_hash"] = shards_hash(a.shards)
     out = pretrain(run=run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=seed, index=a.index,
                    provenance=prov, threads=a.threads, workers=a.loader_workers, on_damage=a.on_damage,
@@ -225,137 +204,41 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], cfg: dict[str, Any], downstream: str,
-                     index: str, shards: str = "", skipped: int = 0) -> pd.DataFrame:
-    """Key and provenance columns of evaluation rows (method = the run name, pretext = its method,
-    seed = its pretraining seed); ``skipped`` damaged samples (``--on-damage skip``) are not counted
-    in ``clips_used``."""
-    from avbench.leaderboard import git_revision
-    from avbench.provenance import env_hash, packages, shards_hash
+def _print_rows(result: Any, what: str) -> None:
+    from avbench.evaluate.run import row_summary
 
-    h, used, listed, found = _hash_index(index)
-    used = max(0, used - skipped)
-    rows = rows.copy()
-    if rows.empty:
-        rows = pd.DataFrame(columns=["encoder", "protocol", "fold", "metric", "value"])
-    rows.insert(0, "method", meta["run"])
-    rows.insert(1, "pretext", meta["method"])
-    rows.insert(2, "pretrain_data", meta.get("pretrain_data", meta["config"].get("dataset", "")))
-    rows.insert(3, "downstream", downstream)
-    for k, v in {"seed": meta["seed"], "run_name": cfg["run_name"], "config_hash": meta.get("config_hash", ""),
-                 "pretrain_manifest_hash": meta.get("pretrain_manifest_hash", ""), "downstream_manifest_hash": h,
-                 "git_rev": git_revision(), "pretrain_clips_used": meta.get("pretrain_clips_used", 0),
-                 "pretrain_clips_listed": meta.get("pretrain_clips_listed", 0),
-                 "pretrain_clips_found": meta.get("pretrain_clips_found", 0), "clips_used": used,
-                 "clips_listed": listed, "clips_found": found, "pretrain_wall_s": meta.get("wall_s", 0),
-                 "pretrain_shards_hash": meta.get("pretrain_shards_hash", ""),
-                 "downstream_shards_hash": shards_hash(shards) if shards else "", "env_hash": env_hash(),
-                 "packages": packages()}.items():
-        rows[k] = v
-    return rows
-
-
-def _write_predictions(preds: list[dict[str, Any]], path: str | None, *, meta: dict[str, Any], downstream: str) -> None:
-    """The per-clip predictions of an evaluation job (parquet), with the run, its seed and the set."""
-    if not path:
-        return
-    from avbench.paths import atomic_path
-
-    df = pd.DataFrame(preds)
-    if df.empty:
-        df = pd.DataFrame(columns=["encoder", "protocol", "fold", "key", "clip", "label", "pred", "video_pred"])
-    df.insert(0, "method", meta["run"])
-    df.insert(1, "seed", int(meta["seed"]))
-    df.insert(2, "downstream", downstream)
-    with atomic_path(path, suffix=".parquet") as tmp:
-        df.to_parquet(tmp, index=False)
-
-
-def _write_rows(rows: pd.DataFrame, output: str, what: str) -> None:
-    from avbench.paths import atomic_path
-
-    with atomic_path(output, suffix=".csv") as tmp:
-        rows.to_csv(tmp, index=False)
-    summary = (rows.groupby(["protocol", "encoder", "metric"])["value"].mean().round(4).to_dict()
-               if len(rows) else {})
-    print(f"{what}: {summary}", flush=True)
-
-
-def _feature_cache(root: str | None, ck: dict[str, Any], ds: Any) -> Any:
-    """The frozen-feature cache of a checkpoint's encoders on a downstream set (None: no cache)."""
-    if not root:
-        return None
-    from avbench.checkpoint import encoder_hash
-    from avbench.evaluate.features import FeatureCache
-
-    return FeatureCache(Path(root), {k: encoder_hash(ck, k) for k in ck["specs"]}, ds.manifest_hash)
+    print(f"{what}: {row_summary(result.rows)}", flush=True)
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     import torch
 
-    from avbench.evaluate.downstream import Downstream
-    from avbench.evaluate.linear import probe_encoders
-    from avbench.evaluate.retrieval import load_pretrain_model, retrieval_rows
+    from avbench.evaluate.run import evaluate_checkpoint, write_result
 
     cfg = _config(a.config)
-    ev = cfg["evaluate"]
     torch.set_num_threads(max(1, a.threads))
-    from avbench.checkpoint import load_checkpoint, load_encoders
-
-    ck = load_checkpoint(a.checkpoint)
-    encoders, meta = load_encoders(ck)
-    ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
-                         overlap_policy=ev["overlap"], on_damage=a.on_damage)
-    if ds.overlap:
-        print(f"{len(ds.overlap)} items of {a.downstream} share a source file with the pretraining set "
-              f"(policy: {ev['overlap']})", flush=True)
-    protocols = a.protocols or [p for p in ev["protocols"] if p in ("linear", "retrieval")]
-    if meta["method"] == "external":  # no pretext head: no joint video-audio embedding to retrieve with
-        protocols = [p for p in protocols if p != "retrieval"]
-    cache = _feature_cache(a.feature_cache, ck, ds)
-    rows: list[dict[str, Any]] = []
-    preds: list[dict[str, Any]] = []
-    if "linear" in protocols:
-        classifier = ev["audio_classifier"] if a.kind == "audio" else "logreg"
-        rows += probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=a.kind,
-                               clips_per_video=int(ev["clips_per_video"]), C=float(ev["linear_C"]),
-                               classifier=classifier, seed=int(meta["seed"]), threads=a.threads, predictions=preds,
-                               cache=cache)
-    if "retrieval" in protocols and a.kind == "video":
-        model, _ = load_pretrain_model(ck)
-        rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(ev["clips_per_video"]),
-                               predictions=preds)
-    out = _eval_provenance(pd.DataFrame(rows), meta=meta, cfg=cfg, downstream=a.downstream, index=a.index,
-                           shards=a.shards, skipped=ds.skipped)
-    _write_predictions(preds, a.predictions, meta=meta, downstream=a.downstream)
-    _write_rows(out, a.output, f"evaluate {meta['run']} on {a.downstream} ({a.kind}, {'+'.join(protocols)})")
+    result = evaluate_checkpoint(checkpoint=a.checkpoint, shard_dir=a.shards, index_path=a.index, task=a.kind,
+                                 downstream=a.downstream, settings=cfg["evaluate"], run_name=cfg["run_name"],
+                                 protocols=a.protocols, pretrain_index=a.pretrain_index, threads=a.threads,
+                                 on_damage=a.on_damage, feature_cache_dir=a.feature_cache)
+    write_result(result, a.output, a.predictions)
+    _print_rows(result, f"evaluate {result.meta['run']} on {a.downstream} ({a.kind}, {'+'.join(result.protocols)})")
     return 0
 
 
 def cmd_finetune(a: argparse.Namespace) -> int:
     import torch
 
-    from avbench.evaluate.downstream import Downstream
-    from avbench.evaluate.finetune import finetune_fold
+    from avbench.evaluate.run import finetune_checkpoint, write_result
 
     cfg = _config(a.config)
-    ev = cfg["evaluate"]
     torch.set_num_threads(max(1, a.threads))
-    from avbench.checkpoint import load_checkpoint
-
-    ck = load_checkpoint(a.checkpoint)
-    ds = Downstream.load(name=a.downstream, shard_dir=a.shards, index_path=a.index, pretrain_index=a.pretrain_index,
-                         overlap_policy=ev["overlap"], on_damage=a.on_damage)
-    preds: list[dict[str, Any]] = []
-    rows = finetune_fold(checkpoint=ck, downstream=ds, task=a.kind, fold=a.fold, protocol=a.protocol,
-                         settings=ev["finetune"], clips_per_video=int(ev["clips_per_video"]),
-                         seed=int(ck["meta"]["seed"]), model_dir=a.model_out, predictions=preds,
-                         cache=_feature_cache(a.feature_cache, ck, ds))
-    out = _eval_provenance(pd.DataFrame(rows), meta=ck["meta"], cfg=cfg, downstream=a.downstream, index=a.index,
-                           shards=a.shards, skipped=ds.skipped)
-    _write_predictions(preds, a.predictions, meta=ck["meta"], downstream=a.downstream)
-    _write_rows(out, a.output, f"{a.protocol} {ck['meta']['run']} on {a.downstream} fold {a.fold}")
+    result = finetune_checkpoint(checkpoint=a.checkpoint, shard_dir=a.shards, index_path=a.index, task=a.kind,
+                                 downstream=a.downstream, fold=a.fold, protocol=a.protocol, settings=cfg["evaluate"],
+                                 run_name=cfg["run_name"], pretrain_index=a.pretrain_index, model_dir=a.model_out,
+                                 on_damage=a.on_damage, feature_cache_dir=a.feature_cache)
+    write_result(result, a.output, a.predictions)
+    _print_rows(result, f"{a.protocol} {result.meta['run']} on {a.downstream} fold {a.fold}")
     return 0
 
 
@@ -379,15 +262,6 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
                            intervals_path=a.intervals, n_boot=a.bootstrap, seed=a.seed)
     print(f"leaderboard: {len(df)} rows -> {a.output}" + "".join(f", {x}" for x in (a.markdown, a.units, a.intervals)
                                                                  if x))
-    if a.plot:
-        from avbench.plots import plot_leaderboard
-
-        plot_leaderboard(df, a.plot)
-    if a.curves:
-        from avbench.plots import plot_pretext_curves
-        from avbench.tables import read_metrics
-
-        plot_pretext_curves(read_metrics(a.metrics), a.curves)
     return 0
 
 
@@ -578,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "shard and key) or skip them (not counted in clips_used)")
     s.set_defaults(func=cmd_pretrain)
 
-    s = sub.add_parser("evaluate", help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear probe "
+    s = sub.add_parser("evaluate", help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear classifier "
                        "(every official fold) and cross-modal retrieval")
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--shards", required=True)
@@ -596,8 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
                    help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
                    "shard and key) or skip them (not counted in clips_used)")
-    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (keyed by the encoder's "
-                   "and the shard index's hashes): computed once, reused by every job that reads them")
+    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features and retrieval embeddings "
+                   "(keyed by the encoder's or the pretext model's hash and the shard index's hash): computed once, "
+                   "reused by every job that reads them")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("import-encoder", help="write an external encoder (a torchvision model with local weights, "
@@ -632,8 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
                    help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
                    "shard and key) or skip them (not counted in clips_used)")
-    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (the probe that starts "
-                   "the fc reads them; see avbench evaluate)")
+    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (the linear classifier "
+                   "that starts the fc reads them; see avbench evaluate)")
     s.set_defaults(func=cmd_finetune)
 
     s = sub.add_parser("aot-cues-keys", help="the held-out videos of an arrow-of-time checkpoint's pretraining "
@@ -691,9 +566,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("results", nargs="+")
     s.add_argument("-o", "--output", default="results/leaderboard.csv")
     s.add_argument("--markdown", default="results/leaderboard.md")
-    s.add_argument("--plot", default=None, help="also draw accuracy bars (PNG)")
-    s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
-    s.add_argument("--curves", default=None, help="also draw pretext accuracy per epoch (PNG)")
     s.add_argument("--predictions", nargs="*", default=None, help="the evaluation jobs' *.predictions.parquet: "
                    "per-video units and 95%% bootstrap intervals")
     s.add_argument("--units", default=None, help="write the per-video units here (parquet; needs --predictions)")

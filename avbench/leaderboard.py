@@ -9,7 +9,6 @@ imports no model.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -24,19 +23,6 @@ PROVENANCE_COLUMNS = [
     "git_rev", "pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed", "clips_used", "clips_found",
     "clips_listed", "pretrain_shards_hash", "downstream_shards_hash", "env_hash", "packages",
 ]
-
-
-def git_revision(cwd: str | Path | None = None) -> str:
-    """Short git revision of the avbench source tree (or of ``cwd``) (``+dirty`` when the tree has changes), or ``unknown``."""
-    cwd = cwd or Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
-                               text=True, timeout=10).stdout.strip()
-        return rev + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def gather(paths: list[str | Path]) -> pd.DataFrame:

@@ -50,10 +50,6 @@ def manifest_hash(df: pd.DataFrame, columns: list[str] | None = None) -> str:
     return h.hexdigest()[:12]
 
 
-def status_counts(df: pd.DataFrame) -> dict[str, int]:
-    return {str(k): int(v) for k, v in df["status"].value_counts().sort_index().items()}
-
-
 INGEST_DROPS = ("missing", "unsafe_path", "duplicate", "malformed")
 
 

@@ -11,9 +11,36 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 from avbench import pinned_environment
+
+
+def git_revision(cwd: str | Path | None = None) -> str:
+    """Short git revision of the avbench source tree (or of ``cwd``) (``+dirty`` when the tree has changes), or ``unknown``."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def index_provenance(path: str | Path | None) -> tuple[str, int, int, int]:
+    """(manifest hash, usable, listed, found) of a shard index (``("", 0, 0, 0)`` without one)."""
+    import pandas as pd
+
+    from avbench.manifest import dataset_summary, manifest_hash
+
+    if not path:
+        return "", 0, 0, 0
+    idx = pd.read_parquet(path)
+    summ = dataset_summary(idx).iloc[0]
+    return manifest_hash(idx), int(summ["usable"]), int(summ["listed"]), int(summ["found"])
 
 
 def packages() -> str:

@@ -381,7 +381,7 @@ def aot_cues(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataF
 
 def aot_finetune(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
                  metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Seeds 000/002: fine-tune the last layer (the linear probe) / after fusion (the top stage) /
+    """Seeds 000/002: fine-tune the last layer (the linear classifier) / after fusion (the top stage) /
     all layers, for random init, supervised and arrow-of-time initialisations, on the action sets.
     T-CAM flow encoders where they were evaluated, else the RGB encoder (column ``encoder``)."""
     scores = fold_scores(rows, metric, intervals)

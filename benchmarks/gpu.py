@@ -17,7 +17,7 @@ On a CUDA machine, within a total time budget (``--budget-s``, default 420 s):
   (NVML) when ``pynvml`` is there.
 - ``e2e``: ``avbench pretrain`` of one method (AVTS, R(2+1)D-18 + VGG audio, 112x112, 16-frame
   clips, SyncBatchNorm on) under ``torchrun --standalone --nproc_per_node 1`` (NCCL), then
-  ``avbench evaluate`` (linear probe) of its checkpoint on the synthetic action and sound sets.
+  ``avbench evaluate`` (linear classifier) of its checkpoint on the synthetic action and sound sets.
 
 Without CUDA it says so and runs a CPU dry mode (tiny sizes, a few steps, seconds; ``--dry``
 forces it) that ``tests/test_bench_gpu.py`` runs. Every section runs in a ``try`` that records

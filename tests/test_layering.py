@@ -26,7 +26,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     # evaluation reads checkpoints through avbench.checkpoint, not the training code (the arrow-of-time cue
     # test, avbench.evaluate.aot_cues, recomputes pretraining's held-out split with avbench.train)
     *[(f"avbench.evaluate.{m}", ("avbench.train",))
-      for m in ("linear", "finetune", "retrieval", "features", "downstream", "guards", "external", "avsync")],
+      for m in ("linear", "finetune", "retrieval", "features", "downstream", "guards", "external", "avsync",
+                "run")],
 ]
 
 

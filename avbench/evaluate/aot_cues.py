@@ -184,6 +184,16 @@ def cue_test(checkpoint: str | Path | dict[str, Any], variants: dict[str, tuple[
     return summary, pred
 
 
+def run_predictions(pred: pd.DataFrame, checkpoint: str | Path | dict[str, Any], *, run: str = "") -> pd.DataFrame:
+    """The cue test's predictions with the checkpoint's run (``run`` when it records none) and
+    pretraining seed in front (the predictions file's ``method`` and ``seed``)."""
+    meta = _load(checkpoint)["meta"]
+    pred = pred.copy()
+    pred.insert(0, "method", str(meta.get("run", run)))
+    pred.insert(1, "seed", int(meta.get("seed", 0)))
+    return pred
+
+
 # the workflow's variants (workflow/rules/aot_cues.smk): variant name -> dataset of config.yaml
 CUE_VARIANT_DATASETS = {"cropped": "synth_pretrain_cropped", "stabilized": "synth_pretrain_stabilized"}
 

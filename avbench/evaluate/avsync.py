@@ -477,3 +477,33 @@ def shard_set_urls(shards: str | Path) -> list[str]:
     if not urls:
         raise FileNotFoundError(f"no shard-*.tar under {shards}: nothing to score")
     return urls
+
+
+@dataclass(frozen=True)
+class SyncJob:
+    """One ``avbench avsync`` job: the per-video rows (:class:`SyncResult`), their summary, and the
+    run and dataset names written in them."""
+
+    result: SyncResult
+    summary: pd.DataFrame
+    run: str
+    dataset: str
+
+
+def avsync_checkpoint(model: SyncModel, meta: dict[str, Any], shard_dir: str | Path, settings: SyncSettings, *,
+                      index: str | Path | None = None, inject: bool = False, run: str | None = None,
+                      dataset: str | None = None, progress: bool = True) -> SyncJob:
+    """The offset of every video of a shard set with a checkpoint's sync model
+    (:func:`load_sync_model`), as stored and (``inject``) with known offsets injected, and the
+    summary. ``run`` / ``dataset`` default to the checkpoint's run and the shard folder's name; the
+    run's held-out pretraining videos are marked when the set is the one it was pretrained on;
+    ``index``: the set's shard index (its videos that were not sharded get a row too)."""
+    run = run or str(meta["run"])
+    dataset = dataset or Path(shard_dir).name
+    pretrained_on = meta.get("pretrain_data", meta["config"].get("dataset", ""))
+    result = estimate_offsets(model, shard_set_urls(shard_dir), settings, clip_frames=int(meta["config"]["clip_frames"]),
+                              inject=inject, index=pd.read_parquet(index) if index else None,
+                              heldout_keys=meta.get("heldout_keys") if dataset == pretrained_on else None,
+                              run=run, seed=int(meta["seed"]), dataset=dataset, progress=progress)
+    summary = summarize(result, run=run, seed=int(meta["seed"]), dataset=dataset)
+    return SyncJob(result=result, summary=summary, run=run, dataset=dataset)

@@ -68,13 +68,17 @@ def _clip_items(stream: ShardStream, *, kind: str, clip_frames: int, clips_per_v
 class FeatureCache:
     """Where frozen features are kept between jobs: ``root/<key>.npz``, one file per (encoder, dataset
     shards, clip settings). ``encoders``: encoder kind -> its content hash
-    (:func:`avbench.checkpoint.encoder_hash`); ``data``: the dataset's shard index hash. Every fold and
-    protocol reading the same features (the linear probe's folds, the fine-tune's probe init) computes
-    them once; a config change that touches neither the encoder nor the shards costs nothing."""
+    (:func:`avbench.checkpoint.encoder_hash`); ``data``: the dataset's shard index hash; ``model``: the
+    content hash of the checkpoint's whole pretext model (:func:`avbench.checkpoint.pretext_model_hash`,
+    encoders and head: the key of its retrieval embeddings, ``root/retrieval-<key>.npz``; empty: they are
+    not cached). Every fold and protocol reading the same features (the linear classifier's folds, the
+    fine-tune's fc init, retrieval's folds) computes them once; a config change that touches neither the
+    model nor the shards costs nothing."""
 
     root: Path
     encoders: dict[str, str]
     data: str
+    model: str = ""
 
     def path(self, urls: list[str], *, kind: str, clip_frames: int, clips_per_video: int,
              mel_norm: tuple[float, float], device: torch.device) -> Path:
@@ -84,6 +88,17 @@ class FeatureCache:
                            "mel_norm": [float(v) for v in mel_norm], "device": device.type,
                            "torch": torch.__version__}, sort_keys=True)
         return Path(self.root) / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.npz"
+
+    def embedding_path(self, urls: list[str], *, clip_frames: int, clips_per_video: int,
+                       mel_norm: tuple[float, float], device: torch.device) -> Path:
+        """The file of the retrieval embeddings (video and audio of the synchronized clips) of the
+        pretext model ``model`` on these shards with these clip settings."""
+        shards = [(Path(u).name, os.path.getsize(u)) for u in urls]
+        blob = json.dumps({"model": self.model, "kind": "retrieval", "data": self.data, "shards": shards,
+                           "clip_frames": int(clip_frames), "clips_per_video": int(clips_per_video),
+                           "mel_norm": [float(v) for v in mel_norm], "device": device.type,
+                           "torch": torch.__version__}, sort_keys=True)
+        return Path(self.root) / f"retrieval-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.npz"
 
 
 def subset_features(f: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:

@@ -10,13 +10,13 @@ Two protocols (seeds 000, 002, 003):
   :func:`top_module`: the T-CAM flow network's ``fusion`` block, the last stage of the other
   encoders.
 
-With the linear probe (:mod:`avbench.evaluate.linear`, "last layer" / "fc") this gives the seeds'
+With the linear classifier (:mod:`avbench.evaluate.linear`, "last layer" / "fc") this gives the seeds'
 last layer / after fusion / all layers and fc / all comparisons.
 
 Training streams the fold's training samples with :class:`~avbench.shards.loader.ShardStream`
 (``clips_per_video`` random clips of every video per epoch, reshuffled each epoch), SGD with
 momentum or Adam, a cosine or constant learning rate, cross-entropy. The fine-tuned model is
-scored on the fold's test videos with the evenly spaced evaluation clips of the linear probe:
+scored on the fold's test videos with the evenly spaced evaluation clips of the linear classifier:
 clip accuracy, and video accuracy from the softmax averaged over each video's clips. The model
 carries its fold (:func:`avbench.evaluate.guards.fold_meta`) and is refused on any other test set.
 """
@@ -92,7 +92,7 @@ class Classifier(nn.Module):
             raise ValueError(f"mode must be 'all', 'top' or 'fc', not {mode!r}")
         self.encoder = encoder
         self.fc = nn.Linear(int(encoder.out_dim), int(n_classes))
-        # fixed standardisation of the features in front of the fc (a linear probe's scaler)
+        # fixed standardisation of the features in front of the fc (a linear classifier's scaler)
         self.register_buffer("feat_mean", torch.zeros(int(encoder.out_dim)))
         self.register_buffer("feat_scale", torch.ones(int(encoder.out_dim)))
         self.mode = mode
@@ -108,7 +108,7 @@ class Classifier(nn.Module):
         if mode and self.top is not None:  # frozen layers keep their BatchNorm statistics
             self.encoder.eval()
             self.top.train()
-        if mode and self.freeze_bn:  # BatchNorm keeps the pretrained statistics (the probe's features)
+        if mode and self.freeze_bn:  # BatchNorm keeps the pretrained statistics (the linear classifier's features)
             for m in self.encoder.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm):
                     m.eval()
@@ -166,12 +166,12 @@ def augment_clips(x: torch.Tensor, kind: str, generator: torch.Generator, *, min
     return out
 
 
-def fc_from_probe(model: "Classifier", probe: Any, n_classes: int) -> None:
-    """Start ``model``'s head from a fitted linear probe (a scikit-learn pipeline StandardScaler ->
+def fc_from_linear(model: "Classifier", classifier: Any, n_classes: int) -> None:
+    """Start ``model``'s head from a fitted linear classifier (a scikit-learn pipeline StandardScaler ->
     logistic regression on the encoder's pooled features): the scaler becomes the fixed feature
-    standardisation in front of the fc, the regression the fc. Classes the probe never saw get zero
+    standardisation in front of the fc, the regression the fc. Classes the classifier never saw get zero
     weights and a bias below every other class's."""
-    scaler, clf = probe[0], probe[-1]
+    scaler, clf = classifier[0], classifier[-1]
     coef = np.asarray(clf.coef_, np.float64)
     bias = np.asarray(clf.intercept_, np.float64)
     if coef.shape[0] == 1:  # two classes: one logit for the second
@@ -188,10 +188,10 @@ def fc_from_probe(model: "Classifier", probe: Any, n_classes: int) -> None:
         model.feat_scale.copy_(torch.as_tensor(np.asarray(scaler.scale_), dtype=model.feat_scale.dtype))
 
 
-def fit_probe(encoder: nn.Module, *, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
+def fit_linear_init(encoder: nn.Module, *, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
               clip_frames: int, clips_per_video: int, mel_norm: tuple[float, float], seed: int,
               cache: FeatureCache | None = None) -> Any:
-    """The linear probe of the frozen ``encoder`` on the fold's training videos (the evaluation
+    """The linear classifier of the frozen ``encoder`` on the fold's training videos (the evaluation
     clips, as :mod:`avbench.evaluate.linear` fits it): the fine-tune's starting fc."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -225,13 +225,13 @@ def _optimizer(params: list[dict[str, Any]], settings: dict[str, Any]) -> torch.
 
 def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
              n_classes: int, clip_frames: int, mel_norm: tuple[float, float], settings: dict[str, Any],
-             mode: str = "all", seed: int = 0, progress: bool = True, probe: Any = None,
+             mode: str = "all", seed: int = 0, progress: bool = True, linear_init: Any = None,
              fc_only: bool = False, cache_mb: int = 1024) -> tuple[Classifier, list[dict[str, float]], Classifier | None]:
     """Train ``encoder`` + a new fc on random clips of ``train_keys``. ``settings``: the config's
     ``evaluate.finetune`` section (epochs, batch_size, optimizer, lr (of the fc), encoder_lr_scale
     (the encoder's learning rate relative to the fc's), momentum, weight_decay, schedule,
-    clips_per_video, augment). ``probe``: a fitted linear probe the fc starts from
-    (:func:`fc_from_probe`). With ``fc_only``, a second fc on the frozen initial encoder is trained
+    clips_per_video, augment). ``linear_init``: a fitted linear classifier the fc starts from
+    (:func:`fc_from_linear`). With ``fc_only``, a second fc on the frozen initial encoder is trained
     in the same loop (the same batches, augmentation, steps and schedule): the like-for-like "fc"
     of fc vs all. Returns the model, one log row per epoch, and the fc-only model (or None).
     Up to ``cache_mb`` of decoded samples are kept across epochs (the same numbers without)."""
@@ -241,8 +241,8 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
     device = default_device()
     frozen = copy.deepcopy(encoder) if fc_only else None
     model = Classifier(encoder, n_classes, mode=mode, freeze_bn=bool(settings.get("freeze_bn", False))).to(device)
-    if probe is not None:
-        fc_from_probe(model, probe, n_classes)
+    if linear_init is not None:
+        fc_from_linear(model, linear_init, n_classes)
     twin = None
     if frozen is not None:
         twin = Classifier(frozen, n_classes, mode="fc").to(device)
@@ -387,11 +387,11 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
                   cache: FeatureCache | None = None) -> list[dict[str, Any]]:
     """Fine-tune every encoder of a checkpoint that fits ``task`` on fold ``fold`` of
     ``downstream`` (``protocol``: ``finetune`` or ``finetune_top``) and score it on the fold's
-    test videos. Tidy rows like the linear probe's; the fine-tuned models are saved to
+    test videos. Tidy rows like the linear classifier's; the fine-tuned models are saved to
     ``model_dir/<encoder>.pt`` (with their fold) when given. ``seed`` defaults to the checkpoint's
     pretraining seed (a replicate's fine-tune differs with it).
 
-    The recipe (``settings``): the new fc starts from the fold's linear probe (``init_fc``),
+    The recipe (``settings``): the new fc starts from the fold's linear classifier (``init_fc``),
     training clips are randomly cropped and flipped (``augment``), the encoder learns at
     ``encoder_lr_scale`` times the fc's rate; with ``fc_only`` (protocol ``finetune``), an fc on the
     frozen encoder is trained in the same loop and reported as protocol ``finetune_fc``. When
@@ -418,15 +418,15 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
             continue
         n_classes = max(labels[k] for k in keys) + 1
         t0 = time.time()
-        probe = None
+        linear_init = None
         if settings.get("init_fc", "random") == "linear_probe":
-            probe = fit_probe(encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train, labels=labels,
+            linear_init = fit_linear_init(encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train, labels=labels,
                               clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
                               seed=seed, cache=cache)
         model, logs, twin = finetune(encoder=encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train,
                                      labels=labels, n_classes=n_classes, clip_frames=clip_frames, mel_norm=mel_norm,
                                      settings=settings, mode=PROTOCOLS[protocol], seed=seed * 1000 + fold,
-                                     progress=progress, probe=probe,
+                                     progress=progress, linear_init=linear_init,
                                      fc_only=bool(settings.get("fc_only", False)) and protocol == "finetune")
         train_s = time.time() - t0
         fmeta = {**fold_meta(downstream=downstream.name, downstream_hash=downstream.manifest_hash, fold=fold,

@@ -1,4 +1,4 @@
-"""Linear probe on frozen features, per official fold, at clip and video level.
+"""Linear evaluation of frozen features (a linear classifier), per official fold, at clip and video level.
 
 Each video (or sound file) gives ``clips_per_video`` evenly spaced clip windows. A linear
 classifier on standardised pooled features is fitted on the clips of the fold's train videos:
@@ -9,18 +9,15 @@ the classifier's scores (probabilities, or SVM decision values) over the clips o
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from avbench.config import MODALITY_ENCODERS
 from avbench.evaluate.downstream import Downstream
 from avbench.evaluate.features import FeatureCache, extract_features
 from avbench.evaluate.guards import check_disjoint, check_index_covers
-from avbench.manifest import fold_columns
 
 # Which checkpoint encoders a downstream task of each kind evaluates.
 TASK_ENCODERS = MODALITY_ENCODERS  # the encoders that evaluate a video / an audio downstream set
@@ -51,7 +48,7 @@ def clip_and_video_accuracy(scores: np.ndarray, classes: np.ndarray, clip_labels
     return clip_acc, video_acc
 
 
-def linear_probe(features: np.ndarray, labels: np.ndarray, video: np.ndarray, train_videos: np.ndarray,
+def fit_linear(features: np.ndarray, labels: np.ndarray, video: np.ndarray, train_videos: np.ndarray,
                  test_videos: np.ndarray, *, C: float = 1.0, seed: int = 0, classifier: str = "logreg",
                  threads: int = 1) -> dict[str, float]:
     """Fit on the clips of ``train_videos``, score the clips and videos of ``test_videos``.
@@ -113,17 +110,6 @@ def clip_ordinals(video: np.ndarray) -> np.ndarray:
     return out
 
 
-def fold_assignments(index_path: str | Path, keys: list[str]) -> dict[int, np.ndarray]:
-    """Fold number -> per-key assignment (``train``/``test``/"") for the samples ``keys``, from the
-    shard index's ``fold_k`` columns."""
-    index = pd.read_parquet(index_path)
-    ok = index[index["status"] == "ok"].set_index("key")
-    folds = fold_columns(ok)
-    if not folds:
-        raise ValueError(f"{index_path} has no fold columns: cannot evaluate")
-    return {int(c.split("_")[1]): ok[c].reindex(keys).fillna("").to_numpy() for c in folds}
-
-
 def encoder_clip_frames(meta: dict[str, Any], kind: str) -> int:
     """Frames per evaluation clip of encoder ``kind`` (flow: segments x frames flow fields)."""
     cfg = meta["config"]
@@ -137,12 +123,12 @@ def backbone(meta: dict[str, Any], kind: str) -> str:
     return {"video": cfg["video_backbone"], "audio": cfg["audio_backbone"], "flow": cfg["flow"]["backbone"]}[kind]
 
 
-def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
+def linear_eval(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
                    task: str, clips_per_video: int, C: float, classifier: str = "logreg", seed: int = 0,
                    folds: list[int] | None = None, threads: int = 1,
                    predictions: list[dict[str, Any]] | None = None,
                    cache: FeatureCache | None = None) -> list[dict[str, Any]]:
-    """Linear-probe every encoder that fits ``task`` (``video``: the RGB and flow encoders,
+    """Fit and score the linear classifier of every encoder that fits ``task`` (``video``: the RGB and flow encoders,
     ``audio``: the audio encoder) on every official fold of ``downstream``; features are computed
     on the GPU when there is one. Tidy rows; when ``predictions`` is a list, one row per (encoder,
     fold, test clip) is appended to it (:func:`clip_predictions`). With a ``cache``, frozen features
@@ -169,7 +155,7 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
                 continue
             train_v = np.array([pos[k] for k in sp.train])
             test_v = np.array([pos[k] for k in sp.test])
-            res = linear_probe(f["features"], y, f["video"], train_v, test_v, C=C, seed=seed, classifier=classifier,
+            res = fit_linear(f["features"], y, f["video"], train_v, test_v, C=C, seed=seed, classifier=classifier,
                                threads=threads)
             if predictions is not None:
                 te = res["test_clips"]
@@ -183,18 +169,3 @@ def probe_encoders(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any]
                              "n_test_clips": res["n_test_clips"], "pretrain_overlap": sp.overlap,
                              "chance": 1.0 / max(1, len(np.unique(y[train_v])))})
     return rows
-
-
-def evaluate_checkpoint(*, checkpoint: str | Path, shard_dir: str | Path, index_path: str | Path, task: str,
-                        clips_per_video: int, C: float, seed: int = 0, threads: int = 1,
-                        classifier: str = "logreg", downstream: str = "downstream") -> pd.DataFrame:
-    """Linear-probe the encoders of a checkpoint that fit ``task`` on every official fold of a
-    dataset. Returns tidy rows: encoder, backbone, protocol, fold, metric, value, n_train, n_test, ..."""
-    from avbench.checkpoint import load_encoders
-
-    torch.set_num_threads(max(1, threads))
-    encoders, meta = load_encoders(checkpoint)
-    ds = Downstream.load(name=downstream, shard_dir=shard_dir, index_path=index_path)
-    return pd.DataFrame(probe_encoders(encoders=encoders, meta=meta, downstream=ds, task=task,
-                                       clips_per_video=clips_per_video, C=C, classifier=classifier, seed=seed,
-                                       threads=threads))

@@ -20,7 +20,7 @@ import torch
 
 from avbench.checkpoint import load_checkpoint
 from avbench.evaluate.downstream import Downstream
-from avbench.evaluate.features import spaced
+from avbench.evaluate.features import FeatureCache, spaced
 from avbench.evaluate.guards import check_index_covers
 from avbench.pretext import PRETEXTS, PretrainModel, to_tensors
 from avbench.shards.loader import ShardStream, clip_starts, clip_view, collate
@@ -73,14 +73,39 @@ def embeds_both(model: PretrainModel) -> bool:
         callable(getattr(model.head, "embed_video", None)) and callable(getattr(model.head, "embed_audio", None))
 
 
-@torch.inference_mode()
 def embed_clips(model: PretrainModel, urls: list[str], *, clip_frames: int, clips_per_video: int,
                 mel_norm: tuple[float, float], keys: frozenset[str] | None = None,
-                batch_size: int = 64) -> dict[str, Any]:
+                batch_size: int = 64, cache: FeatureCache | None = None) -> dict[str, Any]:
     """Video and audio embeddings of evenly spaced synchronized clips of every sample with both.
 
-    Returns ``{"video": (N, D), "audio": (N, D), "key": [N], "clip": int (N,)}``.
+    Returns ``{"video": (N, D), "audio": (N, D), "key": [N], "clip": int (N,)}``. With a ``cache``
+    whose ``model`` is the checkpoint's pretext-model hash (and no ``keys``), the embeddings are read
+    from it, or computed once and written to it (the same arrays: a second evaluation reruns no model).
     """
+    if cache is None or not cache.model or keys is not None:
+        return _embed(model, urls, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
+                      keys=keys, batch_size=batch_size)
+    from avbench.paths import atomic_path
+
+    path = cache.embedding_path(urls, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
+                                device=next(model.parameters()).device)
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            emb = {"video": z["video"], "audio": z["audio"], "key": [str(k) for k in z["key"]], "clip": z["clip"]}
+        print(f"retrieval embeddings: from the cache {path}", flush=True)
+        return emb
+    emb = _embed(model, urls, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
+                 keys=None, batch_size=batch_size)
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, video=emb["video"], audio=emb["audio"], key=np.array(emb["key"], dtype=str), clip=emb["clip"])
+    print(f"retrieval embeddings: computed, cached in {path}", flush=True)
+    return emb
+
+
+@torch.inference_mode()
+def _embed(model: PretrainModel, urls: list[str], *, clip_frames: int, clips_per_video: int,
+           mel_norm: tuple[float, float], keys: frozenset[str] | None, batch_size: int) -> dict[str, Any]:
     out: dict[str, list[Any]] = {"video": [], "audio": [], "key": [], "clip": []}
     buf: list[dict[str, Any]] = []
     device = next(model.parameters()).device
@@ -144,16 +169,18 @@ def retrieval_recalls(emb: dict[str, Any], test_keys: list[str],
 
 
 def retrieval_rows(*, model: PretrainModel, meta: dict[str, Any], downstream: Downstream, clips_per_video: int,
-                   folds: list[int] | None = None,
-                   predictions: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                   folds: list[int] | None = None, predictions: list[dict[str, Any]] | None = None,
+                   cache: FeatureCache | None = None) -> list[dict[str, Any]]:
     """Recall@1/5/10 video->audio and audio->video on each fold's test videos. Tidy rows (none
     when the head does not embed both modalities or no sample has frames and audio); when
-    ``predictions`` is a list, the rank of every query's true match is appended to it."""
+    ``predictions`` is a list, the rank of every query's true match is appended to it. With a
+    ``cache`` (:func:`avbench.evaluate.run.feature_cache`), the embeddings are computed once per
+    (pretext model, shard set, clip settings) and read back by every later evaluation."""
     if not embeds_both(model):
         print(f"retrieval: {meta['run']} ({meta['method']}) has no audio-visual embedding head; skipped", flush=True)
         return []
     emb = embed_clips(model, downstream.urls, clip_frames=int(meta["config"]["clip_frames"]),
-                      clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]))
+                      clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]), cache=cache)
     if not emb["key"]:
         print(f"retrieval: no sample of {downstream.name} has frames and audio; skipped", flush=True)
         return []

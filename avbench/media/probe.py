@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -192,10 +191,6 @@ def probe_paths(
                 rows[out.index] = row
             bar.update(1)
     return pd.DataFrame(rows, columns=PROBE_COLUMNS)
-
-
-def count_statuses(df: pd.DataFrame) -> Counter[str]:
-    return Counter(df["status"].astype(str))
 
 
 def probe_manifest(

@@ -9,7 +9,7 @@
   its profile over 4 time bins and a histogram of normal-flow magnitudes (the HOF / MEI family of
   action-recognition descriptors, computed on the clip itself: no optical flow needed).
 
-Neither has parameters: the linear probe on top is the whole learned part.
+Neither has parameters: the linear classifier on top is the whole learned part.
 """
 
 from __future__ import annotations

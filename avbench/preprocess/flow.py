@@ -170,5 +170,5 @@ def flow_input(q: np.ndarray, bound: float) -> np.ndarray:
     (:func:`midpoint_field`) and quantized again. The arrow of time needs this grid, where the
     flow of the reversed video is exactly the fields reversed and negated
     (``avbench.pretext.aot.aot_directions``); reading it everywhere keeps one input representation
-    for the pretext, the probes and the fine-tunes. Returns uint8 (T, H, W, 2)."""
+    for the pretext, the linear classifiers and the fine-tunes. Returns uint8 (T, H, W, 2)."""
     return quantized_flow(midpoint_field(unit_flow(q) * float(bound)) / float(bound))

@@ -1,6 +1,6 @@
 """L3-Net: audio-visual correspondence (Arandjelovic & Zisserman, "Look, listen and learn", ICCV 2017).
 
-A video clip (the paper: one frame; here a clip, so that the video encoder that evaluation probes
+A video clip (the paper: one frame; here a clip, so that the video encoder that evaluation scores
 is the one trained) and the audio of the same instant are encoded by the video and audio
 networks; their pooled features are **concatenated** and an MLP says whether they correspond
 (2-way softmax). Each batch holds every clip twice: with its own audio (positive) and with the

@@ -9,7 +9,7 @@ that the question is the paper's geometric one, "given a start and an end, can t
 between?", and not the arrow of time.
 
 Each position is a short **snippet** of ``snippet_frames`` frames (the paper used single frames
-and a 2D CNN; snippets let the video encoder that evaluation probes be the one trained, and its
+and a 2D CNN; snippets let the video encoder that evaluation scores be the one trained, and its
 input mean-subtraction needs more than one frame). One video encoder is shared by every element
 and the features are concatenated into an MLP that says ordered (1) or not (0). Every item gives
 one positive and one negative tuple, so chance is exactly 50%.

@@ -11,7 +11,7 @@ one of the 24 uniformly, so both members of a class are equally frequent and cha
 
 Each element is a short **snippet** of ``snippet_frames`` frames (OPN used single frames and a 2D
 CNN; the video encoder here subtracts each clip's mean frame, which leaves nothing of a single
-frame, and it is the encoder that evaluation probes). One video encoder is shared by the four
+frame, and it is the encoder that evaluation scores). One video encoder is shared by the four
 elements; the head fuses them (``fusion``):
 
 - ``differences`` (default): OPN's pairwise feature differences, ``f_i - f_j`` for the six slot

@@ -3,7 +3,7 @@ CVPR 2020, and the playback-rate pretexts of Yao et al., CVPR 2020; seed 001 lis
 among the temporal pretexts).
 
 A training item is one clip of ``clip_frames`` frames (the pretraining clip, the one evaluation
-probes) taken every ``stride`` frames, ``stride`` drawn uniformly from ``strides`` (default 1, 2,
+scores) taken every ``stride`` frames, ``stride`` drawn uniformly from ``strides`` (default 1, 2,
 4: the video played at 1x, 2x, 4x); the class is the stride's index (chance ``1 / len(strides)``).
 The clip's window, ``(clip_frames - 1) * stride + 1`` contiguous frames, is drawn with
 motion-based sampling (:mod:`avbench.pretext.motion`: a still window has no speed). A video is

@@ -4,7 +4,7 @@
 flow too for the arrow-of-time table) with a linear classifier on the pretraining set's labels
 (cross-entropy, one loss per encoder, summed): the "fully supervised" upper reference.
 ``scratch`` trains nothing: its checkpoint holds randomly initialised video, audio and flow
-encoders, which evaluation then probes (linear) or trains from scratch (fine-tune). Their BatchNorm
+encoders, which evaluation then scores (linear classifier) or trains from scratch (fine-tune). Their BatchNorm
 running statistics are measured on the pretraining clips (no gradient step): left at their initial
 mean 0 / variance 1, the frozen layers pass un-normalised activations (flow fields are ~1e-3 after
 three layers), the momentum average of a fine-tuned top layer has not forgotten its initial variance

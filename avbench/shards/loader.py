@@ -25,6 +25,9 @@ was a quarter of a pretraining run's time). The samples, their order and the ran
 the same with or without it; its arrays are read-only, so a view cannot change what a later
 epoch reads. :func:`batches` collates items into numpy batches in
 the consuming process and drops the last incomplete batch.
+
+Whole samples. :func:`iter_samples` / :func:`load_samples` read a dataset's samples back whole, in
+shard order (tests, small sets, inspection).
 """
 
 from __future__ import annotations
@@ -282,6 +285,22 @@ def batches(stream: ShardStream, *, batch_size: int, workers: int = 0, drop_last
 
 
 # -- views: what one training item is made of --------------------------------------------------
+
+
+def iter_samples(shard_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """Yield decoded samples in shard order: ``{"key", "frames": uint8 (T,H,W,3) | None,
+    "flow": uint8 (T-1,H,W,2) | None, "mel": float32 (n_mels, M) | None, "meta": dict}``
+    (any frame codec: JPEG frames are decoded whole here). The plain "every sample as arrays" view
+    (tests, small sets, inspection); training and evaluation stream with :class:`ShardStream`."""
+    for s in ShardStream(shard_urls(shard_dir), shuffle=False):
+        if s["frames"] is not None and not isinstance(s["frames"], np.ndarray):
+            s["frames"] = np.asarray(s["frames"])
+        yield s
+
+
+def load_samples(shard_dir: str | Path) -> list[dict[str, Any]]:
+    """All samples of a dataset in memory (small datasets and evaluation sets)."""
+    return list(iter_samples(shard_dir))
 
 
 def frame_segments(frame_times: list[float] | None, n_frames: int, fps: float) -> list[tuple[int, int]]:

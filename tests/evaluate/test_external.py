@@ -170,11 +170,11 @@ def test_the_handcrafted_baselines_are_valid_external_encoders(name):
     enc = build_external_encoder(spec)
     x = torch.rand(4, 3, 8, 24, 32) if spec["modality"] == "video" else torch.randn(4, 1, 16, 80)
     assert check_encoder(enc, x, spec["feature_dim"]) == []
-    assert enc.state_dict() == {}  # nothing learned: the probe on top is the whole learned part
+    assert enc.state_dict() == {}  # nothing learned: the linear classifier on top is the whole learned part
 
 
 def test_frozen_features_are_cached_per_encoder_and_shard_index(tmp_path, toy_module, moving_squares, capsys):
-    """The linear probe and the fine-tune's probe init read the same cached features; a second
+    """The linear classifier and the fine-tune's fc init read the same cached features; a second
     evaluation computes nothing and gives the same rows; another encoder gets its own entry."""
     shards = tmp_path / "shards"
     moving_squares(shards, n_videos=12)
@@ -202,7 +202,7 @@ def test_frozen_features_are_cached_per_encoder_and_shard_index(tmp_path, toy_mo
     ft_plain = run("toy", "ft_plain.csv", "--fold", "2", command="finetune")
     capsys.readouterr()
     ft = run("toy", "ft.csv", "--fold", "2", "--feature-cache", str(cache), command="finetune")
-    assert "from the cache" in capsys.readouterr().out  # the probe that starts the fc: no new extraction
+    assert "from the cache" in capsys.readouterr().out  # the linear classifier that starts the fc: no new extraction
     pd.testing.assert_frame_equal(ft[cols], ft_plain[cols])
     run("toy16", "other.csv", "--feature-cache", str(cache))
     assert len(list(cache.glob("video-*.npz"))) == 2

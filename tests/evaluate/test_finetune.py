@@ -117,25 +117,25 @@ def test_same_source_under_two_ids_in_train_and_test_is_refused(tmp_path, moving
     assert np.isin(ds.split(3).test, ["v000", "v001"]).sum() == 0
 
 
-def test_fc_from_a_linear_probe_predicts_what_the_probe_predicts():
+def test_fc_from_a_linear_classifier_predicts_what_the_classifier_predicts():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from avbench.evaluate.finetune import fc_from_probe
+    from avbench.evaluate.finetune import fc_from_linear
 
     enc = build_encoder({"kind": "video", "name": "small3d", "channels": [4, 8, 8, 8]}).eval()
     x = torch.rand(40, 3, 8, 24, 32)
     with torch.no_grad():
         feats = enc(x).numpy()
     y = np.arange(40) % 3  # classes 0..2 of 5: the two unseen ones must never win
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(feats, y)
+    linear = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(feats, y)
     model = Classifier(enc, 5, mode="all").eval()
-    fc_from_probe(model, probe, 5)
+    fc_from_linear(model, linear, 5)
     with torch.no_grad():
         logits = model(x).numpy()
-    assert (logits.argmax(1) == probe.predict(feats)).all()
-    np.testing.assert_allclose(logits[:, :3], probe.decision_function(feats), rtol=1e-4, atol=1e-4)
+    assert (logits.argmax(1) == linear.predict(feats)).all()
+    np.testing.assert_allclose(logits[:, :3], linear.decision_function(feats), rtol=1e-4, atol=1e-4)
 
 
 def test_augmentation_crops_flips_and_negates_flipped_flow():
@@ -155,7 +155,7 @@ def test_augmentation_crops_flips_and_negates_flipped_flow():
     assert augment_clips(audio, "audio", g) is audio
 
 
-def test_the_recipe_starts_from_the_probe_and_trains_an_fc_alone_in_the_same_loop(tmp_path, moving_squares,
+def test_the_recipe_starts_from_the_linear_classifier_and_trains_an_fc_alone_in_the_same_loop(tmp_path, moving_squares,
                                                                                  tiny_checkpoint):
     moving_squares(tmp_path / "r", n_videos=36)
     ck = tiny_checkpoint(tmp_path / "r")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from avbench.evaluate.features import spaced
-from avbench.evaluate.linear import linear_probe
+from avbench.evaluate.linear import fit_linear
 
 
 def _data(separable: bool, seed: int = 0):
@@ -19,7 +19,7 @@ def _data(separable: bool, seed: int = 0):
 
 def test_separable_features_give_100_percent():
     feats, labels, video = _data(True)
-    res = linear_probe(feats, labels, video, np.arange(0, 80), np.arange(80, 120))
+    res = fit_linear(feats, labels, video, np.arange(0, 80), np.arange(80, 120))
     assert res["clip_acc"] == 1.0 and res["video_acc"] == 1.0
     assert res["n_train"] == 80 and res["n_test"] == 40 and res["n_test_clips"] == 120
 
@@ -27,7 +27,7 @@ def test_separable_features_give_100_percent():
 def test_shuffled_labels_give_chance():
     feats, labels, video = _data(True)
     shuffled = np.random.default_rng(1).permutation(labels)
-    accs = [linear_probe(feats, shuffled, video, np.arange(0, 80), np.arange(80, 120))["clip_acc"]]
+    accs = [fit_linear(feats, shuffled, video, np.arange(0, 80), np.arange(80, 120))["clip_acc"]]
     assert abs(np.mean(accs) - 0.25) < 0.15
 
 
@@ -44,7 +44,7 @@ def test_video_level_averages_clip_probabilities():
     feats = np.vstack([train_feats, np.array(test_feats)])
     labels = np.concatenate([train_labels, test_labels])
     video = np.concatenate([np.arange(30), np.repeat(np.arange(30, 33), 3)])
-    res = linear_probe(feats, labels, video, np.arange(30), np.arange(30, 33))
+    res = fit_linear(feats, labels, video, np.arange(30), np.arange(30, 33))
     assert res["clip_acc"] == pytest.approx(2 / 3)
     assert res["video_acc"] == 1.0
 
@@ -52,7 +52,7 @@ def test_video_level_averages_clip_probabilities():
 def test_fold_leakage_is_refused():
     feats, labels, video = _data(True)
     with pytest.raises(ValueError, match="leakage"):
-        linear_probe(feats, labels, video, np.arange(0, 80), np.arange(70, 120))
+        fit_linear(feats, labels, video, np.arange(0, 80), np.arange(70, 120))
 
 
 def test_evaluation_clips_are_evenly_spaced():
@@ -65,30 +65,30 @@ def test_evaluation_clips_are_evenly_spaced():
 @pytest.mark.parametrize("classifier", ["logreg", "svm"])
 def test_both_classifiers_separate_and_stay_at_chance_on_shuffled_labels(classifier):
     feats, labels, video = _data(True)
-    res = linear_probe(feats, labels, video, np.arange(0, 80), np.arange(80, 120), classifier=classifier)
+    res = fit_linear(feats, labels, video, np.arange(0, 80), np.arange(80, 120), classifier=classifier)
     assert res["clip_acc"] == 1.0 and res["video_acc"] == 1.0
     shuffled = np.random.default_rng(2).permutation(labels)
-    res = linear_probe(feats, shuffled, video, np.arange(0, 80), np.arange(80, 120), classifier=classifier)
+    res = fit_linear(feats, shuffled, video, np.arange(0, 80), np.arange(80, 120), classifier=classifier)
     assert res["video_acc"] < 0.5  # chance 0.25 on 40 videos
 
 
 def test_svm_on_two_classes_aggregates_signed_margins():
     feats, labels, video = _data(True)
     two = labels % 2
-    res = linear_probe(feats, two, video, np.arange(0, 80), np.arange(80, 120), classifier="svm")
+    res = fit_linear(feats, two, video, np.arange(0, 80), np.arange(80, 120), classifier="svm")
     assert res["video_acc"] > 0.9
 
 
-def test_probe_encoders_on_every_fold_of_a_tiny_shard_set(tmp_path, moving_squares, tiny_checkpoint):
+def test_linear_eval_on_every_fold_of_a_tiny_shard_set(tmp_path, moving_squares, tiny_checkpoint):
     from avbench.evaluate.downstream import Downstream
-    from avbench.evaluate.linear import probe_encoders
+    from avbench.evaluate.linear import linear_eval
     from avbench.train import load_encoders
 
     index = moving_squares(tmp_path / "d", n_videos=36)
     encoders, meta = load_encoders(tiny_checkpoint(tmp_path / "d"))
     ds = Downstream.load(name="d", shard_dir=tmp_path / "d", index_path=tmp_path / "d" / "index.parquet")
     preds: list = []
-    rows = probe_encoders(encoders=encoders, meta=meta, downstream=ds, task="audio", clips_per_video=2, C=1.0,
+    rows = linear_eval(encoders=encoders, meta=meta, downstream=ds, task="audio", clips_per_video=2, C=1.0,
                           classifier="svm", predictions=preds)
     assert {(r["fold"], r["metric"]) for r in rows} == {(f, m) for f in (1, 2, 3) for m in ("clip_acc", "video_acc")}
     # One prediction per test clip of every fold; the accuracies recomputed from them are the rows'.
@@ -108,4 +108,4 @@ def test_probe_encoders_on_every_fold_of_a_tiny_shard_set(tmp_path, moving_squar
     index[index.key != "v005"].to_parquet(tmp_path / "d" / "index.parquet", index=False)
     ds = Downstream.load(name="d", shard_dir=tmp_path / "d", index_path=tmp_path / "d" / "index.parquet")
     with pytest.raises(ValueError, match="do not match"):
-        probe_encoders(encoders=encoders, meta=meta, downstream=ds, task="audio", clips_per_video=1, C=1.0)
+        linear_eval(encoders=encoders, meta=meta, downstream=ds, task="audio", clips_per_video=1, C=1.0)

@@ -63,7 +63,7 @@ def _block_sample(n: int = 9) -> dict:
 
 
 def test_pretext_and_downstream_read_one_flow_representation():
-    """The arrow of time's forward clip and the clips that the probes, fine-tunes and the
+    """The arrow of time's forward clip and the clips that the linear classifiers, fine-tunes and the
     supervised flow encoder read (``clip_view``) are the same array for the same start: no encoder
     is pretrained on one flow representation and evaluated on another."""
     from avbench.evaluate.features import eval_clips

@@ -11,7 +11,7 @@ import pytest
 
 from avbench.config import load_config
 from avbench.media.probe import probe_manifest
-from avbench.shards.load import load_samples
+from avbench.shards.loader import load_samples
 from avbench.shards.write import group_rows, merge_indexes, write_shards
 
 REPO = Path(__file__).resolve().parents[2]

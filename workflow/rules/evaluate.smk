@@ -1,5 +1,6 @@
 # Frozen-encoder protocols (linear probe on every fold, cross-modal retrieval) per (run, downstream set),
-# and the fine-tune protocols per (run, downstream set, protocol, official fold).
+# and the fine-tune protocols per (run, downstream set, protocol, official fold). Both read and fill the
+# feature cache (--feature-cache: frozen features per encoder, retrieval embeddings per pretext model).
 
 
 rule evaluate:
