@@ -242,6 +242,66 @@ def cmd_finetune(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_propagation_set(a: argparse.Namespace) -> int:
+    from avbench.synth.davis import write_davis_set
+
+    cfg = _config(a.config)
+    st = cfg["propagation"]["set"]
+    summary = write_davis_set(a.out, n_sequences=int(st["n_sequences"]), n_frames=int(st["n_frames"]),
+                              size=(int(st["size"][0]), int(st["size"][1])), seed=int(cfg["seed"]))
+    print(f"propagation set: {len(summary['sequences'])} sequences of {summary['n_frames']} frames in {a.out}",
+          flush=True)
+    return 0
+
+
+def cmd_propagation(a: argparse.Namespace) -> int:
+    import torch
+
+    from avbench.evaluate.propagation import PropagationSettings, example_picture, run_propagation
+    from avbench.paths import atomic_path
+
+    cfg = _config(a.config)
+    torch.set_num_threads(max(1, a.threads))
+    settings = PropagationSettings.from_config(cfg["propagation"])
+    try:
+        job = run_propagation(a.source, a.davis, settings, dataset=a.dataset, run=a.run)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"avbench propagation: {exc}") from None
+    with atomic_path(a.output, suffix=".csv") as tmp:
+        job.rows.to_csv(tmp, index=False)
+    if a.objects:
+        with atomic_path(a.objects, suffix=".csv") as tmp:
+            job.objects.to_csv(tmp, index=False)
+    if a.skipped:
+        with atomic_path(a.skipped, suffix=".csv") as tmp:
+            job.skipped.to_csv(tmp, index=False)
+    if a.picture and job.example is not None:
+        example_picture(job.example, a.picture, title=f"{job.rows['method'].iloc[0]} on {a.dataset}")
+    r = job.rows.set_index("metric")
+    scores = ", ".join(f"{m} {r.loc[m, 'value']:.3f} [{r.loc[m, 'lo']:.3f}, {r.loc[m, 'hi']:.3f}]" for m in r.index)
+    print(f"propagation {job.rows['method'].iloc[0]} on {a.dataset}: {job.objects['sequence'].nunique()} sequences, "
+          f"{len(job.skipped)} skipped; {scores}", flush=True)
+    return 0
+
+
+def cmd_propagation_table(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from avbench.evaluate.propagation import propagation_table
+    from avbench.paths import atomic_path
+
+    objects = pd.concat([pd.read_csv(p) for p in a.objects], ignore_index=True) if a.objects else pd.DataFrame()
+    tables = []
+    for dataset, part in objects.groupby("downstream", sort=True):
+        runs = {str(r): g for r, g in part.groupby("run", sort=False)}
+        tables.append(propagation_table(runs, dataset=str(dataset), reference=a.reference))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    with atomic_path(a.output, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    print(table.to_string(index=False) if len(table) else "propagation table: no rows", flush=True)
+    return 0
+
+
 def cmd_download(a: argparse.Namespace) -> int:
     from avbench.download import download_all, read_url_list
     from avbench.paths import atomic_path
@@ -550,6 +610,34 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary", default=None, help="status counts (and, with --injected, offset accuracy and "
                    "out-of-sync detection against chance) as a CSV")
     s.set_defaults(func=cmd_avsync)
+
+    s = sub.add_parser("propagation-set", help="write the synthetic mask-propagation set (DAVIS layout, the world's "
+                       "exact object masks; config propagation.set)")
+    s.add_argument("-o", "--out", required=True, help="the DAVIS-layout folder to write")
+    s.add_argument("--config", default="config.yaml")
+    s.set_defaults(func=cmd_propagation_set)
+
+    s = sub.add_parser("propagation", help="propagate first-frame object masks through every sequence of a "
+                       "DAVIS-layout folder with a run's frozen video encoder (or a baseline) and score J and F")
+    s.add_argument("source", help="a pretraining checkpoint, or a baseline: pixels (colour features) or copy_first")
+    s.add_argument("--davis", required=True, help="a DAVIS-layout folder (JPEGImages, Annotations, ImageSets)")
+    s.add_argument("--dataset", required=True, help="set name written in the rows (e.g. davis_synth, davis)")
+    s.add_argument("--run", default=None, help="run name written in the rows (default: the checkpoint's)")
+    s.add_argument("--config", default="config.yaml", help="its propagation section: short_side, top_k, "
+                   "temperature, context, radius, clip_frames")
+    s.add_argument("--threads", type=int, default=workers)
+    s.add_argument("-o", "--output", required=True, help="rows (j_mean, f_mean, jf_mean with 95%% intervals), CSV")
+    s.add_argument("--objects", default=None, help="per-sequence, per-object J and F, CSV")
+    s.add_argument("--skipped", default=None, help="sequences not evaluated with their reason, CSV")
+    s.add_argument("--picture", default=None, help="one sequence's propagated masks over its frames, PNG")
+    s.set_defaults(func=cmd_propagation)
+
+    s = sub.add_parser("propagation-table", help="the runs' J, F and J&F with intervals, and the paired J&F "
+                       "difference to a reference run (random init) with its verdict")
+    s.add_argument("objects", nargs="*", help="per-object CSVs of `avbench propagation --objects`")
+    s.add_argument("--reference", default="scratch", help="the run every other is compared with")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_propagation_table)
 
     s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")
     s.add_argument("urls", help="text file: one '<url> <md5 or sha256>' per line")

@@ -54,10 +54,10 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
                 "pretrain_clips_found", "pretrain_clips_listed"):
         assert col in lb.columns
     runs = {"avts_curriculum", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc", "xdc_k8",
-            "random_targets", "aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out"}
+            "random_targets", "aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out", "colorization"}
     assert set(lb["method"]) == runs
     assert set(lb["pretext"]) == {"avts", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc",
-                                  "random_targets", "aot", "shuffle_learn", "odd_one_out"}
+                                  "random_targets", "aot", "shuffle_learn", "odd_one_out", "colorization"}
     assert set(lb["downstream"]) == {"synth_action", "synth_sound"}
     assert set(lb["protocol"]) == {"linear", "retrieval", "finetune", "finetune_fc", "finetune_top"}
     # scratch has two pretraining seeds (replicates: 2): two instances, rows told apart by `seed`
@@ -95,7 +95,7 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     assert {"aot_bars_cue", "aot_camera_cue"} <= set(findings["finding"])
     assert set(lb.loc[lb.protocol == "linear", "method"]) == runs
     # video-only methods (flow, RGB order tasks) have no audio encoder: no sound rows
-    video_only = {"aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out"}
+    video_only = {"aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out", "colorization"}
     assert set(lb.loc[(lb.protocol == "linear") & (lb.downstream == "synth_sound"), "method"]) == runs - video_only
     retr = lb[lb.protocol == "retrieval"]  # the embedding runs only, on the set with frames and audio
     assert set(retr["method"]) == {"avts_curriculum", "avenet", "infonce"} and set(retr["downstream"]) == {"synth_action"}
@@ -119,11 +119,23 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     for heading in ("## synth_action (linear", "## synth_action (finetune_top", "## synth_action (finetune;",
                     "## synth_action (retrieval", "## synth_sound (finetune;", "## Findings"):
         assert heading in md
+    # Mask propagation: every run of propagation.runs and both baselines on the synthetic DAVIS-layout set,
+    # with intervals, a picture each, and the table with the paired difference to random init.
+    prop = tmp_path / "results" / "propagation"
+    assert sorted(p.name for p in prop.iterdir()) == sorted(["scratch", "colorization", "avts_curriculum", "pixels",
+                                                              "copy_first"])
+    rows = pd.read_csv(prop / "colorization" / "davis_synth.csv")
+    assert rows["metric"].tolist() == ["j_mean", "f_mean", "jf_mean"] and (rows["n_test"] == 4).all()
+    assert ((rows["lo"] <= rows["value"]) & (rows["value"] <= rows["hi"])).all()
+    assert (prop / "pixels" / "davis_synth.png").stat().st_size > 0
+    ptable = pd.read_csv(tmp_path / "results" / "tables" / "propagation.csv").set_index("run")
+    assert set(ptable.index) == {"scratch", "colorization", "avts_curriculum", "pixels", "copy_first"}
+    assert ptable.loc["colorization", "reference"] == "scratch" and ptable["jf_mean"].between(0, 1).all()
     # The seeds' tables this config gives, regenerated from the rows.
     tables = tmp_path / "results" / "tables"
     assert sorted(p.stem for p in tables.glob("*.csv")) == sorted(
         ["avts_curriculum", "supervision", "fc_vs_all", "aot_finetune", "retrieval", "clustering", "k_sweep",
-         "aot_cues", "temporal_order"])
+         "aot_cues", "temporal_order", "propagation"])
     sup = pd.read_csv(tables / "supervision.csv")  # one block per encoder (RGB, flow, audio)
     assert set(sup["run"]) == runs and sup["run"].iloc[0] == "scratch" and sup["run"].iloc[-1] == "supervised"
     assert sup.loc[sup.encoder != "audio", "synth_action linear"].between(0, 100).all()

@@ -21,7 +21,9 @@ correspondence method must beat, and "copy the first mask" the trivial one (:fun
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import cv2
@@ -316,3 +318,113 @@ def propagation_table(objects: dict[str, pd.DataFrame], *, dataset: str, referen
                             "jf_diff_hi": float(hi), "verdict": verdict(float(lo), float(hi))})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# -- one job: a run (or a baseline) on a DAVIS-layout set ------------------------------------
+
+BASELINES = ("pixels", "copy_first")
+
+
+@dataclass
+class PropagationSettings:
+    """The ``propagation`` config section's protocol settings."""
+
+    short_side: int = 64
+    max_frames: int | None = None
+    clip_frames: int = 4
+    top_k: int = 10
+    temperature: float = 0.07
+    context: int = 4
+    radius: float = 3.0
+    n_boot: int = 2000
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> PropagationSettings:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in section.items() if k in names})
+
+    def propagate_kw(self) -> dict[str, Any]:
+        return {"top_k": self.top_k, "temperature": self.temperature, "context": self.context, "radius": self.radius}
+
+
+@dataclass
+class PropagationJob:
+    rows: pd.DataFrame  # leaderboard-style rows (one per metric) with intervals
+    objects: pd.DataFrame  # per sequence and object: j, f (and the run and set)
+    skipped: pd.DataFrame  # sequences not evaluated, with their status and reason
+    example: dict[str, Any] | None  # one sequence's frames, truth and prediction (for a picture)
+
+
+def run_propagation(source: str, davis_root: str | os.PathLike[str], settings: PropagationSettings, *,
+                    dataset: str, run: str | None = None) -> PropagationJob:
+    """Propagate the first masks through every usable sequence of a DAVIS-layout folder with the
+    video encoder of checkpoint ``source`` (a path), or a baseline (``pixels``: colour features;
+    ``copy_first``: the first mask held), and score them. Sequences the manifest marks unusable are
+    listed in ``skipped`` with their reason, never silently dropped."""
+    from avbench.ingest.davis import load_sequence, prepare_davis
+
+    if source in BASELINES:
+        meta: dict[str, Any] = {"run": source, "method": source, "pretext": "baseline", "backbone": "none",
+                                "dataset": "none", "seed": 0}
+        features: FeatureFn | None = (lambda f: pixel_features(f, stride=4)) if source == "pixels" else None
+    else:
+        features, meta = checkpoint_features(source, clip_frames=settings.clip_frames)
+    manifest = prepare_davis(davis_root)
+    ok = manifest[manifest["status"] == "ok"]
+    skipped = manifest[manifest["status"] != "ok"][["id", "status", "reason"]].reset_index(drop=True)
+    per: dict[str, dict[int, dict[str, float]]] = {}
+    example = None
+    for _, r in ok.iterrows():
+        seq = load_sequence(r["path"], short_side=settings.short_side, max_frames=settings.max_frames)
+        masks = seq["masks"]
+        if len(masks) < 2 or masks[0].max() <= 0:
+            skipped.loc[len(skipped)] = [r["id"], "malformed", "fewer than 2 frames or no object in the first mask"]
+            continue
+        if features is None:
+            pred = copy_first(masks[0], len(masks))
+        else:
+            pred = propagate(features(seq["frames"]), masks[0], n_labels=int(masks.max()) + 1,
+                             **settings.propagate_kw())
+        valid = masks >= 0
+        per[str(r["id"])] = score_sequence(np.where(valid, pred, 0), np.where(valid, masks, 0))
+        if example is None:
+            example = {"id": str(r["id"]), "frames": seq["frames"], "masks": masks, "pred": pred}
+    name = run or str(meta.get("run"))
+    objects = per_object_frame(per)
+    rows = propagation_rows(objects, method=name, pretext=str(meta.get("method", meta.get("pretext", ""))),
+                            backbone=str(meta.get("backbone", (meta.get("config") or {}).get("video_backbone", ""))),
+                            pretrain_data=str(meta.get("pretrain_data", meta.get("dataset", ""))), dataset=dataset,
+                            seed=int(meta.get("seed", 0)), n_boot=settings.n_boot,
+                            extra={"run_name": name})
+    objects.insert(0, "run", name)
+    objects.insert(1, "downstream", dataset)
+    return PropagationJob(rows=rows, objects=objects, skipped=skipped, example=example)
+
+
+def example_picture(example: dict[str, Any], path: str | os.PathLike[str], *, title: str = "", n: int = 4) -> None:
+    """A strip of ``n`` frames of one sequence: the truth's outline in white, the propagated
+    mask's in yellow (dashed) over a dimmed frame, frame 0 (given) first."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from avbench.paths import atomic_path
+
+    frames, masks, pred = example["frames"], example["masks"], example["pred"]
+    T = len(frames)
+    picks = sorted({int(round(i * (T - 1) / max(1, n - 1))) for i in range(n)})
+    fig, axes = plt.subplots(1, len(picks), figsize=(2.4 * len(picks), 2.2), squeeze=False)
+    for ax, t in zip(axes[0], picks):
+        ax.imshow(frames[t].astype(np.float32) / 255.0 * 0.7)
+        ax.contour((masks[t] > 0).astype(float), levels=[0.5], colors="white", linewidths=1.0)
+        if (pred[t] > 0).any():
+            ax.contour((pred[t] > 0).astype(float), levels=[0.5], colors="yellow", linewidths=1.2,
+                       linestyles="dashed")
+        ax.set_title(f"frame {t}" + (" (given)" if t == 0 else ""), fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title or str(example["id"]), fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)

@@ -6,3 +6,4 @@ rule all:
         expand("results/tables/{name}.csv", name=TABLES),
         list(plot_outputs().values()),
         avsync_outputs() if AVSYNC["enabled"] else [],
+        propagation_outputs() if PROPAGATION["enabled"] else [],

@@ -274,3 +274,43 @@ def avsync_outputs():
     """Every avsync file of avsync.runs x avsync.datasets (rule avsync_all; in `all` only when
     avsync.enabled)."""
     return [f for r in avsync_instances() for d in AVSYNC["datasets"] for f in avsync_files(r, d).values()]
+
+
+PROPAGATION = config["propagation"]
+
+
+def propagation_sources():
+    """The runs (first seed of each run of propagation.runs that this config pretrains) and the
+    baselines whose masks are propagated and scored."""
+    return [run_instances(config, [r])[0] for r in selected_runs(PROPAGATION["runs"])] + list(PROPAGATION["baselines"])
+
+
+def propagation_sets():
+    """davis_synth (the synthetic set) and, when propagation.davis names a folder, davis (real)."""
+    return ["davis_synth"] + (["davis"] if PROPAGATION["davis"] else [])
+
+
+def propagation_files(source, pset):
+    return {
+        "rows": f"results/propagation/{source}/{pset}.csv",
+        "objects": f"results/propagation/{source}/{pset}.objects.csv",
+        "skipped": f"results/propagation/{source}/{pset}.skipped.csv",
+        "picture": f"results/propagation/{source}/{pset}.png",
+    }
+
+
+def propagation_inputs(wc):
+    """A run's checkpoint (a baseline has none) and the synthetic set when it is the one scored."""
+    out = {}
+    if wc.prun not in PROPAGATION["baselines"]:
+        out["checkpoint"] = f"results/models/{wc.prun}/checkpoint.pt"
+    if wc.pset == "davis_synth":
+        out["davis"] = "results/data/davis_synth"
+    return out
+
+
+def propagation_outputs():
+    """Every propagation file and the table (rule propagation_all; in `all` only when
+    propagation.enabled)."""
+    files = [f for s in propagation_sources() for d in propagation_sets() for f in propagation_files(s, d).values()]
+    return files + ["results/tables/propagation.csv"]
