@@ -1,7 +1,7 @@
 """The checkpoint format, read and written in one place.
 
 A pretraining checkpoint (``results/models/<instance>/checkpoint.pt``, written by
-:func:`avbench.train.pretrain` or ``avbench import-encoder``) is a ``torch.save`` dict:
+:func:`avbench.pretrain.pretrain` or ``avbench import-encoder``) is a ``torch.save`` dict:
 
 =============  ==============================================================================
 ``encoders``   ``{kind: state_dict}`` for each encoder kind it has (video, audio, flow)

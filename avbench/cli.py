@@ -31,9 +31,9 @@ def _print_counts(df: pd.DataFrame, what: str) -> None:
     print(f"{what}: {len(df)} rows; " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
 
 
-def cmd_synth(a: argparse.Namespace) -> int:
+def cmd_synthesize(a: argparse.Namespace) -> int:
     from avbench.paths import atomic_path
-    from avbench.synth import write_dataset
+    from avbench.synthesize import write_dataset
 
     cfg = _config(a.config)
     t0 = time.time()
@@ -179,7 +179,7 @@ def cmd_shard_index(a: argparse.Namespace) -> int:
 
 def cmd_pretrain(a: argparse.Namespace) -> int:
     from avbench.config import config_hash, parse_instance, run_settings
-    from avbench.train import pretrain
+    from avbench.pretrain import pretrain
 
     cfg = _config(a.config)
     try:
@@ -243,7 +243,7 @@ def cmd_finetune(a: argparse.Namespace) -> int:
 
 
 def cmd_propagation_set(a: argparse.Namespace) -> int:
-    from avbench.synth.davis import write_davis_set
+    from avbench.synthesize.davis import write_davis_set
 
     cfg = _config(a.config)
     st = cfg["propagation"]["set"]
@@ -447,11 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     workers = max(1, (os.cpu_count() or 1))
 
-    s = sub.add_parser("synth", help="write the synthetic audio-visual datasets")
+    # `synth`: the former name of `synthesize`, a deprecated alias kept so that old commands still work
+    s = sub.add_parser("synthesize", aliases=["synth"], help="write the synthetic audio-visual datasets (the "
+                       "synthesize rule; `synth` is a deprecated alias)")
     s.add_argument("-o", "--out", default="results/data/synth")
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--workers", type=int, default=workers)
-    s.set_defaults(func=cmd_synth)
+    s.set_defaults(func=cmd_synthesize)
 
     s = sub.add_parser("ingest", help="read a dataset's annotation files into a manifest (parquet)")
     s.add_argument("format", choices=["kinetics", "audioset", "ucf101", "hmdb51", "esc50", "dcase", "folder"])

@@ -54,7 +54,7 @@ def make_sources(work: Path, seconds: float, n_per_kind: int) -> dict[str, list[
     - ``640x360``: Kinetics-like clips: 640x360, 29.97 fps, letterboxed (40 px bars), panning
       camera, re-encoded like YouTube/Kinetics files (x264 medium, 1.6 Mbps; AAC 128 kb/s).
     """
-    from avbench.synth import CLASSES, VideoSpec, render, write_video
+    from avbench.synthesize import CLASSES, VideoSpec, render, write_video
 
     out: dict[str, list[dict[str, Any]]] = {"340x256": [], "640x360": []}
     d = work / "clips"

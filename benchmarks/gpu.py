@@ -7,7 +7,7 @@ On a CUDA machine, within a total time budget (``--budget-s``, default 420 s):
   with a gradient scaler) and ``channels_last_3d``, batch 32 and 64, on random input already on
   the GPU (no data loading); peak GPU memory of each; one float32 contiguous baseline.
 - ``data``: 112x112 JPEG shards (JPEG flow) built here, without network: synthetic videos written by
-  ``avbench.synth`` and sharded by the real pipeline (``avbench.shards.write``, every stage on)
+  ``avbench.synthesize`` and sharded by the real pipeline (``avbench.shards.write``, every stage on)
   when PyAV is importable, else samples generated in memory and written in the same format.
 - ``loader``: clips/s of ``avbench.shards.loader.ShardStream`` through a torch ``DataLoader``
   (``avbench.shards.loader.batches``, as ``pretrain`` reads) with 1, 4, 8 and 16 workers; each
@@ -296,10 +296,10 @@ def build_pipeline_shards(work: Path, cfg: dict[str, Any], *, workers: int, sets
     from avbench.ingest import prepare
     from avbench.media.probe import probe_manifest
     from avbench.shards.write import merge_indexes, write_shards
-    from avbench.synth import write_dataset
+    from avbench.synthesize import write_dataset
 
     cfg = validate(cfg)
-    out: dict[str, Any] = {"method": "pipeline (avbench.synth videos, avbench.shards.write, every stage on)"}
+    out: dict[str, Any] = {"method": "pipeline (avbench.synthesize videos, avbench.shards.write, every stage on)"}
     t0 = time.perf_counter()
     write_dataset(work / "data" / "synth", cfg["synth"], seed=int(cfg["seed"]), workers=workers, progress=False)
     out["synth_s"] = round(time.perf_counter() - t0, 1)

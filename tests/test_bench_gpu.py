@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from avbench.config import validate
-from avbench.train import Dist, convert_sync_batchnorm
+from avbench.pretrain import Dist, convert_sync_batchnorm
 
 REPO = Path(__file__).resolve().parents[1]
 

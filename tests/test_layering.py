@@ -2,7 +2,7 @@
 functions count, and so do the modules they import in turn (a layer may not reach a forbidden one through
 a third module).
 
-Layers, bottom up: media, preprocess, models -> shards, ingest, synth -> pretext, train -> evaluate ->
+Layers, bottom up: media, preprocess, models -> shards, ingest, synthesize -> pretext, pretrain -> evaluate ->
 stats, findings, tables, leaderboard, plots -> cli. The workflow (``workflow/``) calls the package, never
 the reverse."""
 
@@ -18,16 +18,16 @@ PKG = Path(__file__).resolve().parents[1] / "avbench"
 # (modules, prefixes they may never import, directly or through other avbench modules)
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("avbench", ("workflow",)),
-    ("avbench.preprocess", ("avbench.train", "avbench.evaluate", "avbench.pretext")),
-    ("avbench.media", ("avbench.train", "avbench.evaluate", "avbench.pretext")),
+    ("avbench.preprocess", ("avbench.pretrain", "avbench.evaluate", "avbench.pretext")),
+    ("avbench.media", ("avbench.pretrain", "avbench.evaluate", "avbench.pretext")),
     ("avbench.models", ("avbench.shards", "avbench.ingest")),
-    ("avbench.tables", ("avbench.models", "avbench.train")),
-    ("avbench.checkpoint", ("avbench.train", "avbench.evaluate", "avbench.pretext")),
+    ("avbench.tables", ("avbench.models", "avbench.pretrain")),
+    ("avbench.checkpoint", ("avbench.pretrain", "avbench.evaluate", "avbench.pretext")),
     # evaluation reads checkpoints through avbench.checkpoint, not the training code (the arrow-of-time cue
-    # test, avbench.evaluate.aot_cues, recomputes pretraining's held-out split with avbench.train)
-    *[(f"avbench.evaluate.{m}", ("avbench.train",))
+    # test, avbench.evaluate.aot_cues, recomputes pretraining's held-out split with avbench.pretrain)
+    *[(f"avbench.evaluate.{m}", ("avbench.pretrain",))
       for m in ("linear", "finetune", "retrieval", "features", "downstream", "guards", "external", "avsync",
-                "run")],
+                "run", "propagation")],
 ]
 
 
@@ -98,7 +98,7 @@ def test_the_import_parser_sees_lazy_and_relative_imports():
     graph = _graph()
     assert "avbench.config" in graph["avbench.cli"]  # imported inside a function
     assert all(not imp.startswith(".") for deps in graph.values() for imp in deps)
-    assert "avbench.train" not in graph["avbench.pretext.base"]  # only under `if TYPE_CHECKING:`
+    assert "avbench.pretrain" not in graph["avbench.pretext.base"]  # only under `if TYPE_CHECKING:`
 
 
 @pytest.mark.parametrize(("layer", "forbidden"), RULES, ids=[r[0] for r in RULES])

@@ -32,7 +32,7 @@ from avbench.pretext import PRETEXTS
 from avbench.pretext.aot import aot_directions
 from avbench.pretext.base import to_tensors
 from avbench.shards.loader import ShardStream, clip_starts, collate, shard_urls
-from avbench.train import sample_rows, split_heldout
+from avbench.pretrain import sample_rows, split_heldout
 
 PREDICTION_COLUMNS = ["variant", "key", "clip", "start", "direction", "true", "predicted", "score"]
 SUMMARY_COLUMNS = ["run", "variant", "n_videos", "n_clips", "accuracy", "both_directions_acc", "mean_score_forward",
@@ -54,9 +54,9 @@ def aot_pretext(ck: dict[str, Any]) -> Any:
 def heldout_keys(checkpoint: str | Path | dict[str, Any], *, shards: str | Path | None = None,
                  index: str | Path | None = None) -> tuple[list[str], str]:
     """The held-out videos of a checkpoint's pretraining and where they came from: the meta's
-    ``heldout_keys`` ("checkpoint"), else recomputed as ``avbench.train.pretrain`` drew them
+    ``heldout_keys`` ("checkpoint"), else recomputed as ``avbench.pretrain.pretrain`` drew them
     ("recomputed": the usable samples of its pretraining shards ``shards`` / ``index``,
-    :func:`avbench.train.split_heldout` with the checkpoint's seed)."""
+    :func:`avbench.pretrain.split_heldout` with the checkpoint's seed)."""
     ck = _load(checkpoint)
     meta = ck["meta"]
     if meta.get("heldout_keys") is not None:

@@ -42,7 +42,7 @@ from avbench.pretext.motion import motion_weighted_choice, window_motion
 from avbench.shards.loader import View, clip_starts, usable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from avbench.train import Trainer
+    from avbench.pretrain import Trainer
 
 
 def reverse_flow(flow: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """What every pretraining method implements, and the tensors its batches hold.
 
 A method is a :class:`Pretext` subclass registered in :data:`avbench.pretext.PRETEXTS`. The one
-training loop (:func:`avbench.train.pretrain`) asks it for:
+training loop (:func:`avbench.pretrain.pretrain`) asks it for:
 
 - ``encoders``: which encoders it trains (``video`` RGB clips, ``audio`` log-mel, ``flow``);
 - ``needs``: which sample members the loader must decode (``frames``, ``mel``, ``flow``);
@@ -12,7 +12,7 @@ training loop (:func:`avbench.train.pretrain`) asks it for:
 - :meth:`Pretext.loss`: the loss and logged metrics of one batch;
 - :meth:`Pretext.heldout_metrics`: pretext metrics on a batch of held-out videos;
 - :meth:`Pretext.before_epoch`: work between epochs (e.g. k-means for deep clustering), with
-  :class:`avbench.train.Trainer` giving access to the data and the model;
+  :class:`avbench.pretrain.Trainer` giving access to the data and the model;
 - :meth:`Pretext.repeats`: copies of each training sample per epoch (resampling).
 
 Batches arrive as tensors made by :func:`to_tensors` from the numpy items: keys starting with
@@ -36,7 +36,7 @@ from avbench.models import build_encoder, encoder_spec
 from avbench.shards.loader import View, clip_view, usable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from avbench.train import Trainer
+    from avbench.pretrain import Trainer
 
 
 def flow_unit(q: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ import numpy as np
 from avbench.pretext.xdc import DeepClustering, nmi
 
 if TYPE_CHECKING:  # pragma: no cover
-    from avbench.train import Trainer
+    from avbench.pretrain import Trainer
 
 
 def random_assignment(keys: list[str], k: int, *, seed: int, salt: int = 0) -> tuple[list[str], np.ndarray]:

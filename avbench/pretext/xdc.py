@@ -1,7 +1,7 @@
 """Deep clustering of audio and video (Alwassel et al., seed 003): SDC, MDC, CDC and XDC.
 
 Every ``recluster_every`` epochs (:meth:`DeepClustering.before_epoch`) the pooled features of
-every training video (one fixed clip and its audio each, :meth:`avbench.train.Trainer.features`)
+every training video (one fixed clip and its audio each, :meth:`avbench.pretrain.Trainer.features`)
 are standardised, PCA-whitened to ``pca_dim`` dimensions (``whiten``) and L2-normalised (as in
 DeepCluster),
 and clustered by k-means into ``k`` pseudo-classes; the encoders are then trained with
@@ -57,7 +57,7 @@ from avbench.pretext.base import Pretext, PretrainModel, accuracy
 from avbench.shards.loader import View, clip_view
 
 if TYPE_CHECKING:  # pragma: no cover
-    from avbench.train import Trainer
+    from avbench.pretrain import Trainer
 
 # (encoder, label set) pairs each variant trains; label sets: "video", "audio", "concat".
 TARGETS: dict[str, tuple[tuple[str, str], ...]] = {

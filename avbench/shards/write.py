@@ -35,13 +35,16 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from avbench.paths import DIR_MODE, FILE_MODE, atomic_path, output_lock, sample_key
 from avbench.shards.codec import encode_jpeg_flow, encode_jpeg_frames, npy_bytes, quantize_flow
+
+if TYPE_CHECKING:
+    from avbench.media.decode import DecodedClip
 
 FORMAT_VERSION = 2
 QUANTIZATION = "q = round((clip(f, -bound, bound) + bound) * 255 / (2 * bound)), uint8"
@@ -148,43 +151,51 @@ def _single_threaded() -> None:
     _SINGLE_THREADED = True
 
 
-def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict[str, Any]:
-    """Decode one manifest row into sample bytes. Runs in a bounded worker process.
+class _Dropped(Exception):
+    """A row that gives no sample: ``status`` (the index's reason) and a one-line ``reason``."""
 
-    cfg: the dataset's merged ``shard`` settings (``avbench.config.shard_settings``). Returns
-    ``{"status": "ok", "files": {ext: bytes}, "meta": {...}, "timings": {stage: CPU seconds}}`` or
-    ``{"status": reason, "reason": one line}``.
-    """
-    from avbench.media.decode import decode_clip
-    from avbench.preprocess.audio import audio_flags, log_mel
-    from avbench.preprocess.black_frames import plan_black_frames
-    from avbench.preprocess.borders import bars_of
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
 
-    _single_threaded()
-    need_video = modality in ("audiovisual", "video")
-    need_audio = modality in ("audiovisual", "audio")
-    fps, sr = float(cfg["fps"]), int(cfg["sample_rate"])
-    size = (int(cfg["size"][0]), int(cfg["size"][1]))
-    bcfg, kcfg, acfg = cfg["borders"], cfg["black_frames"], cfg["audio"]
+
+def _listed_window(row: dict[str, Any]) -> tuple[float, float]:
+    """The manifest row's window (start, end) in seconds: the whole file when it lists none."""
     t_listed = float(row["t_start"]) if row.get("t_start") is not None and math.isfinite(row["t_start"]) else 0.0
     t_end = row.get("t_end")
     t_end_listed = float(t_end) if t_end is not None and math.isfinite(t_end) else float(row["duration"])
-    clip = decode_clip(
-        row["path"], t_start=t_listed, t_end=t_end_listed, fps=fps, size=size, sample_rate=sr, video=need_video,
+    return t_listed, t_end_listed
+
+
+def _decode_window(row: dict[str, Any], cfg: dict[str, Any], t_listed: float, t_end_listed: float,
+                   video: bool) -> DecodedClip:
+    """Stage 1: decode the window at ``fps`` and ``size`` (bars found and cropped, black frames
+    flagged when enabled) and its audio (``avbench.media.decode``)."""
+    from avbench.media.decode import decode_clip
+
+    bcfg, kcfg = cfg["borders"], cfg["black_frames"]
+    return decode_clip(
+        row["path"], t_start=t_listed, t_end=t_end_listed, fps=float(cfg["fps"]),
+        size=(int(cfg["size"][0]), int(cfg["size"][1])), sample_rate=int(cfg["sample_rate"]), video=video,
         audio=True, resize=cfg["resize"], border_luma=float(bcfg["max_luma"]) if bcfg["enabled"] else None,
         border_every=int(bcfg["every"]), border_probe_frames=int(bcfg["probe_frames"]),
         border_min_content=float(bcfg["min_content"]),
         black_luma=float(kcfg["max_luma"]) if kcfg["enabled"] else None, black_fraction=float(kcfg["min_fraction"]),
     )
-    files: dict[str, bytes] = {}
-    timings: dict[str, float] = dict(clip.timings)  # CPU seconds per stage (benchmarks; not stored)
-    meta: dict[str, Any] = {
+
+
+def _initial_meta(row: dict[str, Any], cfg: dict[str, Any], clip: DecodedClip, t_listed: float,
+                  t_end_listed: float) -> dict[str, Any]:
+    """The sample's JSON before the video and audio stages fill it in (every key, in its order)."""
+    bcfg, kcfg = cfg["borders"], cfg["black_frames"]
+    return {
         "format_version": FORMAT_VERSION,
         "id": row["id"], "source": Path(row["path"]).name, "dataset": row.get("dataset", ""),
         "label": row.get("label", ""), "label_idx": int(row.get("label_idx", -1)),
         "t_start_listed": t_listed, "t_end_listed": t_end_listed, "t_start": t_listed, "t_end": t_end_listed,
-        "fps": fps, "size": list(size), "n_frames": 0, "frame_times": [], "source_frames": clip.source_frames,
-        "sample_rate": sr, "n_mels": int(cfg["n_mels"]), "win_ms": float(cfg["win_ms"]),
+        "fps": float(cfg["fps"]), "size": [int(cfg["size"][0]), int(cfg["size"][1])], "n_frames": 0,
+        "frame_times": [], "source_frames": clip.source_frames,
+        "sample_rate": int(cfg["sample_rate"]), "n_mels": int(cfg["n_mels"]), "win_ms": float(cfg["win_ms"]),
         "hop_ms": float(cfg["hop_ms"]), "n_mel_frames": 0, "has_audio": clip.audio is not None,
         "audio_pad_start": clip.audio_pad_start, "audio_pad_end": clip.audio_pad_end,
         "audio_flags": None, "audio_stream": clip.audio_stream, "video_stream": clip.video_stream,
@@ -194,76 +205,141 @@ def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict
         "dropped_frames": [], "black_frames": {"enabled": bool(kcfg["enabled"])},
         "stabilization": None, "flow": None,
     }
-    wave = clip.audio
-    if need_video:
-        T = int(clip.frames.shape[0])
-        if T == 0:
-            return {"status": "no_frames", "reason": "no frame in the window"}
-        plan = plan_black_frames(clip.black if clip.black is not None else np.zeros(T, bool))
-        if plan.all_black:
-            return {"status": "all_black", "reason": f"all {T} frames of the window are black"}
-        k0, k1 = plan.lead, T - plan.trail
-        keep = plan.keep
-        if plan.lead:
-            meta["t_start"] = _r(t_listed + k0 / fps)
-        if plan.trail:
-            meta["t_end"] = _r(t_listed + k1 / fps)
-        if wave is not None and (plan.lead or plan.trail):
-            a0 = int(round(k0 / fps * sr))
-            a1 = int(round(k1 / fps * sr)) if plan.trail else len(wave)
-            meta["audio_pad_start"] = max(0, clip.audio_pad_start - a0)
-            meta["audio_pad_end"] = max(0, clip.audio_pad_end - (len(wave) - a1))
-            wave = wave[a0:a1]
-        meta["dropped_frames"] = [
-            {"start": a, "end": b, "t_start": _r(t_listed + a / fps), "t_end": _r(t_listed + b / fps), "reason": why}
-            for a, b, why in plan.dropped]
-        if kcfg["enabled"]:
-            meta["black_frames"].update(max_luma=float(kcfg["max_luma"]), min_fraction=float(kcfg["min_fraction"]),
-                                        n_dropped=int(T - len(keep)), grid_frames=T)
-        if bcfg["enabled"]:
-            meta["borders"].update(max_luma=float(bcfg["max_luma"]), every=int(bcfg["every"]),
-                                   min_content=float(bcfg["min_content"]), sampled_frames=clip.border_samples)
-            if clip.crop_box is not None and clip.geometry is not None:
-                meta["crop_box"] = list(clip.crop_box)
-                meta["borders"]["bars"] = bars_of(clip.crop_box, *clip.geometry.source_size)
-        frames = np.ascontiguousarray(clip.frames[keep])
-        meta["frame_times"] = [_r((k - k0) / fps) for k in keep]
-        meta["n_frames"] = int(len(keep))
-        frames, qflow, flow_meta, stab_meta = _video_stages(frames, keep, cfg, timings)
-        meta["flow"], meta["stabilization"] = flow_meta, stab_meta
-        t0 = time.process_time()
-        if cfg["frame_codec"] == "jpeg":
-            data, lengths = encode_jpeg_frames(frames, int(cfg["jpeg_quality"]))
-            files["frames.mjpeg"] = data
-            meta["frame_jpeg_bytes"] = lengths
-            meta["frame_codec"] = {"name": "jpeg", "quality": int(cfg["jpeg_quality"])}
-        else:
-            files["frames.npy"] = npy_bytes(frames)
-            meta["frame_codec"] = {"name": "npy"}
-        if qflow is not None and cfg["flow"]["codec"] == "jpeg":
-            files["flow.mjpeg"], meta["flow_jpeg_bytes"] = encode_jpeg_flow(qflow, int(cfg["flow"]["jpeg_quality"]))
-            meta["flow"]["codec"] = {"name": "jpeg", "quality": int(cfg["flow"]["jpeg_quality"])}
-        elif qflow is not None:
-            files["flow.npy"] = npy_bytes(qflow)
-            meta["flow"]["codec"] = {"name": "npy"}
-        timings["encode"] = time.process_time() - t0
-    if wave is not None:
-        t0 = time.process_time()
-        flags = audio_flags(wave, sample_rate=sr, silence_dbfs=float(acfg["silence_dbfs"]),
-                            band_limit_db=float(acfg["band_limit_db"]),
-                            band_limited_fraction=float(acfg["band_limited_fraction"]))
-        meta["audio_flags"] = {**flags, "silence_dbfs": float(acfg["silence_dbfs"]),
-                               "band_limit_db": float(acfg["band_limit_db"]),
-                               "band_limited_fraction": float(acfg["band_limited_fraction"])}
-        if need_audio and flags["silent"]:
-            return {"status": "silent_audio", "reason": f"audio RMS {flags['rms_dbfs']} dBFS"}
-        mel = log_mel(wave, sample_rate=sr, n_mels=int(cfg["n_mels"]), win_ms=float(cfg["win_ms"]),
-                      hop_ms=float(cfg["hop_ms"]))
-        meta["n_mel_frames"] = int(mel.shape[1])
-        files["mel.npy"] = npy_bytes(mel.astype(np.float16))
-        timings["audio_features"] = time.process_time() - t0
-    elif need_audio:
-        return {"status": "no_audio_stream", "reason": "no audio stream"}
+
+
+def _trim_black_frames(clip: DecodedClip, cfg: dict[str, Any], meta: dict[str, Any], t_listed: float,
+                       wave: np.ndarray | None) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """Stage 2: leading/trailing black runs trim the window (its audio too), interior runs are
+    dropped (``avbench.preprocess.black_frames``); records it in ``meta``. Returns (the kept
+    frames' indices on the grid, the first kept index, the trimmed audio). Raises
+    :class:`_Dropped` when the window has no frame or only black ones."""
+    from avbench.preprocess.black_frames import plan_black_frames
+
+    fps, sr = float(cfg["fps"]), int(cfg["sample_rate"])
+    T = int(clip.frames.shape[0])
+    if T == 0:
+        raise _Dropped("no_frames", "no frame in the window")
+    plan = plan_black_frames(clip.black if clip.black is not None else np.zeros(T, bool))
+    if plan.all_black:
+        raise _Dropped("all_black", f"all {T} frames of the window are black")
+    k0, k1 = plan.lead, T - plan.trail
+    keep = plan.keep
+    if plan.lead:
+        meta["t_start"] = _r(t_listed + k0 / fps)
+    if plan.trail:
+        meta["t_end"] = _r(t_listed + k1 / fps)
+    if wave is not None and (plan.lead or plan.trail):
+        a0 = int(round(k0 / fps * sr))
+        a1 = int(round(k1 / fps * sr)) if plan.trail else len(wave)
+        meta["audio_pad_start"] = max(0, clip.audio_pad_start - a0)
+        meta["audio_pad_end"] = max(0, clip.audio_pad_end - (len(wave) - a1))
+        wave = wave[a0:a1]
+    meta["dropped_frames"] = [
+        {"start": a, "end": b, "t_start": _r(t_listed + a / fps), "t_end": _r(t_listed + b / fps), "reason": why}
+        for a, b, why in plan.dropped]
+    kcfg = cfg["black_frames"]
+    if kcfg["enabled"]:
+        meta["black_frames"].update(max_luma=float(kcfg["max_luma"]), min_fraction=float(kcfg["min_fraction"]),
+                                    n_dropped=int(T - len(keep)), grid_frames=T)
+    return keep, k0, wave
+
+
+def _record_borders(clip: DecodedClip, bcfg: dict[str, Any], meta: dict[str, Any]) -> None:
+    """The bar detection's settings and result (crop box, bars at source resolution) in ``meta``."""
+    from avbench.preprocess.borders import bars_of
+
+    if bcfg["enabled"]:
+        meta["borders"].update(max_luma=float(bcfg["max_luma"]), every=int(bcfg["every"]),
+                               min_content=float(bcfg["min_content"]), sampled_frames=clip.border_samples)
+        if clip.crop_box is not None and clip.geometry is not None:
+            meta["crop_box"] = list(clip.crop_box)
+            meta["borders"]["bars"] = bars_of(clip.crop_box, *clip.geometry.source_size)
+
+
+def _encode_video(frames: np.ndarray, qflow: np.ndarray | None, cfg: dict[str, Any], meta: dict[str, Any],
+                  files: dict[str, bytes]) -> None:
+    """The frames (``frame_codec``: jpeg or npy) and the quantized flow (``flow.codec``) into
+    ``files``; their codecs and JPEG lengths into ``meta``."""
+    if cfg["frame_codec"] == "jpeg":
+        data, lengths = encode_jpeg_frames(frames, int(cfg["jpeg_quality"]))
+        files["frames.mjpeg"] = data
+        meta["frame_jpeg_bytes"] = lengths
+        meta["frame_codec"] = {"name": "jpeg", "quality": int(cfg["jpeg_quality"])}
+    else:
+        files["frames.npy"] = npy_bytes(frames)
+        meta["frame_codec"] = {"name": "npy"}
+    if qflow is not None and cfg["flow"]["codec"] == "jpeg":
+        files["flow.mjpeg"], meta["flow_jpeg_bytes"] = encode_jpeg_flow(qflow, int(cfg["flow"]["jpeg_quality"]))
+        meta["flow"]["codec"] = {"name": "jpeg", "quality": int(cfg["flow"]["jpeg_quality"])}
+    elif qflow is not None:
+        files["flow.npy"] = npy_bytes(qflow)
+        meta["flow"]["codec"] = {"name": "npy"}
+
+
+def _video_sample(clip: DecodedClip, cfg: dict[str, Any], meta: dict[str, Any], files: dict[str, bytes],
+                  timings: dict[str, float], t_listed: float) -> np.ndarray | None:
+    """Stages 2-4 and the frames' encoding: black frames, bars, flow, camera motion and
+    stabilization (:func:`_video_stages`). Returns the audio, trimmed with the window."""
+    fps = float(cfg["fps"])
+    keep, k0, wave = _trim_black_frames(clip, cfg, meta, t_listed, clip.audio)
+    _record_borders(clip, cfg["borders"], meta)
+    frames = np.ascontiguousarray(clip.frames[keep])
+    meta["frame_times"] = [_r((k - k0) / fps) for k in keep]
+    meta["n_frames"] = int(len(keep))
+    frames, qflow, flow_meta, stab_meta = _video_stages(frames, keep, cfg, timings)
+    meta["flow"], meta["stabilization"] = flow_meta, stab_meta
+    t0 = time.process_time()
+    _encode_video(frames, qflow, cfg, meta, files)
+    timings["encode"] = time.process_time() - t0
+    return wave
+
+
+def _audio_sample(wave: np.ndarray, cfg: dict[str, Any], meta: dict[str, Any], files: dict[str, bytes],
+                  timings: dict[str, float], need_audio: bool) -> None:
+    """Stage 5: quality flags and the log-mel (float16) of the audio (``avbench.preprocess.audio``).
+    Raises :class:`_Dropped` when the dataset needs audio and it is silent."""
+    from avbench.preprocess.audio import audio_flags, log_mel
+
+    acfg, sr = cfg["audio"], int(cfg["sample_rate"])
+    t0 = time.process_time()
+    flags = audio_flags(wave, sample_rate=sr, silence_dbfs=float(acfg["silence_dbfs"]),
+                        band_limit_db=float(acfg["band_limit_db"]),
+                        band_limited_fraction=float(acfg["band_limited_fraction"]))
+    meta["audio_flags"] = {**flags, "silence_dbfs": float(acfg["silence_dbfs"]),
+                           "band_limit_db": float(acfg["band_limit_db"]),
+                           "band_limited_fraction": float(acfg["band_limited_fraction"])}
+    if need_audio and flags["silent"]:
+        raise _Dropped("silent_audio", f"audio RMS {flags['rms_dbfs']} dBFS")
+    mel = log_mel(wave, sample_rate=sr, n_mels=int(cfg["n_mels"]), win_ms=float(cfg["win_ms"]),
+                  hop_ms=float(cfg["hop_ms"]))
+    meta["n_mel_frames"] = int(mel.shape[1])
+    files["mel.npy"] = npy_bytes(mel.astype(np.float16))
+    timings["audio_features"] = time.process_time() - t0
+
+
+def make_sample(row: dict[str, Any], cfg: dict[str, Any], modality: str) -> dict[str, Any]:
+    """Decode one manifest row into sample bytes. Runs in a bounded worker process.
+
+    cfg: the dataset's merged ``shard`` settings (``avbench.config.shard_settings``). Returns
+    ``{"status": "ok", "files": {ext: bytes}, "meta": {...}, "timings": {stage: CPU seconds}}`` or
+    ``{"status": reason, "reason": one line}``.
+    """
+    _single_threaded()
+    need_video = modality in ("audiovisual", "video")
+    need_audio = modality in ("audiovisual", "audio")
+    t_listed, t_end_listed = _listed_window(row)
+    clip = _decode_window(row, cfg, t_listed, t_end_listed, video=need_video)
+    files: dict[str, bytes] = {}
+    timings: dict[str, float] = dict(clip.timings)  # CPU seconds per stage (benchmarks; not stored)
+    meta = _initial_meta(row, cfg, clip, t_listed, t_end_listed)
+    try:
+        wave = _video_sample(clip, cfg, meta, files, timings, t_listed) if need_video else clip.audio
+        if wave is not None:
+            _audio_sample(wave, cfg, meta, files, timings, need_audio)
+        elif need_audio:
+            raise _Dropped("no_audio_stream", "no audio stream")
+    except _Dropped as drop:
+        return {"status": drop.status, "reason": drop.reason}
     files["json"] = json.dumps(meta, sort_keys=True).encode()
     return {"status": "ok", "files": files, "meta": meta, "timings": timings}
 

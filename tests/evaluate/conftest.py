@@ -87,7 +87,7 @@ TINY_CFG = {"method": "scratch", "video_backbone": "small3d", "audio_backbone": 
 @pytest.fixture
 def tiny_checkpoint(tmp_path):
     """``make(shard_dir, method="scratch", **overrides) -> checkpoint path`` pretrained on ``shard_dir``."""
-    from avbench.train import pretrain
+    from avbench.pretrain import pretrain
 
     def make(shard_dir: Path, method: str = "scratch", **over) -> Path:
         out = tmp_path / f"ck_{method}"

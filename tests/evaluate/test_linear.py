@@ -82,7 +82,7 @@ def test_svm_on_two_classes_aggregates_signed_margins():
 def test_linear_eval_on_every_fold_of_a_tiny_shard_set(tmp_path, moving_squares, tiny_checkpoint):
     from avbench.evaluate.downstream import Downstream
     from avbench.evaluate.linear import linear_eval
-    from avbench.train import load_encoders
+    from avbench.pretrain import load_encoders
 
     index = moving_squares(tmp_path / "d", n_videos=36)
     encoders, meta = load_encoders(tiny_checkpoint(tmp_path / "d"))

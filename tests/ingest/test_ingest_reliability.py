@@ -94,7 +94,7 @@ def test_folder_probe_stays_in_the_folder_and_gives_ids(tmp_path: Path, outside:
     """Defect 13: `avbench probe <folder>` opened a link to a file outside the folder, and its table
     had no id (sharding it failed on every row)."""
     from avbench.cli import main
-    from avbench.synth import make_tone_clip
+    from avbench.synthesize import make_tone_clip
 
     root = tmp_path / "v"
     root.mkdir()

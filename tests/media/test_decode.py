@@ -8,7 +8,7 @@ import pytest
 
 from avbench.media.decode import decode_clip
 from avbench.preprocess.audio import log_mel
-from avbench.synth import make_tone_clip
+from avbench.synthesize import make_tone_clip
 
 
 def test_lossless_round_trip_is_exact(tmp_path):

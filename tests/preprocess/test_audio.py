@@ -11,7 +11,7 @@ import pytest
 from avbench.media.decode import decode_clip, pick_stream
 from avbench.media.ffmpeg import bundled_ffmpeg_binary
 from avbench.preprocess.audio import audio_flags, bandwidth_hz, log_mel
-from avbench.synth import make_tone_clip, write_wav
+from avbench.synthesize import make_tone_clip, write_wav
 
 
 def _noise(seconds=2.0, sr=16000, seed=0):

@@ -7,7 +7,7 @@ import pytest
 
 from avbench.media.decode import decode_clip
 from avbench.preprocess.black_frames import is_black, plan_black_frames
-from avbench.synth import make_tone_clip, render, sample_spec, write_lossless_video, write_video
+from avbench.synthesize import make_tone_clip, render, sample_spec, write_lossless_video, write_video
 
 
 def test_plan_trims_the_ends_and_drops_the_inside():

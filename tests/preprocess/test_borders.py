@@ -7,7 +7,7 @@ import pytest
 
 from avbench.media.decode import decode_clip
 from avbench.preprocess.borders import bars_of, detect_borders, raw_luma_threshold
-from avbench.synth import make_tone_clip, render, sample_spec, write_video
+from avbench.synthesize import make_tone_clip, render, sample_spec, write_video
 
 
 def _lumas(n=6, h=120, w=160, top=12, left=20, seed=0):

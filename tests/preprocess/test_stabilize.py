@@ -18,7 +18,7 @@ from avbench.preprocess.stabilize import (
     warp_flow,
     warp_frames,
 )
-from avbench.synth import VideoSpec, render, write_lossless_video, write_video
+from avbench.synthesize import VideoSpec, render, write_lossless_video, write_video
 
 
 def _similarity(zoom: float, deg: float, tx: float, ty: float, size: tuple[int, int]) -> np.ndarray:

@@ -18,7 +18,7 @@ from avbench.pretext.aot import (
 )
 from avbench.pretext.base import flow_unit
 from avbench.shards.loader import ShardStream, batches, shard_urls
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_quantized_flow_reads_zero_as_zero_and_negates_exactly():

@@ -13,7 +13,7 @@ import torch
 from avbench.cli import _variant, main
 from avbench.evaluate.aot_cues import PREDICTION_COLUMNS, cue_test, heldout_keys
 from avbench.shards.write import select_keys
-from avbench.train import pretrain, sample_rows, split_heldout
+from avbench.pretrain import pretrain, sample_rows, split_heldout
 
 
 def test_select_keys_and_variant_parsing():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from avbench.pretext.avenet import AVEHead, retrieval_recall
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_retrieval_recall_known_answer():

@@ -12,7 +12,7 @@ from avbench.evaluate.propagation import encoder_features
 from avbench.pretext import PRETEXTS, PretrainModel, to_tensors
 from avbench.pretext.colorization import colorization_view, copy_colors, quantize_colors
 from avbench.shards.loader import collate, item_rng
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_colour_classes_separate_hues_and_put_greys_in_the_middle():

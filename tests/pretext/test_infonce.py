@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from avbench.pretext.infonce import info_nce, top1
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_info_nce_matches_the_formula():

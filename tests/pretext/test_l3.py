@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 
 from avbench.pretext.l3 import correspondence_pairs
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_pairs_are_positives_then_negatives_from_other_videos():

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from avbench.pretext.odd_one_out import OddOneOutHead, odd_one_out_view, odd_question, shuffled_order, sum_of_differences
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_shuffled_order_is_neither_forward_nor_backward():

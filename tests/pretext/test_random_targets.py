@@ -11,7 +11,7 @@ import torch
 from avbench.config import METHOD_ENCODERS
 from avbench.pretext import PRETEXTS
 from avbench.pretext.random_targets import RandomTargets, random_assignment
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_random_assignment_is_balanced_seeded_and_order_free():

@@ -9,7 +9,7 @@ import pytest
 
 from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_motion
 from avbench.pretext.shuffle_learn import is_ordered, order_tuples, shuffle_learn_view
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_order_tuples_share_the_ends_and_differ_in_the_middle():

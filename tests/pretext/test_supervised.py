@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_supervised_trains_video_audio_and_flow(tiny_world, cfg_for, tmp_path):
@@ -34,7 +34,7 @@ def test_scratch_measures_batchnorm_statistics_on_the_pretraining_clips(tiny_wor
         state = ck["encoders"][kind]
         var = [v for k, v in state.items() if k.endswith("running_var")]
         assert var and all(not torch.allclose(v, torch.ones_like(v)) for v in var), kind
-    from avbench.train import load_encoders
+    from avbench.pretrain import load_encoders
 
     encs, _ = load_encoders(ck)
     enc = encs["flow"]

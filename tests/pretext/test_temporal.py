@@ -3,7 +3,7 @@
 For each: the view's label is recoverable from the view itself (frames that carry their own frame
 index, and for the jigsaw their row and column), a few optimisation steps on a tiny fixed batch
 lower the loss, the views are a function of (seed, epoch, key) only, and one epoch of
-:func:`avbench.train.pretrain` on the tiny world reports a held-out pretext accuracy."""
+:func:`avbench.pretrain.pretrain` on the tiny world reports a held-out pretext accuracy."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from avbench.pretext.jigsaw import cut_tiles, jigsaw_view, permutation_set, tile
 from avbench.pretext.sorting import PAIRS, SORT_CLASSES, pairwise_differences, sort_class, sorting_positions, sorting_view
 from avbench.pretext.speed import speed_view
 from avbench.shards.loader import collate, item_rng
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def indexed(t: int, h: int = 2, w: int = 2) -> dict:

@@ -12,7 +12,7 @@ import torch
 
 import avbench.pretext.xdc as xdc
 from avbench.pretext.base import PretrainModel
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def test_empty_cluster_takes_half_of_a_donor():
@@ -100,12 +100,12 @@ def test_deep_clustering_learns_pseudo_labels(variant, tiny_world, cfg_for, tmp_
 
 
 def test_pseudo_labels_survive_a_resume(tiny_world, cfg_for, tmp_path, monkeypatch):
-    import avbench.train as train
+    import avbench.pretrain as pretrain_module
 
     shards = tiny_world(n_videos=24)
     cfg = cfg_for("xdc", epochs=3, clips_per_video=2, deep_clustering={"k": 3, "recluster_every": 2, "pca_dim": 0})
     calls = {"kmeans": 0, "eval": 0}
-    real_kmeans, real_eval = xdc.kmeans, train.evaluate_pretext
+    real_kmeans, real_eval = xdc.kmeans, pretrain_module.evaluate_pretext
 
     def counting_kmeans(*a, **kw):
         calls["kmeans"] += 1
@@ -118,7 +118,7 @@ def test_pseudo_labels_survive_a_resume(tiny_world, cfg_for, tmp_path, monkeypat
         return real_eval(*a, **kw)
 
     monkeypatch.setattr(xdc, "kmeans", counting_kmeans)
-    monkeypatch.setattr(train, "evaluate_pretext", interrupted)
+    monkeypatch.setattr(pretrain_module, "evaluate_pretext", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pretrain(run="xdc", cfg=cfg, shard_dir=shards, out_dir=tmp_path / "r", seed=0, progress=False)
     saved = torch.load(tmp_path / "r" / "last.pt", weights_only=False)["pretext"]
@@ -132,7 +132,7 @@ def test_pseudo_labels_survive_a_resume(tiny_world, cfg_for, tmp_path, monkeypat
         return real_loss(self, *a, **kw)
 
     monkeypatch.setattr(xdc.DeepClustering, "loss", spy)
-    monkeypatch.setattr(train, "evaluate_pretext", real_eval)
+    monkeypatch.setattr(pretrain_module, "evaluate_pretext", real_eval)
     calls["kmeans"] = 0
     pretrain(run="xdc", cfg=cfg, shard_dir=shards, out_dir=tmp_path / "r", seed=0, progress=False)
     epoch2 = [lab for e, lab in seen if e == 1][0]

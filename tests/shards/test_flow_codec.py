@@ -62,7 +62,7 @@ def test_schema_default_is_jpeg_and_the_default_run_keeps_npy():
 
 def test_make_sample_writes_and_the_loader_reads_both_codecs(tmp_path):
     from avbench.shards.write import make_sample
-    from avbench.synth import write_lossless_video
+    from avbench.synthesize import write_lossless_video
 
     rng = np.random.default_rng(0)
     T, fps, sr = 24, 16, 16000

@@ -22,7 +22,7 @@ from avbench.paths import OutputLocked, output_lock
 from avbench.shards.loader import ShardStream, shard_urls
 from avbench.shards.verify import DamagedShards, checked_index
 from avbench.shards.write import MARKER, group_rows, merge_indexes, write_shards
-from avbench.synth import make_tone_clip
+from avbench.synthesize import make_tone_clip
 
 REPO = Path(__file__).resolve().parents[2]
 

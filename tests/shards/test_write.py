@@ -96,7 +96,7 @@ V2_KEYS = ("id", "label", "label_idx", "dataset", "source", "t_start", "t_end", 
 def _click_clip(path, *, seconds=2.5, fps=16, sr=16000, click_s=0.5, black=((0, 4), (14, 16), (37, 40)), bars=0):
     """Lossless clip: textured picture with a moving square, black frame ranges, silence with one
     click at ``click_s`` (audio/video sync is checkable)."""
-    from avbench.synth import write_lossless_video
+    from avbench.synthesize import write_lossless_video
 
     rng = np.random.default_rng(0)
     T = int(seconds * fps)

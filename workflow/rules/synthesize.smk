@@ -12,4 +12,4 @@ rule synthesize:
         config_file=EFFECTIVE_CONFIG,
         settings={"synth": config["synth"], "seed": config["seed"]},
     shell:
-        "avbench synth --config {params.config_file:q} -o results/data/synth --workers {threads} > {log:q} 2>&1"
+        "avbench synthesize --config {params.config_file:q} -o results/data/synth --workers {threads} > {log:q} 2>&1"

@@ -31,8 +31,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from avbench.paths import atomic_path
-from avbench.synth.world import CLASSES, VideoSpec, ground_truth, render, render_audio, sample_spec, simulate
-from avbench.synth.write import write_video, write_wav
+from avbench.synthesize.world import CLASSES, VideoSpec, ground_truth, render, render_audio, sample_spec, simulate
+from avbench.synthesize.write import write_video, write_wav
 
 DEFAULTS: dict[str, Any] = {
     "n_classes": 8,

@@ -1,6 +1,6 @@
 """A synthetic mask-propagation set in the DAVIS layout, with the world's exact object masks.
 
-Each sequence is a world video (:mod:`avbench.synth.world`: its classes' dynamics, camera motion,
+Each sequence is a world video (:mod:`avbench.synthesize.world`: its classes' dynamics, camera motion,
 textures) whose per-frame object mask is drawn from the same trajectory as its pixels, warped by
 the same camera; frames go to ``JPEGImages/<res>/<seq>/%05d.jpg`` and masks to palette PNGs in
 ``Annotations/<res>/<seq>/%05d.png`` (object id 1), with ``ImageSets/2017/val.txt``, so that the
@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from avbench.paths import atomic_path
-from avbench.synth.world import (
+from avbench.synthesize.world import (
     CLASSES,
     Trajectory,
     VideoSpec,
@@ -36,7 +36,7 @@ RESOLUTION = "480p"  # the folder name the DAVIS layout uses; the frames are the
 
 def object_masks(spec: VideoSpec, traj: Trajectory) -> np.ndarray:
     """uint8 (T, H, W): 1 where the object covers at least half a pixel in each frame, placed and
-    warped as :func:`avbench.synth.world.render_frames` places and warps it (still and shaking
+    warped as :func:`avbench.synthesize.world.render_frames` places and warps it (still and shaking
     cameras move the whole scene; panning and zooming ones follow the object)."""
     T, H, W = spec.n_frames, spec.height, spec.width
     cw, ch = spec.content_size

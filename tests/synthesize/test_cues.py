@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from avbench.preprocess.flow import extract_flow
-from avbench.synth import DEFAULTS, VideoSpec, camera_matrices, plan, render, sample_spec
-from avbench.synth.world import _camera_path
+from avbench.synthesize import DEFAULTS, VideoSpec, camera_matrices, plan, render, sample_spec
+from avbench.synthesize.world import _camera_path
 
 
 def _specs(n: int, **kw: object) -> list[VideoSpec]:
@@ -123,7 +123,7 @@ def test_bars_are_not_black_and_roll_one_way() -> None:
 
 def test_seeded_and_recorded_in_ground_truth(tmp_path) -> None:
     """The cues are a function of the seed and are written beside each video."""
-    from avbench.synth import write_dataset
+    from avbench.synthesize import write_dataset
     import csv
 
     cfg = {"pretrain_videos": 6, "action_groups_per_class": 3, "action_clips_per_group": 1, "sound_clips_per_class": 5,

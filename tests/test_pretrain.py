@@ -14,7 +14,7 @@ import webdataset as wds
 from avbench.preprocess.audio import log_mel
 from avbench.pretext.avts import avts_loss
 from avbench.pretext.base import derangement
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 
 def _write_tiny_shards(folder, n_videos=48, seconds=4, fps=16, sr=16000, seed=0):
@@ -89,11 +89,11 @@ def test_pretrain_learns_on_tiny_shards(tmp_path, method):
 
 
 def test_pretrain_resumes_after_interruption(tmp_path, monkeypatch, capsys):
-    import avbench.train as train
+    import avbench.pretrain as pretrain_module
 
     _write_tiny_shards(tmp_path / "shards", n_videos=16)
     cfg = dict(CFG, epochs=3)
-    real = train.evaluate_pretext
+    real = pretrain_module.evaluate_pretext
     calls = {"n": 0}
 
     def interrupted(*args, **kw):
@@ -102,11 +102,11 @@ def test_pretrain_resumes_after_interruption(tmp_path, monkeypatch, capsys):
             raise KeyboardInterrupt  # killed during epoch 2
         return real(*args, **kw)
 
-    monkeypatch.setattr(train, "evaluate_pretext", interrupted)
+    monkeypatch.setattr(pretrain_module, "evaluate_pretext", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)
     assert (tmp_path / "b" / "last.pt").exists() and not (tmp_path / "b" / "checkpoint.pt").exists()
-    monkeypatch.setattr(train, "evaluate_pretext", real)
+    monkeypatch.setattr(pretrain_module, "evaluate_pretext", real)
     resumed = pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0,
                        progress=False)
     assert "resuming avts from epoch 1" in capsys.readouterr().out
@@ -117,11 +117,11 @@ def test_pretrain_resumes_after_interruption(tmp_path, monkeypatch, capsys):
 
 def test_resume_refuses_other_data(tmp_path, monkeypatch, capsys):
     """Issue 12, defect 5: after a kill, a rerun on other shards resumed from the old epoch."""
-    import avbench.train as train
+    import avbench.pretrain as pretrain_module
 
     _write_tiny_shards(tmp_path / "shards", n_videos=16)
     cfg = dict(CFG, epochs=2)
-    real = train.evaluate_pretext
+    real = pretrain_module.evaluate_pretext
     calls = {"n": 0}
 
     def interrupted(*args, **kw):
@@ -130,11 +130,11 @@ def test_resume_refuses_other_data(tmp_path, monkeypatch, capsys):
             raise KeyboardInterrupt
         return real(*args, **kw)
 
-    monkeypatch.setattr(train, "evaluate_pretext", interrupted)
+    monkeypatch.setattr(pretrain_module, "evaluate_pretext", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)
     assert (tmp_path / "b" / "last.pt").exists()
-    monkeypatch.setattr(train, "evaluate_pretext", real)
+    monkeypatch.setattr(pretrain_module, "evaluate_pretext", real)
     _write_tiny_shards(tmp_path / "shards", n_videos=20, seed=1)  # other data, same config
     capsys.readouterr()
     pretrain(run="avts", shard_dir=tmp_path / "shards", out_dir=tmp_path / "b", cfg=cfg, seed=0, progress=False)

@@ -6,8 +6,8 @@ import numpy as np
 
 from avbench.evaluate.propagation import evaluate_sequences, pixel_features
 from avbench.ingest.davis import load_sequence, prepare_davis
-from avbench.synth.davis import object_masks, propagation_spec, write_davis_set
-from avbench.synth.world import render_frames, simulate
+from avbench.synthesize.davis import object_masks, propagation_spec, write_davis_set
+from avbench.synthesize.world import render_frames, simulate
 
 
 def test_masks_cover_the_objects_pixels_under_every_camera():

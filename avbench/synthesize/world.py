@@ -40,7 +40,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -299,8 +299,51 @@ def _wall_hits(u0: float, v: float, length: float, dur: float) -> list[float]:
     return [t for t in out if t > 0]
 
 
-def simulate(spec: VideoSpec) -> Trajectory:
-    """The object's path at the frame times and its event times (class dynamics)."""
+@dataclass(frozen=True)
+class _Scene:
+    """What every class's dynamics share: the frame times, the scene's scale and bounds, gravity and
+    the floor line, and the generator the dynamics draw from (in :func:`simulate`'s order)."""
+
+    rng: np.random.Generator
+    cls: str
+    fps: float
+    cw: int  # scene width, px
+    ch: int  # scene height, px
+    s: float  # scale: scene height / 240
+    r: float  # object radius, px
+    T: int  # number of frames
+    dur: float  # seconds
+    t: np.ndarray  # frame times, seconds
+    g: float  # gravity, px/s^2
+    floor: float  # y of the object's centre when it rests on the (invisible) ground
+    lo_x: float
+    hi_x: float
+    avail: float  # height available above the floor
+    angle0: float
+
+    def horiz(self, vmax: float) -> np.ndarray:
+        """x at the frame times: a random start and constant speed (up to ``vmax`` at 240 px),
+        reflected at the scene's sides."""
+        x0 = self.rng.uniform(self.lo_x, self.hi_x)
+        vx = self.rng.uniform(-vmax, vmax) * self.s
+        return self.lo_x + _fold(x0 - self.lo_x + vx * self.t, self.hi_x - self.lo_x)
+
+
+@dataclass
+class _Motion:
+    """One class's path at the frame times, its events (unsorted) with their loudness, its extra
+    ground truth, and its rotation when it has one of its own (``None``: the constant start angle)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    events: list[float]
+    amps: list[float]
+    info: dict[str, Any]
+    angle: np.ndarray | None = None
+
+
+def _scene(spec: VideoSpec) -> _Scene:
+    """The shared quantities of :func:`simulate`, drawing gravity, the floor and the start angle."""
     rng = np.random.default_rng([spec.seed, 1])
     cw, ch = spec.content_size
     s = ch / 240.0
@@ -313,164 +356,210 @@ def simulate(spec: VideoSpec) -> Trajectory:
     floor = max(floor, 3 * r)
     lo_x, hi_x = r, cw - r
     angle0 = rng.uniform(0, 2 * np.pi)
-    angle = np.full(T, angle0)
+    return _Scene(rng=rng, cls=spec.cls, fps=spec.fps, cw=cw, ch=ch, s=s, r=r, T=T, dur=dur, t=t, g=g, floor=floor,
+                  lo_x=lo_x, hi_x=hi_x, avail=floor - r, angle0=angle0)
+
+
+def _bounce(sc: _Scene) -> _Motion:
+    """``bounce``: dropped or tossed from a random height, bouncing on the floor with a restitution;
+    an event per impact, as loud as the impact speed."""
+    rng, g, avail = sc.rng, sc.g, sc.avail
+    e = rng.uniform(0.8, 0.93)
+    z0 = rng.uniform(0.5, 0.95) * avail
+    v0 = rng.uniform(-0.2, 0.3) * math.sqrt(2 * g * avail)
+    z, impacts, _ = _bounce_path(sc.t, z0, v0, g, e, math.sqrt(2 * g * 3 * sc.s))
+    y = sc.floor - z
+    x = sc.horiz(50)
+    vref = math.sqrt(2 * g * avail)
     events: list[float] = []
     amps: list[float] = []
-    info: dict[str, Any] = {"gravity_px_s2": g}
-    cls = spec.cls
-    avail = floor - r  # height available above the floor
+    for ti, vi in impacts:
+        if ti < sc.dur:
+            events.append(ti)
+            amps.append(float(np.clip(vi / vref, 0.15, 1.0)))
+    return _Motion(x=x, y=y, events=events, amps=amps, info={"restitution": e})
 
-    def horiz(vmax: float) -> np.ndarray:
-        x0 = rng.uniform(lo_x, hi_x)
-        vx = rng.uniform(-vmax, vmax) * s
-        return lo_x + _fold(x0 - lo_x + vx * t, hi_x - lo_x)
 
-    if cls == "bounce":
-        e = rng.uniform(0.8, 0.93)
-        z0 = rng.uniform(0.5, 0.95) * avail
-        v0 = rng.uniform(-0.2, 0.3) * math.sqrt(2 * g * avail)
-        z, impacts, _ = _bounce_path(t, z0, v0, g, e, math.sqrt(2 * g * 3 * s))
-        y = floor - z
-        x = horiz(50)
-        vref = math.sqrt(2 * g * avail)
+def _drop_or_launch(sc: _Scene) -> _Motion:
+    """``fall`` (held still, then dropped; it bounces a little and rests on the floor before the next
+    drop) and ``launch`` (rests on the floor, then is thrown up; the throw is an event too)."""
+    rng, t, dur, g, avail, floor, s = sc.rng, sc.t, sc.dur, sc.g, sc.avail, sc.floor, sc.s
+    lo_x, hi_x = sc.lo_x, sc.hi_x
+    fall = sc.cls == "fall"
+    x = np.zeros(sc.T)
+    y = np.zeros(sc.T)
+    events: list[float] = []
+    amps: list[float] = []
+    tc = 0.0 if fall else -rng.uniform(0.0, 0.5)
+    xc = rng.uniform(lo_x, hi_x)
+    vref = math.sqrt(2 * g * avail)
+    e = rng.uniform(0.15, 0.35) if fall else rng.uniform(0.0, 0.12)
+    first = True
+    while tc < dur:
+        if fall:
+            hold = rng.uniform(0.15, 0.5) if not first else rng.uniform(0.0, 0.3)
+            xc = rng.uniform(lo_x, hi_x)
+            z0 = rng.uniform(0.6, 0.98) * avail
+            m = (t >= tc) & (t < tc + hold)
+            x[m], y[m] = xc, floor - z0
+            t_rel0 = tc + hold
+            v0, vx = 0.0, 0.0
+        else:
+            hold = rng.uniform(0.25, 0.8)
+            m = (t >= tc) & (t < tc + hold)
+            x[m], y[m] = xc, floor
+            t_rel0 = tc + hold
+            z0 = 0.0
+            v0 = math.sqrt(2 * g * rng.uniform(0.45, 0.95) * avail)
+            vx = rng.uniform(-60, 60) * s
+            if t_rel0 < dur:
+                events.append(t_rel0)
+                amps.append(float(np.clip(0.6 * v0 / vref, 0.15, 1.0)))
+        first = False
+        if t_rel0 >= dur:
+            break
+        m = t >= t_rel0
+        ts = t[m] - t_rel0
+        horizon = np.concatenate([ts, [dur - t_rel0 + 10.0]])
+        z, impacts, t_rest = _bounce_path(horizon, z0, v0, g, e, math.sqrt(2 * g * 2 * s))
+        y[m] = floor - z[:-1]
+        x[m] = lo_x + _fold(xc - lo_x + vx * np.minimum(ts, t_rest or 1e9), hi_x - lo_x)
         for ti, vi in impacts:
-            if ti < dur:
-                events.append(ti)
+            if t_rel0 + ti < dur:
+                events.append(t_rel0 + ti)
                 amps.append(float(np.clip(vi / vref, 0.15, 1.0)))
-        info["restitution"] = e
-    elif cls in ("fall", "launch"):
-        x = np.zeros(T)
-        y = np.zeros(T)
-        tc = 0.0 if cls == "fall" else -rng.uniform(0.0, 0.5)
-        xc = rng.uniform(lo_x, hi_x)
-        vref = math.sqrt(2 * g * avail)
-        e = rng.uniform(0.15, 0.35) if cls == "fall" else rng.uniform(0.0, 0.12)
-        info["restitution"] = e
-        first = True
-        while tc < dur:
-            if cls == "fall":
-                hold = rng.uniform(0.15, 0.5) if not first else rng.uniform(0.0, 0.3)
-                xc = rng.uniform(lo_x, hi_x)
-                z0 = rng.uniform(0.6, 0.98) * avail
-                m = (t >= tc) & (t < tc + hold)
-                x[m], y[m] = xc, floor - z0
-                t_rel0 = tc + hold
-                v0, vx = 0.0, 0.0
-            else:
-                hold = rng.uniform(0.25, 0.8)
-                m = (t >= tc) & (t < tc + hold)
-                x[m], y[m] = xc, floor
-                t_rel0 = tc + hold
-                z0 = 0.0
-                v0 = math.sqrt(2 * g * rng.uniform(0.45, 0.95) * avail)
-                vx = rng.uniform(-60, 60) * s
-                if t_rel0 < dur:
-                    events.append(t_rel0)
-                    amps.append(float(np.clip(0.6 * v0 / vref, 0.15, 1.0)))
-            first = False
-            if t_rel0 >= dur:
-                break
-            m = t >= t_rel0
-            ts = t[m] - t_rel0
-            horizon = np.concatenate([ts, [dur - t_rel0 + 10.0]])
-            z, impacts, t_rest = _bounce_path(horizon, z0, v0, g, e, math.sqrt(2 * g * 2 * s))
-            y[m] = floor - z[:-1]
-            x[m] = lo_x + _fold(xc - lo_x + vx * np.minimum(ts, t_rest or 1e9), hi_x - lo_x)
-            for ti, vi in impacts:
-                if t_rel0 + ti < dur:
-                    events.append(t_rel0 + ti)
-                    amps.append(float(np.clip(vi / vref, 0.15, 1.0)))
-            if t_rest is None:
-                break
-            xc = float(lo_x + _fold(np.array([xc - lo_x + vx * t_rest]), hi_x - lo_x)[0])
-            tc = t_rel0 + t_rest + (rng.uniform(0.3, 0.9) if cls == "fall" else 0.0)
-            if cls == "fall":  # rest on the floor before the next drop
-                m = (t >= t_rel0 + t_rest) & (t < tc)
-                x[m], y[m] = xc, floor
-    elif cls == "pendulum":
-        L = rng.uniform(0.35, 0.75) * ch
-        omega = math.sqrt(g / L)
-        gamma = rng.uniform(0.03, 0.12)
-        px = rng.uniform(0.3, 0.7) * cw
-        py = (ch - r) - L - rng.uniform(0, 0.1) * ch
-        th_max = min(rng.uniform(0.35, 0.9), math.asin(min(0.99, (min(px - r, cw - r - px)) / L)))
-        phi = rng.uniform(0, 2 * np.pi)
-        th = th_max * np.exp(-gamma * t) * np.cos(omega * t + phi)
-        x = px + L * np.sin(th)
-        y = py + L * np.cos(th)
-        k = math.ceil(phi / np.pi)
-        while (te := (k * np.pi - phi) / omega) < dur:
-            if te >= 0:
-                events.append(te)
-                amps.append(float(np.exp(-gamma * te)))
-            k += 1
-        info.update(length_px=L, damping=gamma, period_s=2 * np.pi / omega)
-    elif cls == "orbit":
-        R = rng.uniform(0.15, 0.4) * min(ch, cw)
-        R = min(R, (min(cw, ch) - 2 * r) / 2 - 1)
-        cx = rng.uniform(r + R, cw - r - R)
-        cy = rng.uniform(r + R, ch - r - R)
-        period = rng.uniform(1.0, 2.5)
-        w = 2 * np.pi / period * (1 if rng.uniform() < 0.5 else -1)
-        a0 = rng.uniform(0, 2 * np.pi)
-        a = a0 + w * t
-        x = cx + R * np.cos(a)
-        y = cy + R * np.sin(a)
-        # event when the object passes the top of the circle (a = -pi/2 mod 2pi)
-        nk = int(abs(w) * dur / (2 * np.pi)) + 3
-        tes = (-np.pi / 2 + 2 * np.pi * np.arange(-nk, nk + 1) - a0) / w
-        events = sorted(float(v) for v in tes if 0 <= v < dur)
-        amps = [1.0] * len(events)
-        info.update(radius_px=R, period_s=period)
-    elif cls == "zigzag":
-        speed = rng.uniform(90, 200) * s
-        d = rng.uniform(0.25, 1.3) + (np.pi / 2) * int(rng.integers(4))
-        vx, vy = speed * math.cos(d), speed * math.sin(d)
-        lo_y, hi_y = r, ch - r
-        ux0, uy0 = rng.uniform(0, hi_x - lo_x), rng.uniform(0, hi_y - lo_y)
-        x = lo_x + _fold(ux0 + vx * t, hi_x - lo_x)
-        y = lo_y + _fold(uy0 + vy * t, hi_y - lo_y)
-        hits = _wall_hits(ux0, vx, hi_x - lo_x, dur) + _wall_hits(uy0, vy, hi_y - lo_y, dur)
-        events = sorted(hits)
-        amps = [1.0] * len(events)
-        info["speed_px_s"] = speed
-    elif cls == "spin":
-        x = np.full(T, rng.uniform(lo_x + r, hi_x - r))
-        y = np.full(T, rng.uniform(2 * r, ch - 2 * r))
-        period = rng.uniform(0.8, 2.5)
-        w = 2 * np.pi / period * (1 if rng.uniform() < 0.5 else -1)
-        angle = angle0 + w * t
-        # events when the marker points up (angle = -pi/2 mod 2pi)
-        tes = ((-np.pi / 2 - angle0) / w + np.arange(-3, int(dur / period) + 4) * period)
-        events = sorted(float(v) for v in tes if 0 <= v < dur)
-        amps = [1.0] * len(events)
-        info.update(period_s=period, omega=w, angle0=angle0)
-    elif cls == "jitter":
-        x = np.empty(T)
-        y = np.empty(T)
-        cx, cy = rng.uniform(lo_x, hi_x), rng.uniform(r, ch - r)
-        rate = rng.uniform(0.8, 2.0)
-        fr = 0
-        while fr < T:
-            gap = max(int(round(rng.exponential(1.0 / rate) * spec.fps)), int(0.15 * spec.fps) + 1)
-            nxt = min(T, fr + gap)
-            x[fr:nxt], y[fr:nxt] = cx, cy
-            fr = nxt
-            if fr < T:
-                ang = rng.uniform(0, 2 * np.pi)
-                dist = rng.uniform(15, 50) * s
-                cx = float(np.clip(cx + dist * math.cos(ang), lo_x, hi_x))
-                cy = float(np.clip(cy + dist * math.sin(ang), r, ch - r))
-                events.append(fr / spec.fps)
-                amps.append(1.0)
-        x = x + rng.normal(0, 0.3 * s, T)  # slight tremor
-        y = y + rng.normal(0, 0.3 * s, T)
-    else:  # pragma: no cover
-        raise ValueError(cls)
-    order = np.argsort(events, kind="stable")
-    events = [float(events[i]) for i in order]
-    amps = [float(amps[i]) for i in order]
-    return Trajectory(x=np.asarray(x, float), y=np.asarray(y, float), angle=angle,
+        if t_rest is None:
+            break
+        xc = float(lo_x + _fold(np.array([xc - lo_x + vx * t_rest]), hi_x - lo_x)[0])
+        tc = t_rel0 + t_rest + (rng.uniform(0.3, 0.9) if fall else 0.0)
+        if fall:  # rest on the floor before the next drop
+            m = (t >= t_rel0 + t_rest) & (t < tc)
+            x[m], y[m] = xc, floor
+    return _Motion(x=x, y=y, events=events, amps=amps, info={"restitution": e})
+
+
+def _pendulum(sc: _Scene) -> _Motion:
+    """``pendulum``: a damped swing; an event at each pass through the bottom, fading with the swing."""
+    rng, t, cw, ch, r = sc.rng, sc.t, sc.cw, sc.ch, sc.r
+    L = rng.uniform(0.35, 0.75) * ch
+    omega = math.sqrt(sc.g / L)
+    gamma = rng.uniform(0.03, 0.12)
+    px = rng.uniform(0.3, 0.7) * cw
+    py = (ch - r) - L - rng.uniform(0, 0.1) * ch
+    th_max = min(rng.uniform(0.35, 0.9), math.asin(min(0.99, (min(px - r, cw - r - px)) / L)))
+    phi = rng.uniform(0, 2 * np.pi)
+    th = th_max * np.exp(-gamma * t) * np.cos(omega * t + phi)
+    x = px + L * np.sin(th)
+    y = py + L * np.cos(th)
+    events: list[float] = []
+    amps: list[float] = []
+    k = math.ceil(phi / np.pi)
+    while (te := (k * np.pi - phi) / omega) < sc.dur:
+        if te >= 0:
+            events.append(te)
+            amps.append(float(np.exp(-gamma * te)))
+        k += 1
+    return _Motion(x=x, y=y, events=events, amps=amps,
+                   info={"length_px": L, "damping": gamma, "period_s": 2 * np.pi / omega})
+
+
+def _orbit(sc: _Scene) -> _Motion:
+    """``orbit``: uniform circular motion; an event each time the object passes the top."""
+    rng, t, cw, ch, r, dur = sc.rng, sc.t, sc.cw, sc.ch, sc.r, sc.dur
+    R = rng.uniform(0.15, 0.4) * min(ch, cw)
+    R = min(R, (min(cw, ch) - 2 * r) / 2 - 1)
+    cx = rng.uniform(r + R, cw - r - R)
+    cy = rng.uniform(r + R, ch - r - R)
+    period = rng.uniform(1.0, 2.5)
+    w = 2 * np.pi / period * (1 if rng.uniform() < 0.5 else -1)
+    a0 = rng.uniform(0, 2 * np.pi)
+    a = a0 + w * t
+    x = cx + R * np.cos(a)
+    y = cy + R * np.sin(a)
+    # event when the object passes the top of the circle (a = -pi/2 mod 2pi)
+    nk = int(abs(w) * dur / (2 * np.pi)) + 3
+    tes = (-np.pi / 2 + 2 * np.pi * np.arange(-nk, nk + 1) - a0) / w
+    events = sorted(float(v) for v in tes if 0 <= v < dur)
+    return _Motion(x=x, y=y, events=events, amps=[1.0] * len(events), info={"radius_px": R, "period_s": period})
+
+
+def _zigzag(sc: _Scene) -> _Motion:
+    """``zigzag``: constant speed, reflected at the scene's walls; an event per wall hit."""
+    rng, t, s, r, lo_x, hi_x = sc.rng, sc.t, sc.s, sc.r, sc.lo_x, sc.hi_x
+    speed = rng.uniform(90, 200) * s
+    d = rng.uniform(0.25, 1.3) + (np.pi / 2) * int(rng.integers(4))
+    vx, vy = speed * math.cos(d), speed * math.sin(d)
+    lo_y, hi_y = r, sc.ch - r
+    ux0, uy0 = rng.uniform(0, hi_x - lo_x), rng.uniform(0, hi_y - lo_y)
+    x = lo_x + _fold(ux0 + vx * t, hi_x - lo_x)
+    y = lo_y + _fold(uy0 + vy * t, hi_y - lo_y)
+    hits = _wall_hits(ux0, vx, hi_x - lo_x, sc.dur) + _wall_hits(uy0, vy, hi_y - lo_y, sc.dur)
+    events = sorted(hits)
+    return _Motion(x=x, y=y, events=events, amps=[1.0] * len(events), info={"speed_px_s": speed})
+
+
+def _spin(sc: _Scene) -> _Motion:
+    """``spin``: in place, rotating at a constant rate; an event each time the marker points up."""
+    rng, r, T, angle0, dur = sc.rng, sc.r, sc.T, sc.angle0, sc.dur
+    x = np.full(T, rng.uniform(sc.lo_x + r, sc.hi_x - r))
+    y = np.full(T, rng.uniform(2 * r, sc.ch - 2 * r))
+    period = rng.uniform(0.8, 2.5)
+    w = 2 * np.pi / period * (1 if rng.uniform() < 0.5 else -1)
+    angle = angle0 + w * sc.t
+    # events when the marker points up (angle = -pi/2 mod 2pi)
+    tes = ((-np.pi / 2 - angle0) / w + np.arange(-3, int(dur / period) + 4) * period)
+    events = sorted(float(v) for v in tes if 0 <= v < dur)
+    return _Motion(x=x, y=y, events=events, amps=[1.0] * len(events),
+                   info={"period_s": period, "omega": w, "angle0": angle0}, angle=angle)
+
+
+def _jitter(sc: _Scene) -> _Motion:
+    """``jitter``: still with a slight tremor, jumping to a nearby place at random instants (an
+    event per jump)."""
+    rng, T, fps, s, r, lo_x, hi_x, ch = sc.rng, sc.T, sc.fps, sc.s, sc.r, sc.lo_x, sc.hi_x, sc.ch
+    x = np.empty(T)
+    y = np.empty(T)
+    events: list[float] = []
+    amps: list[float] = []
+    cx, cy = rng.uniform(lo_x, hi_x), rng.uniform(r, ch - r)
+    rate = rng.uniform(0.8, 2.0)
+    fr = 0
+    while fr < T:
+        gap = max(int(round(rng.exponential(1.0 / rate) * fps)), int(0.15 * fps) + 1)
+        nxt = min(T, fr + gap)
+        x[fr:nxt], y[fr:nxt] = cx, cy
+        fr = nxt
+        if fr < T:
+            ang = rng.uniform(0, 2 * np.pi)
+            dist = rng.uniform(15, 50) * s
+            cx = float(np.clip(cx + dist * math.cos(ang), lo_x, hi_x))
+            cy = float(np.clip(cy + dist * math.sin(ang), r, ch - r))
+            events.append(fr / fps)
+            amps.append(1.0)
+    x = x + rng.normal(0, 0.3 * s, T)  # slight tremor
+    y = y + rng.normal(0, 0.3 * s, T)
+    return _Motion(x=x, y=y, events=events, amps=amps, info={})
+
+
+_DYNAMICS: dict[str, Callable[[_Scene], _Motion]] = {
+    "bounce": _bounce, "fall": _drop_or_launch, "launch": _drop_or_launch, "pendulum": _pendulum,
+    "orbit": _orbit, "zigzag": _zigzag, "spin": _spin, "jitter": _jitter,
+}
+
+
+def simulate(spec: VideoSpec) -> Trajectory:
+    """The object's path at the frame times and its event times (class dynamics)."""
+    sc = _scene(spec)
+    dynamics = _DYNAMICS.get(spec.cls)
+    if dynamics is None:  # pragma: no cover
+        raise ValueError(spec.cls)
+    motion = dynamics(sc)
+    info: dict[str, Any] = {"gravity_px_s2": sc.g, **motion.info}
+    angle = motion.angle if motion.angle is not None else np.full(sc.T, sc.angle0)
+    order = np.argsort(motion.events, kind="stable")
+    events = [float(motion.events[i]) for i in order]
+    amps = [float(motion.amps[i]) for i in order]
+    return Trajectory(x=np.asarray(motion.x, float), y=np.asarray(motion.y, float), angle=angle,
                       events=events, amps=amps, info=info)
 
 

@@ -1,4 +1,4 @@
-"""Tests of the synthetic audio-visual world (avbench.synth)."""
+"""Tests of the synthetic audio-visual world (avbench.synthesize)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from avbench.synth import (
+from avbench.synthesize import (
     CLASSES,
     SHAPES,
     VideoSpec,
@@ -342,3 +342,11 @@ def test_zoom_direction_knob() -> None:
     assert scale[-1] > scale[0]  # zooming in magnifies over time
     _, _, _, gt = render(dataclasses.replace(spec, zoom_in=False))
     assert np.array(gt["camera_path"])[-1, 2] < np.array(gt["camera_path"])[0, 2]
+
+
+def test_synth_is_a_deprecated_alias_of_synthesize() -> None:
+    from avbench.cli import build_parser, cmd_synthesize
+
+    for name in ("synthesize", "synth"):
+        a = build_parser().parse_args([name, "-o", "out", "--config", "c.yaml", "--workers", "2"])
+        assert a.func is cmd_synthesize and (a.out, a.config, a.workers) == ("out", "c.yaml", 2)

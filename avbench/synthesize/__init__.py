@@ -1,11 +1,11 @@
-"""The embedded synthetic audio-visual world (``avbench synth``) and small test clips.
+"""The embedded synthetic audio-visual world (``avbench synthesize``) and small test clips.
 
 Public API:
 
 - :data:`CLASSES`, :class:`VideoSpec`, :func:`sample_spec`, :func:`render`, :func:`simulate`,
-  :func:`render_frames`, :func:`render_audio` (``avbench.synth.world``)
-- :func:`write_video`, :func:`write_lossless_video`, :func:`write_wav` (``avbench.synth.write``)
-- :func:`write_dataset`, :data:`DEFAULTS`, :func:`plan` (``avbench.synth.dataset``)
+  :func:`render_frames`, :func:`render_audio` (``avbench.synthesize.world``)
+- :func:`write_video`, :func:`write_lossless_video`, :func:`write_wav` (``avbench.synthesize.write``)
+- :func:`write_dataset`, :data:`DEFAULTS`, :func:`plan` (``avbench.synthesize.dataset``)
 - :func:`make_tone_clip`: a tiny clip with known content, for tests of other modules
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from avbench.synth.dataset import DEFAULTS, GT_COLUMNS, merged_config, plan, write_dataset
-from avbench.synth.world import (
+from avbench.synthesize.dataset import DEFAULTS, GT_COLUMNS, merged_config, plan, write_dataset
+from avbench.synthesize.world import (
     CLASSES,
     SHAPES,
     TIME_SYMMETRIC,
@@ -31,7 +31,7 @@ from avbench.synth.world import (
     simulate,
     timbre,
 )
-from avbench.synth.write import CONTAINERS, probe, write_lossless_video, write_video, write_wav
+from avbench.synthesize.write import CONTAINERS, probe, write_lossless_video, write_video, write_wav
 
 __all__ = [
     "CLASSES", "CONTAINERS", "DEFAULTS", "GT_COLUMNS", "SHAPES", "TIME_SYMMETRIC", "VideoSpec",

@@ -310,6 +310,167 @@ def evaluate_pretext(trainer: Trainer, pretext: Pretext) -> dict[str, float]:
     return out
 
 
+@dataclass
+class _TrainingData:
+    """The shards a run reads (checked against the index when there is one) and their samples."""
+
+    shard_dir: str | Path
+    urls: list[str]
+    fingerprint: str  # data_hash of the shards and index (before the check)
+    rows: pd.DataFrame  # sample_rows: one row per sample
+    skipped: int  # damaged or missing samples left out (on_damage="skip")
+
+
+def _training_data(shard_dir: str | Path, index: str | Path | None, on_damage: str) -> _TrainingData:
+    """The shards under ``shard_dir``, their fingerprint and their sample rows; with an ``index``,
+    the shards are checked against it first (:func:`avbench.shards.verify.checked_index`)."""
+    from avbench.shards.verify import checked_index
+
+    urls = shard_urls(shard_dir)
+    if not urls:
+        raise FileNotFoundError(f"no shard-*.tar under {shard_dir}")
+    fingerprint = data_hash(urls, index)
+    table = None
+    skipped = 0
+    if index is not None and Path(index).is_file():
+        checked = checked_index(shard_dir, pd.read_parquet(index), on_damage)
+        table, skipped, urls = checked.index, checked.skipped, checked.urls(urls)
+    rows = sample_rows(shard_dir, index, table)
+    return _TrainingData(shard_dir=shard_dir, urls=urls, fingerprint=fingerprint, rows=rows, skipped=skipped)
+
+
+def _make_trainer(cfg: dict[str, Any], data: _TrainingData, *, seed: int, dist: Dist, workers: int, progress: bool,
+                  cache_mb: int) -> tuple[Trainer, int, bool]:
+    """The method's pretext, the held-out split, the log-mel normalization and the model (its
+    initialization draws from the seeded torch generator), in a :class:`Trainer`. Returns
+    (trainer, number of classes, whether the BatchNorm layers became SyncBatchNorm)."""
+    method = str(cfg["method"])
+    rows = data.rows
+    labels = rows["label_idx"].to_numpy() if len(rows) else np.zeros(0, int)
+    n_classes = int(labels.max()) + 1 if len(labels) and (labels >= 0).any() else 1
+    pretext = PRETEXTS[method](cfg, n_classes=n_classes, seed=seed)
+    ok = [r["key"] for r in rows.to_dict("records") if pretext.usable(r)]
+    if pretext.trains and len(ok) < 4:
+        raise ValueError(f"only {len(ok)} usable samples for {method} in {data.shard_dir}")
+    train_keys, heldout_keys = split_heldout(ok, seed)
+    mel_norm = mel_statistics(data.urls, frozenset(train_keys)) if len(ok) else (0.0, 1.0)
+    model = PretrainModel(specs=pretext.encoder_specs(), head=pretext).to(dist.device)
+    sync_bn = bool(cfg.get("sync_batchnorm", False)) and convert_sync_batchnorm(model.encoders, dist)
+    trainer = Trainer(pretext=pretext, model=model, urls=data.urls, train_keys=train_keys, heldout_keys=heldout_keys,
+                      rows=rows, mel_norm=mel_norm, cfg=cfg, seed=seed, dist=dist, workers=workers, progress=progress,
+                      cache_mb=cache_mb)
+    return trainer, n_classes, sync_bn
+
+
+def _run_meta(run: str, trainer: Trainer, data: _TrainingData, *, n_classes: int, sync_bn: bool,
+              provenance: dict[str, Any] | None) -> dict[str, Any]:
+    """The checkpoint's metadata known before training: the run, its settings, its data and split,
+    the provenance, and the damaged samples left out (not counted in ``pretrain_clips_used``)."""
+    cfg, seed, dist, pretext = trainer.cfg, trainer.seed, trainer.dist, trainer.pretext
+    meta = {"run": run, "method": str(cfg["method"]), "config": cfg, "seed": seed, "n_classes": n_classes,
+            "mel_norm": trainer.mel_norm, "world_size": dist.world, "n_train_videos": len(trainer.train_keys),
+            "n_val_videos": len(trainer.heldout_keys),
+            "heldout_keys": list(trainer.heldout_keys),  # the videos the pretext is scored on (avbench aot-cues)
+            "encoders": list(pretext.encoders), "sync_batchnorm": sync_bn, **(provenance or {}),
+            "data_hash": data.fingerprint}
+    if data.skipped:
+        meta["pretrain_clips_damaged"] = data.skipped
+        meta["pretrain_clips_used"] = max(0, int(meta.get("pretrain_clips_used", 0)) - data.skipped)
+    return meta
+
+
+def _resume(trainer: Trainer, opt: torch.optim.Optimizer, last: Path, *, run: str,
+            fingerprint: str) -> tuple[list[dict[str, Any]], int]:
+    """Load ``last`` (the state after the last finished epoch) into the model, ``opt`` and the
+    pretext when it was written with this config, seed and data fingerprint. Returns (the metrics
+    rows so far, the epoch to start from): ([], 0) when there is nothing to resume."""
+    pretext, dist = trainer.pretext, trainer.dist
+    if not (last.exists() and pretext.trains):
+        return [], 0
+    state = load_state(last, map_location=dist.device)
+    same_data = state["meta"].get("data_hash") == fingerprint
+    if not same_data and dist.main:
+        print(f"not resuming {run} from {last}: the shards or index changed since it was written "
+              "(data fingerprint differs); training from epoch 0", flush=True)
+    if not (same_data and state["meta"]["config"] == trainer.cfg and state["meta"]["seed"] == trainer.seed):
+        return [], 0
+    trainer.model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optim"])
+    pretext.load_state_dict(state.get("pretext", {}))
+    start_epoch = int(state["epoch"])
+    if dist.main:
+        print(f"resuming {run} from epoch {start_epoch}", flush=True)
+    return state["metrics"], start_epoch
+
+
+def _train_steps(trainer: Trainer, opt: torch.optim.Optimizer, stream: ShardStream, *, epoch: int, bs: int,
+                 gen: torch.Generator, n_steps: int, desc: str) -> tuple[dict[str, float], int]:
+    """One epoch's optimizer steps over ``stream`` (in batches of ``bs``, until a rank runs out).
+    Returns (the sums over the steps of the loss and the method's logs, the number of steps)."""
+    model, pretext, dist = trainer.model, trainer.pretext, trainer.dist
+    sums: dict[str, float] = {}
+    done = 0
+    it: Iterator[dict[str, Any]] = batches(stream, batch_size=bs, workers=trainer.workers)
+    with progress_bar(total=n_steps, desc=desc, enabled=trainer.progress and dist.main) as bar:
+        while True:
+            b = next(it, None)
+            if not all_ranks_have(b is not None, dist):
+                break
+            assert b is not None
+            with trainer.autocast():
+                loss, logs = pretext.loss(model, trainer.tensors(b), epoch=epoch, generator=gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            average_gradients(model, dist)
+            opt.step()
+            logs = average_logs({"loss": float(loss.item()), **logs}, dist)
+            for k, v in logs.items():
+                sums[k] = sums.get(k, 0.0) + v
+            done += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['loss']:.3f}")
+    return sums, done
+
+
+def _train_epoch(trainer: Trainer, opt: torch.optim.Optimizer, epoch: int, *, run: str, bs: int,
+                 gen: torch.Generator) -> dict[str, Any]:
+    """One epoch: the method's between-epoch work, ``clips_per_video`` (times the method's
+    repeats) shuffled views of every training video, then the held-out pretext metrics. Returns
+    the epoch's metrics row (without ``wall_s``)."""
+    pretext, dist, train_keys = trainer.pretext, trainer.dist, trainer.train_keys
+    row: dict[str, Any] = {"epoch": epoch + 1, **pretext.epoch_logs(epoch)}
+    row.update(pretext.before_epoch(trainer, epoch))
+    cpv = float(trainer.cfg["clips_per_video"])
+    extra = pretext.repeats(train_keys)
+    repeats = {k: cpv * (extra.get(k, 1.0) if extra else 1.0) for k in train_keys}
+    stream = trainer.stream(view=pretext.view(epoch), keys=train_keys, epoch=epoch, shuffle=True, repeats=repeats)
+    n_steps = max(1, int(sum(repeats.values()) // (bs * dist.world)))
+    sums, done = _train_steps(trainer, opt, stream, epoch=epoch, bs=bs, gen=gen, n_steps=n_steps,
+                              desc=f"{run} epoch {epoch + 1}/{pretext.epochs}")
+    if done == 0:
+        raise RuntimeError(f"{run}: epoch {epoch + 1} produced no training batch (fewer usable samples than "
+                           f"batch_size {bs}, or shards without what {trainer.cfg['method']} reads: "
+                           f"{sorted(pretext.needs)}?)")
+    row.update({f"train_{k}": v / max(1, done) for k, v in sums.items()})
+    row["train_steps"] = done
+    row.update({f"val_{k}": v for k, v in evaluate_pretext(trainer, pretext).items()})
+    return row
+
+
+def _write_outputs(out_dir: Path, model: PretrainModel, meta: dict[str, Any], metrics: list[dict[str, Any]]) -> None:
+    """``checkpoint.pt`` (encoders, head, meta, metrics) and ``metrics.csv``; the resume state
+    ``last.pt`` is removed."""
+    model.to("cpu")
+    save_checkpoint(out_dir / "checkpoint.pt", encoders=dict(model.encoders.items()), specs=model.specs,
+                    head=model.head.state_dict(), meta=meta, metrics=metrics)
+    cols = ["epoch"] + sorted({k for r in metrics for k in r} - {"epoch"})
+    with atomic_path(out_dir / "metrics.csv", suffix=".csv") as tmp:
+        pd.DataFrame(metrics, columns=cols).to_csv(tmp, index=False)
+    last = out_dir / "last.pt"
+    if last.exists():
+        last.unlink()
+
+
 def pretrain(
     *,
     run: str,
@@ -336,8 +497,6 @@ def pretrain(
     (:func:`data_hash`) are those of this call; otherwise training starts from epoch 0. Up to
     ``cache_mb`` of decoded samples are kept in memory across epochs (0: read the shards every
     epoch); the results are the same either way."""
-    from avbench.shards.verify import checked_index
-
     method = str(cfg["method"])
     if method not in PRETEXTS:
         raise ValueError(f"unknown method {method!r}; choose from {sorted(PRETEXTS)}")
@@ -347,97 +506,22 @@ def pretrain(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    urls = shard_urls(shard_dir)
-    if not urls:
-        raise FileNotFoundError(f"no shard-*.tar under {shard_dir}")
-    fingerprint = data_hash(urls, index)
-    table = None
-    skipped = 0
-    if index is not None and Path(index).is_file():
-        checked = checked_index(shard_dir, pd.read_parquet(index), on_damage)
-        table, skipped, urls = checked.index, checked.skipped, checked.urls(urls)
-    rows = sample_rows(shard_dir, index, table)
-    labels = rows["label_idx"].to_numpy() if len(rows) else np.zeros(0, int)
-    n_classes = int(labels.max()) + 1 if len(labels) and (labels >= 0).any() else 1
-    pretext = PRETEXTS[method](cfg, n_classes=n_classes, seed=seed)
-    ok = [r["key"] for r in rows.to_dict("records") if pretext.usable(r)]
-    if pretext.trains and len(ok) < 4:
-        raise ValueError(f"only {len(ok)} usable samples for {method} in {shard_dir}")
-    train_keys, heldout_keys = split_heldout(ok, seed)
-    mel_norm = mel_statistics(urls, frozenset(train_keys)) if len(ok) else (0.0, 1.0)
-    model = PretrainModel(specs=pretext.encoder_specs(), head=pretext).to(dist.device)
-    sync_bn = bool(cfg.get("sync_batchnorm", False)) and convert_sync_batchnorm(model.encoders, dist)
-    trainer = Trainer(pretext=pretext, model=model, urls=urls, train_keys=train_keys, heldout_keys=heldout_keys,
-                      rows=rows, mel_norm=mel_norm, cfg=cfg, seed=seed, dist=dist, workers=workers, progress=progress,
-                      cache_mb=cache_mb)
-    meta = {"run": run, "method": method, "config": cfg, "seed": seed, "n_classes": n_classes, "mel_norm": mel_norm,
-            "world_size": dist.world, "n_train_videos": len(train_keys), "n_val_videos": len(heldout_keys),
-            "heldout_keys": list(heldout_keys),  # the videos the pretext is scored on (avbench aot-cues)
-            "encoders": list(pretext.encoders), "sync_batchnorm": sync_bn, **(provenance or {}), "data_hash": fingerprint}
-    if skipped:
-        meta["pretrain_clips_damaged"] = skipped
-        meta["pretrain_clips_used"] = max(0, int(meta.get("pretrain_clips_used", 0)) - skipped)
-    metrics: list[dict[str, Any]] = []
+    data = _training_data(shard_dir, index, on_damage)
+    trainer, n_classes, sync_bn = _make_trainer(cfg, data, seed=seed, dist=dist, workers=workers, progress=progress,
+                                                cache_mb=cache_mb)
+    model, pretext = trainer.model, trainer.pretext
+    meta = _run_meta(run, trainer, data, n_classes=n_classes, sync_bn=sync_bn, provenance=provenance)
     last = out_dir / "last.pt"
-    start_epoch = 0
     opt = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg["weight_decay"]))
     trainer.optimizer = opt
-    if last.exists() and pretext.trains:
-        state = load_state(last, map_location=dist.device)
-        same_data = state["meta"].get("data_hash") == fingerprint
-        if not same_data and dist.main:
-            print(f"not resuming {run} from {last}: the shards or index changed since it was written "
-                  "(data fingerprint differs); training from epoch 0", flush=True)
-        if same_data and state["meta"]["config"] == cfg and state["meta"]["seed"] == seed:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optim"])
-            pretext.load_state_dict(state.get("pretext", {}))
-            metrics = state["metrics"]
-            start_epoch = int(state["epoch"])
-            if dist.main:
-                print(f"resuming {run} from epoch {start_epoch}", flush=True)
+    metrics, start_epoch = _resume(trainer, opt, last, run=run, fingerprint=data.fingerprint)
     meta.update(pretext.prepare(trainer))
-    bs_global = int(cfg["batch_size"])
-    bs = max(2, bs_global // dist.world)
-    cpv = float(cfg["clips_per_video"])
+    bs = max(2, int(cfg["batch_size"]) // dist.world)
     gen = torch.Generator().manual_seed(seed * 1000 + dist.rank)
     model.train()
     for epoch in range(start_epoch, pretext.epochs):
         gen.manual_seed(seed * 1000 + dist.rank + 7919 * epoch)
-        row: dict[str, Any] = {"epoch": epoch + 1, **pretext.epoch_logs(epoch)}
-        row.update(pretext.before_epoch(trainer, epoch))
-        extra = pretext.repeats(train_keys)
-        repeats = {k: cpv * (extra.get(k, 1.0) if extra else 1.0) for k in train_keys}
-        stream = trainer.stream(view=pretext.view(epoch), keys=train_keys, epoch=epoch, shuffle=True, repeats=repeats)
-        n_steps = max(1, int(sum(repeats.values()) // (bs * dist.world)))
-        sums: dict[str, float] = {}
-        done = 0
-        it: Iterator[dict[str, Any]] = batches(stream, batch_size=bs, workers=workers)
-        with progress_bar(total=n_steps, desc=f"{run} epoch {epoch + 1}/{pretext.epochs}",
-                          enabled=progress and dist.main) as bar:
-            while True:
-                b = next(it, None)
-                if not all_ranks_have(b is not None, dist):
-                    break
-                assert b is not None
-                with trainer.autocast():
-                    loss, logs = pretext.loss(model, trainer.tensors(b), epoch=epoch, generator=gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                average_gradients(model, dist)
-                opt.step()
-                logs = average_logs({"loss": float(loss.item()), **logs}, dist)
-                for k, v in logs.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                done += 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{logs['loss']:.3f}")
-        if done == 0:
-            raise RuntimeError(f"{run}: epoch {epoch + 1} produced no training batch (fewer usable samples than "
-                               f"batch_size {bs}, or shards without what {method} reads: {sorted(pretext.needs)}?)")
-        row.update({f"train_{k}": v / max(1, done) for k, v in sums.items()})
-        row["train_steps"] = done
-        row.update({f"val_{k}": v for k, v in evaluate_pretext(trainer, pretext).items()})
+        row = _train_epoch(trainer, opt, epoch, run=run, bs=bs, gen=gen)
         row["wall_s"] = round(time.time() - t0, 1)
         metrics.append(row)
         if dist.main:
@@ -448,16 +532,8 @@ def pretrain(
     meta.update(pretext.checkpoint_meta())
     summary = {"run": run, "method": method, "epochs": pretext.epochs, "wall_s": meta["wall_s"],
                "world_size": dist.world, "final": metrics[-1] if metrics else {}}
-    if not dist.main:
-        return summary
-    model.to("cpu")
-    save_checkpoint(out_dir / "checkpoint.pt", encoders=dict(model.encoders.items()), specs=model.specs,
-                    head=model.head.state_dict(), meta=meta, metrics=metrics)
-    cols = ["epoch"] + sorted({k for r in metrics for k in r} - {"epoch"})
-    with atomic_path(out_dir / "metrics.csv", suffix=".csv") as tmp:
-        pd.DataFrame(metrics, columns=cols).to_csv(tmp, index=False)
-    if last.exists():
-        last.unlink()
+    if dist.main:
+        _write_outputs(out_dir, model, meta, metrics)
     return summary
 
 
