@@ -52,7 +52,7 @@ def test_groups_dry_run_plans_one_shard_job_per_group(tmp_path):
 @pytest.mark.slow
 def test_groups_workflow_reads_every_sample_back(tmp_path):
     from avbench.checkpoint import checkpoint_meta
-    from avbench.shards.load import iter_samples
+    from avbench.shards.loader import iter_samples
     from avbench.shards.verify import verify_shards
     from avbench.shards.write import MARKER, group_rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,8 +51,17 @@ class TorchvisionVideo(nn.Module):
         return self.net(x)
 
 
-def build_video_encoder(*, name: str = "small3d", channels: tuple[int, ...] = (16, 32, 64, 128)) -> nn.Module:
-    """Build a video encoder by name: ``small3d``, ``r3d_18``, ``mc3_18`` or ``r2plus1d_18``."""
+def build_video_encoder(*, name: str = "small3d", channels: tuple[int, ...] = (16, 32, 64, 128),
+                        **kw: Any) -> nn.Module:
+    """Build a video encoder by name: ``small3d``, ``r3d_18``, ``mc3_18`` or ``r2plus1d_18``; or
+    ``multisensory`` (:class:`avbench.models.multisensory.MultisensoryNet`, the audio-visual
+    early-fusion network, ``kw`` its settings; video alone in, the "vision only" features out)."""
+    if name == "multisensory":
+        from avbench.models.multisensory import build_multisensory
+
+        return build_multisensory(channels=tuple(channels), **kw)
+    if kw:
+        raise ValueError(f"video backbone {name!r} takes no settings {sorted(kw)}")
     if name == "small3d":
         return Small3D(channels=tuple(channels))
     if name in ("r3d_18", "mc3_18", "r2plus1d_18"):

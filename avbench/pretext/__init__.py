@@ -9,6 +9,7 @@ method                    module                                                
 ``avts``                  :mod:`~avbench.pretext.avts` (sync, easy/hard, curriculum)  video, audio
 ``l3``                    :mod:`~avbench.pretext.l3` (correspondence, fused)          video, audio
 ``avenet``                :mod:`~avbench.pretext.avenet` (correspondence, distance)   video, audio
+``multisensory``          :mod:`~avbench.pretext.multisensory` (sync, early fusion)   video (fused)
 ``sdc`` ``mdc`` ``cdc``   :mod:`~avbench.pretext.xdc` (deep clustering)               video, audio
 ``xdc``
 ``aot``                   :mod:`~avbench.pretext.aot` (arrow of time on flow)         flow
@@ -34,6 +35,7 @@ from avbench.pretext.colorization import Colorization
 from avbench.pretext.infonce import InfoNCE
 from avbench.pretext.jigsaw import Jigsaw
 from avbench.pretext.l3 import L3
+from avbench.pretext.multisensory import Multisensory
 from avbench.pretext.odd_one_out import OddOneOut
 from avbench.pretext.random_targets import RandomTargets
 from avbench.pretext.shuffle_learn import ShuffleLearn
@@ -44,8 +46,8 @@ from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 
 PRETEXTS: dict[str, type[Pretext]] = {
     cls.name: cls
-    for cls in (AVTS, L3, AVENet, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, Sorting, Jigsaw, Speed,
-                Colorization, InfoNCE, RandomTargets, Supervised, Scratch)
+    for cls in (AVTS, L3, AVENet, Multisensory, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, Sorting, Jigsaw,
+                Speed, Colorization, InfoNCE, RandomTargets, Supervised, Scratch)
 }
 
 __all__ = ["PRETEXTS", "Pretext", "PretrainModel", "to_tensors"]

@@ -13,6 +13,9 @@ Members of a sample (``<key>.<ext>`` in the tar):
   field ``flow_jpeg_bytes`` and ``flow.codec`` = ``{"name": "jpeg", "quality": q}``
   (``flow.codec: jpeg``);
 - ``mel.npy``: float16 (n_mels, M) log-mel, mel frame ``i`` at ``i * hop_ms`` ms after ``t_start``;
+- ``wav.npy`` (only with the shard option ``waveform``): int16 (N,) the mono waveform at
+  ``sample_rate`` the log-mel was computed from, sample ``i`` at ``i / sample_rate`` s after
+  ``t_start`` (:func:`wav_int16`; :func:`avbench.shards.loader.wav_window` reads it as float);
 - ``json``: the metadata (what was done to the sample).
 
 :func:`decode_sample` turns the raw members (as webdataset yields them) into arrays.
@@ -50,6 +53,11 @@ def encode_jpeg_frames(frames: np.ndarray, quality: int = 90) -> tuple[bytes, li
             raise ValueError("JPEG encoding failed")
         parts.append(enc.tobytes())
     return b"".join(parts), [len(p) for p in parts]
+
+
+def wav_int16(wave: np.ndarray) -> np.ndarray:
+    """float waveform in [-1, 1] -> int16 (clipped): what ``wav.npy`` stores."""
+    return np.clip(np.rint(np.asarray(wave, np.float64) * 32767.0), -32768, 32767).astype(np.int16)
 
 
 def decode_jpeg_frames(data: bytes, lengths: list[int]) -> np.ndarray:
@@ -222,12 +230,13 @@ def dequantize_flow(q: np.ndarray, bound: float) -> np.ndarray:
 
 
 def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
-    """Raw tar members of one sample -> ``{"key", "meta", "frames", "flow", "mel"}``.
+    """Raw tar members of one sample -> ``{"key", "meta", "frames", "flow", "mel", "wav"}``.
 
     frames: uint8 (T, H, W, 3) or None (a :class:`JpegFrames`, decoded where indexed, for
     ``frames.mjpeg``); flow: uint8 (T-1, H, W, 2) or None (quantized; see :func:`dequantize_flow`;
     a :class:`JpegFlow`, decoded where indexed, for ``flow.mjpeg``);
-    mel: float32 (n_mels, M) or None; meta: the JSON dict.
+    mel: float32 (n_mels, M) or None; wav: int16 (N,) or None (``wav.npy``, stored only with the
+    shard option ``waveform``); meta: the JSON dict.
     """
     meta = raw["json"]
     if isinstance(meta, (bytes, bytearray)):
@@ -245,4 +254,5 @@ def decode_sample(raw: dict[str, Any]) -> dict[str, Any]:
         size = meta.get("size")
         flow = JpegFlow(raw["flow.mjpeg"], meta["flow_jpeg_bytes"], tuple(size) if size else None)
     mel = npy_array(raw["mel.npy"]).astype(np.float32) if "mel.npy" in raw else None
-    return {"key": raw["__key__"], "meta": meta, "frames": frames, "flow": flow, "mel": mel}
+    wav = npy_array(raw["wav.npy"]) if "wav.npy" in raw else None
+    return {"key": raw["__key__"], "meta": meta, "frames": frames, "flow": flow, "mel": mel, "wav": wav}

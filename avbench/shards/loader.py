@@ -46,7 +46,7 @@ from avbench.preprocess.flow import flow_input
 from avbench.shards.codec import decode_sample
 
 View = Callable[[dict[str, Any], np.random.Generator], "dict[str, Any] | None"]
-MEMBERS = ("frames.npy", "frames.mjpeg", "flow.npy", "flow.mjpeg", "mel.npy", "json")
+MEMBERS = ("frames.npy", "frames.mjpeg", "flow.npy", "flow.mjpeg", "mel.npy", "wav.npy", "json")
 
 
 def shard_urls(shard_dir: str | Path) -> list[str]:
@@ -84,7 +84,7 @@ class SampleCache:
         if (url, key, needs) in self.samples:
             return
         size = 0
-        for m in ("frames", "flow", "mel"):
+        for m in ("frames", "flow", "mel", "wav"):
             a = sample.get(m)
             if isinstance(a, np.ndarray):
                 a.setflags(write=False)
@@ -115,7 +115,8 @@ class ShardStream(torch.utils.data.IterableDataset):
     or a ``functools.partial`` of one). keys: keep only samples whose key is in this set (e.g. the
     training videos of a fold). repeats: key -> expected number of copies per epoch (resampling,
     e.g. uniform sampling over pseudo-classes; missing keys count 1). needs: which members to
-    decode (``frames``, ``flow``, ``mel``).
+    decode (``frames``, ``flow``, ``mel``, ``wav``: the waveform of shards written with the option
+    ``waveform``).
     """
 
     urls: list[str]
@@ -289,10 +290,11 @@ def batches(stream: ShardStream, *, batch_size: int, workers: int = 0, drop_last
 
 def iter_samples(shard_dir: str | Path) -> Iterator[dict[str, Any]]:
     """Yield decoded samples in shard order: ``{"key", "frames": uint8 (T,H,W,3) | None,
-    "flow": uint8 (T-1,H,W,2) | None, "mel": float32 (n_mels, M) | None, "meta": dict}``
-    (any frame codec: JPEG frames are decoded whole here). The plain "every sample as arrays" view
-    (tests, small sets, inspection); training and evaluation stream with :class:`ShardStream`."""
-    for s in ShardStream(shard_urls(shard_dir), shuffle=False):
+    "flow": uint8 (T-1,H,W,2) | None, "mel": float32 (n_mels, M) | None, "wav": int16 (N,) | None,
+    "meta": dict}`` (any frame codec: JPEG frames are decoded whole here; ``wav`` only in shards
+    written with the option ``waveform``). The plain "every sample as arrays" view (tests, small
+    sets, inspection); training and evaluation stream with :class:`ShardStream`."""
+    for s in ShardStream(shard_urls(shard_dir), shuffle=False, needs=frozenset({"frames", "flow", "mel", "wav"})):
         if s["frames"] is not None and not isinstance(s["frames"], np.ndarray):
             s["frames"] = np.asarray(s["frames"])
         yield s
@@ -341,18 +343,36 @@ def mel_window(mel: np.ndarray, meta: dict[str, Any], t: float, seconds: float) 
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
+def wav_window(wav: np.ndarray, meta: dict[str, Any], t: float, seconds: float) -> np.ndarray:
+    """The waveform of ``[t, t + seconds)`` (t in seconds after ``t_start``, the instant of
+    :func:`mel_window`'s first mel frame) from a sample's int16 ``wav`` (``wav.npy``), as float32 in
+    [-1, 1], zero-padded where the window runs outside the audio. Returns float32
+    (round(seconds * sample_rate),)."""
+    sr = float(meta["sample_rate"])
+    n = int(round(seconds * sr))
+    s0 = int(round(t * sr))
+    out = np.zeros(n, np.float32)
+    a, b = max(0, s0), min(len(wav), s0 + n)
+    if b > a:
+        out[a - s0:b - s0] = wav[a:b].astype(np.float32) / 32768.0
+    return out
+
+
 def clip_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int, audio: bool = True,
-              flow: bool = False, start: int | None = None) -> dict[str, Any] | None:
+              flow: bool = False, start: int | None = None, wav: bool = False) -> dict[str, Any] | None:
     """One synchronized clip: ``video`` uint8 (T, H, W, 3), ``audio`` float32 (n_mels, A) of the
     same instant and duration (``T / fps`` seconds), ``flow`` uint8 (T, H, W, 2) (the T flow pairs
     starting at the clip's first frame, in the midpoint representation of
     :func:`avbench.preprocess.flow.flow_input`; needs T+1 contiguous frames), ``label`` int, ``start`` (first
-    frame index), ``flow_bound``.
+    frame index), ``flow_bound``; with ``wav``, ``wav`` float32 (T / fps * sample_rate,) the waveform
+    of the same instant (:func:`wav_window`; shards written with the option ``waveform``).
     A random start unless ``start`` is given; None when the sample has no such clip.
     """
     meta = sample["meta"]
     need = clip_frames + (1 if flow else 0)
     if sample["frames"] is None or (audio and sample["mel"] is None) or (flow and sample["flow"] is None):
+        return None
+    if wav and sample.get("wav") is None:
         return None
     starts = clip_starts(meta, need)
     if not starts:
@@ -362,6 +382,8 @@ def clip_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: 
                             "start": k0}
     if audio:
         item["audio"] = mel_window(sample["mel"], meta, frame_time(meta, k0), clip_frames / float(meta["fps"]))
+    if wav:
+        item["wav"] = wav_window(sample["wav"], meta, frame_time(meta, k0), clip_frames / float(meta["fps"]))
     if flow:  # the one flow representation of pretext and downstream (avbench.preprocess.flow.flow_input)
         item["flow"] = flow_input(sample["flow"][k0:k0 + clip_frames], float(meta["flow"]["bound"]))
         item["flow_bound"] = float(meta["flow"]["bound"])

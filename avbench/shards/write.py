@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from avbench.paths import DIR_MODE, FILE_MODE, atomic_path, output_lock, sample_key
-from avbench.shards.codec import encode_jpeg_flow, encode_jpeg_frames, npy_bytes, quantize_flow
+from avbench.shards.codec import encode_jpeg_flow, encode_jpeg_frames, npy_bytes, quantize_flow, wav_int16
 
 if TYPE_CHECKING:
     from avbench.media.decode import DecodedClip
@@ -314,6 +314,9 @@ def _audio_sample(wave: np.ndarray, cfg: dict[str, Any], meta: dict[str, Any], f
                   hop_ms=float(cfg["hop_ms"]))
     meta["n_mel_frames"] = int(mel.shape[1])
     files["mel.npy"] = npy_bytes(mel.astype(np.float16))
+    if cfg.get("waveform"):  # opt-in: the raw waveform of the log-mel's timeline (raw-audio networks)
+        files["wav.npy"] = npy_bytes(wav_int16(wave))
+        meta["n_wav_samples"] = int(len(wave))
     timings["audio_features"] = time.process_time() - t0
 
 
