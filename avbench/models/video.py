@@ -1,8 +1,10 @@
-"""Video encoders: a small 3D CNN for CPU runs, and torchvision's R3D/MC3/R(2+1)D-18 for real runs."""
+"""Video encoders: a small 3D CNN for CPU runs, torchvision's R3D/MC3/R(2+1)D-18 for real runs, and a
+small video ViT on space-time patches (:mod:`avbench.models.vit`, VideoMAE's encoder)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,8 +52,16 @@ class TorchvisionVideo(nn.Module):
         return self.net(x)
 
 
-def build_video_encoder(*, name: str = "small3d", channels: tuple[int, ...] = (16, 32, 64, 128)) -> nn.Module:
-    """Build a video encoder by name: ``small3d``, ``r3d_18``, ``mc3_18`` or ``r2plus1d_18``."""
+def build_video_encoder(*, name: str = "small3d", channels: tuple[int, ...] = (16, 32, 64, 128),
+                        vit: dict[str, Any] | None = None) -> nn.Module:
+    """Build a video encoder by name: ``small3d``, ``r3d_18``, ``mc3_18``, ``r2plus1d_18`` or
+    ``vit_small3d`` (``vit``: its ``pretrain.vit`` settings; ``channels`` is for small3d only)."""
+    from avbench.models.vit import VIT_NAMES, build_vit
+
+    if name in VIT_NAMES:
+        return build_vit(name, **(vit or {}))
+    if vit:
+        raise ValueError(f"vit settings given for the video backbone {name!r}, which is not a ViT")
     if name == "small3d":
         return Small3D(channels=tuple(channels))
     if name in ("r3d_18", "mc3_18", "r2plus1d_18"):
