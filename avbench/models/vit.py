@@ -164,6 +164,12 @@ class ViT3D(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode(self.tokens(x)[0]).mean(dim=1)
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The final tokens laid out on their grid, for tasks that need positions
+        (:func:`avbench.models.video.stage_features`): (B, dim, T', rows, cols), stride ``patch``."""
+        tokens, (t, h, w) = self.tokens(x)
+        return self.encode(tokens).transpose(1, 2).reshape(len(x), self.dim, t, h, w)
+
 
 def build_vit(name: str, **settings: Any) -> ViT3D:
     """A ViT by name (``vit_small3d``) with ``pretrain.vit`` settings over :data:`VIT_DEFAULTS`."""

@@ -101,6 +101,11 @@ def test_positions_are_distinct_and_the_vit_reads_any_grid():
         assert enc(torch.rand(*shape)).shape == (shape[0], 32)
     with pytest.raises(ValueError):
         enc(torch.rand(1, 3, 1, 24, 32))  # shorter than a tubelet
+    from avbench.models.video import stage_features
+
+    x = torch.rand(2, 3, 8, 24, 32)
+    fm = stage_features(enc)(x)  # the positional features of mask propagation
+    assert fm.shape == (2, 32, 4, 6, 8) and torch.allclose(fm.mean(dim=(2, 3, 4)), enc(x), atol=1e-5)
     # the default run's frames: 40x30, 16 frames -> an 8x6 grid of 5x5 patches, 8 time slots
     default = build_encoder(encoder_spec("video", {"video_backbone": "vit_small3d", "channels": [4]}))
     assert default.tokens(torch.rand(1, 3, 16, 30, 40))[1] == (8, 6, 8) and default.out_dim == VIT_DEFAULTS["dim"]
