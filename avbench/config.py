@@ -262,8 +262,8 @@ METHOD_ENCODERS: dict[str, tuple[str, ...]] = {
     "avts": ("video", "audio"), "l3": ("video", "audio"), "avenet": ("video", "audio"), "infonce": ("video", "audio"),
     "sdc": ("video", "audio"), "mdc": ("video", "audio"), "cdc": ("video", "audio"), "xdc": ("video", "audio"),
     "aot": ("flow",), "shuffle_learn": ("video",), "odd_one_out": ("video",), "sorting": ("video",),
-    "jigsaw": ("video",), "speed": ("video",), "colorization": ("video",), "scratch": ("video", "audio", "flow"),
-    "random_targets": ("video", "audio"), "multisensory": ("video",),
+    "jigsaw": ("video",), "speed": ("video",), "colorization": ("video",), "videomae": ("video",),
+    "scratch": ("video", "audio", "flow"), "random_targets": ("video", "audio"), "multisensory": ("video",),
 }
 # The encoders that evaluate a downstream set of each modality (``downstream: {set: modality}``).
 MODALITY_ENCODERS: dict[str, tuple[str, ...]] = {"video": ("video", "flow"), "audio": ("audio",)}

@@ -13,14 +13,18 @@ from torch import nn
 from avbench.models.audio import build_audio_encoder
 from avbench.models.flow import build_flow_encoder
 from avbench.models.video import build_video_encoder
+from avbench.models.vit import VIT_DEFAULTS, VIT_NAMES
 
 KINDS = ("video", "audio", "flow")
 
 
 def encoder_spec(kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    """The builder arguments of encoder ``kind`` from a pretraining config section."""
+    """The builder arguments of encoder ``kind`` from a pretraining config section (a ViT video
+    backbone: its ``vit`` settings over :data:`avbench.models.vit.VIT_DEFAULTS`)."""
     ch = [int(c) for c in cfg["channels"]]
     if kind == "video":
+        if cfg["video_backbone"] in VIT_NAMES:  # a ViT: its settings, defaults filled (no channels)
+            return {"kind": kind, "name": cfg["video_backbone"], "vit": {**VIT_DEFAULTS, **(cfg.get("vit") or {})}}
         return {"kind": kind, "name": cfg["video_backbone"], "channels": ch}
     if kind == "audio":
         return {"kind": kind, "name": cfg["audio_backbone"], "channels": ch}

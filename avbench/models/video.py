@@ -1,4 +1,5 @@
-"""Video encoders: a small 3D CNN for CPU runs, and torchvision's R3D/MC3/R(2+1)D-18 for real runs."""
+"""Video encoders: a small 3D CNN for CPU runs, torchvision's R3D/MC3/R(2+1)D-18 for real runs, and a
+small video ViT on space-time patches (:mod:`avbench.models.vit`, VideoMAE's encoder)."""
 
 from __future__ import annotations
 
@@ -52,10 +53,17 @@ class TorchvisionVideo(nn.Module):
 
 
 def build_video_encoder(*, name: str = "small3d", channels: tuple[int, ...] = (16, 32, 64, 128),
-                        **kw: Any) -> nn.Module:
-    """Build a video encoder by name: ``small3d``, ``r3d_18``, ``mc3_18`` or ``r2plus1d_18``; or
+                        vit: dict[str, Any] | None = None, **kw: Any) -> nn.Module:
+    """Build a video encoder by name: ``small3d``, ``r3d_18``, ``mc3_18``, ``r2plus1d_18``;
+    ``vit_small3d`` (``vit``: its ``pretrain.vit`` settings; ``channels`` is for small3d only); or
     ``multisensory`` (:class:`avbench.models.multisensory.MultisensoryNet`, the audio-visual
     early-fusion network, ``kw`` its settings; video alone in, the "vision only" features out)."""
+    from avbench.models.vit import VIT_NAMES, build_vit
+
+    if name in VIT_NAMES:
+        return build_vit(name, **(vit or {}))
+    if vit:
+        raise ValueError(f"vit settings given for the video backbone {name!r}, which is not a ViT")
     if name == "multisensory":
         from avbench.models.multisensory import build_multisensory
 

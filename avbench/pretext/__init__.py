@@ -18,6 +18,7 @@ method                    module                                                
 ``sorting``               :mod:`~avbench.pretext.sorting` (OPN sequence sorting)      video
 ``jigsaw``                :mod:`~avbench.pretext.jigsaw` (spatio-temporal tiles)      video
 ``speed``                 :mod:`~avbench.pretext.speed` (playback speed)              video
+``videomae``              :mod:`~avbench.pretext.videomae` (masked tubes, ViT)        video
 ``infonce``               :mod:`~avbench.pretext.infonce` (cross-modal InfoNCE)       video, audio
 ``random_targets``        :mod:`~avbench.pretext.random_targets` (control)            video, audio
 ``supervised``            :mod:`~avbench.pretext.supervised` (labels; reference)      configurable
@@ -42,12 +43,13 @@ from avbench.pretext.shuffle_learn import ShuffleLearn
 from avbench.pretext.sorting import Sorting
 from avbench.pretext.speed import Speed
 from avbench.pretext.supervised import Scratch, Supervised
+from avbench.pretext.videomae import VideoMAE
 from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 
 PRETEXTS: dict[str, type[Pretext]] = {
     cls.name: cls
     for cls in (AVTS, L3, AVENet, Multisensory, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, Sorting, Jigsaw,
-                Speed, Colorization, InfoNCE, RandomTargets, Supervised, Scratch)
+                Speed, Colorization, VideoMAE, InfoNCE, RandomTargets, Supervised, Scratch)
 }
 
 __all__ = ["PRETEXTS", "Pretext", "PretrainModel", "to_tensors"]

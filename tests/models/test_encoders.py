@@ -16,6 +16,7 @@ CFG = {"video_backbone": "small3d", "audio_backbone": "vgg_small", "channels": [
     ("video", "r3d_18", (2, 3, 8, 32, 32)),
     ("video", "mc3_18", (2, 3, 8, 32, 32)),
     ("video", "r2plus1d_18", (2, 3, 8, 32, 32)),
+    ("video", "vit_small3d", (2, 3, 8, 30, 40)),
     ("audio", "vgg_small", (2, 1, 24, 50)),
     ("audio", "vgg", (2, 1, 24, 50)),
     ("audio", "resnet18", (2, 1, 24, 50)),
