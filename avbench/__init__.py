@@ -22,8 +22,17 @@ def pinned_environment() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "")}
-    for pkg in ("torch", "torchvision", "torchaudio", "numpy", "scikit-learn", "av", "opencv-python-headless",
-                "webdataset", "pandas"):
+    for pkg in (
+        "torch",
+        "torchvision",
+        "torchaudio",
+        "numpy",
+        "scikit-learn",
+        "av",
+        "opencv-python-headless",
+        "webdataset",
+        "pandas",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -83,13 +83,20 @@ def checkpoint_meta(checkpoint: PathOrCheckpoint) -> dict[str, Any]:
     return load_checkpoint(checkpoint)["meta"]
 
 
-def save_checkpoint(path: str | os.PathLike[str], *, encoders: dict[str, nn.Module | dict[str, Any]],
-                    specs: dict[str, dict[str, Any]], meta: dict[str, Any], head: dict[str, Any] | None = None,
-                    metrics: list[dict[str, Any]] | None = None) -> Checkpoint:
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    encoders: dict[str, nn.Module | dict[str, Any]],
+    specs: dict[str, dict[str, Any]],
+    meta: dict[str, Any],
+    head: dict[str, Any] | None = None,
+    metrics: list[dict[str, Any]] | None = None,
+) -> Checkpoint:
     """Write a pretraining checkpoint (encoders as modules or state dicts) and return it."""
     states = {k: (e.state_dict() if isinstance(e, nn.Module) else e) for k, e in encoders.items()}
-    ck = check_checkpoint({"encoders": states, "specs": specs, "head": head or {}, "meta": meta,
-                           "metrics": metrics or []}, str(path))
+    ck = check_checkpoint(
+        {"encoders": states, "specs": specs, "head": head or {}, "meta": meta, "metrics": metrics or []}, str(path)
+    )
     save_state(path, ck)
     return ck
 
@@ -114,8 +121,11 @@ def encoder_hash(checkpoint: PathOrCheckpoint, kind: str) -> str:
     import json
 
     ck = load_checkpoint(checkpoint)
-    h = hashlib.sha256(json.dumps({"spec": ck["specs"][kind], "mel_norm": list(ck["meta"]["mel_norm"])},
-                                  sort_keys=True, default=str).encode())
+    h = hashlib.sha256(
+        json.dumps(
+            {"spec": ck["specs"][kind], "mel_norm": list(ck["meta"]["mel_norm"])}, sort_keys=True, default=str
+        ).encode()
+    )
     for name, t in sorted(ck["encoders"][kind].items()):
         h.update(name.encode())
         if isinstance(t, torch.Tensor):
@@ -136,9 +146,19 @@ def pretext_model_hash(checkpoint: PathOrCheckpoint, encoders: dict[str, str] | 
     ck = load_checkpoint(checkpoint)
     meta = ck["meta"]
     encoders = encoders if encoders is not None else {k: encoder_hash(ck, k) for k in ck["specs"]}
-    h = hashlib.sha256(json.dumps({"encoders": encoders, "method": meta["method"], "config": meta.get("config", {}),
-                                   "n_classes": meta.get("n_classes", 1), "seed": meta["seed"]},
-                                  sort_keys=True, default=str).encode())
+    h = hashlib.sha256(
+        json.dumps(
+            {
+                "encoders": encoders,
+                "method": meta["method"],
+                "config": meta.get("config", {}),
+                "n_classes": meta.get("n_classes", 1),
+                "seed": meta["seed"],
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    )
     for name, t in sorted(ck["head"].items()):
         h.update(name.encode())
         if isinstance(t, torch.Tensor):

@@ -63,11 +63,23 @@ def cmd_probe(a: argparse.Namespace) -> int:
 
     src = Path(a.source)
     if src.is_dir():
-        df = probe_folder(src, modality=a.modality, min_duration=a.min_duration, workers=a.workers,
-                          timeout_s=a.timeout, mem_mb=a.mem_mb)
+        df = probe_folder(
+            src,
+            modality=a.modality,
+            min_duration=a.min_duration,
+            workers=a.workers,
+            timeout_s=a.timeout,
+            mem_mb=a.mem_mb,
+        )
     else:
-        df = probe_manifest(read_manifest(src), modality=a.modality, min_duration=a.min_duration, workers=a.workers,
-                            timeout_s=a.timeout, mem_mb=a.mem_mb)
+        df = probe_manifest(
+            read_manifest(src),
+            modality=a.modality,
+            min_duration=a.min_duration,
+            workers=a.workers,
+            timeout_s=a.timeout,
+            mem_mb=a.mem_mb,
+        )
     write_manifest(df, a.output)
     _print_counts(df, "probe")
     return 0
@@ -119,15 +131,18 @@ def cmd_aot_cues(a: argparse.Namespace) -> int:
     variants = dict(a.variant)
     if len(variants) != len(a.variant):
         raise SystemExit("avbench aot-cues: variant names must be unique")
-    summary, pred = cue_test(a.checkpoint, variants, clips_per_video=a.clips_per_video,
-                             heldout_index=a.heldout_index, run=a.run or "")
+    summary, pred = cue_test(
+        a.checkpoint, variants, clips_per_video=a.clips_per_video, heldout_index=a.heldout_index, run=a.run or ""
+    )
     with atomic_path(a.output, suffix=".csv") as tmp:
         summary.to_csv(tmp, index=False)
     if a.predictions:
         with atomic_path(a.predictions, suffix=".parquet") as tmp:
             run_predictions(pred, a.checkpoint, run=a.run or "").to_parquet(tmp, index=False)
-    print(summary[["variant", "n_videos", "n_clips", "accuracy", "accuracy_minus_first"]].to_string(index=False),
-          flush=True)
+    print(
+        summary[["variant", "n_videos", "n_clips", "accuracy", "accuracy_minus_first"]].to_string(index=False),
+        flush=True,
+    )
     return 0
 
 
@@ -144,8 +159,9 @@ def cmd_avsync(a: argparse.Namespace) -> int:
         settings = SyncSettings.from_config(cfg["avsync"], seed=int(cfg["seed"]))
     except ValueError as exc:
         raise SystemExit(f"avbench avsync: {exc}") from None
-    job = avsync_checkpoint(model, meta, a.shards, settings, index=a.index, inject=bool(a.injected), run=a.run,
-                            dataset=a.dataset)
+    job = avsync_checkpoint(
+        model, meta, a.shards, settings, index=a.index, inject=bool(a.injected), run=a.run, dataset=a.dataset
+    )
     with atomic_path(a.output, suffix=".parquet") as tmp:
         job.result.as_is.to_parquet(tmp, index=False)
     if a.injected:
@@ -190,12 +206,28 @@ def cmd_pretrain(a: argparse.Namespace) -> int:
     from avbench.provenance import index_provenance, shards_hash
 
     h, used, listed, found = index_provenance(a.index)
-    prov = {"config_hash": config_hash(cfg), "pretrain_manifest_hash": h, "pretrain_clips_used": used,
-            "pretrain_clips_listed": listed, "pretrain_clips_found": found, "pretrain_data": settings["dataset"]}
+    prov = {
+        "config_hash": config_hash(cfg),
+        "pretrain_manifest_hash": h,
+        "pretrain_clips_used": used,
+        "pretrain_clips_listed": listed,
+        "pretrain_clips_found": found,
+        "pretrain_data": settings["dataset"],
+    }
     prov["pretrain_shards_hash"] = shards_hash(a.shards)
-    out = pretrain(run=run, cfg=settings, shard_dir=a.shards, out_dir=a.out, seed=seed, index=a.index,
-                   provenance=prov, threads=a.threads, workers=a.loader_workers, on_damage=a.on_damage,
-                   cache_mb=a.cache_mb)
+    out = pretrain(
+        run=run,
+        cfg=settings,
+        shard_dir=a.shards,
+        out_dir=a.out,
+        seed=seed,
+        index=a.index,
+        provenance=prov,
+        threads=a.threads,
+        workers=a.loader_workers,
+        on_damage=a.on_damage,
+        cache_mb=a.cache_mb,
+    )
     import torch.distributed as tdist
 
     if tdist.is_available() and tdist.is_initialized():
@@ -217,10 +249,20 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     cfg = _config(a.config)
     torch.set_num_threads(max(1, a.threads))
-    result = evaluate_checkpoint(checkpoint=a.checkpoint, shard_dir=a.shards, index_path=a.index, task=a.kind,
-                                 downstream=a.downstream, settings=cfg["evaluate"], run_name=cfg["run_name"],
-                                 protocols=a.protocols, pretrain_index=a.pretrain_index, threads=a.threads,
-                                 on_damage=a.on_damage, feature_cache_dir=a.feature_cache)
+    result = evaluate_checkpoint(
+        checkpoint=a.checkpoint,
+        shard_dir=a.shards,
+        index_path=a.index,
+        task=a.kind,
+        downstream=a.downstream,
+        settings=cfg["evaluate"],
+        run_name=cfg["run_name"],
+        protocols=a.protocols,
+        pretrain_index=a.pretrain_index,
+        threads=a.threads,
+        on_damage=a.on_damage,
+        feature_cache_dir=a.feature_cache,
+    )
     write_result(result, a.output, a.predictions)
     _print_rows(result, f"evaluate {result.meta['run']} on {a.downstream} ({a.kind}, {'+'.join(result.protocols)})")
     return 0
@@ -233,10 +275,21 @@ def cmd_finetune(a: argparse.Namespace) -> int:
 
     cfg = _config(a.config)
     torch.set_num_threads(max(1, a.threads))
-    result = finetune_checkpoint(checkpoint=a.checkpoint, shard_dir=a.shards, index_path=a.index, task=a.kind,
-                                 downstream=a.downstream, fold=a.fold, protocol=a.protocol, settings=cfg["evaluate"],
-                                 run_name=cfg["run_name"], pretrain_index=a.pretrain_index, model_dir=a.model_out,
-                                 on_damage=a.on_damage, feature_cache_dir=a.feature_cache)
+    result = finetune_checkpoint(
+        checkpoint=a.checkpoint,
+        shard_dir=a.shards,
+        index_path=a.index,
+        task=a.kind,
+        downstream=a.downstream,
+        fold=a.fold,
+        protocol=a.protocol,
+        settings=cfg["evaluate"],
+        run_name=cfg["run_name"],
+        pretrain_index=a.pretrain_index,
+        model_dir=a.model_out,
+        on_damage=a.on_damage,
+        feature_cache_dir=a.feature_cache,
+    )
     write_result(result, a.output, a.predictions)
     _print_rows(result, f"{a.protocol} {result.meta['run']} on {a.downstream} fold {a.fold}")
     return 0
@@ -247,10 +300,16 @@ def cmd_propagation_set(a: argparse.Namespace) -> int:
 
     cfg = _config(a.config)
     st = cfg["propagation"]["set"]
-    summary = write_davis_set(a.out, n_sequences=int(st["n_sequences"]), n_frames=int(st["n_frames"]),
-                              size=(int(st["size"][0]), int(st["size"][1])), seed=int(cfg["seed"]))
-    print(f"propagation set: {len(summary['sequences'])} sequences of {summary['n_frames']} frames in {a.out}",
-          flush=True)
+    summary = write_davis_set(
+        a.out,
+        n_sequences=int(st["n_sequences"]),
+        n_frames=int(st["n_frames"]),
+        size=(int(st["size"][0]), int(st["size"][1])),
+        seed=int(cfg["seed"]),
+    )
+    print(
+        f"propagation set: {len(summary['sequences'])} sequences of {summary['n_frames']} frames in {a.out}", flush=True
+    )
     return 0
 
 
@@ -279,8 +338,11 @@ def cmd_propagation(a: argparse.Namespace) -> int:
         example_picture(job.example, a.picture, title=f"{job.rows['method'].iloc[0]} on {a.dataset}")
     r = job.rows.set_index("metric")
     scores = ", ".join(f"{m} {r.loc[m, 'value']:.3f} [{r.loc[m, 'lo']:.3f}, {r.loc[m, 'hi']:.3f}]" for m in r.index)
-    print(f"propagation {job.rows['method'].iloc[0]} on {a.dataset}: {job.objects['sequence'].nunique()} sequences, "
-          f"{len(job.skipped)} skipped; {scores}", flush=True)
+    print(
+        f"propagation {job.rows['method'].iloc[0]} on {a.dataset}: {job.objects['sequence'].nunique()} sequences, "
+        f"{len(job.skipped)} skipped; {scores}",
+        flush=True,
+    )
     return 0
 
 
@@ -306,8 +368,9 @@ def cmd_download(a: argparse.Namespace) -> int:
     from avbench.download import download_all, read_url_list
     from avbench.paths import atomic_path
 
-    df = download_all(read_url_list(a.urls), a.out, extract_to=a.extract_to, workers=a.workers, timeout=a.timeout,
-                      retries=a.retries)
+    df = download_all(
+        read_url_list(a.urls), a.out, extract_to=a.extract_to, workers=a.workers, timeout=a.timeout, retries=a.retries
+    )
     if a.report:
         with atomic_path(a.report, suffix=".csv") as tmp:
             df.to_csv(tmp, index=False)
@@ -318,10 +381,20 @@ def cmd_download(a: argparse.Namespace) -> int:
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from avbench.leaderboard import write_leaderboard
 
-    df = write_leaderboard(a.results, a.output, a.markdown, predictions=a.predictions, units_path=a.units,
-                           intervals_path=a.intervals, n_boot=a.bootstrap, seed=a.seed)
-    print(f"leaderboard: {len(df)} rows -> {a.output}" + "".join(f", {x}" for x in (a.markdown, a.units, a.intervals)
-                                                                 if x))
+    df = write_leaderboard(
+        a.results,
+        a.output,
+        a.markdown,
+        predictions=a.predictions,
+        units_path=a.units,
+        intervals_path=a.intervals,
+        n_boot=a.bootstrap,
+        seed=a.seed,
+    )
+    print(
+        f"leaderboard: {len(df)} rows -> {a.output}"
+        + "".join(f", {x}" for x in (a.markdown, a.units, a.intervals) if x)
+    )
     return 0
 
 
@@ -356,8 +429,14 @@ def cmd_tables(a: argparse.Namespace) -> int:
     cfg = _config(a.config)
     rows = pd.read_csv(a.leaderboard)
     intervals = pd.read_csv(a.intervals) if a.intervals else None
-    tables = compute_tables(rows, run_table(cfg), read_metrics(a.metrics), protocols=cfg["evaluate"]["protocols"],
-                            metric=a.metric, intervals=intervals)
+    tables = compute_tables(
+        rows,
+        run_table(cfg),
+        read_metrics(a.metrics),
+        protocols=cfg["evaluate"]["protocols"],
+        metric=a.metric,
+        intervals=intervals,
+    )
     for path in write_tables(tables, a.out):
         print(f"table {path.stem}: {len(tables[path.stem])} rows -> {path}", flush=True)
     return 0
@@ -367,8 +446,9 @@ def cmd_plots(a: argparse.Namespace) -> int:
     from avbench.plots import plot_k_sweep, plot_leaderboard, plot_pretext_curves
     from avbench.tables import read_metrics
 
-    plot_leaderboard(pd.read_csv(a.leaderboard), a.bars, metric=a.metric,
-                     intervals=pd.read_csv(a.intervals) if a.intervals else None)
+    plot_leaderboard(
+        pd.read_csv(a.leaderboard), a.bars, metric=a.metric, intervals=pd.read_csv(a.intervals) if a.intervals else None
+    )
     plot_pretext_curves(read_metrics(a.metrics), a.curves)
     if a.k_sweep:
         plot_k_sweep(pd.read_csv(a.k_sweep_table), a.k_sweep)
@@ -381,13 +461,26 @@ def _external_spec(a: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str
     with the spec flags given on the command line over it."""
     cfg = _config(a.config)
     spec = dict((cfg.get("external") or {}).get(a.name) or {})
-    flags = {"kind": a.kind, "model": a.model, "weights": a.weights, "modality": a.modality, "layout": a.layout,
-             "frames": a.frames, "size": a.size, "mean": a.mean, "std": a.std, "feature_dim": a.feature_dim,
-             "pretrained_on": a.pretrained_on, "kwargs": json.loads(a.kwargs) if a.kwargs else None}
+    flags = {
+        "kind": a.kind,
+        "model": a.model,
+        "weights": a.weights,
+        "modality": a.modality,
+        "layout": a.layout,
+        "frames": a.frames,
+        "size": a.size,
+        "mean": a.mean,
+        "std": a.std,
+        "feature_dim": a.feature_dim,
+        "pretrained_on": a.pretrained_on,
+        "kwargs": json.loads(a.kwargs) if a.kwargs else None,
+    }
     spec.update({k: v for k, v in flags.items() if v is not None})
     if not spec:
-        raise SystemExit(f"avbench: no external encoder {a.name!r} in {a.config} and no spec flags (--kind, "
-                         "--model, --modality, --feature-dim)")
+        raise SystemExit(
+            f"avbench: no external encoder {a.name!r} in {a.config} and no spec flags (--kind, "
+            "--model, --modality, --feature-dim)"
+        )
     return a.name, spec, cfg
 
 
@@ -400,8 +493,11 @@ def cmd_import_encoder(a: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, TypeError, ImportError) as exc:
         raise SystemExit(f"avbench import-encoder {name}: {exc}") from None
     s = ck["meta"]["external"]
-    print(f"external encoder {name}: {s['kind']} {s['model']} ({s['modality']}, {s['feature_dim']} features"
-          f"{', weights ' + str(s['weights']) if s['weights'] else ''}) -> {a.output}", flush=True)
+    print(
+        f"external encoder {name}: {s['kind']} {s['model']} ({s['modality']}, {s['feature_dim']} features"
+        f"{', weights ' + str(s['weights']) if s['weights'] else ''}) -> {a.output}",
+        flush=True,
+    )
     return 0
 
 
@@ -409,8 +505,9 @@ def cmd_validate_encoder(a: argparse.Namespace) -> int:
     from avbench.evaluate.external import validate_encoder
 
     name, spec, cfg = _external_spec(a)
-    problems, info = validate_encoder(spec, a.shards, clip_frames=int(cfg["pretrain"]["clip_frames"]),
-                                      batch_size=a.batch)
+    problems, info = validate_encoder(
+        spec, a.shards, clip_frames=int(cfg["pretrain"]["clip_frames"]), batch_size=a.batch
+    )
     if problems:
         print(f"external encoder {name}: NOT usable", file=sys.stderr)
         for p in problems:
@@ -418,18 +515,25 @@ def cmd_validate_encoder(a: argparse.Namespace) -> int:
         if info:
             print(f"  (avbench input {info['input']}, model input {info['model_input']})", file=sys.stderr)
         return 1
-    print(f"external encoder {name}: ok (avbench input {info['input']} -> model input {info['model_input']} -> "
-          f"features {info['output']} {info['dtype']}, mean {info['mean']:.4g}, std {info['std']:.4g})", flush=True)
+    print(
+        f"external encoder {name}: ok (avbench input {info['input']} -> model input {info['model_input']} -> "
+        f"features {info['output']} {info['dtype']}, mean {info['mean']:.4g}, std {info['std']:.4g})",
+        flush=True,
+    )
     return 0
 
 
 def _add_spec_flags(s: argparse.ArgumentParser) -> None:
-    s.add_argument("name", help="the encoder's name (its rows' method); its spec is external.<name> of --config, "
-                   "the flags below override or replace it")
+    s.add_argument(
+        "name",
+        help="the encoder's name (its rows' method); its spec is external.<name> of --config, "
+        "the flags below override or replace it",
+    )
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--kind", choices=["torchvision", "callable"], default=None)
-    s.add_argument("--model", default=None, help="torchvision.models.video builder (r2plus1d_18) or "
-                   "package.module:function")
+    s.add_argument(
+        "--model", default=None, help="torchvision.models.video builder (r2plus1d_18) or package.module:function"
+    )
     s.add_argument("--weights", default=None, help="local state-dict file (never downloaded)")
     s.add_argument("--kwargs", default=None, help="builder keyword arguments (JSON object)")
     s.add_argument("--modality", choices=["video", "audio"], default=None)
@@ -448,8 +552,11 @@ def build_parser() -> argparse.ArgumentParser:
     workers = max(1, (os.cpu_count() or 1))
 
     # `synth`: the former name of `synthesize`, a deprecated alias kept so that old commands still work
-    s = sub.add_parser("synthesize", aliases=["synth"], help="write the synthetic audio-visual datasets (the "
-                       "synthesize rule; `synth` is a deprecated alias)")
+    s = sub.add_parser(
+        "synthesize",
+        aliases=["synth"],
+        help="write the synthetic audio-visual datasets (the synthesize rule; `synth` is a deprecated alias)",
+    )
     s.add_argument("-o", "--out", default="results/data/synth")
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--workers", type=int, default=workers)
@@ -483,150 +590,250 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=workers)
     s.add_argument("--group", type=int, default=0, help="which contiguous slice of the manifest (0-based)")
     s.add_argument("--groups", type=int, default=1, help="number of slices (independent shard jobs)")
-    s.add_argument("--dataset", default="", help="dataset name: apply its datasets.<name>.shard overrides over "
-                   "the shard section")
-    s.add_argument("--keys", default=None, help="shard only the rows whose key is listed in this file (one a line; "
-                   "e.g. a checkpoint's held-out videos, avbench aot-cues-keys)")
+    s.add_argument(
+        "--dataset", default="", help="dataset name: apply its datasets.<name>.shard overrides over the shard section"
+    )
+    s.add_argument(
+        "--keys",
+        default=None,
+        help="shard only the rows whose key is listed in this file (one a line; "
+        "e.g. a checkpoint's held-out videos, avbench aot-cues-keys)",
+    )
     s.set_defaults(func=cmd_shard)
 
     s = sub.add_parser("shard-index", help="merge per-group shard indexes into a dataset index")
     s.add_argument("indexes", nargs="+", help="group-NNN.index.parquet files, in group order")
     s.add_argument("-o", "--output", required=True)
-    s.add_argument("--summary", default=None, help="also write the dataset summary CSV (listed, found, usable, "
-                   "dropped by reason)")
+    s.add_argument(
+        "--summary", default=None, help="also write the dataset summary CSV (listed, found, usable, dropped by reason)"
+    )
     s.set_defaults(func=cmd_shard_index)
 
     s = sub.add_parser("pretrain", help="pretrain encoders: one run of pretrain.runs (a method and its settings)")
-    s.add_argument("run", help="run name (a key of pretrain.runs, or scratch), or a replicate instance "
-                   "<run>.seed<N> of a run with several seeds (pretrain.replicates / seeds)")
+    s.add_argument(
+        "run",
+        help="run name (a key of pretrain.runs, or scratch), or a replicate instance "
+        "<run>.seed<N> of a run with several seeds (pretrain.replicates / seeds)",
+    )
     s.add_argument("--shards", required=True)
     s.add_argument("--index", default=None, help="shard index (sample list and provenance)")
     s.add_argument("--out", required=True)
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
-    s.add_argument("--loader-workers", type=int, default=0,
-                   help="data loader processes (0: read the shards in the training process)")
-    s.add_argument("--cache-mb", type=int, default=2048,
-                   help="decoded samples kept in memory across epochs, per process (0: read the shards every epoch; "
-                   "the results are the same either way)")
-    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
-                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
-                   "shard and key) or skip them (not counted in clips_used)")
+    s.add_argument(
+        "--loader-workers",
+        type=int,
+        default=0,
+        help="data loader processes (0: read the shards in the training process)",
+    )
+    s.add_argument(
+        "--cache-mb",
+        type=int,
+        default=2048,
+        help="decoded samples kept in memory across epochs, per process (0: read the shards every epoch; "
+        "the results are the same either way)",
+    )
+    s.add_argument(
+        "--on-damage",
+        choices=["fail", "skip"],
+        default="fail",
+        help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+        "shard and key) or skip them (not counted in clips_used)",
+    )
     s.set_defaults(func=cmd_pretrain)
 
-    s = sub.add_parser("evaluate", help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear classifier "
-                       "(every official fold) and cross-modal retrieval")
+    s = sub.add_parser(
+        "evaluate",
+        help="frozen-encoder protocols of a checkpoint on a labeled dataset: linear classifier "
+        "(every official fold) and cross-modal retrieval",
+    )
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--shards", required=True)
     s.add_argument("--index", required=True)
     s.add_argument("--kind", choices=["video", "audio"], required=True)
     s.add_argument("--downstream", required=True)
-    s.add_argument("--protocols", nargs="*", choices=["linear", "retrieval"], default=None,
-                   help="default: those of evaluate.protocols")
+    s.add_argument(
+        "--protocols",
+        nargs="*",
+        choices=["linear", "retrieval"],
+        default=None,
+        help="default: those of evaluate.protocols",
+    )
     s.add_argument("--pretrain-index", default=None, help="the pretraining set's shard index (overlap check)")
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
-    s.add_argument("--predictions", default=None, help="also write one prediction row per (fold, test video, clip) "
-                   "here (parquet; retrieval: the rank of each query's true match)")
-    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
-                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
-                   "shard and key) or skip them (not counted in clips_used)")
-    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features and retrieval embeddings "
-                   "(keyed by the encoder's or the pretext model's hash and the shard index's hash): computed once, "
-                   "reused by every job that reads them")
+    s.add_argument(
+        "--predictions",
+        default=None,
+        help="also write one prediction row per (fold, test video, clip) "
+        "here (parquet; retrieval: the rank of each query's true match)",
+    )
+    s.add_argument(
+        "--on-damage",
+        choices=["fail", "skip"],
+        default="fail",
+        help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+        "shard and key) or skip them (not counted in clips_used)",
+    )
+    s.add_argument(
+        "--feature-cache",
+        default=None,
+        help="folder of cached frozen features and retrieval embeddings "
+        "(keyed by the encoder's or the pretext model's hash and the shard index's hash): computed once, "
+        "reused by every job that reads them",
+    )
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("import-encoder", help="write an external encoder (a torchvision model with local weights, "
-                       "or a package.module:build callable) as an avbench checkpoint, evaluated like a run")
+    s = sub.add_parser(
+        "import-encoder",
+        help="write an external encoder (a torchvision model with local weights, "
+        "or a package.module:build callable) as an avbench checkpoint, evaluated like a run",
+    )
     _add_spec_flags(s)
     s.add_argument("-o", "--output", required=True, help="checkpoint path (results/models/<name>/checkpoint.pt)")
     s.set_defaults(func=cmd_import_encoder)
 
-    s = sub.add_parser("validate-encoder", help="check an external encoder's spec and model on one shard batch "
-                       "(shape, dtype, NaN, no output); exit status 1 when something is wrong")
+    s = sub.add_parser(
+        "validate-encoder",
+        help="check an external encoder's spec and model on one shard batch "
+        "(shape, dtype, NaN, no output); exit status 1 when something is wrong",
+    )
     _add_spec_flags(s)
     s.add_argument("--shards", required=True, help="a dataset's shard folder (one batch of its clips)")
     s.add_argument("--batch", type=int, default=4)
     s.set_defaults(func=cmd_validate_encoder)
 
-    s = sub.add_parser("finetune", help="fine-tune a checkpoint's encoders on one official fold and score them on "
-                       "its test videos")
+    s = sub.add_parser(
+        "finetune", help="fine-tune a checkpoint's encoders on one official fold and score them on its test videos"
+    )
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--shards", required=True)
     s.add_argument("--index", required=True)
     s.add_argument("--kind", choices=["video", "audio"], required=True)
     s.add_argument("--downstream", required=True)
     s.add_argument("--fold", type=int, required=True)
-    s.add_argument("--protocol", choices=["finetune", "finetune_top"], default="finetune",
-                   help="finetune: all layers; finetune_top: the top of the encoder (T-CAM: after fusion) + fc")
+    s.add_argument(
+        "--protocol",
+        choices=["finetune", "finetune_top"],
+        default="finetune",
+        help="finetune: all layers; finetune_top: the top of the encoder (T-CAM: after fusion) + fc",
+    )
     s.add_argument("--pretrain-index", default=None, help="the pretraining set's shard index (overlap check)")
     s.add_argument("--model-out", default=None, help="also save the fine-tuned models (with their fold) here")
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--predictions", default=None, help="also write one prediction row per test clip here (parquet)")
-    s.add_argument("--on-damage", choices=["fail", "skip"], default="fail",
-                   help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
-                   "shard and key) or skip them (not counted in clips_used)")
-    s.add_argument("--feature-cache", default=None, help="folder of cached frozen features (the linear classifier "
-                   "that starts the fc reads them; see avbench evaluate)")
+    s.add_argument(
+        "--on-damage",
+        choices=["fail", "skip"],
+        default="fail",
+        help="samples the index lists that are missing or damaged in the shards: fail (default, names the "
+        "shard and key) or skip them (not counted in clips_used)",
+    )
+    s.add_argument(
+        "--feature-cache",
+        default=None,
+        help="folder of cached frozen features (the linear classifier "
+        "that starts the fc reads them; see avbench evaluate)",
+    )
     s.set_defaults(func=cmd_finetune)
 
-    s = sub.add_parser("aot-cues-keys", help="the held-out videos of an arrow-of-time checkpoint's pretraining "
-                       "(one key a line), to shard the cue test's variants of only those")
+    s = sub.add_parser(
+        "aot-cues-keys",
+        help="the held-out videos of an arrow-of-time checkpoint's pretraining "
+        "(one key a line), to shard the cue test's variants of only those",
+    )
     s.add_argument("checkpoint")
-    s.add_argument("--index", default=None, help="its pretraining shard index (when the checkpoint does not record "
-                   "its held-out keys, they are recomputed from it)")
+    s.add_argument(
+        "--index",
+        default=None,
+        help="its pretraining shard index (when the checkpoint does not record "
+        "its held-out keys, they are recomputed from it)",
+    )
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_aot_cues_keys)
 
-    s = sub.add_parser("aot-cues", help="the arrow of time's paired cue test (seed 002): one checkpoint scored "
-                       "forward vs backward on its held-out videos under each preprocessing variant")
+    s = sub.add_parser(
+        "aot-cues",
+        help="the arrow of time's paired cue test (seed 002): one checkpoint scored "
+        "forward vs backward on its held-out videos under each preprocessing variant",
+    )
     s.add_argument("--checkpoint", required=True)
-    s.add_argument("--variant", action="append", type=_variant, required=True,
-                   help="name=<shards dir>[:<index>], repeated; the first is the original videos (e.g. raw=..., "
-                   "cropped=..., stabilized=...)")
-    s.add_argument("--heldout-index", default=None, help="the pretraining shard index, to recompute the held-out "
-                   "keys when the checkpoint does not record them (default: the first variant)")
+    s.add_argument(
+        "--variant",
+        action="append",
+        type=_variant,
+        required=True,
+        help="name=<shards dir>[:<index>], repeated; the first is the original videos (e.g. raw=..., "
+        "cropped=..., stabilized=...)",
+    )
+    s.add_argument(
+        "--heldout-index",
+        default=None,
+        help="the pretraining shard index, to recompute the held-out "
+        "keys when the checkpoint does not record them (default: the first variant)",
+    )
     s.add_argument("--clips-per-video", type=int, default=4)
     s.add_argument("--run", default=None, help="run name written in the summary (default: the checkpoint's)")
     s.add_argument("-o", "--output", required=True, help="summary CSV: accuracy per variant")
     s.add_argument("--predictions", default=None, help="per (variant, video, clip, direction) predictions (parquet)")
     s.set_defaults(func=cmd_aot_cues)
 
-    s = sub.add_parser("avsync", help="SyncNet-style audio-visual offset per video of a shard set with a "
-                       "synchronization model (AVTS): offset, confidence, in_sync / out_of_sync / no_sync_signal")
+    s = sub.add_parser(
+        "avsync",
+        help="SyncNet-style audio-visual offset per video of a shard set with a "
+        "synchronization model (AVTS): offset, confidence, in_sync / out_of_sync / no_sync_signal",
+    )
     s.add_argument("--checkpoint", required=True, help="a checkpoint whose head embeds video and audio (AVTS)")
     s.add_argument("--shards", required=True, help="the dataset's shard folder")
-    s.add_argument("--index", default=None, help="its shard index: the videos it lists that were not sharded get "
-                   "a row too (reason not_sharded)")
+    s.add_argument(
+        "--index",
+        default=None,
+        help="its shard index: the videos it lists that were not sharded get a row too (reason not_sharded)",
+    )
     s.add_argument("--dataset", default=None, help="dataset name written in the rows (default: the folder's name)")
     s.add_argument("--run", default=None, help="run name written in the rows (default: the checkpoint's)")
-    s.add_argument("--config", default="config.yaml", help="its avsync section: offsets, windows, threshold, "
-                   "injection")
+    s.add_argument("--config", default="config.yaml", help="its avsync section: offsets, windows, threshold, injection")
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True, help="one row per video, audio as stored (parquet)")
-    s.add_argument("--injected", default=None, help="also evaluate with known offsets injected into a seeded share "
-                   "of the videos (avsync.inject) and write those rows here (parquet)")
-    s.add_argument("--summary", default=None, help="status counts (and, with --injected, offset accuracy and "
-                   "out-of-sync detection against chance) as a CSV")
+    s.add_argument(
+        "--injected",
+        default=None,
+        help="also evaluate with known offsets injected into a seeded share "
+        "of the videos (avsync.inject) and write those rows here (parquet)",
+    )
+    s.add_argument(
+        "--summary",
+        default=None,
+        help="status counts (and, with --injected, offset accuracy and out-of-sync detection against chance) as a CSV",
+    )
     s.set_defaults(func=cmd_avsync)
 
-    s = sub.add_parser("propagation-set", help="write the synthetic mask-propagation set (DAVIS layout, the world's "
-                       "exact object masks; config propagation.set)")
+    s = sub.add_parser(
+        "propagation-set",
+        help="write the synthetic mask-propagation set (DAVIS layout, the world's "
+        "exact object masks; config propagation.set)",
+    )
     s.add_argument("-o", "--out", required=True, help="the DAVIS-layout folder to write")
     s.add_argument("--config", default="config.yaml")
     s.set_defaults(func=cmd_propagation_set)
 
-    s = sub.add_parser("propagation", help="propagate first-frame object masks through every sequence of a "
-                       "DAVIS-layout folder with a run's frozen video encoder (or a baseline) and score J and F")
+    s = sub.add_parser(
+        "propagation",
+        help="propagate first-frame object masks through every sequence of a "
+        "DAVIS-layout folder with a run's frozen video encoder (or a baseline) and score J and F",
+    )
     s.add_argument("source", help="a pretraining checkpoint, or a baseline: pixels (colour features) or copy_first")
     s.add_argument("--davis", required=True, help="a DAVIS-layout folder (JPEGImages, Annotations, ImageSets)")
     s.add_argument("--dataset", required=True, help="set name written in the rows (e.g. davis_synth, davis)")
     s.add_argument("--run", default=None, help="run name written in the rows (default: the checkpoint's)")
-    s.add_argument("--config", default="config.yaml", help="its propagation section: short_side, top_k, "
-                   "temperature, context, radius, clip_frames")
+    s.add_argument(
+        "--config",
+        default="config.yaml",
+        help="its propagation section: short_side, top_k, temperature, context, radius, clip_frames",
+    )
     s.add_argument("--threads", type=int, default=workers)
     s.add_argument("-o", "--output", required=True, help="rows (j_mean, f_mean, jf_mean with 95%% intervals), CSV")
     s.add_argument("--objects", default=None, help="per-sequence, per-object J and F, CSV")
@@ -634,8 +841,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--picture", default=None, help="one sequence's propagated masks over its frames, PNG")
     s.set_defaults(func=cmd_propagation)
 
-    s = sub.add_parser("propagation-table", help="the runs' J, F and J&F with intervals, and the paired J&F "
-                       "difference to a reference run (random init) with its verdict")
+    s = sub.add_parser(
+        "propagation-table",
+        help="the runs' J, F and J&F with intervals, and the paired J&F "
+        "difference to a reference run (random init) with its verdict",
+    )
     s.add_argument("objects", nargs="*", help="per-object CSVs of `avbench propagation --objects`")
     s.add_argument("--reference", default="scratch", help="the run every other is compared with")
     s.add_argument("-o", "--output", required=True)
@@ -656,31 +866,44 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("results", nargs="+")
     s.add_argument("-o", "--output", default="results/leaderboard.csv")
     s.add_argument("--markdown", default="results/leaderboard.md")
-    s.add_argument("--predictions", nargs="*", default=None, help="the evaluation jobs' *.predictions.parquet: "
-                   "per-video units and 95%% bootstrap intervals")
+    s.add_argument(
+        "--predictions",
+        nargs="*",
+        default=None,
+        help="the evaluation jobs' *.predictions.parquet: per-video units and 95%% bootstrap intervals",
+    )
     s.add_argument("--units", default=None, help="write the per-video units here (parquet; needs --predictions)")
     s.add_argument("--intervals", default=None, help="write every score's 95%% interval here (CSV)")
     s.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     s.add_argument("--seed", type=int, default=0, help="the bootstrap's seed")
     s.set_defaults(func=cmd_leaderboard)
 
-    s = sub.add_parser("findings", help="check the seeds' findings on the predictions (paired bootstrap) and "
-                       "write findings.csv and the leaderboard's Markdown with its Findings section")
+    s = sub.add_parser(
+        "findings",
+        help="check the seeds' findings on the predictions (paired bootstrap) and "
+        "write findings.csv and the leaderboard's Markdown with its Findings section",
+    )
     s.add_argument("--units", required=True, help="the leaderboard's per-video units (parquet)")
     s.add_argument("--leaderboard", default=None, help="results/leaderboard.csv (for the Markdown)")
     s.add_argument("--intervals", default=None, help="the leaderboard's intervals CSV (for the Markdown)")
     s.add_argument("--config", default="config.yaml")
     s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
-    s.add_argument("--cue-predictions", nargs="*", default=None, help="predictions of the paired arrow-of-time "
-                   "cue test (results/aot_cues/*.predictions.parquet)")
+    s.add_argument(
+        "--cue-predictions",
+        nargs="*",
+        default=None,
+        help="predictions of the paired arrow-of-time cue test (results/aot_cues/*.predictions.parquet)",
+    )
     s.add_argument("--metric", default="video_acc")
     s.add_argument("--bootstrap", type=int, default=0, help="resamples (default: evaluate.bootstrap)")
     s.add_argument("-o", "--output", default="results/findings.csv")
     s.add_argument("--markdown", default=None, help="also write the leaderboard Markdown with the Findings section")
     s.set_defaults(func=cmd_findings)
 
-    s = sub.add_parser("tables", help="the seeds' result tables (CSV) from the leaderboard, the runs' settings and "
-                       "their pretraining metrics")
+    s = sub.add_parser(
+        "tables",
+        help="the seeds' result tables (CSV) from the leaderboard, the runs' settings and their pretraining metrics",
+    )
     s.add_argument("leaderboard", help="results/leaderboard.csv")
     s.add_argument("--config", default="config.yaml", help="the config the runs were made with (the effective one)")
     s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")

@@ -133,15 +133,19 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         if name not in cfg["datasets"]:
             raise jsonschema.ValidationError(f"avsync.datasets lists {name!r}, which is not in datasets")
         if cfg["datasets"][name].get("modality", "audiovisual") != "audiovisual":
-            raise jsonschema.ValidationError(f"avsync.datasets lists {name!r}, whose modality is "
-                                             f"{cfg['datasets'][name]['modality']} (avsync needs audio and video)")
+            raise jsonschema.ValidationError(
+                f"avsync.datasets lists {name!r}, whose modality is "
+                f"{cfg['datasets'][name]['modality']} (avsync needs audio and video)"
+            )
     lo, hi = sync["offsets"]
     if not lo <= 0 <= hi:
         raise jsonschema.ValidationError(f"avsync.offsets: [{lo}, {hi}] must contain 0")
     bad = [s for s in sync["inject"]["offsets"] if not lo <= s <= hi or abs(s) <= sync["tolerance"]]
     if bad:
-        raise jsonschema.ValidationError(f"avsync.inject.offsets: {bad} must lie in avsync.offsets [{lo}, {hi}] and "
-                                         f"beyond the tolerance (+-{sync['tolerance']} frames)")
+        raise jsonschema.ValidationError(
+            f"avsync.inject.offsets: {bad} must lie in avsync.offsets [{lo}, {hi}] and "
+            f"beyond the tolerance (+-{sync['tolerance']} frames)"
+        )
     pschema = schema["properties"]["pretrain"]
     for run in cfg["pretrain"]["methods"]:
         if run not in (cfg["pretrain"].get("runs") or {}) and run != SCRATCH_RUN:
@@ -159,8 +163,10 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             raise jsonschema.ValidationError(f"external.{name}: a pretraining run has that name")
         spec = cfg["external"][name]
         if spec.get("layout") not in (None, EXTERNAL_LAYOUTS[spec["modality"]]):
-            raise jsonschema.ValidationError(f"external.{name}: a {spec['modality']} encoder reads layout "
-                                             f"{EXTERNAL_LAYOUTS[spec['modality']]}, not {spec['layout']}")
+            raise jsonschema.ValidationError(
+                f"external.{name}: a {spec['modality']} encoder reads layout "
+                f"{EXTERNAL_LAYOUTS[spec['modality']]}, not {spec['layout']}"
+            )
         if spec["kind"] == "torchvision" and spec["modality"] != "video":
             raise jsonschema.ValidationError(f"external.{name}: torchvision encoders are video models")
         if (spec.get("mean") is None) != (spec.get("std") is None):
@@ -259,11 +265,25 @@ def parse_instance(cfg: dict[str, Any], name: str) -> tuple[str, int]:
 # The encoders each method trains (``Pretext.encoders`` of ``avbench.pretext.PRETEXTS``, kept here
 # so that the workflow can plan jobs without importing torch; a test checks they agree).
 METHOD_ENCODERS: dict[str, tuple[str, ...]] = {
-    "avts": ("video", "audio"), "l3": ("video", "audio"), "avenet": ("video", "audio"), "infonce": ("video", "audio"),
-    "sdc": ("video", "audio"), "mdc": ("video", "audio"), "cdc": ("video", "audio"), "xdc": ("video", "audio"),
-    "aot": ("flow",), "shuffle_learn": ("video",), "odd_one_out": ("video",), "sorting": ("video",),
-    "jigsaw": ("video",), "speed": ("video",), "colorization": ("video",), "videomae": ("video",),
-    "scratch": ("video", "audio", "flow"), "random_targets": ("video", "audio"), "multisensory": ("video",),
+    "avts": ("video", "audio"),
+    "l3": ("video", "audio"),
+    "avenet": ("video", "audio"),
+    "infonce": ("video", "audio"),
+    "sdc": ("video", "audio"),
+    "mdc": ("video", "audio"),
+    "cdc": ("video", "audio"),
+    "xdc": ("video", "audio"),
+    "aot": ("flow",),
+    "shuffle_learn": ("video",),
+    "odd_one_out": ("video",),
+    "sorting": ("video",),
+    "jigsaw": ("video",),
+    "speed": ("video",),
+    "colorization": ("video",),
+    "videomae": ("video",),
+    "scratch": ("video", "audio", "flow"),
+    "random_targets": ("video", "audio"),
+    "multisensory": ("video",),
 }
 # The encoders that evaluate a downstream set of each modality (``downstream: {set: modality}``).
 MODALITY_ENCODERS: dict[str, tuple[str, ...]] = {"video": ("video", "flow"), "audio": ("audio",)}

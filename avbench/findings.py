@@ -48,8 +48,28 @@ NOT_SSL = (*REFERENCES, CONTROL, EXTERNAL)  # methods that are not a self-superv
 TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
 SEED_001 = ("sorting", "jigsaw", "speed")  # the temporal pretexts that seed 001 surveys
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
-COLUMNS = ["finding", "claim", "seed_doc", "measure", "a", "b", "encoder", "downstream", "protocol", "metric",
-           "a_mean", "b_mean", "diff", "lo", "hi", "a_seeds", "b_seeds", "videos", "verdict", "note"]
+COLUMNS = [
+    "finding",
+    "claim",
+    "seed_doc",
+    "measure",
+    "a",
+    "b",
+    "encoder",
+    "downstream",
+    "protocol",
+    "metric",
+    "a_mean",
+    "b_mean",
+    "diff",
+    "lo",
+    "hi",
+    "a_seeds",
+    "b_seeds",
+    "videos",
+    "verdict",
+    "note",
+]
 
 
 def _method(runs: pd.DataFrame, run: str) -> str:
@@ -60,8 +80,15 @@ class Checker:
     """Builds finding rows from a :class:`~avbench.stats.Bootstrap` of the evaluation units, the
     runs' settings (:func:`avbench.tables.run_table`) and the runs' pretraining metrics."""
 
-    def __init__(self, boot: Bootstrap, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame] | None = None, *,
-                 metric: str = "video_acc", cue_units: pd.DataFrame | None = None) -> None:
+    def __init__(
+        self,
+        boot: Bootstrap,
+        runs: pd.DataFrame,
+        metrics: dict[str, pd.DataFrame] | None = None,
+        *,
+        metric: str = "video_acc",
+        cue_units: pd.DataFrame | None = None,
+    ) -> None:
         self.boot, self.runs, self.metric = boot, runs, metric
         self.metrics = metrics or {}
         self.cue_units = cue_units
@@ -80,9 +107,22 @@ class Checker:
     def est(self, run: str, encoder: str, down: str, protocol: str = "linear") -> Estimate | None:
         return self.boot.estimate(run, encoder, down, protocol, self.metric)
 
-    def row(self, finding: str, claim: str, seed_doc: str, a: tuple[str, str], b: tuple[str, str], encoder: str,
-            down: str, ea: Estimate | None, eb: Estimate | None, *, measure: str = "downstream", metric: str = "",
-            note: str = "") -> dict[str, Any] | None:
+    def row(
+        self,
+        finding: str,
+        claim: str,
+        seed_doc: str,
+        a: tuple[str, str],
+        b: tuple[str, str],
+        encoder: str,
+        down: str,
+        ea: Estimate | None,
+        eb: Estimate | None,
+        *,
+        measure: str = "downstream",
+        metric: str = "",
+        note: str = "",
+    ) -> dict[str, Any] | None:
         """One finding row: sides ``a`` (claimed better) and ``b`` as (run, protocol)."""
         if ea is None or eb is None:
             return None
@@ -92,23 +132,58 @@ class Checker:
         else:
             diff = ea.mean - eb.mean
             s = ea.samples - eb.samples
-            lo, hi = (np.nanpercentile(s, [2.5, 97.5]) if np.isfinite(s).any() else (np.nan, np.nan))
+            lo, hi = np.nanpercentile(s, [2.5, 97.5]) if np.isfinite(s).any() else (np.nan, np.nan)
             if not np.isfinite(s).any():
                 note = (note + "; " if note else "") + "one pretraining seed on a side: no interval"
         protocol = a[1] if a[1] == b[1] else f"{a[1]} vs {b[1]}"
-        return {"finding": finding, "claim": claim, "seed_doc": seed_doc, "measure": measure, "a": a[0], "b": b[0],
-                "encoder": encoder, "downstream": down, "protocol": protocol, "metric": metric or self.metric,
-                "a_mean": 100 * ea.mean, "b_mean": 100 * eb.mean, "diff": 100 * diff, "lo": 100 * float(lo),
-                "hi": 100 * float(hi), "a_seeds": ea.seeds, "b_seeds": eb.seeds, "videos": max(ea.videos, eb.videos),
-                "verdict": verdict(float(lo), float(hi)), "note": note}
+        return {
+            "finding": finding,
+            "claim": claim,
+            "seed_doc": seed_doc,
+            "measure": measure,
+            "a": a[0],
+            "b": b[0],
+            "encoder": encoder,
+            "downstream": down,
+            "protocol": protocol,
+            "metric": metric or self.metric,
+            "a_mean": 100 * ea.mean,
+            "b_mean": 100 * eb.mean,
+            "diff": 100 * diff,
+            "lo": 100 * float(lo),
+            "hi": 100 * float(hi),
+            "a_seeds": ea.seeds,
+            "b_seeds": eb.seeds,
+            "videos": max(ea.videos, eb.videos),
+            "verdict": verdict(float(lo), float(hi)),
+            "note": note,
+        }
 
-    def versus(self, finding: str, claim: str, seed_doc: str, a: str, b: str, *, protocol: str = "linear",
-               protocol_b: str | None = None) -> Iterator[dict[str, Any]]:
+    def versus(
+        self,
+        finding: str,
+        claim: str,
+        seed_doc: str,
+        a: str,
+        b: str,
+        *,
+        protocol: str = "linear",
+        protocol_b: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """``a`` > ``b`` on every (encoder, set) both were evaluated on."""
         pb = protocol_b or protocol
         for enc, down in sorted(set(self.cells(a, protocol)) & set(self.cells(b, pb))):
-            r = self.row(finding, claim, seed_doc, (a, protocol), (b, pb), enc, down, self.est(a, enc, down, protocol),
-                         self.est(b, enc, down, pb))
+            r = self.row(
+                finding,
+                claim,
+                seed_doc,
+                (a, protocol),
+                (b, pb),
+                enc,
+                down,
+                self.est(a, enc, down, protocol),
+                self.est(b, enc, down, pb),
+            )
             if r:
                 yield r
 
@@ -140,8 +215,9 @@ class Checker:
         for r in self.runs["run"]:
             m = _method(self.runs, r)
             if m in ("sorting", "jigsaw"):
-                yield from self.versus("sorting_jigsaw_beat_shuffle_learn", f"{r} ({m}) > shuffle & learn ({base[0]})",
-                                       "001", r, base[0])
+                yield from self.versus(
+                    "sorting_jigsaw_beat_shuffle_learn", f"{r} ({m}) > shuffle & learn ({base[0]})", "001", r, base[0]
+                )
 
     def supervised_vs_best(self) -> Iterator[dict[str, Any]]:
         sup = runs_of(self.runs, ("supervised",))
@@ -153,27 +229,49 @@ class Checker:
             if not cands:
                 continue
             best = max(cands)[1]
-            r = self.row("supervised_beats_ssl", "supervised > the best self-supervised run", "000, 003",
-                         (sup[0], "linear"), (best, "linear"), enc, down, self.est(sup[0], enc, down),
-                         self.est(best, enc, down), note=f"best self-supervised on this cell: {best} "
-                         "(chosen on the same test videos)")
+            r = self.row(
+                "supervised_beats_ssl",
+                "supervised > the best self-supervised run",
+                "000, 003",
+                (sup[0], "linear"),
+                (best, "linear"),
+                enc,
+                down,
+                self.est(sup[0], enc, down),
+                self.est(best, enc, down),
+                note=f"best self-supervised on this cell: {best} (chosen on the same test videos)",
+            )
             if r:
                 yield r
 
     def avts_curriculum(self) -> Iterator[dict[str, Any]]:
         avts = runs_of(self.runs, ("avts",))
         cur = [r for r in avts if float(run_setting(self.runs, r, "avts.curriculum_switch", 0.0)) > 0]
-        hard = [r for r in avts if float(run_setting(self.runs, r, "avts.easy_fraction", 1.0)) <= 0
-                and float(run_setting(self.runs, r, "avts.curriculum_switch", 0.0)) <= 0]
+        hard = [
+            r
+            for r in avts
+            if float(run_setting(self.runs, r, "avts.easy_fraction", 1.0)) <= 0
+            and float(run_setting(self.runs, r, "avts.curriculum_switch", 0.0)) <= 0
+        ]
         for c in cur:
             for h in hard:
                 yield from self.versus("avts_curriculum", "AVTS curriculum >= hard negatives only", "000", c, h)
                 for col in ("val_pretext_acc", "val_pretext_acc_hard"):
                     ea = seed_estimate(self.pretext_values(c, col), key=f"{c}/{col}")
                     eb = seed_estimate(self.pretext_values(h, col), key=f"{h}/{col}")
-                    r = self.row("avts_curriculum", "AVTS curriculum >= hard negatives only (held-out pretext)",
-                                 "000", (c, "pretext"), (h, "pretext"), "video+audio", "pretrain (held-out)", ea, eb,
-                                 measure="pretext", metric=col)
+                    r = self.row(
+                        "avts_curriculum",
+                        "AVTS curriculum >= hard negatives only (held-out pretext)",
+                        "000",
+                        (c, "pretext"),
+                        (h, "pretext"),
+                        "video+audio",
+                        "pretrain (held-out)",
+                        ea,
+                        eb,
+                        measure="pretext",
+                        metric=col,
+                    )
                     if r:
                         yield r
 
@@ -199,10 +297,18 @@ class Checker:
             if len(cands) < 2:
                 continue
             best, second = cands[0][1], cands[1][1]
-            r = self.row("k_sweep_best_k", f"the best k of the sweep (k={ks[best]}) beats the runner-up "
-                         f"(k={ks[second]})", "003", (best, "linear"), (second, "linear"), enc, down,
-                         self.est(best, enc, down), self.est(second, enc, down),
-                         note="k values: " + ", ".join(f"{r}={k}" for r, k in sorted(ks.items(), key=lambda t: t[1])))
+            r = self.row(
+                "k_sweep_best_k",
+                f"the best k of the sweep (k={ks[best]}) beats the runner-up (k={ks[second]})",
+                "003",
+                (best, "linear"),
+                (second, "linear"),
+                enc,
+                down,
+                self.est(best, enc, down),
+                self.est(second, enc, down),
+                note="k values: " + ", ".join(f"{r}={k}" for r, k in sorted(ks.items(), key=lambda t: t[1])),
+            )
             if r:
                 best_by_set[down] = (ks[best], r["verdict"])
                 yield r
@@ -210,25 +316,63 @@ class Checker:
             kb = {v[0] for v in best_by_set.values()}
             sure = all(v[1] == "reproduced" for v in best_by_set.values())
             v = "reproduced" if len(kb) == 1 and sure else "contradicted" if len(kb) > 1 and sure else "inconclusive"
-            yield {"finding": "k_sweep_same_best_k", "claim": "the best k does not depend on the downstream set",
-                   "seed_doc": "003", "measure": "downstream", "a": "", "b": "", "encoder": "", "downstream":
-                   ", ".join(sorted(best_by_set)), "protocol": "linear", "metric": self.metric, "a_mean": np.nan,
-                   "b_mean": np.nan, "diff": np.nan, "lo": np.nan, "hi": np.nan, "a_seeds": 0, "b_seeds": 0,
-                   "videos": 0, "verdict": v,
-                   "note": "best k per set: " + ", ".join(f"{d}: k={k}" for d, (k, _) in sorted(best_by_set.items()))
-                   + ("" if sure else " (a best k is not distinguishable from its runner-up)")}
+            yield {
+                "finding": "k_sweep_same_best_k",
+                "claim": "the best k does not depend on the downstream set",
+                "seed_doc": "003",
+                "measure": "downstream",
+                "a": "",
+                "b": "",
+                "encoder": "",
+                "downstream": ", ".join(sorted(best_by_set)),
+                "protocol": "linear",
+                "metric": self.metric,
+                "a_mean": np.nan,
+                "b_mean": np.nan,
+                "diff": np.nan,
+                "lo": np.nan,
+                "hi": np.nan,
+                "a_seeds": 0,
+                "b_seeds": 0,
+                "videos": 0,
+                "verdict": v,
+                "note": "best k per set: "
+                + ", ".join(f"{d}: k={k}" for d, (k, _) in sorted(best_by_set.items()))
+                + ("" if sure else " (a best k is not distinguishable from its runner-up)"),
+            }
 
     def finetune_vs_fc(self) -> Iterator[dict[str, Any]]:
         for r in self.runs["run"]:
-            yield from self.versus("finetune_beats_fc", "fine-tuning all layers >= the fc alone (same loop)", "003",
-                                   r, r, protocol="finetune", protocol_b="finetune_fc")
+            yield from self.versus(
+                "finetune_beats_fc",
+                "fine-tuning all layers >= the fc alone (same loop)",
+                "003",
+                r,
+                r,
+                protocol="finetune",
+                protocol_b="finetune_fc",
+            )
 
     def aot_layers(self) -> Iterator[dict[str, Any]]:
         for r in runs_of(self.runs, ("aot",)):
-            yield from self.versus("aot_layers", "arrow of time: all layers >= after fusion", "000, 002", r, r,
-                                   protocol="finetune", protocol_b="finetune_top")
-            yield from self.versus("aot_layers", "arrow of time: after fusion >= last layer", "000, 002", r, r,
-                                   protocol="finetune_top", protocol_b="linear")
+            yield from self.versus(
+                "aot_layers",
+                "arrow of time: all layers >= after fusion",
+                "000, 002",
+                r,
+                r,
+                protocol="finetune",
+                protocol_b="finetune_top",
+            )
+            yield from self.versus(
+                "aot_layers",
+                "arrow of time: after fusion >= last layer",
+                "000, 002",
+                r,
+                r,
+                protocol="finetune_top",
+                protocol_b="linear",
+            )
 
     def aot_cues(self) -> Iterator[dict[str, Any]]:
         """From the paired cue test's units (:func:`cue_units`): variant ``raw`` vs ``cropped``
@@ -239,13 +383,31 @@ class Checker:
         boot = Bootstrap(u, n=self.boot.n, seed=self.boot.seed)
         for run in sorted(set(u["method"])):
             raw = boot.estimate(run, "flow", "pretrain (held-out)", "raw", "aot_acc")
-            for variant, name, claim in (("cropped", "aot_bars_cue", "removing the black bars lowers the arrow of "
-                                          "time's accuracy (same model, same videos)"),
-                                         ("stabilized", "aot_camera_cue", "stabilizing the camera lowers the arrow "
-                                          "of time's accuracy (same model, same videos)")):
+            for variant, name, claim in (
+                (
+                    "cropped",
+                    "aot_bars_cue",
+                    "removing the black bars lowers the arrow of time's accuracy (same model, same videos)",
+                ),
+                (
+                    "stabilized",
+                    "aot_camera_cue",
+                    "stabilizing the camera lowers the arrow of time's accuracy (same model, same videos)",
+                ),
+            ):
                 other = boot.estimate(run, "flow", "pretrain (held-out)", variant, "aot_acc")
-                r = self.row(name, claim, "002", (run, "raw"), (run, variant), "flow", "pretrain (held-out)", raw,
-                             other, metric="aot_acc")
+                r = self.row(
+                    name,
+                    claim,
+                    "002",
+                    (run, "raw"),
+                    (run, variant),
+                    "flow",
+                    "pretrain (held-out)",
+                    raw,
+                    other,
+                    metric="aot_acc",
+                )
                 if r:
                     r["protocol"] = f"pretext: as they are vs {variant}"
                     yield r
@@ -257,12 +419,16 @@ class Checker:
         for r in self.runs["run"]:
             if _method(self.runs, r) in NOT_SSL:
                 continue
-            yield from self.versus("beats_control", f"{r} > the random-target control ({ctrl[0]})", "issue 11",
-                                   r, ctrl[0])
+            yield from self.versus(
+                "beats_control", f"{r} > the random-target control ({ctrl[0]})", "issue 11", r, ctrl[0]
+            )
 
     def ssl_vs_handcrafted(self) -> Iterator[dict[str, Any]]:
-        hand = [r for r in runs_of(self.runs, (EXTERNAL,))
-                if not str(run_setting(self.runs, r, "external.pretrained_on", "") or "")]
+        hand = [
+            r
+            for r in runs_of(self.runs, (EXTERNAL,))
+            if not str(run_setting(self.runs, r, "external.pretrained_on", "") or "")
+        ]
         for h in hand:
             for r in self.runs["run"]:
                 m = _method(self.runs, r)
@@ -272,9 +438,19 @@ class Checker:
 
     def all(self) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
-        for part in (self.ssl_vs_scratch, self.harder_order_tasks, self.supervised_vs_best, self.avts_curriculum, self.clustering,
-                     self.k_sweep, self.finetune_vs_fc, self.aot_layers, self.aot_cues, self.control,
-                     self.ssl_vs_handcrafted):
+        for part in (
+            self.ssl_vs_scratch,
+            self.harder_order_tasks,
+            self.supervised_vs_best,
+            self.avts_curriculum,
+            self.clustering,
+            self.k_sweep,
+            self.finetune_vs_fc,
+            self.aot_layers,
+            self.aot_cues,
+            self.control,
+            self.ssl_vs_handcrafted,
+        ):
             rows += list(part())
         df = pd.DataFrame(rows, columns=COLUMNS)
         for c in ("a_mean", "b_mean", "diff", "lo", "hi"):
@@ -291,30 +467,50 @@ def cue_units(predictions: pd.DataFrame) -> pd.DataFrame:
     p = predictions.rename(columns={"true": "label", "predicted": "pred"})  # avbench aot-cues' columns
     p = p.assign(hit=(p["pred"] == p["label"]).astype(float))
     g = p.groupby(["method", "seed", "variant", "key"], sort=False)["hit"].agg(["mean", "size"]).reset_index()
-    return pd.DataFrame({"method": g["method"], "seed": g["seed"].astype(int), "encoder": "flow",
-                         "downstream": "pretrain (held-out)", "protocol": g["variant"], "fold": 1, "metric": "aot_acc",
-                         "key": g["key"].astype(str), "value": g["mean"], "weight": g["size"].astype(float)})
+    return pd.DataFrame(
+        {
+            "method": g["method"],
+            "seed": g["seed"].astype(int),
+            "encoder": "flow",
+            "downstream": "pretrain (held-out)",
+            "protocol": g["variant"],
+            "fold": 1,
+            "metric": "aot_acc",
+            "key": g["key"].astype(str),
+            "value": g["mean"],
+            "weight": g["size"].astype(float),
+        }
+    )
 
 
 def render_markdown(df: pd.DataFrame) -> str:
     """The Findings section (Markdown)."""
-    lines = ["## Findings", "",
-             "Each claim of the seeds, checked on this run's predictions: the difference (claimed better - other, "
-             "in points), its paired 95% bootstrap interval (test videos resampled within folds, pretraining seeds "
-             "resampled) and the verdict: `reproduced` (interval above 0), `contradicted` (below 0), `inconclusive` "
-             "(contains 0, or no interval). Generated by `avbench findings` (`results/findings.csv`).", ""]
+    lines = [
+        "## Findings",
+        "",
+        "Each claim of the seeds, checked on this run's predictions: the difference (claimed better - other, "
+        "in points), its paired 95% bootstrap interval (test videos resampled within folds, pretraining seeds "
+        "resampled) and the verdict: `reproduced` (interval above 0), `contradicted` (below 0), `inconclusive` "
+        "(contains 0, or no interval). Generated by `avbench findings` (`results/findings.csv`).",
+        "",
+    ]
     if df.empty:
         return "\n".join(lines + ["No finding could be checked with this config's runs.", ""])
     counts = df["verdict"].value_counts()
     lines.append(", ".join(f"{k}: {int(counts.get(k, 0))}" for k in ("reproduced", "inconclusive", "contradicted")))
-    lines += ["", "| finding | claim (seed) | a | b | encoder | set | protocol | a | b | diff [95% CI] | seeds | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| finding | claim (seed) | a | b | encoder | set | protocol | a | b | diff [95% CI] | seeds | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in df.itertuples():
         ci = "" if pd.isna(r.lo) else f" [{r.lo:+.1f}, {r.hi:+.1f}]"
         diff = "" if pd.isna(r.diff) else f"{r.diff:+.1f}{ci}"
         am = "" if pd.isna(r.a_mean) else f"{r.a_mean:.1f}"
         bm = "" if pd.isna(r.b_mean) else f"{r.b_mean:.1f}"
         note = f" ({r.note})" if r.note else ""
-        lines.append(f"| {r.finding} | {r.claim} ({r.seed_doc}){note} | {r.a} | {r.b} | {r.encoder} | {r.downstream} | "
-                     f"{r.protocol} | {am} | {bm} | {diff} | {r.a_seeds}/{r.b_seeds} | **{r.verdict}** |")
+        lines.append(
+            f"| {r.finding} | {r.claim} ({r.seed_doc}){note} | {r.a} | {r.b} | {r.encoder} | {r.downstream} | "
+            f"{r.protocol} | {am} | {bm} | {diff} | {r.a_seeds}/{r.b_seeds} | **{r.verdict}** |"
+        )
     return "\n".join(lines + [""])

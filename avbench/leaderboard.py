@@ -16,12 +16,41 @@ import pandas as pd
 from avbench.paths import atomic_path
 
 KEY_COLUMNS = [
-    "method", "pretext", "encoder", "backbone", "pretrain_data", "downstream", "protocol", "fold", "metric", "value",
+    "method",
+    "pretext",
+    "encoder",
+    "backbone",
+    "pretrain_data",
+    "downstream",
+    "protocol",
+    "fold",
+    "metric",
+    "value",
 ]
 PROVENANCE_COLUMNS = [
-    "classifier", "n_train", "n_test", "n_train_clips", "n_test_clips", "chance", "pretrain_overlap", "seed", "run_name", "config_hash", "pretrain_manifest_hash", "downstream_manifest_hash",
-    "git_rev", "pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed", "clips_used", "clips_found",
-    "clips_listed", "pretrain_shards_hash", "downstream_shards_hash", "env_hash", "packages",
+    "classifier",
+    "n_train",
+    "n_test",
+    "n_train_clips",
+    "n_test_clips",
+    "chance",
+    "pretrain_overlap",
+    "seed",
+    "run_name",
+    "config_hash",
+    "pretrain_manifest_hash",
+    "downstream_manifest_hash",
+    "git_rev",
+    "pretrain_clips_used",
+    "pretrain_clips_found",
+    "pretrain_clips_listed",
+    "clips_used",
+    "clips_found",
+    "clips_listed",
+    "pretrain_shards_hash",
+    "downstream_shards_hash",
+    "env_hash",
+    "packages",
 ]
 
 
@@ -39,16 +68,24 @@ def gather(paths: list[str | Path]) -> pd.DataFrame:
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of the mean over folds, the std of the fold values, the number of folds and
     seeds, per (downstream, protocol, metric, method, encoder, backbone)."""
-    keys = [k for k in ("downstream", "protocol", "metric", "method", "encoder", "backbone", "pretrain_data")
-            if k in df.columns]
+    keys = [
+        k
+        for k in ("downstream", "protocol", "metric", "method", "encoder", "backbone", "pretrain_data")
+        if k in df.columns
+    ]
     seeds = "seed" if "seed" in df.columns else None
     per_seed = df.groupby(keys + ([seeds] if seeds else []), sort=True, dropna=False)["value"].mean().reset_index()
     out = per_seed.groupby(keys, sort=True, dropna=False)["value"].agg(["mean"]).reset_index()
     g = df.groupby(keys, sort=True, dropna=False)
     out = out.merge(g["value"].std().rename("std").reset_index(), on=keys, how="left")
-    out = out.merge(g["fold"].nunique().rename("folds").reset_index() if "fold" in df.columns else
-                    g["value"].count().rename("folds").reset_index(), on=keys, how="left")
-    out["seeds"] = (g[seeds].nunique().to_numpy() if seeds else 1)
+    out = out.merge(
+        g["fold"].nunique().rename("folds").reset_index()
+        if "fold" in df.columns
+        else g["value"].count().rename("folds").reset_index(),
+        on=keys,
+        how="left",
+    )
+    out["seeds"] = g[seeds].nunique().to_numpy() if seeds else 1
     out["std"] = out["std"].fillna(0.0)
     if "chance" in df.columns:
         out = out.merge(df.groupby(keys, dropna=False)["chance"].first().reset_index(), on=keys, how="left")
@@ -84,10 +121,16 @@ def provenance_lines(df: pd.DataFrame) -> list[str]:
     largest = max(groups, key=lambda k: len(_runs(groups[k])))
     for data, g in groups.items():
         r = g.iloc[0]
-        clips = ", ".join(f"{c.removeprefix('pretrain_clips_')} {int(r[c])}" for c in
-                          ("pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed") if c in g.columns)
-        runs = "every run" if len(groups) == 1 else (
-            "the other runs" if data == largest else ", ".join(f"`{m}`" for m in _runs(g)))
+        clips = ", ".join(
+            f"{c.removeprefix('pretrain_clips_')} {int(r[c])}"
+            for c in ("pretrain_clips_used", "pretrain_clips_found", "pretrain_clips_listed")
+            if c in g.columns
+        )
+        runs = (
+            "every run"
+            if len(groups) == 1
+            else ("the other runs" if data == largest else ", ".join(f"`{m}`" for m in _runs(g)))
+        )
         lines.append(f"- pretrain_data `{data}` ({runs}): clips {clips}")
     return lines
 
@@ -108,20 +151,29 @@ def render_markdown(df: pd.DataFrame, intervals: pd.DataFrame | None = None, fin
     ci = None
     if intervals is not None and len(intervals):
         ci = intervals.set_index(["method", "encoder", "downstream", "protocol", "metric"])
-    what = ("Mean over pretraining seeds and official folds, in %, with its 95% bootstrap interval [lo, hi] (test "
-            "videos resampled within each fold, seeds resampled among a run's replicates)" if ci is not None
-            else "Mean ± std over the official folds, in %")
-    lines = ["# avbench leaderboard", "",
-             f"{what}; `clip_acc` scores each evaluation clip, `video_acc` "
-             "averages the clip scores of each video. `method` is the pretraining run, `scratch` its random "
-             "initialisation, `seeds` its pretraining replicates. Generated from `results/leaderboard.csv` by "
-             "`avbench findings`; the seeds' tables are in `results/tables/`, the checked findings below.", ""]
+    what = (
+        "Mean over pretraining seeds and official folds, in %, with its 95% bootstrap interval [lo, hi] (test "
+        "videos resampled within each fold, seeds resampled among a run's replicates)"
+        if ci is not None
+        else "Mean ± std over the official folds, in %"
+    )
+    lines = [
+        "# avbench leaderboard",
+        "",
+        f"{what}; `clip_acc` scores each evaluation clip, `video_acc` "
+        "averages the clip scores of each video. `method` is the pretraining run, `scratch` its random "
+        "initialisation, `seeds` its pretraining replicates. Generated from `results/leaderboard.csv` by "
+        "`avbench findings`; the seeds' tables are in `results/tables/`, the checked findings below.",
+        "",
+    ]
     present = [p for p in PROTOCOL_ORDER if p in set(df["protocol"])]
     lines += [f"- `{p}`: {PROTOCOL_TEXT[p]}" for p in present] + [""]
     lines += provenance_lines(df)
     if "pretrain_overlap" in df.columns and (df["pretrain_overlap"].fillna(0) > 0).any():
-        lines.append(f"- **{int(df.groupby('downstream')['pretrain_overlap'].max().sum())} downstream test items share "
-                     "a source file with the pretraining set** (column `pretrain_overlap`)")
+        lines.append(
+            f"- **{int(df.groupby('downstream')['pretrain_overlap'].max().sum())} downstream test items share "
+            "a source file with the pretraining set** (column `pretrain_overlap`)"
+        )
     lines.append("")
     order = {p: i for i, p in enumerate(PROTOCOL_ORDER)}
     keys = sorted({(d, p) for d, p in zip(s["downstream"], s["protocol"])}, key=lambda t: (t[0], order.get(t[1], 9)))
@@ -135,9 +187,12 @@ def render_markdown(df: pd.DataFrame, intervals: pd.DataFrame | None = None, fin
         chance = ""
         if proto != "retrieval" and "chance" in part.columns:
             chance = f"; chance {100 * part['chance'].iloc[0]:.1f}%"
-        lines += [f"## {down} ({proto}{chance}{extra})", "",
-                  "| method | encoder | backbone | " + " | ".join(metrics) + " | folds | seeds |",
-                  "|---|---|---|" + "---|" * len(metrics) + "---|---|"]
+        lines += [
+            f"## {down} ({proto}{chance}{extra})",
+            "",
+            "| method | encoder | backbone | " + " | ".join(metrics) + " | folds | seeds |",
+            "|---|---|---|" + "---|" * len(metrics) + "---|---|",
+        ]
         for (method, encoder, backbone), rows in part.groupby(["method", "encoder", "backbone"], sort=False):
             cells = []
             for m in metrics:
@@ -151,8 +206,11 @@ def render_markdown(df: pd.DataFrame, intervals: pd.DataFrame | None = None, fin
                     cells.append(f"{100 * r['mean'].iloc[0]:.1f} [{100 * c['lo']:.1f}, {100 * c['hi']:.1f}]")
                 else:
                     cells.append(f"{100 * r['mean'].iloc[0]:.1f} ± {100 * r['std'].iloc[0]:.1f}")
-            lines.append(f"| {method} | {encoder} | {backbone} | " + " | ".join(cells) +
-                         f" | {int(rows['folds'].max())} | {int(rows['seeds'].max())} |")
+            lines.append(
+                f"| {method} | {encoder} | {backbone} | "
+                + " | ".join(cells)
+                + f" | {int(rows['folds'].max())} | {int(rows['seeds'].max())} |"
+            )
         lines.append("")
     if findings:
         lines += [findings]
@@ -166,9 +224,17 @@ def gather_predictions(paths: list[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def write_leaderboard(paths: list[str | Path], csv_path: str | Path, md_path: str | Path | None = None, *,
-                      predictions: list[str | Path] | None = None, units_path: str | Path | None = None,
-                      intervals_path: str | Path | None = None, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+def write_leaderboard(
+    paths: list[str | Path],
+    csv_path: str | Path,
+    md_path: str | Path | None = None,
+    *,
+    predictions: list[str | Path] | None = None,
+    units_path: str | Path | None = None,
+    intervals_path: str | Path | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The leaderboard CSV (and its Markdown, when ``md_path``); from ``predictions``, the per-video
     units (:func:`avbench.stats.units`, parquet) and the 95% intervals of every score (CSV)."""
     from avbench.stats import Bootstrap, units

@@ -57,10 +57,12 @@ def dataset_summary(index: pd.DataFrame, dataset: str = "") -> pd.DataFrame:
     """One row: listed, found (the file was there), usable (``ok`` after probe and shard), and one
     ``dropped_<reason>`` column per reason a row was dropped."""
     status = index["status"].astype(str)
-    row: dict[str, object] = {"dataset": dataset or (str(index["dataset"].iloc[0]) if len(index) and
-                                                     "dataset" in index.columns else ""),
-                              "listed": int(len(index)), "found": int((~status.isin(INGEST_DROPS)).sum()),
-                              "usable": int((status == "ok").sum())}
+    row: dict[str, object] = {
+        "dataset": dataset or (str(index["dataset"].iloc[0]) if len(index) and "dataset" in index.columns else ""),
+        "listed": int(len(index)),
+        "found": int((~status.isin(INGEST_DROPS)).sum()),
+        "usable": int((status == "ok").sum()),
+    }
     for reason, n in status[status != "ok"].value_counts().sort_index().items():
         row[f"dropped_{reason}"] = int(n)
     return pd.DataFrame([row])

@@ -85,8 +85,10 @@ def output_lock(final: str | os.PathLike[str], what: str = "avbench") -> Iterato
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                raise OutputLocked(f"{what}: another run is writing {final} right now (lock {lock}); "
-                                   "wait for it to finish, or write elsewhere") from None
+                raise OutputLocked(
+                    f"{what}: another run is writing {final} right now (lock {lock}); "
+                    "wait for it to finish, or write elsewhere"
+                ) from None
             raise
         yield lock
     finally:

@@ -32,11 +32,12 @@ def _grid(n: int, width: float, height: float = 3.6, max_cols: int = 3) -> tuple
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)
-    return fig, flat[:max(1, n)]
+    return fig, flat[: max(1, n)]
 
 
-def plot_leaderboard(df: pd.DataFrame, out: str | Path, *, metric: str = "video_acc",
-                     intervals: pd.DataFrame | None = None) -> None:
+def plot_leaderboard(
+    df: pd.DataFrame, out: str | Path, *, metric: str = "video_acc", intervals: pd.DataFrame | None = None
+) -> None:
     """Accuracy per run for each (downstream set, protocol, encoder): bars of the mean over seeds
     and official folds, the 95% bootstrap interval as error bars (``intervals``; else the fold
     standard deviation), chance as a dashed line, and the scratch and supervised references of the
@@ -45,9 +46,10 @@ def plot_leaderboard(df: pd.DataFrame, out: str | Path, *, metric: str = "video_
     scores = fold_scores(df, metric, intervals)
     scores = scores[scores["protocol"] != "retrieval"] if len(scores) else scores
     order = {e: i for i, e in enumerate(("video", "flow", "audio"))}
-    groups = sorted({(d, p, e) for d, p, e in zip(scores["downstream"], scores["protocol"], scores["encoder"])},
-                    key=lambda t: (t[0], PROTOCOL_ORDER.index(t[1]) if t[1] in PROTOCOL_ORDER else 9,
-                                   order.get(t[2], 9)))
+    groups = sorted(
+        {(d, p, e) for d, p, e in zip(scores["downstream"], scores["protocol"], scores["encoder"])},
+        key=lambda t: (t[0], PROTOCOL_ORDER.index(t[1]) if t[1] in PROTOCOL_ORDER else 9, order.get(t[2], 9)),
+    )
     retr = df[df["protocol"] == "retrieval"] if "protocol" in df.columns else df.iloc[0:0]
     retr_groups = sorted(set(retr["downstream"])) if len(retr) else []
     n_runs = max(1, scores["method"].nunique() if len(scores) else 1, retr["method"].nunique() if len(retr) else 1)
@@ -83,9 +85,15 @@ def plot_leaderboard(df: pd.DataFrame, out: str | Path, *, metric: str = "video_
             for n, k in enumerate(ks):
                 s = part[part["metric"] == f"{way}_r{k}"].groupby("method", sort=False)["value"].agg(["mean", "std"])
                 s = s.reindex(runs)
-                ax.bar(np.arange(len(runs)) + (n - (len(ks) - 1) / 2) * w, 100 * s["mean"],
-                       yerr=100 * s["std"].fillna(0), width=w, capsize=2, color=COLORS[n % len(COLORS)],
-                       label=f"R@{k}")
+                ax.bar(
+                    np.arange(len(runs)) + (n - (len(ks) - 1) / 2) * w,
+                    100 * s["mean"],
+                    yerr=100 * s["std"].fillna(0),
+                    width=w,
+                    capsize=2,
+                    color=COLORS[n % len(COLORS)],
+                    label=f"R@{k}",
+                )
                 ch = part[part["metric"] == f"{way}_r{k}"]["chance"]
                 if len(ch):
                     ax.axhline(100 * float(ch.mean()), ls=":", color=COLORS[n % len(COLORS)], lw=1)
@@ -120,8 +128,15 @@ def plot_pretext_curves(metrics: dict[str, pd.DataFrame], out: str | Path) -> No
         sw = curriculum_switch(df)
         if sw is not None:
             ax.axvline(sw + 0.5, ls=":", color=color, lw=1.2)
-            ax.annotate(f"{method}: curriculum switch", (sw + 0.5, 3), rotation=90, fontsize=7, color=color,
-                        ha="right", va="bottom")
+            ax.annotate(
+                f"{method}: curriculum switch",
+                (sw + 0.5, 3),
+                rotation=90,
+                fontsize=7,
+                color=color,
+                ha="right",
+                va="bottom",
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("held-out pretext accuracy (%)")
     ax.set_ylim(0, 100)
@@ -147,8 +162,14 @@ def plot_k_sweep(table: pd.DataFrame, out: str | Path) -> None:
         else:
             e = np.array([vals.get(f"{c} ±", 0.0) for c in kcols], dtype=float)
         ok = ~np.isnan(y)
-        ax.errorbar(np.array(ks)[ok], y[ok], yerr=np.nan_to_num(e[..., ok]), marker="o", capsize=3,
-                    label=f"{vals['method']} · {vals['downstream']} · {vals['protocol']}")
+        ax.errorbar(
+            np.array(ks)[ok],
+            y[ok],
+            yerr=np.nan_to_num(e[..., ok]),
+            marker="o",
+            capsize=3,
+            label=f"{vals['method']} · {vals['downstream']} · {vals['protocol']}",
+        )
     if ks:
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks, [str(k) for k in ks])

@@ -143,12 +143,15 @@ def data_hash(urls: list[str], index: str | Path | None = None) -> str:
         h.update(Path(index).read_bytes())  # type: ignore[arg-type]
     for u in sorted(urls):
         st = os.stat(u)
-        h.update(f"{Path(u).parent.name}/{Path(u).name}\0{st.st_size}\0{'' if has_index else st.st_mtime_ns}\0".encode())
+        h.update(
+            f"{Path(u).parent.name}/{Path(u).name}\0{st.st_size}\0{'' if has_index else st.st_mtime_ns}\0".encode()
+        )
     return h.hexdigest()[:16]
 
 
-def sample_rows(shard_dir: str | Path, index: str | Path | None = None,
-                table: pd.DataFrame | None = None) -> pd.DataFrame:
+def sample_rows(
+    shard_dir: str | Path, index: str | Path | None = None, table: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per shard sample: ``key``, ``label_idx``, ``n_frames``, ``has_audio``, ``n_mel_frames``.
 
     From the shard index (``status == ok`` rows; ``table`` when given: the index already read and
@@ -165,8 +168,15 @@ def sample_rows(shard_dir: str | Path, index: str | Path | None = None,
     stream = ShardStream(shard_urls(shard_dir), shuffle=False, needs=frozenset())
     for s in stream:
         m = s["meta"]
-        rows.append({"key": s["key"], "label_idx": int(m.get("label_idx", -1)), "n_frames": int(m.get("n_frames") or 0),
-                     "has_audio": bool(m.get("has_audio", False)), "n_mel_frames": int(m.get("n_mel_frames") or 0)})
+        rows.append(
+            {
+                "key": s["key"],
+                "label_idx": int(m.get("label_idx", -1)),
+                "n_frames": int(m.get("n_frames") or 0),
+                "has_audio": bool(m.get("has_audio", False)),
+                "n_mel_frames": int(m.get("n_mel_frames") or 0),
+            }
+        )
     return pd.DataFrame(rows, columns=["key", "label_idx", "n_frames", "has_audio", "n_mel_frames"])
 
 
@@ -208,9 +218,23 @@ class Trainer:
     training video (:meth:`features`).
     """
 
-    def __init__(self, *, pretext: Pretext, model: PretrainModel, urls: list[str], train_keys: list[str],
-                 heldout_keys: list[str], rows: pd.DataFrame, mel_norm: tuple[float, float], cfg: dict[str, Any],
-                 seed: int, dist: Dist, workers: int, progress: bool, cache_mb: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        pretext: Pretext,
+        model: PretrainModel,
+        urls: list[str],
+        train_keys: list[str],
+        heldout_keys: list[str],
+        rows: pd.DataFrame,
+        mel_norm: tuple[float, float],
+        cfg: dict[str, Any],
+        seed: int,
+        dist: Dist,
+        workers: int,
+        progress: bool,
+        cache_mb: int = 0,
+    ) -> None:
         self.pretext, self.model, self.urls = pretext, model, urls
         self.train_keys, self.heldout_keys, self.rows = train_keys, heldout_keys, rows
         self.mel_norm, self.cfg, self.seed, self.dist = mel_norm, cfg, seed, dist
@@ -227,12 +251,31 @@ class Trainer:
             for p in params:
                 self.optimizer.state.pop(p, None)
 
-    def stream(self, *, view: View | None, keys: list[str], epoch: int, shuffle: bool, split: bool = True,
-               repeats: dict[str, float] | None = None, needs: frozenset[str] | None = None,
-               seed: int | None = None) -> ShardStream:
-        return ShardStream(self.urls, view=view, seed=self.seed if seed is None else seed, epoch=epoch,
-                           shuffle=shuffle, rank=self.dist.rank if split else 0, world=self.dist.world if split else 1,
-                           keys=frozenset(keys), repeats=repeats, needs=needs or self.pretext.needs, cache=self.cache)
+    def stream(
+        self,
+        *,
+        view: View | None,
+        keys: list[str],
+        epoch: int,
+        shuffle: bool,
+        split: bool = True,
+        repeats: dict[str, float] | None = None,
+        needs: frozenset[str] | None = None,
+        seed: int | None = None,
+    ) -> ShardStream:
+        return ShardStream(
+            self.urls,
+            view=view,
+            seed=self.seed if seed is None else seed,
+            epoch=epoch,
+            shuffle=shuffle,
+            rank=self.dist.rank if split else 0,
+            world=self.dist.world if split else 1,
+            keys=frozenset(keys),
+            repeats=repeats,
+            needs=needs or self.pretext.needs,
+            cache=self.cache,
+        )
 
     def tensors(self, batch: dict[str, Any]) -> dict[str, Any]:
         out = to_tensors(batch, device=self.device, mel_norm=self.mel_norm)
@@ -248,8 +291,15 @@ class Trainer:
         return contextlib.nullcontext()
 
     @torch.no_grad()
-    def features(self, kinds: tuple[str, ...], view: View, *, batch_size: int | None = None,
-                 desc: str = "features", keys: list[str] | None = None) -> tuple[list[str], dict[str, np.ndarray]]:
+    def features(
+        self,
+        kinds: tuple[str, ...],
+        view: View,
+        *,
+        batch_size: int | None = None,
+        desc: str = "features",
+        keys: list[str] | None = None,
+    ) -> tuple[list[str], dict[str, np.ndarray]]:
         """Pooled features of every training video (or of ``keys``, e.g. the held-out ones), one
         deterministic view each, gathered over the ranks: (keys, {kind: float32 (N, D)}), rows in
         the order of the returned keys (sorted)."""
@@ -283,8 +333,14 @@ def evaluate_pretext(trainer: Trainer, pretext: Pretext) -> dict[str, float]:
         return {}
     trainer.model.eval()
     bs = max(2, min(int(trainer.cfg["batch_size"]), len(trainer.heldout_keys)))
-    stream = trainer.stream(view=pretext.heldout_view(), keys=trainer.heldout_keys, epoch=0, shuffle=False,
-                            split=False, seed=trainer.seed + 2)
+    stream = trainer.stream(
+        view=pretext.heldout_view(),
+        keys=trainer.heldout_keys,
+        epoch=0,
+        shuffle=False,
+        split=False,
+        seed=trainer.seed + 2,
+    )
     sums: dict[str, float] = {}
     n = 0
     gen = torch.Generator().manual_seed(trainer.seed + 2)
@@ -339,8 +395,9 @@ def _training_data(shard_dir: str | Path, index: str | Path | None, on_damage: s
     return _TrainingData(shard_dir=shard_dir, urls=urls, fingerprint=fingerprint, rows=rows, skipped=skipped)
 
 
-def _make_trainer(cfg: dict[str, Any], data: _TrainingData, *, seed: int, dist: Dist, workers: int, progress: bool,
-                  cache_mb: int) -> tuple[Trainer, int, bool]:
+def _make_trainer(
+    cfg: dict[str, Any], data: _TrainingData, *, seed: int, dist: Dist, workers: int, progress: bool, cache_mb: int
+) -> tuple[Trainer, int, bool]:
     """The method's pretext, the held-out split, the log-mel normalization and the model (its
     initialization draws from the seeded torch generator), in a :class:`Trainer`. Returns
     (trainer, number of classes, whether the BatchNorm layers became SyncBatchNorm)."""
@@ -356,31 +413,55 @@ def _make_trainer(cfg: dict[str, Any], data: _TrainingData, *, seed: int, dist: 
     mel_norm = mel_statistics(data.urls, frozenset(train_keys)) if len(ok) else (0.0, 1.0)
     model = PretrainModel(specs=pretext.encoder_specs(), head=pretext).to(dist.device)
     sync_bn = bool(cfg.get("sync_batchnorm", False)) and convert_sync_batchnorm(model.encoders, dist)
-    trainer = Trainer(pretext=pretext, model=model, urls=data.urls, train_keys=train_keys, heldout_keys=heldout_keys,
-                      rows=rows, mel_norm=mel_norm, cfg=cfg, seed=seed, dist=dist, workers=workers, progress=progress,
-                      cache_mb=cache_mb)
+    trainer = Trainer(
+        pretext=pretext,
+        model=model,
+        urls=data.urls,
+        train_keys=train_keys,
+        heldout_keys=heldout_keys,
+        rows=rows,
+        mel_norm=mel_norm,
+        cfg=cfg,
+        seed=seed,
+        dist=dist,
+        workers=workers,
+        progress=progress,
+        cache_mb=cache_mb,
+    )
     return trainer, n_classes, sync_bn
 
 
-def _run_meta(run: str, trainer: Trainer, data: _TrainingData, *, n_classes: int, sync_bn: bool,
-              provenance: dict[str, Any] | None) -> dict[str, Any]:
+def _run_meta(
+    run: str, trainer: Trainer, data: _TrainingData, *, n_classes: int, sync_bn: bool, provenance: dict[str, Any] | None
+) -> dict[str, Any]:
     """The checkpoint's metadata known before training: the run, its settings, its data and split,
     the provenance, and the damaged samples left out (not counted in ``pretrain_clips_used``)."""
     cfg, seed, dist, pretext = trainer.cfg, trainer.seed, trainer.dist, trainer.pretext
-    meta = {"run": run, "method": str(cfg["method"]), "config": cfg, "seed": seed, "n_classes": n_classes,
-            "mel_norm": trainer.mel_norm, "world_size": dist.world, "n_train_videos": len(trainer.train_keys),
-            "n_val_videos": len(trainer.heldout_keys),
-            "heldout_keys": list(trainer.heldout_keys),  # the videos the pretext is scored on (avbench aot-cues)
-            "encoders": list(pretext.encoders), "sync_batchnorm": sync_bn, **(provenance or {}),
-            "data_hash": data.fingerprint}
+    meta = {
+        "run": run,
+        "method": str(cfg["method"]),
+        "config": cfg,
+        "seed": seed,
+        "n_classes": n_classes,
+        "mel_norm": trainer.mel_norm,
+        "world_size": dist.world,
+        "n_train_videos": len(trainer.train_keys),
+        "n_val_videos": len(trainer.heldout_keys),
+        "heldout_keys": list(trainer.heldout_keys),  # the videos the pretext is scored on (avbench aot-cues)
+        "encoders": list(pretext.encoders),
+        "sync_batchnorm": sync_bn,
+        **(provenance or {}),
+        "data_hash": data.fingerprint,
+    }
     if data.skipped:
         meta["pretrain_clips_damaged"] = data.skipped
         meta["pretrain_clips_used"] = max(0, int(meta.get("pretrain_clips_used", 0)) - data.skipped)
     return meta
 
 
-def _resume(trainer: Trainer, opt: torch.optim.Optimizer, last: Path, *, run: str,
-            fingerprint: str) -> tuple[list[dict[str, Any]], int]:
+def _resume(
+    trainer: Trainer, opt: torch.optim.Optimizer, last: Path, *, run: str, fingerprint: str
+) -> tuple[list[dict[str, Any]], int]:
     """Load ``last`` (the state after the last finished epoch) into the model, ``opt`` and the
     pretext when it was written with this config, seed and data fingerprint. Returns (the metrics
     rows so far, the epoch to start from): ([], 0) when there is nothing to resume."""
@@ -390,8 +471,11 @@ def _resume(trainer: Trainer, opt: torch.optim.Optimizer, last: Path, *, run: st
     state = load_state(last, map_location=dist.device)
     same_data = state["meta"].get("data_hash") == fingerprint
     if not same_data and dist.main:
-        print(f"not resuming {run} from {last}: the shards or index changed since it was written "
-              "(data fingerprint differs); training from epoch 0", flush=True)
+        print(
+            f"not resuming {run} from {last}: the shards or index changed since it was written "
+            "(data fingerprint differs); training from epoch 0",
+            flush=True,
+        )
     if not (same_data and state["meta"]["config"] == trainer.cfg and state["meta"]["seed"] == trainer.seed):
         return [], 0
     trainer.model.load_state_dict(state["model"])
@@ -403,8 +487,17 @@ def _resume(trainer: Trainer, opt: torch.optim.Optimizer, last: Path, *, run: st
     return state["metrics"], start_epoch
 
 
-def _train_steps(trainer: Trainer, opt: torch.optim.Optimizer, stream: ShardStream, *, epoch: int, bs: int,
-                 gen: torch.Generator, n_steps: int, desc: str) -> tuple[dict[str, float], int]:
+def _train_steps(
+    trainer: Trainer,
+    opt: torch.optim.Optimizer,
+    stream: ShardStream,
+    *,
+    epoch: int,
+    bs: int,
+    gen: torch.Generator,
+    n_steps: int,
+    desc: str,
+) -> tuple[dict[str, float], int]:
     """One epoch's optimizer steps over ``stream`` (in batches of ``bs``, until a rank runs out).
     Returns (the sums over the steps of the loss and the method's logs, the number of steps)."""
     model, pretext, dist = trainer.model, trainer.pretext, trainer.dist
@@ -432,8 +525,9 @@ def _train_steps(trainer: Trainer, opt: torch.optim.Optimizer, stream: ShardStre
     return sums, done
 
 
-def _train_epoch(trainer: Trainer, opt: torch.optim.Optimizer, epoch: int, *, run: str, bs: int,
-                 gen: torch.Generator) -> dict[str, Any]:
+def _train_epoch(
+    trainer: Trainer, opt: torch.optim.Optimizer, epoch: int, *, run: str, bs: int, gen: torch.Generator
+) -> dict[str, Any]:
     """One epoch: the method's between-epoch work, ``clips_per_video`` (times the method's
     repeats) shuffled views of every training video, then the held-out pretext metrics. Returns
     the epoch's metrics row (without ``wall_s``)."""
@@ -445,12 +539,22 @@ def _train_epoch(trainer: Trainer, opt: torch.optim.Optimizer, epoch: int, *, ru
     repeats = {k: cpv * (extra.get(k, 1.0) if extra else 1.0) for k in train_keys}
     stream = trainer.stream(view=pretext.view(epoch), keys=train_keys, epoch=epoch, shuffle=True, repeats=repeats)
     n_steps = max(1, int(sum(repeats.values()) // (bs * dist.world)))
-    sums, done = _train_steps(trainer, opt, stream, epoch=epoch, bs=bs, gen=gen, n_steps=n_steps,
-                              desc=f"{run} epoch {epoch + 1}/{pretext.epochs}")
+    sums, done = _train_steps(
+        trainer,
+        opt,
+        stream,
+        epoch=epoch,
+        bs=bs,
+        gen=gen,
+        n_steps=n_steps,
+        desc=f"{run} epoch {epoch + 1}/{pretext.epochs}",
+    )
     if done == 0:
-        raise RuntimeError(f"{run}: epoch {epoch + 1} produced no training batch (fewer usable samples than "
-                           f"batch_size {bs}, or shards without what {trainer.cfg['method']} reads: "
-                           f"{sorted(pretext.needs)}?)")
+        raise RuntimeError(
+            f"{run}: epoch {epoch + 1} produced no training batch (fewer usable samples than "
+            f"batch_size {bs}, or shards without what {trainer.cfg['method']} reads: "
+            f"{sorted(pretext.needs)}?)"
+        )
     row.update({f"train_{k}": v / max(1, done) for k, v in sums.items()})
     row["train_steps"] = done
     row.update({f"val_{k}": v for k, v in evaluate_pretext(trainer, pretext).items()})
@@ -461,8 +565,14 @@ def _write_outputs(out_dir: Path, model: PretrainModel, meta: dict[str, Any], me
     """``checkpoint.pt`` (encoders, head, meta, metrics) and ``metrics.csv``; the resume state
     ``last.pt`` is removed."""
     model.to("cpu")
-    save_checkpoint(out_dir / "checkpoint.pt", encoders=dict(model.encoders.items()), specs=model.specs,
-                    head=model.head.state_dict(), meta=meta, metrics=metrics)
+    save_checkpoint(
+        out_dir / "checkpoint.pt",
+        encoders=dict(model.encoders.items()),
+        specs=model.specs,
+        head=model.head.state_dict(),
+        meta=meta,
+        metrics=metrics,
+    )
     cols = ["epoch"] + sorted({k for r in metrics for k in r} - {"epoch"})
     with atomic_path(out_dir / "metrics.csv", suffix=".csv") as tmp:
         pd.DataFrame(metrics, columns=cols).to_csv(tmp, index=False)
@@ -507,8 +617,9 @@ def pretrain(
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     data = _training_data(shard_dir, index, on_damage)
-    trainer, n_classes, sync_bn = _make_trainer(cfg, data, seed=seed, dist=dist, workers=workers, progress=progress,
-                                                cache_mb=cache_mb)
+    trainer, n_classes, sync_bn = _make_trainer(
+        cfg, data, seed=seed, dist=dist, workers=workers, progress=progress, cache_mb=cache_mb
+    )
     model, pretext = trainer.model, trainer.pretext
     meta = _run_meta(run, trainer, data, n_classes=n_classes, sync_bn=sync_bn, provenance=provenance)
     last = out_dir / "last.pt"
@@ -526,12 +637,27 @@ def pretrain(
         metrics.append(row)
         if dist.main:
             print(json.dumps(row), flush=True)
-            save_state(last, {"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch + 1,
-                              "metrics": metrics, "meta": meta, "pretext": pretext.state_dict()})
+            save_state(
+                last,
+                {
+                    "model": model.state_dict(),
+                    "optim": opt.state_dict(),
+                    "epoch": epoch + 1,
+                    "metrics": metrics,
+                    "meta": meta,
+                    "pretext": pretext.state_dict(),
+                },
+            )
     meta["wall_s"] = round(time.time() - t0, 1)
     meta.update(pretext.checkpoint_meta())
-    summary = {"run": run, "method": method, "epochs": pretext.epochs, "wall_s": meta["wall_s"],
-               "world_size": dist.world, "final": metrics[-1] if metrics else {}}
+    summary = {
+        "run": run,
+        "method": method,
+        "epochs": pretext.epochs,
+        "wall_s": meta["wall_s"],
+        "world_size": dist.world,
+        "final": metrics[-1] if metrics else {},
+    }
     if dist.main:
         _write_outputs(out_dir, model, meta, metrics)
     return summary

@@ -37,12 +37,14 @@ def units(predictions: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=UNIT_COLUMNS)
     ids = ["method", "seed", "encoder", "downstream", "protocol", "fold", "key"]
     out = []
-    retr = predictions[predictions["protocol"] == "retrieval"] if "rank" in predictions.columns else \
-        predictions.iloc[0:0]
+    retr = (
+        predictions[predictions["protocol"] == "retrieval"] if "rank" in predictions.columns else predictions.iloc[0:0]
+    )
     cls = predictions[predictions["protocol"] != "retrieval"]
     if len(cls):
-        c = cls.assign(hit=(cls["pred"] == cls["label"]).astype(float),
-                       vhit=(cls["video_pred"] == cls["label"]).astype(float))
+        c = cls.assign(
+            hit=(cls["pred"] == cls["label"]).astype(float), vhit=(cls["video_pred"] == cls["label"]).astype(float)
+        )
         g = c.groupby(ids, sort=False).agg(n=("hit", "size"), hits=("hit", "sum"), vhit=("vhit", "first")).reset_index()
         out.append(g[ids].assign(metric="clip_acc", value=g["hits"] / g["n"], weight=g["n"].astype(float)))
         out.append(g[ids].assign(metric="video_acc", value=g["vhit"], weight=1.0))
@@ -50,8 +52,9 @@ def units(predictions: pd.DataFrame) -> pd.DataFrame:
         for k in RECALL_KS:
             r = retr.assign(hit=(retr["rank"] < k).astype(float))
             g = r.groupby(ids + ["direction"], sort=False).agg(n=("hit", "size"), hits=("hit", "sum")).reset_index()
-            out.append(g[ids].assign(metric=g["direction"] + f"_r{k}", value=g["hits"] / g["n"],
-                                     weight=g["n"].astype(float)))
+            out.append(
+                g[ids].assign(metric=g["direction"] + f"_r{k}", value=g["hits"] / g["n"], weight=g["n"].astype(float))
+            )
     if not out:
         return pd.DataFrame(columns=UNIT_COLUMNS)
     df = pd.concat(out, ignore_index=True)
@@ -153,8 +156,15 @@ class Bootstrap:
         else:
             samples = boot[0]
         lo, hi = np.nanpercentile(samples, [2.5, 97.5])
-        est = Estimate(mean=float(point.mean()), lo=float(lo), hi=float(hi), seeds=len(seeds), folds=len(folds),
-                       videos=int(len(part[["fold", "key"]].drop_duplicates())), samples=samples)
+        est = Estimate(
+            mean=float(point.mean()),
+            lo=float(lo),
+            hi=float(hi),
+            seeds=len(seeds),
+            folds=len(folds),
+            videos=int(len(part[["fold", "key"]].drop_duplicates())),
+            samples=samples,
+        )
         self._cache[gkey] = est
         return est
 
@@ -164,8 +174,17 @@ class Bootstrap:
         for g in self.groups():
             e = self.estimate(*g)
             if e is not None:
-                rows.append({**dict(zip(GROUP, g)), "mean": e.mean, "lo": e.lo, "hi": e.hi, "seeds": e.seeds,
-                             "folds": e.folds, "videos": e.videos})
+                rows.append(
+                    {
+                        **dict(zip(GROUP, g)),
+                        "mean": e.mean,
+                        "lo": e.lo,
+                        "hi": e.hi,
+                        "seeds": e.seeds,
+                        "folds": e.folds,
+                        "videos": e.videos,
+                    }
+                )
         return pd.DataFrame(rows, columns=list(GROUP) + ["mean", "lo", "hi", "seeds", "folds", "videos"])
 
 
@@ -194,13 +213,13 @@ def seed_estimate(values: list[float], *, n: int = 2000, seed: int = 0, key: str
     if not len(v):
         return None
     if len(v) == 1:
-        return Estimate(mean=float(v[0]), lo=float("nan"), hi=float("nan"), seeds=1, folds=0, videos=0,
-                        samples=np.full(n, np.nan))
+        return Estimate(
+            mean=float(v[0]), lo=float("nan"), hi=float("nan"), seeds=1, folds=0, videos=0, samples=np.full(n, np.nan)
+        )
     cnt = _rng(seed, "seed-values", key, len(v)).multinomial(len(v), np.full(len(v), 1.0 / len(v)), size=n)
     samples = (cnt * v).sum(1) / len(v)
     lo, hi = np.percentile(samples, [2.5, 97.5])
-    return Estimate(mean=float(v.mean()), lo=float(lo), hi=float(hi), seeds=len(v), folds=0, videos=0,
-                    samples=samples)
+    return Estimate(mean=float(v.mean()), lo=float(lo), hi=float(hi), seeds=len(v), folds=0, videos=0, samples=samples)
 
 
 def verdict(lo: float, hi: float) -> str:

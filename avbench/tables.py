@@ -37,8 +37,7 @@ AOT = ("aot",)
 TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out", "sorting", "jigsaw", "speed")  # temporal visual pretexts
 EMBEDDING = ("avts", "avenet", "infonce")  # heads that embed video and audio: cross-modal retrieval
 PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
-PROTOCOL_NAMES = {"linear": "last layer (linear)", "finetune_top": "after fusion / top stage",
-                  "finetune": "all layers"}
+PROTOCOL_NAMES = {"linear": "last layer (linear)", "finetune_top": "after fusion / top stage", "finetune": "all layers"}
 TASK_ENCODERS = ("video", "flow", "audio")  # the first of these a run has is its row for a downstream set
 
 
@@ -69,8 +68,15 @@ def run_table(cfg: dict[str, Any]) -> pd.DataFrame:
     for name in external_names(cfg):
         spec = cfg["external"][name]
         model = str(spec["model"]).rpartition(":")[2]
-        rows.append({"run": name, "method": "external", "dataset": spec.get("pretrained_on") or "none",
-                     f"{spec['modality']}_backbone": model, **flatten({"external": spec})})
+        rows.append(
+            {
+                "run": name,
+                "method": "external",
+                "dataset": spec.get("pretrained_on") or "none",
+                f"{spec['modality']}_backbone": model,
+                **flatten({"external": spec}),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -88,8 +94,11 @@ def read_metrics(paths: list[str | Path]) -> dict[str, pd.DataFrame]:
 def last_epoch(metrics: dict[str, pd.DataFrame], run: str) -> dict[str, Any]:
     """The last epoch's metrics of a run, averaged over its seed instances (``<run>.seed<N>``)
     where they are numbers."""
-    rows = [m.iloc[-1] for name, m in metrics.items()
-            if (name == run or name.startswith(f"{run}.seed")) and m is not None and not m.empty]
+    rows = [
+        m.iloc[-1]
+        for name, m in metrics.items()
+        if (name == run or name.startswith(f"{run}.seed")) and m is not None and not m.empty
+    ]
     if not rows:
         return {}
     if len(rows) == 1:
@@ -118,8 +127,15 @@ def fold_scores(rows: pd.DataFrame, metric: str = "video_acc", intervals: pd.Dat
     r = r.assign(seed=r["seed"] if "seed" in r.columns else 0)
     mean = r.groupby(keys + ["seed"], sort=False)["value"].mean().groupby(keys, sort=False).mean().rename("mean")
     g = r.groupby(keys, sort=False)
-    out = pd.concat([mean, g["value"].std().rename("std"), g["fold"].nunique().rename("folds") if "fold" in r.columns
-                     else g["value"].count().rename("folds"), g["seed"].nunique().rename("seeds")], axis=1).reset_index()
+    out = pd.concat(
+        [
+            mean,
+            g["value"].std().rename("std"),
+            g["fold"].nunique().rename("folds") if "fold" in r.columns else g["value"].count().rename("folds"),
+            g["seed"].nunique().rename("seeds"),
+        ],
+        axis=1,
+    ).reset_index()
     out["std"] = out["std"].fillna(0.0)
     out[["mean", "std"]] = (100 * out[["mean", "std"]]).round(1)
     out["lo"] = np.nan
@@ -148,8 +164,13 @@ def _protocol_key(p: str) -> int:
     return PROTOCOL_ORDER.index(p) if p in PROTOCOL_ORDER else len(PROTOCOL_ORDER)
 
 
-def wide(scores: pd.DataFrame, runs: list[str], *, protocols: tuple[str, ...] | None = None,
-         label: Callable[[str, str], str] | None = None) -> pd.DataFrame:
+def wide(
+    scores: pd.DataFrame,
+    runs: list[str],
+    *,
+    protocols: tuple[str, ...] | None = None,
+    label: Callable[[str, str], str] | None = None,
+) -> pd.DataFrame:
     """One row per run of ``runs`` (in that order): ``<downstream> <protocol>`` mean and ``±`` std
     columns (downstream sets sorted, protocols in :data:`PROTOCOL_ORDER`)."""
     s = scores[scores["method"].isin(runs)]
@@ -168,8 +189,13 @@ def wide(scores: pd.DataFrame, runs: list[str], *, protocols: tuple[str, ...] | 
     return out
 
 
-def wide_by_encoder(scores: pd.DataFrame, runs: list[str], *, protocols: tuple[str, ...] | None = None,
-                    label: Callable[[str, str], str] | None = None) -> pd.DataFrame:
+def wide_by_encoder(
+    scores: pd.DataFrame,
+    runs: list[str],
+    *,
+    protocols: tuple[str, ...] | None = None,
+    label: Callable[[str, str], str] | None = None,
+) -> pd.DataFrame:
     """:func:`wide` for each encoder (RGB video, flow, audio) separately: one row per (run,
     encoder) that was evaluated, so that a run is compared with the references of the same encoder."""
     parts = []
@@ -211,9 +237,11 @@ def run_setting(runs: pd.DataFrame, run: str, key: str, default: Any = np.nan) -
 
 def _ordered(runs: pd.DataFrame, names: list[str]) -> list[str]:
     """scratch first, then the others in config order, supervised, the external encoders last."""
+
     def key(r: str) -> int:
         m = run_setting(runs, r, "method", "")
         return 0 if m == "scratch" else 2 if m == "supervised" else 3 if m == "external" else 1
+
     return sorted(dict.fromkeys(names), key=key)
 
 
@@ -251,8 +279,14 @@ def _negatives(easy: float) -> str:
     return f"{100 * easy:.0f}% easy, {100 * (1 - easy):.0f}% hard"
 
 
-def avts_curriculum(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                    metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def avts_curriculum(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Seed 000: AVTS negatives x curriculum -> held-out pretext accuracy (in-sync vs easy
     negatives, the seed's test set) and downstream accuracy."""
     names = runs_of(runs, "avts")
@@ -263,18 +297,33 @@ def avts_curriculum(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, p
         epochs = int(run_setting(runs, r, "epochs", 0))
         n_easy = int(round(switch * epochs))
         last = last_epoch(metrics, r)
-        out.append({
-            "run": r, "stage": "curriculum" if n_easy > 0 else "single stage",
-            "negatives": _negatives(easy) if n_easy == 0 else f"easy, then {_negatives(easy)}",
-            "epochs": f"1-{n_easy}, {n_easy + 1}-{epochs}" if n_easy > 0 else f"1-{epochs}",
-            "easy_fraction": easy, "curriculum_switch": switch,
-            "pretext acc (%)": _pct(last.get("val_pretext_acc")),
-            "pretext acc, hard negatives (%)": _pct(last.get("val_pretext_acc_hard")),
-            "easy negatives of the same class (%)": _pct(last.get("val_neg_same_class")),
-        })
-    table = pd.DataFrame(out, columns=["run", "stage", "negatives", "epochs", "easy_fraction", "curriculum_switch",
-                                       "pretext acc (%)", "pretext acc, hard negatives (%)",
-                                       "easy negatives of the same class (%)"])
+        out.append(
+            {
+                "run": r,
+                "stage": "curriculum" if n_easy > 0 else "single stage",
+                "negatives": _negatives(easy) if n_easy == 0 else f"easy, then {_negatives(easy)}",
+                "epochs": f"1-{n_easy}, {n_easy + 1}-{epochs}" if n_easy > 0 else f"1-{epochs}",
+                "easy_fraction": easy,
+                "curriculum_switch": switch,
+                "pretext acc (%)": _pct(last.get("val_pretext_acc")),
+                "pretext acc, hard negatives (%)": _pct(last.get("val_pretext_acc_hard")),
+                "easy negatives of the same class (%)": _pct(last.get("val_neg_same_class")),
+            }
+        )
+    table = pd.DataFrame(
+        out,
+        columns=[
+            "run",
+            "stage",
+            "negatives",
+            "epochs",
+            "easy_fraction",
+            "curriculum_switch",
+            "pretext acc (%)",
+            "pretext acc, hard negatives (%)",
+            "easy negatives of the same class (%)",
+        ],
+    )
     acc = wide(primary(fold_scores(rows, metric, intervals)), names, protocols=("linear", "finetune"))
     return table.merge(acc, on="run", how="left")
 
@@ -286,36 +335,74 @@ def _pct(v: Any) -> float:
         return np.nan
 
 
-def supervision_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                      metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def supervision_table(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Seeds 000/003: scratch vs self-supervised vs supervised pretraining, every run."""
     names = _ordered(runs, runs["run"].tolist())
-    meta = pd.DataFrame([{"run": r, "pretext": run_setting(runs, r, "method", ""),
-                          "supervision": supervision(str(run_setting(runs, r, "method", ""))),
-                          "pretrain data": "none" if run_setting(runs, r, "method", "") == "scratch"
-                          else run_setting(runs, r, "dataset", ""),
-                          "video backbone": run_setting(runs, r, "video_backbone", "")} for r in names],
-                        columns=["run", "pretext", "supervision", "pretrain data", "video backbone"])
+    meta = pd.DataFrame(
+        [
+            {
+                "run": r,
+                "pretext": run_setting(runs, r, "method", ""),
+                "supervision": supervision(str(run_setting(runs, r, "method", ""))),
+                "pretrain data": "none"
+                if run_setting(runs, r, "method", "") == "scratch"
+                else run_setting(runs, r, "dataset", ""),
+                "video backbone": run_setting(runs, r, "video_backbone", ""),
+            }
+            for r in names
+        ],
+        columns=["run", "pretext", "supervision", "pretrain data", "video backbone"],
+    )
     acc = wide_by_encoder(fold_scores(rows, metric, intervals), names, protocols=("linear", "finetune"))
-    return acc.merge(meta, on="run", how="left")[["run"] + [c for c in meta.columns if c != "run"] +
-                                                 [c for c in acc.columns if c != "run"]]
+    return acc.merge(meta, on="run", how="left")[
+        ["run"] + [c for c in meta.columns if c != "run"] + [c for c in acc.columns if c != "run"]
+    ]
 
 
-def clustering_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                     metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def clustering_table(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Seed 003: SDC / MDC / CDC / XDC against scratch and supervised."""
-    clus = sorted(runs_of(runs, CLUSTERING), key=lambda r: (CLUSTERING.index(run_setting(runs, r, "method")),
-                                                            cluster_k(runs, r)))
+    clus = sorted(
+        runs_of(runs, CLUSTERING), key=lambda r: (CLUSTERING.index(run_setting(runs, r, "method")), cluster_k(runs, r))
+    )
     names = runs_of(runs, "scratch") + clus + runs_of(runs, "random_targets") + runs_of(runs, "supervised")
-    meta = pd.DataFrame([{"run": r, "method": run_setting(runs, r, "method", ""), "k": cluster_k(runs, r),
-                          "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
-                        columns=["run", "method", "k", "pretext acc (%)"])
+    meta = pd.DataFrame(
+        [
+            {
+                "run": r,
+                "method": run_setting(runs, r, "method", ""),
+                "k": cluster_k(runs, r),
+                "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc")),
+            }
+            for r in names
+        ],
+        columns=["run", "method", "k", "pretext acc (%)"],
+    )
     acc = wide(primary(fold_scores(rows, metric, intervals)), names, protocols=("linear", "finetune"))
     return meta.merge(acc, on="run", how="left")
 
 
-def k_sweep(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-            metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def k_sweep(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Seed 003: accuracy against the number of k-means clusters, per clustering method (with
     two or more values of k), downstream set and protocol; columns ``k=<k>`` (and ``±``)."""
     scores = primary(fold_scores(rows, metric, intervals))
@@ -337,30 +424,48 @@ def k_sweep(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFr
                     row[f"k={k} lo"] = hit["lo"].iloc[0] if len(hit) else np.nan
                     row[f"k={k} hi"] = hit["hi"].iloc[0] if len(hit) else np.nan
             out.append(row)
-    return pd.DataFrame(out, columns=["method", "downstream", "protocol"] + sorted(
-        {c for r in out for c in r if c.startswith("k=")}, key=lambda c: (int(c[2:].split()[0]), c)))
+    return pd.DataFrame(
+        out,
+        columns=["method", "downstream", "protocol"]
+        + sorted({c for r in out for c in r if c.startswith("k=")}, key=lambda c: (int(c[2:].split()[0]), c)),
+    )
 
 
-def fc_vs_all(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-              metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def fc_vs_all(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Seed 003: a linear classifier on frozen features (fc) against fine-tuning all layers, for
     every run evaluated both ways."""
     scores = fold_scores(rows, metric, intervals)
     both = set(scores.loc[scores["protocol"] == "linear", "method"]) & set(
-        scores.loc[scores["protocol"] == "finetune", "method"])
+        scores.loc[scores["protocol"] == "finetune", "method"]
+    )
     names = [r for r in _ordered(runs, runs["run"].tolist()) if r in both]
-    meta = pd.DataFrame([{"run": r, "pretext": run_setting(runs, r, "method", "")} for r in names],
-                        columns=["run", "pretext"])
+    meta = pd.DataFrame(
+        [{"run": r, "pretext": run_setting(runs, r, "method", "")} for r in names], columns=["run", "pretext"]
+    )
     names_map = {"linear": "fc (linear probe)", "finetune_fc": "fc (same loop)", "finetune": "all"}
-    acc = wide_by_encoder(scores, names, protocols=("linear", "finetune_fc", "finetune"),
-                          label=lambda d, p: f"{d} {names_map[p]}")
+    acc = wide_by_encoder(
+        scores, names, protocols=("linear", "finetune_fc", "finetune"), label=lambda d, p: f"{d} {names_map[p]}"
+    )
     acc = acc[[c for c in acc.columns if c in ("run", "encoder") or not pd.isna(acc[c]).all()]]
     keep = acc.filter(regex=r" all$").notna().any(axis=1)
     return acc[keep].merge(meta, on="run", how="left")[["run", "pretext"] + [c for c in acc.columns if c != "run"]]
 
 
-def aot_cues(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-             metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def aot_cues(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Seed 002: arrow of time with and without the shortcut cues: the cue settings that differ
     among the AoT runs, the share of videos with each cue and the held-out AoT accuracies
     (every ``val_*acc*`` and ``*share*`` column of the run's last epoch)."""
@@ -379,8 +484,14 @@ def aot_cues(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataF
     return pd.DataFrame(out, columns=list(dict.fromkeys(["run"] + [c for r in out for c in r])))
 
 
-def aot_finetune(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                 metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def aot_finetune(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Seeds 000/002: fine-tune the last layer (the linear classifier) / after fusion (the top stage) /
     all layers, for random init, supervised and arrow-of-time initialisations, on the action sets.
     T-CAM flow encoders where they were evaluated, else the RGB encoder (column ``encoder``)."""
@@ -389,28 +500,57 @@ def aot_finetune(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.D
     flow = scores[scores["encoder"] == "flow"]
     s = flow if not flow.empty else scores[scores["encoder"] == "video"]
     names = [r for r in _ordered(runs, runs_of(runs, ("scratch", "supervised") + AOT)) if r in set(s["method"])]
-    meta = pd.DataFrame([{"run": r, "initialisation": supervision(str(run_setting(runs, r, "method", "")))
-                          if run_setting(runs, r, "method", "") in REFERENCE else "arrow of time",
-                          "encoder": s.loc[s["method"] == r, "encoder"].iloc[0]} for r in names],
-                        columns=["run", "initialisation", "encoder"])
+    meta = pd.DataFrame(
+        [
+            {
+                "run": r,
+                "initialisation": supervision(str(run_setting(runs, r, "method", "")))
+                if run_setting(runs, r, "method", "") in REFERENCE
+                else "arrow of time",
+                "encoder": s.loc[s["method"] == r, "encoder"].iloc[0],
+            }
+            for r in names
+        ],
+        columns=["run", "initialisation", "encoder"],
+    )
     acc = wide(s, names, label=lambda d, p: f"{d} {PROTOCOL_NAMES[p]}")
     return meta.merge(acc, on="run", how="left")
 
 
-def temporal_order(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                   metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def temporal_order(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The temporal visual pretexts against random init (and supervised): seed 002's shuffle & learn
     and odd-one-out, seed 001's sequence sorting, video jigsaw and playback speed."""
     names = _ordered(runs, runs_of(runs, ("scratch",) + TEMPORAL_ORDER + ("supervised",)))
-    meta = pd.DataFrame([{"run": r, "initialisation": run_setting(runs, r, "method", ""),
-                          "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc"))} for r in names],
-                        columns=["run", "initialisation", "pretext acc (%)"])
+    meta = pd.DataFrame(
+        [
+            {
+                "run": r,
+                "initialisation": run_setting(runs, r, "method", ""),
+                "pretext acc (%)": _pct(last_epoch(metrics, r).get("val_pretext_acc")),
+            }
+            for r in names
+        ],
+        columns=["run", "initialisation", "pretext acc (%)"],
+    )
     acc = wide(primary(fold_scores(rows, metric, intervals)), names, protocols=("linear", "finetune"))
     return meta.merge(acc, on="run", how="left")
 
 
-def retrieval_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                    metric: str = "video_acc", intervals: pd.DataFrame | None = None) -> pd.DataFrame:
+def retrieval_table(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Cross-modal retrieval of the embedding methods: recall@1/5/10 both ways, in %."""
     r = rows[rows["protocol"] == "retrieval"] if "protocol" in rows.columns else rows.iloc[0:0]
     cols = ["run", "downstream", "test videos"]
@@ -419,15 +559,22 @@ def retrieval_table(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, p
     g = r.groupby(["method", "downstream", "metric"])["value"].agg(["mean", "std"]).reset_index()
     out = []
     for (run, down), part in g.groupby(["method", "downstream"], sort=False):
-        row: dict[str, Any] = {"run": run, "downstream": down,
-                               "test videos": int(r[(r.method == run) & (r.downstream == down)]["n_test"].mean())}
+        row: dict[str, Any] = {
+            "run": run,
+            "downstream": down,
+            "test videos": int(r[(r.method == run) & (r.downstream == down)]["n_test"].mean()),
+        }
         for m in sorted(part["metric"], key=lambda m: (m[:3], int(m.split("_r")[1]))):
             hit = part[part["metric"] == m].iloc[0]
             row[m.replace("_r", " R@")] = round(100 * hit["mean"], 1)
             row[m.replace("_r", " R@") + " ±"] = round(100 * (0.0 if pd.isna(hit["std"]) else hit["std"]), 1)
             if intervals is not None and len(intervals):
-                ci = intervals[(intervals["method"] == run) & (intervals["downstream"] == down) &
-                               (intervals["protocol"] == "retrieval") & (intervals["metric"] == m)]
+                ci = intervals[
+                    (intervals["method"] == run)
+                    & (intervals["downstream"] == down)
+                    & (intervals["protocol"] == "retrieval")
+                    & (intervals["metric"] == m)
+                ]
                 if len(ci):
                     row[m.replace("_r", " R@") + " lo"] = round(100 * float(ci["lo"].iloc[0]), 1)
                     row[m.replace("_r", " R@") + " hi"] = round(100 * float(ci["hi"].iloc[0]), 1)
@@ -470,13 +617,21 @@ def plan_tables(runs: pd.DataFrame, protocols: list[str] | tuple[str, ...]) -> l
     return [name for name in TABLES if want[name]]
 
 
-def compute_tables(rows: pd.DataFrame, runs: pd.DataFrame, metrics: dict[str, pd.DataFrame], *,
-                   protocols: list[str] | tuple[str, ...], metric: str = "video_acc",
-                   intervals: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+def compute_tables(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    protocols: list[str] | tuple[str, ...],
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> dict[str, pd.DataFrame]:
     """Every planned table, by name (with 95% intervals, ``<column> lo`` / ``hi``, when
     ``intervals`` is given)."""
-    return {name: TABLES[name](rows, runs, metrics, metric=metric, intervals=intervals)
-            for name in plan_tables(runs, protocols)}
+    return {
+        name: TABLES[name](rows, runs, metrics, metric=metric, intervals=intervals)
+        for name in plan_tables(runs, protocols)
+    }
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:

@@ -39,8 +39,20 @@ from avbench.config import load_config, shard_settings  # noqa: E402
 from avbench.media.ffmpeg import ffmpeg_binary  # noqa: E402
 
 SECTIONS = ("preprocess", "real", "codecs", "flow_codecs", "video2dataset", "loader", "workers", "baseline")
-STAGES = ("demux", "decode_video", "decode_audio", "frames", "borders_black", "audio_resample", "flow", "camera_motion",
-          "stabilize", "audio_features", "encode", "write")
+STAGES = (
+    "demux",
+    "decode_video",
+    "decode_audio",
+    "frames",
+    "borders_black",
+    "audio_resample",
+    "flow",
+    "camera_motion",
+    "stabilize",
+    "audio_features",
+    "encode",
+    "write",
+)
 
 
 # -- sources ------------------------------------------------------------------------------------
@@ -63,20 +75,58 @@ def make_sources(work: Path, seconds: float, n_per_kind: int) -> dict[str, list[
     for i in range(n_per_kind):
         p = d / f"s340_{i}_{seconds:g}s.mp4"
         if not p.exists():
-            spec = VideoSpec(cls=CLASSES[i % 8], seed=100 + i, width=340, height=256, fps=25.0, duration=seconds,
-                             camera=cams[i % 4], letterbox=24 if i % 2 == 0 else 0, texture=20)
+            spec = VideoSpec(
+                cls=CLASSES[i % 8],
+                seed=100 + i,
+                width=340,
+                height=256,
+                fps=25.0,
+                duration=seconds,
+                camera=cams[i % 4],
+                letterbox=24 if i % 2 == 0 else 0,
+                texture=20,
+            )
             frames, audio, _, _ = render(spec)
             write_video(p, frames, spec.fps, audio, spec.sample_rate)
         out["340x256"].append({"path": str(p), "seconds": seconds})
         p = d / f"k640_{i}_{seconds:g}s.mp4"
         if not p.exists():
-            spec = VideoSpec(cls=CLASSES[(i + 3) % 8], seed=200 + i, width=640, height=360, fps=30000 / 1001,
-                             duration=seconds, camera="pan", letterbox=40, texture=28)
+            spec = VideoSpec(
+                cls=CLASSES[(i + 3) % 8],
+                seed=200 + i,
+                width=640,
+                height=360,
+                fps=30000 / 1001,
+                duration=seconds,
+                camera="pan",
+                letterbox=40,
+                texture=28,
+            )
             frames, audio, _, _ = render(spec)
             raw = d / f"k640_{i}_raw.mp4"
             write_video(raw, frames, Fraction(30000, 1001), audio, spec.sample_rate)
-            subprocess.run([ffmpeg_binary(), "-v", "error", "-y", "-i", str(raw), "-c:v", "libx264", "-preset", "medium",
-                            "-b:v", "1600k", "-c:a", "aac", "-b:a", "128k", str(p)], check=True)
+            subprocess.run(
+                [
+                    ffmpeg_binary(),
+                    "-v",
+                    "error",
+                    "-y",
+                    "-i",
+                    str(raw),
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "medium",
+                    "-b:v",
+                    "1600k",
+                    "-c:a",
+                    "aac",
+                    "-b:a",
+                    "128k",
+                    str(p),
+                ],
+                check=True,
+            )
             raw.unlink()
         out["640x360"].append({"path": str(p), "seconds": seconds})
     return out
@@ -174,8 +224,12 @@ def median_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def bench_preprocess(sources: dict[str, list[dict[str, Any]]], settings: dict[str, dict[str, Any]], repeats: int,
-                     log: Callable[[str], None]) -> dict[str, Any]:
+def bench_preprocess(
+    sources: dict[str, list[dict[str, Any]]],
+    settings: dict[str, dict[str, Any]],
+    repeats: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Decode-only vs each settings variant, side by side per clip and repetition."""
     results: dict[str, Any] = {}
     first = next(iter(sources.values()))[0]
@@ -201,8 +255,12 @@ def bench_preprocess(sources: dict[str, list[dict[str, Any]]], settings: dict[st
                 var_bytes[name] += m["bytes"]
                 for k, v in m["stages"].items():
                     var_stages[name][k] = var_stages[name].get(k, 0.0) + v
-        entry: dict[str, Any] = {"video_s": video_s, "clips": len(clips),
-                                 "decode_only_cpu_s_per_video_s": dec_total / video_s, "variants": {}}
+        entry: dict[str, Any] = {
+            "video_s": video_s,
+            "clips": len(clips),
+            "decode_only_cpu_s_per_video_s": dec_total / video_s,
+            "variants": {},
+        }
         for name in settings:
             entry["variants"][name] = {
                 "cpu_s_per_video_s": var_total[name] / video_s,
@@ -210,14 +268,17 @@ def bench_preprocess(sources: dict[str, list[dict[str, Any]]], settings: dict[st
                 "stage_cpu_s_per_video_s": {k: v / video_s for k, v in var_stages[name].items()},
                 "sample_kb": var_bytes[name] / len(clips) / 1024,
             }
-            log(f"{kind} {name}: {var_total[name] / video_s:.4f} CPU-s/video-s, "
-                f"{var_total[name] / dec_total:.2f}x decode-only ({dec_total / video_s:.4f})")
+            log(
+                f"{kind} {name}: {var_total[name] / video_s:.4f} CPU-s/video-s, "
+                f"{var_total[name] / dec_total:.2f}x decode-only ({dec_total / video_s:.4f})"
+            )
         results[kind] = entry
     return results
 
 
-def bench_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], sizes: list[list[int]],
-                 repeats: int) -> dict[str, Any]:
+def bench_codecs(
+    sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], sizes: list[list[int]], repeats: int
+) -> dict[str, Any]:
     """Frame codec npy vs jpeg (q90): bytes per sample, encode and decode CPU per sample."""
     from avbench.media.decode import decode_clip
     from avbench.shards.codec import decode_jpeg_frames, encode_jpeg_frames, npy_array, npy_bytes
@@ -241,11 +302,16 @@ def bench_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], 
                     enc_t.append(t)
                     dec_t.append(cpu(lambda: decode_jpeg_frames(data, lengths))[0])
                     n = len(data)
-            row[name] = {"kb_per_sample": n / 1024, "encode_ms": 1000 * statistics.median(enc_t),
-                         "decode_ms": 1000 * statistics.median(dec_t)}
+            row[name] = {
+                "kb_per_sample": n / 1024,
+                "encode_ms": 1000 * statistics.median(enc_t),
+                "decode_ms": 1000 * statistics.median(dec_t),
+            }
         if True:
             dec = decode_jpeg_frames(*encode_jpeg_frames(frames, int(cfg["jpeg_quality"])))
-            row["jpeg"]["psnr_db"] = float(10 * np.log10(255 ** 2 / max(1e-9, np.mean((dec.astype(float) - frames) ** 2))))
+            row["jpeg"]["psnr_db"] = float(
+                10 * np.log10(255**2 / max(1e-9, np.mean((dec.astype(float) - frames) ** 2)))
+            )
         out[f"{size[0]}x{size[1]}"] = row
     return out
 
@@ -254,8 +320,9 @@ REAL_CLIPS = ("chaplin.mp4", "tests_data_test.avi", "nasa_13013.mp4", "big_buck_
 KINETICS_400_SAMPLES = 240_000  # 10 s clips
 
 
-def bench_flow_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], repeats: int,
-                      qualities: tuple[int, ...] = (95, 90)) -> dict[str, Any]:
+def bench_flow_codecs(
+    sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], repeats: int, qualities: tuple[int, ...] = (95, 90)
+) -> dict[str, Any]:
     """Flow as raw uint8 (``flow.npy``) vs two 8-bit grayscale JPEG images per pair (``flow.mjpeg``,
     mmaction2/denseflow): bytes per 10 s sample, end-point error against the float flow (and the
     part JPEG adds to the quantization's), encode and decode CPU. DIS flow of the clips decoded at
@@ -272,18 +339,25 @@ def bench_flow_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, A
     clips += [("real", str(real / n)) for n in REAL_CLIPS if (real / n).exists()]
     per_clip = []
     codecs = ["npy"] + [f"jpeg_q{q}" for q in qualities]
-    pooled = {c: {"bytes": 0.0, "pairs": 0, "epe_sum": 0.0, "epe_vs_npy_sum": 0.0, "enc": 0.0, "dec": 0.0,
-                  "dec16": 0.0} for c in codecs}
+    pooled = {
+        c: {"bytes": 0.0, "pairs": 0, "epe_sum": 0.0, "epe_vs_npy_sum": 0.0, "enc": 0.0, "dec": 0.0, "dec16": 0.0}
+        for c in codecs
+    }
     for kind, path in clips:
         frames = decode_clip(path, fps=float(cfg["fps"]), size=size, resize=cfg["resize"], audio=False).frames
-        flow = extract_flow(np.ascontiguousarray(frames), algorithm=cfg["flow"]["algorithm"],
-                            preset=cfg["flow"]["preset"])
+        flow = extract_flow(
+            np.ascontiguousarray(frames), algorithm=cfg["flow"]["algorithm"], preset=cfg["flow"]["preset"]
+        )
         ref = np.clip(flow, -bound, bound)
         q = quantize_flow(flow, bound)
         n = len(q)
-        row: dict[str, Any] = {"kind": kind, "source": Path(path).name, "pairs": n,
-                               "mean_flow_px": float(np.linalg.norm(flow, axis=-1).mean()),
-                               "clipped_share": float((np.abs(flow) > bound).any(-1).mean())}
+        row: dict[str, Any] = {
+            "kind": kind,
+            "source": Path(path).name,
+            "pairs": n,
+            "mean_flow_px": float(np.linalg.norm(flow, axis=-1).mean()),
+            "clipped_share": float((np.abs(flow) > bound).any(-1).mean()),
+        }
         deq_q = dequantize_flow(q, bound)
         for c in codecs:
             enc_t, dec_t, dec16_t = [], [], []
@@ -306,10 +380,14 @@ def bench_flow_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, A
             deq = dequantize_flow(dec, bound)
             epe = np.linalg.norm(deq - ref, axis=-1).mean(axis=(1, 2))
             epe_npy = np.linalg.norm(deq - deq_q, axis=-1).mean(axis=(1, 2))
-            row[c] = {"kb_per_pair": nbytes / n / 1024, "epe_px": float(epe.mean()), "epe_vs_npy_px": float(epe_npy.mean()),
-                      "encode_ms_per_pair": 1000 * statistics.median(enc_t) / n,
-                      "decode_ms_per_pair": 1000 * statistics.median(dec_t) / n,
-                      "decode_ms_16_pairs": 1000 * statistics.median(dec16_t)}
+            row[c] = {
+                "kb_per_pair": nbytes / n / 1024,
+                "epe_px": float(epe.mean()),
+                "epe_vs_npy_px": float(epe_npy.mean()),
+                "encode_ms_per_pair": 1000 * statistics.median(enc_t) / n,
+                "decode_ms_per_pair": 1000 * statistics.median(dec_t) / n,
+                "decode_ms_16_pairs": 1000 * statistics.median(dec16_t),
+            }
             p = pooled[c]
             p["bytes"] += nbytes
             p["pairs"] += n
@@ -323,19 +401,35 @@ def bench_flow_codecs(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, A
     summary = {}
     for c, p in pooled.items():
         per_pair = p["bytes"] / p["pairs"]
-        summary[c] = {"kb_per_10s_sample": per_pair * pairs_10s / 1024, "epe_px": p["epe_sum"] / p["pairs"],
-                      "epe_vs_npy_px": p["epe_vs_npy_sum"] / p["pairs"],
-                      "encode_ms_per_10s_sample": 1000 * p["enc"] / p["pairs"] * pairs_10s,
-                      "decode_ms_per_10s_sample": 1000 * p["dec"] / p["pairs"] * pairs_10s,
-                      "decode_ms_16_pairs": 1000 * p["dec16"] / len(clips),
-                      "kinetics400_gb": per_pair * pairs_10s * KINETICS_400_SAMPLES / 1e9}
-    return {"bound_px": bound, "quantization_step_px": 2 * bound / 255, "size": list(size), "fps": cfg["fps"],
-            "algorithm": f"{cfg['flow']['algorithm']} {cfg['flow']['preset']}", "clips": len(clips),
-            "summary": summary, "per_clip": per_clip}
+        summary[c] = {
+            "kb_per_10s_sample": per_pair * pairs_10s / 1024,
+            "epe_px": p["epe_sum"] / p["pairs"],
+            "epe_vs_npy_px": p["epe_vs_npy_sum"] / p["pairs"],
+            "encode_ms_per_10s_sample": 1000 * p["enc"] / p["pairs"] * pairs_10s,
+            "decode_ms_per_10s_sample": 1000 * p["dec"] / p["pairs"] * pairs_10s,
+            "decode_ms_16_pairs": 1000 * p["dec16"] / len(clips),
+            "kinetics400_gb": per_pair * pairs_10s * KINETICS_400_SAMPLES / 1e9,
+        }
+    return {
+        "bound_px": bound,
+        "quantization_step_px": 2 * bound / 255,
+        "size": list(size),
+        "fps": cfg["fps"],
+        "algorithm": f"{cfg['flow']['algorithm']} {cfg['flow']['preset']}",
+        "clips": len(clips),
+        "summary": summary,
+        "per_clip": per_clip,
+    }
 
 
-def bench_loader(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path, clip_frames: int,
-                 seconds_budget: float, log: Callable[[str], None]) -> dict[str, Any]:
+def bench_loader(
+    sources: dict[str, list[dict[str, Any]]],
+    cfg: dict[str, Any],
+    work: Path,
+    clip_frames: int,
+    seconds_budget: float,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Clips/s from shards (the lead's streaming loader) vs decoding the same clips from the mp4
     files on the fly (PyAV, same size, with the log-mel), and vs a training step of the small model."""
     from functools import partial
@@ -351,11 +445,30 @@ def bench_loader(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], 
 
     clips = sources["340x256"] + sources["640x360"]
     shard_dir = work / "loader_shards"
-    rows = [{"id": Path(c["path"]).stem, "path": c["path"], "label": "", "label_idx": 0, "split": "train",
-             "t_start": 0.0, "t_end": c["seconds"], "duration": c["seconds"], "status": "ok", "dataset": "bench"}
-            for c in clips]
-    write_shards(pd.DataFrame(rows), shard_dir, work / "loader_index.parquet", cfg=cfg, modality="audiovisual",
-                 workers=1, progress=False)
+    rows = [
+        {
+            "id": Path(c["path"]).stem,
+            "path": c["path"],
+            "label": "",
+            "label_idx": 0,
+            "split": "train",
+            "t_start": 0.0,
+            "t_end": c["seconds"],
+            "duration": c["seconds"],
+            "status": "ok",
+            "dataset": "bench",
+        }
+        for c in clips
+    ]
+    write_shards(
+        pd.DataFrame(rows),
+        shard_dir,
+        work / "loader_index.parquet",
+        cfg=cfg,
+        modality="audiovisual",
+        workers=1,
+        progress=False,
+    )
     urls = shard_urls(shard_dir)
     view = partial(clip_view, clip_frames=clip_frames, audio=True, flow=True)
 
@@ -374,10 +487,22 @@ def bench_loader(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], 
     while time.process_time() - t0 < seconds_budget:
         c = clips[int(rng.integers(len(clips)))]
         start = float(rng.uniform(0, c["seconds"] - clip_frames / fps - 0.1))
-        d = decode_clip(c["path"], t_start=start, t_end=start + clip_frames / fps, fps=fps, size=size,
-                        sample_rate=int(cfg["sample_rate"]), resize=cfg["resize"])
-        log_mel(d.audio, sample_rate=int(cfg["sample_rate"]), n_mels=int(cfg["n_mels"]), win_ms=float(cfg["win_ms"]),
-                hop_ms=float(cfg["hop_ms"]))
+        d = decode_clip(
+            c["path"],
+            t_start=start,
+            t_end=start + clip_frames / fps,
+            fps=fps,
+            size=size,
+            sample_rate=int(cfg["sample_rate"]),
+            resize=cfg["resize"],
+        )
+        log_mel(
+            d.audio,
+            sample_rate=int(cfg["sample_rate"]),
+            n_mels=int(cfg["n_mels"]),
+            win_ms=float(cfg["win_ms"]),
+            hop_ms=float(cfg["hop_ms"]),
+        )
         n_mp4 += 1
     mp4_rate = n_mp4 / (time.process_time() - t0)
 
@@ -404,14 +529,22 @@ def bench_loader(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], 
     train_rate = steps * B / (time.perf_counter() - wall0)
     torch.set_num_threads(1)
     log(f"loader {loader_rate:.1f} clips/s per core, mp4 on the fly {mp4_rate:.1f}, training {train_rate:.1f} clips/s")
-    return {"loader_clips_per_s": loader_rate, "mp4_decode_clips_per_s": mp4_rate,
-            "loader_speedup_vs_mp4_decode": loader_rate / mp4_rate, "training_clips_per_s_cpu": train_rate,
-            "loader_cores_needed_for_training_cpu": train_rate / loader_rate, "clip_frames": clip_frames,
-            "size": list(size), "training_batch_size": B, "training_threads": os.cpu_count()}
+    return {
+        "loader_clips_per_s": loader_rate,
+        "mp4_decode_clips_per_s": mp4_rate,
+        "loader_speedup_vs_mp4_decode": loader_rate / mp4_rate,
+        "training_clips_per_s_cpu": train_rate,
+        "loader_cores_needed_for_training_cpu": train_rate / loader_rate,
+        "clip_frames": clip_frames,
+        "size": list(size),
+        "training_batch_size": B,
+        "training_threads": os.cpu_count(),
+    }
 
 
-def bench_workers(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path,
-                  copies: int = 8) -> dict[str, Any]:
+def bench_workers(
+    sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path, copies: int = 8
+) -> dict[str, Any]:
     """Wall time of write_shards with 1 and 2 worker processes on the same clips (each listed
     ``copies`` times: enough work that starting the workers, spawn + imports, is a small share)."""
     import pandas as pd
@@ -419,31 +552,59 @@ def bench_workers(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any],
     from avbench.shards.write import write_shards
 
     clips = (sources["340x256"] + sources["640x360"]) * copies
-    rows = [{"id": f"{Path(c['path']).stem}_{i}", "path": c["path"], "label": "", "label_idx": 0, "split": "train",
-             "t_start": 0.0, "t_end": c["seconds"], "duration": c["seconds"], "status": "ok", "dataset": "bench"}
-            for i, c in enumerate(clips)]
+    rows = [
+        {
+            "id": f"{Path(c['path']).stem}_{i}",
+            "path": c["path"],
+            "label": "",
+            "label_idx": 0,
+            "split": "train",
+            "t_start": 0.0,
+            "t_end": c["seconds"],
+            "duration": c["seconds"],
+            "status": "ok",
+            "dataset": "bench",
+        }
+        for i, c in enumerate(clips)
+    ]
     walls: dict[int, list[float]] = {}
     cpus: dict[int, list[float]] = {}
     for w in (1, 2, 1, 2):
         t0 = time.perf_counter()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        write_shards(pd.DataFrame(rows), work / f"w{w}", work / f"w{w}.parquet", cfg=cfg, modality="audiovisual",
-                     workers=w, progress=False)
+        write_shards(
+            pd.DataFrame(rows),
+            work / f"w{w}",
+            work / f"w{w}.parquet",
+            cfg=cfg,
+            modality="audiovisual",
+            workers=w,
+            progress=False,
+        )
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         walls.setdefault(w, []).append(time.perf_counter() - t0)
         cpus.setdefault(w, []).append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     w1, w2 = min(walls[1]), min(walls[2])
     c1, c2 = min(cpus[1]), min(cpus[2])
     video_s = sum(c["seconds"] for c in clips)
-    return {"wall_s_1_worker": w1, "wall_s_2_workers": w2, "speedup_2_workers": w1 / w2, "cpu_count": os.cpu_count(),
-            "clips": len(rows), "video_s": video_s, "video_s_per_wall_s_1_worker": video_s / w1,
-            "video_s_per_wall_s_2_workers": video_s / w2, "walls": walls,
-            "workers_cpu_s_1_worker": c1, "workers_cpu_s_2_workers": c2,
-            # what 2 workers could give on 2 free cores: 2x, less the CPU the second worker adds
-            "speedup_2_workers_bound_from_cpu": 2 * c1 / c2 if c2 else None,
-            "load_average": list(os.getloadavg()),
-            "note": "wall times (best of 2) include starting the worker processes (spawn + imports); the wall "
-                    "speedup needs 2 free cores (see load_average); workers_cpu_s: CPU of the worker processes"}
+    return {
+        "wall_s_1_worker": w1,
+        "wall_s_2_workers": w2,
+        "speedup_2_workers": w1 / w2,
+        "cpu_count": os.cpu_count(),
+        "clips": len(rows),
+        "video_s": video_s,
+        "video_s_per_wall_s_1_worker": video_s / w1,
+        "video_s_per_wall_s_2_workers": video_s / w2,
+        "walls": walls,
+        "workers_cpu_s_1_worker": c1,
+        "workers_cpu_s_2_workers": c2,
+        # what 2 workers could give on 2 free cores: 2x, less the CPU the second worker adds
+        "speedup_2_workers_bound_from_cpu": 2 * c1 / c2 if c2 else None,
+        "load_average": list(os.getloadavg()),
+        "note": "wall times (best of 2) include starting the worker processes (spawn + imports); the wall "
+        "speedup needs 2 free cores (see load_average); workers_cpu_s: CPU of the worker processes",
+    }
 
 
 def _child_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, dict[str, Any]]:
@@ -459,8 +620,14 @@ def _child_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float
     return cpu_s, wall, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def bench_video2dataset(sources: dict[str, list[dict[str, Any]]], settings: dict[str, dict[str, Any]], work: Path,
-                        repeats: int, copies: int, log: Callable[[str], None]) -> dict[str, Any] | None:
+def bench_video2dataset(
+    sources: dict[str, list[dict[str, Any]]],
+    settings: dict[str, dict[str, Any]],
+    work: Path,
+    repeats: int,
+    copies: int,
+    log: Callable[[str], None],
+) -> dict[str, Any] | None:
     """video2dataset (its own venv, local files, one process) against avbench, both timed the same
     way: each tool runs in a fresh process on the same list of clips (every clip ``copies`` times,
     so that start-up is a small share), one thread; CPU of the process and its children in total
@@ -486,29 +653,56 @@ def bench_video2dataset(sources: dict[str, list[dict[str, Any]]], settings: dict
         out = work / "v2d_out"
         shutil.rmtree(out, ignore_errors=True)
         try:
-            cpu_s, wall, rep = _child_cpu([str(py), str(REPO / "benchmarks" / "v2d_run.py"), str(listing), str(out),
-                                           "--fps", str(subset["fps"]), "--size", str(subset["size"][1]),
-                                           "--sample-rate", str(subset["sample_rate"])], env=env)
+            cpu_s, wall, rep = _child_cpu(
+                [
+                    str(py),
+                    str(REPO / "benchmarks" / "v2d_run.py"),
+                    str(listing),
+                    str(out),
+                    "--fps",
+                    str(subset["fps"]),
+                    "--size",
+                    str(subset["size"][1]),
+                    "--sample-rate",
+                    str(subset["sample_rate"]),
+                ],
+                env=env,
+            )
         except RuntimeError as exc:
             log(f"video2dataset failed: {exc}")
             return {"error": str(exc)}
         runs["video2dataset"].append({"cpu_s": cpu_s, "wall_s": wall, **rep})
         for name in settings:
-            cpu_s, wall, rep = _child_cpu([sys.executable, str(REPO / "benchmarks" / "ours_run.py"), str(ours_listing),
-                                           str(work / f"ours_{name}.settings.json"), str(work / f"ours_{name}.tar")])
+            cpu_s, wall, rep = _child_cpu(
+                [
+                    sys.executable,
+                    str(REPO / "benchmarks" / "ours_run.py"),
+                    str(ours_listing),
+                    str(work / f"ours_{name}.settings.json"),
+                    str(work / f"ours_{name}.tar"),
+                ]
+            )
             runs[name].append({"cpu_s": cpu_s, "wall_s": wall, **rep})
     res: dict[str, Any] = {"video_s": video_s, "clips": len(clips), "copies_of_each_clip": copies, "repeats": repeats}
     for tool, rs in runs.items():
         total = statistics.median(r["cpu_s"] for r in rs)
         work_s = statistics.median(r["work_cpu_s"] for r in rs)
-        res[tool] = {"cpu_s_per_video_s_with_startup": total / video_s, "cpu_s_per_video_s_work_only": work_s / video_s,
-                     "startup_cpu_s": total - work_s, "startup_share": (total - work_s) / total,
-                     "wall_s": statistics.median(r["wall_s"] for r in rs), "samples_written": rs[-1].get("samples")}
-        log(f"{tool}: {total / video_s:.4f} CPU-s/video-s with start-up, {work_s / video_s:.4f} work only "
-            f"(start-up {total - work_s:.1f} CPU-s, {100 * (total - work_s) / total:.0f}%)")
+        res[tool] = {
+            "cpu_s_per_video_s_with_startup": total / video_s,
+            "cpu_s_per_video_s_work_only": work_s / video_s,
+            "startup_cpu_s": total - work_s,
+            "startup_share": (total - work_s) / total,
+            "wall_s": statistics.median(r["wall_s"] for r in rs),
+            "samples_written": rs[-1].get("samples"),
+        }
+        log(
+            f"{tool}: {total / video_s:.4f} CPU-s/video-s with start-up, {work_s / video_s:.4f} work only "
+            f"(start-up {total - work_s:.1f} CPU-s, {100 * (total - work_s) / total:.0f}%)"
+        )
     v = runs["video2dataset"][-1]
-    res["video2dataset"].update(samples_with_audio=v.get("samples_with_audio"), version=v.get("version"),
-                                settings=v.get("settings"))
+    res["video2dataset"].update(
+        samples_with_audio=v.get("samples_with_audio"), version=v.get("version"), settings=v.get("settings")
+    )
     v2d = res["video2dataset"]
     for name in settings:
         for how in ("work_only", "with_startup"):
@@ -516,8 +710,14 @@ def bench_video2dataset(sources: dict[str, list[dict[str, Any]]], settings: dict
     return res
 
 
-def bench_baseline(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any], work: Path, repeats: int,
-                   baseline: Path, log: Callable[[str], None]) -> dict[str, Any]:
+def bench_baseline(
+    sources: dict[str, list[dict[str, Any]]],
+    cfg: dict[str, Any],
+    work: Path,
+    repeats: int,
+    baseline: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """The full sample (``cfg``) by this checkout and by ``baseline`` (another checkout, e.g.
     ``git archive <commit> | tar -x -C DIR``), side by side: each repetition runs both in turn
     (``ours_run.py`` in a fresh process, work-only CPU per clip) and decodes every clip alone in
@@ -531,10 +731,20 @@ def bench_baseline(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]
     per: dict[str, list[list[float]]] = {"current": [], "baseline": []}
     dec: list[list[float]] = []
     for r in range(repeats):
-        for name, repo in (("baseline", baseline), ("current", REPO)) if r % 2 == 0 else (("current", REPO),
-                                                                                            ("baseline", baseline)):
-            _, _, rep = _child_cpu([sys.executable, str(REPO / "benchmarks" / "ours_run.py"), str(listing),
-                                    str(settings), str(work / f"baseline_{name}.tar"), "--repo", str(repo)])
+        for name, repo in (
+            (("baseline", baseline), ("current", REPO)) if r % 2 == 0 else (("current", REPO), ("baseline", baseline))
+        ):
+            _, _, rep = _child_cpu(
+                [
+                    sys.executable,
+                    str(REPO / "benchmarks" / "ours_run.py"),
+                    str(listing),
+                    str(settings),
+                    str(work / f"baseline_{name}.tar"),
+                    "--repo",
+                    str(repo),
+                ]
+            )
             per[name].append(rep["per_clip_cpu_s"])
         dec.append([cpu(lambda: decode_only(c["path"]))[0] for c in clips])
     out: dict[str, Any] = {"baseline": str(baseline), "repeats": repeats, "per_kind": {}}
@@ -550,8 +760,10 @@ def bench_baseline(sources: dict[str, list[dict[str, Any]]], cfg: dict[str, Any]
             row[name] = {"cpu_s_per_video_s": t / video_s, "ratio_to_decode_bound": t / d}
         row["current_over_baseline"] = row["current"]["cpu_s_per_video_s"] / row["baseline"]["cpu_s_per_video_s"]
         out["per_kind"][kind] = row
-        log(f"baseline {kind}: current {row['current']['ratio_to_decode_bound']:.2f}x decode, baseline "
-            f"{row['baseline']['ratio_to_decode_bound']:.2f}x; current/baseline {row['current_over_baseline']:.3f}")
+        log(
+            f"baseline {kind}: current {row['current']['ratio_to_decode_bound']:.2f}x decode, baseline "
+            f"{row['baseline']['ratio_to_decode_bound']:.2f}x; current/baseline {row['current_over_baseline']:.3f}"
+        )
     return out
 
 
@@ -559,10 +771,13 @@ def real_ratios(real: dict[str, Any] | None) -> dict[str, Any]:
     if not real or "real_h264" not in real:
         return {}
     v = real["real_h264"]["variants"]
-    return {"ratio_to_decode_bound_real_h264": v["full_112"]["ratio_to_decode_bound"],
-            "ratio_to_decode_bound_real_h264_decode_all": v["full_112_decode_all"]["ratio_to_decode_bound"],
-            "decode_video_saving_real_h264": 1.0 - v["full_112"]["stage_cpu_s_per_video_s"]["decode_video"]
-            / v["full_112_decode_all"]["stage_cpu_s_per_video_s"]["decode_video"]}
+    return {
+        "ratio_to_decode_bound_real_h264": v["full_112"]["ratio_to_decode_bound"],
+        "ratio_to_decode_bound_real_h264_decode_all": v["full_112_decode_all"]["ratio_to_decode_bound"],
+        "decode_video_saving_real_h264": 1.0
+        - v["full_112"]["stage_cpu_s_per_video_s"]["decode_video"]
+        / v["full_112_decode_all"]["stage_cpu_s_per_video_s"]["decode_video"],
+    }
 
 
 def main() -> int:
@@ -573,16 +788,36 @@ def main() -> int:
     ap.add_argument("--clips", type=int, default=3, help="clips per source kind")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--loader-seconds", type=float, default=8.0, help="CPU budget of each loader measurement")
-    ap.add_argument("--v2d-copies", type=int, default=4, help="times each clip is listed in the video2dataset "
-                    "comparison (enough video that start-up is a small share)")
-    ap.add_argument("--baseline-repo", default=None, help="another checkout (e.g. `git archive <commit> | tar -x -C "
-                    "DIR`): the baseline section runs the full sample by it and by this one side by side")
-    ap.add_argument("--worker-copies", type=int, default=8, help="times each clip is sharded in the 1-vs-2-worker "
-                    "measurement (enough work that starting the workers does not dominate)")
-    ap.add_argument("--only", default=None, help="comma list of sections to run (preprocess, codecs, video2dataset, "
-                    "loader, workers, flow_codecs); the others are read back from --out")
-    ap.add_argument("--real-dir", default=str(REPO.parent / "shared" / "realdata" / "clips"),
-                    help="real clips for the `real` section (its H.264 files with audio, read in place)")
+    ap.add_argument(
+        "--v2d-copies",
+        type=int,
+        default=4,
+        help="times each clip is listed in the video2dataset comparison (enough video that start-up is a small share)",
+    )
+    ap.add_argument(
+        "--baseline-repo",
+        default=None,
+        help="another checkout (e.g. `git archive <commit> | tar -x -C "
+        "DIR`): the baseline section runs the full sample by it and by this one side by side",
+    )
+    ap.add_argument(
+        "--worker-copies",
+        type=int,
+        default=8,
+        help="times each clip is sharded in the 1-vs-2-worker "
+        "measurement (enough work that starting the workers does not dominate)",
+    )
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="comma list of sections to run (preprocess, codecs, video2dataset, "
+        "loader, workers, flow_codecs); the others are read back from --out",
+    )
+    ap.add_argument(
+        "--real-dir",
+        default=str(REPO.parent / "shared" / "realdata" / "clips"),
+        help="real clips for the `real` section (its H.264 files with audio, read in place)",
+    )
     ap.add_argument("--quick", action="store_true", help="2 s clips, 1 clip per kind, 1 repeat (a smoke test)")
     a = ap.parse_args()
     if a.quick:
@@ -635,8 +870,13 @@ def main() -> int:
         previous = json.loads(Path(a.out).read_text())
     details: dict[str, Any] = dict(previous.get("details", {}))
     runs: dict[str, Any] = dict(previous.get("runs", {}))
-    stamp = {"seconds_per_clip": a.seconds, "clips_per_kind": a.clips, "repeats": a.repeats,
-             "date": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average_at_start": list(os.getloadavg())}
+    stamp = {
+        "seconds_per_clip": a.seconds,
+        "clips_per_kind": a.clips,
+        "repeats": a.repeats,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "load_average_at_start": list(os.getloadavg()),
+    }
     key = {"preprocess": "per_source", "codecs": "frame_codecs"}
     for name in SECTIONS:
         if name not in only:
@@ -652,16 +892,20 @@ def main() -> int:
             no_skip = {**k400, "bench_skip_unneeded": False}
             details["real_clips"] = {
                 "clips": [Path(c["path"]).name for c in real["real_h264"]],
-                **bench_preprocess(real, {"full_112": k400, "full_112_decode_all": no_skip}, a.repeats, log)}
+                **bench_preprocess(real, {"full_112": k400, "full_112_decode_all": no_skip}, a.repeats, log),
+            }
         elif name == "codecs":
-            details["frame_codecs"] = bench_codecs(sources, k400, [default["size"], [112, 112], [171, 128]],
-                                                   max(3, a.repeats))
+            details["frame_codecs"] = bench_codecs(
+                sources, k400, [default["size"], [112, 112], [171, 128]], max(3, a.repeats)
+            )
         elif name == "video2dataset":
-            details["video2dataset"] = bench_video2dataset(sources, {"full_112": k400, "subset_112": subset}, work,
-                                                           a.repeats, a.v2d_copies, log)
+            details["video2dataset"] = bench_video2dataset(
+                sources, {"full_112": k400, "subset_112": subset}, work, a.repeats, a.v2d_copies, log
+            )
         elif name == "loader":
-            details["loader"] = bench_loader(sources, default, work, int(cfg["pretrain"]["clip_frames"]),
-                                             a.loader_seconds, log)
+            details["loader"] = bench_loader(
+                sources, default, work, int(cfg["pretrain"]["clip_frames"]), a.loader_seconds, log
+            )
         elif name == "workers":
             details["workers"] = bench_workers(sources, k400, work, a.worker_copies)
         elif name == "flow_codecs":
@@ -669,8 +913,9 @@ def main() -> int:
         elif name == "baseline":
             if not a.baseline_repo:
                 continue
-            details["baseline"] = bench_baseline(sources, settings["full_112_flow_npy"], work, a.repeats,
-                                                 Path(a.baseline_repo), log)  # npy flow: what both versions do
+            details["baseline"] = bench_baseline(
+                sources, settings["full_112_flow_npy"], work, a.repeats, Path(a.baseline_repo), log
+            )  # npy flow: what both versions do
         runs[key.get(name, name)] = {**stamp, "load_average_at_end": list(os.getloadavg())}
     details["settings"] = {k: v for k, v in settings.items()}
     pre, v2d, loader = details["per_source"], details.get("video2dataset"), details["loader"]
@@ -683,8 +928,10 @@ def main() -> int:
 
     dec = sum(pre[k]["decode_only_cpu_s_per_video_s"] * video_s[k] for k in pre) / all_s
     ours_total = pooled("full_112", "cpu_s_per_video_s")
-    stage = {s: sum(pre[k]["variants"]["full_112"]["stage_cpu_s_per_video_s"][s] * video_s[k] for k in pre) / all_s
-             for s in pre["640x360"]["variants"]["full_112"]["stage_cpu_s_per_video_s"]}
+    stage = {
+        s: sum(pre[k]["variants"]["full_112"]["stage_cpu_s_per_video_s"][s] * video_s[k] for k in pre) / all_s
+        for s in pre["640x360"]["variants"]["full_112"]["stage_cpu_s_per_video_s"]
+    }
     k640 = pre["640x360"]
     results: dict[str, Any] = {
         "preprocess_cpu_s_per_video_s": ours_total,
@@ -704,18 +951,25 @@ def main() -> int:
         "speedup_2_workers": (details.get("workers") or {}).get("speedup_2_workers"),
         "flow_codecs": (details.get("flow_codecs") or {}).get("summary"),
         "details": details,
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "python": platform.python_version(), "pyav": av.__version__,
-                    "load_average_at_end": list(os.getloadavg())},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "pyav": av.__version__,
+            "load_average_at_end": list(os.getloadavg()),
+        },
         "run": stamp,
         "runs": runs,
     }
     Path(a.out).write_text(json.dumps(results, indent=2, sort_keys=False, default=float) + "\n")
-    log(f"total {ours_total:.4f} CPU-s/video-s = {ours_total / dec:.2f}x decode-only ({dec:.4f}); "
+    log(
+        f"total {ours_total:.4f} CPU-s/video-s = {ours_total / dec:.2f}x decode-only ({dec:.4f}); "
         f"video2dataset/ours = {results['ratio_to_video2dataset']} work only, "
         f"{results['ratio_to_video2dataset_with_startup']} with start-up; loader {loader['loader_clips_per_s']:.0f} "
         f"clips/s, {loader['loader_speedup_vs_mp4_decode']:.1f}x mp4 decoding; 2 workers "
-        f"{results['speedup_2_workers']}x; wrote {a.out}")
+        f"{results['speedup_2_workers']}x; wrote {a.out}"
+    )
     return 0
 
 

@@ -37,16 +37,20 @@ def main(a: str, b: str) -> int:
     unmatched = int((m["_merge"] != "both").sum())
     both = m[m["_merge"] == "both"]
     d = (both["value_a"] - both["value_b"]).abs()
-    print(f"leaderboard rows {len(la)} / {len(lb)}, unmatched {unmatched}, values differing {int((d > 0).sum())} "
-          f"(max |diff| {d.max()})")
+    print(
+        f"leaderboard rows {len(la)} / {len(lb)}, unmatched {unmatched}, values differing {int((d > 0).sum())} "
+        f"(max |diff| {d.max()})"
+    )
     bad += unmatched + int((d > 0).sum())
     for c in la.columns:
         if c in keys or c == "value" or c not in lb.columns:
             continue
         diff = both[c + "_a"].astype(str) != both[c + "_b"].astype(str)
         if diff.any():
-            print(f"  column {c} differs in {int(diff.sum())} rows, e.g. {both[c + '_a'][diff].iloc[0]!s:.40} vs "
-                  f"{both[c + '_b'][diff].iloc[0]!s:.40}")
+            print(
+                f"  column {c} differs in {int(diff.sum())} rows, e.g. {both[c + '_a'][diff].iloc[0]!s:.40} vs "
+                f"{both[c + '_b'][diff].iloc[0]!s:.40}"
+            )
     for f in ("findings.csv", "leaderboard.intervals.csv"):
         same = pd.read_csv(f"{a}/{f}").equals(pd.read_csv(f"{b}/{f}"))
         print(f"{f}: {'identical' if same else 'DIFFERENT'}")

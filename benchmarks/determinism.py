@@ -47,8 +47,13 @@ print(json.dumps({"s_per_step": dt, "hash": hashlib.sha256(w.numpy().tobytes()).
 
 def run(isa: str, steps: int, threads: int) -> dict:
     env = {**os.environ, "ONEDNN_MAX_CPU_ISA": isa}
-    out = subprocess.run([sys.executable, "-c", "import avbench\n" + CHILD, str(steps), str(threads)], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "import avbench\n" + CHILD, str(steps), str(threads)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -66,8 +71,11 @@ def main() -> None:
 
     w = {k: np.asarray(v[0]["weights"]) for k, v in res.items()}
     summary = {
-        isa: {"s_per_step": min(r["s_per_step"] for r in runs), "hashes": [r["hash"] for r in runs],
-              "repeatable": len({r["hash"] for r in runs}) == 1}
+        isa: {
+            "s_per_step": min(r["s_per_step"] for r in runs),
+            "hashes": [r["hash"] for r in runs],
+            "repeatable": len({r["hash"] for r in runs}) == 1,
+        }
         for isa, runs in res.items()
     }
     summary["max_weight_difference_avx2_vs_all"] = float(np.abs(w["AVX2"] - w["ALL"]).max())
@@ -81,8 +89,10 @@ def main() -> None:
     summary["steps"], summary["threads"] = a.steps, a.threads
     for isa in ("AVX2", "ALL"):
         s = summary[isa]
-        print(f"ONEDNN_MAX_CPU_ISA={isa:4s}  {1000 * s['s_per_step']:.1f} ms/step  weights {s['hashes']}  "
-              f"repeatable: {s['repeatable']}")
+        print(
+            f"ONEDNN_MAX_CPU_ISA={isa:4s}  {1000 * s['s_per_step']:.1f} ms/step  weights {s['hashes']}  "
+            f"repeatable: {s['repeatable']}"
+        )
     print(f"largest weight difference AVX2 vs ALL: {summary['max_weight_difference_avx2_vs_all']:.3g}")
     print(f"AVX2 pin costs x{summary['avx2_time_ratio']:.2f} time per step on {summary['cpu']}")
     out = Path(a.out)

@@ -51,10 +51,22 @@ if str(REPO) not in sys.path:
 
 # What avbench needs at run time (module name -> pip name); the GPU images often lack a few.
 IMPORTS = {
-    "numpy": "numpy", "torch": "torch", "torchvision": "torchvision", "torchaudio": "torchaudio", "cv2":
-    "opencv-python-headless", "av": "av", "webdataset": "webdataset", "braceexpand": "braceexpand", "pandas":
-    "pandas", "pyarrow": "pyarrow", "yaml": "pyyaml", "jsonschema": "jsonschema", "sklearn": "scikit-learn",
-    "threadpoolctl": "threadpoolctl", "tqdm": "tqdm", "pynvml": "nvidia-ml-py (optional: GPU utilisation)",
+    "numpy": "numpy",
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "torchaudio": "torchaudio",
+    "cv2": "opencv-python-headless",
+    "av": "av",
+    "webdataset": "webdataset",
+    "braceexpand": "braceexpand",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "yaml": "pyyaml",
+    "jsonschema": "jsonschema",
+    "sklearn": "scikit-learn",
+    "threadpoolctl": "threadpoolctl",
+    "tqdm": "tqdm",
+    "pynvml": "nvidia-ml-py (optional: GPU utilisation)",
 }
 # The sections each need these (a missing one skips the section with a clear message).
 NEEDS = {
@@ -62,8 +74,19 @@ NEEDS = {
     "data": ["numpy", "cv2", "webdataset", "pandas", "pyarrow", "yaml", "jsonschema"],
     "loader": ["webdataset", "cv2"],
     "wait": ["webdataset", "cv2", "torchvision"],
-    "e2e": ["av", "webdataset", "cv2", "pandas", "pyarrow", "yaml", "jsonschema", "sklearn", "torchaudio",
-            "threadpoolctl", "tqdm"],
+    "e2e": [
+        "av",
+        "webdataset",
+        "cv2",
+        "pandas",
+        "pyarrow",
+        "yaml",
+        "jsonschema",
+        "sklearn",
+        "torchaudio",
+        "threadpoolctl",
+        "tqdm",
+    ],
 }
 SECTIONS = ("train", "data", "loader", "wait", "e2e")
 
@@ -112,18 +135,28 @@ def _version(dist: str) -> str:
 def machine_info() -> dict[str, Any]:
     import torch
 
-    info: dict[str, Any] = {"python": platform.python_version(), "platform": platform.platform(),
-                            "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                            "cuda_available": torch.cuda.is_available()}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda_available": torch.cuda.is_available(),
+    }
     try:
         info["cpu_affinity"] = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         pass
     if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
-        info.update(gpu=p.name, gpu_memory_gib=round(p.total_memory / 2**30, 1), cuda=torch.version.cuda,
-                    cudnn=torch.backends.cudnn.version(), capability=f"{p.major}.{p.minor}",
-                    bf16=torch.cuda.is_bf16_supported(), nccl=_nccl_version())
+        info.update(
+            gpu=p.name,
+            gpu_memory_gib=round(p.total_memory / 2**30, 1),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+            capability=f"{p.major}.{p.minor}",
+            bf16=torch.cuda.is_bf16_supported(),
+            nccl=_nccl_version(),
+        )
     return info
 
 
@@ -230,15 +263,25 @@ def bench_train(*, device: Any, dry: bool, budget: Budget, cap_s: float) -> dict
                     _sync(device)
             _sync(device)
             dt = time.perf_counter() - t0
-            row.update(steps=done, seconds=round(dt, 3), clips_per_s=round(done * bs / dt, 1),
-                       step_ms=round(1000 * dt / done, 2))
+            row.update(
+                steps=done,
+                seconds=round(dt, 3),
+                clips_per_s=round(done * bs / dt, 1),
+                step_ms=round(1000 * dt / done, 2),
+            )
             if device.type == "cuda":
                 row["peak_memory_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
             del clf, video, labels
         except Exception as exc:  # noqa: BLE001 - recorded (out of memory, missing kernel, ...)
             row["error"] = f"{type(exc).__name__}: {exc}"[:400]
-        log(f"train {name} b{bs} amp={amp} cl={cl}: " + (f"{row.get('clips_per_s')} clips/s, peak "
-            f"{row.get('peak_memory_gib')} GiB" if "clips_per_s" in row else row.get("error", row.get("skipped", ""))))
+        log(
+            f"train {name} b{bs} amp={amp} cl={cl}: "
+            + (
+                f"{row.get('clips_per_s')} clips/s, peak {row.get('peak_memory_gib')} GiB"
+                if "clips_per_s" in row
+                else row.get("error", row.get("skipped", ""))
+            )
+        )
         rows.append(row)
     return {"rows": rows}
 
@@ -258,16 +301,30 @@ def e2e_config(work: Path, *, dry: bool) -> dict[str, Any]:
     synth = work / "data" / "synth"
     over: dict[str, Any] = {
         "run_name": "gpu_bench",
-        "synth": {"enabled": True, "n_classes": 4, "pretrain_videos": 8 if dry else 96,
-                  "action_groups_per_class": 3, "action_clips_per_group": 1 if dry else 3,
-                  "sound_clips_per_class": 5, "duration_s": [2, 3] if dry else [8, 10], "n_bad": 0},
-        "shard": {"size": [32, 32] if dry else [112, 112], "frame_codec": "jpeg",
-                  "flow": {"bound": 6 if dry else 20}},
-        "pretrain": {"methods": ["avts_easy"], "runs": {"avts_easy": {"method": "avts", "avts": {"easy_fraction": 1.0}}},
-                     "video_backbone": "small3d" if dry else "r2plus1d_18",
-                     "audio_backbone": "vgg_small" if dry else "vgg",
-                     "clip_frames": 4 if dry else 16, "clips_per_video": 2 if dry else 4, "epochs": 1 if dry else 2,
-                     "batch_size": 4 if dry else 32, "lr": 0.001, "amp": True, "sync_batchnorm": True},
+        "synth": {
+            "enabled": True,
+            "n_classes": 4,
+            "pretrain_videos": 8 if dry else 96,
+            "action_groups_per_class": 3,
+            "action_clips_per_group": 1 if dry else 3,
+            "sound_clips_per_class": 5,
+            "duration_s": [2, 3] if dry else [8, 10],
+            "n_bad": 0,
+        },
+        "shard": {"size": [32, 32] if dry else [112, 112], "frame_codec": "jpeg", "flow": {"bound": 6 if dry else 20}},
+        "pretrain": {
+            "methods": ["avts_easy"],
+            "runs": {"avts_easy": {"method": "avts", "avts": {"easy_fraction": 1.0}}},
+            "video_backbone": "small3d" if dry else "r2plus1d_18",
+            "audio_backbone": "vgg_small" if dry else "vgg",
+            "clip_frames": 4 if dry else 16,
+            "clips_per_video": 2 if dry else 4,
+            "epochs": 1 if dry else 2,
+            "batch_size": 4 if dry else 32,
+            "lr": 0.001,
+            "amp": True,
+            "sync_batchnorm": True,
+        },
         "evaluate": {"protocols": ["linear"], "clips_per_video": 2, "finetune_runs": [], "finetune_top_runs": []},
     }
     from avbench.config import _schema
@@ -280,8 +337,12 @@ def e2e_config(work: Path, *, dry: bool) -> dict[str, Any]:
     cfg = deep_merge(base, over)
     cfg["pretrain"]["runs"] = over["pretrain"]["runs"]
     cfg["datasets"] = {
-        "synth_pretrain": {"format": "kinetics", "source": str(synth / "pretrain" / "kinetics.csv"),
-                           "videos": str(synth / "pretrain" / "videos"), "modality": "audiovisual"},
+        "synth_pretrain": {
+            "format": "kinetics",
+            "source": str(synth / "pretrain" / "kinetics.csv"),
+            "videos": str(synth / "pretrain" / "videos"),
+            "modality": "audiovisual",
+        },
         "synth_action": {"format": "ucf101", "source": str(synth / "action"), "modality": "video"},
         "synth_sound": {"format": "esc50", "source": str(synth / "sound"), "modality": "audio"},
     }
@@ -310,18 +371,30 @@ def build_pipeline_shards(work: Path, cfg: dict[str, Any], *, workers: int, sets
         df = prepare(d["format"], d["source"], videos=d.get("videos"), dataset=name)
         probed = probe_manifest(df, modality=d["modality"], min_duration=1.0, workers=workers, progress=False)
         folder = work / "shards" / name
-        idx = write_shards(probed, folder / "group-000", folder / "group-000.index.parquet",
-                           cfg=shard_settings(cfg, name), modality=d["modality"], workers=workers, progress=False)
+        idx = write_shards(
+            probed,
+            folder / "group-000",
+            folder / "group-000.index.parquet",
+            cfg=shard_settings(cfg, name),
+            modality=d["modality"],
+            workers=workers,
+            progress=False,
+        )
         merge_indexes([folder / "group-000.index.parquet"], folder / "index.parquet")
         ok = int((idx["status"] == "ok").sum())
-        out[name] = {"rows": len(idx), "ok": ok, "seconds": round(time.perf_counter() - t0, 1),
-                     "bytes": sum(p.stat().st_size for p in folder.rglob("*.tar"))}
+        out[name] = {
+            "rows": len(idx),
+            "ok": ok,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "bytes": sum(p.stat().st_size for p in folder.rglob("*.tar")),
+        }
         log(f"data: {name} {ok}/{len(idx)} samples sharded in {out[name]['seconds']} s")
     return out
 
 
-def generated_samples(folder: Path, *, n: int, frames: int, size: int, fps: float = 16.0, bound: float = 20.0,
-                      seed: int = 0) -> dict[str, Any]:
+def generated_samples(
+    folder: Path, *, n: int, frames: int, size: int, fps: float = 16.0, bound: float = 20.0, seed: int = 0
+) -> dict[str, Any]:
     """Write ``n`` samples in the shard format (JPEG frames of a moving textured scene, JPEG
     quantized flow, float16 log-mel, the JSON fields the loader reads) without decoding any video: the
     fallback when PyAV is missing, and the CPU dry mode."""
@@ -347,10 +420,22 @@ def generated_samples(folder: Path, *, n: int, frames: int, size: int, fps: floa
         flow = np.zeros((frames - 1, size, size, 2), np.float32)
         flow[..., 0], flow[..., 1] = -1.5, 0.7
         mel = rng.normal(-4.0, 2.0, (40, n_mel)).astype(np.float16)
-        meta = {"format_version": 2, "id": f"gen{i:05d}", "label_idx": int(i % 4), "fps": fps, "size": [size, size],
-                "n_frames": frames, "frame_times": [round(k / fps, 6) for k in range(frames)], "hop_ms": 10.0,
-                "n_mels": 40, "n_mel_frames": n_mel, "has_audio": True, "frame_jpeg_bytes": lengths,
-                "frame_codec": {"name": "jpeg", "quality": 90}, "flow": {"bound": bound}}
+        meta = {
+            "format_version": 2,
+            "id": f"gen{i:05d}",
+            "label_idx": int(i % 4),
+            "fps": fps,
+            "size": [size, size],
+            "n_frames": frames,
+            "frame_times": [round(k / fps, 6) for k in range(frames)],
+            "hop_ms": 10.0,
+            "n_mels": 40,
+            "n_mel_frames": n_mel,
+            "has_audio": True,
+            "frame_jpeg_bytes": lengths,
+            "frame_codec": {"name": "jpeg", "quality": 90},
+            "flow": {"bound": bound},
+        }
         files = {"frames.mjpeg": data, "mel.npy": npy_bytes(mel)}
         q = quantize_flow(flow, bound)
         try:
@@ -363,8 +448,13 @@ def generated_samples(folder: Path, *, n: int, frames: int, size: int, fps: floa
         total += sum(len(v) for v in files.values())
         writer.write({"__key__": f"gen{i:05d}", **files})
     writer.close()
-    return {"method": "generated in memory (no video decoding)", "samples": n, "frames": frames, "size": size,
-            "bytes": total}
+    return {
+        "method": "generated in memory (no video decoding)",
+        "samples": n,
+        "frames": frames,
+        "size": size,
+        "bytes": total,
+    }
 
 
 # -- loader throughput ----------------------------------------------------------------------------
@@ -384,8 +474,9 @@ def sample_keys(urls: list[str]) -> list[str]:
     return [s["key"] for s in ShardStream(urls, shuffle=False, needs=frozenset())]
 
 
-def bench_loader(urls: list[str], *, workers: list[int], clip_frames: int, batch: int, cap_s: float,
-                 budget: Budget, dry: bool) -> dict[str, Any]:
+def bench_loader(
+    urls: list[str], *, workers: list[int], clip_frames: int, batch: int, cap_s: float, budget: Budget, dry: bool
+) -> dict[str, Any]:
     """Clips/s of the library's loader path (``batches``: each DataLoader worker collates its own
     batches, as torch tensors in pinned memory on a CUDA machine) per worker count, after the first
     batch (worker start-up apart); and, side by side at the largest worker count, the previous path
@@ -399,8 +490,9 @@ def bench_loader(urls: list[str], *, workers: list[int], clip_frames: int, batch
     default = "batches (collate in the workers" + (", torch tensors, pin_memory)" if pin else ")")
 
     def in_main(stream: Any, w: int) -> Iterator[dict[str, Any]]:
-        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=w, collate_fn=lambda x: x,
-                                             prefetch_factor=4)
+        loader = torch.utils.data.DataLoader(
+            stream, batch_size=None, num_workers=w, collate_fn=lambda x: x, prefetch_factor=4
+        )
         buf: list[dict[str, Any]] = []
         for item in loader:
             buf.append(item)
@@ -418,17 +510,28 @@ def bench_loader(urls: list[str], *, workers: list[int], clip_frames: int, batch
             rows.append(row)
             continue
         try:
-            stream = _stream(urls, clip_frames=clip_frames, items=int(40000 * max(1, w) * cap_s / 10) if not dry else 64,
-                             n_samples=len(keys), keys=keys)
+            stream = _stream(
+                urls,
+                clip_frames=clip_frames,
+                items=int(40000 * max(1, w) * cap_s / 10) if not dry else 64,
+                n_samples=len(keys),
+                keys=keys,
+            )
             row.update(_time_batches(iter(make(stream, w)), cap_s=cap_s))
             row["clips_per_s_per_worker"] = round(row["clips_per_s"] / max(1, w), 1)
         except Exception as exc:  # noqa: BLE001
             row["error"] = f"{type(exc).__name__}: {exc}"[:400]
-        log(f"loader {w} workers, {path}: {row.get('clips_per_s', row.get('error'))} clips/s "
-            f"(start-up {row.get('startup_s')} s)")
+        log(
+            f"loader {w} workers, {path}: {row.get('clips_per_s', row.get('error'))} clips/s "
+            f"(start-up {row.get('startup_s')} s)"
+        )
         rows.append(row)
-    return {"clip_frames": clip_frames, "n_samples": len(keys), "item": "clip + flow + log-mel (clip_view)",
-            "rows": rows}
+    return {
+        "clip_frames": clip_frames,
+        "n_samples": len(keys),
+        "item": "clip + flow + log-mel (clip_view)",
+        "rows": rows,
+    }
 
 
 def _batch_size(b: Any) -> int:
@@ -456,8 +559,14 @@ def _time_batches(it: Iterator[Any], *, cap_s: float) -> dict[str, Any]:
             close()
         del it
     shape = [int(x) for x in first["video"].shape] if "video" in first else None
-    return {"startup_s": round(t1 - t0, 2), "batches": nb, "clips": n, "seconds": round(dt, 2),
-            "clips_per_s": round(n / dt, 1) if dt > 0 else None, "video_batch_shape": shape}
+    return {
+        "startup_s": round(t1 - t0, 2),
+        "batches": nb,
+        "clips": n,
+        "seconds": round(dt, 2),
+        "clips_per_s": round(n / dt, 1) if dt > 0 else None,
+        "video_batch_shape": shape,
+    }
 
 
 # -- data wait while training ---------------------------------------------------------------------
@@ -473,8 +582,18 @@ def _nvml() -> Any:
         return None
 
 
-def bench_wait(urls: list[str], *, device: Any, workers: list[int], clip_frames: int, batch: int, cap_s: float,
-               budget: Budget, dry: bool, model: str = "r2plus1d_18") -> dict[str, Any]:
+def bench_wait(
+    urls: list[str],
+    *,
+    device: Any,
+    workers: list[int],
+    clip_frames: int,
+    batch: int,
+    cap_s: float,
+    budget: Budget,
+    dry: bool,
+    model: str = "r2plus1d_18",
+) -> dict[str, Any]:
     """Train ``model`` from the loader; per step, the time blocked on the next batch (including
     its copy to the device) against the whole step (synchronized)."""
     import torch
@@ -494,8 +613,9 @@ def bench_wait(urls: list[str], *, device: Any, workers: list[int], clip_frames:
         try:
             torch.backends.cudnn.benchmark = device.type == "cuda"
             clf = Classifier(model, device=device, amp=True, channels_last=True)
-            stream = _stream(urls, clip_frames=clip_frames, items=200000 if not dry else 64, n_samples=len(keys),
-                             keys=keys)
+            stream = _stream(
+                urls, clip_frames=clip_frames, items=200000 if not dry else 64, n_samples=len(keys), keys=keys
+            )
             it = batches(stream, batch_size=batch, workers=w)
             t_start = time.perf_counter()
             warm = 2 if dry else 5
@@ -531,18 +651,25 @@ def bench_wait(urls: list[str], *, device: Any, workers: list[int], clip_frames:
                         break
             finally:
                 it.close()
-            row.update(startup_and_warmup_s=round(t_meas - t_start, 2), steps=n - warm, clips=clips,
-                       seconds=round(step, 2), clips_per_s=round(clips / step, 1) if step else None,
-                       data_wait_share=round(wait / step, 3) if step else None,
-                       wait_ms_per_step=round(1000 * wait / max(1, n - warm), 2),
-                       step_ms=round(1000 * step / max(1, n - warm), 2))
+            row.update(
+                startup_and_warmup_s=round(t_meas - t_start, 2),
+                steps=n - warm,
+                clips=clips,
+                seconds=round(step, 2),
+                clips_per_s=round(clips / step, 1) if step else None,
+                data_wait_share=round(wait / step, 3) if step else None,
+                wait_ms_per_step=round(1000 * wait / max(1, n - warm), 2),
+                step_ms=round(1000 * step / max(1, n - warm), 2),
+            )
             if util:
                 row["gpu_util_percent_mean"] = round(sum(util) / len(util), 1)
             del clf
         except Exception as exc:  # noqa: BLE001
             row["error"] = f"{type(exc).__name__}: {exc}"[:400]
-        log(f"wait {model} b{batch} {w} workers: {row.get('clips_per_s', row.get('error'))} clips/s, data wait "
-            f"{row.get('data_wait_share')} of step time")
+        log(
+            f"wait {model} b{batch} {w} workers: {row.get('clips_per_s', row.get('error'))} clips/s, data wait "
+            f"{row.get('data_wait_share')} of step time"
+        )
         rows.append(row)
     return {"rows": rows}
 
@@ -554,8 +681,9 @@ def _run(cmd: list[str], *, log_path: Path, timeout: float, env: dict[str, str])
     t0 = time.perf_counter()
     with open(log_path, "w") as fh:
         try:
-            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=max(1.0, timeout), env=env,
-                                cwd=REPO).returncode
+            rc = subprocess.run(
+                cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=max(1.0, timeout), env=env, cwd=REPO
+            ).returncode
         except subprocess.TimeoutExpired:
             rc = 124
     tail = log_path.read_text(errors="replace")[-1500:]
@@ -570,17 +698,40 @@ def bench_e2e(work: Path, cfg_path: Path, *, device: Any, budget: Budget, dry: b
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.setdefault("OMP_NUM_THREADS", "1")
-    out: dict[str, Any] = {"method": "avts_easy", "launcher": "torchrun --standalone --nproc_per_node 1",
-                           "backend": "nccl" if device.type == "cuda" else "gloo"}
+    out: dict[str, Any] = {
+        "method": "avts_easy",
+        "launcher": "torchrun --standalone --nproc_per_node 1",
+        "backend": "nccl" if device.type == "cuda" else "gloo",
+    }
     shards = work / "shards"
     models = work / "models" / "avts_easy"
     if models.exists():
         shutil.rmtree(models)
     threads = max(1, min(16, os.cpu_count() or 1))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "avbench.cli",
-           "pretrain", "avts_easy", "--shards", str(shards / "synth_pretrain"),
-           "--index", str(shards / "synth_pretrain" / "index.parquet"), "--out", str(models),
-           "--config", str(cfg_path), "--threads", str(threads), "--loader-workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "1",
+        "-m",
+        "avbench.cli",
+        "pretrain",
+        "avts_easy",
+        "--shards",
+        str(shards / "synth_pretrain"),
+        "--index",
+        str(shards / "synth_pretrain" / "index.parquet"),
+        "--out",
+        str(models),
+        "--config",
+        str(cfg_path),
+        "--threads",
+        str(threads),
+        "--loader-workers",
+        str(workers),
+    ]
     out["pretrain_command"] = " ".join(cmd[1:])
     log("e2e: pretrain under torchrun")
     rc, dt, tail = _run(cmd, log_path=work / "pretrain.log", timeout=budget.left() - (10 if dry else 40), env=env)
@@ -590,24 +741,52 @@ def bench_e2e(work: Path, cfg_path: Path, *, device: Any, budget: Budget, dry: b
         raise RuntimeError(f"pretrain exited {rc}: {tail[-300:]}")
     ck = torch.load(models / "checkpoint.pt", map_location="cpu", weights_only=False)
     meta = ck["meta"]
-    out["pretrain"].update(world_size=meta.get("world_size"), sync_batchnorm=meta.get("sync_batchnorm"),
-                           train_videos=meta.get("n_train_videos"), pretrain_wall_s=meta.get("wall_s"),
-                           final=ck["metrics"][-1] if ck.get("metrics") else {})
+    out["pretrain"].update(
+        world_size=meta.get("world_size"),
+        sync_batchnorm=meta.get("sync_batchnorm"),
+        train_videos=meta.get("n_train_videos"),
+        pretrain_wall_s=meta.get("wall_s"),
+        final=ck["metrics"][-1] if ck.get("metrics") else {},
+    )
     log(f"e2e: pretrain done in {dt:.0f} s (sync_batchnorm {meta.get('sync_batchnorm')})")
     for name, kind in (("synth_action", "video"), ("synth_sound", "audio")):
         res = work / "eval" / f"{name}.csv"
         res.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "avbench.cli", "evaluate", "--checkpoint", str(models / "checkpoint.pt"),
-               "--shards", str(shards / name), "--index", str(shards / name / "index.parquet"), "--kind", kind,
-               "--downstream", name, "--pretrain-index", str(shards / "synth_pretrain" / "index.parquet"),
-               "--protocols", "linear", "--config", str(cfg_path), "--threads", str(threads), "-o", str(res)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "avbench.cli",
+            "evaluate",
+            "--checkpoint",
+            str(models / "checkpoint.pt"),
+            "--shards",
+            str(shards / name),
+            "--index",
+            str(shards / name / "index.parquet"),
+            "--kind",
+            kind,
+            "--downstream",
+            name,
+            "--pretrain-index",
+            str(shards / "synth_pretrain" / "index.parquet"),
+            "--protocols",
+            "linear",
+            "--config",
+            str(cfg_path),
+            "--threads",
+            str(threads),
+            "-o",
+            str(res),
+        ]
         log(f"e2e: evaluate on {name}")
         rc, dt, tail = _run(cmd, log_path=work / f"evaluate_{name}.log", timeout=budget.left() - 5, env=env)
         ev: dict[str, Any] = {"rc": rc, "wall_s": round(dt, 1)}
         if rc == 0:
             rows = pd.read_csv(res)
-            ev["accuracy"] = {f"{e}/{m}": round(float(v), 4) for (e, m), v in
-                              rows.groupby(["encoder", "metric"])["value"].mean().items()}
+            ev["accuracy"] = {
+                f"{e}/{m}": round(float(v), 4)
+                for (e, m), v in rows.groupby(["encoder", "metric"])["value"].mean().items()
+            }
         else:
             ev["log_tail"] = tail
         out[f"evaluate_{name}"] = ev
@@ -621,34 +800,48 @@ def bench_e2e(work: Path, cfg_path: Path, *, device: Any, budget: Budget, dry: b
 
 def print_table(res: dict[str, Any]) -> None:
     m = res.get("machine", {})
-    print(f"\n== avbench GPU benchmark ({res['mode']}) on {m.get('gpu', 'CPU')}, torch {m.get('torch')}, "
-          f"{m.get('cpu_count')} CPUs; {res.get('wall_s')} s ==", flush=True)
+    print(
+        f"\n== avbench GPU benchmark ({res['mode']}) on {m.get('gpu', 'CPU')}, torch {m.get('torch')}, "
+        f"{m.get('cpu_count')} CPUs; {res.get('wall_s')} s ==",
+        flush=True,
+    )
     if res["imports"]["missing"]:
         print("missing imports: " + ", ".join(res["imports"]["missing"]), flush=True)
     sec = res["sections"]
     for row in (sec.get("train") or {}).get("rows", []):
-        print(f"train  {row['model']:12s} b{row['batch']:<3d} {row['frames']}x{row['size']}x{row['size']} "
-              f"{row.get('amp_dtype', ''):9s} cl3d={row['channels_last_3d']!s:5s} "
-              f"{row.get('clips_per_s', '-')!s:>8s} clips/s  peak {row.get('peak_memory_gib', '-')} GiB  "
-              f"{row.get('error', row.get('skipped', ''))}", flush=True)
+        print(
+            f"train  {row['model']:12s} b{row['batch']:<3d} {row['frames']}x{row['size']}x{row['size']} "
+            f"{row.get('amp_dtype', ''):9s} cl3d={row['channels_last_3d']!s:5s} "
+            f"{row.get('clips_per_s', '-')!s:>8s} clips/s  peak {row.get('peak_memory_gib', '-')} GiB  "
+            f"{row.get('error', row.get('skipped', ''))}",
+            flush=True,
+        )
     d = sec.get("data") or {}
     if d:
         print(f"data   {d.get('method')}; {d.get('seconds')} s", flush=True)
     for row in (sec.get("loader") or {}).get("rows", []):
-        print(f"loader {row['workers']:>2d} workers {row.get('clips_per_s', '-')!s:>8s} clips/s "
-              f"({row.get('clips_per_s_per_worker', '-')} per worker, start-up {row.get('startup_s', '-')} s) "
-              f"{row['path']} {row.get('error', row.get('skipped', ''))}", flush=True)
+        print(
+            f"loader {row['workers']:>2d} workers {row.get('clips_per_s', '-')!s:>8s} clips/s "
+            f"({row.get('clips_per_s_per_worker', '-')} per worker, start-up {row.get('startup_s', '-')} s) "
+            f"{row['path']} {row.get('error', row.get('skipped', ''))}",
+            flush=True,
+        )
     for row in (sec.get("wait") or {}).get("rows", []):
-        print(f"wait   {row['model']} b{row['batch']} {row['workers']:>2d} workers: {row.get('clips_per_s', '-')} "
-              f"clips/s, data wait {row.get('data_wait_share', '-')} of step time, GPU util "
-              f"{row.get('gpu_util_percent_mean', '-')}% {row.get('error', row.get('skipped', ''))}", flush=True)
+        print(
+            f"wait   {row['model']} b{row['batch']} {row['workers']:>2d} workers: {row.get('clips_per_s', '-')} "
+            f"clips/s, data wait {row.get('data_wait_share', '-')} of step time, GPU util "
+            f"{row.get('gpu_util_percent_mean', '-')}% {row.get('error', row.get('skipped', ''))}",
+            flush=True,
+        )
     e = sec.get("e2e") or {}
     if e.get("pretrain"):
         p = e["pretrain"]
-        print(f"e2e    pretrain rc {p.get('rc')} in {p.get('wall_s')} s (world {p.get('world_size')}, "
-              f"SyncBatchNorm {p.get('sync_batchnorm')}); " + "; ".join(
-                  f"{k}: {v.get('accuracy', v.get('rc'))}" for k, v in e.items() if k.startswith("evaluate_")),
-              flush=True)
+        print(
+            f"e2e    pretrain rc {p.get('rc')} in {p.get('wall_s')} s (world {p.get('world_size')}, "
+            f"SyncBatchNorm {p.get('sync_batchnorm')}); "
+            + "; ".join(f"{k}: {v.get('accuracy', v.get('rc'))}" for k, v in e.items() if k.startswith("evaluate_")),
+            flush=True,
+        )
     for name, s in sec.items():
         if isinstance(s, dict) and s.get("error"):
             print(f"ERROR in {name}: {s['error'][:300]}", flush=True)
@@ -661,8 +854,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry", action="store_true", help="CPU dry mode even where CUDA is available")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temporary one, removed at the end)")
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
-    ap.add_argument("--data", choices=["auto", "pipeline", "generated"], default="auto",
-                    help="how the shards are built (auto: the pipeline when PyAV is there; dry mode: generated)")
+    ap.add_argument(
+        "--data",
+        choices=["auto", "pipeline", "generated"],
+        default="auto",
+        help="how the shards are built (auto: the pipeline when PyAV is there; dry mode: generated)",
+    )
     ap.add_argument("--e2e", action="store_true", help="also run the end-to-end section in CPU dry mode")
     ap.add_argument("--workers", default=None, help="loader worker counts (default 1,4,8,16; dry: 1,2)")
     a = ap.parse_args(argv)
@@ -677,8 +874,11 @@ def main(argv: list[str] | None = None) -> int:
     cuda = torch.cuda.is_available() and not a.dry
     dry = not cuda
     if dry:
-        log("CUDA is not available (or --dry): CPU dry mode, tiny sizes, a few steps; no figure is a GPU figure"
-            if not a.dry else "--dry: CPU dry mode")
+        log(
+            "CUDA is not available (or --dry): CPU dry mode, tiny sizes, a few steps; no figure is a GPU figure"
+            if not a.dry
+            else "--dry: CPU dry mode"
+        )
     device = torch.device("cuda:0") if cuda else torch.device("cpu")
     if dry:
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -693,8 +893,14 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [s.strip() for s in a.sections.split(",") if s.strip()]
     if dry and "e2e" in wanted and not a.e2e:
         wanted.remove("e2e")
-    res: dict[str, Any] = {"mode": "gpu" if cuda else "cpu_dry", "budget_s": a.budget_s, "imports": imports,
-                           "machine": machine_info(), "sections": {}, "command": " ".join(sys.argv)}
+    res: dict[str, Any] = {
+        "mode": "gpu" if cuda else "cpu_dry",
+        "budget_s": a.budget_s,
+        "imports": imports,
+        "machine": machine_info(),
+        "sections": {},
+        "command": " ".join(sys.argv),
+    }
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(a.work) if a.work else Path(__import__("tempfile").mkdtemp(prefix="avbench-gpu-"))
@@ -729,8 +935,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             res["sections"][name] = fn()
         except Exception as exc:  # noqa: BLE001 - recorded, the next section runs
-            res["sections"][name] = {"error": f"{type(exc).__name__}: {exc}"[:600],
-                                     "traceback": traceback.format_exc()[-2000:]}
+            res["sections"][name] = {
+                "error": f"{type(exc).__name__}: {exc}"[:600],
+                "traceback": traceback.format_exc()[-2000:],
+            }
             log(f"{name}: ERROR {type(exc).__name__}: {exc}")
         res["sections"][name]["seconds"] = round(time.perf_counter() - t0, 1)
         save()
@@ -751,8 +959,13 @@ def main(argv: list[str] | None = None) -> int:
             state["urls_dir"] = work / "shards" / "synth_pretrain"
         else:
             size = int(cfg["shard"]["size"][0])
-            d = generated_samples(work / "generated", n=8 if dry else 64, frames=24 if dry else 160, size=size,
-                                  bound=float(cfg["shard"]["flow"]["bound"]))
+            d = generated_samples(
+                work / "generated",
+                n=8 if dry else 64,
+                frames=24 if dry else 160,
+                size=size,
+                bound=float(cfg["shard"]["flow"]["bound"]),
+            )
             state["urls_dir"] = work / "generated"
         state["data_method"] = mode
         from avbench.shards.loader import shard_urls
@@ -769,14 +982,30 @@ def main(argv: list[str] | None = None) -> int:
 
     section("train", lambda: bench_train(device=device, dry=dry, budget=budget, cap_s=cap + 2))
     section("data", data)
-    section("loader", lambda: bench_loader(urls(), workers=workers, clip_frames=clip_frames, batch=batch, cap_s=cap,
-                                           budget=budget, dry=dry))
+    section(
+        "loader",
+        lambda: bench_loader(
+            urls(), workers=workers, clip_frames=clip_frames, batch=batch, cap_s=cap, budget=budget, dry=dry
+        ),
+    )
     wait_workers = [w for w in workers if w >= 8][-2:] or [max(workers)]
-    section("wait", lambda: bench_wait(urls(), device=device, workers=wait_workers, clip_frames=clip_frames,
-                                       batch=batch, cap_s=cap + 2, budget=budget, dry=dry,
-                                       model="r2plus1d_18" if not dry else "small3d"))
-    section("e2e", lambda: bench_e2e(work, cfg_path, device=device, budget=budget, dry=dry,
-                                     workers=min(8, max(workers))))
+    section(
+        "wait",
+        lambda: bench_wait(
+            urls(),
+            device=device,
+            workers=wait_workers,
+            clip_frames=clip_frames,
+            batch=batch,
+            cap_s=cap + 2,
+            budget=budget,
+            dry=dry,
+            model="r2plus1d_18" if not dry else "small3d",
+        ),
+    )
+    section(
+        "e2e", lambda: bench_e2e(work, cfg_path, device=device, budget=budget, dry=dry, workers=min(8, max(workers)))
+    )
     save()
     print_table(res)
     log(f"wrote {out}")

@@ -48,16 +48,30 @@ def main() -> None:
     per_clip = []
     with wds.TarWriter(a.out, mtime=0.0) as sink:
         for i, c in enumerate(clips):
-            row = {"id": f"{Path(c['path']).stem}_{i}", "path": c["path"], "t_start": 0.0, "t_end": c["seconds"],
-                   "duration": c["seconds"]}
+            row = {
+                "id": f"{Path(c['path']).stem}_{i}",
+                "path": c["path"],
+                "t_start": 0.0,
+                "t_end": c["seconds"],
+                "duration": c["seconds"],
+            }
             t0 = cpu_now()
             res = make_sample(row, cfg, "audiovisual")
             if res["status"] == "ok":
                 sink.write({"__key__": row["id"], **res["files"]})
                 n += 1
             per_clip.append(cpu_now() - t0)
-    print(json.dumps({"samples": n, "startup_cpu_s": start, "work_cpu_s": cpu_now() - start,
-                      "per_clip_cpu_s": per_clip, "avbench": str(Path(avbench.__file__).parent)}))
+    print(
+        json.dumps(
+            {
+                "samples": n,
+                "startup_cpu_s": start,
+                "work_cpu_s": cpu_now() - start,
+                "per_clip_cpu_s": per_clip,
+                "avbench": str(Path(avbench.__file__).parent),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

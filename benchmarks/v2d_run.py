@@ -48,6 +48,7 @@ def main() -> None:
     for cls, modality in ((ResolutionSubsampler, "video"), (FrameSubsampler, "video"), (AudioRateSubsampler, "audio")):
         if not hasattr(cls, "encode_formats"):
             cls.encode_formats = property(lambda self, m=modality: {m: self.encode_format})
+
     # ... and its worker loops over the stream dict while Frame/AudioRateSubsampler pop and re-add
     # its keys ("RuntimeError: dictionary keys changed during iteration" on Python 3.11): let them
     # work on a copy and write their outputs back into the same keys.
@@ -59,6 +60,7 @@ def main() -> None:
                     streams[k] = v
                 out = streams
             return out, meta, err
+
         return wrapped
 
     for cls in (FrameSubsampler, AudioRateSubsampler):
@@ -82,19 +84,35 @@ def main() -> None:
         "subsampling": {
             "ResolutionSubsampler": {"args": {"video_size": a.size, "resize_mode": "scale,crop"}},
             "FrameSubsampler": {"args": {"frame_rate": a.fps}},
-            "AudioRateSubsampler": {"args": {"sample_rate": a.sample_rate, "encode_format": AUDIO,
-                                             "n_audio_channels": 1}},
+            "AudioRateSubsampler": {
+                "args": {"sample_rate": a.sample_rate, "encode_format": AUDIO, "n_audio_channels": 1}
+            },
         },
-        "reading": {"yt_args": {"download_size": 360, "download_audio_rate": 44100, "yt_metadata_args": {}},
-                    "timeout": 60, "sampler": None},
+        "reading": {
+            "yt_args": {"download_size": 360, "download_audio_rate": 44100, "yt_metadata_args": {}},
+            "timeout": 60,
+            "sampler": None,
+        },
         "storage": {"number_sample_per_shard": 1000, "oom_shard_count": 5, "captions_are_subtitles": False},
-        "distribution": {"processes_count": 1, "thread_count": 1, "subjob_size": 1000,
-                         "distributor": "multiprocessing"},
+        "distribution": {
+            "processes_count": 1,
+            "thread_count": 1,
+            "subjob_size": 1000,
+            "distributor": "multiprocessing",
+        },
     }
     start = cpu_now()
-    v2d(url_list=str(urls), output_folder=a.out, output_format="webdataset", input_format="csv",
-        encode_formats={"video": "mp4", "audio": AUDIO}, stage="download", url_col="url", config=settings,
-        tmp_dir=str(tmp))
+    v2d(
+        url_list=str(urls),
+        output_folder=a.out,
+        output_format="webdataset",
+        input_format="csv",
+        encode_formats={"video": "mp4", "audio": AUDIO},
+        stage="download",
+        url_col="url",
+        config=settings,
+        tmp_dir=str(tmp),
+    )
     work = cpu_now() - start
     samples = audio = 0
     for tar in Path(a.out).glob("*.tar"):
@@ -102,8 +120,19 @@ def main() -> None:
             names = [m.name for m in t.getmembers()]
             samples += sum(1 for n in names if n.endswith(".mp4"))
             audio += sum(1 for n in names if n.endswith(f".{AUDIO}"))
-    print(json.dumps({"startup_cpu_s": start, "work_cpu_s": work, "samples": samples, "samples_with_audio": audio, "version": getattr(video2dataset, "__version__", None) or _version(),
-                      "settings": settings["subsampling"], "ffmpeg_path": os.environ.get("PATH", "").split(":")[0]}))
+    print(
+        json.dumps(
+            {
+                "startup_cpu_s": start,
+                "work_cpu_s": work,
+                "samples": samples,
+                "samples_with_audio": audio,
+                "version": getattr(video2dataset, "__version__", None) or _version(),
+                "settings": settings["subsampling"],
+                "ffmpeg_path": os.environ.get("PATH", "").split(":")[0],
+            }
+        )
+    )
 
 
 def _version() -> str | None:

@@ -19,8 +19,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _run(tmp_path: Path, *args: str) -> dict:
     out = tmp_path / "gpu.json"
-    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu.py"), "--dry", "--out", str(out),
-                           "--work", str(tmp_path / "work"), *args], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "gpu.py"),
+            "--dry",
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "work"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "dry mode" in proc.stdout
     return json.loads(out.read_text())

@@ -15,12 +15,19 @@ REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "workflow" / "profiles"
 
 
-def _snakemake(args: list[str], cwd: Path, env_extra: dict[str, str] | None = None,
-               timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def _snakemake(
+    args: list[str], cwd: Path, env_extra: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, **(env_extra or {}))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_slurm_profile_dry_run_resolves_the_dag(tmp_path):
@@ -37,8 +44,12 @@ def test_slurm_profile_dry_run_resolves_the_dag(tmp_path):
 def test_generic_cluster_profile_runs_real_jobs(tmp_path):
     shutil.copy(REPO / ".test" / "config_smoke.yaml", tmp_path / "config.yaml")
     log = tmp_path / "submitted.txt"
-    out = _snakemake(["--profile", str(PROFILES / "generic"), "results/manifests/synth_sound.probed.parquet"],
-                     tmp_path, env_extra={"AVBENCH_SUBMIT_LOG": str(log)}, timeout=900)
+    out = _snakemake(
+        ["--profile", str(PROFILES / "generic"), "results/manifests/synth_sound.probed.parquet"],
+        tmp_path,
+        env_extra={"AVBENCH_SUBMIT_LOG": str(log)},
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "results" / "manifests" / "synth_sound.probed.parquet").exists()
     submitted = log.read_text().split("\n")

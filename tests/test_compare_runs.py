@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-SPEC = importlib.util.spec_from_file_location("compare_runs", Path(__file__).parents[1] / "benchmarks" / "compare_runs.py")
+SPEC = importlib.util.spec_from_file_location(
+    "compare_runs", Path(__file__).parents[1] / "benchmarks" / "compare_runs.py"
+)
 compare_runs = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(compare_runs)
 
@@ -17,9 +19,21 @@ SPEC.loader.exec_module(compare_runs)
 def _tree(root: Path) -> Path:
     (root / "eval" / "r" / "act").mkdir(parents=True)
     (root / "models" / "r").mkdir(parents=True)
-    pd.DataFrame([{"method": "r", "encoder": "video", "downstream": "act", "protocol": "linear", "fold": 1,
-                   "metric": "video_acc", "seed": 0, "value": 0.5, "git_rev": "abc"}]).to_csv(root / "leaderboard.csv",
-                                                                                          index=False)
+    pd.DataFrame(
+        [
+            {
+                "method": "r",
+                "encoder": "video",
+                "downstream": "act",
+                "protocol": "linear",
+                "fold": 1,
+                "metric": "video_acc",
+                "seed": 0,
+                "value": 0.5,
+                "git_rev": "abc",
+            }
+        ]
+    ).to_csv(root / "leaderboard.csv", index=False)
     pd.DataFrame([{"finding": "x", "diff": 1.0}]).to_csv(root / "findings.csv", index=False)
     pd.DataFrame([{"method": "r", "mean": 0.5}]).to_csv(root / "leaderboard.intervals.csv", index=False)
     pd.DataFrame([{"key": "v1", "pred": 2}]).to_parquet(root / "eval" / "r" / "act" / "linear.predictions.parquet")
@@ -35,7 +49,9 @@ def test_equal_trees_pass_and_any_changed_value_fails(tmp_path, capsys):
     lb.to_csv(b / "leaderboard.csv", index=False)
     assert compare_runs.main(str(a), str(b)) == 0
     assert "git_rev differs" in capsys.readouterr().out
-    torch.save({"encoders": {"video": {"w": torch.ones(3) * 1.0000001}}, "head": {}}, b / "models" / "r" / "checkpoint.pt")
+    torch.save(
+        {"encoders": {"video": {"w": torch.ones(3) * 1.0000001}}, "head": {}}, b / "models" / "r" / "checkpoint.pt"
+    )
     assert compare_runs.main(str(a), str(b)) == 1
     shutil.rmtree(b)
     shutil.copytree(a, b)

@@ -78,18 +78,34 @@ def test_config_errors_name_the_key_and_numbers_in_strings_are_numbers(tmp_path,
     assert yaml.safe_load("lr: 1e-3")["lr"] == "1e-3"
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(bad))
     with pytest.raises(SystemExit, match=r"shard\.fps: -16 is less than"):
-        main(["shard", "m.parquet", "-o", str(tmp_path / "o"), "--index", str(tmp_path / "i.parquet"),
-              "--config", str(tmp_path / "c.yaml")])
+        main(
+            [
+                "shard",
+                "m.parquet",
+                "-o",
+                str(tmp_path / "o"),
+                "--index",
+                str(tmp_path / "i.parquet"),
+                "--config",
+                str(tmp_path / "c.yaml"),
+            ]
+        )
 
 
 def test_avsync_section_is_off_by_default_and_checked():
     raw = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg = validate(raw)
     assert cfg["avsync"]["enabled"] is False and cfg["avsync"]["datasets"] == ["synth_pretrain"]
-    assert validate(dict(raw, avsync={"enabled": "true"}))["avsync"]["enabled"] is True  # `--config avsync={enabled: true}`
+    assert (
+        validate(dict(raw, avsync={"enabled": "true"}))["avsync"]["enabled"] is True
+    )  # `--config avsync={enabled: true}`
     assert validate({k: v for k, v in raw.items() if k != "avsync"})["avsync"]["datasets"] == []
-    for bad, match in (({"datasets": ["nope"]}, "not in datasets"), ({"datasets": ["synth_action"]}, "modality"),
-                       ({"offsets": [2, 5]}, "contain 0"), ({"inject": {"offsets": [1]}}, "beyond the tolerance"),
-                       ({"inject": {"offsets": [20]}}, "must lie in")):
+    for bad, match in (
+        ({"datasets": ["nope"]}, "not in datasets"),
+        ({"datasets": ["synth_action"]}, "modality"),
+        ({"offsets": [2, 5]}, "contain 0"),
+        ({"inject": {"offsets": [1]}}, "beyond the tolerance"),
+        ({"inject": {"offsets": [20]}}, "must lie in"),
+    ):
         with pytest.raises(jsonschema.ValidationError, match=match):
             validate(dict(raw, avsync=dict(raw["avsync"], **bad)))

@@ -10,17 +10,26 @@ import pytest
 from avbench.findings import Checker, cue_units, render_markdown
 from avbench.stats import Bootstrap, difference, seed_estimate, units, verdict
 
-RUNS = pd.DataFrame([
-    {"run": "scratch", "method": "scratch"},
-    {"run": "good", "method": "avts", "avts.easy_fraction": 1.0, "avts.curriculum_switch": 0.0},
-    {"run": "same", "method": "l3"},
-    {"run": "worse", "method": "infonce"},
-    {"run": "supervised", "method": "supervised"},
-])
+RUNS = pd.DataFrame(
+    [
+        {"run": "scratch", "method": "scratch"},
+        {"run": "good", "method": "avts", "avts.easy_fraction": 1.0, "avts.curriculum_switch": 0.0},
+        {"run": "same", "method": "l3"},
+        {"run": "worse", "method": "infonce"},
+        {"run": "supervised", "method": "supervised"},
+    ]
+)
 
 
-def _predictions(accuracy: dict[str, float], *, seeds: tuple[int, ...] = (0, 1, 2), folds: int = 3,
-                 videos: int = 60, clips: int = 2, rng_seed: int = 0) -> pd.DataFrame:
+def _predictions(
+    accuracy: dict[str, float],
+    *,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    folds: int = 3,
+    videos: int = 60,
+    clips: int = 2,
+    rng_seed: int = 0,
+) -> pd.DataFrame:
     """Per-clip predictions of a 4-class set: each run calls each test video right with its
     probability (the same draw for every clip of a video)."""
     rng = np.random.default_rng(rng_seed)
@@ -33,9 +42,21 @@ def _predictions(accuracy: dict[str, float], *, seeds: tuple[int, ...] = (0, 1, 
                     right = rng.random() < acc
                     pred = label if right else (label + 1) % 4
                     for c in range(clips):
-                        rows.append({"method": run, "seed": s, "downstream": "act", "encoder": "video",
-                                     "protocol": "linear", "fold": f, "key": f"f{f}v{v}", "clip": c, "label": label,
-                                     "pred": pred, "video_pred": pred})
+                        rows.append(
+                            {
+                                "method": run,
+                                "seed": s,
+                                "downstream": "act",
+                                "encoder": "video",
+                                "protocol": "linear",
+                                "fold": f,
+                                "key": f"f{f}v{v}",
+                                "clip": c,
+                                "label": label,
+                                "pred": pred,
+                                "video_pred": pred,
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
@@ -48,9 +69,23 @@ def test_units_and_intervals_cover_the_truth():
 
 
 def test_retrieval_units_from_ranks():
-    p = pd.DataFrame([{"method": "a", "seed": 0, "downstream": "act", "encoder": "video+audio",
-                       "protocol": "retrieval", "fold": 1, "key": f"v{i}", "clip": 0, "direction": "v2a",
-                       "rank": r} for i, r in enumerate([0, 0, 3, 7])])
+    p = pd.DataFrame(
+        [
+            {
+                "method": "a",
+                "seed": 0,
+                "downstream": "act",
+                "encoder": "video+audio",
+                "protocol": "retrieval",
+                "fold": 1,
+                "key": f"v{i}",
+                "clip": 0,
+                "direction": "v2a",
+                "rank": r,
+            }
+            for i, r in enumerate([0, 0, 3, 7])
+        ]
+    )
     u = units(p).set_index("metric")
     assert u.loc["v2a_r1", "value"].tolist() == [1, 1, 0, 0] and u.loc["v2a_r5", "value"].tolist() == [1, 1, 1, 0]
 
@@ -70,8 +105,14 @@ def test_verdicts_on_a_true_difference_no_difference_and_a_reversed_one():
 
 
 def test_sorting_and_jigsaw_are_compared_with_shuffle_and_learn_only_when_they_ran():
-    runs = pd.DataFrame([{"run": "scratch", "method": "scratch"}, {"run": "sl", "method": "shuffle_learn"},
-                         {"run": "opn", "method": "sorting"}, {"run": "jig", "method": "jigsaw"}])
+    runs = pd.DataFrame(
+        [
+            {"run": "scratch", "method": "scratch"},
+            {"run": "sl", "method": "shuffle_learn"},
+            {"run": "opn", "method": "sorting"},
+            {"run": "jig", "method": "jigsaw"},
+        ]
+    )
     u = units(_predictions({"scratch": 0.3, "sl": 0.5, "opn": 0.8, "jig": 0.2}))
     f = Checker(Bootstrap(u, n=500), runs).all()
     rows = f[f["finding"] == "sorting_jigsaw_beat_shuffle_learn"].set_index("a")
@@ -87,8 +128,10 @@ def test_paired_difference_is_tighter_than_independent():
     p = _predictions({"good": 0.6})
     twin = p.assign(method="same")
     b = Bootstrap(units(pd.concat([p, twin])), n=500)
-    d = difference(b.estimate("good", "video", "act", "linear", "video_acc"),
-                   b.estimate("same", "video", "act", "linear", "video_acc"))
+    d = difference(
+        b.estimate("good", "video", "act", "linear", "video_acc"),
+        b.estimate("same", "video", "act", "linear", "video_acc"),
+    )
     assert d.diff == 0 and d.lo == 0 and d.hi == 0
 
 
@@ -105,8 +148,17 @@ def test_cue_units_pair_variants_of_the_same_videos():
     for v in range(80):
         for variant, acc in (("raw", 0.95), ("cropped", 0.6), ("stabilized", 0.95)):
             right = (v * 7919 % 100) / 100 < acc
-            rows.append({"method": "aot_kept", "seed": 0, "variant": variant, "key": f"v{v}", "clip": 0, "label": 1,
-                         "pred": 1 if right else 0})
+            rows.append(
+                {
+                    "method": "aot_kept",
+                    "seed": 0,
+                    "variant": variant,
+                    "key": f"v{v}",
+                    "clip": 0,
+                    "label": 1,
+                    "pred": 1 if right else 0,
+                }
+            )
     cues = cue_units(pd.DataFrame(rows))
     runs = pd.DataFrame([{"run": "aot_kept", "method": "aot"}])
     f = Checker(Bootstrap(units(pd.DataFrame()), n=500), runs, cue_units=cues).all().set_index("finding")
@@ -117,11 +169,24 @@ def test_cue_units_pair_variants_of_the_same_videos():
 def test_external_encoders_are_listed_but_never_counted_as_self_supervised():
     """Handcrafted externals (no pretrained_on) are the bar every self-supervised run must clear; a
     pretrained external (kinetics400) is neither a self-supervised run nor a handcrafted bar."""
-    runs = pd.concat([RUNS, pd.DataFrame([
-        {"run": "mfcc", "method": "external", "external.pretrained_on": ""},
-        {"run": "k400", "method": "external", "external.pretrained_on": "kinetics400"}])], ignore_index=True)
-    u = units(_predictions({"scratch": 0.4, "good": 0.75, "same": 0.4, "worse": 0.1, "supervised": 0.95,
-                            "mfcc": 0.4, "k400": 0.99}, seeds=(0,)))
+    runs = pd.concat(
+        [
+            RUNS,
+            pd.DataFrame(
+                [
+                    {"run": "mfcc", "method": "external", "external.pretrained_on": ""},
+                    {"run": "k400", "method": "external", "external.pretrained_on": "kinetics400"},
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
+    u = units(
+        _predictions(
+            {"scratch": 0.4, "good": 0.75, "same": 0.4, "worse": 0.1, "supervised": 0.95, "mfcc": 0.4, "k400": 0.99},
+            seeds=(0,),
+        )
+    )
     f = Checker(Bootstrap(u, n=500), runs).all()
     assert not set(f.loc[f["finding"] == "ssl_beats_scratch", "a"]) & {"mfcc", "k400"}
     assert f.loc[f["finding"] == "supervised_beats_ssl", "b"].iloc[0] == "good"  # not k400
@@ -144,8 +209,13 @@ def test_the_runs_table_lists_the_external_encoders():
     assert _ordered(runs, runs["run"].tolist())[-2:] == ["mfcc_stats", "motion_histogram"]
     rows = units(_predictions({"scratch": 0.4, "motion_histogram": 0.5}, seeds=(0,)))
     rows = rows.assign(value=rows["value"].astype(float))
-    table = supervision_table(rows.groupby(["method", "seed", "encoder", "downstream", "protocol", "fold", "metric"],
-                                           as_index=False)["value"].mean(), runs, {})
+    table = supervision_table(
+        rows.groupby(["method", "seed", "encoder", "downstream", "protocol", "fold", "metric"], as_index=False)[
+            "value"
+        ].mean(),
+        runs,
+        {},
+    )
     assert "motion_histogram" in set(table["run"])
     assert table.set_index("run").loc["motion_histogram", "supervision"] == "external (not trained here)"
 
@@ -161,8 +231,13 @@ def test_encoder_hash_of_encoders_with_batchnorm_counters():
     spec = {"kind": "video", "name": "small3d", "channels": [4, 8, 8, 8]}
     enc = build_encoder(spec)
     assert any(t.ndim == 0 for t in enc.state_dict().values())
-    ck = {"specs": {"video": spec}, "encoders": {"video": enc.state_dict()}, "meta": {"mel_norm": [0.0, 1.0], "run": "r", "method": "scratch", "seed": 0},
-          "head": {}, "metrics": []}
+    ck = {
+        "specs": {"video": spec},
+        "encoders": {"video": enc.state_dict()},
+        "meta": {"mel_norm": [0.0, 1.0], "run": "r", "method": "scratch", "seed": 0},
+        "head": {},
+        "metrics": [],
+    }
     h = encoder_hash(ck, "video")
     assert h == encoder_hash(ck, "video") and len(h) == 16
     with torch.no_grad():

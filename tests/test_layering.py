@@ -25,9 +25,21 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
     ("avbench.checkpoint", ("avbench.pretrain", "avbench.evaluate", "avbench.pretext")),
     # evaluation reads checkpoints through avbench.checkpoint, not the training code (the arrow-of-time cue
     # test, avbench.evaluate.aot_cues, recomputes pretraining's held-out split with avbench.pretrain)
-    *[(f"avbench.evaluate.{m}", ("avbench.pretrain",))
-      for m in ("linear", "finetune", "retrieval", "features", "downstream", "guards", "external", "avsync",
-                "run", "propagation")],
+    *[
+        (f"avbench.evaluate.{m}", ("avbench.pretrain",))
+        for m in (
+            "linear",
+            "finetune",
+            "retrieval",
+            "features",
+            "downstream",
+            "guards",
+            "external",
+            "avsync",
+            "run",
+            "propagation",
+        )
+    ],
 ]
 
 
@@ -41,7 +53,8 @@ def _module_name(path: Path) -> str:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(path: Path) -> set[str]:
@@ -50,8 +63,13 @@ def _imports(path: Path) -> set[str]:
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
     tree = ast.parse(path.read_text(), str(path))
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node.test)
-                   for stmt in node.body for n in ast.walk(stmt)}
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_type_checking(node.test)
+        for stmt in node.body
+        for n in ast.walk(stmt)
+    }
     for node in ast.walk(tree):
         if id(node) in typing_only:  # `if TYPE_CHECKING:` imports are annotations only, never run
             continue
@@ -121,7 +139,11 @@ def test_only_the_checkpoint_module_calls_torch_load_or_save():
     bad = []
     for path in PKG.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Attribute) and node.attr in ("load", "save") and \
-                    isinstance(node.value, ast.Name) and node.value.id == "torch":
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("load", "save")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "torch"
+            ):
                 bad.append(f"{_module_name(path)}:{node.lineno} torch.{node.attr}")
     assert all(b.startswith("avbench.checkpoint:") for b in bad), bad

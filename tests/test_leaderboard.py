@@ -4,9 +4,22 @@ from avbench.leaderboard import render_markdown, summarize, write_leaderboard
 
 
 def _rows(method, down, values):
-    return pd.DataFrame({"method": method, "backbone": "small3d", "pretrain_data": "synth", "downstream": down,
-                         "protocol": "linear", "fold": range(1, len(values) + 1), "metric": "clip_acc",
-                         "value": values, "chance": 0.125, "clips_used": 90, "clips_listed": 96, "run_name": "t"})
+    return pd.DataFrame(
+        {
+            "method": method,
+            "backbone": "small3d",
+            "pretrain_data": "synth",
+            "downstream": down,
+            "protocol": "linear",
+            "fold": range(1, len(values) + 1),
+            "metric": "clip_acc",
+            "value": values,
+            "chance": 0.125,
+            "clips_used": 90,
+            "clips_listed": 96,
+            "run_name": "t",
+        }
+    )
 
 
 def test_leaderboard_gathers_and_summarizes(tmp_path):
@@ -15,8 +28,16 @@ def test_leaderboard_gathers_and_summarizes(tmp_path):
     _rows("avts", "act", [0.8, 0.9, 1.0]).to_csv(a, index=False)
     _rows("scratch", "act", [0.2, 0.3, 0.1]).to_csv(b, index=False)
     df = write_leaderboard([a, b], tmp_path / "lb.csv", tmp_path / "lb.md")
-    assert list(df.columns[:8]) == ["method", "backbone", "pretrain_data", "downstream", "protocol", "fold", "metric",
-                                    "value"]
+    assert list(df.columns[:8]) == [
+        "method",
+        "backbone",
+        "pretrain_data",
+        "downstream",
+        "protocol",
+        "fold",
+        "metric",
+        "value",
+    ]
     assert len(pd.read_csv(tmp_path / "lb.csv")) == 6
     s = summarize(df).set_index("method")
     assert abs(s.loc["avts", "mean"] - 0.9) < 1e-9 and abs(s.loc["avts", "std"] - 0.1) < 1e-9
@@ -53,8 +74,9 @@ def test_markdown_has_one_table_per_protocol_and_flags_overlap(tmp_path):
 def test_markdown_lists_every_pretraining_set_with_its_runs():
     a = _rows("avts", "act", [0.5, 0.6]).assign(pretrain_clips_used=90, pretrain_clips_listed=100)
     b = _rows("sdc", "act", [0.5, 0.6]).assign(pretrain_clips_used=90, pretrain_clips_listed=100)
-    c = _rows("aot_raw", "act", [0.4, 0.5]).assign(pretrain_data="synth_raw", pretrain_clips_used=95,
-                                                   pretrain_clips_listed=100)
+    c = _rows("aot_raw", "act", [0.4, 0.5]).assign(
+        pretrain_data="synth_raw", pretrain_clips_used=95, pretrain_clips_listed=100
+    )
     md = render_markdown(pd.concat([a, b, c], ignore_index=True))
     assert "- pretrain_data `synth` (the other runs): clips used 90, listed 100" in md
     assert "- pretrain_data `synth_raw` (`aot_raw`): clips used 95, listed 100" in md

@@ -28,23 +28,29 @@ def _require(name: str) -> str:
 
 def test_ruff_check_is_clean():
     ruff = _require("ruff")
-    out = subprocess.run([ruff, "check", "--no-cache", "avbench", "tests", "benchmarks"], cwd=REPO,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [ruff, "check", "--no-cache", "avbench", "tests", "benchmarks"], cwd=REPO, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_ruff_format_is_clean():
     ruff = _require("ruff")
-    out = subprocess.run([ruff, "format", "--check", "--no-cache", "avbench", "tests", "benchmarks"], cwd=REPO,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [ruff, "format", "--check", "--no-cache", "avbench", "tests", "benchmarks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, (out.stdout + out.stderr)[-5000:] + "\n(fix: ruff format avbench tests benchmarks)"
 
 
 def test_snakefmt_is_clean():
     """The Snakefile and every .smk under workflow/, with pyproject's [tool.snakefmt] (cwd: the repo)."""
     snakefmt = _require("snakefmt")
-    out = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/"], cwd=REPO, capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [snakefmt, "--check", "Snakefile", "workflow/"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, (out.stdout + out.stderr)[-5000:] + "\n(fix: snakefmt Snakefile workflow/)"
     assert "would be left unchanged" in out.stdout + out.stderr, out.stdout + out.stderr
 
@@ -60,7 +66,22 @@ def test_snakefmt_reads_the_project_line_length():
 
 
 def test_snakemake_lint_is_clean(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "snakemake", "--lint", "--directory", str(tmp_path), "-s",
-                          str(REPO / "Snakefile"), "--configfile", str(REPO / "config.yaml")], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--lint",
+            "--directory",
+            str(tmp_path),
+            "-s",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(REPO / "config.yaml"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0 and "good condition" in out.stdout + out.stderr, out.stdout[-3000:] + out.stderr[-3000:]

@@ -34,8 +34,9 @@ def _run_props(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_two_schema_files_are_byte_identical():
-    assert filecmp.cmp(REPO / "workflow" / "schemas" / "config.schema.yaml", REPO / "avbench" / "config.schema.yaml",
-                       shallow=False)
+    assert filecmp.cmp(
+        REPO / "workflow" / "schemas" / "config.schema.yaml", REPO / "avbench" / "config.schema.yaml", shallow=False
+    )
 
 
 def test_method_names_agree_across_schema_and_registries():
@@ -82,15 +83,19 @@ def test_encoder_kinds_agree_across_schema_cli_and_registries():
     assert _choices("evaluate", "protocols") | _choices("finetune", "protocol") == protocols
     for command in ("probe", "shard"):
         assert _choices(command, "modality") == set(
-            schema["properties"]["datasets"]["additionalProperties"]["properties"]["modality"]["enum"])
+            schema["properties"]["datasets"]["additionalProperties"]["properties"]["modality"]["enum"]
+        )
 
 
 def test_every_backbone_the_schema_names_builds():
     from avbench.models import build_encoder
 
     p = _schema()["properties"]["pretrain"]["properties"]
-    names = {"video": p["video_backbone"]["enum"], "audio": p["audio_backbone"]["enum"],
-             "flow": p["flow"]["properties"]["backbone"]["enum"]}
+    names = {
+        "video": p["video_backbone"]["enum"],
+        "audio": p["audio_backbone"]["enum"],
+        "flow": p["flow"]["properties"]["backbone"]["enum"],
+    }
     for kind, enum in names.items():
         for name in enum:
             spec: dict[str, Any] = {"kind": kind, "name": name, "channels": [4, 4, 4, 4]}

@@ -7,32 +7,68 @@ import pytest
 
 from avbench.tables import compute_tables, fold_scores, plan_tables, primary, run_table, write_tables
 
-RUNS = pd.DataFrame([
-    {"run": "scratch", "method": "scratch", "dataset": "pre", "epochs": 8},
-    {"run": "a_single", "method": "avts", "dataset": "pre", "epochs": 8, "avts.easy_fraction": 1.0,
-     "avts.curriculum_switch": 0.0},
-    {"run": "a_cur", "method": "avts", "dataset": "pre", "epochs": 8, "avts.easy_fraction": 0.75,
-     "avts.curriculum_switch": 0.5},
-    {"run": "x64", "method": "xdc", "dataset": "pre", "epochs": 8, "deep_clustering.k": 64},
-    {"run": "x8", "method": "xdc", "dataset": "pre", "epochs": 8, "deep_clustering.k": 8},
-    {"run": "s16", "method": "sdc", "dataset": "pre", "epochs": 8, "sdc.k": 16},
-    {"run": "aot_raw", "method": "aot", "dataset": "pre", "epochs": 8, "aot.remove_cues": False},
-    {"run": "aot_clean", "method": "aot", "dataset": "pre", "epochs": 8, "aot.remove_cues": True},
-    {"run": "sl", "method": "shuffle_learn", "dataset": "pre", "epochs": 8},
-    {"run": "supervised", "method": "supervised", "dataset": "pre", "epochs": 8},
-])
+RUNS = pd.DataFrame(
+    [
+        {"run": "scratch", "method": "scratch", "dataset": "pre", "epochs": 8},
+        {
+            "run": "a_single",
+            "method": "avts",
+            "dataset": "pre",
+            "epochs": 8,
+            "avts.easy_fraction": 1.0,
+            "avts.curriculum_switch": 0.0,
+        },
+        {
+            "run": "a_cur",
+            "method": "avts",
+            "dataset": "pre",
+            "epochs": 8,
+            "avts.easy_fraction": 0.75,
+            "avts.curriculum_switch": 0.5,
+        },
+        {"run": "x64", "method": "xdc", "dataset": "pre", "epochs": 8, "deep_clustering.k": 64},
+        {"run": "x8", "method": "xdc", "dataset": "pre", "epochs": 8, "deep_clustering.k": 8},
+        {"run": "s16", "method": "sdc", "dataset": "pre", "epochs": 8, "sdc.k": 16},
+        {"run": "aot_raw", "method": "aot", "dataset": "pre", "epochs": 8, "aot.remove_cues": False},
+        {"run": "aot_clean", "method": "aot", "dataset": "pre", "epochs": 8, "aot.remove_cues": True},
+        {"run": "sl", "method": "shuffle_learn", "dataset": "pre", "epochs": 8},
+        {"run": "supervised", "method": "supervised", "dataset": "pre", "epochs": 8},
+    ]
+)
 
 
 def _rows(run, pretext, encoder, down, protocol, values, metric="video_acc"):
-    return [{"method": run, "pretext": pretext, "encoder": encoder, "backbone": "b", "downstream": down,
-             "protocol": protocol, "fold": i + 1, "metric": metric, "value": v, "n_test": 10}
-            for i, v in enumerate(values)]
+    return [
+        {
+            "method": run,
+            "pretext": pretext,
+            "encoder": encoder,
+            "backbone": "b",
+            "downstream": down,
+            "protocol": protocol,
+            "fold": i + 1,
+            "metric": metric,
+            "value": v,
+            "n_test": 10,
+        }
+        for i, v in enumerate(values)
+    ]
 
 
 def _leaderboard():
     rows = []
-    acc = {"scratch": 0.2, "a_single": 0.5, "a_cur": 0.6, "x64": 0.55, "x8": 0.45, "s16": 0.4, "aot_raw": 0.5,
-           "aot_clean": 0.52, "sl": 0.35, "supervised": 0.9}
+    acc = {
+        "scratch": 0.2,
+        "a_single": 0.5,
+        "a_cur": 0.6,
+        "x64": 0.55,
+        "x8": 0.45,
+        "s16": 0.4,
+        "aot_raw": 0.5,
+        "aot_clean": 0.52,
+        "sl": 0.35,
+        "supervised": 0.9,
+    }
     for run, a in acc.items():
         m = RUNS.set_index("run").loc[run, "method"]
         video_enc = "flow" if m == "aot" else "video"
@@ -53,13 +89,34 @@ def _leaderboard():
 
 
 METRICS = {
-    "a_single": pd.DataFrame({"epoch": [1, 2], "val_pretext_acc": [0.6, 0.7], "val_pretext_acc_hard": [0.5, 0.55],
-                              "val_neg_same_class": [0.12, 0.12], "easy_fraction": [1.0, 1.0]}),
+    "a_single": pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "val_pretext_acc": [0.6, 0.7],
+            "val_pretext_acc_hard": [0.5, 0.55],
+            "val_neg_same_class": [0.12, 0.12],
+            "easy_fraction": [1.0, 1.0],
+        }
+    ),
     "a_cur": pd.DataFrame({"epoch": [1, 2], "val_pretext_acc": [0.6, 0.8], "easy_fraction": [1.0, 0.75]}),
-    "aot_raw": pd.DataFrame({"epoch": [1], "val_pretext_acc": [0.98], "share_black_border": [0.46],
-                             "share_camera_motion": [0.73], "train_loss": [0.1]}),
-    "aot_clean": pd.DataFrame({"epoch": [1], "val_pretext_acc": [0.9], "share_black_border": [0.0],
-                               "share_camera_motion": [0.0], "train_loss": [0.2]}),
+    "aot_raw": pd.DataFrame(
+        {
+            "epoch": [1],
+            "val_pretext_acc": [0.98],
+            "share_black_border": [0.46],
+            "share_camera_motion": [0.73],
+            "train_loss": [0.1],
+        }
+    ),
+    "aot_clean": pd.DataFrame(
+        {
+            "epoch": [1],
+            "val_pretext_acc": [0.9],
+            "share_black_border": [0.0],
+            "share_camera_motion": [0.0],
+            "train_loss": [0.2],
+        }
+    ),
 }
 
 
@@ -76,8 +133,17 @@ def test_fold_scores_and_primary_encoder():
 
 def test_every_table_from_hand_made_rows(tmp_path):
     t = compute_tables(_leaderboard(), RUNS, METRICS, protocols=["linear", "finetune", "finetune_top", "retrieval"])
-    assert set(t) == {"avts_curriculum", "supervision", "clustering", "k_sweep", "fc_vs_all", "aot_cues",
-                      "aot_finetune", "temporal_order", "retrieval"}
+    assert set(t) == {
+        "avts_curriculum",
+        "supervision",
+        "clustering",
+        "k_sweep",
+        "fc_vs_all",
+        "aot_cues",
+        "aot_finetune",
+        "temporal_order",
+        "retrieval",
+    }
 
     av = t["avts_curriculum"].set_index("run")
     assert av.loc["a_single", "stage"] == "single stage" and av.loc["a_single", "negatives"] == "easy"
@@ -116,7 +182,9 @@ def test_every_table_from_hand_made_rows(tmp_path):
 
     cues = t["aot_cues"].set_index("run")
     assert cues.loc["aot_raw", "aot.remove_cues"] == False  # noqa: E712
-    assert cues.loc["aot_raw", "share_black_border (%)"] == 46.0 and cues.loc["aot_clean", "val_pretext_acc (%)"] == 90.0
+    assert (
+        cues.loc["aot_raw", "share_black_border (%)"] == 46.0 and cues.loc["aot_clean", "val_pretext_acc (%)"] == 90.0
+    )
     assert "train_loss (%)" not in cues.columns
 
     ft = t["aot_finetune"].set_index("run")
@@ -141,8 +209,13 @@ def test_absent_runs_skip_their_tables():
     assert plan_tables(runs, ["linear", "finetune", "finetune_top"]) == ["supervision", "fc_vs_all", "aot_finetune"]
     t = compute_tables(_leaderboard(), runs, {}, protocols=["linear"])
     sup = t["supervision"]  # per encoder: video, flow (scratch only), audio
-    assert list(t) == ["supervision"] and sup["run"].tolist() == ["scratch", "supervised", "scratch", "scratch",
-                                                                    "supervised"]
+    assert list(t) == ["supervision"] and sup["run"].tolist() == [
+        "scratch",
+        "supervised",
+        "scratch",
+        "scratch",
+        "supervised",
+    ]
     assert sup["encoder"].tolist() == ["video", "video", "flow", "audio", "audio"]
 
 
@@ -155,10 +228,17 @@ def test_tables_with_no_rows_yet_have_their_header():
 def test_run_table_from_a_config():
     from avbench.config import validate
 
-    cfg = validate({"datasets": {"p": {"format": "kinetics", "source": "x.csv", "modality": "audiovisual"}},
-                    "pretrain_dataset": "p", "downstream": {},
-                    "pretrain": {"methods": ["a", "b"], "runs": {"a": {"method": "avts", "avts": {"easy_fraction": 0.5}},
-                                                                  "b": {"method": "supervised"}}}})
+    cfg = validate(
+        {
+            "datasets": {"p": {"format": "kinetics", "source": "x.csv", "modality": "audiovisual"}},
+            "pretrain_dataset": "p",
+            "downstream": {},
+            "pretrain": {
+                "methods": ["a", "b"],
+                "runs": {"a": {"method": "avts", "avts": {"easy_fraction": 0.5}}, "b": {"method": "supervised"}},
+            },
+        }
+    )
     runs = run_table(cfg).set_index("run")
     assert list(runs.index) == ["a", "b", "scratch"]
     assert runs.loc["a", "avts.easy_fraction"] == 0.5 and runs.loc["b", "avts.easy_fraction"] == 1.0
@@ -176,22 +256,45 @@ def test_tables_cli_writes_the_planned_tables(tmp_path):
 
     from avbench.cli import main
 
-    cfg = {"datasets": {"pre": {"format": "kinetics", "source": "x.csv", "modality": "audiovisual"}},
-           "pretrain_dataset": "pre", "downstream": {},
-           "pretrain": {"methods": ["a_single", "a_cur", "supervised"],
-                        "runs": {"a_single": {"method": "avts"},
-                                 "a_cur": {"method": "avts", "avts": {"easy_fraction": 0.75, "curriculum_switch": 0.5}},
-                                 "supervised": {"method": "supervised"}}},
-           "evaluate": {"protocols": ["linear", "finetune"]}}
+    cfg = {
+        "datasets": {"pre": {"format": "kinetics", "source": "x.csv", "modality": "audiovisual"}},
+        "pretrain_dataset": "pre",
+        "downstream": {},
+        "pretrain": {
+            "methods": ["a_single", "a_cur", "supervised"],
+            "runs": {
+                "a_single": {"method": "avts"},
+                "a_cur": {"method": "avts", "avts": {"easy_fraction": 0.75, "curriculum_switch": 0.5}},
+                "supervised": {"method": "supervised"},
+            },
+        },
+        "evaluate": {"protocols": ["linear", "finetune"]},
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     _leaderboard().to_csv(tmp_path / "lb.csv", index=False)
     for run, m in METRICS.items():
         (tmp_path / "models" / run).mkdir(parents=True)
         m.to_csv(tmp_path / "models" / run / "metrics.csv", index=False)
     metrics = [str(p) for p in sorted((tmp_path / "models").glob("*/metrics.csv"))]
-    assert main(["tables", str(tmp_path / "lb.csv"), "--config", str(tmp_path / "config.yaml"), "--metrics", *metrics,
-                 "-o", str(tmp_path / "tables")]) == 0
-    assert sorted(p.stem for p in (tmp_path / "tables").glob("*.csv")) == ["avts_curriculum", "fc_vs_all",
-                                                                             "supervision"]
+    assert (
+        main(
+            [
+                "tables",
+                str(tmp_path / "lb.csv"),
+                "--config",
+                str(tmp_path / "config.yaml"),
+                "--metrics",
+                *metrics,
+                "-o",
+                str(tmp_path / "tables"),
+            ]
+        )
+        == 0
+    )
+    assert sorted(p.stem for p in (tmp_path / "tables").glob("*.csv")) == [
+        "avts_curriculum",
+        "fc_vs_all",
+        "supervision",
+    ]
     av = pd.read_csv(tmp_path / "tables" / "avts_curriculum.csv").set_index("run")
     assert av.loc["a_cur", "pretext acc (%)"] == 80.0 and av.loc["a_cur", "stage"] == "curriculum"

@@ -38,8 +38,18 @@ def test_dry_run_default_config(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     out = _run(["-s", str(REPO / "Snakefile"), "-n", "all"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    for rule in ("synthesize", "ingest", "probe", "shard", "pretrain", "evaluate", "finetune", "leaderboard", "tables",
-                 "plots"):
+    for rule in (
+        "synthesize",
+        "ingest",
+        "probe",
+        "shard",
+        "pretrain",
+        "evaluate",
+        "finetune",
+        "leaderboard",
+        "tables",
+        "plots",
+    ):
         assert rule in out.stdout
 
 
@@ -49,15 +59,62 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     out = _run(["-s", str(REPO / "Snakefile"), "--cores", "2", "all"], cwd=tmp_path, timeout=1500)
     assert out.returncode == 0, out.stderr[-5000:]
     lb = pd.read_csv(tmp_path / "results" / "leaderboard.csv")
-    for col in ("method", "backbone", "pretrain_data", "downstream", "protocol", "fold", "metric", "value",
-                "config_hash", "git_rev", "clips_used", "clips_found", "clips_listed", "pretrain_clips_used",
-                "pretrain_clips_found", "pretrain_clips_listed"):
+    for col in (
+        "method",
+        "backbone",
+        "pretrain_data",
+        "downstream",
+        "protocol",
+        "fold",
+        "metric",
+        "value",
+        "config_hash",
+        "git_rev",
+        "clips_used",
+        "clips_found",
+        "clips_listed",
+        "pretrain_clips_used",
+        "pretrain_clips_found",
+        "pretrain_clips_listed",
+    ):
         assert col in lb.columns
-    runs = {"avts_curriculum", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc", "xdc_k8",
-            "random_targets", "aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out", "colorization"}
+    runs = {
+        "avts_curriculum",
+        "supervised",
+        "scratch",
+        "l3",
+        "avenet",
+        "infonce",
+        "sdc",
+        "mdc",
+        "cdc",
+        "xdc",
+        "xdc_k8",
+        "random_targets",
+        "aot_cues_kept",
+        "aot_cues_removed",
+        "shuffle_learn",
+        "odd_one_out",
+        "colorization",
+    }
     assert set(lb["method"]) == runs
-    assert set(lb["pretext"]) == {"avts", "supervised", "scratch", "l3", "avenet", "infonce", "sdc", "mdc", "cdc", "xdc",
-                                  "random_targets", "aot", "shuffle_learn", "odd_one_out", "colorization"}
+    assert set(lb["pretext"]) == {
+        "avts",
+        "supervised",
+        "scratch",
+        "l3",
+        "avenet",
+        "infonce",
+        "sdc",
+        "mdc",
+        "cdc",
+        "xdc",
+        "random_targets",
+        "aot",
+        "shuffle_learn",
+        "odd_one_out",
+        "colorization",
+    }
     assert set(lb["downstream"]) == {"synth_action", "synth_sound"}
     assert set(lb["protocol"]) == {"linear", "retrieval", "finetune", "finetune_fc", "finetune_top"}
     # scratch has two pretraining seeds (replicates: 2): two instances, rows told apart by `seed`
@@ -80,14 +137,17 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     assert set(preds["seed"]) == {1} and {"key", "clip", "label", "pred", "video_pred", "scores"} <= set(preds.columns)
     ranks = pd.read_parquet(tmp_path / "results" / "eval" / "avenet" / "synth_action.predictions.parquet")
     assert (ranks.loc[ranks.protocol == "retrieval", "rank"] >= 0).all()
-    ft_preds = pd.read_parquet(tmp_path / "results" / "eval" / "avts_curriculum" / "synth_action" / "finetune" /
-                               "fold1.predictions.parquet")
+    ft_preds = pd.read_parquet(
+        tmp_path / "results" / "eval" / "avts_curriculum" / "synth_action" / "finetune" / "fold1.predictions.parquet"
+    )
     assert set(ft_preds["protocol"]) == {"finetune", "finetune_fc"} and set(ft_preds["fold"]) == {1}
     intervals = pd.read_csv(tmp_path / "results" / "leaderboard.intervals.csv")
     assert (intervals["lo"] <= intervals["mean"] + 1e-9).all() and (intervals["mean"] <= intervals["hi"] + 1e-9).all()
     assert intervals.loc[(intervals.method == "scratch") & (intervals.protocol == "linear"), "seeds"].eq(2).all()
     findings = pd.read_csv(tmp_path / "results" / "findings.csv")
-    assert {"ssl_beats_scratch", "supervised_beats_ssl", "xdc_beats_sdc", "finetune_beats_fc"} <= set(findings["finding"])
+    assert {"ssl_beats_scratch", "supervised_beats_ssl", "xdc_beats_sdc", "finetune_beats_fc"} <= set(
+        findings["finding"]
+    )
     assert set(findings["verdict"]) <= {"reproduced", "contradicted", "inconclusive"}
     # The paired cue test: the cues-kept arrow of time on its own held-out videos, three ways.
     cue = pd.read_csv(tmp_path / "results" / "aot_cues" / "aot_cues_kept.csv")
@@ -98,7 +158,9 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     video_only = {"aot_cues_kept", "aot_cues_removed", "shuffle_learn", "odd_one_out", "colorization"}
     assert set(lb.loc[(lb.protocol == "linear") & (lb.downstream == "synth_sound"), "method"]) == runs - video_only
     retr = lb[lb.protocol == "retrieval"]  # the embedding runs only, on the set with frames and audio
-    assert set(retr["method"]) == {"avts_curriculum", "avenet", "infonce"} and set(retr["downstream"]) == {"synth_action"}
+    assert set(retr["method"]) == {"avts_curriculum", "avenet", "infonce"} and set(retr["downstream"]) == {
+        "synth_action"
+    }
     assert set(retr["metric"]) == {f"{d}_r{k}" for d in ("v2a", "a2v") for k in (1, 5, 10)}
     assert set(retr["fold"]) == {1, 2, 3}
     # A fine-tuned model was scored on its own fold's test videos only.
@@ -116,14 +178,21 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     assert summary["dropped_empty"] == 1 and summary["dropped_unreadable"] == 1
     md = (tmp_path / "results" / "leaderboard.md").read_text()
     assert md.startswith("# avbench leaderboard")
-    for heading in ("## synth_action (linear", "## synth_action (finetune_top", "## synth_action (finetune;",
-                    "## synth_action (retrieval", "## synth_sound (finetune;", "## Findings"):
+    for heading in (
+        "## synth_action (linear",
+        "## synth_action (finetune_top",
+        "## synth_action (finetune;",
+        "## synth_action (retrieval",
+        "## synth_sound (finetune;",
+        "## Findings",
+    ):
         assert heading in md
     # Mask propagation: every run of propagation.runs and both baselines on the synthetic DAVIS-layout set,
     # with intervals, a picture each, and the table with the paired difference to random init.
     prop = tmp_path / "results" / "propagation"
-    assert sorted(p.name for p in prop.iterdir()) == sorted(["scratch", "colorization", "avts_curriculum", "pixels",
-                                                              "copy_first"])
+    assert sorted(p.name for p in prop.iterdir()) == sorted(
+        ["scratch", "colorization", "avts_curriculum", "pixels", "copy_first"]
+    )
     rows = pd.read_csv(prop / "colorization" / "davis_synth.csv")
     assert rows["metric"].tolist() == ["j_mean", "f_mean", "jf_mean"] and (rows["n_test"] == 4).all()
     assert ((rows["lo"] <= rows["value"]) & (rows["value"] <= rows["hi"])).all()
@@ -134,8 +203,19 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     # The seeds' tables this config gives, regenerated from the rows.
     tables = tmp_path / "results" / "tables"
     assert sorted(p.stem for p in tables.glob("*.csv")) == sorted(
-        ["avts_curriculum", "supervision", "fc_vs_all", "aot_finetune", "retrieval", "clustering", "k_sweep",
-         "aot_cues", "temporal_order", "propagation"])
+        [
+            "avts_curriculum",
+            "supervision",
+            "fc_vs_all",
+            "aot_finetune",
+            "retrieval",
+            "clustering",
+            "k_sweep",
+            "aot_cues",
+            "temporal_order",
+            "propagation",
+        ]
+    )
     sup = pd.read_csv(tables / "supervision.csv")  # one block per encoder (RGB, flow, audio)
     assert set(sup["run"]) == runs and sup["run"].iloc[0] == "scratch" and sup["run"].iloc[-1] == "supervised"
     assert sup.loc[sup.encoder != "audio", "synth_action linear"].between(0, 100).all()
@@ -155,7 +235,10 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     # videos carry each cue (the cue table's "percent of videos").
     cues = pd.read_csv(tables / "aot_cues.csv").set_index("run")
     assert cues.loc["aot_cues_kept", "dataset"] == "synth_pretrain_raw"
-    assert cues.loc["aot_cues_kept", "share_stabilized (%)"] == 0 and cues.loc["aot_cues_removed", "share_stabilized (%)"] == 100
+    assert (
+        cues.loc["aot_cues_kept", "share_stabilized (%)"] == 0
+        and cues.loc["aot_cues_removed", "share_stabilized (%)"] == 100
+    )
     assert 0 < cues.loc["aot_cues_removed", "share_black_border (%)"] < 100
     assert cues["share_camera_motion (%)"].between(0, 100).all() and cues["val_pretext_acc (%)"].between(0, 100).all()
     assert set(pd.read_csv(tables / "k_sweep.csv").filter(regex=r"^k=\d+$").columns) == {"k=4", "k=8"}
@@ -193,8 +276,11 @@ def test_dry_run_kinetics_config(tmp_path):
         if "shard_groups" in d:
             d["shard_groups"] = 4
     (tmp_path / "kinetics.yaml").write_text(yaml.safe_dump(small))
-    out = _run(["-s", str(REPO / "Snakefile"), "-n", "--configfile", str(tmp_path / "kinetics.yaml"), "--", "all"],
-               cwd=tmp_path, timeout=900)
+    out = _run(
+        ["-s", str(REPO / "Snakefile"), "-n", "--configfile", str(tmp_path / "kinetics.yaml"), "--", "all"],
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "results/shards/k400/group-003" in out.stdout and "results/shards/k400_raw/group-003" in out.stdout
     for run in c["pretrain"]["methods"]:

@@ -24,9 +24,25 @@ def test_ingest_rule_quotes_config_paths(tmp_path):
     cfg["datasets"]["evil"] = {"format": "folder", "source": str(src), "modality": "video"}
     (tmp_path / "over.yaml").write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile", "over.yaml",
-                          "--cores", "1", "results/manifests/evil.parquet"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            "over.yaml",
+            "--cores",
+            "1",
+            "results/manifests/evil.parquet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert not list(tmp_path.rglob("PWNED"))
     df = pd.read_parquet(tmp_path / "results" / "manifests" / "evil.parquet")

@@ -43,8 +43,19 @@ ALGO_BY_LENGTH: dict[int, str] = {32: "md5", 64: "sha256"}
 DIGEST_LENGTH: dict[str, int] = {v: k for k, v in ALGO_BY_LENGTH.items()}
 TAR_SUFFIXES: tuple[str, ...] = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 STATUSES: tuple[str, ...] = ("ok", "checksum_mismatch", "failed")
-COLUMNS: tuple[str, ...] = ("name", "url", "status", "reason", "bytes", "checksum", "algo", "verified",
-                            "sha256", "extracted", "unsafe_members")
+COLUMNS: tuple[str, ...] = (
+    "name",
+    "url",
+    "status",
+    "reason",
+    "bytes",
+    "checksum",
+    "algo",
+    "verified",
+    "sha256",
+    "extracted",
+    "unsafe_members",
+)
 _HEX = re.compile(r"^[0-9a-f]+$")
 _USER_AGENT = "avbench-download/1"
 
@@ -169,8 +180,9 @@ def _hash_file(path: Path, algos: Iterable[str], chunk: int = 1 << 20) -> dict[s
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, HTTPError):
         return exc.code >= 500 or exc.code in (408, 429)
-    if isinstance(exc, (_ShortRead, _Restart, http.client.HTTPException, ConnectionError, TimeoutError,
-                        socket.timeout)):
+    if isinstance(
+        exc, (_ShortRead, _Restart, http.client.HTTPException, ConnectionError, TimeoutError, socket.timeout)
+    ):
         return True
     if isinstance(exc, URLError):
         return isinstance(exc.reason, OSError)
@@ -249,8 +261,17 @@ def _fetch_once(url: str, part: Path, *, timeout: float, chunk: int, bar: Any) -
         raise _ShortRead(f"{part.name} holds {part.stat().st_size} bytes, expected {total}")
 
 
-def _fetch(url: str, dest: Path, *, checksum: str | None, algo: str | None, timeout: float, retries: int,
-           chunk: int, progress: bool = False) -> tuple[int, dict[str, str]]:
+def _fetch(
+    url: str,
+    dest: Path,
+    *,
+    checksum: str | None,
+    algo: str | None,
+    timeout: float,
+    retries: int,
+    chunk: int,
+    progress: bool = False,
+) -> tuple[int, dict[str, str]]:
     """Download/verify ``dest``; returns (size, digests) where digests has ``sha256`` (and ``algo``)."""
     checksum, algo = _normalize_checksum(checksum, algo)
     algos = ["sha256"] + ([algo] if algo else [])
@@ -291,9 +312,17 @@ def _fetch(url: str, dest: Path, *, checksum: str | None, algo: str | None, time
     return dest.stat().st_size, digests
 
 
-def download_file(url: str, dest: str | os.PathLike[str], *, checksum: str | None = None,
-                  algo: str | None = "sha256", timeout: float = 30, retries: int = 5, chunk: int = 1 << 20,
-                  progress: bool = False) -> Path:
+def download_file(
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    checksum: str | None = None,
+    algo: str | None = "sha256",
+    timeout: float = 30,
+    retries: int = 5,
+    chunk: int = 1 << 20,
+    progress: bool = False,
+) -> Path:
     """Download ``url`` to ``dest`` through ``dest.part``, resuming and verifying; returns ``dest``.
 
     - an existing ``.part`` is resumed with ``Range: bytes=<size>-`` (206: appended; 200: the server
@@ -307,8 +336,16 @@ def download_file(url: str, dest: str | os.PathLike[str], *, checksum: str | Non
       it only appears after a complete download) is returned without any network access.
     """
     dest = Path(dest)
-    _fetch(url, dest, checksum=checksum, algo=algo if checksum else None, timeout=timeout, retries=retries,
-           chunk=chunk, progress=progress)
+    _fetch(
+        url,
+        dest,
+        checksum=checksum,
+        algo=algo if checksum else None,
+        timeout=timeout,
+        retries=retries,
+        chunk=chunk,
+        progress=progress,
+    )
     return dest
 
 
@@ -388,8 +425,13 @@ def _extract_one(tf: tarfile.TarFile, m: tarfile.TarInfo, tmp: Path, skip: Any) 
     if m.issym():
         link = m.linkname.replace("\\", "/")
         joined = posixpath.normpath(posixpath.join(str(rel.parent), link))
-        if not link or link.startswith("/") or joined == ".." or joined.startswith("../") \
-                or resolve_under(tmp, joined) is None:
+        if (
+            not link
+            or link.startswith("/")
+            or joined == ".."
+            or joined.startswith("../")
+            or resolve_under(tmp, joined) is None
+        ):
             skip(m, f"symlink to {m.linkname!r} leaves the folder")
             return 0
         if not _clear(target):
@@ -400,8 +442,12 @@ def _extract_one(tf: tarfile.TarFile, m: tarfile.TarInfo, tmp: Path, skip: Any) 
     if m.islnk():  # copied (not linked) from an already extracted regular file
         source_rel = PurePosixPath(posixpath.normpath(m.linkname.replace("\\", "/")))
         source = resolve_under(tmp, str(source_rel))
-        if source is None or not source.is_file() or not _no_symlink_parent(tmp, source_rel) \
-                or tmp.joinpath(*source_rel.parts).is_symlink():
+        if (
+            source is None
+            or not source.is_file()
+            or not _no_symlink_parent(tmp, source_rel)
+            or tmp.joinpath(*source_rel.parts).is_symlink()
+        ):
             skip(m, f"hard link to {m.linkname!r} is outside the folder or not an extracted file")
             return 0
         if not _clear(target):
@@ -435,7 +481,9 @@ def _drop_escaping_symlinks(tmp: Path, skipped: list[dict[str, str]]) -> int:
                 real = os.path.realpath(p)
                 if not (real == root or real.startswith(root + os.sep)):
                     p.unlink()
-                    skipped.append({"name": p.relative_to(tmp).as_posix(), "reason": "symlink resolves outside the folder"})
+                    skipped.append(
+                        {"name": p.relative_to(tmp).as_posix(), "reason": "symlink resolves outside the folder"}
+                    )
                     dropped += 1
     return dropped
 
@@ -463,8 +511,9 @@ def _merge(src: Path, dst: Path, conflicts: list[str]) -> None:
     os.replace(src, dst)
 
 
-def extract_archive(archive: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
-                    checksum: str | None = None) -> Path:
+def extract_archive(
+    archive: str | os.PathLike[str], out_dir: str | os.PathLike[str], *, checksum: str | None = None
+) -> Path:
     """Safely extract a tar / tar.gz / tar.bz2 / tar.xz ``archive`` into ``out_dir``; returns ``out_dir``.
 
     Idempotent: when ``out_dir/.<archive name>.done`` exists (and, if ``checksum`` — the archive's
@@ -504,8 +553,14 @@ def extract_archive(archive: str | os.PathLike[str], out_dir: str | os.PathLike[
             _merge(child, out_dir / child.name, conflicts)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    summary = {"archive": archive.name, "sha256": checksum.lower(), "members": n,
-               "unsafe_members": skipped, "unsafe_count": len(skipped), "conflicts": conflicts}
+    summary = {
+        "archive": archive.name,
+        "sha256": checksum.lower(),
+        "members": n,
+        "unsafe_members": skipped,
+        "unsafe_count": len(skipped),
+        "conflicts": conflicts,
+    }
     for s in skipped:
         log.warning("%s: skipped member %r (%s)", archive.name, s["name"], s["reason"])
     with atomic_path(marker) as tmp_marker:
@@ -517,21 +572,36 @@ def extract_archive(archive: str | os.PathLike[str], out_dir: str | os.PathLike[
 
 
 def _process(entry: Entry, out_dir: Path, extract_to: Path | None, timeout: float, retries: int) -> dict[str, Any]:
-    row: dict[str, Any] = {"name": entry.name, "url": entry.url, "status": "failed", "reason": "", "bytes": 0,
-                           "checksum": entry.checksum or "", "algo": entry.algo or "", "verified": entry.verified,
-                           "sha256": "", "extracted": False, "unsafe_members": 0}
+    row: dict[str, Any] = {
+        "name": entry.name,
+        "url": entry.url,
+        "status": "failed",
+        "reason": "",
+        "bytes": 0,
+        "checksum": entry.checksum or "",
+        "algo": entry.algo or "",
+        "verified": entry.verified,
+        "sha256": "",
+        "extracted": False,
+        "unsafe_members": 0,
+    }
     dest = out_dir / entry.name
     try:
-        size, digests = _fetch(entry.url, dest, checksum=entry.checksum, algo=entry.algo, timeout=timeout,
-                               retries=retries, chunk=1 << 20)
+        size, digests = _fetch(
+            entry.url, dest, checksum=entry.checksum, algo=entry.algo, timeout=timeout, retries=retries, chunk=1 << 20
+        )
     except ChecksumError as e:
         row.update(status="checksum_mismatch", reason=_one_line(e).removeprefix("ChecksumError: "))
         return row
     except Exception as e:  # noqa: BLE001 - one failing entry never stops the others
         row["reason"] = _one_line(e)
         return row
-    row.update(bytes=size, sha256=digests["sha256"], status="ok",
-               reason="" if entry.verified else "no checksum listed: unverified")
+    row.update(
+        bytes=size,
+        sha256=digests["sha256"],
+        status="ok",
+        reason="" if entry.verified else "no checksum listed: unverified",
+    )
     if extract_to is not None and is_tar_name(entry.name):
         try:
             extract_archive(dest, extract_to, checksum=digests["sha256"])
@@ -542,9 +612,16 @@ def _process(entry: Entry, out_dir: Path, extract_to: Path | None, timeout: floa
     return row
 
 
-def download_all(entries: Sequence[Entry], out_dir: str | os.PathLike[str], *,
-                 extract_to: str | os.PathLike[str] | None = None, workers: int = 4, timeout: float = 30,
-                 retries: int = 5, progress: bool = True) -> pd.DataFrame:
+def download_all(
+    entries: Sequence[Entry],
+    out_dir: str | os.PathLike[str],
+    *,
+    extract_to: str | os.PathLike[str] | None = None,
+    workers: int = 4,
+    timeout: float = 30,
+    retries: int = 5,
+    progress: bool = True,
+) -> pd.DataFrame:
     """Download (and, with ``extract_to``, extract the tar archives of) ``entries`` in parallel.
 
     Returns one row per entry, in order, with the columns :data:`COLUMNS`: ``status`` is ``ok``,
@@ -562,9 +639,19 @@ def download_all(entries: Sequence[Entry], out_dir: str | os.PathLike[str], *,
     jobs: list[int] = []
     for i, e in enumerate(entries):
         if e.name in seen:
-            rows[i] = {"name": e.name, "url": e.url, "status": "failed", "reason": "duplicate archive name",
-                       "bytes": 0, "checksum": e.checksum or "", "algo": e.algo or "", "verified": e.verified,
-                       "sha256": "", "extracted": False, "unsafe_members": 0}
+            rows[i] = {
+                "name": e.name,
+                "url": e.url,
+                "status": "failed",
+                "reason": "duplicate archive name",
+                "bytes": 0,
+                "checksum": e.checksum or "",
+                "algo": e.algo or "",
+                "verified": e.verified,
+                "sha256": "",
+                "extracted": False,
+                "unsafe_members": 0,
+            }
         else:
             seen.add(e.name)
             jobs.append(i)

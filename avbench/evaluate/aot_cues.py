@@ -35,8 +35,19 @@ from avbench.shards.loader import ShardStream, clip_starts, collate, shard_urls
 from avbench.pretrain import sample_rows, split_heldout
 
 PREDICTION_COLUMNS = ["variant", "key", "clip", "start", "direction", "true", "predicted", "score"]
-SUMMARY_COLUMNS = ["run", "variant", "n_videos", "n_clips", "accuracy", "both_directions_acc", "mean_score_forward",
-                   "accuracy_minus_first", "first_variant", "heldout_keys_from", "shards"]
+SUMMARY_COLUMNS = [
+    "run",
+    "variant",
+    "n_videos",
+    "n_clips",
+    "accuracy",
+    "both_directions_acc",
+    "mean_score_forward",
+    "accuracy_minus_first",
+    "first_variant",
+    "heldout_keys_from",
+    "shards",
+]
 
 
 def _load(checkpoint: str | Path | dict[str, Any]) -> dict[str, Any]:
@@ -51,8 +62,9 @@ def aot_pretext(ck: dict[str, Any]) -> Any:
     return PRETEXTS["aot"](meta["config"], n_classes=int(meta.get("n_classes", 1)), seed=int(meta.get("seed", 0)))
 
 
-def heldout_keys(checkpoint: str | Path | dict[str, Any], *, shards: str | Path | None = None,
-                 index: str | Path | None = None) -> tuple[list[str], str]:
+def heldout_keys(
+    checkpoint: str | Path | dict[str, Any], *, shards: str | Path | None = None, index: str | Path | None = None
+) -> tuple[list[str], str]:
     """The held-out videos of a checkpoint's pretraining and where they came from: the meta's
     ``heldout_keys`` ("checkpoint"), else recomputed as ``avbench.pretrain.pretrain`` drew them
     ("recomputed": the usable samples of its pretraining shards ``shards`` / ``index``,
@@ -79,7 +91,9 @@ def _model(ck: dict[str, Any]) -> tuple[torch.nn.Module, torch.nn.Module]:
     return enc.eval(), head.eval()
 
 
-def clip_items(sample: dict[str, Any], *, flow_frames: int, clips_per_video: int, reversal: str) -> list[dict[str, Any]]:
+def clip_items(
+    sample: dict[str, Any], *, flow_frames: int, clips_per_video: int, reversal: str
+) -> list[dict[str, Any]]:
     """The scored clips of one sample: ``clips_per_video`` evenly spaced starts of ``flow_frames``
     contiguous flow fields, each as ``flow`` (forward) and ``flow_rev`` (backward)."""
     meta, flow = sample["meta"], sample["flow"]
@@ -88,14 +102,15 @@ def clip_items(sample: dict[str, Any], *, flow_frames: int, clips_per_video: int
     starts = [k for k in clip_starts(meta, flow_frames + 1) if k + flow_frames <= len(flow)]
     out = []
     for j, k0 in enumerate(spaced(starts, clips_per_video)):
-        fwd, bwd = aot_directions(flow[k0:k0 + flow_frames], float(meta["flow"]["bound"]), reversal=reversal)
+        fwd, bwd = aot_directions(flow[k0 : k0 + flow_frames], float(meta["flow"]["bound"]), reversal=reversal)
         out.append({"flow": fwd, "flow_rev": bwd, "key": sample["key"], "clip": j, "start": int(k0)})
     return out
 
 
 @torch.inference_mode()
-def score_variant(ck: dict[str, Any], shards: str | Path, keys: list[str], *, clips_per_video: int = 4,
-                  batch_size: int = 64) -> pd.DataFrame:
+def score_variant(
+    ck: dict[str, Any], shards: str | Path, keys: list[str], *, clips_per_video: int = 4, batch_size: int = 64
+) -> pd.DataFrame:
     """Forward/backward predictions of the checkpoint on the videos ``keys`` of one shard set:
     one row per (key, clip, direction) with ``true`` (1 forward, 0 backward), ``predicted`` and
     ``score`` (probability of forward)."""
@@ -114,13 +129,23 @@ def score_variant(ck: dict[str, Any], shards: str | Path, keys: list[str], *, cl
         n = len(buf)
         for i, it in enumerate(buf):
             for direction, true, s in (("forward", 1, p[i]), ("backward", 0, p[n + i])):
-                rows.append({"key": it["key"], "clip": it["clip"], "start": it["start"], "direction": direction,
-                             "true": true, "predicted": int(s > 0.5), "score": float(s)})
+                rows.append(
+                    {
+                        "key": it["key"],
+                        "clip": it["clip"],
+                        "start": it["start"],
+                        "direction": direction,
+                        "true": true,
+                        "predicted": int(s > 0.5),
+                        "score": float(s),
+                    }
+                )
         buf.clear()
 
     for sample in stream:
-        for it in clip_items(sample, flow_frames=pretext.flow_frames(), clips_per_video=clips_per_video,
-                             reversal=pretext.reversal):
+        for it in clip_items(
+            sample, flow_frames=pretext.flow_frames(), clips_per_video=clips_per_video, reversal=pretext.reversal
+        ):
             buf.append(it)
             if len(buf) >= batch_size:
                 flush()
@@ -129,8 +154,9 @@ def score_variant(ck: dict[str, Any], shards: str | Path, keys: list[str], *, cl
     return df.sort_values(["key", "clip", "true"], ascending=[True, True, False], kind="stable").reset_index(drop=True)
 
 
-def summarize(pred: pd.DataFrame, *, run: str = "", heldout_from: str = "",
-              shards: dict[str, str] | None = None) -> pd.DataFrame:
+def summarize(
+    pred: pd.DataFrame, *, run: str = "", heldout_from: str = "", shards: dict[str, str] | None = None
+) -> pd.DataFrame:
     """Accuracy per variant (in the order given), the share of clips right in both directions,
     and the difference to the first variant (the original videos)."""
     out = []
@@ -138,21 +164,34 @@ def summarize(pred: pd.DataFrame, *, run: str = "", heldout_from: str = "",
     for v in variants:
         d = pred[pred["variant"] == v]
         ok = (d["true"] == d["predicted"]).groupby([d["key"], d["clip"]]).all()
-        out.append({"run": run, "variant": v, "n_videos": int(d["key"].nunique()), "n_clips": int(len(ok)),
-                    "accuracy": float((d["true"] == d["predicted"]).mean()) if len(d) else float("nan"),
-                    "both_directions_acc": float(ok.mean()) if len(ok) else float("nan"),
-                    "mean_score_forward": float(d.loc[d["true"] == 1, "score"].mean()) if len(d) else float("nan"),
-                    "first_variant": variants[0], "heldout_keys_from": heldout_from,
-                    "shards": (shards or {}).get(v, "")})
+        out.append(
+            {
+                "run": run,
+                "variant": v,
+                "n_videos": int(d["key"].nunique()),
+                "n_clips": int(len(ok)),
+                "accuracy": float((d["true"] == d["predicted"]).mean()) if len(d) else float("nan"),
+                "both_directions_acc": float(ok.mean()) if len(ok) else float("nan"),
+                "mean_score_forward": float(d.loc[d["true"] == 1, "score"].mean()) if len(d) else float("nan"),
+                "first_variant": variants[0],
+                "heldout_keys_from": heldout_from,
+                "shards": (shards or {}).get(v, ""),
+            }
+        )
     df = pd.DataFrame(out)
     if len(df):
         df["accuracy_minus_first"] = df["accuracy"] - float(df["accuracy"].iloc[0])
     return df.reindex(columns=SUMMARY_COLUMNS)
 
 
-def cue_test(checkpoint: str | Path | dict[str, Any], variants: dict[str, tuple[str, str | None]], *,
-             clips_per_video: int = 4, heldout_index: str | Path | None = None,
-             run: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+def cue_test(
+    checkpoint: str | Path | dict[str, Any],
+    variants: dict[str, tuple[str, str | None]],
+    *,
+    clips_per_video: int = 4,
+    heldout_index: str | Path | None = None,
+    run: str = "",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score one arrow-of-time checkpoint on the same held-out videos under every variant.
 
     variants: name -> (shard folder, shard index or None), the first being the original videos.
@@ -178,8 +217,12 @@ def cue_test(checkpoint: str | Path | dict[str, Any], variants: dict[str, tuple[
         keep = [(k, c, s) in (common or set()) for k, c, s in zip(p["key"], p["clip"], p["start"])]
         frames.append(p[keep].assign(variant=name))
     pred = pd.concat(frames, ignore_index=True).reindex(columns=PREDICTION_COLUMNS)
-    summary = summarize(pred, run=run or str(ck["meta"].get("run", "")), heldout_from=source,
-                        shards={n: str(d) for n, (d, _i) in variants.items()})
+    summary = summarize(
+        pred,
+        run=run or str(ck["meta"].get("run", "")),
+        heldout_from=source,
+        shards={n: str(d) for n, (d, _i) in variants.items()},
+    )
     summary.insert(2, "n_heldout_keys", len(keys))
     return summary, pred
 

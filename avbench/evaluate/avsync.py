@@ -49,9 +49,29 @@ from avbench.shards.loader import ShardStream, clip_starts, frame_time, item_rng
 STATUSES = ("in_sync", "out_of_sync", "no_sync_signal")
 #: why a video has no offset (``reason``; empty for in_sync / out_of_sync)
 REASONS = ("low_confidence", "no_frames", "no_audio", "silent_audio", "too_short", "not_sharded")
-COLUMNS = ["run", "seed", "dataset", "key", "id", "status", "reason", "offset_frames", "offset_s", "confidence",
-           "min_distance", "median_distance", "zero_distance", "gain_over_zero", "n_windows", "fps",
-           "true_offset_frames", "injected", "heldout", "detail", "distances"]
+COLUMNS = [
+    "run",
+    "seed",
+    "dataset",
+    "key",
+    "id",
+    "status",
+    "reason",
+    "offset_frames",
+    "offset_s",
+    "confidence",
+    "min_distance",
+    "median_distance",
+    "zero_distance",
+    "gain_over_zero",
+    "n_windows",
+    "fps",
+    "true_offset_frames",
+    "injected",
+    "heldout",
+    "detail",
+    "distances",
+]
 SUMMARY_COLUMNS = ["run", "seed", "dataset", "mode", "subset", "metric", "value", "chance", "n"]
 
 
@@ -75,19 +95,23 @@ class SyncSettings:
             raise ValueError("avsync windows must be at least 1")
         bad = [s for s in self.inject_offsets if not lo <= s <= hi or abs(s) <= self.tolerance]
         if bad:
-            raise ValueError(f"avsync injected offsets {bad} must lie in [{lo}, {hi}] and beyond the tolerance "
-                             f"(+-{self.tolerance} frames)")
+            raise ValueError(
+                f"avsync injected offsets {bad} must lie in [{lo}, {hi}] and beyond the tolerance "
+                f"(+-{self.tolerance} frames)"
+            )
 
     @classmethod
     def from_config(cls, section: dict[str, Any], *, seed: int = 0) -> "SyncSettings":
         inj = section.get("inject") or {}
-        return cls(offsets=(int(section["offsets"][0]), int(section["offsets"][1])) if "offsets" in section
-                   else cls.offsets, windows=int(section.get("windows", cls.windows)),
-                   confidence_threshold=float(section.get("confidence_threshold", cls.confidence_threshold)),
-                   tolerance=int(section.get("tolerance", cls.tolerance)),
-                   inject_share=float(inj.get("share", cls.inject_share)),
-                   inject_offsets=tuple(int(x) for x in inj.get("offsets", cls.inject_offsets)),
-                   seed=int(inj["seed"]) if inj.get("seed") is not None else int(seed))
+        return cls(
+            offsets=(int(section["offsets"][0]), int(section["offsets"][1])) if "offsets" in section else cls.offsets,
+            windows=int(section.get("windows", cls.windows)),
+            confidence_threshold=float(section.get("confidence_threshold", cls.confidence_threshold)),
+            tolerance=int(section.get("tolerance", cls.tolerance)),
+            inject_share=float(inj.get("share", cls.inject_share)),
+            inject_offsets=tuple(int(x) for x in inj.get("offsets", cls.inject_offsets)),
+            seed=int(inj["seed"]) if inj.get("seed") is not None else int(seed),
+        )
 
     @property
     def candidates(self) -> np.ndarray:
@@ -126,8 +150,9 @@ class EmbeddingSync:
         out = []
         with torch.inference_mode():
             for i in range(0, len(x), self.batch_size):
-                t = to_tensors({kind: np.ascontiguousarray(x[i:i + self.batch_size])}, device=device,
-                               mel_norm=self.mel_norm)[kind]
+                t = to_tensors(
+                    {kind: np.ascontiguousarray(x[i : i + self.batch_size])}, device=device, mel_norm=self.mel_norm
+                )[kind]
                 out.append(embed(self.model.encode(kind, t)).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -145,8 +170,10 @@ def load_sync_model(checkpoint: str | Path | dict[str, Any]) -> tuple[EmbeddingS
 
     model, meta = load_pretrain_model(checkpoint)
     if not embeds_both(model):
-        raise ValueError(f"{meta['run']} ({meta['method']}) has no audio-visual embedding head: no sync distance "
-                         "(avsync needs a synchronization model such as AVTS)")
+        raise ValueError(
+            f"{meta['run']} ({meta['method']}) has no audio-visual embedding head: no sync distance "
+            "(avsync needs a synchronization model such as AVTS)"
+        )
     return EmbeddingSync(model, tuple(meta["mel_norm"])), meta
 
 
@@ -167,14 +194,18 @@ def _mel_len(meta: dict[str, Any], clip_frames: int) -> int:
     return int(round(clip_frames / float(meta["fps"]) * _mel_rate(meta)))
 
 
-def window_starts(meta: dict[str, Any], n_mel: int, *, clip_frames: int, reads: tuple[int, int],
-                  windows: int) -> list[int]:
+def window_starts(
+    meta: dict[str, Any], n_mel: int, *, clip_frames: int, reads: tuple[int, int], windows: int
+) -> list[int]:
     """Start frames of up to ``windows`` clips, one every ``clip_frames`` frames (contiguous frames,
     not overlapping), whose audio read ``reads[0]`` to ``reads[1]`` frames later lies inside the
     ``n_mel`` log-mel frames of the track; evenly spaced over the video when there are more."""
     n = _mel_len(meta, clip_frames)
-    ok = [k for k in clip_starts(meta, clip_frames)
-          if _mel_start(meta, k, reads[0]) >= 0 and _mel_start(meta, k, reads[1]) + n <= n_mel]
+    ok = [
+        k
+        for k in clip_starts(meta, clip_frames)
+        if _mel_start(meta, k, reads[0]) >= 0 and _mel_start(meta, k, reads[1]) + n <= n_mel
+    ]
     picked: list[int] = []
     for k in ok:
         if not picked or k >= picked[-1] + clip_frames:
@@ -199,7 +230,7 @@ class _Embeddings:
         todo = [k for k in dict.fromkeys(starts) if k not in self.video]
         if todo:
             frames = self.sample["frames"]
-            e = self.model.embed_video(np.stack([np.asarray(frames[k:k + self.clip_frames]) for k in todo]))
+            e = self.model.embed_video(np.stack([np.asarray(frames[k : k + self.clip_frames]) for k in todo]))
             self.video.update(zip(todo, np.asarray(e, dtype=np.float64)))
         return np.stack([self.video[k] for k in starts])
 
@@ -210,8 +241,9 @@ class _Embeddings:
         if todo:
             n = _mel_len(self.sample["meta"], self.clip_frames)
             mel = self.sample["mel"]
-            e = self.model.embed_audio(np.stack([np.ascontiguousarray(mel[:, m:m + n], dtype=np.float32)
-                                                 for m in todo]))
+            e = self.model.embed_audio(
+                np.stack([np.ascontiguousarray(mel[:, m : m + n], dtype=np.float32) for m in todo])
+            )
             self.audio.update(zip(todo, np.asarray(e, dtype=np.float64)))
         return np.stack([self.audio[m] for m in flat]).reshape(*m0.shape, -1)
 
@@ -239,9 +271,17 @@ def judge(curve: np.ndarray, candidates: np.ndarray, s: SyncSettings) -> dict[st
         status, reason = "no_sync_signal", "low_confidence"
     else:
         status, reason = ("in_sync" if abs(off) <= s.tolerance else "out_of_sync"), ""
-    return {"status": status, "reason": reason, "offset_frames": off, "confidence": conf, "min_distance": lo,
-            "median_distance": float(np.median(curve)), "zero_distance": zero, "gain_over_zero": zero - lo,
-            "distances": [float(x) for x in curve]}
+    return {
+        "status": status,
+        "reason": reason,
+        "offset_frames": off,
+        "confidence": conf,
+        "min_distance": lo,
+        "median_distance": float(np.median(curve)),
+        "zero_distance": zero,
+        "gain_over_zero": zero - lo,
+        "distances": [float(x) for x in curve],
+    }
 
 
 def _unscored(reason: str, detail: str) -> dict[str, Any]:
@@ -261,8 +301,15 @@ def unscorable(sample: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def score_video(model: SyncModel, sample: dict[str, Any], s: SyncSettings, *, clip_frames: int,
-                shifts: Iterable[int] = (0,), emb: _Embeddings | None = None) -> dict[int, dict[str, Any]]:
+def score_video(
+    model: SyncModel,
+    sample: dict[str, Any],
+    s: SyncSettings,
+    *,
+    clip_frames: int,
+    shifts: Iterable[int] = (0,),
+    emb: _Embeddings | None = None,
+) -> dict[int, dict[str, Any]]:
     """One row per audio shift (0: as stored; else an injected offset): status, offset, confidence,
     the curve, or the reason it has none."""
     shifts = list(dict.fromkeys(int(x) for x in shifts))
@@ -276,14 +323,19 @@ def score_video(model: SyncModel, sample: dict[str, Any], s: SyncSettings, *, cl
     out = {}
     for sh in shifts:
         reads = (int(cand[0]) - sh, int(cand[-1]) - sh)
-        starts = window_starts(meta, int(sample["mel"].shape[-1]), clip_frames=clip_frames, reads=reads,
-                               windows=s.windows)
+        starts = window_starts(
+            meta, int(sample["mel"].shape[-1]), clip_frames=clip_frames, reads=reads, windows=s.windows
+        )
         if not starts:
             span = clip_frames + reads[1] - reads[0]
-            out[sh] = _unscored("too_short", f"needs {span} frames ({span / fps:.2f} s) of video with audio for "
-                                f"offsets {s.offsets[0]}..{s.offsets[1]}" + (f" with shift {sh}" if sh else "") +
-                                f"; has {int(meta.get('n_frames') or 0)} frames and "
-                                f"{sample['mel'].shape[-1] / _mel_rate(meta):.2f} s of audio")
+            out[sh] = _unscored(
+                "too_short",
+                f"needs {span} frames ({span / fps:.2f} s) of video with audio for "
+                f"offsets {s.offsets[0]}..{s.offsets[1]}"
+                + (f" with shift {sh}" if sh else "")
+                + f"; has {int(meta.get('n_frames') or 0)} frames and "
+                f"{sample['mel'].shape[-1] / _mel_rate(meta):.2f} s of audio",
+            )
             continue
         row = judge(distance_curve(emb, starts, cand, sh), cand, s)
         row.update(n_windows=len(starts), detail="", offset_s=row["offset_frames"] / fps)
@@ -317,8 +369,17 @@ class SyncResult:
 def _frame(rows: list[dict[str, Any]], head: dict[str, Any]) -> pd.DataFrame:
     df = pd.DataFrame([{**head, **r} for r in rows]) if rows else pd.DataFrame(columns=COLUMNS)
     df = df.reindex(columns=COLUMNS)
-    for c in ("offset_frames", "offset_s", "confidence", "min_distance", "median_distance", "zero_distance",
-              "gain_over_zero", "fps", "true_offset_frames"):
+    for c in (
+        "offset_frames",
+        "offset_s",
+        "confidence",
+        "min_distance",
+        "median_distance",
+        "zero_distance",
+        "gain_over_zero",
+        "fps",
+        "true_offset_frames",
+    ):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     df["n_windows"] = df["n_windows"].fillna(0).astype("int64")
     df["injected"] = df["injected"].fillna(False).astype(bool)
@@ -328,10 +389,20 @@ def _frame(rows: list[dict[str, Any]], head: dict[str, Any]) -> pd.DataFrame:
     return df.sort_values("key", kind="stable").reset_index(drop=True)
 
 
-def estimate_offsets(model: SyncModel, urls: list[str], s: SyncSettings, *, clip_frames: int, inject: bool = False,
-                     index: pd.DataFrame | None = None, heldout_keys: Iterable[str] | None = None,
-                     run: str = "", seed: int = 0, dataset: str = "",
-                     progress: bool = False) -> SyncResult:
+def estimate_offsets(
+    model: SyncModel,
+    urls: list[str],
+    s: SyncSettings,
+    *,
+    clip_frames: int,
+    inject: bool = False,
+    index: pd.DataFrame | None = None,
+    heldout_keys: Iterable[str] | None = None,
+    run: str = "",
+    seed: int = 0,
+    dataset: str = "",
+    progress: bool = False,
+) -> SyncResult:
     """Score every sample of the shards ``urls``: one row per video (``as_is``), and with
     ``inject`` one per video with the planned shifts (``injected``). ``index`` (the shard index):
     its rows that were not sharded get a ``not_sharded`` row each. ``heldout_keys``: the run's
@@ -347,8 +418,12 @@ def estimate_offsets(model: SyncModel, urls: list[str], s: SyncSettings, *, clip
         shift = inject_plan([key], s)[key] if inject else 0
         rows = score_video(model, sample, s, clip_frames=clip_frames, shifts=(0, shift))
         meta = sample["meta"]
-        common = {"key": key, "id": str(meta.get("id", key)), "fps": float(meta["fps"]),
-                  "heldout": "" if held is None else ("heldout" if key in held else "train")}
+        common = {
+            "key": key,
+            "id": str(meta.get("id", key)),
+            "fps": float(meta["fps"]),
+            "heldout": "" if held is None else ("heldout" if key in held else "train"),
+        }
         as_is.append({**common, **rows[0], "true_offset_frames": np.nan, "injected": False})
         if inject:
             inj.append({**common, **rows[shift], "true_offset_frames": float(shift), "injected": bool(shift)})
@@ -408,8 +483,14 @@ def status_counts(df: pd.DataFrame) -> list[dict[str, Any]]:
     n = len(df)
     out = [{"metric": "n_videos", "value": float(n), "chance": np.nan, "n": n}]
     for st in STATUSES:
-        out.append({"metric": f"share_{st}", "value": float((df["status"] == st).mean()) if n else np.nan,
-                    "chance": np.nan, "n": n})
+        out.append(
+            {
+                "metric": f"share_{st}",
+                "value": float((df["status"] == st).mean()) if n else np.nan,
+                "chance": np.nan,
+                "n": n,
+            }
+        )
     for reason, k in df.loc[df["status"] == "no_sync_signal", "reason"].value_counts().sort_index().items():
         out.append({"metric": f"n_{reason}", "value": float(k), "chance": np.nan, "n": n})
     return out
@@ -430,24 +511,57 @@ def score_injected(df: pd.DataFrame, s: SyncSettings) -> list[dict[str, Any]]:
     cand = s.candidates
     scored = df[df["offset_frames"].notna()]
     out = []
-    for name, part in (("offset_acc", scored), ("offset_acc_shifted", scored[scored["injected"]]),
-                       ("offset_acc_unshifted", scored[~scored["injected"]])):
+    for name, part in (
+        ("offset_acc", scored),
+        ("offset_acc_shifted", scored[scored["injected"]]),
+        ("offset_acc_unshifted", scored[~scored["injected"]]),
+    ):
         t = part["true_offset_frames"].to_numpy(float)
         ok = np.abs(part["offset_frames"].to_numpy(float) - t) <= s.tolerance
-        out.append({"metric": name, "value": float(ok.mean()) if len(part) else np.nan,
-                    "chance": _within_chance(t, cand, s.tolerance), "n": int(len(part))})
+        out.append(
+            {
+                "metric": name,
+                "value": float(ok.mean()) if len(part) else np.nan,
+                "chance": _within_chance(t, cand, s.tolerance),
+                "n": int(len(part)),
+            }
+        )
     y = df["injected"].to_numpy(bool)
     flagged = (df["status"] == "out_of_sync").to_numpy(bool)
     p = float(y.mean()) if len(y) else np.nan
-    out.append({"metric": "detect_acc", "value": float((flagged == y).mean()) if len(y) else np.nan,
-                "chance": max(p, 1 - p) if len(y) else np.nan, "n": int(len(y))})
-    out.append({"metric": "detect_recall", "value": float(flagged[y].mean()) if y.any() else np.nan,
-                "chance": np.nan, "n": int(y.sum())})
-    out.append({"metric": "false_alarm", "value": float(flagged[~y].mean()) if (~y).any() else np.nan,
-                "chance": np.nan, "n": int((~y).sum())})
+    out.append(
+        {
+            "metric": "detect_acc",
+            "value": float((flagged == y).mean()) if len(y) else np.nan,
+            "chance": max(p, 1 - p) if len(y) else np.nan,
+            "n": int(len(y)),
+        }
+    )
+    out.append(
+        {
+            "metric": "detect_recall",
+            "value": float(flagged[y].mean()) if y.any() else np.nan,
+            "chance": np.nan,
+            "n": int(y.sum()),
+        }
+    )
+    out.append(
+        {
+            "metric": "false_alarm",
+            "value": float(flagged[~y].mean()) if (~y).any() else np.nan,
+            "chance": np.nan,
+            "n": int((~y).sum()),
+        }
+    )
     ys = scored["injected"].to_numpy(bool)
-    out.append({"metric": "detect_auc", "value": _auc(scored["gain_over_zero"].to_numpy(float), ys),
-                "chance": 0.5, "n": int(len(scored))})
+    out.append(
+        {
+            "metric": "detect_auc",
+            "value": _auc(scored["gain_over_zero"].to_numpy(float), ys),
+            "chance": 0.5,
+            "n": int(len(scored)),
+        }
+    )
     out.append({"metric": "n_shifted", "value": float(y.sum()), "chance": np.nan, "n": int(len(y))})
     return out
 
@@ -459,8 +573,9 @@ def summarize(result: SyncResult, *, run: str = "", seed: int = 0, dataset: str 
     rows: list[dict[str, Any]] = []
     parts = [("as_is", result.as_is)] + ([("injected", result.injected)] if result.injected is not None else [])
     for mode, df in parts:
-        subsets = [("all", df)] + ([("heldout", df[df["heldout"] == "heldout"])]
-                                   if (df["heldout"] == "heldout").any() else [])
+        subsets = [("all", df)] + (
+            [("heldout", df[df["heldout"] == "heldout"])] if (df["heldout"] == "heldout").any() else []
+        )
         for subset, part in subsets:
             rows += [{"mode": mode, "subset": subset, **r} for r in status_counts(part)]
             if mode == "injected":
@@ -490,9 +605,18 @@ class SyncJob:
     dataset: str
 
 
-def avsync_checkpoint(model: SyncModel, meta: dict[str, Any], shard_dir: str | Path, settings: SyncSettings, *,
-                      index: str | Path | None = None, inject: bool = False, run: str | None = None,
-                      dataset: str | None = None, progress: bool = True) -> SyncJob:
+def avsync_checkpoint(
+    model: SyncModel,
+    meta: dict[str, Any],
+    shard_dir: str | Path,
+    settings: SyncSettings,
+    *,
+    index: str | Path | None = None,
+    inject: bool = False,
+    run: str | None = None,
+    dataset: str | None = None,
+    progress: bool = True,
+) -> SyncJob:
     """The offset of every video of a shard set with a checkpoint's sync model
     (:func:`load_sync_model`), as stored and (``inject``) with known offsets injected, and the
     summary. ``run`` / ``dataset`` default to the checkpoint's run and the shard folder's name; the
@@ -501,9 +625,18 @@ def avsync_checkpoint(model: SyncModel, meta: dict[str, Any], shard_dir: str | P
     run = run or str(meta["run"])
     dataset = dataset or Path(shard_dir).name
     pretrained_on = meta.get("pretrain_data", meta["config"].get("dataset", ""))
-    result = estimate_offsets(model, shard_set_urls(shard_dir), settings, clip_frames=int(meta["config"]["clip_frames"]),
-                              inject=inject, index=pd.read_parquet(index) if index else None,
-                              heldout_keys=meta.get("heldout_keys") if dataset == pretrained_on else None,
-                              run=run, seed=int(meta["seed"]), dataset=dataset, progress=progress)
+    result = estimate_offsets(
+        model,
+        shard_set_urls(shard_dir),
+        settings,
+        clip_frames=int(meta["config"]["clip_frames"]),
+        inject=inject,
+        index=pd.read_parquet(index) if index else None,
+        heldout_keys=meta.get("heldout_keys") if dataset == pretrained_on else None,
+        run=run,
+        seed=int(meta["seed"]),
+        dataset=dataset,
+        progress=progress,
+    )
     summary = summarize(result, run=run, seed=int(meta["seed"]), dataset=dataset)
     return SyncJob(result=result, summary=summary, run=run, dataset=dataset)

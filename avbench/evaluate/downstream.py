@@ -41,9 +41,16 @@ class Downstream:
     unreadable: frozenset[str] = frozenset()  # tars left out whole (cannot be read past their damage)
 
     @classmethod
-    def load(cls, *, name: str, shard_dir: str | Path, index_path: str | Path,
-             pretrain_index: str | Path | None = None, overlap_policy: str = "flag",
-             on_damage: str = "fail") -> "Downstream":
+    def load(
+        cls,
+        *,
+        name: str,
+        shard_dir: str | Path,
+        index_path: str | Path,
+        pretrain_index: str | Path | None = None,
+        overlap_policy: str = "flag",
+        on_damage: str = "fail",
+    ) -> "Downstream":
         """The set, its shards checked against the index (:func:`avbench.shards.verify.checked_index`:
         damaged samples raise, or under ``on_damage="skip"`` become ``status == "damaged"``)."""
         from avbench.shards.verify import checked_index
@@ -55,8 +62,15 @@ class Downstream:
         overlap = {}
         if pretrain_index:
             overlap = pretrain_overlap(pd.read_parquet(pretrain_index), index)
-        return cls(name=name, shard_dir=Path(shard_dir), index=index, overlap=overlap, overlap_policy=overlap_policy,
-                   skipped=checked.skipped, unreadable=checked.unreadable)
+        return cls(
+            name=name,
+            shard_dir=Path(shard_dir),
+            index=index,
+            overlap=overlap,
+            overlap_policy=overlap_policy,
+            skipped=checked.skipped,
+            unreadable=checked.unreadable,
+        )
 
     @property
     def urls(self) -> list[str]:
@@ -92,8 +106,7 @@ class Downstream:
         check_disjoint(train, test)
         if "path" in ok.columns:  # the same source file under two ids, one in train and one in test
             path = dict(zip(ok["key"].astype(str), ok["path"].fillna("").astype(str)))
-            check_disjoint({path[k] for k in train if path[k]}, {path[k] for k in test if path[k]},
-                           what="source files")
+            check_disjoint({path[k] for k in train if path[k]}, {path[k] for k in test if path[k]}, what="source files")
         test, n_overlap = apply_overlap_policy(test, self.overlap, self.overlap_policy)
         return Split(fold=int(fold), train=train, test=test, overlap=n_overlap)
 
@@ -110,6 +123,11 @@ def official_folds(fmt: str, source: str | Path, folds: int | None = None) -> li
     if fmt in FORMAT_FOLDS:
         return list(range(1, FORMAT_FOLDS[fmt] + 1))
     setup = Path(source) / "evaluation_setup"
-    found = sorted({int(p.name[4:].split("_")[0]) for p in setup.glob("fold*_train.txt")
-                    if p.name[4:].split("_")[0].isdigit()}) if setup.is_dir() else []
+    found = (
+        sorted(
+            {int(p.name[4:].split("_")[0]) for p in setup.glob("fold*_train.txt") if p.name[4:].split("_")[0].isdigit()}
+        )
+        if setup.is_dir()
+        else []
+    )
     return found or [1]

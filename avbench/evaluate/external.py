@@ -50,11 +50,23 @@ def external_meta(name: str, spec: dict[str, Any], cfg: dict[str, Any]) -> dict[
     model_name = str(s["model"]).rpartition(":")[2]
     settings.update(method=EXTERNAL_METHOD, dataset=s["pretrained_on"] or "")
     settings[f"{s['modality']}_backbone"] = model_name
-    return {"run": name, "method": EXTERNAL_METHOD, "seed": int(cfg.get("seed", 0)), "config": settings,
-            "n_classes": 0, "mel_norm": EXTERNAL_MEL_NORM, "encoders": [s["modality"]], "external": s,
-            "pretrain_data": s["pretrained_on"] or "none", "config_hash": config_hash(cfg),
-            "weights_sha256": _sha256(s["weights"]) if s["weights"] else "", "wall_s": 0.0,
-            "n_train_videos": 0, "n_val_videos": 0, "heldout_keys": []}
+    return {
+        "run": name,
+        "method": EXTERNAL_METHOD,
+        "seed": int(cfg.get("seed", 0)),
+        "config": settings,
+        "n_classes": 0,
+        "mel_norm": EXTERNAL_MEL_NORM,
+        "encoders": [s["modality"]],
+        "external": s,
+        "pretrain_data": s["pretrained_on"] or "none",
+        "config_hash": config_hash(cfg),
+        "weights_sha256": _sha256(s["weights"]) if s["weights"] else "",
+        "wall_s": 0.0,
+        "n_train_videos": 0,
+        "n_val_videos": 0,
+        "heldout_keys": [],
+    }
 
 
 def import_encoder(name: str, spec: dict[str, Any], cfg: dict[str, Any], out: str | os.PathLike[str]) -> Checkpoint:
@@ -63,8 +75,12 @@ def import_encoder(name: str, spec: dict[str, Any], cfg: dict[str, Any], out: st
     if s["weights"] and not Path(s["weights"]).is_file():
         raise FileNotFoundError(f"external encoder {name}: weights file {s['weights']} not found")
     encoder = build_external_encoder(s, load_weights=True)
-    return save_checkpoint(out, encoders={s["modality"]: encoder}, specs={s["modality"]: external_encoder_spec(s)},
-                           meta=external_meta(name, s, cfg))
+    return save_checkpoint(
+        out,
+        encoders={s["modality"]: encoder},
+        specs={s["modality"]: external_encoder_spec(s)},
+        meta=external_meta(name, s, cfg),
+    )
 
 
 def one_batch(shard_dir: str | Path, *, modality: str, clip_frames: int, batch_size: int = 4) -> torch.Tensor:
@@ -83,8 +99,9 @@ def one_batch(shard_dir: str | Path, *, modality: str, clip_frames: int, batch_s
     return batch[modality]
 
 
-def validate_encoder(spec: dict[str, Any], shard_dir: str | Path, *, clip_frames: int,
-                     batch_size: int = 4) -> tuple[list[str], dict[str, Any]]:
+def validate_encoder(
+    spec: dict[str, Any], shard_dir: str | Path, *, clip_frames: int, batch_size: int = 4
+) -> tuple[list[str], dict[str, Any]]:
     """Problems of a spec and its model on one batch of ``shard_dir`` (empty list: usable) and what was
     seen (input and model-input shapes, output shape, dtype)."""
     try:
@@ -103,7 +120,5 @@ def validate_encoder(spec: dict[str, Any], shard_dir: str | Path, *, clip_frames
     if not problems:
         with torch.inference_mode():
             y = encoder(x)
-        info.update(output=tuple(y.shape), dtype=str(y.dtype), mean=float(y.float().mean()),
-                    std=float(y.float().std()))
+        info.update(output=tuple(y.shape), dtype=str(y.dtype), mean=float(y.float().mean()), std=float(y.float().std()))
     return problems, info
-

@@ -80,24 +80,59 @@ class FeatureCache:
     data: str
     model: str = ""
 
-    def path(self, urls: list[str], *, kind: str, clip_frames: int, clips_per_video: int,
-             mel_norm: tuple[float, float], device: torch.device) -> Path:
+    def path(
+        self,
+        urls: list[str],
+        *,
+        kind: str,
+        clip_frames: int,
+        clips_per_video: int,
+        mel_norm: tuple[float, float],
+        device: torch.device,
+    ) -> Path:
         shards = [(Path(u).name, os.path.getsize(u)) for u in urls]
-        blob = json.dumps({"encoder": self.encoders[kind], "kind": kind, "data": self.data, "shards": shards,
-                           "clip_frames": int(clip_frames), "clips_per_video": int(clips_per_video),
-                           "mel_norm": [float(v) for v in mel_norm], "device": device.type,
-                           "torch": torch.__version__}, sort_keys=True)
+        blob = json.dumps(
+            {
+                "encoder": self.encoders[kind],
+                "kind": kind,
+                "data": self.data,
+                "shards": shards,
+                "clip_frames": int(clip_frames),
+                "clips_per_video": int(clips_per_video),
+                "mel_norm": [float(v) for v in mel_norm],
+                "device": device.type,
+                "torch": torch.__version__,
+            },
+            sort_keys=True,
+        )
         return Path(self.root) / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.npz"
 
-    def embedding_path(self, urls: list[str], *, clip_frames: int, clips_per_video: int,
-                       mel_norm: tuple[float, float], device: torch.device) -> Path:
+    def embedding_path(
+        self,
+        urls: list[str],
+        *,
+        clip_frames: int,
+        clips_per_video: int,
+        mel_norm: tuple[float, float],
+        device: torch.device,
+    ) -> Path:
         """The file of the retrieval embeddings (video and audio of the synchronized clips) of the
         pretext model ``model`` on these shards with these clip settings."""
         shards = [(Path(u).name, os.path.getsize(u)) for u in urls]
-        blob = json.dumps({"model": self.model, "kind": "retrieval", "data": self.data, "shards": shards,
-                           "clip_frames": int(clip_frames), "clips_per_video": int(clips_per_video),
-                           "mel_norm": [float(v) for v in mel_norm], "device": device.type,
-                           "torch": torch.__version__}, sort_keys=True)
+        blob = json.dumps(
+            {
+                "model": self.model,
+                "kind": "retrieval",
+                "data": self.data,
+                "shards": shards,
+                "clip_frames": int(clip_frames),
+                "clips_per_video": int(clips_per_video),
+                "mel_norm": [float(v) for v in mel_norm],
+                "device": device.type,
+                "torch": torch.__version__,
+            },
+            sort_keys=True,
+        )
         return Path(self.root) / f"retrieval-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.npz"
 
 
@@ -106,13 +141,27 @@ def subset_features(f: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
     keep_v = np.array([k in keys for k in f["keys"]], dtype=bool)
     new_pos = np.cumsum(keep_v) - 1
     rows = keep_v[f["video"]] if len(f["video"]) else np.zeros(0, bool)
-    return {"features": f["features"][rows], "video": new_pos[f["video"][rows]].astype(np.int64),
-            "keys": [k for k, ok in zip(f["keys"], keep_v) if ok], "labels": f["labels"][keep_v]}
+    return {
+        "features": f["features"][rows],
+        "video": new_pos[f["video"][rows]].astype(np.int64),
+        "keys": [k for k, ok in zip(f["keys"], keep_v) if ok],
+        "labels": f["labels"][keep_v],
+    }
 
 
-def extract_features(encoder: torch.nn.Module, urls: list[str], *, kind: str, clip_frames: int, clips_per_video: int,
-                     mel_norm: tuple[float, float], keys: frozenset[str] | None = None, batch_size: int = 64,
-                     device: torch.device | None = None, cache: FeatureCache | None = None) -> dict[str, Any]:
+def extract_features(
+    encoder: torch.nn.Module,
+    urls: list[str],
+    *,
+    kind: str,
+    clip_frames: int,
+    clips_per_video: int,
+    mel_norm: tuple[float, float],
+    keys: frozenset[str] | None = None,
+    batch_size: int = 64,
+    device: torch.device | None = None,
+    cache: FeatureCache | None = None,
+) -> dict[str, Any]:
     """Pooled features of every evaluation clip of the samples (in shard order).
 
     Returns ``{"features": float32 (N_clips, D), "video": int64 (N_clips,) index into "keys",
@@ -122,32 +171,69 @@ def extract_features(encoder: torch.nn.Module, urls: list[str], *, kind: str, cl
     """
     device = device or torch.device("cpu")
     if cache is None or kind not in cache.encoders:
-        return _extract(encoder, urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video,
-                        mel_norm=mel_norm, keys=keys, batch_size=batch_size, device=device)
+        return _extract(
+            encoder,
+            urls,
+            kind=kind,
+            clip_frames=clip_frames,
+            clips_per_video=clips_per_video,
+            mel_norm=mel_norm,
+            keys=keys,
+            batch_size=batch_size,
+            device=device,
+        )
     from avbench.paths import atomic_path
 
-    path = cache.path(urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
-                      device=device)
+    path = cache.path(
+        urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm, device=device
+    )
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            f = {"features": z["features"], "video": z["video"], "keys": [str(k) for k in z["keys"]],
-                 "labels": z["labels"]}
+            f = {
+                "features": z["features"],
+                "video": z["video"],
+                "keys": [str(k) for k in z["keys"]],
+                "labels": z["labels"],
+            }
         print(f"{kind} features: from the cache {path}", flush=True)
     else:
-        f = _extract(encoder, urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video,
-                     mel_norm=mel_norm, keys=None, batch_size=batch_size, device=device)
+        f = _extract(
+            encoder,
+            urls,
+            kind=kind,
+            clip_frames=clip_frames,
+            clips_per_video=clips_per_video,
+            mel_norm=mel_norm,
+            keys=None,
+            batch_size=batch_size,
+            device=device,
+        )
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, features=f["features"], video=f["video"], keys=np.array(f["keys"], dtype=str),
-                         labels=f["labels"])
+                np.savez(
+                    fh,
+                    features=f["features"],
+                    video=f["video"],
+                    keys=np.array(f["keys"], dtype=str),
+                    labels=f["labels"],
+                )
         print(f"{kind} features: computed, cached in {path}", flush=True)
     return f if keys is None else subset_features(f, keys)
 
 
 @torch.inference_mode()
-def _extract(encoder: torch.nn.Module, urls: list[str], *, kind: str, clip_frames: int, clips_per_video: int,
-             mel_norm: tuple[float, float], keys: frozenset[str] | None, batch_size: int,
-             device: torch.device) -> dict[str, Any]:
+def _extract(
+    encoder: torch.nn.Module,
+    urls: list[str],
+    *,
+    kind: str,
+    clip_frames: int,
+    clips_per_video: int,
+    mel_norm: tuple[float, float],
+    keys: frozenset[str] | None,
+    batch_size: int,
+    device: torch.device,
+) -> dict[str, Any]:
     encoder.eval().to(device)
     stream = ShardStream(urls, shuffle=False, keys=keys, needs=NEEDS[kind])
     feats: list[np.ndarray] = []
@@ -174,7 +260,9 @@ def _extract(encoder: torch.nn.Module, urls: list[str], *, kind: str, clip_frame
     order = list(dict.fromkeys(clip_keys))
     pos = {k: i for i, k in enumerate(order)}
     dim = int(getattr(encoder, "out_dim", 0))
-    return {"features": np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
-            "video": np.array([pos[k] for k in clip_keys], dtype=np.int64), "keys": order,
-            "labels": np.array([labels[k] for k in order], dtype=np.int64)}
-
+    return {
+        "features": np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
+        "video": np.array([pos[k] for k in clip_keys], dtype=np.int64),
+        "keys": order,
+        "labels": np.array([labels[k] for k in order], dtype=np.int64),
+    }

@@ -73,7 +73,9 @@ def top_module(encoder: nn.Module) -> nn.Module:
     feats = getattr(encoder, "features", None)
     if isinstance(feats, nn.Sequential):
         mods = list(feats)
-        pools = [i for i, m in enumerate(mods) if isinstance(m, (nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d))]
+        pools = [
+            i for i, m in enumerate(mods) if isinstance(m, (nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d))
+        ]
         convs = [i for i, m in enumerate(mods) if isinstance(m, (nn.Conv2d, nn.Conv3d))]
         start = pools[-1] + 1 if pools and pools[-1] < convs[-1] else convs[-1]
         return nn.Sequential(*mods[start:])
@@ -150,10 +152,11 @@ def augment_clips(x: torch.Tensor, kind: str, generator: torch.Generator, *, min
         scale = min_scale + (1.0 - min_scale) * r[0]
         ch, cw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
         y0, x0 = int(r[1] * (h - ch + 1)) if h > ch else 0, int(r[2] * (w - cw + 1)) if w > cw else 0
-        clip = x[i, ..., y0:y0 + ch, x0:x0 + cw]
+        clip = x[i, ..., y0 : y0 + ch, x0 : x0 + cw]
         lead = clip.shape[:-2]
-        clip = nn.functional.interpolate(clip.reshape(-1, 1, ch, cw), size=(h, w), mode="bilinear",
-                                         align_corners=False).reshape(*lead, h, w)
+        clip = nn.functional.interpolate(
+            clip.reshape(-1, 1, ch, cw), size=(h, w), mode="bilinear", align_corners=False
+        ).reshape(*lead, h, w)
         if kind == "flow":  # displacements are in pixels of the crop: back to the stored frame's scale
             clip = clip.clone()
             clip[:, 0] *= w / cw
@@ -188,9 +191,19 @@ def fc_from_linear(model: "Classifier", classifier: Any, n_classes: int) -> None
         model.feat_scale.copy_(torch.as_tensor(np.asarray(scaler.scale_), dtype=model.feat_scale.dtype))
 
 
-def fit_linear_init(encoder: nn.Module, *, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
-              clip_frames: int, clips_per_video: int, mel_norm: tuple[float, float], seed: int,
-              cache: FeatureCache | None = None) -> Any:
+def fit_linear_init(
+    encoder: nn.Module,
+    *,
+    kind: str,
+    urls: list[str],
+    train_keys: list[str],
+    labels: dict[str, int],
+    clip_frames: int,
+    clips_per_video: int,
+    mel_norm: tuple[float, float],
+    seed: int,
+    cache: FeatureCache | None = None,
+) -> Any:
     """The linear classifier of the frozen ``encoder`` on the fold's training videos (the evaluation
     clips, as :mod:`avbench.evaluate.linear` fits it): the fine-tune's starting fc."""
     from sklearn.linear_model import LogisticRegression
@@ -199,8 +212,16 @@ def fit_linear_init(encoder: nn.Module, *, kind: str, urls: list[str], train_key
 
     from avbench.evaluate.features import extract_features
 
-    f = extract_features(encoder, urls, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video,
-                         mel_norm=mel_norm, keys=frozenset(train_keys), cache=cache)
+    f = extract_features(
+        encoder,
+        urls,
+        kind=kind,
+        clip_frames=clip_frames,
+        clips_per_video=clips_per_video,
+        mel_norm=mel_norm,
+        keys=frozenset(train_keys),
+        cache=cache,
+    )
     y = np.array([labels[k] for k in f["keys"]])[f["video"]]
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
     return clf.fit(f["features"], y)
@@ -223,10 +244,24 @@ def _optimizer(params: list[dict[str, Any]], settings: dict[str, Any]) -> torch.
     raise ValueError(f"unknown optimizer {settings['optimizer']!r}")
 
 
-def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list[str], labels: dict[str, int],
-             n_classes: int, clip_frames: int, mel_norm: tuple[float, float], settings: dict[str, Any],
-             mode: str = "all", seed: int = 0, progress: bool = True, linear_init: Any = None,
-             fc_only: bool = False, cache_mb: int = 1024) -> tuple[Classifier, list[dict[str, float]], Classifier | None]:
+def finetune(
+    *,
+    encoder: nn.Module,
+    kind: str,
+    urls: list[str],
+    train_keys: list[str],
+    labels: dict[str, int],
+    n_classes: int,
+    clip_frames: int,
+    mel_norm: tuple[float, float],
+    settings: dict[str, Any],
+    mode: str = "all",
+    seed: int = 0,
+    progress: bool = True,
+    linear_init: Any = None,
+    fc_only: bool = False,
+    cache_mb: int = 1024,
+) -> tuple[Classifier, list[dict[str, float]], Classifier | None]:
     """Train ``encoder`` + a new fc on random clips of ``train_keys``. ``settings``: the config's
     ``evaluate.finetune`` section (epochs, batch_size, optimizer, lr (of the fc), encoder_lr_scale
     (the encoder's learning rate relative to the fc's), momentum, weight_decay, schedule,
@@ -254,9 +289,13 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
         twin.feat_scale.copy_(model.feat_scale)
     lr = float(settings["lr"])
     fc_ids = {id(p) for p in model.fc.parameters()}
-    params = [{"params": [p for p in model.parameters() if p.requires_grad and id(p) not in fc_ids],
-               "lr": lr * float(settings.get("encoder_lr_scale", 1.0))},
-              {"params": list(model.fc.parameters()), "lr": lr}]
+    params = [
+        {
+            "params": [p for p in model.parameters() if p.requires_grad and id(p) not in fc_ids],
+            "lr": lr * float(settings.get("encoder_lr_scale", 1.0)),
+        },
+        {"params": list(model.fc.parameters()), "lr": lr},
+    ]
     opt = _optimizer(params, settings)
     twin_opt = _optimizer([{"params": list(twin.fc.parameters()), "lr": lr}], settings) if twin is not None else None
     epochs, bs = int(settings["epochs"]), int(settings["batch_size"])
@@ -275,11 +314,21 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
         if twin is not None:
             twin.train()
             twin.encoder.eval()
-        stream = ShardStream(urls, view=view, seed=seed, epoch=epoch, shuffle=True, keys=keys,
-                             repeats={k: cpv for k in train_keys}, needs=NEEDS[kind], cache=cache)
+        stream = ShardStream(
+            urls,
+            view=view,
+            seed=seed,
+            epoch=epoch,
+            shuffle=True,
+            keys=keys,
+            repeats={k: cpv for k in train_keys},
+            needs=NEEDS[kind],
+            cache=cache,
+        )
         loss_sum, correct, seen, steps, twin_correct = 0.0, 0, 0, 0, 0
-        with progress_bar(total=steps_per_epoch, desc=f"fine-tune {kind} epoch {epoch + 1}/{epochs}",
-                          enabled=progress) as bar:
+        with progress_bar(
+            total=steps_per_epoch, desc=f"fine-tune {kind} epoch {epoch + 1}/{epochs}", enabled=progress
+        ) as bar:
             for b in batches(stream, batch_size=bs, drop_last=len(train_keys) * cpv >= bs):
                 t = to_tensors(b, device=device, mel_norm=mel_norm)
                 x = augment_clips(t[kind], kind, gen) if augment else t[kind]
@@ -302,22 +351,44 @@ def finetune(*, encoder: nn.Module, kind: str, urls: list[str], train_keys: list
                 seen += len(y)
                 steps += 1
                 bar.update(1)
-        logs.append({"epoch": epoch + 1, "train_loss": loss_sum / max(1, seen), "train_acc": correct / max(1, seen),
-                     "steps": steps, "lr": float(opt.param_groups[-1]["lr"]),
-                     **({"fc_only_train_acc": twin_correct / max(1, seen)} if twin is not None else {})})
-        print(f"fine-tune {kind} epoch {epoch + 1}: loss {logs[-1]['train_loss']:.3f} acc {logs[-1]['train_acc']:.3f}",
-              flush=True)
+        logs.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / max(1, seen),
+                "train_acc": correct / max(1, seen),
+                "steps": steps,
+                "lr": float(opt.param_groups[-1]["lr"]),
+                **({"fc_only_train_acc": twin_correct / max(1, seen)} if twin is not None else {}),
+            }
+        )
+        print(
+            f"fine-tune {kind} epoch {epoch + 1}: loss {logs[-1]['train_loss']:.3f} acc {logs[-1]['train_acc']:.3f}",
+            flush=True,
+        )
     return model.eval(), logs, (twin.eval() if twin is not None else None)
 
 
 @torch.inference_mode()
-def score(model: Classifier, meta: dict[str, Any], *, kind: str, urls: list[str], split: Split, downstream: str,
-          downstream_hash: str, labels: dict[str, int], clip_frames: int, clips_per_video: int,
-          mel_norm: tuple[float, float], batch_size: int = 64) -> dict[str, float]:
+def score(
+    model: Classifier,
+    meta: dict[str, Any],
+    *,
+    kind: str,
+    urls: list[str],
+    split: Split,
+    downstream: str,
+    downstream_hash: str,
+    labels: dict[str, int],
+    clip_frames: int,
+    clips_per_video: int,
+    mel_norm: tuple[float, float],
+    batch_size: int = 64,
+) -> dict[str, float]:
     """Clip and video accuracy of a fine-tuned model on the test videos of its own fold (refused
     on any other: :func:`avbench.evaluate.guards.check_model_fold`)."""
-    check_model_fold(meta, downstream=downstream, downstream_hash=downstream_hash, fold=split.fold,
-                     test_keys=split.test)
+    check_model_fold(
+        meta, downstream=downstream, downstream_hash=downstream_hash, fold=split.fold, test_keys=split.test
+    )
     model.eval()
     device = next(model.parameters()).device
     stream = ShardStream(urls, shuffle=False, keys=frozenset(split.test), needs=NEEDS[kind])
@@ -345,10 +416,16 @@ def score(model: Classifier, meta: dict[str, Any], *, kind: str, urls: list[str]
     s = np.concatenate(scores)
     clip_acc, video_acc = clip_and_video_accuracy(s, np.arange(s.shape[1]), clip_labels, video)
     keys = list(order)
-    preds = clip_predictions(keys=keys, video=video, clip=clip_ordinals(video), labels=clip_labels, scores=s,
-                             classes=np.arange(s.shape[1]))
-    return {"clip_acc": clip_acc, "video_acc": video_acc, "n_test": len(order), "n_test_clips": len(clip_keys),
-            "predictions": preds}
+    preds = clip_predictions(
+        keys=keys, video=video, clip=clip_ordinals(video), labels=clip_labels, scores=s, classes=np.arange(s.shape[1])
+    )
+    return {
+        "clip_acc": clip_acc,
+        "video_acc": video_acc,
+        "n_test": len(order),
+        "n_test_clips": len(clip_keys),
+        "predictions": preds,
+    }
 
 
 def load_finetuned(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
@@ -380,11 +457,21 @@ def sample_keys(urls: list[str], kind: str, clip_frames: int) -> list[str]:
     return out
 
 
-def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downstream, task: str, fold: int,
-                  protocol: str, settings: dict[str, Any], clips_per_video: int, seed: int | None = None,
-                  model_dir: str | Path | None = None, progress: bool = True,
-                  predictions: list[dict[str, Any]] | None = None,
-                  cache: FeatureCache | None = None) -> list[dict[str, Any]]:
+def finetune_fold(
+    *,
+    checkpoint: str | Path | dict[str, Any],
+    downstream: Downstream,
+    task: str,
+    fold: int,
+    protocol: str,
+    settings: dict[str, Any],
+    clips_per_video: int,
+    seed: int | None = None,
+    model_dir: str | Path | None = None,
+    progress: bool = True,
+    predictions: list[dict[str, Any]] | None = None,
+    cache: FeatureCache | None = None,
+) -> list[dict[str, Any]]:
     """Fine-tune every encoder of a checkpoint that fits ``task`` on fold ``fold`` of
     ``downstream`` (``protocol``: ``finetune`` or ``finetune_top``) and score it on the fold's
     test videos. Tidy rows like the linear classifier's; the fine-tuned models are saved to
@@ -420,39 +507,94 @@ def finetune_fold(*, checkpoint: str | Path | dict[str, Any], downstream: Downst
         t0 = time.time()
         linear_init = None
         if settings.get("init_fc", "random") == "linear_probe":
-            linear_init = fit_linear_init(encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train, labels=labels,
-                              clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
-                              seed=seed, cache=cache)
-        model, logs, twin = finetune(encoder=encoders[kind], kind=kind, urls=downstream.urls, train_keys=sp.train,
-                                     labels=labels, n_classes=n_classes, clip_frames=clip_frames, mel_norm=mel_norm,
-                                     settings=settings, mode=PROTOCOLS[protocol], seed=seed * 1000 + fold,
-                                     progress=progress, linear_init=linear_init,
-                                     fc_only=bool(settings.get("fc_only", False)) and protocol == "finetune")
+            linear_init = fit_linear_init(
+                encoders[kind],
+                kind=kind,
+                urls=downstream.urls,
+                train_keys=sp.train,
+                labels=labels,
+                clip_frames=clip_frames,
+                clips_per_video=clips_per_video,
+                mel_norm=mel_norm,
+                seed=seed,
+                cache=cache,
+            )
+        model, logs, twin = finetune(
+            encoder=encoders[kind],
+            kind=kind,
+            urls=downstream.urls,
+            train_keys=sp.train,
+            labels=labels,
+            n_classes=n_classes,
+            clip_frames=clip_frames,
+            mel_norm=mel_norm,
+            settings=settings,
+            mode=PROTOCOLS[protocol],
+            seed=seed * 1000 + fold,
+            progress=progress,
+            linear_init=linear_init,
+            fc_only=bool(settings.get("fc_only", False)) and protocol == "finetune",
+        )
         train_s = time.time() - t0
-        fmeta = {**fold_meta(downstream=downstream.name, downstream_hash=downstream.manifest_hash, fold=fold,
-                             train_keys=sp.train),
-                 "run": meta["run"], "protocol": protocol, "encoder": kind, "n_classes": n_classes}
+        fmeta = {
+            **fold_meta(
+                downstream=downstream.name, downstream_hash=downstream.manifest_hash, fold=fold, train_keys=sp.train
+            ),
+            "run": meta["run"],
+            "protocol": protocol,
+            "encoder": kind,
+            "n_classes": n_classes,
+        }
         if model_dir is not None:
-            save_state(Path(model_dir) / f"{kind}.pt", {"model": {k: v.cpu() for k, v in model.state_dict().items()},
-                                                       "spec": ck["specs"][kind], "meta": fmeta, "logs": logs})
+            save_state(
+                Path(model_dir) / f"{kind}.pt",
+                {
+                    "model": {k: v.cpu() for k, v in model.state_dict().items()},
+                    "spec": ck["specs"][kind],
+                    "meta": fmeta,
+                    "logs": logs,
+                },
+            )
         n_train_clips = sum(int(lg["steps"]) for lg in logs) * int(settings["batch_size"])
         scored = [(protocol, model, "final_train_acc", "train_acc")]
         if twin is not None:
             scored.append(("finetune_fc", twin, "final_train_acc", "fc_only_train_acc"))
         for proto, m, _, acc_key in scored:
-            res = score(m, fmeta, kind=kind, urls=downstream.urls, split=sp, downstream=downstream.name,
-                        downstream_hash=downstream.manifest_hash, labels=labels, clip_frames=clip_frames,
-                        clips_per_video=clips_per_video, mel_norm=mel_norm)
+            res = score(
+                m,
+                fmeta,
+                kind=kind,
+                urls=downstream.urls,
+                split=sp,
+                downstream=downstream.name,
+                downstream_hash=downstream.manifest_hash,
+                labels=labels,
+                clip_frames=clip_frames,
+                clips_per_video=clips_per_video,
+                mel_norm=mel_norm,
+            )
             if not res:
                 continue
             if predictions is not None:
                 predictions += [{"encoder": kind, "protocol": proto, "fold": fold, **p} for p in res["predictions"]]
             for metric in ("clip_acc", "video_acc"):
-                rows.append({"encoder": kind, "backbone": backbone(meta, kind), "protocol": proto, "classifier": "fc",
-                             "fold": fold, "metric": metric, "value": res[metric], "n_train": len(sp.train),
-                             "n_test": res["n_test"], "n_train_clips": n_train_clips,
-                             "n_test_clips": res["n_test_clips"], "pretrain_overlap": sp.overlap,
-                             "chance": 1.0 / max(1, len({labels[k] for k in sp.train})),
-                             "final_train_acc": logs[-1].get(acc_key, float("nan")) if logs else float("nan"),
-                             "finetune_s": round(train_s, 1)})
+                rows.append(
+                    {
+                        "encoder": kind,
+                        "backbone": backbone(meta, kind),
+                        "protocol": proto,
+                        "classifier": "fc",
+                        "fold": fold,
+                        "metric": metric,
+                        "value": res[metric],
+                        "n_train": len(sp.train),
+                        "n_test": res["n_test"],
+                        "n_train_clips": n_train_clips,
+                        "n_test_clips": res["n_test_clips"],
+                        "pretrain_overlap": sp.overlap,
+                        "chance": 1.0 / max(1, len({labels[k] for k in sp.train})),
+                        "final_train_acc": logs[-1].get(acc_key, float("nan")) if logs else float("nan"),
+                        "finetune_s": round(train_s, 1),
+                    }
+                )
     return rows

@@ -43,19 +43,27 @@ def fold_meta(*, downstream: str, downstream_hash: str, fold: int, train_keys: I
     """What a fine-tuned model records about the data it was trained on."""
     keys = sorted(train_keys)
     digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:12]
-    return {"downstream": downstream, "downstream_manifest_hash": downstream_hash, "fold": int(fold),
-            "train_keys": keys, "train_keys_hash": digest}
+    return {
+        "downstream": downstream,
+        "downstream_manifest_hash": downstream_hash,
+        "fold": int(fold),
+        "train_keys": keys,
+        "train_keys_hash": digest,
+    }
 
 
-def check_model_fold(meta: dict[str, Any], *, downstream: str, downstream_hash: str, fold: int,
-                     test_keys: Iterable[str]) -> None:
+def check_model_fold(
+    meta: dict[str, Any], *, downstream: str, downstream_hash: str, fold: int, test_keys: Iterable[str]
+) -> None:
     """Refuse to score a fine-tuned model (``meta``: :func:`fold_meta`) on anything but the test
     set of the fold it was trained for."""
     if meta.get("downstream") != downstream:
         raise LeakageError(f"model fine-tuned on {meta.get('downstream')!r} cannot be scored on {downstream!r}")
     if meta.get("downstream_manifest_hash") != downstream_hash:
-        raise LeakageError(f"model fine-tuned on manifest {meta.get('downstream_manifest_hash')} is scored with "
-                           f"manifest {downstream_hash}: the split files changed")
+        raise LeakageError(
+            f"model fine-tuned on manifest {meta.get('downstream_manifest_hash')} is scored with "
+            f"manifest {downstream_hash}: the split files changed"
+        )
     if int(meta.get("fold", -1)) != int(fold):
         raise LeakageError(f"model fine-tuned on fold {meta.get('fold')} cannot be scored on fold {fold}'s test set")
     check_disjoint(meta.get("train_keys", []), test_keys)
@@ -66,8 +74,10 @@ def check_index_covers(keys: Iterable[str], index: pd.DataFrame) -> None:
     ok = set(index.loc[index["status"] == "ok", "key"].astype(str))
     missing = [k for k in keys if k not in ok]
     if missing:
-        raise ValueError(f"{len(missing)} shard samples are not ok rows of the index (e.g. {missing[0]!r}): "
-                         "shards and index do not match")
+        raise ValueError(
+            f"{len(missing)} shard samples are not ok rows of the index (e.g. {missing[0]!r}): "
+            "shards and index do not match"
+        )
 
 
 def _content_digest(path: Path) -> str:
@@ -97,8 +107,9 @@ def pretrain_overlap(pretrain_index: pd.DataFrame, downstream_index: pd.DataFram
     equal size have equal bytes (a copy of the file in both datasets). Only the files whose sizes
     collide are read.
     """
-    down = _paths(downstream_index[downstream_index["status"] == "ok"] if "status" in downstream_index else
-                  downstream_index)
+    down = _paths(
+        downstream_index[downstream_index["status"] == "ok"] if "status" in downstream_index else downstream_index
+    )
     pre = _paths(pretrain_index)
     if not down or not pre:
         return {}
@@ -150,8 +161,9 @@ def apply_overlap_policy(test_keys: list[str], overlap: dict[str, str], policy: 
         raise ValueError(f"overlap policy must be one of {OVERLAP_POLICIES}, not {policy!r}")
     hit = [k for k in test_keys if k in overlap]
     if hit and policy == "refuse":
-        raise LeakageError(f"{len(hit)} downstream test items are also in the pretraining set "
-                           f"(e.g. {hit[0]}: {overlap[hit[0]]})")
+        raise LeakageError(
+            f"{len(hit)} downstream test items are also in the pretraining set (e.g. {hit[0]}: {overlap[hit[0]]})"
+        )
     if policy == "exclude":
         return [k for k in test_keys if k not in overlap], len(hit)
     return list(test_keys), len(hit)

@@ -36,8 +36,9 @@ def video_scores(scores: np.ndarray, video: np.ndarray) -> tuple[np.ndarray, np.
     return uniq, sums / counts[:, None]
 
 
-def clip_and_video_accuracy(scores: np.ndarray, classes: np.ndarray, clip_labels: np.ndarray,
-                            video: np.ndarray) -> tuple[float, float]:
+def clip_and_video_accuracy(
+    scores: np.ndarray, classes: np.ndarray, clip_labels: np.ndarray, video: np.ndarray
+) -> tuple[float, float]:
     """(clip accuracy, video accuracy) of per-clip class scores (N_clips, C) whose columns are
     ``classes``; video accuracy takes the argmax of the clip scores averaged per video."""
     clip_acc = float(np.mean(classes[scores.argmax(1)] == clip_labels))
@@ -48,9 +49,18 @@ def clip_and_video_accuracy(scores: np.ndarray, classes: np.ndarray, clip_labels
     return clip_acc, video_acc
 
 
-def fit_linear(features: np.ndarray, labels: np.ndarray, video: np.ndarray, train_videos: np.ndarray,
-                 test_videos: np.ndarray, *, C: float = 1.0, seed: int = 0, classifier: str = "logreg",
-                 threads: int = 1) -> dict[str, float]:
+def fit_linear(
+    features: np.ndarray,
+    labels: np.ndarray,
+    video: np.ndarray,
+    train_videos: np.ndarray,
+    test_videos: np.ndarray,
+    *,
+    C: float = 1.0,
+    seed: int = 0,
+    classifier: str = "logreg",
+    threads: int = 1,
+) -> dict[str, float]:
     """Fit on the clips of ``train_videos``, score the clips and videos of ``test_videos``.
 
     features: (N_clips, D); labels: per video (N_videos,); video: video index of each clip.
@@ -77,13 +87,23 @@ def fit_linear(features: np.ndarray, labels: np.ndarray, video: np.ndarray, trai
     if scores.ndim == 1:  # an SVM on two classes: one signed margin
         scores = np.stack([-scores, scores], axis=1)
     clip_acc, video_acc = clip_and_video_accuracy(scores, classes, labels[video[te]], video[te])
-    return {"clip_acc": clip_acc, "video_acc": video_acc, "n_train": int(len(train_videos)),
-            "n_test": int(len(test_videos)), "n_train_clips": int(tr.sum()), "n_test_clips": int(te.sum()),
-            "test_clips": np.flatnonzero(te), "scores": scores, "classes": classes, "model": clf}
+    return {
+        "clip_acc": clip_acc,
+        "video_acc": video_acc,
+        "n_train": int(len(train_videos)),
+        "n_test": int(len(test_videos)),
+        "n_train_clips": int(tr.sum()),
+        "n_test_clips": int(te.sum()),
+        "test_clips": np.flatnonzero(te),
+        "scores": scores,
+        "classes": classes,
+        "model": clf,
+    }
 
 
-def clip_predictions(*, keys: list[str], video: np.ndarray, clip: np.ndarray, labels: np.ndarray,
-                     scores: np.ndarray, classes: np.ndarray) -> list[dict[str, Any]]:
+def clip_predictions(
+    *, keys: list[str], video: np.ndarray, clip: np.ndarray, labels: np.ndarray, scores: np.ndarray, classes: np.ndarray
+) -> list[dict[str, Any]]:
     """One prediction row per test clip: ``key`` (its video), ``clip`` (its position among the
     video's evaluation clips), ``label`` (true), ``pred`` (the clip's argmax), ``video_pred`` (the
     argmax of the scores averaged over the video's clips, what video accuracy scores), ``scores``
@@ -95,9 +115,18 @@ def clip_predictions(*, keys: list[str], video: np.ndarray, clip: np.ndarray, la
     vpred = dict(zip(vids.tolist(), classes[mean.argmax(1)].tolist()))
     pred = classes[scores.argmax(1)]
     cls = [int(c) for c in classes]
-    return [{"key": keys[int(v)], "clip": int(c), "label": int(y), "pred": int(p), "video_pred": int(vpred[int(v)]),
-             "scores": [float(x) for x in s], "classes": cls}
-            for v, c, y, p, s in zip(video.tolist(), clip.tolist(), labels.tolist(), pred.tolist(), scores)]
+    return [
+        {
+            "key": keys[int(v)],
+            "clip": int(c),
+            "label": int(y),
+            "pred": int(p),
+            "video_pred": int(vpred[int(v)]),
+            "scores": [float(x) for x in s],
+            "classes": cls,
+        }
+        for v, c, y, p, s in zip(video.tolist(), clip.tolist(), labels.tolist(), pred.tolist(), scores)
+    ]
 
 
 def clip_ordinals(video: np.ndarray) -> np.ndarray:
@@ -123,11 +152,21 @@ def backbone(meta: dict[str, Any], kind: str) -> str:
     return {"video": cfg["video_backbone"], "audio": cfg["audio_backbone"], "flow": cfg["flow"]["backbone"]}[kind]
 
 
-def linear_eval(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], downstream: Downstream,
-                   task: str, clips_per_video: int, C: float, classifier: str = "logreg", seed: int = 0,
-                   folds: list[int] | None = None, threads: int = 1,
-                   predictions: list[dict[str, Any]] | None = None,
-                   cache: FeatureCache | None = None) -> list[dict[str, Any]]:
+def linear_eval(
+    *,
+    encoders: dict[str, torch.nn.Module],
+    meta: dict[str, Any],
+    downstream: Downstream,
+    task: str,
+    clips_per_video: int,
+    C: float,
+    classifier: str = "logreg",
+    seed: int = 0,
+    folds: list[int] | None = None,
+    threads: int = 1,
+    predictions: list[dict[str, Any]] | None = None,
+    cache: FeatureCache | None = None,
+) -> list[dict[str, Any]]:
     """Fit and score the linear classifier of every encoder that fits ``task`` (``video``: the RGB and flow encoders,
     ``audio``: the audio encoder) on every official fold of ``downstream``; features are computed
     on the GPU when there is one. Tidy rows; when ``predictions`` is a list, one row per (encoder,
@@ -139,9 +178,16 @@ def linear_eval(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], d
     for kind in TASK_ENCODERS[task]:
         if kind not in encoders:
             continue
-        f = extract_features(encoders[kind], downstream.urls, kind=kind, clip_frames=encoder_clip_frames(meta, kind),
-                             clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]),
-                             device=torch.device("cuda") if torch.cuda.is_available() else None, cache=cache)
+        f = extract_features(
+            encoders[kind],
+            downstream.urls,
+            kind=kind,
+            clip_frames=encoder_clip_frames(meta, kind),
+            clips_per_video=clips_per_video,
+            mel_norm=tuple(meta["mel_norm"]),
+            device=torch.device("cuda") if torch.cuda.is_available() else None,
+            cache=cache,
+        )
         if not len(f["keys"]):
             print(f"{kind} encoder: no sample of {downstream.name} has the inputs it needs; skipped", flush=True)
             continue
@@ -155,17 +201,36 @@ def linear_eval(*, encoders: dict[str, torch.nn.Module], meta: dict[str, Any], d
                 continue
             train_v = np.array([pos[k] for k in sp.train])
             test_v = np.array([pos[k] for k in sp.test])
-            res = fit_linear(f["features"], y, f["video"], train_v, test_v, C=C, seed=seed, classifier=classifier,
-                               threads=threads)
+            res = fit_linear(
+                f["features"], y, f["video"], train_v, test_v, C=C, seed=seed, classifier=classifier, threads=threads
+            )
             if predictions is not None:
                 te = res["test_clips"]
-                for p in clip_predictions(keys=f["keys"], video=f["video"][te], clip=clip_ordinals(f["video"])[te],
-                                          labels=y[f["video"][te]], scores=res["scores"], classes=res["classes"]):
+                for p in clip_predictions(
+                    keys=f["keys"],
+                    video=f["video"][te],
+                    clip=clip_ordinals(f["video"])[te],
+                    labels=y[f["video"][te]],
+                    scores=res["scores"],
+                    classes=res["classes"],
+                ):
                     predictions.append({"encoder": kind, "protocol": "linear", "fold": fold, **p})
             for metric in ("clip_acc", "video_acc"):
-                rows.append({"encoder": kind, "backbone": backbone(meta, kind), "protocol": "linear",
-                             "classifier": classifier, "fold": fold, "metric": metric, "value": res[metric],
-                             "n_train": res["n_train"], "n_test": res["n_test"], "n_train_clips": res["n_train_clips"],
-                             "n_test_clips": res["n_test_clips"], "pretrain_overlap": sp.overlap,
-                             "chance": 1.0 / max(1, len(np.unique(y[train_v])))})
+                rows.append(
+                    {
+                        "encoder": kind,
+                        "backbone": backbone(meta, kind),
+                        "protocol": "linear",
+                        "classifier": classifier,
+                        "fold": fold,
+                        "metric": metric,
+                        "value": res[metric],
+                        "n_train": res["n_train"],
+                        "n_test": res["n_test"],
+                        "n_train_clips": res["n_train_clips"],
+                        "n_test_clips": res["n_test_clips"],
+                        "pretrain_overlap": sp.overlap,
+                        "chance": 1.0 / max(1, len(np.unique(y[train_v]))),
+                    }
+                )
     return rows

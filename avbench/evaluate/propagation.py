@@ -55,8 +55,9 @@ def boundary_map(mask: np.ndarray) -> np.ndarray:
     m = np.asarray(mask, np.uint8)
     if m.size == 0:
         return m.astype(bool)
-    eroded = cv2.erode(m, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8), borderType=cv2.BORDER_CONSTANT,
-                       borderValue=0)
+    eroded = cv2.erode(
+        m, np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+    )
     return (m > 0) & (eroded == 0)
 
 
@@ -122,8 +123,16 @@ def _local_mask(h: int, w: int, radius: float) -> torch.Tensor:
     return torch.cdist(p, p) <= radius
 
 
-def propagate(feats: torch.Tensor, first: np.ndarray, *, n_labels: int | None = None, top_k: int = 10,
-              temperature: float = 0.07, context: int = 4, radius: float = 3.0) -> np.ndarray:
+def propagate(
+    feats: torch.Tensor,
+    first: np.ndarray,
+    *,
+    n_labels: int | None = None,
+    top_k: int = 10,
+    temperature: float = 0.07,
+    context: int = 4,
+    radius: float = 3.0,
+) -> np.ndarray:
     """Propagate the first frame's label map through a sequence by feature similarity.
 
     feats: float (T, C, h, w) features of each frame; first: int (H, W) labels of frame 0 (0 =
@@ -177,8 +186,14 @@ def pixel_features(frames: np.ndarray, *, stride: int = 4) -> torch.Tensor:
     return F.avg_pool2d(x, stride, stride, ceil_mode=True)
 
 
-def encoder_features(encoder: nn.Module, *, clip_frames: int = 4, mean: Sequence[float] | None = None,
-                     std: Sequence[float] | None = None, batch: int = 16) -> FeatureFn:
+def encoder_features(
+    encoder: nn.Module,
+    *,
+    clip_frames: int = 4,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    batch: int = 16,
+) -> FeatureFn:
     """Frames (T, H, W, 3) uint8 -> (T, C, h, w): the encoder's intermediate feature map of the clip
     of ``clip_frames`` frames starting at each frame (the last frame repeated past the end),
     averaged over the clip's time axis. Frozen, eval mode, no gradients."""
@@ -194,15 +209,16 @@ def encoder_features(encoder: nn.Module, *, clip_frames: int = 4, mean: Sequence
         idx = torch.clamp(torch.arange(T)[:, None] + torch.arange(clip_frames)[None], max=T - 1)  # (T, L)
         out = []
         for s in range(0, T, batch):
-            clips = x[:, idx[s:s + batch]].permute(1, 0, 2, 3, 4)  # (B, 3, L, H, W)
+            clips = x[:, idx[s : s + batch]].permute(1, 0, 2, 3, 4)  # (B, 3, L, H, W)
             out.append(stage(clips).mean(dim=2))
         return torch.cat(out, 0)
 
     return fn
 
 
-def evaluate_sequences(sequences: Sequence[dict[str, Any]], features: FeatureFn | None, **kw: Any
-                       ) -> tuple[dict[str, float], dict[str, dict[int, dict[str, float]]]]:
+def evaluate_sequences(
+    sequences: Sequence[dict[str, Any]], features: FeatureFn | None, **kw: Any
+) -> tuple[dict[str, float], dict[str, dict[int, dict[str, float]]]]:
     """Propagate and score every sequence (``{"id", "frames": (T,H,W,3) uint8, "masks": (T,H,W) int}``);
     ``features=None``: the copy-first-mask baseline. Returns the DAVIS means and the per-sequence,
     per-object scores."""
@@ -229,22 +245,27 @@ def checkpoint_features(checkpoint: Any, *, clip_frames: int = 4) -> tuple[Featu
 
     encoders, meta = load_encoders(checkpoint)
     if "video" not in encoders:
-        raise ValueError(f"run {meta.get('run')!r} ({meta.get('method')}) has no video encoder "
-                         f"(encoders: {', '.join(sorted(encoders)) or 'none'}): nothing to propagate with")
+        raise ValueError(
+            f"run {meta.get('run')!r} ({meta.get('method')}) has no video encoder "
+            f"(encoders: {', '.join(sorted(encoders)) or 'none'}): nothing to propagate with"
+        )
     return encoder_features(encoders["video"], clip_frames=clip_frames), meta
 
 
 def per_object_frame(per: dict[str, dict[int, dict[str, float]]]) -> pd.DataFrame:
     """Per-sequence, per-object scores as rows ``sequence, object, j, f``."""
-    rows = [{"sequence": s, "object": int(o), "j": v["j"], "f": v["f"]} for s, objs in per.items()
-            for o, v in objs.items()]
+    rows = [
+        {"sequence": s, "object": int(o), "j": v["j"], "f": v["f"]} for s, objs in per.items() for o, v in objs.items()
+    ]
     return pd.DataFrame(rows, columns=["sequence", "object", "j", "f"])
 
 
 def _means(objects: pd.DataFrame) -> dict[str, float]:
     """DAVIS's means (:func:`summarize_scores`) of per-object rows."""
-    per = {str(s): {int(o): {"j": float(j), "f": float(f)} for o, j, f in zip(g["object"], g["j"], g["f"])}
-           for s, g in objects.groupby("sequence", sort=True)}
+    per = {
+        str(s): {int(o): {"j": float(j), "f": float(f)} for o, j, f in zip(g["object"], g["j"], g["f"])}
+        for s, g in objects.groupby("sequence", sort=True)
+    }
     return summarize_scores(per)
 
 
@@ -275,26 +296,51 @@ def bootstrap_scores(objects: pd.DataFrame, *, dataset: str, n: int = 2000, seed
     return out
 
 
-def propagation_rows(objects: pd.DataFrame, *, method: str, pretext: str, backbone: str, pretrain_data: str,
-                     dataset: str, seed: int = 0, n_boot: int = 2000, extra: dict[str, Any] | None = None
-                     ) -> pd.DataFrame:
+def propagation_rows(
+    objects: pd.DataFrame,
+    *,
+    method: str,
+    pretext: str,
+    backbone: str,
+    pretrain_data: str,
+    dataset: str,
+    seed: int = 0,
+    n_boot: int = 2000,
+    extra: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """Leaderboard-style rows (protocol ``propagation``, one per metric) with the 95% interval over
     the set's sequences (``lo``, ``hi``)."""
     summary = _means(objects)
     boot = bootstrap_scores(objects, dataset=dataset, n=n_boot)
     rows = []
     for m in METRICS:
-        lo, hi = (np.nanpercentile(boot[m], [2.5, 97.5]) if np.isfinite(boot[m]).any() else (np.nan, np.nan))
-        rows.append({"method": method, "pretext": pretext, "encoder": "video", "backbone": backbone,
-                     "pretrain_data": pretrain_data, "downstream": dataset, "protocol": "propagation", "fold": 0,
-                     "metric": m, "value": summary[m], "lo": float(lo), "hi": float(hi),
-                     "n_test": int(objects["sequence"].nunique()), "n_objects": int(summary["n_objects"]),
-                     "seed": seed, **(extra or {})})
+        lo, hi = np.nanpercentile(boot[m], [2.5, 97.5]) if np.isfinite(boot[m]).any() else (np.nan, np.nan)
+        rows.append(
+            {
+                "method": method,
+                "pretext": pretext,
+                "encoder": "video",
+                "backbone": backbone,
+                "pretrain_data": pretrain_data,
+                "downstream": dataset,
+                "protocol": "propagation",
+                "fold": 0,
+                "metric": m,
+                "value": summary[m],
+                "lo": float(lo),
+                "hi": float(hi),
+                "n_test": int(objects["sequence"].nunique()),
+                "n_objects": int(summary["n_objects"]),
+                "seed": seed,
+                **(extra or {}),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def propagation_table(objects: dict[str, pd.DataFrame], *, dataset: str, reference: str | None = None,
-                      n_boot: int = 2000) -> pd.DataFrame:
+def propagation_table(
+    objects: dict[str, pd.DataFrame], *, dataset: str, reference: str | None = None, n_boot: int = 2000
+) -> pd.DataFrame:
     """One row per run (``objects``: run name -> its per-object scores on ``dataset``): J, F and
     J&F means with intervals, and, with a ``reference`` run (e.g. the randomly initialised encoder),
     the paired difference of J&F to it with its interval and the verdict of "better than it"."""
@@ -314,8 +360,15 @@ def propagation_table(objects: dict[str, pd.DataFrame], *, dataset: str, referen
                 d = boots[r]["jf_mean"] - boots[reference]["jf_mean"]
                 lo, hi = np.nanpercentile(d, [2.5, 97.5])
                 ref_jf = _means(objects[reference])["jf_mean"]
-                row.update({"reference": reference, "jf_diff": row["jf_mean"] - ref_jf, "jf_diff_lo": float(lo),
-                            "jf_diff_hi": float(hi), "verdict": verdict(float(lo), float(hi))})
+                row.update(
+                    {
+                        "reference": reference,
+                        "jf_diff": row["jf_mean"] - ref_jf,
+                        "jf_diff_lo": float(lo),
+                        "jf_diff_hi": float(hi),
+                        "verdict": verdict(float(lo), float(hi)),
+                    }
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -355,8 +408,14 @@ class PropagationJob:
     example: dict[str, Any] | None  # one sequence's frames, truth and prediction (for a picture)
 
 
-def run_propagation(source: str, davis_root: str | os.PathLike[str], settings: PropagationSettings, *,
-                    dataset: str, run: str | None = None) -> PropagationJob:
+def run_propagation(
+    source: str,
+    davis_root: str | os.PathLike[str],
+    settings: PropagationSettings,
+    *,
+    dataset: str,
+    run: str | None = None,
+) -> PropagationJob:
     """Propagate the first masks through every usable sequence of a DAVIS-layout folder with the
     video encoder of checkpoint ``source`` (a path), or a baseline (``pixels``: colour features;
     ``copy_first``: the first mask held), and score them. Sequences the manifest marks unusable are
@@ -364,8 +423,14 @@ def run_propagation(source: str, davis_root: str | os.PathLike[str], settings: P
     from avbench.ingest.davis import load_sequence, prepare_davis
 
     if source in BASELINES:
-        meta: dict[str, Any] = {"run": source, "method": source, "pretext": "baseline", "backbone": "none",
-                                "dataset": "none", "seed": 0}
+        meta: dict[str, Any] = {
+            "run": source,
+            "method": source,
+            "pretext": "baseline",
+            "backbone": "none",
+            "dataset": "none",
+            "seed": 0,
+        }
         features: FeatureFn | None = (lambda f: pixel_features(f, stride=4)) if source == "pixels" else None
     else:
         features, meta = checkpoint_features(source, clip_frames=settings.clip_frames)
@@ -383,19 +448,26 @@ def run_propagation(source: str, davis_root: str | os.PathLike[str], settings: P
         if features is None:
             pred = copy_first(masks[0], len(masks))
         else:
-            pred = propagate(features(seq["frames"]), masks[0], n_labels=int(masks.max()) + 1,
-                             **settings.propagate_kw())
+            pred = propagate(
+                features(seq["frames"]), masks[0], n_labels=int(masks.max()) + 1, **settings.propagate_kw()
+            )
         valid = masks >= 0
         per[str(r["id"])] = score_sequence(np.where(valid, pred, 0), np.where(valid, masks, 0))
         if example is None:
             example = {"id": str(r["id"]), "frames": seq["frames"], "masks": masks, "pred": pred}
     name = run or str(meta.get("run"))
     objects = per_object_frame(per)
-    rows = propagation_rows(objects, method=name, pretext=str(meta.get("method", meta.get("pretext", ""))),
-                            backbone=str(meta.get("backbone", (meta.get("config") or {}).get("video_backbone", ""))),
-                            pretrain_data=str(meta.get("pretrain_data", meta.get("dataset", ""))), dataset=dataset,
-                            seed=int(meta.get("seed", 0)), n_boot=settings.n_boot,
-                            extra={"run_name": name})
+    rows = propagation_rows(
+        objects,
+        method=name,
+        pretext=str(meta.get("method", meta.get("pretext", ""))),
+        backbone=str(meta.get("backbone", (meta.get("config") or {}).get("video_backbone", ""))),
+        pretrain_data=str(meta.get("pretrain_data", meta.get("dataset", ""))),
+        dataset=dataset,
+        seed=int(meta.get("seed", 0)),
+        n_boot=settings.n_boot,
+        extra={"run_name": name},
+    )
     objects.insert(0, "run", name)
     objects.insert(1, "downstream", dataset)
     return PropagationJob(rows=rows, objects=objects, skipped=skipped, example=example)
@@ -419,8 +491,7 @@ def example_picture(example: dict[str, Any], path: str | os.PathLike[str], *, ti
         ax.imshow(frames[t].astype(np.float32) / 255.0 * 0.7)
         ax.contour((masks[t] > 0).astype(float), levels=[0.5], colors="white", linewidths=1.0)
         if (pred[t] > 0).any():
-            ax.contour((pred[t] > 0).astype(float), levels=[0.5], colors="yellow", linewidths=1.2,
-                       linestyles="dashed")
+            ax.contour((pred[t] > 0).astype(float), levels=[0.5], colors="yellow", linewidths=1.2, linestyles="dashed")
         ax.set_title(f"frame {t}" + (" (given)" if t == 0 else ""), fontsize=8)
         ax.axis("off")
     fig.suptitle(title or str(example["id"]), fontsize=9)

@@ -69,13 +69,24 @@ def load_pretrain_model(checkpoint: str | Path | dict[str, Any]) -> tuple[Pretra
 
 def embeds_both(model: PretrainModel) -> bool:
     """Whether the model's head maps video and audio features into one embedding space."""
-    return all(k in model.encoders for k in ("video", "audio")) and \
-        callable(getattr(model.head, "embed_video", None)) and callable(getattr(model.head, "embed_audio", None))
+    return (
+        all(k in model.encoders for k in ("video", "audio"))
+        and callable(getattr(model.head, "embed_video", None))
+        and callable(getattr(model.head, "embed_audio", None))
+    )
 
 
-def embed_clips(model: PretrainModel, urls: list[str], *, clip_frames: int, clips_per_video: int,
-                mel_norm: tuple[float, float], keys: frozenset[str] | None = None,
-                batch_size: int = 64, cache: FeatureCache | None = None) -> dict[str, Any]:
+def embed_clips(
+    model: PretrainModel,
+    urls: list[str],
+    *,
+    clip_frames: int,
+    clips_per_video: int,
+    mel_norm: tuple[float, float],
+    keys: frozenset[str] | None = None,
+    batch_size: int = 64,
+    cache: FeatureCache | None = None,
+) -> dict[str, Any]:
     """Video and audio embeddings of evenly spaced synchronized clips of every sample with both.
 
     Returns ``{"video": (N, D), "audio": (N, D), "key": [N], "clip": int (N,)}``. With a ``cache``
@@ -83,19 +94,38 @@ def embed_clips(model: PretrainModel, urls: list[str], *, clip_frames: int, clip
     from it, or computed once and written to it (the same arrays: a second evaluation reruns no model).
     """
     if cache is None or not cache.model or keys is not None:
-        return _embed(model, urls, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
-                      keys=keys, batch_size=batch_size)
+        return _embed(
+            model,
+            urls,
+            clip_frames=clip_frames,
+            clips_per_video=clips_per_video,
+            mel_norm=mel_norm,
+            keys=keys,
+            batch_size=batch_size,
+        )
     from avbench.paths import atomic_path
 
-    path = cache.embedding_path(urls, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
-                                device=next(model.parameters()).device)
+    path = cache.embedding_path(
+        urls,
+        clip_frames=clip_frames,
+        clips_per_video=clips_per_video,
+        mel_norm=mel_norm,
+        device=next(model.parameters()).device,
+    )
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             emb = {"video": z["video"], "audio": z["audio"], "key": [str(k) for k in z["key"]], "clip": z["clip"]}
         print(f"retrieval embeddings: from the cache {path}", flush=True)
         return emb
-    emb = _embed(model, urls, clip_frames=clip_frames, clips_per_video=clips_per_video, mel_norm=mel_norm,
-                 keys=None, batch_size=batch_size)
+    emb = _embed(
+        model,
+        urls,
+        clip_frames=clip_frames,
+        clips_per_video=clips_per_video,
+        mel_norm=mel_norm,
+        keys=None,
+        batch_size=batch_size,
+    )
     with atomic_path(path, suffix=".npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, video=emb["video"], audio=emb["audio"], key=np.array(emb["key"], dtype=str), clip=emb["clip"])
@@ -104,8 +134,16 @@ def embed_clips(model: PretrainModel, urls: list[str], *, clip_frames: int, clip
 
 
 @torch.inference_mode()
-def _embed(model: PretrainModel, urls: list[str], *, clip_frames: int, clips_per_video: int,
-           mel_norm: tuple[float, float], keys: frozenset[str] | None, batch_size: int) -> dict[str, Any]:
+def _embed(
+    model: PretrainModel,
+    urls: list[str],
+    *,
+    clip_frames: int,
+    clips_per_video: int,
+    mel_norm: tuple[float, float],
+    keys: frozenset[str] | None,
+    batch_size: int,
+) -> dict[str, Any]:
     out: dict[str, list[Any]] = {"video": [], "audio": [], "key": [], "clip": []}
     buf: list[dict[str, Any]] = []
     device = next(model.parameters()).device
@@ -131,13 +169,17 @@ def _embed(model: PretrainModel, urls: list[str], *, clip_frames: int, clips_per
                 flush()
     flush()
     dim = 0
-    return {"video": np.concatenate(out["video"]) if out["video"] else np.zeros((0, dim), np.float32),
-            "audio": np.concatenate(out["audio"]) if out["audio"] else np.zeros((0, dim), np.float32),
-            "key": out["key"], "clip": np.asarray(out["clip"], dtype=np.int64)}
+    return {
+        "video": np.concatenate(out["video"]) if out["video"] else np.zeros((0, dim), np.float32),
+        "audio": np.concatenate(out["audio"]) if out["audio"] else np.zeros((0, dim), np.float32),
+        "key": out["key"],
+        "clip": np.asarray(out["clip"], dtype=np.int64),
+    }
 
 
-def retrieval_recalls(emb: dict[str, Any], test_keys: list[str],
-                      ranks: list[dict[str, Any]] | None = None) -> dict[str, float]:
+def retrieval_recalls(
+    emb: dict[str, Any], test_keys: list[str], ranks: list[dict[str, Any]] | None = None
+) -> dict[str, float]:
     """Recall@k both ways among the clips of ``test_keys``, averaged over clip positions; plus
     ``n_test`` (videos) and ``n_test_clips``. When ``ranks`` is a list, one row per query is
     appended: ``key``, ``clip``, ``direction`` (v2a, a2v), ``rank`` of its true match (0 = first)
@@ -157,8 +199,9 @@ def retrieval_recalls(emb: dict[str, Any], test_keys: list[str],
         if ranks is not None:
             for name, (q, g) in (("v2a", (v, a)), ("a2v", (a, v))):
                 for key, rank in zip(keys[sel].tolist(), match_ranks(q, g).tolist()):
-                    ranks.append({"key": key, "clip": int(j), "direction": name, "rank": int(rank),
-                                  "gallery": int(sel.sum())})
+                    ranks.append(
+                        {"key": key, "clip": int(j), "direction": name, "rank": int(rank), "gallery": int(sel.sum())}
+                    )
         n_pos += 1
     if not n_pos:
         return {}
@@ -168,9 +211,16 @@ def retrieval_recalls(emb: dict[str, Any], test_keys: list[str],
     return out
 
 
-def retrieval_rows(*, model: PretrainModel, meta: dict[str, Any], downstream: Downstream, clips_per_video: int,
-                   folds: list[int] | None = None, predictions: list[dict[str, Any]] | None = None,
-                   cache: FeatureCache | None = None) -> list[dict[str, Any]]:
+def retrieval_rows(
+    *,
+    model: PretrainModel,
+    meta: dict[str, Any],
+    downstream: Downstream,
+    clips_per_video: int,
+    folds: list[int] | None = None,
+    predictions: list[dict[str, Any]] | None = None,
+    cache: FeatureCache | None = None,
+) -> list[dict[str, Any]]:
     """Recall@1/5/10 video->audio and audio->video on each fold's test videos. Tidy rows (none
     when the head does not embed both modalities or no sample has frames and audio); when
     ``predictions`` is a list, the rank of every query's true match is appended to it. With a
@@ -179,8 +229,14 @@ def retrieval_rows(*, model: PretrainModel, meta: dict[str, Any], downstream: Do
     if not embeds_both(model):
         print(f"retrieval: {meta['run']} ({meta['method']}) has no audio-visual embedding head; skipped", flush=True)
         return []
-    emb = embed_clips(model, downstream.urls, clip_frames=int(meta["config"]["clip_frames"]),
-                      clips_per_video=clips_per_video, mel_norm=tuple(meta["mel_norm"]), cache=cache)
+    emb = embed_clips(
+        model,
+        downstream.urls,
+        clip_frames=int(meta["config"]["clip_frames"]),
+        clips_per_video=clips_per_video,
+        mel_norm=tuple(meta["mel_norm"]),
+        cache=cache,
+    )
     if not emb["key"]:
         print(f"retrieval: no sample of {downstream.name} has frames and audio; skipped", flush=True)
         return []
@@ -197,9 +253,21 @@ def retrieval_rows(*, model: PretrainModel, meta: dict[str, Any], downstream: Do
             continue
         for metric in sorted(k for k in res if "_r" in k):
             k = int(metric.split("_r")[1])
-            rows.append({"encoder": "video+audio", "backbone": f"{meta['config']['video_backbone']}+"
-                         f"{meta['config']['audio_backbone']}", "protocol": "retrieval", "classifier": "",
-                         "fold": fold, "metric": metric, "value": res[metric], "n_train": 0, "n_test": res["n_test"],
-                         "n_train_clips": 0, "n_test_clips": res["n_test_clips"], "pretrain_overlap": sp.overlap,
-                         "chance": min(1.0, k / max(1, res["n_test"]))})
+            rows.append(
+                {
+                    "encoder": "video+audio",
+                    "backbone": f"{meta['config']['video_backbone']}+{meta['config']['audio_backbone']}",
+                    "protocol": "retrieval",
+                    "classifier": "",
+                    "fold": fold,
+                    "metric": metric,
+                    "value": res[metric],
+                    "n_train": 0,
+                    "n_test": res["n_test"],
+                    "n_train_clips": 0,
+                    "n_test_clips": res["n_test_clips"],
+                    "pretrain_overlap": sp.overlap,
+                    "chance": min(1.0, k / max(1, res["n_test"])),
+                }
+            )
     return rows

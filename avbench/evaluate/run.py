@@ -50,8 +50,16 @@ def feature_cache(root: str | Path | None, ck: Checkpoint, ds: Downstream) -> Fe
     return FeatureCache(Path(root), encoders, ds.manifest_hash, model=model)
 
 
-def with_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], run_name: str, downstream: str,
-                    index: str | Path, shards: str | Path = "", skipped: int = 0) -> pd.DataFrame:
+def with_provenance(
+    rows: pd.DataFrame,
+    *,
+    meta: dict[str, Any],
+    run_name: str,
+    downstream: str,
+    index: str | Path,
+    shards: str | Path = "",
+    skipped: int = 0,
+) -> pd.DataFrame:
     """Key and provenance columns of evaluation rows (method = the run name, pretext = its method,
     seed = its pretraining seed, ``run_name``: the config's); ``skipped`` damaged samples
     (``--on-damage skip``) are not counted in ``clips_used``."""
@@ -66,15 +74,25 @@ def with_provenance(rows: pd.DataFrame, *, meta: dict[str, Any], run_name: str, 
     rows.insert(1, "pretext", meta["method"])
     rows.insert(2, "pretrain_data", meta.get("pretrain_data", meta["config"].get("dataset", "")))
     rows.insert(3, "downstream", downstream)
-    for k, v in {"seed": meta["seed"], "run_name": run_name, "config_hash": meta.get("config_hash", ""),
-                 "pretrain_manifest_hash": meta.get("pretrain_manifest_hash", ""), "downstream_manifest_hash": h,
-                 "git_rev": git_revision(), "pretrain_clips_used": meta.get("pretrain_clips_used", 0),
-                 "pretrain_clips_listed": meta.get("pretrain_clips_listed", 0),
-                 "pretrain_clips_found": meta.get("pretrain_clips_found", 0), "clips_used": used,
-                 "clips_listed": listed, "clips_found": found, "pretrain_wall_s": meta.get("wall_s", 0),
-                 "pretrain_shards_hash": meta.get("pretrain_shards_hash", ""),
-                 "downstream_shards_hash": shards_hash(shards) if shards else "", "env_hash": env_hash(),
-                 "packages": packages()}.items():
+    for k, v in {
+        "seed": meta["seed"],
+        "run_name": run_name,
+        "config_hash": meta.get("config_hash", ""),
+        "pretrain_manifest_hash": meta.get("pretrain_manifest_hash", ""),
+        "downstream_manifest_hash": h,
+        "git_rev": git_revision(),
+        "pretrain_clips_used": meta.get("pretrain_clips_used", 0),
+        "pretrain_clips_listed": meta.get("pretrain_clips_listed", 0),
+        "pretrain_clips_found": meta.get("pretrain_clips_found", 0),
+        "clips_used": used,
+        "clips_listed": listed,
+        "clips_found": found,
+        "pretrain_wall_s": meta.get("wall_s", 0),
+        "pretrain_shards_hash": meta.get("pretrain_shards_hash", ""),
+        "downstream_shards_hash": shards_hash(shards) if shards else "",
+        "env_hash": env_hash(),
+        "packages": packages(),
+    }.items():
         rows[k] = v
     return rows
 
@@ -99,11 +117,21 @@ def frozen_protocols(settings: dict[str, Any], meta: dict[str, Any], protocols: 
     return out
 
 
-def evaluate_checkpoint(*, checkpoint: PathOrCheckpoint, shard_dir: str | Path, index_path: str | Path, task: str,
-                        downstream: str, settings: dict[str, Any], run_name: str,
-                        protocols: list[str] | None = None, pretrain_index: str | Path | None = None,
-                        threads: int = 1, on_damage: str = "fail",
-                        feature_cache_dir: str | Path | None = None) -> EvalResult:
+def evaluate_checkpoint(
+    *,
+    checkpoint: PathOrCheckpoint,
+    shard_dir: str | Path,
+    index_path: str | Path,
+    task: str,
+    downstream: str,
+    settings: dict[str, Any],
+    run_name: str,
+    protocols: list[str] | None = None,
+    pretrain_index: str | Path | None = None,
+    threads: int = 1,
+    on_damage: str = "fail",
+    feature_cache_dir: str | Path | None = None,
+) -> EvalResult:
     """The frozen-encoder protocols of a checkpoint on a labelled set (``task``: ``video`` or
     ``audio``): the linear classifier of every encoder that fits the task on every official fold,
     and cross-modal retrieval (video sets, runs whose head embeds video and audio).
@@ -117,53 +145,126 @@ def evaluate_checkpoint(*, checkpoint: PathOrCheckpoint, shard_dir: str | Path, 
 
     ck = load_checkpoint(checkpoint)
     encoders, meta = load_encoders(ck)
-    ds = Downstream.load(name=downstream, shard_dir=shard_dir, index_path=index_path, pretrain_index=pretrain_index,
-                         overlap_policy=settings["overlap"], on_damage=on_damage)
+    ds = Downstream.load(
+        name=downstream,
+        shard_dir=shard_dir,
+        index_path=index_path,
+        pretrain_index=pretrain_index,
+        overlap_policy=settings["overlap"],
+        on_damage=on_damage,
+    )
     if ds.overlap:
-        print(f"{len(ds.overlap)} items of {downstream} share a source file with the pretraining set "
-              f"(policy: {settings['overlap']})", flush=True)
+        print(
+            f"{len(ds.overlap)} items of {downstream} share a source file with the pretraining set "
+            f"(policy: {settings['overlap']})",
+            flush=True,
+        )
     protocols = frozen_protocols(settings, meta, protocols)
     cache = feature_cache(feature_cache_dir, ck, ds)
     rows: list[dict[str, Any]] = []
     preds: list[dict[str, Any]] = []
     if "linear" in protocols:
         classifier = settings["audio_classifier"] if task == "audio" else "logreg"
-        rows += linear_eval(encoders=encoders, meta=meta, downstream=ds, task=task,
-                            clips_per_video=int(settings["clips_per_video"]), C=float(settings["linear_C"]),
-                            classifier=classifier, seed=int(meta["seed"]), threads=threads, predictions=preds,
-                            cache=cache)
+        rows += linear_eval(
+            encoders=encoders,
+            meta=meta,
+            downstream=ds,
+            task=task,
+            clips_per_video=int(settings["clips_per_video"]),
+            C=float(settings["linear_C"]),
+            classifier=classifier,
+            seed=int(meta["seed"]),
+            threads=threads,
+            predictions=preds,
+            cache=cache,
+        )
     if "retrieval" in protocols and task == "video":
         model, _ = load_pretrain_model(ck)
-        rows += retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=int(settings["clips_per_video"]),
-                               predictions=preds, cache=cache)
-    out = with_provenance(pd.DataFrame(rows), meta=meta, run_name=run_name, downstream=downstream, index=index_path,
-                          shards=shard_dir, skipped=ds.skipped)
-    return EvalResult(rows=out, predictions=prediction_frame(preds, meta=meta, downstream=downstream), meta=meta,
-                      protocols=tuple(protocols))
+        rows += retrieval_rows(
+            model=model,
+            meta=meta,
+            downstream=ds,
+            clips_per_video=int(settings["clips_per_video"]),
+            predictions=preds,
+            cache=cache,
+        )
+    out = with_provenance(
+        pd.DataFrame(rows),
+        meta=meta,
+        run_name=run_name,
+        downstream=downstream,
+        index=index_path,
+        shards=shard_dir,
+        skipped=ds.skipped,
+    )
+    return EvalResult(
+        rows=out,
+        predictions=prediction_frame(preds, meta=meta, downstream=downstream),
+        meta=meta,
+        protocols=tuple(protocols),
+    )
 
 
-def finetune_checkpoint(*, checkpoint: PathOrCheckpoint, shard_dir: str | Path, index_path: str | Path, task: str,
-                        downstream: str, fold: int, protocol: str, settings: dict[str, Any], run_name: str,
-                        pretrain_index: str | Path | None = None, model_dir: str | Path | None = None,
-                        on_damage: str = "fail", feature_cache_dir: str | Path | None = None) -> EvalResult:
+def finetune_checkpoint(
+    *,
+    checkpoint: PathOrCheckpoint,
+    shard_dir: str | Path,
+    index_path: str | Path,
+    task: str,
+    downstream: str,
+    fold: int,
+    protocol: str,
+    settings: dict[str, Any],
+    run_name: str,
+    pretrain_index: str | Path | None = None,
+    model_dir: str | Path | None = None,
+    on_damage: str = "fail",
+    feature_cache_dir: str | Path | None = None,
+) -> EvalResult:
     """One official fold of a fine-tune protocol (``finetune`` or ``finetune_top``) of a checkpoint's
     encoders that fit ``task`` (:func:`avbench.evaluate.finetune.finetune_fold`), with provenance.
     settings: the config's ``evaluate`` section (its ``finetune`` recipe, overlap, clips_per_video)."""
     from avbench.evaluate.finetune import finetune_fold
 
     ck = load_checkpoint(checkpoint)
-    ds = Downstream.load(name=downstream, shard_dir=shard_dir, index_path=index_path, pretrain_index=pretrain_index,
-                         overlap_policy=settings["overlap"], on_damage=on_damage)
+    ds = Downstream.load(
+        name=downstream,
+        shard_dir=shard_dir,
+        index_path=index_path,
+        pretrain_index=pretrain_index,
+        overlap_policy=settings["overlap"],
+        on_damage=on_damage,
+    )
     preds: list[dict[str, Any]] = []
-    rows = finetune_fold(checkpoint=ck, downstream=ds, task=task, fold=fold, protocol=protocol,
-                         settings=settings["finetune"], clips_per_video=int(settings["clips_per_video"]),
-                         seed=int(ck["meta"]["seed"]), model_dir=model_dir, predictions=preds,
-                         cache=feature_cache(feature_cache_dir, ck, ds))
+    rows = finetune_fold(
+        checkpoint=ck,
+        downstream=ds,
+        task=task,
+        fold=fold,
+        protocol=protocol,
+        settings=settings["finetune"],
+        clips_per_video=int(settings["clips_per_video"]),
+        seed=int(ck["meta"]["seed"]),
+        model_dir=model_dir,
+        predictions=preds,
+        cache=feature_cache(feature_cache_dir, ck, ds),
+    )
     meta = ck["meta"]
-    out = with_provenance(pd.DataFrame(rows), meta=meta, run_name=run_name, downstream=downstream, index=index_path,
-                          shards=shard_dir, skipped=ds.skipped)
-    return EvalResult(rows=out, predictions=prediction_frame(preds, meta=meta, downstream=downstream), meta=meta,
-                      protocols=(protocol,))
+    out = with_provenance(
+        pd.DataFrame(rows),
+        meta=meta,
+        run_name=run_name,
+        downstream=downstream,
+        index=index_path,
+        shards=shard_dir,
+        skipped=ds.skipped,
+    )
+    return EvalResult(
+        rows=out,
+        predictions=prediction_frame(preds, meta=meta, downstream=downstream),
+        meta=meta,
+        protocols=(protocol,),
+    )
 
 
 def row_summary(rows: pd.DataFrame) -> dict[tuple[str, str, str], float]:

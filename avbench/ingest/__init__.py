@@ -42,8 +42,9 @@ CSV_FORMATS = ("kinetics", "audioset")
 _MEDIA_KW = {"ucf101": "videos_dir", "hmdb51": "videos_dir", "esc50": "audio_dir"}
 
 
-def prepare(format: str, source: str | os.PathLike[str], *, videos: str | os.PathLike[str] | None = None,
-            **kw: Any) -> pd.DataFrame:
+def prepare(
+    format: str, source: str | os.PathLike[str], *, videos: str | os.PathLike[str] | None = None, **kw: Any
+) -> pd.DataFrame:
     """Run the recipe of ``format`` (the CLI's ``avbench ingest``).
 
     For kinetics/audioset ``source`` is the CSV and ``videos`` the media folder (default: the CSV's
@@ -65,6 +66,15 @@ def prepare(format: str, source: str | os.PathLike[str], *, videos: str | os.Pat
 
 
 __all__ = [
-    "FORMATS", "STATUSES", "prepare", "summarize", "prepare_kinetics", "prepare_audioset",
-    "prepare_ucf101", "prepare_hmdb51", "prepare_esc50", "prepare_dcase", "prepare_folder",
+    "FORMATS",
+    "STATUSES",
+    "prepare",
+    "summarize",
+    "prepare_kinetics",
+    "prepare_audioset",
+    "prepare_ucf101",
+    "prepare_hmdb51",
+    "prepare_esc50",
+    "prepare_dcase",
+    "prepare_folder",
 ]

@@ -24,8 +24,16 @@ import pandas as pd
 from avbench.ingest.common import (
     not_utf8,
     apply_hit,
-    AUDIO_EXTS, MALFORMED, VIDEO_EXTS, FolderIndex, finalize, label_index,
-    malformed, mark_duplicates, parse_seconds, row,
+    AUDIO_EXTS,
+    MALFORMED,
+    VIDEO_EXTS,
+    FolderIndex,
+    finalize,
+    label_index,
+    malformed,
+    mark_duplicates,
+    parse_seconds,
+    row,
 )
 
 EXTS: tuple[str, ...] = AUDIO_EXTS + VIDEO_EXTS
@@ -61,9 +69,14 @@ def _find(index: FolderIndex, vid: str, start: float, end: float) -> tuple[str, 
     return None
 
 
-def prepare_audioset(csv_path: str | os.PathLike[str], audio_or_video_dir: str | os.PathLike[str] | None = None,
-                     *, labels_csv: str | os.PathLike[str] | None = None, split: str | None = None,
-                     dataset: str = "audioset") -> pd.DataFrame:
+def prepare_audioset(
+    csv_path: str | os.PathLike[str],
+    audio_or_video_dir: str | os.PathLike[str] | None = None,
+    *,
+    labels_csv: str | os.PathLike[str] | None = None,
+    split: str | None = None,
+    dataset: str = "audioset",
+) -> pd.DataFrame:
     """Manifest of an AudioSet segments CSV; the media folder defaults to the CSV's folder."""
     csv_path = Path(csv_path)
     if labels_csv is None and (csv_path.parent / "class_labels_indices.csv").is_file():
@@ -102,8 +115,15 @@ def prepare_audioset(csv_path: str | os.PathLike[str], audio_or_video_dir: str |
             rows.append(malformed(line_no, str(e), split=split))
             continue
         names = [classes[m][1] if classes and m in classes else m for m in mids]
-        r = row(id=f"{vid}_{int(start)}_{int(end)}", label=names[0] if names else "", split=split,
-                t_start=start, t_end=end, labels=";".join(names), label_mids=";".join(mids))
+        r = row(
+            id=f"{vid}_{int(start)}_{int(end)}",
+            label=names[0] if names else "",
+            split=split,
+            t_start=start,
+            t_end=end,
+            labels=";".join(names),
+            label_mids=";".join(mids),
+        )
         r["_mid"] = mids[0] if mids else ""
         hit = _find(index, vid, start, end)
         apply_hit(r, index, hit)

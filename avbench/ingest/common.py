@@ -35,8 +35,30 @@ from avbench.paths import resolve_under
 VIDEO_EXTS: tuple[str, ...] = ("mp4", "webm", "mkv", "avi", "mov")
 AUDIO_EXTS: tuple[str, ...] = ("wav", "flac", "mp3", "ogg", "m4a", "opus")
 #: what a plain folder's files are taken for media by (any other file is ``not_media``)
-MEDIA_EXTS: tuple[str, ...] = ("mp4", "webm", "mkv", "avi", "mov", "wav", "flac", "mp3", "ogg", "m4v", "m4a", "opus",
-                               "flv", "ts", "mts", "m2ts", "mpg", "mpeg", "3gp", "wmv", "ogv", "aac")
+MEDIA_EXTS: tuple[str, ...] = (
+    "mp4",
+    "webm",
+    "mkv",
+    "avi",
+    "mov",
+    "wav",
+    "flac",
+    "mp3",
+    "ogg",
+    "m4v",
+    "m4a",
+    "opus",
+    "flv",
+    "ts",
+    "mts",
+    "m2ts",
+    "mpg",
+    "mpeg",
+    "3gp",
+    "wmv",
+    "ogv",
+    "aac",
+)
 
 OK, MISSING, UNSAFE, DUPLICATE, MALFORMED = "ok", "missing", "unsafe_path", "duplicate", "malformed"
 NOT_MEDIA = "not_media"
@@ -190,7 +212,9 @@ def read_csv_records(path: str | os.PathLike[str]) -> tuple[list[str], list[tupl
             bad = not_utf8(fields)
             if header is None:
                 if bad or any("\0" in x for x in fields):
-                    raise ValueError(f"{path}: not UTF-8 text ({bad or 'NUL bytes: UTF-16?'}); convert the file to UTF-8")
+                    raise ValueError(
+                        f"{path}: not UTF-8 text ({bad or 'NUL bytes: UTF-16?'}); convert the file to UTF-8"
+                    )
                 header = [h.strip().lower() for h in fields]
                 continue
             if bad:
@@ -201,13 +225,13 @@ def read_csv_records(path: str | os.PathLike[str]) -> tuple[list[str], list[tupl
 
 
 def not_utf8(fields: Sequence[str]) -> str:
-    """"" when every field is valid text, else which byte is not UTF-8 (fields read with
+    """ "" when every field is valid text, else which byte is not UTF-8 (fields read with
     ``errors="surrogateescape"``)."""
     for x in fields:
         try:
             x.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raw = x[exc.start:exc.end].encode("utf-8", "surrogateescape")
+            raw = x[exc.start : exc.end].encode("utf-8", "surrogateescape")
             return f"byte 0x{raw[0]:02x} is not UTF-8"
     return ""
 
@@ -233,8 +257,15 @@ def label_index(labels: Iterable[str]) -> dict[str, int]:
 def row(**kw: Any) -> dict[str, Any]:
     """A manifest row with defaults for every base column."""
     base: dict[str, Any] = {
-        "id": "", "path": "", "label": "", "label_idx": -1, "split": "",
-        "t_start": float("nan"), "t_end": float("nan"), "status": MISSING, "reason": "",
+        "id": "",
+        "path": "",
+        "label": "",
+        "label_idx": -1,
+        "split": "",
+        "t_start": float("nan"),
+        "t_end": float("nan"),
+        "status": MISSING,
+        "reason": "",
     }
     base.update(kw)
     return base
@@ -262,8 +293,9 @@ def mark_duplicates(rows: list[dict[str, Any]]) -> None:
             r["reason"] = "id listed before"
 
 
-def finalize(rows: Sequence[dict[str, Any]], *, dataset: str, fmt: str, n_folds: int = 0,
-             extra: Sequence[str] = ()) -> pd.DataFrame:
+def finalize(
+    rows: Sequence[dict[str, Any]], *, dataset: str, fmt: str, n_folds: int = 0, extra: Sequence[str] = ()
+) -> pd.DataFrame:
     """Rows -> manifest DataFrame with the manifest's columns and dtypes, in a fixed order."""
     folds = [f"fold_{k}" for k in range(1, n_folds + 1)]
     cols = list(BASE_COLUMNS) + folds + ["reason"] + [c for c in extra if c != "reason"]

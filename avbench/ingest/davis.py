@@ -64,16 +64,22 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     return m
 
 
-def prepare_davis(root: str | os.PathLike[str], *, resolution: str = "480p", year: str = "2017",
-                  dataset: str = "davis") -> pd.DataFrame:
+def prepare_davis(
+    root: str | os.PathLike[str], *, resolution: str = "480p", year: str = "2017", dataset: str = "davis"
+) -> pd.DataFrame:
     """Manifest of the sequences of a DAVIS folder (module doc)."""
     base = Path(root)
     if not (base / "JPEGImages").is_dir():
         raise FileNotFoundError(f"{root}: no JPEGImages folder (not a DAVIS layout)")
     frames_dir = base / "JPEGImages" / resolution
     sets = _image_sets(base, year)
-    names = list(sets) if sets else sorted(p.name for p in frames_dir.iterdir() if p.is_dir()) \
-        if frames_dir.is_dir() else []
+    names = (
+        list(sets)
+        if sets
+        else sorted(p.name for p in frames_dir.iterdir() if p.is_dir())
+        if frames_dir.is_dir()
+        else []
+    )
     rows: list[dict[str, Any]] = []
     for name in names:
         split = sets.get(name, "unlabeled")
@@ -95,30 +101,56 @@ def prepare_davis(root: str | os.PathLike[str], *, resolution: str = "480p", yea
             rows.append(row(id=name, split=split, status=MISSING, reason=f"no frames in {rel_frames}"))
             continue
         if not pngs:
-            rows.append(row(id=name, split=split, status=MALFORMED, reason=f"no annotations in {rel_ann}",
-                            n_frames=len(jpgs)))
+            rows.append(
+                row(id=name, split=split, status=MALFORMED, reason=f"no annotations in {rel_ann}", n_frames=len(jpgs))
+            )
             continue
         if pngs[0].stem != jpgs[0].stem:
-            rows.append(row(id=name, split=split, status=MALFORMED, n_frames=len(jpgs),
-                            reason=f"first annotation {pngs[0].name} is not of the first frame {jpgs[0].name}"))
+            rows.append(
+                row(
+                    id=name,
+                    split=split,
+                    status=MALFORMED,
+                    n_frames=len(jpgs),
+                    reason=f"first annotation {pngs[0].name} is not of the first frame {jpgs[0].name}",
+                )
+            )
             continue
         try:
             first = read_mask(pngs[0])
         except (OSError, ValueError) as exc:
-            rows.append(row(id=name, split=split, status=MALFORMED, n_frames=len(jpgs),
-                            reason=f"unreadable annotation {pngs[0].name}: {exc}"))
+            rows.append(
+                row(
+                    id=name,
+                    split=split,
+                    status=MALFORMED,
+                    n_frames=len(jpgs),
+                    reason=f"unreadable annotation {pngs[0].name}: {exc}",
+                )
+            )
             continue
         n_obj = int(len([v for v in np.unique(first) if v != 0]))
-        rows.append(row(id=name, path=str(fdir), split=split, status=OK, n_frames=len(jpgs), n_objects=n_obj,
-                        label="", reason="" if n_obj else "no object in the first annotation"))
+        rows.append(
+            row(
+                id=name,
+                path=str(fdir),
+                split=split,
+                status=OK,
+                n_frames=len(jpgs),
+                n_objects=n_obj,
+                label="",
+                reason="" if n_obj else "no object in the first annotation",
+            )
+        )
     df = finalize(rows, dataset=dataset, fmt="davis", extra=("n_frames", "n_objects"))
     for c in ("n_frames", "n_objects"):
         df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype(np.int64)
     return df
 
 
-def load_sequence(frames_dir: str | os.PathLike[str], *, short_side: int | None = None,
-                  max_frames: int | None = None) -> dict[str, Any]:
+def load_sequence(
+    frames_dir: str | os.PathLike[str], *, short_side: int | None = None, max_frames: int | None = None
+) -> dict[str, Any]:
     """Frames (T, H, W, 3) uint8 RGB and masks (T, H, W) int64 of one sequence folder (its
     annotations found by replacing ``JPEGImages`` with ``Annotations`` in the path). Frames without
     an annotation get masks of -1 (not scored). ``short_side``: downscale both (area for frames,
@@ -126,7 +158,7 @@ def load_sequence(frames_dir: str | os.PathLike[str], *, short_side: int | None 
     fdir = Path(frames_dir)
     parts = list(fdir.parts)
     i = len(parts) - 1 - parts[::-1].index("JPEGImages")
-    adir = Path(*parts[:i], "Annotations", *parts[i + 1:])
+    adir = Path(*parts[:i], "Annotations", *parts[i + 1 :])
     jpgs = _frames(fdir, ".jpg")[: max_frames or None]
     frames, masks = [], []
     for j in jpgs:

@@ -26,7 +26,16 @@ from typing import Any
 import pandas as pd
 
 from avbench.ingest.common import (
-    DUPLICATE, FolderIndex, check_found, finalize, label_index, locate, malformed, mark_duplicates, normalize_rel, row,
+    DUPLICATE,
+    FolderIndex,
+    check_found,
+    finalize,
+    label_index,
+    locate,
+    malformed,
+    mark_duplicates,
+    normalize_rel,
+    row,
 )
 from avbench.ingest.ucf101 import read_lines
 
@@ -71,8 +80,14 @@ def prepare_dcase(root: str | os.PathLike[str], *, dataset: str = "dcase") -> pd
                 continue
             rel = rel_of(f[0])
             if rel in by_rel:
-                rows.append(row(id=PurePosixPath(rel).stem, label=f[1], status=DUPLICATE,
-                                reason=f"meta.txt:{line_no}: listed twice"))
+                rows.append(
+                    row(
+                        id=PurePosixPath(rel).stem,
+                        label=f[1],
+                        status=DUPLICATE,
+                        reason=f"meta.txt:{line_no}: listed twice",
+                    )
+                )
                 continue
             add(rel, f[1], f"meta.txt:{line_no}")
 
@@ -101,8 +116,14 @@ def prepare_dcase(root: str | os.PathLike[str], *, dataset: str = "dcase") -> pd
             if not r["label"]:
                 r["label"] = label
             if r.get(fk, "") not in ("", value):
-                rows.append(row(id=r["id"], label=r["label"], status=DUPLICATE,
-                                reason=f"{p.name}:{line_no}: also in {r[fk]} of fold {k}"))
+                rows.append(
+                    row(
+                        id=r["id"],
+                        label=r["label"],
+                        status=DUPLICATE,
+                        reason=f"{p.name}:{line_no}: also in {r[fk]} of fold {k}",
+                    )
+                )
                 continue
             r[fk] = value
 

@@ -19,8 +19,13 @@ from avbench.ingest.common import FolderIndex, finalize, locate, malformed, mark
 N_FOLDS = 5
 
 
-def prepare_esc50(root: str | os.PathLike[str], *, audio_dir: str | os.PathLike[str] | None = None,
-                  meta_csv: str | os.PathLike[str] | None = None, dataset: str = "esc50") -> pd.DataFrame:
+def prepare_esc50(
+    root: str | os.PathLike[str],
+    *,
+    audio_dir: str | os.PathLike[str] | None = None,
+    meta_csv: str | os.PathLike[str] | None = None,
+    dataset: str = "esc50",
+) -> pd.DataFrame:
     """Manifest of ESC-50 from ``meta/esc50.csv``."""
     root = Path(root)
     meta = Path(meta_csv) if meta_csv is not None else root / "meta" / "esc50.csv"
@@ -46,8 +51,9 @@ def prepare_esc50(root: str | os.PathLike[str], *, audio_dir: str | os.PathLike[
         except ValueError as e:
             rows.append(malformed(line_no, str(e), label=get["category"]))
             continue
-        r = row(id=PurePosixPath(get["filename"]).stem, label=get["category"], label_idx=target,
-                esc10=get.get("esc10", ""))
+        r = row(
+            id=PurePosixPath(get["filename"]).stem, label=get["category"], label_idx=target, esc10=get.get("esc10", "")
+        )
         for k in range(1, N_FOLDS + 1):
             r[f"fold_{k}"] = "test" if fold == k else "train"
         r["split"] = r["fold_1"]

@@ -18,11 +18,26 @@ from typing import Any
 
 import pandas as pd
 
-from avbench.ingest.common import MALFORMED, MEDIA_EXTS, NOT_MEDIA, FolderIndex, check_found, finalize, label_index, mark_duplicates, row
+from avbench.ingest.common import (
+    MALFORMED,
+    MEDIA_EXTS,
+    NOT_MEDIA,
+    FolderIndex,
+    check_found,
+    finalize,
+    label_index,
+    mark_duplicates,
+    row,
+)
 
 
-def prepare_folder(root: str | os.PathLike[str], *, labels: str = "parent", dataset: str = "folder",
-                   extensions: Sequence[str] = MEDIA_EXTS) -> pd.DataFrame:
+def prepare_folder(
+    root: str | os.PathLike[str],
+    *,
+    labels: str = "parent",
+    dataset: str = "folder",
+    extensions: Sequence[str] = MEDIA_EXTS,
+) -> pd.DataFrame:
     """Manifest of every media file under ``root``."""
     if labels not in ("parent", "none"):
         raise ValueError(f"labels must be 'parent' or 'none', not {labels!r}")
@@ -40,8 +55,14 @@ def prepare_folder(root: str | os.PathLike[str], *, labels: str = "parent", data
             rows.append(row(id=shown, split="unlabeled", status=MALFORMED, reason=f"file name is not UTF-8: {shown}"))
             continue
         if p.suffix[1:].lower() not in exts:
-            rows.append(row(id=rel, split="unlabeled", status=NOT_MEDIA,
-                            reason=f"not a media file ({p.suffix or 'no extension'}): {rel}"))
+            rows.append(
+                row(
+                    id=rel,
+                    split="unlabeled",
+                    status=NOT_MEDIA,
+                    reason=f"not a media file ({p.suffix or 'no extension'}): {rel}",
+                )
+            )
             continue
         parent = "" if str(p.parent) == "." else p.parent.name
         r = row(id=str(p.with_suffix("")), label=parent if labels == "parent" else "", split="unlabeled")

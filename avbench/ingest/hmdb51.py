@@ -33,8 +33,13 @@ def _splits_dir(root: Path) -> Path:
     return root
 
 
-def prepare_hmdb51(root: str | os.PathLike[str], *, splits_dir: str | os.PathLike[str] | None = None,
-                   videos_dir: str | os.PathLike[str] | None = None, dataset: str = "hmdb51") -> pd.DataFrame:
+def prepare_hmdb51(
+    root: str | os.PathLike[str],
+    *,
+    splits_dir: str | os.PathLike[str] | None = None,
+    videos_dir: str | os.PathLike[str] | None = None,
+    dataset: str = "hmdb51",
+) -> pd.DataFrame:
     """Manifest of HMDB51 from its official split files."""
     root = Path(root)
     sdir = Path(splits_dir) if splits_dir is not None else _splits_dir(root)
@@ -66,16 +71,25 @@ def prepare_hmdb51(root: str | os.PathLike[str], *, splits_dir: str | os.PathLik
             name, side = parts[0], _SIDE[parts[1]]
             rel = f"{cls}/{name}"
             if "/" in name or "\\" in name or index.resolve(rel) is None:
-                rows.append(row(id=name, label=cls, label_idx=classes[cls], status=UNSAFE,
-                                reason=f"{where}: path escapes the dataset root", **{fk: side}))
+                rows.append(
+                    row(
+                        id=name,
+                        label=cls,
+                        label_idx=classes[cls],
+                        status=UNSAFE,
+                        reason=f"{where}: path escapes the dataset root",
+                        **{fk: side},
+                    )
+                )
                 continue
             vid = PurePosixPath(name).stem
             prev = by_id.get(vid)
             if prev is not None:
                 if prev["label"] != cls or fk in prev["_folds_seen"]:
                     why = f"also in class {prev['label']}" if prev["label"] != cls else f"listed twice for fold {k}"
-                    rows.append(row(id=vid, label=cls, label_idx=classes[cls], status=DUPLICATE,
-                                    reason=f"{where}: {why}"))
+                    rows.append(
+                        row(id=vid, label=cls, label_idx=classes[cls], status=DUPLICATE, reason=f"{where}: {why}")
+                    )
                     continue
                 prev[fk] = side
                 prev["_folds_seen"].add(fk)

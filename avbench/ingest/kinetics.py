@@ -23,15 +23,25 @@ import pandas as pd
 
 from avbench.ingest.common import (
     apply_hit,
-    VIDEO_EXTS, FolderIndex, finalize, label_index, malformed, mark_duplicates,
-    UNSAFE, parse_seconds, read_csv_records, row, window_id,
+    VIDEO_EXTS,
+    FolderIndex,
+    finalize,
+    label_index,
+    malformed,
+    mark_duplicates,
+    UNSAFE,
+    parse_seconds,
+    read_csv_records,
+    row,
+    window_id,
 )
 
 REQUIRED = ("youtube_id", "time_start", "time_end")
 
 
-def find_clip(index: FolderIndex, vid: str, clip_id: str, folders: tuple[str, ...],
-              exts: tuple[str, ...] = VIDEO_EXTS) -> tuple[str, bool] | None:
+def find_clip(
+    index: FolderIndex, vid: str, clip_id: str, folders: tuple[str, ...], exts: tuple[str, ...] = VIDEO_EXTS
+) -> tuple[str, bool] | None:
     """The relative path of the media file of a clip and whether it is trimmed, or None.
 
     Tries the trimmed name ``clip_id`` then the untrimmed ``vid``; within a name, files directly in
@@ -51,8 +61,9 @@ def find_clip(index: FolderIndex, vid: str, clip_id: str, folders: tuple[str, ..
     return None
 
 
-def prepare_kinetics(csv_path: str | os.PathLike[str], videos_dir: str | os.PathLike[str] | None = None,
-                     *, dataset: str = "kinetics") -> pd.DataFrame:
+def prepare_kinetics(
+    csv_path: str | os.PathLike[str], videos_dir: str | os.PathLike[str] | None = None, *, dataset: str = "kinetics"
+) -> pd.DataFrame:
     """Manifest of a Kinetics CSV; ``videos_dir`` defaults to the CSV's folder."""
     csv_path = Path(csv_path)
     header, data = read_csv_records(csv_path)
@@ -74,8 +85,15 @@ def prepare_kinetics(csv_path: str | os.PathLike[str], videos_dir: str | os.Path
         get = {name: fields[i].strip() for name, i in col.items()}
         vid, label, split = get["youtube_id"], get.get("label", ""), get.get("split", "")
         if "/" in vid or "\\" in vid or vid in (".", "..") or "\0" in vid:
-            rows.append(row(id=vid, label=label, split=split, status=UNSAFE,
-                            reason=f"{csv_path.name}:{line_no}: youtube_id is a path ({vid[:80]!r})"))
+            rows.append(
+                row(
+                    id=vid,
+                    label=label,
+                    split=split,
+                    status=UNSAFE,
+                    reason=f"{csv_path.name}:{line_no}: youtube_id is a path ({vid[:80]!r})",
+                )
+            )
             continue
         try:
             start, end = parse_seconds(get["time_start"]), parse_seconds(get["time_end"])

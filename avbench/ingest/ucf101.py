@@ -24,7 +24,14 @@ from typing import Any
 import pandas as pd
 
 from avbench.ingest.common import (
-    DUPLICATE, UNSAFE, FolderIndex, finalize, locate, malformed, normalize_rel, row,
+    DUPLICATE,
+    UNSAFE,
+    FolderIndex,
+    finalize,
+    locate,
+    malformed,
+    normalize_rel,
+    row,
 )
 
 N_FOLDS = 3
@@ -67,8 +74,13 @@ def _classes_from_lists(sdir: Path) -> dict[str, tuple[int, str]]:
     return {n.lower(): (i, n) for i, n in enumerate(sorted(names))}
 
 
-def prepare_ucf101(root: str | os.PathLike[str], *, splits_dir: str | os.PathLike[str] | None = None,
-                   videos_dir: str | os.PathLike[str] | None = None, dataset: str = "ucf101") -> pd.DataFrame:
+def prepare_ucf101(
+    root: str | os.PathLike[str],
+    *,
+    splits_dir: str | os.PathLike[str] | None = None,
+    videos_dir: str | os.PathLike[str] | None = None,
+    dataset: str = "ucf101",
+) -> pd.DataFrame:
     """Manifest of UCF101 from its official train/test lists."""
     root = Path(root)
     sdir = Path(splits_dir) if splits_dir is not None else root / "ucfTrainTestlist"
@@ -97,18 +109,35 @@ def prepare_ucf101(root: str | os.PathLike[str], *, splits_dir: str | os.PathLik
                 rel = normalize_rel(parts[0])
                 vid = PurePosixPath(rel).stem
                 if index.resolve(rel) is None:  # absolute, "..", or a symlink out of the root
-                    rows.append(row(id=rel, status=UNSAFE, reason=f"{where}: path escapes the dataset root",
-                                    **{f"fold_{k}": side}))
+                    rows.append(
+                        row(
+                            id=rel,
+                            status=UNSAFE,
+                            reason=f"{where}: path escapes the dataset root",
+                            **{f"fold_{k}": side},
+                        )
+                    )
                     continue
                 prev = by_id.get(vid)
                 if prev is not None:
                     fk = f"fold_{k}"
                     if vid in seen_here or prev["_rel"] != rel or prev.get(fk, "") not in ("", side):
-                        why = ("listed twice in " + lst.name if vid in seen_here
-                               else f"also {prev['_rel']}" if prev["_rel"] != rel
-                               else f"also in {prev[fk]} of fold {k}")
-                        rows.append(row(id=vid, label=prev["label"], label_idx=prev["label_idx"],
-                                        status=DUPLICATE, reason=f"{where}: {why}"))
+                        why = (
+                            "listed twice in " + lst.name
+                            if vid in seen_here
+                            else f"also {prev['_rel']}"
+                            if prev["_rel"] != rel
+                            else f"also in {prev[fk]} of fold {k}"
+                        )
+                        rows.append(
+                            row(
+                                id=vid,
+                                label=prev["label"],
+                                label_idx=prev["label_idx"],
+                                status=DUPLICATE,
+                                reason=f"{where}: {why}",
+                            )
+                        )
                         seen_here.add(vid)
                         continue
                     prev[fk] = side

@@ -105,10 +105,17 @@ def _worker(conn: Connection, func: Callable[..., Any], mem_mb: int, init: Calla
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded reason
             line = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] or traceback.format_exc(limit=1)
             peak_mb = (watch.stop() if watch is not None else 0) / 1024
-            if mem_mb > 0 and (peak_mb >= MEMORY_BOUND_FRACTION * mem_mb
-                               or any(w in line.lower() for w in _NOMEM_WORDS)):
-                conn.send((index, "out_of_memory", None,
-                           f"memory bound of {mem_mb} MB reached (peak {peak_mb:.0f} MB): {line}"[:300]))
+            if mem_mb > 0 and (
+                peak_mb >= MEMORY_BOUND_FRACTION * mem_mb or any(w in line.lower() for w in _NOMEM_WORDS)
+            ):
+                conn.send(
+                    (
+                        index,
+                        "out_of_memory",
+                        None,
+                        f"memory bound of {mem_mb} MB reached (peak {peak_mb:.0f} MB): {line}"[:300],
+                    )
+                )
             else:
                 conn.send((index, "error", None, line))
         else:

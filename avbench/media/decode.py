@@ -70,10 +70,24 @@ class DecodedClip:
 # Containers round timestamps (Matroska and WebM to 1 ms): a frame stamped up to this much after a
 # target time still counts as shown at that time.
 TS_TOLERANCE = 0.001
-_Y_PLANE_FORMATS = frozenset({
-    "yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "yuv440p", "yuvj440p", "yuv411p",
-    "yuv410p", "nv12", "nv21", "gray", "yuva420p",
-})
+_Y_PLANE_FORMATS = frozenset(
+    {
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuvj422p",
+        "yuv444p",
+        "yuvj444p",
+        "yuv440p",
+        "yuvj440p",
+        "yuv411p",
+        "yuv410p",
+        "nv12",
+        "nv21",
+        "gray",
+        "yuva420p",
+    }
+)
 
 
 def _frame_times(t_start: float, t_end: float, fps: float) -> np.ndarray:
@@ -109,7 +123,10 @@ def frame_rotation(frame: av.VideoFrame, stream: Any = None) -> int:
 
 def stream_sar(stream: Any) -> float:
     """Sample (pixel) aspect ratio of a video stream; 1.0 when unknown."""
-    for sar in (getattr(stream, "sample_aspect_ratio", None), getattr(stream.codec_context, "sample_aspect_ratio", None)):
+    for sar in (
+        getattr(stream, "sample_aspect_ratio", None),
+        getattr(stream.codec_context, "sample_aspect_ratio", None),
+    ):
         if sar and float(sar) > 0:
             return float(sar)
     return 1.0
@@ -142,9 +159,21 @@ class _FrameProcessor:
     """Receives the chosen source frames (each with the output indices it fills), flags black
     frames, finds the bars on the first frames, then converts every frame through one graph."""
 
-    def __init__(self, n_out: int, *, stream: Any, size: tuple[int, int], resize: str, border_luma: float | None,
-                 border_every: int, border_probe_frames: int, border_min_content: float, black_luma: float | None,
-                 black_fraction: float, timings: defaultdict[str, float]) -> None:
+    def __init__(
+        self,
+        n_out: int,
+        *,
+        stream: Any,
+        size: tuple[int, int],
+        resize: str,
+        border_luma: float | None,
+        border_every: int,
+        border_probe_frames: int,
+        border_min_content: float,
+        black_luma: float | None,
+        black_fraction: float,
+        timings: defaultdict[str, float],
+    ) -> None:
         W, H = size
         self.timings = timings
         self.out = np.zeros((n_out, H, W, 3), np.uint8)
@@ -169,8 +198,11 @@ class _FrameProcessor:
         if self.black_luma is not None or self.border_luma is not None:
             luma, full = luma_plane(frame)
             if self.black_luma is not None:
-                blk = is_black(luma, max_luma=raw_luma_threshold(self.black_luma, full_range=full),
-                               min_fraction=self.black_fraction)
+                blk = is_black(
+                    luma,
+                    max_luma=raw_luma_threshold(self.black_luma, full_range=full),
+                    min_fraction=self.black_fraction,
+                )
                 assert self.black is not None
                 self.black[k0:k1] = blk
         self.timings["borders_black"] += time.process_time() - t0
@@ -196,15 +228,23 @@ class _FrameProcessor:
             samples = usable[:: self.border_every]
             self.border_samples = len(samples)
             if samples:
-                self.crop_box = detect_borders(np.stack(samples), max_luma=raw_luma_threshold(self.border_luma, full_range=full),
-                                               min_content=self.border_min_content)
+                self.crop_box = detect_borders(
+                    np.stack(samples),
+                    max_luma=raw_luma_threshold(self.border_luma, full_range=full),
+                    min_content=self.border_min_content,
+                )
         self.timings["borders_black"] += time.process_time() - t0
-        self.geometry = plan_geometry((sw, sh), size=self.size, crop_box=self.crop_box, rotation=self.rotation,
-                                      sar=stream_sar(self.stream), mode=self.resize)
+        self.geometry = plan_geometry(
+            (sw, sh),
+            size=self.size,
+            crop_box=self.crop_box,
+            rotation=self.rotation,
+            sar=stream_sar(self.stream),
+            mode=self.resize,
+        )
         graph = av.filter.Graph()
         graph.threads = 1
-        src = graph.add_buffer(width=sw, height=sh, format=first.format,
-                               time_base=first.time_base or Fraction(1, 1000))
+        src = graph.add_buffer(width=sw, height=sh, format=first.format, time_base=first.time_base or Fraction(1, 1000))
         nodes = [src] + [graph.add(name, args or None) for name, args in self.geometry.filters]
         nodes.append(graph.add("buffersink"))
         graph.link_nodes(*nodes)
@@ -218,8 +258,10 @@ class _FrameProcessor:
     def _convert(self, frame: av.VideoFrame, k0: int, k1: int) -> None:
         assert self.graph is not None
         if (frame.width, frame.height, frame.format.name) != self.input_key:
-            raise ValueError(f"video frame format changes inside the window ({self.input_key} -> "
-                             f"{(frame.width, frame.height, frame.format.name)})")
+            raise ValueError(
+                f"video frame format changes inside the window ({self.input_key} -> "
+                f"{(frame.width, frame.height, frame.format.name)})"
+            )
         t0 = time.process_time()
         self.graph.push(frame)
         img = self.graph.pull().to_ndarray()
@@ -300,7 +342,7 @@ class _AudioCollector:
             pad_start = -offset
             audio = np.concatenate([np.zeros(pad_start, np.float32), audio])
             offset = 0
-        audio = audio[offset: offset + n_out]
+        audio = audio[offset : offset + n_out]
         pad_end = n_out - len(audio)
         if pad_end > 0:
             audio = np.concatenate([audio, np.zeros(pad_end, np.float32)])
@@ -334,8 +376,11 @@ class _SkipPlanner:
         self.pending: list[Any] = []
         self.seen: list[int] = []  # sorted pts of the packets seen so far
         self.unneeded: set[int] = set()  # pts sent as unneeded that have not come out (yet)
-        self.enabled = (stream.time_base is not None and len(targets) > 0
-                        and any(f in container_format.split(",") for f in self.FORMATS))
+        self.enabled = (
+            stream.time_base is not None
+            and len(targets) > 0
+            and any(f in container_format.split(",") for f in self.FORMATS)
+        )
         self.skipped = 0
 
     def push(self, packet: Any) -> list[Any]:
@@ -393,9 +438,16 @@ class _SkipPlanner:
                 self.cc.skip_frame = "DEFAULT"
 
 
-def _run(container: av.container.InputContainer, vs: Any, as_: Any, t_start: float,
-         vcol: _VideoCollector | None, acol: _AudioCollector | None, timings: defaultdict[str, float],
-         skip: _SkipPlanner | None = None) -> None:
+def _run(
+    container: av.container.InputContainer,
+    vs: Any,
+    as_: Any,
+    t_start: float,
+    vcol: _VideoCollector | None,
+    acol: _AudioCollector | None,
+    timings: defaultdict[str, float],
+    skip: _SkipPlanner | None = None,
+) -> None:
     """One demuxing pass feeding the collectors of the streams given (CPU seconds of the decoders
     added to ``timings``). With a ``skip`` planner, video frames that no target needs are dropped
     by the decoder where it can (non-reference frames)."""
@@ -482,10 +534,19 @@ def decode_clip(
         if vs is not None:
             vs.thread_type = "SLICE"
             vs.codec_context.thread_count = 1
-            proc = _FrameProcessor(len(_frame_times(t_start, t_end, fps)), stream=vs, size=size, resize=resize,
-                                   border_luma=border_luma, border_every=border_every,
-                                   border_probe_frames=border_probe_frames, border_min_content=border_min_content,
-                                   black_luma=black_luma, black_fraction=black_fraction, timings=timings)
+            proc = _FrameProcessor(
+                len(_frame_times(t_start, t_end, fps)),
+                stream=vs,
+                size=size,
+                resize=resize,
+                border_luma=border_luma,
+                border_every=border_every,
+                border_probe_frames=border_probe_frames,
+                border_min_content=border_min_content,
+                black_luma=black_luma,
+                black_fraction=black_fraction,
+                timings=timings,
+            )
             vcol = _VideoCollector(_frame_times(t_start, t_end, fps), t_end, proc)
             if skip_unneeded:
                 skip = _SkipPlanner(vcol.targets, vs, container.format.name)
@@ -505,16 +566,27 @@ def decode_clip(
                 raise ValueError("no video frame decoded in the window")
             frames, n_src = proc.out, vcol.n_src + (skip.skipped if skip is not None else 0)
             cc = vs.codec_context
-            vinfo = {"index": vs.index, "codec": cc.name, "width": cc.width, "height": cc.height,
-                     "rotation": proc.rotation, "sar": round(stream_sar(vs), 6),
-                     "n_streams": len(container.streams.video)}
+            vinfo = {
+                "index": vs.index,
+                "codec": cc.name,
+                "width": cc.width,
+                "height": cc.height,
+                "rotation": proc.rotation,
+                "sar": round(stream_sar(vs), 6),
+                "n_streams": len(container.streams.video),
+            }
         wav = None
         pad_s = pad_e = 0
         if acol is not None:
             wav, pad_s, pad_e = acol.finish(t_start, t_end, sample_rate)
             cc = as_.codec_context
-            ainfo = {"index": as_.index, "codec": cc.name, "sample_rate": cc.sample_rate, "channels": cc.channels,
-                     "n_streams": len(container.streams.audio)}
+            ainfo = {
+                "index": as_.index,
+                "codec": cc.name,
+                "sample_rate": cc.sample_rate,
+                "channels": cc.channels,
+                "n_streams": len(container.streams.audio),
+            }
     if acol is not None and pad_s > 0 and t_start > 0.5 and vs is not None:
         # the seek was made on the video stream: re-read the audio with a seek of its own
         with av.open(path) as container:
@@ -528,11 +600,23 @@ def decode_clip(
             notes.append(f"audio starts {pad_s / sample_rate:.3f}s late: zero-padded")
         if pad_e > 0.01 * sample_rate:
             notes.append(f"audio ends {pad_e / sample_rate:.3f}s early: zero-padded")
-    return DecodedClip(frames=frames, fps=fps, audio=wav, sample_rate=sample_rate, t_start=t_start, t_end=t_end,
-                       audio_pad_start=pad_s, audio_pad_end=pad_e, source_frames=n_src,
-                       dropped_frames=skip.skipped if skip is not None else 0, notes=notes,
-                       black=proc.black if proc is not None else None,
-                       crop_box=proc.crop_box if proc is not None else None,
-                       border_samples=proc.border_samples if proc is not None else 0,
-                       geometry=proc.geometry if proc is not None else None, video_stream=vinfo, audio_stream=ainfo,
-                       timings=dict(timings))
+    return DecodedClip(
+        frames=frames,
+        fps=fps,
+        audio=wav,
+        sample_rate=sample_rate,
+        t_start=t_start,
+        t_end=t_end,
+        audio_pad_start=pad_s,
+        audio_pad_end=pad_e,
+        source_frames=n_src,
+        dropped_frames=skip.skipped if skip is not None else 0,
+        notes=notes,
+        black=proc.black if proc is not None else None,
+        crop_box=proc.crop_box if proc is not None else None,
+        border_samples=proc.border_samples if proc is not None else 0,
+        geometry=proc.geometry if proc is not None else None,
+        video_stream=vinfo,
+        audio_stream=ainfo,
+        timings=dict(timings),
+    )

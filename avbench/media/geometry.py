@@ -41,8 +41,12 @@ class Geometry:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "source_size": list(self.source_size), "rotation": self.rotation, "sar": round(self.sar, 6),
-            "region": list(self.region), "size": list(self.size), "resize": self.mode,
+            "source_size": list(self.source_size),
+            "rotation": self.rotation,
+            "sar": round(self.sar, 6),
+            "region": list(self.region),
+            "size": list(self.size),
+            "resize": self.mode,
             "filters": ",".join(f"{n}={a}" if a else n for n, a in self.filters),
         }
 
@@ -114,5 +118,13 @@ def plan_geometry(
     elif rotation == 180:
         filters += [("hflip", ""), ("vflip", "")]
     filters += [("scale", f"{W}:{H}:flags=area"), ("format", "rgb24")]
-    return Geometry(source_size=(sw, sh), rotation=rotation, sar=sar, crop_box=crop_box, region=region,
-                    size=(W, H), mode=mode, filters=filters)
+    return Geometry(
+        source_size=(sw, sh),
+        rotation=rotation,
+        sar=sar,
+        crop_box=crop_box,
+        region=region,
+        size=(W, H),
+        mode=mode,
+        filters=filters,
+    )

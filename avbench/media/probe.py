@@ -23,9 +23,26 @@ import pandas as pd
 from avbench.media.decode import frame_rotation, pick_stream, stream_sar
 
 PROBE_COLUMNS = [
-    "path", "status", "reason", "container", "size_bytes", "duration", "video_codec", "width", "height",
-    "fps", "rotation", "sar", "n_video_streams", "audio_codec", "sample_rate", "channels", "n_audio_streams",
+    "path",
+    "status",
+    "reason",
+    "container",
+    "size_bytes",
+    "duration",
+    "video_codec",
+    "width",
+    "height",
+    "fps",
+    "rotation",
+    "sar",
+    "n_video_streams",
+    "audio_codec",
+    "sample_rate",
+    "channels",
+    "n_audio_streams",
 ]
+
+
 def _media_extensions() -> tuple[str, ...]:
     from avbench.ingest.common import MEDIA_EXTS
 
@@ -35,7 +52,9 @@ def _media_extensions() -> tuple[str, ...]:
 MEDIA_EXTENSIONS = _media_extensions()
 
 
-def probe_file(path: str, need_video: bool = True, need_audio: bool = True, min_duration: float = 0.0) -> dict[str, Any]:
+def probe_file(
+    path: str, need_video: bool = True, need_audio: bool = True, min_duration: float = 0.0
+) -> dict[str, Any]:
     """Probe one file. Never raises for bad media: problems become ``status`` and ``reason``."""
     row: dict[str, Any] = {c: None for c in PROBE_COLUMNS}
     row.update(path=str(path), status="ok", reason="")
@@ -71,8 +90,11 @@ def probe_file(path: str, need_video: bool = True, need_audio: bool = True, min_
             if v.duration and v.time_base:
                 durations.append(float(v.duration * v.time_base))
         if a is not None:
-            row.update(audio_codec=a.codec_context.name, sample_rate=a.codec_context.sample_rate,
-                       channels=a.codec_context.channels)
+            row.update(
+                audio_codec=a.codec_context.name,
+                sample_rate=a.codec_context.sample_rate,
+                channels=a.codec_context.channels,
+            )
         row["duration"] = float(min(durations)) if durations else None
         if need_video and not vs:
             row.update(status="no_video_stream", reason="no video stream")
@@ -159,8 +181,15 @@ def probe_folder(
     from avbench.ingest.folder import prepare_folder
 
     manifest = prepare_folder(folder, dataset=Path(folder).resolve().name or "folder")
-    return probe_manifest(manifest, modality=modality, min_duration=min_duration, workers=workers,
-                          timeout_s=timeout_s, mem_mb=mem_mb, progress=progress)
+    return probe_manifest(
+        manifest,
+        modality=modality,
+        min_duration=min_duration,
+        workers=workers,
+        timeout_s=timeout_s,
+        mem_mb=mem_mb,
+        progress=progress,
+    )
 
 
 def probe_paths(
@@ -186,8 +215,11 @@ def probe_paths(
                 rows[out.index] = out.value
             else:
                 row = {c: None for c in PROBE_COLUMNS}
-                row.update(path=paths[out.index], status=out.status if out.status != "error" else "unreadable",
-                           reason=out.detail)
+                row.update(
+                    path=paths[out.index],
+                    status=out.status if out.status != "error" else "unreadable",
+                    reason=out.detail,
+                )
                 rows[out.index] = row
             bar.update(1)
     return pd.DataFrame(rows, columns=PROBE_COLUMNS)
@@ -211,9 +243,14 @@ def probe_manifest(
     df["reason"] = df["reason"].fillna("").astype(str)
     todo = df.index[df["status"] == "ok"]
     probed = probe_paths(
-        df.loc[todo, "path"].astype(str).tolist(), need_video=modality in ("audiovisual", "video"),
-        need_audio=modality in ("audiovisual", "audio"), min_duration=min_duration, workers=workers,
-        timeout_s=timeout_s, mem_mb=mem_mb, progress=progress,
+        df.loc[todo, "path"].astype(str).tolist(),
+        need_video=modality in ("audiovisual", "video"),
+        need_audio=modality in ("audiovisual", "audio"),
+        min_duration=min_duration,
+        workers=workers,
+        timeout_s=timeout_s,
+        mem_mb=mem_mb,
+        progress=progress,
     )
     probed.index = todo
     for col in PROBE_COLUMNS:
@@ -227,6 +264,11 @@ def probe_manifest(
             df.loc[todo, col] = probed[col].values
     # A window that ends beyond the file is clipped to it; one that starts beyond it is unusable.
     if "t_start" in df.columns:
-        late = (df["status"] == "ok") & (df["t_start"].fillna(0) >= df["duration"].astype(float).fillna(0) - min_duration)
-        df.loc[late & (df["t_start"].fillna(0) > 0), ["status", "reason"]] = ["window_outside_file", "time window beyond the end of the file"]
+        late = (df["status"] == "ok") & (
+            df["t_start"].fillna(0) >= df["duration"].astype(float).fillna(0) - min_duration
+        )
+        df.loc[late & (df["t_start"].fillna(0) > 0), ["status", "reason"]] = [
+            "window_outside_file",
+            "time window beyond the end of the file",
+        ]
     return df

@@ -30,8 +30,13 @@ def encoder_spec(kind: str, cfg: dict[str, Any]) -> dict[str, Any]:
         return {"kind": kind, "name": cfg["audio_backbone"], "channels": ch}
     if kind == "flow":
         f = cfg["flow"]
-        return {"kind": kind, "name": f["backbone"], "segments": int(f["segments"]), "frames": int(f["frames"]),
-                "channels": ch}
+        return {
+            "kind": kind,
+            "name": f["backbone"],
+            "segments": int(f["segments"]),
+            "frames": int(f["frames"]),
+            "channels": ch,
+        }
     raise ValueError(f"unknown encoder kind {kind!r}")
 
 
@@ -49,5 +54,4 @@ def build_encoder(spec: dict[str, Any]) -> nn.Module:
     return builders[spec["kind"]](name=spec["name"], **kw)
 
 
-__all__ = ["KINDS", "build_audio_encoder", "build_encoder", "build_flow_encoder", "build_video_encoder",
-           "encoder_spec"]
+__all__ = ["KINDS", "build_audio_encoder", "build_encoder", "build_flow_encoder", "build_video_encoder", "encoder_spec"]

@@ -43,8 +43,20 @@ EXTERNAL_METHOD = "external"
 #: the ``name`` of an external encoder in a checkpoint's specs (``build_encoder`` dispatches on it)
 EXTERNAL_BACKBONE = "external"
 
-SPEC_KEYS = ("kind", "model", "weights", "kwargs", "modality", "layout", "frames", "size", "mean", "std",
-             "feature_dim", "pretrained_on")
+SPEC_KEYS = (
+    "kind",
+    "model",
+    "weights",
+    "kwargs",
+    "modality",
+    "layout",
+    "frames",
+    "size",
+    "mean",
+    "std",
+    "feature_dim",
+    "pretrained_on",
+)
 
 
 def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,8 +64,16 @@ def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
         raise ValueError(f"unknown external encoder keys {sorted(unknown)} (known: {', '.join(SPEC_KEYS)})")
-    s: dict[str, Any] = {"weights": None, "kwargs": {}, "frames": None, "size": None, "mean": None, "std": None,
-                         "pretrained_on": "", **dict(spec)}
+    s: dict[str, Any] = {
+        "weights": None,
+        "kwargs": {},
+        "frames": None,
+        "size": None,
+        "mean": None,
+        "std": None,
+        "pretrained_on": "",
+        **dict(spec),
+    }
     for key in ("kind", "model", "modality", "feature_dim"):
         if s.get(key) in (None, ""):
             raise ValueError(f"external encoder spec needs {key!r}")
@@ -126,10 +146,12 @@ class ExternalEncoder(nn.Module):
         self.out_dim = int(self.spec["feature_dim"])
         mean, std = self.spec["mean"], self.spec["std"]
         shape = (1, -1, 1, 1, 1) if self.spec["modality"] == "video" else (1, -1, 1, 1)
-        self.register_buffer("mean", None if mean is None else torch.tensor(mean, dtype=torch.float32).view(shape),
-                             persistent=False)
-        self.register_buffer("std", None if std is None else torch.tensor(std, dtype=torch.float32).view(shape),
-                             persistent=False)
+        self.register_buffer(
+            "mean", None if mean is None else torch.tensor(mean, dtype=torch.float32).view(shape), persistent=False
+        )
+        self.register_buffer(
+            "std", None if std is None else torch.tensor(std, dtype=torch.float32).view(shape), persistent=False
+        )
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """avbench's input -> the model's: frames resampled in time, resized, normalised."""
@@ -142,8 +164,16 @@ class ExternalEncoder(nn.Module):
                 x = x.index_select(2, idx)
             if size != tuple(x.shape[3:]):
                 b, c, t = x.shape[:3]
-                x = F.interpolate(x.transpose(1, 2).reshape(b * t, c, *x.shape[3:]), size=size, mode="bilinear",
-                                  align_corners=False).reshape(b, t, c, *size).transpose(1, 2)
+                x = (
+                    F.interpolate(
+                        x.transpose(1, 2).reshape(b * t, c, *x.shape[3:]),
+                        size=size,
+                        mode="bilinear",
+                        align_corners=False,
+                    )
+                    .reshape(b, t, c, *size)
+                    .transpose(1, 2)
+                )
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return x
@@ -202,8 +232,10 @@ def check_encoder(encoder: nn.Module, x: torch.Tensor, feature_dim: int) -> list
     if y is None:
         return [f"no output: the model returned None on input {tuple(x.shape)}"]
     if tuple(y.shape) != (x.shape[0], feature_dim):
-        problems.append(f"wrong shape: output {tuple(y.shape)}, expected (batch, feature_dim) = "
-                        f"({x.shape[0]}, {feature_dim}) for input {tuple(x.shape)}")
+        problems.append(
+            f"wrong shape: output {tuple(y.shape)}, expected (batch, feature_dim) = "
+            f"({x.shape[0]}, {feature_dim}) for input {tuple(x.shape)}"
+        )
     if not y.dtype.is_floating_point:
         problems.append(f"wrong dtype: output {y.dtype}, expected a floating-point tensor")
     elif not torch.isfinite(y).all():
@@ -212,4 +244,3 @@ def check_encoder(encoder: nn.Module, x: torch.Tensor, feature_dim: int) -> list
     elif y.numel() and x.shape[0] > 1 and float(y.float().std(0).max()) == 0.0:
         problems.append("every output feature is the same for every item of the batch (constant features)")
     return problems
-

@@ -14,8 +14,11 @@ from torch import nn
 
 
 def _conv_block(c_in: int, c_out: int, *, pool: bool) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                               nn.ReLU(inplace=True)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    ]
     if pool:
         layers.append(nn.MaxPool2d(2))
     return layers
@@ -38,8 +41,12 @@ class TCAMFlow(nn.Module):
             c_in = c
         self.segment = nn.Sequential(*layers)
         c_last = int(channels[-1])
-        self.fusion = nn.Sequential(nn.Conv2d(c_in * self.segments, c_last, 1, bias=False), nn.BatchNorm2d(c_last),
-                                    nn.ReLU(inplace=True), *_conv_block(c_last, c_last, pool=False))
+        self.fusion = nn.Sequential(
+            nn.Conv2d(c_in * self.segments, c_last, 1, bias=False),
+            nn.BatchNorm2d(c_last),
+            nn.ReLU(inplace=True),
+            *_conv_block(c_last, c_last, pool=False),
+        )
         self.out_dim = c_last
 
     @property
@@ -56,8 +63,9 @@ class TCAMFlow(nn.Module):
         return self.fusion(f).mean(dim=(2, 3))
 
 
-def build_flow_encoder(*, name: str = "tcam_small", segments: int = 4, frames: int = 4,
-                       channels: tuple[int, ...] = (16, 32, 64, 128)) -> nn.Module:
+def build_flow_encoder(
+    *, name: str = "tcam_small", segments: int = 4, frames: int = 4, channels: tuple[int, ...] = (16, 32, 64, 128)
+) -> nn.Module:
     """Build a flow encoder by name: ``tcam_small`` (configurable channels) or ``tcam_vgg``
     (wider VGG-like stages, 64-512 channels, for GPU runs)."""
     if name == "tcam_small":

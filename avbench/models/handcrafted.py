@@ -44,13 +44,19 @@ class MFCCStats(nn.Module):
 class MotionHistogram(nn.Module):
     """(B, 3, T, H, W) RGB in [0, 1] -> (B, out_dim) histogram of normal flow and motion energy."""
 
-    def __init__(self, *, orientations: int = 8, cells: int = 2, energy_grid: int = 4, time_bins: int = 4,
-                 magnitude_bins: int = 8) -> None:
+    def __init__(
+        self,
+        *,
+        orientations: int = 8,
+        cells: int = 2,
+        energy_grid: int = 4,
+        time_bins: int = 4,
+        magnitude_bins: int = 8,
+    ) -> None:
         super().__init__()
         self.orientations, self.cells, self.energy_grid = int(orientations), int(cells), int(energy_grid)
         self.time_bins, self.magnitude_bins = int(time_bins), int(magnitude_bins)
-        self.out_dim = (self.orientations * self.cells**2 + self.energy_grid**2 + self.time_bins
-                        + self.magnitude_bins)
+        self.out_dim = self.orientations * self.cells**2 + self.energy_grid**2 + self.time_bins + self.magnitude_bins
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
@@ -90,8 +96,16 @@ def motion_histogram(**kwargs: int) -> nn.Module:
 
 #: the specs of the shipped baselines (config.yaml's ``external`` section names them)
 HANDCRAFTED = {
-    "mfcc_stats": {"kind": "callable", "model": "avbench.models.handcrafted:mfcc_stats", "modality": "audio",
-                   "feature_dim": 40},
-    "motion_histogram": {"kind": "callable", "model": "avbench.models.handcrafted:motion_histogram",
-                         "modality": "video", "feature_dim": 60},
+    "mfcc_stats": {
+        "kind": "callable",
+        "model": "avbench.models.handcrafted:mfcc_stats",
+        "modality": "audio",
+        "feature_dim": 40,
+    },
+    "motion_histogram": {
+        "kind": "callable",
+        "model": "avbench.models.handcrafted:motion_histogram",
+        "modality": "video",
+        "feature_dim": 60,
+    },
 }

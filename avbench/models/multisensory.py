@@ -30,7 +30,11 @@ AUDIO_INPUTS = ("waveform", "spectrogram")
 
 
 def _stage3d(c_in: int, c_out: int, stride: tuple[int, int, int]) -> list[nn.Module]:
-    return [nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm3d(c_out), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm3d(c_out),
+        nn.ReLU(inplace=True),
+    ]
 
 
 def _stride(i: int) -> tuple[int, int, int]:
@@ -45,12 +49,20 @@ class WaveformNet(nn.Module):
         super().__init__()
         c1, c2, c3 = (tuple(channels) + (channels[-1],) * 3)[:3]
         self.net = nn.Sequential(
-            nn.Conv1d(1, c1, 65, stride=4, padding=32, bias=False), nn.BatchNorm1d(c1), nn.ReLU(inplace=True),
+            nn.Conv1d(1, c1, 65, stride=4, padding=32, bias=False),
+            nn.BatchNorm1d(c1),
+            nn.ReLU(inplace=True),
             nn.MaxPool1d(4, ceil_mode=True),
-            nn.Conv1d(c1, c2, 15, stride=4, padding=7, bias=False), nn.BatchNorm1d(c2), nn.ReLU(inplace=True),
+            nn.Conv1d(c1, c2, 15, stride=4, padding=7, bias=False),
+            nn.BatchNorm1d(c2),
+            nn.ReLU(inplace=True),
             nn.MaxPool1d(4, ceil_mode=True),
-            nn.Conv1d(c2, c3, 15, stride=4, padding=7, bias=False), nn.BatchNorm1d(c3), nn.ReLU(inplace=True),
-            nn.Conv1d(c3, out_dim, 3, padding=1, bias=False), nn.BatchNorm1d(out_dim), nn.ReLU(inplace=True),
+            nn.Conv1d(c2, c3, 15, stride=4, padding=7, bias=False),
+            nn.BatchNorm1d(c3),
+            nn.ReLU(inplace=True),
+            nn.Conv1d(c3, out_dim, 3, padding=1, bias=False),
+            nn.BatchNorm1d(out_dim),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
@@ -65,12 +77,17 @@ class SpectrogramNet(nn.Module):
         layers: list[nn.Module] = []
         c_in = 1
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2, ceil_mode=True)]
+            layers += [
+                nn.Conv2d(c_in, c, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
             c_in = c
         self.features = nn.Sequential(*layers)
-        self.proj = nn.Sequential(nn.Conv1d(c_in, out_dim, 3, padding=1, bias=False), nn.BatchNorm1d(out_dim),
-                                  nn.ReLU(inplace=True))
+        self.proj = nn.Sequential(
+            nn.Conv1d(c_in, out_dim, 3, padding=1, bias=False), nn.BatchNorm1d(out_dim), nn.ReLU(inplace=True)
+        )
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.proj(torch.amax(self.features(mel), dim=2))
@@ -81,9 +98,16 @@ class MultisensoryNet(nn.Module):
     and optionally audio (waveform float (B, N), or log-mel float (B, 1, n_mels, A)). Output: float
     (B, out_dim). ``fuse_after`` video stages (of ``len(channels)``) run before the fusion."""
 
-    def __init__(self, *, channels: tuple[int, ...] = (16, 32, 64, 128), fuse_after: int = 2,
-                 audio_input: str = "waveform", audio_channels: tuple[int, ...] = (16, 32, 64),
-                 audio_dim: int | None = None, subtract_mean: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        channels: tuple[int, ...] = (16, 32, 64, 128),
+        fuse_after: int = 2,
+        audio_input: str = "waveform",
+        audio_channels: tuple[int, ...] = (16, 32, 64),
+        audio_dim: int | None = None,
+        subtract_mean: bool = True,
+    ) -> None:
         super().__init__()
         channels = tuple(int(c) for c in channels)
         if not 1 <= fuse_after < len(channels):
@@ -146,8 +170,18 @@ class MultisensoryNet(nn.Module):
         return self.fuse(self.video_map(x), audio)
 
 
-def build_multisensory(*, channels: tuple[int, ...] = (16, 32, 64, 128), fuse_after: int = 2,
-                       audio_input: str = "waveform", audio_channels: tuple[int, ...] = (16, 32, 64),
-                       audio_dim: int | None = None) -> MultisensoryNet:
-    return MultisensoryNet(channels=tuple(channels), fuse_after=fuse_after, audio_input=audio_input,
-                           audio_channels=tuple(audio_channels), audio_dim=audio_dim)
+def build_multisensory(
+    *,
+    channels: tuple[int, ...] = (16, 32, 64, 128),
+    fuse_after: int = 2,
+    audio_input: str = "waveform",
+    audio_channels: tuple[int, ...] = (16, 32, 64),
+    audio_dim: int | None = None,
+) -> MultisensoryNet:
+    return MultisensoryNet(
+        channels=tuple(channels),
+        fuse_after=fuse_after,
+        audio_input=audio_input,
+        audio_channels=tuple(audio_channels),
+        audio_dim=audio_dim,
+    )

@@ -24,7 +24,11 @@ class Small3D(nn.Module):
         c_in = 3
         for i, c in enumerate(channels):
             stride = (1, 2, 2) if i == 0 else (2, 2, 2) if i < 3 else (1, 1, 1)
-            layers += [nn.Conv3d(c_in, c, 3, stride=stride, padding=1, bias=False), nn.BatchNorm3d(c), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv3d(c_in, c, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm3d(c),
+                nn.ReLU(inplace=True),
+            ]
             c_in = c
         self.features = nn.Sequential(*layers)
         self.subtract_mean = subtract_mean
@@ -52,8 +56,13 @@ class TorchvisionVideo(nn.Module):
         return self.net(x)
 
 
-def build_video_encoder(*, name: str = "small3d", channels: tuple[int, ...] = (16, 32, 64, 128),
-                        vit: dict[str, Any] | None = None, **kw: Any) -> nn.Module:
+def build_video_encoder(
+    *,
+    name: str = "small3d",
+    channels: tuple[int, ...] = (16, 32, 64, 128),
+    vit: dict[str, Any] | None = None,
+    **kw: Any,
+) -> nn.Module:
     """Build a video encoder by name: ``small3d``, ``r3d_18``, ``mc3_18``, ``r2plus1d_18``;
     ``vit_small3d`` (``vit``: its ``pretrain.vit`` settings; ``channels`` is for small3d only); or
     ``multisensory`` (:class:`avbench.models.multisensory.MultisensoryNet`, the audio-visual
@@ -102,4 +111,3 @@ def stage_features(encoder: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]
     if callable(fm):
         return fm  # type: ignore[no-any-return]
     raise ValueError(f"no spatial feature map known for {type(encoder).__name__}: give it a feature_map(x) method")
-

@@ -61,8 +61,9 @@ def sincos_3d(grid: tuple[int, int, int], dim: int, device: torch.device | None 
     time-row-column order; ``2 * (dim // 6)`` channels each for time, row and column, the rest zero."""
     t, h, w = grid
     d = 2 * (dim // 6)
-    tt, hh, ww = torch.meshgrid(torch.arange(t, device=device), torch.arange(h, device=device),
-                                torch.arange(w, device=device), indexing="ij")
+    tt, hh, ww = torch.meshgrid(
+        torch.arange(t, device=device), torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij"
+    )
     parts = [sincos_1d(p.reshape(-1), d) for p in (tt, hh, ww)]
     pad = torch.zeros(t * h * w, dim - 3 * d, device=device)
     return torch.cat(parts + [pad], dim=1)
@@ -83,7 +84,7 @@ def crop_to_grid(x: torch.Tensor, *, patch: int, tubelet: int) -> torch.Tensor:
     gt, gh, gw = token_grid(tuple(x.shape), patch=patch, tubelet=tubelet)
     h, w = x.shape[-2:]
     top, left = (h - gh * patch) // 2, (w - gw * patch) // 2
-    return x[..., : gt * tubelet, top:top + gh * patch, left:left + gw * patch]
+    return x[..., : gt * tubelet, top : top + gh * patch, left : left + gw * patch]
 
 
 def patchify(x: torch.Tensor, *, patch: int, tubelet: int) -> torch.Tensor:
@@ -99,10 +100,20 @@ def patchify(x: torch.Tensor, *, patch: int, tubelet: int) -> torch.Tensor:
 
 def transformer_blocks(dim: int, depth: int, heads: int, mlp_ratio: float) -> nn.Sequential:
     """``depth`` pre-norm transformer blocks (self-attention and a GELU MLP), batch first."""
-    return nn.Sequential(*[
-        nn.TransformerEncoderLayer(dim, heads, dim_feedforward=int(round(mlp_ratio * dim)), dropout=0.0,
-                                   activation="gelu", batch_first=True, norm_first=True)
-        for _ in range(depth)])
+    return nn.Sequential(
+        *[
+            nn.TransformerEncoderLayer(
+                dim,
+                heads,
+                dim_feedforward=int(round(mlp_ratio * dim)),
+                dropout=0.0,
+                activation="gelu",
+                batch_first=True,
+                norm_first=True,
+            )
+            for _ in range(depth)
+        ]
+    )
 
 
 def init_weights(module: nn.Module) -> None:
@@ -127,8 +138,16 @@ class ViT3D(nn.Module):
     float (B, dim). :meth:`tokens` and :meth:`encode` split the forward pass for masked modelling:
     the tokens of a clip, then the blocks over any subset of them."""
 
-    def __init__(self, *, patch: int = 5, tubelet: int = 2, dim: int = 128, depth: int = 4, heads: int = 4,
-                 mlp_ratio: float = 4.0) -> None:
+    def __init__(
+        self,
+        *,
+        patch: int = 5,
+        tubelet: int = 2,
+        dim: int = 128,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 4.0,
+    ) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"vit.dim {dim} is not a multiple of vit.heads {heads}")
@@ -179,13 +198,28 @@ def build_vit(name: str, **settings: Any) -> ViT3D:
     if unknown:
         raise ValueError(f"unknown vit settings {sorted(unknown)}")
     kw = {**VIT_DEFAULTS, **settings}
-    return ViT3D(patch=int(kw["patch"]), tubelet=int(kw["tubelet"]), dim=int(kw["dim"]), depth=int(kw["depth"]),
-                 heads=int(kw["heads"]), mlp_ratio=float(kw["mlp_ratio"]))
+    return ViT3D(
+        patch=int(kw["patch"]),
+        tubelet=int(kw["tubelet"]),
+        dim=int(kw["dim"]),
+        depth=int(kw["depth"]),
+        heads=int(kw["heads"]),
+        mlp_ratio=float(kw["mlp_ratio"]),
+    )
 
 
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-__all__ = ["VIT_DEFAULTS", "VIT_NAMES", "ViT3D", "build_vit", "crop_to_grid", "patchify", "sincos_3d",
-           "token_grid", "transformer_blocks"]
+__all__ = [
+    "VIT_DEFAULTS",
+    "VIT_NAMES",
+    "ViT3D",
+    "build_vit",
+    "crop_to_grid",
+    "patchify",
+    "sincos_3d",
+    "token_grid",
+    "transformer_blocks",
+]

@@ -84,6 +84,10 @@ def audio_flags(
     rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) if wave.size else 0.0
     rms_db = round(20 * np.log10(max(rms, 1e-10)), 2)
     silent = bool(rms_db < silence_dbfs)
-    bw = None if silent or not wave.size else round(bandwidth_hz(wave, sample_rate=sample_rate, drop_db=band_limit_db), 1)
+    bw = (
+        None
+        if silent or not wave.size
+        else round(bandwidth_hz(wave, sample_rate=sample_rate, drop_db=band_limit_db), 1)
+    )
     limited = bool(bw is not None and bw < band_limited_fraction * sample_rate / 2)
     return {"rms_dbfs": rms_db, "silent": silent, "bandwidth_hz": bw, "band_limited": limited}

@@ -77,7 +77,7 @@ def detect_borders(
     top, bottom = _symmetric(*_edge_run(row_max <= limit), H, asymmetry)
     if H - top - bottom < min_content * H:
         top = bottom = 0
-    inner = stack[:, top:H - bottom]
+    inner = stack[:, top : H - bottom]
     limit_c = int(np.floor(max_luma * inner.shape[1]))
     col_max = inner.sum(axis=1, dtype=np.int64).max(axis=0)  # (W,)
     left, right = _symmetric(*_edge_run(col_max <= limit_c), W, asymmetry)

@@ -31,8 +31,15 @@ DIS_PRESETS = {
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
-FARNEBACK_PARAMS: dict[str, Any] = {"pyr_scale": 0.5, "levels": 3, "winsize": 15, "iterations": 3, "poly_n": 5,
-                                    "poly_sigma": 1.2, "flags": 0}
+FARNEBACK_PARAMS: dict[str, Any] = {
+    "pyr_scale": 0.5,
+    "levels": 3,
+    "winsize": 15,
+    "iterations": 3,
+    "poly_n": 5,
+    "poly_sigma": 1.2,
+    "flags": 0,
+}
 
 
 def has_tvl1() -> bool:
@@ -47,8 +54,10 @@ def check_algorithm(algorithm: str, preset: str = "fast") -> None:
     if algorithm == "dis" and preset not in DIS_PRESETS:
         raise ValueError(f"DIS preset must be one of {tuple(DIS_PRESETS)}, not {preset!r}")
     if algorithm == "tvl1" and not has_tvl1():
-        raise ValueError("flow algorithm tvl1 needs opencv-contrib (cv2.optflow), which is not installed: "
-                         "use dis or farneback, or install opencv-contrib-python-headless")
+        raise ValueError(
+            "flow algorithm tvl1 needs opencv-contrib (cv2.optflow), which is not installed: "
+            "use dis or farneback, or install opencv-contrib-python-headless"
+        )
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:
@@ -59,17 +68,25 @@ def flow_settings(algorithm: str, preset: str) -> dict[str, Any]:
     """The settings to record in a sample's metadata."""
     if algorithm == "dis":
         engine = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-        return {"algorithm": "dis", "preset": preset, "params": {
-            "finest_scale": engine.getFinestScale(), "patch_size": engine.getPatchSize(),
-            "patch_stride": engine.getPatchStride(), "gradient_descent_iterations": engine.getGradientDescentIterations(),
-            "variational_refinement_iterations": engine.getVariationalRefinementIterations()}}
+        return {
+            "algorithm": "dis",
+            "preset": preset,
+            "params": {
+                "finest_scale": engine.getFinestScale(),
+                "patch_size": engine.getPatchSize(),
+                "patch_stride": engine.getPatchStride(),
+                "gradient_descent_iterations": engine.getGradientDescentIterations(),
+                "variational_refinement_iterations": engine.getVariationalRefinementIterations(),
+            },
+        }
     if algorithm == "farneback":
         return {"algorithm": "farneback", "preset": None, "params": dict(FARNEBACK_PARAMS)}
     return {"algorithm": "tvl1", "preset": None}
 
 
-def extract_flow(frames: np.ndarray, *, algorithm: str = "dis", preset: str = "fast",
-                 pairs: np.ndarray | None = None) -> np.ndarray:
+def extract_flow(
+    frames: np.ndarray, *, algorithm: str = "dis", preset: str = "fast", pairs: np.ndarray | None = None
+) -> np.ndarray:
     """Optical flow between consecutive frames.
 
     frames: uint8 (T, H, W, 3) RGB. pairs: bool (T-1,) which pairs to compute (None: all); the
@@ -86,6 +103,7 @@ def extract_flow(frames: np.ndarray, *, algorithm: str = "dis", preset: str = "f
         def calc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return engine.calc(a, b, None)
     elif algorithm == "farneback":
+
         def calc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return cv2.calcOpticalFlowFarneback(a, b, None, **FARNEBACK_PARAMS)
     else:  # pragma: no cover - needs opencv-contrib

@@ -36,7 +36,7 @@ def _grid(H: int, W: int, n_target: int = 256, margin: float = 0.04) -> tuple[np
     my, mx = int(round(margin * H)), int(round(margin * W))
     h, w = max(1, H - 2 * my), max(1, W - 2 * mx)
     step = max(1, int(np.ceil(np.sqrt(h * w / n_target))))
-    ys, xs = np.mgrid[my:my + h:step, mx:mx + w:step]
+    ys, xs = np.mgrid[my : my + h : step, mx : mx + w : step]
     return ys.ravel(), xs.ravel()
 
 
@@ -72,11 +72,16 @@ def fit_camera_motion(
     :data:`FIT_CHUNK` fields at a time: the work arrays (complex128, pairs x candidates x points)
     do not grow with the video's duration. Fields are independent, so the result does not depend on
     the chunking. Returns float64 (P, 3, 3)."""
-    kw = {"model": model, "iterations": iterations, "min_scale": min_scale, "inlier_px": inlier_px,
-          "n_candidates": n_candidates}
+    kw = {
+        "model": model,
+        "iterations": iterations,
+        "min_scale": min_scale,
+        "inlier_px": inlier_px,
+        "n_candidates": n_candidates,
+    }
     out = np.empty((int(flow.shape[0]), 3, 3))
     for s in range(0, len(out), FIT_CHUNK):
-        out[s:s + FIT_CHUNK] = _fit_camera_motion(flow[s:s + FIT_CHUNK], **kw)
+        out[s : s + FIT_CHUNK] = _fit_camera_motion(flow[s : s + FIT_CHUNK], **kw)
     return out
 
 
@@ -179,7 +184,7 @@ def _fit_camera_motion(
 def displacement_rms(transforms: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """RMS over the frame's pixels of ``|A p - p|`` for each transform. transforms: (P, 3, 3)."""
     W, H = size
-    ys, xs = np.mgrid[0:H:max(1, H // 16), 0:W:max(1, W // 16)]
+    ys, xs = np.mgrid[0 : H : max(1, H // 16), 0 : W : max(1, W // 16)]
     p = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)], 0).astype(np.float64)  # (3, N)
     d = np.einsum("pij,jn->pin", transforms[:, :2, :], p) - p[None, :2]
     return np.sqrt(np.mean(np.sum(d * d, axis=1), axis=1))
@@ -221,7 +226,7 @@ def _smooth(series: np.ndarray, sigma: float) -> np.ndarray:
     ker = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     ker /= ker.sum()
     head = 2 * series[:1] - series[r:0:-1]
-    tail = 2 * series[-1:] - series[-2:-r - 2:-1]
+    tail = 2 * series[-1:] - series[-2 : -r - 2 : -1]
     padded = np.concatenate([head, series, tail], 0)
     flat = padded.reshape(len(padded), -1)
     out = np.stack([np.convolve(flat[:, j], ker, mode="valid") for j in range(flat.shape[1])], 1)
@@ -239,8 +244,12 @@ def _covers(warps: np.ndarray, size: tuple[int, int], z: float, tol: float = 0.5
     corners = np.array([[0, 0, 1], [W - 1, 0, 1], [0, H - 1, 1], [W - 1, H - 1, 1]], np.float64).T
     inv = np.linalg.inv(_zoom_matrix(z, size)[None] @ warps)  # output pixel -> source pixel
     src = np.einsum("kij,jn->kin", inv, corners)[:, :2]
-    return bool((src[:, 0] >= -tol).all() and (src[:, 0] <= W - 1 + tol).all()
-                and (src[:, 1] >= -tol).all() and (src[:, 1] <= H - 1 + tol).all())
+    return bool(
+        (src[:, 0] >= -tol).all()
+        and (src[:, 0] <= W - 1 + tol).all()
+        and (src[:, 1] >= -tol).all()
+        and (src[:, 1] <= H - 1 + tol).all()
+    )
 
 
 @dataclass
@@ -301,8 +310,9 @@ def warp_frames(frames: np.ndarray, warps: np.ndarray) -> np.ndarray:
     T, H, W = frames.shape[:3]
     out = np.empty_like(frames)
     for k in range(T):
-        out[k] = cv2.warpAffine(frames[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)
+        out[k] = cv2.warpAffine(
+            frames[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
     return out
 
 
@@ -322,10 +332,11 @@ def warp_flow(flow: np.ndarray, warps: np.ndarray) -> np.ndarray:
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
     grid = np.ascontiguousarray(np.stack([xs, ys], axis=-1))
     inv = np.linalg.inv(warps[:P])
-    rel = warps[1:P + 1] @ inv  # frame-k output -> frame-(k+1) output
+    rel = warps[1 : P + 1] @ inv  # frame-k output -> frame-(k+1) output
     for k in range(P):
-        moved = cv2.warpAffine(flow[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+        moved = cv2.warpAffine(
+            flow[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         lin = np.zeros((2, 3), np.float64)
         lin[:, :2] = warps[k + 1, :2, :2]
         pos = rel[k, :2] - np.eye(3)[:2]

@@ -48,8 +48,28 @@ from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 
 PRETEXTS: dict[str, type[Pretext]] = {
     cls.name: cls
-    for cls in (AVTS, L3, AVENet, Multisensory, SDC, MDC, CDC, XDC, ArrowOfTime, ShuffleLearn, OddOneOut, Sorting, Jigsaw,
-                Speed, Colorization, VideoMAE, InfoNCE, RandomTargets, Supervised, Scratch)
+    for cls in (
+        AVTS,
+        L3,
+        AVENet,
+        Multisensory,
+        SDC,
+        MDC,
+        CDC,
+        XDC,
+        ArrowOfTime,
+        ShuffleLearn,
+        OddOneOut,
+        Sorting,
+        Jigsaw,
+        Speed,
+        Colorization,
+        VideoMAE,
+        InfoNCE,
+        RandomTargets,
+        Supervised,
+        Scratch,
+    )
 }
 
 __all__ = ["PRETEXTS", "Pretext", "PretrainModel", "to_tensors"]

@@ -88,8 +88,14 @@ def flow_motion(flow: np.ndarray) -> np.ndarray:
     return np.maximum(c, 0).reshape(len(flow), -1).mean(1)
 
 
-def aot_view(sample: dict[str, Any], rng: np.random.Generator, *, flow_frames: int, motion_sampling: bool,
-             reversal: str = "midpoint") -> dict[str, Any] | None:
+def aot_view(
+    sample: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    flow_frames: int,
+    motion_sampling: bool,
+    reversal: str = "midpoint",
+) -> dict[str, Any] | None:
     """A clip of ``flow_frames`` consecutive flow fields (never across dropped frames) in both
     directions (:func:`aot_directions`): ``flow`` uint8 (T, H, W, 2) forward, ``flow_rev`` uint8
     (T, H, W, 2) backward, ``label``, ``start``. None when the sample has no such clip."""
@@ -103,9 +109,8 @@ def aot_view(sample: dict[str, Any], rng: np.random.Generator, *, flow_frames: i
         k0 = motion_weighted_choice(starts, window_motion(flow_motion(flow), starts, flow_frames + 1), rng)
     else:
         k0 = int(starts[int(rng.integers(len(starts)))])
-    fwd, bwd = aot_directions(flow[k0:k0 + flow_frames], float(meta["flow"]["bound"]), reversal=reversal)
-    return {"flow": fwd, "flow_rev": bwd,
-            "label": int(meta.get("label_idx", -1)), "start": k0}
+    fwd, bwd = aot_directions(flow[k0 : k0 + flow_frames], float(meta["flow"]["bound"]), reversal=reversal)
+    return {"flow": fwd, "flow_rev": bwd, "label": int(meta.get("label_idx", -1)), "start": k0}
 
 
 def cue_flags(meta: dict[str, Any], *, camera_threshold: float | None) -> dict[str, bool | None]:
@@ -140,9 +145,12 @@ def cue_flags(meta: dict[str, Any], *, camera_threshold: float | None) -> dict[s
         moving = bool(stab["camera_moving"])
     else:
         moving = bool(float(score) > (0.01 if camera_threshold is None else camera_threshold))
-    return {"black_border": black, "camera_motion": moving,
-            "borders_removed": bool(borders.get("enabled")) if borders else None,
-            "stabilized": bool(stab.get("enabled")) if stab else None}
+    return {
+        "black_border": black,
+        "camera_motion": moving,
+        "borders_removed": bool(borders.get("enabled")) if borders else None,
+        "stabilized": bool(stab.get("enabled")) if stab else None,
+    }
 
 
 def cue_shares(metas: list[dict[str, Any]], *, camera_threshold: float | None) -> dict[str, float]:
@@ -176,12 +184,14 @@ class ArrowOfTime(ClassificationPretext):
         return usable(row, clip_frames=self.flow_frames(), audio=False, flow=True)
 
     def view(self, epoch: int) -> View:
-        return functools.partial(aot_view, flow_frames=self.flow_frames(), motion_sampling=self.motion_sampling,
-                                 reversal=self.reversal)
+        return functools.partial(
+            aot_view, flow_frames=self.flow_frames(), motion_sampling=self.motion_sampling, reversal=self.reversal
+        )
 
     def heldout_view(self) -> View:
-        return functools.partial(aot_view, flow_frames=self.flow_frames(), motion_sampling=False,
-                                 reversal=self.reversal)
+        return functools.partial(
+            aot_view, flow_frames=self.flow_frames(), motion_sampling=False, reversal=self.reversal
+        )
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
         return nn.Linear(dims["flow"], 2)
@@ -190,8 +200,9 @@ class ArrowOfTime(ClassificationPretext):
         return positives_negatives(model, "flow", batch["flow"], batch["flow_rev"])  # forward 1, backward 0
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         logits, y = self.targets(model, batch)
         n = len(batch["flow"])
         pred = logits.argmax(-1)
@@ -201,8 +212,12 @@ class ArrowOfTime(ClassificationPretext):
 
     def before_epoch(self, trainer: "Trainer", epoch: int) -> dict[str, float]:
         if self.cues is None:
-            metas = [s["meta"] for s in trainer.stream(view=None, keys=trainer.train_keys, epoch=0, shuffle=False,
-                                                         split=False, needs=frozenset())]
+            metas = [
+                s["meta"]
+                for s in trainer.stream(
+                    view=None, keys=trainer.train_keys, epoch=0, shuffle=False, split=False, needs=frozenset()
+                )
+            ]
             self.cues = cue_shares(metas, camera_threshold=self.camera_threshold)
         return dict(self.cues)
 

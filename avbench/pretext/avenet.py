@@ -35,8 +35,12 @@ class AVEHead(nn.Module):
 
     def __init__(self, *, video_dim: int, audio_dim: int, embed_dim: int = 128) -> None:
         super().__init__()
-        self.video = nn.Sequential(nn.Linear(video_dim, embed_dim), nn.ReLU(inplace=True), nn.Linear(embed_dim, embed_dim))
-        self.audio = nn.Sequential(nn.Linear(audio_dim, embed_dim), nn.ReLU(inplace=True), nn.Linear(embed_dim, embed_dim))
+        self.video = nn.Sequential(
+            nn.Linear(video_dim, embed_dim), nn.ReLU(inplace=True), nn.Linear(embed_dim, embed_dim)
+        )
+        self.audio = nn.Sequential(
+            nn.Linear(audio_dim, embed_dim), nn.ReLU(inplace=True), nn.Linear(embed_dim, embed_dim)
+        )
         self.fc = nn.Linear(1, 2)
         with torch.no_grad():  # start where a small distance means "corresponds"
             self.fc.weight.copy_(torch.tensor([[1.0], [-1.0]]))
@@ -75,31 +79,39 @@ class AVENet(Pretext):
     needs = frozenset({"frames", "mel"})
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
-        return AVEHead(video_dim=dims["video"], audio_dim=dims["audio"],
-                       embed_dim=int(self.settings().get("embed_dim", 128)))
+        return AVEHead(
+            video_dim=dims["video"], audio_dim=dims["audio"], embed_dim=int(self.settings().get("embed_dim", 128))
+        )
 
     def _embed(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        return (model.head.embed_video(model.encode("video", batch["video"])),
-                model.head.embed_audio(model.encode("audio", batch["audio"])))
+        return (
+            model.head.embed_video(model.encode("video", batch["video"])),
+            model.head.embed_audio(model.encode("audio", batch["audio"])),
+        )
 
-    def _logits(self, model: PretrainModel, v: torch.Tensor, a: torch.Tensor, keys: list[str],
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _logits(
+        self, model: PretrainModel, v: torch.Tensor, a: torch.Tensor, keys: list[str], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         vi, ai, y = correspondence_pairs(len(v), generator, keys)
         dev = v.device
         return model.head(v[vi.to(dev)], a[ai.to(dev)]), y.to(dev), ai
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         v, a = self._embed(model, batch)
         logits, y, _ = self._logits(model, v, a, batch["key"], generator)
         n = len(v)
         d = torch.linalg.vector_norm(v - a, dim=-1).detach()
-        return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y),
-                                                                "d_pos": float(d[:n].mean())}
+        return nn.functional.cross_entropy(logits.float(), y), {
+            "pretext_acc": accuracy(logits, y),
+            "d_pos": float(d[:n].mean()),
+        }
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         v, a = self._embed(model, batch)
         logits, y, ai = self._logits(model, v, a, batch["key"], generator)
         return {"pretext_acc": accuracy(logits, y), **negatives_same_class(batch, ai)}
@@ -112,5 +124,10 @@ class AVENet(Pretext):
     def heldout_summary(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
         v, a = outputs["v"], outputs["a"]
         v2a, a2v = retrieval_recall(v, a), retrieval_recall(a, v)
-        return {"recall1_v2a": v2a[1], "recall5_v2a": v2a[5], "recall1_a2v": a2v[1], "recall5_a2v": a2v[5],
-                "retrieval_n": float(len(v))}
+        return {
+            "recall1_v2a": v2a[1],
+            "recall5_v2a": v2a[5],
+            "recall1_a2v": a2v[1],
+            "recall5_a2v": a2v[5],
+            "retrieval_n": float(len(v)),
+        }

@@ -41,8 +41,12 @@ class EmbeddingHead(nn.Module):
 
     def __init__(self, *, video_dim: int, audio_dim: int, embed_dim: int = 64) -> None:
         super().__init__()
-        self.video = nn.Sequential(nn.Linear(video_dim, video_dim), nn.ReLU(inplace=True), nn.Linear(video_dim, embed_dim))
-        self.audio = nn.Sequential(nn.Linear(audio_dim, audio_dim), nn.ReLU(inplace=True), nn.Linear(audio_dim, embed_dim))
+        self.video = nn.Sequential(
+            nn.Linear(video_dim, video_dim), nn.ReLU(inplace=True), nn.Linear(video_dim, embed_dim)
+        )
+        self.audio = nn.Sequential(
+            nn.Linear(audio_dim, audio_dim), nn.ReLU(inplace=True), nn.Linear(audio_dim, embed_dim)
+        )
 
     def embed_video(self, fv: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(self.video(fv), dim=-1)
@@ -70,8 +74,9 @@ def sync_accuracy(d_pos: torch.Tensor, d_neg: torch.Tensor, *, threshold: float)
     return float(correct) / float(len(d_pos) + len(d_neg))
 
 
-def hard_offset(meta: dict[str, Any], t0: float, seconds: float, lo: float, hi: float,
-                rng: np.random.Generator) -> float | None:
+def hard_offset(
+    meta: dict[str, Any], t0: float, seconds: float, lo: float, hi: float, rng: np.random.Generator
+) -> float | None:
     """An offset ``delta`` with ``lo <= |delta| <= hi`` such that ``[t0 + delta, t0 + delta + seconds)``
     lies inside the sample's audio; None when the audio is too short for any."""
     dur = float(meta["t_end"]) - float(meta["t_start"])
@@ -87,8 +92,9 @@ def hard_offset(meta: dict[str, Any], t0: float, seconds: float, lo: float, hi: 
     return float(rng.uniform(a, b)) - t0
 
 
-def avts_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int,
-              hard_offset_s: tuple[float, float]) -> dict[str, Any] | None:
+def avts_view(
+    sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int, hard_offset_s: tuple[float, float]
+) -> dict[str, Any] | None:
     """A synchronized clip (see :func:`clip_view`) plus ``audio_hard``: the same video's audio
     out of sync by an offset in ``hard_offset_s`` (``hard_ok`` False, and a copy of the in-sync
     audio, when the video is too short for one)."""
@@ -132,8 +138,9 @@ class AVTS(Pretext):
     def epoch_logs(self, epoch: int) -> dict[str, float]:
         return {"easy_fraction": self.easy_fraction_at(epoch)}
 
-    def _embed(self, model: PretrainModel, batch: dict[str, Any], hard: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _embed(
+        self, model: PretrainModel, batch: dict[str, Any], hard: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(v (N, E), in-sync a (N, E), hard-negative audio (H, E) of the items where ``hard``):
         the in-sync and the out-of-sync audio windows go through the audio encoder in one
         forward pass (one BatchNorm batch), then are split."""
@@ -145,8 +152,9 @@ class AVTS(Pretext):
         a_all = model.head.embed_audio(model.encode("audio", audio))
         return v, a_all[:n], a_all[n:]
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         n = len(batch["video"])
         perm = other_video_pairing(batch["key"], n, generator)
         easy = self.easy_fraction_at(epoch)
@@ -160,13 +168,17 @@ class AVTS(Pretext):
         y = torch.cat([torch.ones(n), torch.zeros(n)]).to(dev)
         loss, d = avts_loss(torch.cat([v, v]), torch.cat([a, a_neg]), y, margin=self.margin)
         d = d.detach()
-        return loss, {"pretext_acc": sync_accuracy(d[:n], d[n:], threshold=self.margin / 2),
-                      "d_pos": float(d[:n].mean()), "d_neg": float(d[n:].mean()),
-                      "hard_share": float(hard.float().mean())}
+        return loss, {
+            "pretext_acc": sync_accuracy(d[:n], d[n:], threshold=self.margin / 2),
+            "d_pos": float(d[:n].mean()),
+            "d_neg": float(d[n:].mean()),
+            "hard_share": float(hard.float().mean()),
+        }
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         n = len(batch["video"])
         perm = other_video_pairing(batch["key"], n, generator)
         ok = batch["hard_ok"].cpu().bool()

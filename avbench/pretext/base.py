@@ -96,7 +96,7 @@ class PretrainModel(nn.Module):
         (B, N, *input) -> (B, N, D)."""
         base = {"video": 4, "audio": 3, "flow": 4}[kind]
         lead = x.shape[: x.ndim - base]
-        y = self.encoders[kind](x.reshape(-1, *x.shape[x.ndim - base:]))
+        y = self.encoders[kind](x.reshape(-1, *x.shape[x.ndim - base :]))
         return y.reshape(*lead, y.shape[-1])
 
 
@@ -135,8 +135,9 @@ class Pretext:
 
     def view(self, epoch: int) -> View:
         """The training view of epoch ``epoch``: by default one random synchronized clip."""
-        return functools.partial(clip_view, clip_frames=self.clip_frames, audio="mel" in self.needs,
-                                 flow="flow" in self.needs)
+        return functools.partial(
+            clip_view, clip_frames=self.clip_frames, audio="mel" in self.needs, flow="flow" in self.needs
+        )
 
     def heldout_view(self) -> View:
         """The view of held-out videos (drawn with a fixed seed, so every epoch sees the same items)."""
@@ -156,13 +157,15 @@ class Pretext:
     def build_head(self, dims: dict[str, int]) -> nn.Module:
         return nn.Identity()
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError(f"{type(self).__name__} does not train")
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         return {}
 
     @torch.no_grad()
@@ -258,20 +261,23 @@ class ClassificationPretext(Pretext):
     def targets(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         logits, y = self.targets(model, batch)
         return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y)}
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         logits, y = self.targets(model, batch)
         return {"pretext_acc": accuracy(logits, y)}
 
 
-def positives_negatives(model: PretrainModel, kind: str, pos: torch.Tensor,
-                        neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def positives_negatives(
+    model: PretrainModel, kind: str, pos: torch.Tensor, neg: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Head logits of encoder ``kind`` on ``pos`` (target 1) then ``neg`` (target 0)."""
     x = torch.cat([pos, neg])
     y = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).long().to(x.device)

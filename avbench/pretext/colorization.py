@@ -36,8 +36,9 @@ from avbench.shards.loader import View, clip_starts, usable
 COLOR_RANGE = 0.6  # the opponent plane's cells cover [-0.6, 0.6] on each axis (beyond: the edge cells)
 
 
-def colorization_view(sample: dict[str, Any], rng: np.random.Generator, *, map_frames: int, max_gap: int,
-                      motion_sampling: bool) -> dict[str, Any] | None:
+def colorization_view(
+    sample: dict[str, Any], rng: np.random.Generator, *, map_frames: int, max_gap: int, motion_sampling: bool
+) -> dict[str, Any] | None:
     """A reference and a target clip of ``map_frames`` frames, the target ``gap`` (1..max_gap,
     uniform) frames later: ``video_ref``, ``video_tgt`` uint8 (map_frames, H, W, 3), ``gap``."""
     frames, meta = sample["frames"], sample["meta"]
@@ -52,9 +53,12 @@ def colorization_view(sample: dict[str, Any], rng: np.random.Generator, *, map_f
         k0 = motion_weighted_choice(starts, window_motion(frame_motion(frames), starts, span), rng)
     else:
         k0 = int(starts[int(rng.integers(len(starts)))])
-    return {"video_ref": np.asarray(frames[k0:k0 + map_frames]),
-            "video_tgt": np.asarray(frames[k0 + gap:k0 + gap + map_frames]), "gap": gap,
-            "label": int(meta.get("label_idx", -1))}
+    return {
+        "video_ref": np.asarray(frames[k0 : k0 + map_frames]),
+        "video_tgt": np.asarray(frames[k0 + gap : k0 + gap + map_frames]),
+        "gap": gap,
+        "label": int(meta.get("label_idx", -1)),
+    }
 
 
 def quantize_colors(rgb: torch.Tensor, bins: int) -> torch.Tensor:
@@ -73,8 +77,9 @@ def grey(clip: torch.Tensor) -> torch.Tensor:
     return y[:, None].expand(-1, 3, -1, -1, -1)
 
 
-def copy_colors(f_tgt: torch.Tensor, f_ref: torch.Tensor, c_ref: torch.Tensor, n_colors: int,
-                temperature: float) -> torch.Tensor:
+def copy_colors(
+    f_tgt: torch.Tensor, f_ref: torch.Tensor, c_ref: torch.Tensor, n_colors: int, temperature: float
+) -> torch.Tensor:
     """Copied colour distributions: features (B, C, h, w) of the target and the reference, the
     reference's colour classes (B, h, w) -> probabilities (B, h*w, n_colors)."""
     q = F.normalize(f_tgt.flatten(2), dim=1)  # (B, C, N)
@@ -106,12 +111,14 @@ class Colorization(Pretext):
         return usable(row, clip_frames=self.map_frames + self.max_gap, audio=False)
 
     def view(self, epoch: int) -> View:
-        return functools.partial(colorization_view, map_frames=self.map_frames, max_gap=self.max_gap,
-                                 motion_sampling=self.motion_sampling)
+        return functools.partial(
+            colorization_view, map_frames=self.map_frames, max_gap=self.max_gap, motion_sampling=self.motion_sampling
+        )
 
     def heldout_view(self) -> View:
-        return functools.partial(colorization_view, map_frames=self.map_frames, max_gap=self.max_gap,
-                                 motion_sampling=False)
+        return functools.partial(
+            colorization_view, map_frames=self.map_frames, max_gap=self.max_gap, motion_sampling=False
+        )
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
         return nn.Identity()  # no head: the copy through attention is the whole model
@@ -125,23 +132,28 @@ class Colorization(Pretext):
         size = f_ref.shape[-2:]
         c_ref = quantize_colors(F.adaptive_avg_pool2d(ref[:, :, 0], size), self.bins)
         c_tgt = quantize_colors(F.adaptive_avg_pool2d(tgt[:, :, 0], size), self.bins)
-        probs = copy_colors(f_tgt, f_ref, c_ref, self.bins ** 2, self.temperature)
+        probs = copy_colors(f_tgt, f_ref, c_ref, self.bins**2, self.temperature)
         return probs, c_tgt.flatten(1), c_ref.flatten(1)
 
     @staticmethod
     def _metrics(probs: torch.Tensor, c_tgt: torch.Tensor, c_ref: torch.Tensor) -> dict[str, float]:
         right = probs.argmax(-1) == c_tgt
         moved = c_ref != c_tgt
-        return {"pretext_acc": float(right.float().mean()), "copy_acc": float((~moved).float().mean()),
-                "moved_acc": float(right[moved].float().mean()) if bool(moved.any()) else float("nan")}
+        return {
+            "pretext_acc": float(right.float().mean()),
+            "copy_acc": float((~moved).float().mean()),
+            "moved_acc": float(right[moved].float().mean()) if bool(moved.any()) else float("nan"),
+        }
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         probs, c_tgt, c_ref = self._copy(model, batch)
         nll = -torch.log(probs.gather(-1, c_tgt[..., None])[..., 0].clamp_min(1e-6))
         return nll.mean(), self._metrics(probs.detach(), c_tgt, c_ref)
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         return self._metrics(*self._copy(model, batch))

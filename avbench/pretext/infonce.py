@@ -31,8 +31,9 @@ from avbench.pretext.avts import EmbeddingHead
 from avbench.pretext.base import Pretext, PretrainModel, same_video
 
 
-def info_nce(v: torch.Tensor, a: torch.Tensor, *, tau: float,
-             same: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def info_nce(
+    v: torch.Tensor, a: torch.Tensor, *, tau: float, same: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric cross-modal InfoNCE. v, a: float (B, D) L2-normalised; pair i is (v[i], a[i]).
     ``same``: bool (B, B), True where items i and j are clips of the same video
     (:func:`~avbench.pretext.base.same_video`); those pairs (off the diagonal) are no negatives:
@@ -71,8 +72,9 @@ class InfoNCE(Pretext):
     def _embed(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         return model.head(model.encode("video", batch["video"]), model.encode("audio", batch["audio"]))
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         v, a = self._embed(model, batch)
         loss, logits = info_nce(v, a, tau=self.tau, same=same_video(batch["key"], v.device))
         logits = logits.detach()
@@ -89,5 +91,10 @@ class InfoNCE(Pretext):
         loss, logits = info_nce(v, a, tau=self.tau)
         target = torch.arange(len(v))
         top5 = logits.topk(min(5, len(v)), dim=1).indices
-        return {"pretext_acc": top1(logits), "acc_a2v": top1(logits.t()), "loss": float(loss),
-                "recall5_v2a": float((top5 == target[:, None]).any(1).float().mean()), "retrieval_n": float(len(v))}
+        return {
+            "pretext_acc": top1(logits),
+            "acc_a2v": top1(logits.t()),
+            "loss": float(loss),
+            "recall5_v2a": float((top5 == target[:, None]).any(1).float().mean()),
+            "retrieval_n": float(len(v)),
+        }

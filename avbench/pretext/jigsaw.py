@@ -97,12 +97,20 @@ def cut_tiles(clip: np.ndarray, grid: tuple[int, int, int], gap: int, rng: np.ra
     for i, j, k in itertools.product(range(gt), range(gh), range(gw)):
         dy, dx = (int(v) for v in rng.integers(0, gap + 1, size=2))
         y0, x0 = j * ch + dy, k * cw + dx
-        tiles.append(clip[i * ct:(i + 1) * ct, y0:y0 + th, x0:x0 + tw])
+        tiles.append(clip[i * ct : (i + 1) * ct, y0 : y0 + th, x0 : x0 + tw])
     return np.stack(tiles)
 
 
-def jigsaw_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int, grid: tuple[int, int, int],
-                gap: int, permutations: np.ndarray, motion_sampling: bool) -> dict[str, Any] | None:
+def jigsaw_view(
+    sample: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    clip_frames: int,
+    grid: tuple[int, int, int],
+    gap: int,
+    permutations: np.ndarray,
+    motion_sampling: bool,
+) -> dict[str, Any] | None:
     """A shuffled jigsaw of one clip: ``video_tiles`` uint8 (n_tiles, frames, height, width, 3), slot
     j holding tile ``permutations[perm][j]`` (:func:`cut_tiles`), ``perm`` (the class: the index in
     ``permutations``), ``label``, ``start`` (the clip's first frame). None when the sample has no
@@ -117,10 +125,14 @@ def jigsaw_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames
         k0 = motion_weighted_choice(starts, window_motion(frame_motion(frames), starts, clip_frames), rng)
     else:
         k0 = int(starts[int(rng.integers(len(starts)))])
-    tiles = cut_tiles(np.asarray(frames[k0:k0 + clip_frames]), grid, gap, rng)
+    tiles = cut_tiles(np.asarray(frames[k0 : k0 + clip_frames]), grid, gap, rng)
     c = int(rng.integers(len(permutations)))
-    return {"video_tiles": np.ascontiguousarray(tiles[permutations[c]]), "perm": c,
-            "label": int(meta.get("label_idx", -1)), "start": k0}
+    return {
+        "video_tiles": np.ascontiguousarray(tiles[permutations[c]]),
+        "perm": c,
+        "label": int(meta.get("label_idx", -1)),
+        "start": k0,
+    }
 
 
 class JigsawHead(nn.Module):
@@ -160,8 +172,14 @@ class Jigsaw(ClassificationPretext):
         return usable(row, clip_frames=self.clip_frames, audio=False)
 
     def _view(self, motion_sampling: bool) -> View:
-        return functools.partial(jigsaw_view, clip_frames=self.clip_frames, grid=self.grid, gap=self.gap,
-                                 permutations=self.permutations, motion_sampling=motion_sampling)
+        return functools.partial(
+            jigsaw_view,
+            clip_frames=self.clip_frames,
+            grid=self.grid,
+            gap=self.gap,
+            permutations=self.permutations,
+            motion_sampling=motion_sampling,
+        )
 
     def view(self, epoch: int) -> View:
         return self._view(self.motion_sampling)
@@ -170,8 +188,12 @@ class Jigsaw(ClassificationPretext):
         return self._view(False)
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
-        return JigsawHead(dim=dims["video"], n_tiles=self.n_tiles, n_permutations=self.n_permutations,
-                          hidden=int(self.settings().get("hidden", 128)))
+        return JigsawHead(
+            dim=dims["video"],
+            n_tiles=self.n_tiles,
+            n_permutations=self.n_permutations,
+            hidden=int(self.settings().get("hidden", 128)),
+        )
 
     def targets(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         return model.head(model.encode("video", batch["video_tiles"])), batch["perm"]

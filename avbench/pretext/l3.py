@@ -34,15 +34,21 @@ class CorrespondenceHead(nn.Module):
 
     def __init__(self, *, video_dim: int, audio_dim: int, hidden: int = 128) -> None:
         super().__init__()
-        self.mlp = nn.Sequential(nn.BatchNorm1d(video_dim + audio_dim), nn.Linear(video_dim + audio_dim, hidden),
-                                 nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 2))
+        self.mlp = nn.Sequential(
+            nn.BatchNorm1d(video_dim + audio_dim),
+            nn.Linear(video_dim + audio_dim, hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, 2),
+        )
 
     def forward(self, fv: torch.Tensor, fa: torch.Tensor) -> torch.Tensor:
         return self.mlp(torch.cat([fv, fa], dim=-1))
 
 
-def correspondence_pairs(n: int, generator: torch.Generator,
-                         keys: Sequence[str] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def correspondence_pairs(
+    n: int, generator: torch.Generator, keys: Sequence[str] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The pairs of a batch of ``n`` synchronized clips: (video index (2n,), audio index (2n,),
     target (2n,) int64). The first n pairs are the clips with their own audio (target 1), the next
     n the same clips with the audio of a clip of **another video** (target 0; ``keys``: the items'
@@ -60,25 +66,29 @@ class L3(Pretext):
     needs = frozenset({"frames", "mel"})
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
-        return CorrespondenceHead(video_dim=dims["video"], audio_dim=dims["audio"],
-                                  hidden=int(self.settings().get("hidden", 128)))
+        return CorrespondenceHead(
+            video_dim=dims["video"], audio_dim=dims["audio"], hidden=int(self.settings().get("hidden", 128))
+        )
 
-    def _logits(self, model: PretrainModel, batch: dict[str, Any],
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _logits(
+        self, model: PretrainModel, batch: dict[str, Any], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         fv = model.encode("video", batch["video"])
         fa = model.encode("audio", batch["audio"])
         vi, ai, y = correspondence_pairs(len(fv), generator, batch["key"])
         dev = fv.device
         return model.head(fv[vi.to(dev)], fa[ai.to(dev)]), y.to(dev), ai
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         logits, y, _ = self._logits(model, batch, generator)
         return nn.functional.cross_entropy(logits.float(), y), {"pretext_acc": accuracy(logits, y)}
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         logits, y, ai = self._logits(model, batch, generator)
         out = {"pretext_acc": accuracy(logits, y)}
         out.update(negatives_same_class(batch, ai))

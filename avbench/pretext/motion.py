@@ -25,8 +25,9 @@ def window_motion(motion: np.ndarray, starts: list[int], length: int) -> np.ndar
     return np.array([csum[min(n, s + length - 1)] - csum[min(n, s)] for s in starts])
 
 
-def motion_weighted_choice(starts: list[int], score: np.ndarray, rng: np.random.Generator, *,
-                           floor: float = 0.1) -> int:
+def motion_weighted_choice(
+    starts: list[int], score: np.ndarray, rng: np.random.Generator, *, floor: float = 0.1
+) -> int:
     """One of ``starts``, drawn with probability proportional to ``score`` plus ``floor`` times the
     mean score (so that still windows stay possible, and a video without motion is uniform)."""
     score = np.asarray(score, np.float64)

@@ -75,8 +75,9 @@ def shift_range(t0: float, seconds: float, audio_s: float, lo: float, hi: float)
     return out
 
 
-def draw_shift(t0: float, seconds: float, audio_s: float, lo: float, hi: float,
-               rng: np.random.Generator) -> float | None:
+def draw_shift(
+    t0: float, seconds: float, audio_s: float, lo: float, hi: float, rng: np.random.Generator
+) -> float | None:
     """A random offset of :func:`shift_range` (direction first, then uniform), None when there is none."""
     ranges = shift_range(t0, seconds, audio_s, lo, hi)
     if not ranges:
@@ -93,8 +94,15 @@ def audio_seconds(sample: dict[str, Any], key: str) -> float:
     return sample["mel"].shape[1] * float(meta["hop_ms"]) / 1000.0
 
 
-def multisensory_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int, audio_input: str,
-                      shift_s: tuple[float, float], need_shift: bool) -> dict[str, Any] | None:
+def multisensory_view(
+    sample: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    clip_frames: int,
+    audio_input: str,
+    shift_s: tuple[float, float],
+    need_shift: bool,
+) -> dict[str, Any] | None:
     """A synchronized clip (``video``, and ``wav`` float32 (N,) or ``audio`` log-mel of the same
     instant, :func:`clip_view`) plus the same video's audio shifted by ``shift`` seconds
     (``wav_neg`` / ``audio_neg``; ``shift_ok`` False, ``shift`` 0 and a copy of the in-sync audio
@@ -174,9 +182,16 @@ class Multisensory(Pretext):
         self.audio_key = "wav" if self.audio_input == "waveform" else "audio"
 
     def encoder_specs(self) -> dict[str, dict[str, Any]]:
-        return {"video": {"kind": "video", "name": "multisensory", "channels": [int(c) for c in self.cfg["channels"]],
-                          "fuse_after": self.fuse_after, "audio_input": self.audio_input,
-                          "audio_channels": self.audio_channels}}
+        return {
+            "video": {
+                "kind": "video",
+                "name": "multisensory",
+                "channels": [int(c) for c in self.cfg["channels"]],
+                "fuse_after": self.fuse_after,
+                "audio_input": self.audio_input,
+                "audio_channels": self.audio_channels,
+            }
+        }
 
     # -- data -------------------------------------------------------------------------------------
     def skip_reason(self, row: dict[str, Any]) -> str | None:
@@ -190,8 +205,9 @@ class Multisensory(Pretext):
         fps = float(row.get("fps") or DEFAULT_FPS)
         if row.get("t_start") is not None and row.get("t_end") is not None and "fps" in row:
             have = float(row["t_end"]) - float(row["t_start"])  # a sample's JSON: its audio timeline
-        elif row.get("n_mel_frames") is not None and not (isinstance(row["n_mel_frames"], float)
-                                                          and math.isnan(row["n_mel_frames"])):
+        elif row.get("n_mel_frames") is not None and not (
+            isinstance(row["n_mel_frames"], float) and math.isnan(row["n_mel_frames"])
+        ):
             have = float(row["n_mel_frames"]) * float(row.get("hop_ms") or DEFAULT_HOP_MS) / 1000.0
         else:
             have = int(row.get("n_frames") or 0) / fps
@@ -204,8 +220,13 @@ class Multisensory(Pretext):
         return self.skip_reason(row) is None
 
     def view(self, epoch: int) -> View:
-        return functools.partial(multisensory_view, clip_frames=self.clip_frames, audio_input=self.audio_input,
-                                 shift_s=self.shift_s, need_shift=self.negatives == "shifted")
+        return functools.partial(
+            multisensory_view,
+            clip_frames=self.clip_frames,
+            audio_input=self.audio_input,
+            shift_s=self.shift_s,
+            need_shift=self.negatives == "shifted",
+        )
 
     # -- model ------------------------------------------------------------------------------------
     def build_head(self, dims: dict[str, int]) -> nn.Module:
@@ -227,8 +248,9 @@ class Multisensory(Pretext):
         perm = other_video_pairing(batch["key"], len(batch["video"]), generator)
         return batch[self.audio_key][perm.to(batch[self.audio_key].device)]
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         pos_a = batch[self.audio_key]
         neg_a = self.negatives_for(batch, self.negatives, generator)
         keep = torch.ones(len(pos_a), dtype=torch.bool, device=pos_a.device)
@@ -244,8 +266,9 @@ class Multisensory(Pretext):
         return loss, {"pretext_acc": acc}
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         pos_a = batch[self.audio_key]
         shifted = batch[self.audio_key + "_neg"]
         rand = self.negatives_for(batch, "random", generator)

@@ -39,8 +39,15 @@ def shuffled_order(n: int, rng: np.random.Generator) -> np.ndarray:
             return p
 
 
-def odd_question(starts: list[int], *, n_clips: int, clip_frames: int, stride: int, rng: np.random.Generator,
-                 score: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+def odd_question(
+    starts: list[int],
+    *,
+    n_clips: int,
+    clip_frames: int,
+    stride: int,
+    rng: np.random.Generator,
+    score: np.ndarray | None = None,
+) -> tuple[np.ndarray, int]:
     """Frame indices of one odd-one-out question: (int64 (n_clips, clip_frames), odd position).
 
     ``starts``: frames where a window of ``(clip_frames - 1) * stride + 1`` contiguous frames can
@@ -51,15 +58,25 @@ def odd_question(starts: list[int], *, n_clips: int, clip_frames: int, stride: i
     odd = int(rng.integers(n_clips))
     out = np.empty((n_clips, clip_frames), np.int64)
     for i in range(n_clips):
-        s0 = (motion_weighted_choice(starts, score, rng) if score is not None
-              else int(starts[int(rng.integers(len(starts)))]))
+        s0 = (
+            motion_weighted_choice(starts, score, rng)
+            if score is not None
+            else int(starts[int(rng.integers(len(starts)))])
+        )
         order = shuffled_order(clip_frames, rng) if i == odd else np.arange(clip_frames)
         out[i] = s0 + stride * order
     return out, odd
 
 
-def odd_one_out_view(sample: dict[str, Any], rng: np.random.Generator, *, n_clips: int, clip_frames: int,
-                     stride: int, motion_sampling: bool) -> dict[str, Any] | None:
+def odd_one_out_view(
+    sample: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    n_clips: int,
+    clip_frames: int,
+    stride: int,
+    motion_sampling: bool,
+) -> dict[str, Any] | None:
     """``video_clips`` uint8 (n_clips, clip_frames, H, W, 3), ``odd`` (position of the shuffled
     clip), ``label``. None when the sample is too short."""
     frames, meta = sample["frames"], sample["meta"]
@@ -77,7 +94,7 @@ def odd_one_out_view(sample: dict[str, Any], rng: np.random.Generator, *, n_clip
 def sum_of_differences(f: torch.Tensor) -> torch.Tensor:
     """O3N fusion: ``sum_{i<j} (f_j - f_i)`` over the clip axis. f: (B, N, D) -> (B, D)."""
     n = f.shape[1]
-    w = (2 * torch.arange(n, device=f.device, dtype=f.dtype) - (n - 1))
+    w = 2 * torch.arange(n, device=f.device, dtype=f.dtype) - (n - 1)
     return (f * w[None, :, None]).sum(1)
 
 
@@ -119,12 +136,18 @@ class OddOneOut(ClassificationPretext):
         return usable(row, clip_frames=self.span(), audio=False)
 
     def view(self, epoch: int) -> View:
-        return functools.partial(odd_one_out_view, n_clips=self.n_clips, clip_frames=self.o3n_frames,
-                                 stride=self.stride, motion_sampling=self.motion_sampling)
+        return functools.partial(
+            odd_one_out_view,
+            n_clips=self.n_clips,
+            clip_frames=self.o3n_frames,
+            stride=self.stride,
+            motion_sampling=self.motion_sampling,
+        )
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
-        return OddOneOutHead(dim=dims["video"], n_clips=self.n_clips, fusion=self.fusion,
-                             hidden=int(self.settings().get("hidden", 128)))
+        return OddOneOutHead(
+            dim=dims["video"], n_clips=self.n_clips, fusion=self.fusion, hidden=int(self.settings().get("hidden", 128))
+        )
 
     def targets(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         return model.head(model.encode("video", batch["video_clips"])), batch["odd"]

@@ -63,8 +63,15 @@ def is_ordered(t: np.ndarray) -> bool:
     return min(a, c) < b < max(a, c)
 
 
-def shuffle_learn_view(sample: dict[str, Any], rng: np.random.Generator, *, snippet_frames: int, window_frames: int,
-                       motion_sampling: bool, pairing: str = "pairs") -> dict[str, Any] | None:
+def shuffle_learn_view(
+    sample: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    snippet_frames: int,
+    window_frames: int,
+    motion_sampling: bool,
+    pairing: str = "pairs",
+) -> dict[str, Any] | None:
     """One positive and one negative tuple of snippets from one window of contiguous frames:
     ``video_pos`` and ``video_neg`` uint8 (3, snippet_frames, H, W, 3) (``pairing="independent"``)
     or (2, 2 * snippet_frames, H, W, 3), the pairs a|b and b|c joined in time (``"pairs"``),
@@ -83,11 +90,15 @@ def shuffle_learn_view(sample: dict[str, Any], rng: np.random.Generator, *, snip
     pos, neg = order_tuples(window_frames - snippet_frames + 1, rng)
 
     def snippets(t: np.ndarray) -> np.ndarray:
-        s = np.stack([np.asarray(frames[w0 + int(k):w0 + int(k) + snippet_frames]) for k in t])
+        s = np.stack([np.asarray(frames[w0 + int(k) : w0 + int(k) + snippet_frames]) for k in t])
         return s if pairing == "independent" else np.stack([np.concatenate([s[0], s[1]]), np.concatenate([s[1], s[2]])])
 
-    return {"video_pos": snippets(pos), "video_neg": snippets(neg), "label": int(meta.get("label_idx", -1)),
-            "start": w0}
+    return {
+        "video_pos": snippets(pos),
+        "video_neg": snippets(neg),
+        "label": int(meta.get("label_idx", -1)),
+        "start": w0,
+    }
 
 
 class OrderHead(nn.Module):
@@ -124,17 +135,29 @@ class ShuffleLearn(ClassificationPretext):
         return usable(row, clip_frames=self.window_frames, audio=False)
 
     def view(self, epoch: int) -> View:
-        return functools.partial(shuffle_learn_view, snippet_frames=self.snippet_frames,
-                                 window_frames=self.window_frames, motion_sampling=self.motion_sampling,
-                                 pairing=self.pairing)
+        return functools.partial(
+            shuffle_learn_view,
+            snippet_frames=self.snippet_frames,
+            window_frames=self.window_frames,
+            motion_sampling=self.motion_sampling,
+            pairing=self.pairing,
+        )
 
     def heldout_view(self) -> View:
-        return functools.partial(shuffle_learn_view, snippet_frames=self.snippet_frames,
-                                 window_frames=self.window_frames, motion_sampling=False, pairing=self.pairing)
+        return functools.partial(
+            shuffle_learn_view,
+            snippet_frames=self.snippet_frames,
+            window_frames=self.window_frames,
+            motion_sampling=False,
+            pairing=self.pairing,
+        )
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
-        return OrderHead(dim=dims["video"], hidden=int(self.settings().get("hidden", 128)),
-                         n=3 if self.pairing == "independent" else 2)
+        return OrderHead(
+            dim=dims["video"],
+            hidden=int(self.settings().get("hidden", 128)),
+            n=3 if self.pairing == "independent" else 2,
+        )
 
     def targets(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         # (2B, 3 or 2, C, T, H, W): ordered 1, shuffled 0

@@ -46,8 +46,7 @@ from avbench.shards.loader import View, clip_starts, usable
 N_ELEMENTS = 4
 # The 12 orders of four elements up to reversal: the member of each {perm, reversed perm} pair
 # with perm[0] < perm[3], in lexicographic order. Class c is SORT_CLASSES[c] and its reverse.
-SORT_CLASSES: tuple[tuple[int, ...], ...] = tuple(p for p in itertools.permutations(range(N_ELEMENTS))
-                                                  if p[0] < p[-1])
+SORT_CLASSES: tuple[tuple[int, ...], ...] = tuple(p for p in itertools.permutations(range(N_ELEMENTS)) if p[0] < p[-1])
 _CLASS_OF = {**{p: c for c, p in enumerate(SORT_CLASSES)}, **{p[::-1]: c for c, p in enumerate(SORT_CLASSES)}}
 PAIRS: tuple[tuple[int, int], ...] = tuple(itertools.combinations(range(N_ELEMENTS), 2))
 
@@ -68,8 +67,15 @@ def sorting_positions(window_frames: int, snippet_frames: int, rng: np.random.Ge
     return (q + np.arange(N_ELEMENTS) * (snippet_frames - 1)).astype(np.int64)
 
 
-def sorting_view(sample: dict[str, Any], rng: np.random.Generator, *, snippet_frames: int, window_frames: int,
-                 motion_sampling: bool, fusion: str = "differences") -> dict[str, Any] | None:
+def sorting_view(
+    sample: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    snippet_frames: int,
+    window_frames: int,
+    motion_sampling: bool,
+    fusion: str = "differences",
+) -> dict[str, Any] | None:
     """Four snippets of one window in a shuffled order: ``video_snippets`` uint8 (4, snippet_frames,
     H, W, 3) (slot j holds the sorted sequence's element ``perm[j]``; ``fusion="pairs"``: (6, 2 *
     snippet_frames, H, W, 3), slot pairs i < j joined in time, in :data:`PAIRS` order), ``order``
@@ -87,11 +93,16 @@ def sorting_view(sample: dict[str, Any], rng: np.random.Generator, *, snippet_fr
         w0 = int(starts[int(rng.integers(len(starts)))])
     pos = sorting_positions(window_frames, snippet_frames, rng)
     perm = rng.permutation(N_ELEMENTS).astype(np.int64)
-    s = np.stack([np.asarray(frames[w0 + int(pos[k]):w0 + int(pos[k]) + snippet_frames]) for k in perm])
+    s = np.stack([np.asarray(frames[w0 + int(pos[k]) : w0 + int(pos[k]) + snippet_frames]) for k in perm])
     if fusion == "pairs":
         s = np.stack([np.concatenate([s[i], s[j]]) for i, j in PAIRS])
-    return {"video_snippets": s, "order": sort_class(perm), "perm": perm, "label": int(meta.get("label_idx", -1)),
-            "start": w0}
+    return {
+        "video_snippets": s,
+        "order": sort_class(perm),
+        "perm": perm,
+        "label": int(meta.get("label_idx", -1)),
+        "start": w0,
+    }
 
 
 def pairwise_differences(f: torch.Tensor) -> torch.Tensor:
@@ -138,12 +149,22 @@ class Sorting(ClassificationPretext):
         return usable(row, clip_frames=self.window_frames, audio=False)
 
     def view(self, epoch: int) -> View:
-        return functools.partial(sorting_view, snippet_frames=self.snippet_frames, window_frames=self.window_frames,
-                                 motion_sampling=self.motion_sampling, fusion=self.fusion)
+        return functools.partial(
+            sorting_view,
+            snippet_frames=self.snippet_frames,
+            window_frames=self.window_frames,
+            motion_sampling=self.motion_sampling,
+            fusion=self.fusion,
+        )
 
     def heldout_view(self) -> View:
-        return functools.partial(sorting_view, snippet_frames=self.snippet_frames, window_frames=self.window_frames,
-                                 motion_sampling=False, fusion=self.fusion)
+        return functools.partial(
+            sorting_view,
+            snippet_frames=self.snippet_frames,
+            window_frames=self.window_frames,
+            motion_sampling=False,
+            fusion=self.fusion,
+        )
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
         return SortingHead(dim=dims["video"], fusion=self.fusion, hidden=int(self.settings().get("hidden", 128)))

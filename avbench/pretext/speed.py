@@ -26,8 +26,14 @@ from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_
 from avbench.shards.loader import View, clip_starts, usable
 
 
-def speed_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int, strides: tuple[int, ...],
-               motion_sampling: bool) -> dict[str, Any] | None:
+def speed_view(
+    sample: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    clip_frames: int,
+    strides: tuple[int, ...],
+    motion_sampling: bool,
+) -> dict[str, Any] | None:
     """One clip at a random speed: ``video_speed`` uint8 (clip_frames, H, W, 3), frames ``start +
     stride * k``, ``speed`` (the index of ``stride`` in ``strides``), ``label``, ``start``. None
     when the sample has no window of the drawn stride."""
@@ -45,8 +51,7 @@ def speed_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames:
     else:
         k0 = int(starts[int(rng.integers(len(starts)))])
     idx = k0 + stride * np.arange(clip_frames)
-    return {"video_speed": np.asarray(frames[idx]), "speed": c, "label": int(meta.get("label_idx", -1)),
-            "start": k0}
+    return {"video_speed": np.asarray(frames[idx]), "speed": c, "label": int(meta.get("label_idx", -1)), "start": k0}
 
 
 class SpeedHead(nn.Module):
@@ -83,8 +88,9 @@ class Speed(ClassificationPretext):
         return usable(row, clip_frames=self.span(), audio=False)
 
     def view(self, epoch: int) -> View:
-        return functools.partial(speed_view, clip_frames=self.clip_frames, strides=self.strides,
-                                 motion_sampling=self.motion_sampling)
+        return functools.partial(
+            speed_view, clip_frames=self.clip_frames, strides=self.strides, motion_sampling=self.motion_sampling
+        )
 
     def heldout_view(self) -> View:
         return functools.partial(speed_view, clip_frames=self.clip_frames, strides=self.strides, motion_sampling=False)

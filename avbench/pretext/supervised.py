@@ -40,8 +40,13 @@ class Supervised(Pretext):
 
     def view(self, epoch: int) -> View:
         frames = self.flow_frames() if "flow" in self.encoders else self.clip_frames
-        return functools.partial(supervised_view, clip_frames=self.clip_frames, flow_frames=frames,
-                                 audio="audio" in self.encoders, flow="flow" in self.encoders)
+        return functools.partial(
+            supervised_view,
+            clip_frames=self.clip_frames,
+            flow_frames=frames,
+            audio="audio" in self.encoders,
+            flow="flow" in self.encoders,
+        )
 
     def build_head(self, dims: dict[str, int]) -> nn.Module:
         return nn.ModuleDict({k: nn.Linear(dims[k], self.n_classes) for k in self.encoders})
@@ -49,16 +54,18 @@ class Supervised(Pretext):
     def _logits(self, model: PretrainModel, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         return {k: model.head[k](model.encode(k, batch[k])) for k in self.encoders}
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         y = batch["label"]
         logits = self._logits(model, batch)
         loss = sum(nn.functional.cross_entropy(z, y) for z in logits.values())
         return loss, _accuracies(logits, y)  # type: ignore[return-value]
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         return _accuracies(self._logits(model, batch), batch["label"])
 
 
@@ -70,8 +77,9 @@ def _accuracies(logits: dict[str, torch.Tensor], y: torch.Tensor) -> dict[str, f
     return out
 
 
-def supervised_view(sample: dict[str, Any], rng: Any, *, clip_frames: int, flow_frames: int, audio: bool,
-                    flow: bool) -> dict[str, Any] | None:
+def supervised_view(
+    sample: dict[str, Any], rng: Any, *, clip_frames: int, flow_frames: int, audio: bool, flow: bool
+) -> dict[str, Any] | None:
     """A synchronized clip of ``max(clip_frames, flow_frames)`` frames; ``video`` keeps the first
     ``clip_frames`` of them and ``flow`` the first ``flow_frames`` flow pairs."""
     n = max(clip_frames, flow_frames) if flow else clip_frames
@@ -109,13 +117,15 @@ class Scratch(Pretext):
         keys = fit(audio, flow)
         if not keys:  # some samples have audio, others flow, none both: calibrate the video encoder only
             audio = flow = False
-            keys = [k for k in trainer.train_keys if usable(rows[k], clip_frames=self.clip_frames, audio=False,
-                                                            flow=False)]
+            keys = [
+                k for k in trainer.train_keys if usable(rows[k], clip_frames=self.clip_frames, audio=False, flow=False)
+            ]
         if not keys:
             return {}
         kinds = [k for k in self.encoders if k == "video" or (k == "audio" and audio) or (k == "flow" and flow)]
-        view = functools.partial(supervised_view, clip_frames=self.clip_frames, flow_frames=frames, audio=audio,
-                                 flow=flow)
+        view = functools.partial(
+            supervised_view, clip_frames=self.clip_frames, flow_frames=frames, audio=audio, flow=flow
+        )
         return calibrate_batchnorm(trainer, kinds, view, keys, clips=self.calibration_clips)
 
 
@@ -124,8 +134,12 @@ def calibrate_batchnorm(trainer: Any, kinds: list[str], view: View, keys: list[s
     """Reset the BatchNorm running statistics of encoders ``kinds`` and re-estimate them as the
     cumulative average over up to ``clips`` training clips (train mode, no gradient)."""
     model = trainer.model
-    momenta = {m: m.momentum for k in kinds for m in model.encoders[k].modules()
-               if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    momenta = {
+        m: m.momentum
+        for k in kinds
+        for m in model.encoders[k].modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    }
     for m in momenta:
         m.reset_running_stats()
         m.momentum = None  # cumulative average

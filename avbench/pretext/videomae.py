@@ -45,8 +45,13 @@ from avbench.models.vit import VIT_NAMES, init_weights, patchify, sincos_3d, tra
 from avbench.pretext.base import Pretext, PretrainModel
 
 #: VideoMAE's settings (``pretrain.videomae``) and their defaults: the schema's defaults (a test checks)
-VIDEOMAE_DEFAULTS: dict[str, Any] = {"mask_ratio": 0.9, "norm_pix": True, "decoder_dim": 64, "decoder_depth": 2,
-                                     "decoder_heads": 4}
+VIDEOMAE_DEFAULTS: dict[str, Any] = {
+    "mask_ratio": 0.9,
+    "norm_pix": True,
+    "decoder_dim": 64,
+    "decoder_depth": 2,
+    "decoder_heads": 4,
+}
 
 
 def n_masked(spatial: int, ratio: float) -> int:
@@ -57,8 +62,9 @@ def n_masked(spatial: int, ratio: float) -> int:
     return min(spatial - 1, max(1, int(round(ratio * spatial))))
 
 
-def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float,
-              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def tube_mask(
+    batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Tube masks of ``batch`` clips of a (time slots, rows, columns) token grid.
 
     Returns (``mask`` bool (B, N), True where masked, the same spatial positions in every time
@@ -110,14 +116,15 @@ class MAEDecoder(nn.Module):
         init_weights(self)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
-    def forward(self, z: torch.Tensor, visible: torch.Tensor, masked: torch.Tensor,
-                grid: tuple[int, int, int]) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, visible: torch.Tensor, masked: torch.Tensor, grid: tuple[int, int, int]
+    ) -> torch.Tensor:
         b = z.shape[0]
         pos = sincos_3d(grid, self.dim, z.device).to(z.dtype).expand(b, -1, -1)
         x_vis = self.embed(z) + gather_tokens(pos, visible)
         x_mask = self.mask_token.to(x_vis.dtype).expand(b, masked.shape[1], -1) + gather_tokens(pos, masked)
         x = self.blocks(torch.cat([x_vis, x_mask], dim=1))
-        return self.pred(self.norm(x[:, -masked.shape[1]:]))
+        return self.pred(self.norm(x[:, -masked.shape[1] :]))
 
 
 def nearest_visible(grid: tuple[int, int, int], visible: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
@@ -151,8 +158,10 @@ class VideoMAE(Pretext):
         self.decoder = {k: int(s[f"decoder_{k}"]) for k in ("dim", "depth", "heads")}
         spec = encoder_spec("video", cfg)
         if spec["name"] not in VIT_NAMES:
-            raise ValueError(f"videomae needs a ViT video backbone ({', '.join(VIT_NAMES)}), not "
-                             f"{spec['name']!r}: set video_backbone in the run")
+            raise ValueError(
+                f"videomae needs a ViT video backbone ({', '.join(VIT_NAMES)}), not "
+                f"{spec['name']!r}: set video_backbone in the run"
+            )
         self.patch, self.tubelet = int(spec["vit"]["patch"]), int(spec["vit"]["tubelet"])
         if self.clip_frames < self.tubelet:
             raise ValueError(f"clip_frames {self.clip_frames} is shorter than one tubelet ({self.tubelet} frames)")
@@ -160,8 +169,7 @@ class VideoMAE(Pretext):
     def build_head(self, dims: dict[str, int]) -> nn.Module:
         return MAEDecoder(enc_dim=dims["video"], patch_dim=self.tubelet * self.patch * self.patch * 3, **self.decoder)
 
-    def reconstruct(self, model: PretrainModel, video: torch.Tensor,
-                    generator: torch.Generator) -> dict[str, Any]:
+    def reconstruct(self, model: PretrainModel, video: torch.Tensor, generator: torch.Generator) -> dict[str, Any]:
         """Mask clips ``video`` (B, 3, T, H, W), encode the visible tokens, decode the masked ones:
         ``pred`` and ``target`` (B, n_mask, patch_dim), the encoder's output ``encoded`` (B, n_vis,
         dim), ``mask``, ``visible``, ``masked`` (:func:`tube_mask`, on the clips' device), ``grid``
@@ -172,11 +180,20 @@ class VideoMAE(Pretext):
         encoded = enc.encode(gather_tokens(tokens, visible))
         pred = model.head(encoded, visible, masked, grid)
         tgt = targets(video, patch=self.patch, tubelet=self.tubelet, norm_pix=self.norm_pix)
-        return {"pred": pred, "target": gather_tokens(tgt, masked), "encoded": encoded, "mask": mask,
-                "visible": visible, "masked": masked, "grid": grid, "all_targets": tgt}
+        return {
+            "pred": pred,
+            "target": gather_tokens(tgt, masked),
+            "encoded": encoded,
+            "mask": mask,
+            "visible": visible,
+            "masked": masked,
+            "grid": grid,
+            "all_targets": tgt,
+        }
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         r = self.reconstruct(model, batch["video"], generator)
         loss = nn.functional.mse_loss(r["pred"].float(), r["target"])
         return loss, {"recon_mse": float(loss.detach())}
@@ -195,8 +212,9 @@ class VideoMAE(Pretext):
         return {"mean_mse": float(((mean_pred - tgt) ** 2).mean()), "copy_mse": float(((copy_pred - tgt) ** 2).mean())}
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         r = self.reconstruct(model, batch["video"], generator)
         out = {"recon_mse": float(((r["pred"].float() - r["target"]) ** 2).mean())}
         out.update(self.baselines(r))

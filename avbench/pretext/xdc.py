@@ -96,12 +96,13 @@ def apply_whitening(x: np.ndarray, w: dict[str, np.ndarray]) -> np.ndarray:
 
 def assign(x: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Index of the nearest centroid of each row. x: (N, d), centroids: (k, d) -> int64 (N,)."""
-    d = (x ** 2).sum(1)[:, None] - 2 * x @ centroids.T + (centroids ** 2).sum(1)[None]
+    d = (x**2).sum(1)[:, None] - 2 * x @ centroids.T + (centroids**2).sum(1)[None]
     return d.argmin(1).astype(np.int64)
 
 
-def reassign_empty_clusters(x: np.ndarray, labels: np.ndarray, centroids: np.ndarray, rng: np.random.Generator,
-                            *, eps: float = 1e-3) -> tuple[np.ndarray, np.ndarray, int]:
+def reassign_empty_clusters(
+    x: np.ndarray, labels: np.ndarray, centroids: np.ndarray, rng: np.random.Generator, *, eps: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray, int]:
     """DeepCluster's guard against empty clusters.
 
     For each empty cluster ``e``: pick a random cluster ``c`` with at least two members, set the
@@ -133,7 +134,7 @@ def reassign_empty_clusters(x: np.ndarray, labels: np.ndarray, centroids: np.nda
         if to_e.all() or not to_e.any():  # all on one side (e.g. identical points): split in halves
             order = np.argsort(side, kind="stable")
             to_e = np.zeros(len(members), bool)
-            to_e[order[len(members) // 2:]] = True
+            to_e[order[len(members) // 2 :]] = True
         labels[members[to_e]] = e
         centroids[e] = x[members[to_e]].mean(0)
         centroids[c] = x[members[~to_e]].mean(0)
@@ -191,8 +192,9 @@ class ClusterHeads(nn.Module):
 
     def __init__(self, *, dims: dict[str, int], pairs: tuple[tuple[str, str], ...], k: int) -> None:
         super().__init__()
-        self.heads = nn.ModuleDict({f"{e}_{s}": nn.Sequential(nn.BatchNorm1d(dims[e]), nn.Linear(dims[e], k))
-                                    for e, s in pairs})
+        self.heads = nn.ModuleDict(
+            {f"{e}_{s}": nn.Sequential(nn.BatchNorm1d(dims[e]), nn.Linear(dims[e], k)) for e, s in pairs}
+        )
 
     def forward(self, enc: str, target: str, f: torch.Tensor) -> torch.Tensor:
         return self.heads[f"{enc}_{target}"](f)
@@ -239,8 +241,13 @@ class DeepClustering(Pretext):
 
     # -- clustering between epochs ----------------------------------------------------------------
 
-    def _set_labels(self, keys: list[str], labels: dict[str, np.ndarray], heldout_keys: list[str],
-                    heldout_labels: dict[str, np.ndarray]) -> None:
+    def _set_labels(
+        self,
+        keys: list[str],
+        labels: dict[str, np.ndarray],
+        heldout_keys: list[str],
+        heldout_labels: dict[str, np.ndarray],
+    ) -> None:
         self.keys, self.labels = list(keys), {s: np.asarray(v, np.int64) for s, v in labels.items()}
         self.heldout_keys = list(heldout_keys)
         self.heldout_labels = {s: np.asarray(v, np.int64) for s, v in heldout_labels.items()}
@@ -252,8 +259,11 @@ class DeepClustering(Pretext):
             return {"k": float(self.k)}
         view = self.cluster_view()
         keys, feats = trainer.features(("video", "audio"), view, desc=f"features for k-means (epoch {epoch + 1})")
-        hkeys, hfeats = (trainer.features(("video", "audio"), view, keys=trainer.heldout_keys, desc="held-out features")
-                         if trainer.heldout_keys else ([], {"video": None, "audio": None}))
+        hkeys, hfeats = (
+            trainer.features(("video", "audio"), view, keys=trainer.heldout_keys, desc="held-out features")
+            if trainer.heldout_keys
+            else ([], {"video": None, "audio": None})
+        )
         rng = np.random.default_rng([self.seed, epoch, 17])
         labels: dict[str, np.ndarray] = {}
         held: dict[str, np.ndarray] = {}
@@ -261,8 +271,7 @@ class DeepClustering(Pretext):
         spaces: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         for kind in ("video", "audio"):
             w = fit_whitening(feats[kind], self.pca_dim, whiten=self.whiten)
-            spaces[kind] = (apply_whitening(feats[kind], w),
-                            apply_whitening(hfeats[kind], w) if hkeys else None)
+            spaces[kind] = (apply_whitening(feats[kind], w), apply_whitening(hfeats[kind], w) if hkeys else None)
         if "concat" in self.label_sets:
             x = np.concatenate([spaces["video"][0], spaces["audio"][0]], 1) / np.sqrt(2.0)
             h = (np.concatenate([spaces["video"][1], spaces["audio"][1]], 1) / np.sqrt(2.0)) if hkeys else None
@@ -337,16 +346,18 @@ class DeepClustering(Pretext):
         out["pretext_acc"] = out[f"acc_{self.pairs[0][0]}_{self.pairs[0][1]}"]
         return out
 
-    def loss(self, model: PretrainModel, batch: dict[str, Any], *, epoch: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         logits = self._logits(model, batch)
         y = self._targets(list(batch["key"]), False, batch["video"].device)
         loss = sum(nn.functional.cross_entropy(z.float(), y[s]) for (_, s), z in logits.items()) / len(logits)
         return loss, self._metrics(logits, y)  # type: ignore[return-value]
 
     @torch.no_grad()
-    def heldout_metrics(self, model: PretrainModel, batch: dict[str, Any], *,
-                        generator: torch.Generator) -> dict[str, float]:
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
         if not self.heldout_keys:
             return {}
         return self._metrics(self._logits(model, batch), self._targets(list(batch["key"]), True, batch["video"].device))
@@ -354,10 +365,14 @@ class DeepClustering(Pretext):
     # -- resume ---------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        return {"keys": self.keys, "labels": {s: v.tolist() for s, v in self.labels.items()},
-                "heldout_keys": self.heldout_keys,
-                "heldout_labels": {s: v.tolist() for s, v in self.heldout_labels.items()},
-                "clustered_epoch": self.clustered_epoch, "k": self.k}
+        return {
+            "keys": self.keys,
+            "labels": {s: v.tolist() for s, v in self.labels.items()},
+            "heldout_keys": self.heldout_keys,
+            "heldout_labels": {s: v.tolist() for s, v in self.heldout_labels.items()},
+            "clustered_epoch": self.clustered_epoch,
+            "k": self.k,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state or not state.get("labels"):

@@ -68,7 +68,7 @@ def decode_jpeg_frames(data: bytes, lengths: list[int]) -> np.ndarray:
     pos = 0
     buf = np.frombuffer(data, dtype=np.uint8)
     for n in lengths:
-        img = cv2.imdecode(buf[pos:pos + n], cv2.IMREAD_COLOR)
+        img = cv2.imdecode(buf[pos : pos + n], cv2.IMREAD_COLOR)
         if img is None:
             raise ValueError(f"corrupt JPEG frame at byte {pos}")
         out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))

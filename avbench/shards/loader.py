@@ -169,8 +169,11 @@ class ShardStream(torch.utils.data.IterableDataset):
         for url in urls:
             order = self.cache.order.get((url, self.needs)) if self.cache is not None else None
             if order is not None:
-                mine = [k for p, k in enumerate(order, start=pos)
-                        if (self.split != "samples" or p % n == me) and (self.keys is None or k in self.keys)]
+                mine = [
+                    k
+                    for p, k in enumerate(order, start=pos)
+                    if (self.split != "samples" or p % n == me) and (self.keys is None or k in self.keys)
+                ]
                 if self.cache is not None and self.cache.holds(url, mine, self.needs):
                     pos += len(order)
                     yield from ({"__key__": k, "__url__": url, "__cached__": True} for k in mine)
@@ -222,8 +225,10 @@ class ShardStream(torch.utils.data.IterableDataset):
                 try:
                     sample = decode_sample(raw)
                 except (ValueError, KeyError, TypeError) as exc:  # bad JSON, corrupt JPEG, truncated npy
-                    raise ValueError(f"damaged sample in {raw.get('__url__', '?')} key {raw.get('__key__', '?')}: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+                    raise ValueError(
+                        f"damaged sample in {raw.get('__url__', '?')} key {raw.get('__key__', '?')}: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 if self.cache is not None:
                     self.cache.put(raw["__url__"], raw["__key__"], self.needs, sample)
             key = sample["key"] + (f"#{raw['__copy__']}" if raw.get("__copy__") else "")
@@ -260,8 +265,9 @@ def collate_tensors(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in collate(items).items()}
 
 
-def batches(stream: ShardStream, *, batch_size: int, workers: int = 0, drop_last: bool = True,
-            prefetch: int = 4) -> Iterator[dict[str, Any]]:
+def batches(
+    stream: ShardStream, *, batch_size: int, workers: int = 0, drop_last: bool = True, prefetch: int = 4
+) -> Iterator[dict[str, Any]]:
     """Batches of ``batch_size`` items from ``stream``, read by ``workers`` processes (0: in this
     process, numpy arrays). With workers, each worker collates its own batches (``DataLoader``
     ``batch_size``; on a CUDA machine as torch tensors in pinned memory): 1.5x the clips per second
@@ -270,9 +276,16 @@ def batches(stream: ShardStream, *, batch_size: int, workers: int = 0, drop_last
     does not depend on the workers (:func:`item_rng`)."""
     if workers > 0:
         pin = torch.cuda.is_available()
-        loader = torch.utils.data.DataLoader(stream, batch_size=batch_size, drop_last=drop_last, num_workers=workers,
-                                             prefetch_factor=prefetch, collate_fn=collate_tensors if pin else collate,
-                                             pin_memory=pin, persistent_workers=False)
+        loader = torch.utils.data.DataLoader(
+            stream,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            num_workers=workers,
+            prefetch_factor=prefetch,
+            collate_fn=collate_tensors if pin else collate,
+            pin_memory=pin,
+            persistent_workers=False,
+        )
         yield from loader
         return
     buf: list[dict[str, Any]] = []
@@ -336,7 +349,7 @@ def mel_window(mel: np.ndarray, meta: dict[str, Any], t: float, seconds: float) 
     rate = 1000.0 / float(meta["hop_ms"])
     n = int(round(seconds * rate))
     m0 = int(round(t * rate))
-    out = mel[:, max(0, m0):m0 + n]
+    out = mel[:, max(0, m0) : m0 + n]
     if out.shape[1] < n:
         pad = np.full((mel.shape[0], n - out.shape[1]), mel.min() if mel.size else 0.0, dtype=mel.dtype)
         out = np.concatenate([out, pad], axis=1) if m0 >= 0 else np.concatenate([pad, out], axis=1)
@@ -354,12 +367,20 @@ def wav_window(wav: np.ndarray, meta: dict[str, Any], t: float, seconds: float) 
     out = np.zeros(n, np.float32)
     a, b = max(0, s0), min(len(wav), s0 + n)
     if b > a:
-        out[a - s0:b - s0] = wav[a:b].astype(np.float32) / 32768.0
+        out[a - s0 : b - s0] = wav[a:b].astype(np.float32) / 32768.0
     return out
 
 
-def clip_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int, audio: bool = True,
-              flow: bool = False, start: int | None = None, wav: bool = False) -> dict[str, Any] | None:
+def clip_view(
+    sample: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    clip_frames: int,
+    audio: bool = True,
+    flow: bool = False,
+    start: int | None = None,
+    wav: bool = False,
+) -> dict[str, Any] | None:
     """One synchronized clip: ``video`` uint8 (T, H, W, 3), ``audio`` float32 (n_mels, A) of the
     same instant and duration (``T / fps`` seconds), ``flow`` uint8 (T, H, W, 2) (the T flow pairs
     starting at the clip's first frame, in the midpoint representation of
@@ -378,14 +399,17 @@ def clip_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: 
     if not starts:
         return None
     k0 = int(start) if start is not None else int(starts[int(rng.integers(len(starts)))])
-    item: dict[str, Any] = {"video": sample["frames"][k0:k0 + clip_frames], "label": int(meta.get("label_idx", -1)),
-                            "start": k0}
+    item: dict[str, Any] = {
+        "video": sample["frames"][k0 : k0 + clip_frames],
+        "label": int(meta.get("label_idx", -1)),
+        "start": k0,
+    }
     if audio:
         item["audio"] = mel_window(sample["mel"], meta, frame_time(meta, k0), clip_frames / float(meta["fps"]))
     if wav:
         item["wav"] = wav_window(sample["wav"], meta, frame_time(meta, k0), clip_frames / float(meta["fps"]))
     if flow:  # the one flow representation of pretext and downstream (avbench.preprocess.flow.flow_input)
-        item["flow"] = flow_input(sample["flow"][k0:k0 + clip_frames], float(meta["flow"]["bound"]))
+        item["flow"] = flow_input(sample["flow"][k0 : k0 + clip_frames], float(meta["flow"]["bound"]))
         item["flow_bound"] = float(meta["flow"]["bound"])
     return item
 

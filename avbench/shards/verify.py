@@ -45,8 +45,10 @@ class DamagedShards(ValueError):
         self.damage = damage
         shown = "; ".join(str(d) for d in damage[:3])
         more = f" (and {len(damage) - 3} more)" if len(damage) > 3 else ""
-        super().__init__(f"damaged shards under {where}: {shown}{more}; reshard the dataset, or pass "
-                         "--on-damage skip to leave these samples out (they are then not counted in clips_used)")
+        super().__init__(
+            f"damaged shards under {where}: {shown}{more}; reshard the dataset, or pass "
+            "--on-damage skip to leave these samples out (they are then not counted in clips_used)"
+        )
 
 
 def _candidates(shard_dir: Path, shard: str, urls: list[str]) -> list[Path]:
@@ -144,6 +146,7 @@ def checked_index(shard_dir: str | Path, index: pd.DataFrame, on_damage: str = "
         if (shard, key) in why and index.at[i, "status"] == "ok":
             index.at[i, "status"] = "damaged"
             index.at[i, "reason"] = why[(shard, key)]
-    print(f"skipped {len(damage)} damaged samples under {shard_dir}: "
-          + "; ".join(str(d) for d in damage[:3]), flush=True)
+    print(
+        f"skipped {len(damage)} damaged samples under {shard_dir}: " + "; ".join(str(d) for d in damage[:3]), flush=True
+    )
     return Checked(index, len(damage), frozenset(unreadable))

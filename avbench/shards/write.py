@@ -59,8 +59,9 @@ def _mats(m: np.ndarray, nd: int = 5) -> list[list[list[float]]]:
     return np.round(np.asarray(m, np.float64)[:, :2, :], nd).tolist()
 
 
-def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any],
-                  timings: dict[str, float]) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any] | None, dict[str, Any]]:
+def _video_stages(
+    frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any], timings: dict[str, float]
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any] | None, dict[str, Any]]:
     """Flow, camera motion and stabilization of the stored frames.
 
     frames: uint8 (K, H, W, 3) kept frames; keep: (K,) their indices on the requested grid.
@@ -97,19 +98,35 @@ def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any],
     t2 = clock()
     timings["flow"] = timings.get("flow", 0.0) + t1 - t0
     timings["camera_motion"] = t2 - t1
-    stab_meta.update(camera_motion_score=_r(score), camera_moving=bool(score > float(scfg["moving_threshold"])),
-                     moving_threshold=float(scfg["moving_threshold"]), model=scfg["model"],
-                     inter_frame=_mats(inter), units="camera_motion_score: median over pairs, frame diagonals per second; "
-                     "inter_frame[k]: 2x3 map of frame-k pixels to frame-(k+1) pixels (stored size)")
+    stab_meta.update(
+        camera_motion_score=_r(score),
+        camera_moving=bool(score > float(scfg["moving_threshold"])),
+        moving_threshold=float(scfg["moving_threshold"]),
+        model=scfg["model"],
+        inter_frame=_mats(inter),
+        units="camera_motion_score: median over pairs, frame diagonals per second; "
+        "inter_frame[k]: 2x3 map of frame-k pixels to frame-(k+1) pixels (stored size)",
+    )
     computed_on = "source"
     t0 = clock()
     if scfg["enabled"] and K >= 2:
-        st = stabilizing_warps(inter, size, mode=scfg["mode"], sigma_frames=float(scfg["smoothing_s"]) * fps,
-                               max_zoom=float(scfg["max_zoom"]))
+        st = stabilizing_warps(
+            inter,
+            size,
+            mode=scfg["mode"],
+            sigma_frames=float(scfg["smoothing_s"]) * fps,
+            max_zoom=float(scfg["max_zoom"]),
+        )
         applied = st.moves(size)
-        stab_meta.update(mode=scfg["mode"], smoothing_s=float(scfg["smoothing_s"]), max_zoom=float(scfg["max_zoom"]),
-                         zoom=_r(st.zoom), covered=st.covered, applied=applied,
-                         transforms=_mats(st.warps) if applied else None)
+        stab_meta.update(
+            mode=scfg["mode"],
+            smoothing_s=float(scfg["smoothing_s"]),
+            max_zoom=float(scfg["max_zoom"]),
+            zoom=_r(st.zoom),
+            covered=st.covered,
+            applied=applied,
+            transforms=_mats(st.warps) if applied else None,
+        )
         if applied:
             frames = warp_frames(frames, st.warps)
         if applied and fcfg["enabled"]:
@@ -124,11 +141,15 @@ def _video_stages(frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any],
         return frames, None, None, stab_meta
     flow[~valid] = 0.0
     bound = float(fcfg["bound"])
-    flow_meta = {**flow_settings(algo, preset), "bound": bound, "quantization": QUANTIZATION,
-                 "computed_on": computed_on, "n_pairs": int(max(K - 1, 0)),
-                 "invalid_pairs": [int(i) for i in np.flatnonzero(~valid)],
-                 "units": "pixels of the stored frames, frame k -> k+1; pairs in invalid_pairs span dropped "
-                          "frames and are zero"}
+    flow_meta = {
+        **flow_settings(algo, preset),
+        "bound": bound,
+        "quantization": QUANTIZATION,
+        "computed_on": computed_on,
+        "n_pairs": int(max(K - 1, 0)),
+        "invalid_pairs": [int(i) for i in np.flatnonzero(~valid)],
+        "units": "pixels of the stored frames, frame k -> k+1; pairs in invalid_pairs span dropped frames and are zero",
+    }
     return frames, quantize_flow(flow, bound), flow_meta, stab_meta
 
 
@@ -167,48 +188,80 @@ def _listed_window(row: dict[str, Any]) -> tuple[float, float]:
     return t_listed, t_end_listed
 
 
-def _decode_window(row: dict[str, Any], cfg: dict[str, Any], t_listed: float, t_end_listed: float,
-                   video: bool) -> DecodedClip:
+def _decode_window(
+    row: dict[str, Any], cfg: dict[str, Any], t_listed: float, t_end_listed: float, video: bool
+) -> DecodedClip:
     """Stage 1: decode the window at ``fps`` and ``size`` (bars found and cropped, black frames
     flagged when enabled) and its audio (``avbench.media.decode``)."""
     from avbench.media.decode import decode_clip
 
     bcfg, kcfg = cfg["borders"], cfg["black_frames"]
     return decode_clip(
-        row["path"], t_start=t_listed, t_end=t_end_listed, fps=float(cfg["fps"]),
-        size=(int(cfg["size"][0]), int(cfg["size"][1])), sample_rate=int(cfg["sample_rate"]), video=video,
-        audio=True, resize=cfg["resize"], border_luma=float(bcfg["max_luma"]) if bcfg["enabled"] else None,
-        border_every=int(bcfg["every"]), border_probe_frames=int(bcfg["probe_frames"]),
+        row["path"],
+        t_start=t_listed,
+        t_end=t_end_listed,
+        fps=float(cfg["fps"]),
+        size=(int(cfg["size"][0]), int(cfg["size"][1])),
+        sample_rate=int(cfg["sample_rate"]),
+        video=video,
+        audio=True,
+        resize=cfg["resize"],
+        border_luma=float(bcfg["max_luma"]) if bcfg["enabled"] else None,
+        border_every=int(bcfg["every"]),
+        border_probe_frames=int(bcfg["probe_frames"]),
         border_min_content=float(bcfg["min_content"]),
-        black_luma=float(kcfg["max_luma"]) if kcfg["enabled"] else None, black_fraction=float(kcfg["min_fraction"]),
+        black_luma=float(kcfg["max_luma"]) if kcfg["enabled"] else None,
+        black_fraction=float(kcfg["min_fraction"]),
     )
 
 
-def _initial_meta(row: dict[str, Any], cfg: dict[str, Any], clip: DecodedClip, t_listed: float,
-                  t_end_listed: float) -> dict[str, Any]:
+def _initial_meta(
+    row: dict[str, Any], cfg: dict[str, Any], clip: DecodedClip, t_listed: float, t_end_listed: float
+) -> dict[str, Any]:
     """The sample's JSON before the video and audio stages fill it in (every key, in its order)."""
     bcfg, kcfg = cfg["borders"], cfg["black_frames"]
     return {
         "format_version": FORMAT_VERSION,
-        "id": row["id"], "source": Path(row["path"]).name, "dataset": row.get("dataset", ""),
-        "label": row.get("label", ""), "label_idx": int(row.get("label_idx", -1)),
-        "t_start_listed": t_listed, "t_end_listed": t_end_listed, "t_start": t_listed, "t_end": t_end_listed,
-        "fps": float(cfg["fps"]), "size": [int(cfg["size"][0]), int(cfg["size"][1])], "n_frames": 0,
-        "frame_times": [], "source_frames": clip.source_frames,
-        "sample_rate": int(cfg["sample_rate"]), "n_mels": int(cfg["n_mels"]), "win_ms": float(cfg["win_ms"]),
-        "hop_ms": float(cfg["hop_ms"]), "n_mel_frames": 0, "has_audio": clip.audio is not None,
-        "audio_pad_start": clip.audio_pad_start, "audio_pad_end": clip.audio_pad_end,
-        "audio_flags": None, "audio_stream": clip.audio_stream, "video_stream": clip.video_stream,
-        "notes": list(clip.notes), "frame_codec": None,
+        "id": row["id"],
+        "source": Path(row["path"]).name,
+        "dataset": row.get("dataset", ""),
+        "label": row.get("label", ""),
+        "label_idx": int(row.get("label_idx", -1)),
+        "t_start_listed": t_listed,
+        "t_end_listed": t_end_listed,
+        "t_start": t_listed,
+        "t_end": t_end_listed,
+        "fps": float(cfg["fps"]),
+        "size": [int(cfg["size"][0]), int(cfg["size"][1])],
+        "n_frames": 0,
+        "frame_times": [],
+        "source_frames": clip.source_frames,
+        "sample_rate": int(cfg["sample_rate"]),
+        "n_mels": int(cfg["n_mels"]),
+        "win_ms": float(cfg["win_ms"]),
+        "hop_ms": float(cfg["hop_ms"]),
+        "n_mel_frames": 0,
+        "has_audio": clip.audio is not None,
+        "audio_pad_start": clip.audio_pad_start,
+        "audio_pad_end": clip.audio_pad_end,
+        "audio_flags": None,
+        "audio_stream": clip.audio_stream,
+        "video_stream": clip.video_stream,
+        "notes": list(clip.notes),
+        "frame_codec": None,
         "geometry": clip.geometry.to_json() if clip.geometry is not None else None,
-        "crop_box": None, "borders": {"enabled": bool(bcfg["enabled"])},
-        "dropped_frames": [], "black_frames": {"enabled": bool(kcfg["enabled"])},
-        "stabilization": None, "flow": None,
+        "crop_box": None,
+        "borders": {"enabled": bool(bcfg["enabled"])},
+        "dropped_frames": [],
+        "black_frames": {"enabled": bool(kcfg["enabled"])},
+        "stabilization": None,
+        "flow": None,
     }
 
 
-def _trim_black_frames(clip: DecodedClip, cfg: dict[str, Any], meta: dict[str, Any], t_listed: float,
-                       wave: np.ndarray | None) -> tuple[np.ndarray, int, np.ndarray | None]:
+def _trim_black_frames(
+    clip: DecodedClip, cfg: dict[str, Any], meta: dict[str, Any], t_listed: float, wave: np.ndarray | None
+) -> tuple[np.ndarray, int, np.ndarray | None]:
     """Stage 2: leading/trailing black runs trim the window (its audio too), interior runs are
     dropped (``avbench.preprocess.black_frames``); records it in ``meta``. Returns (the kept
     frames' indices on the grid, the first kept index, the trimmed audio). Raises
@@ -236,11 +289,16 @@ def _trim_black_frames(clip: DecodedClip, cfg: dict[str, Any], meta: dict[str, A
         wave = wave[a0:a1]
     meta["dropped_frames"] = [
         {"start": a, "end": b, "t_start": _r(t_listed + a / fps), "t_end": _r(t_listed + b / fps), "reason": why}
-        for a, b, why in plan.dropped]
+        for a, b, why in plan.dropped
+    ]
     kcfg = cfg["black_frames"]
     if kcfg["enabled"]:
-        meta["black_frames"].update(max_luma=float(kcfg["max_luma"]), min_fraction=float(kcfg["min_fraction"]),
-                                    n_dropped=int(T - len(keep)), grid_frames=T)
+        meta["black_frames"].update(
+            max_luma=float(kcfg["max_luma"]),
+            min_fraction=float(kcfg["min_fraction"]),
+            n_dropped=int(T - len(keep)),
+            grid_frames=T,
+        )
     return keep, k0, wave
 
 
@@ -249,15 +307,20 @@ def _record_borders(clip: DecodedClip, bcfg: dict[str, Any], meta: dict[str, Any
     from avbench.preprocess.borders import bars_of
 
     if bcfg["enabled"]:
-        meta["borders"].update(max_luma=float(bcfg["max_luma"]), every=int(bcfg["every"]),
-                               min_content=float(bcfg["min_content"]), sampled_frames=clip.border_samples)
+        meta["borders"].update(
+            max_luma=float(bcfg["max_luma"]),
+            every=int(bcfg["every"]),
+            min_content=float(bcfg["min_content"]),
+            sampled_frames=clip.border_samples,
+        )
         if clip.crop_box is not None and clip.geometry is not None:
             meta["crop_box"] = list(clip.crop_box)
             meta["borders"]["bars"] = bars_of(clip.crop_box, *clip.geometry.source_size)
 
 
-def _encode_video(frames: np.ndarray, qflow: np.ndarray | None, cfg: dict[str, Any], meta: dict[str, Any],
-                  files: dict[str, bytes]) -> None:
+def _encode_video(
+    frames: np.ndarray, qflow: np.ndarray | None, cfg: dict[str, Any], meta: dict[str, Any], files: dict[str, bytes]
+) -> None:
     """The frames (``frame_codec``: jpeg or npy) and the quantized flow (``flow.codec``) into
     ``files``; their codecs and JPEG lengths into ``meta``."""
     if cfg["frame_codec"] == "jpeg":
@@ -276,8 +339,14 @@ def _encode_video(frames: np.ndarray, qflow: np.ndarray | None, cfg: dict[str, A
         meta["flow"]["codec"] = {"name": "npy"}
 
 
-def _video_sample(clip: DecodedClip, cfg: dict[str, Any], meta: dict[str, Any], files: dict[str, bytes],
-                  timings: dict[str, float], t_listed: float) -> np.ndarray | None:
+def _video_sample(
+    clip: DecodedClip,
+    cfg: dict[str, Any],
+    meta: dict[str, Any],
+    files: dict[str, bytes],
+    timings: dict[str, float],
+    t_listed: float,
+) -> np.ndarray | None:
     """Stages 2-4 and the frames' encoding: black frames, bars, flow, camera motion and
     stabilization (:func:`_video_stages`). Returns the audio, trimmed with the window."""
     fps = float(cfg["fps"])
@@ -294,24 +363,38 @@ def _video_sample(clip: DecodedClip, cfg: dict[str, Any], meta: dict[str, Any], 
     return wave
 
 
-def _audio_sample(wave: np.ndarray, cfg: dict[str, Any], meta: dict[str, Any], files: dict[str, bytes],
-                  timings: dict[str, float], need_audio: bool) -> None:
+def _audio_sample(
+    wave: np.ndarray,
+    cfg: dict[str, Any],
+    meta: dict[str, Any],
+    files: dict[str, bytes],
+    timings: dict[str, float],
+    need_audio: bool,
+) -> None:
     """Stage 5: quality flags and the log-mel (float16) of the audio (``avbench.preprocess.audio``).
     Raises :class:`_Dropped` when the dataset needs audio and it is silent."""
     from avbench.preprocess.audio import audio_flags, log_mel
 
     acfg, sr = cfg["audio"], int(cfg["sample_rate"])
     t0 = time.process_time()
-    flags = audio_flags(wave, sample_rate=sr, silence_dbfs=float(acfg["silence_dbfs"]),
-                        band_limit_db=float(acfg["band_limit_db"]),
-                        band_limited_fraction=float(acfg["band_limited_fraction"]))
-    meta["audio_flags"] = {**flags, "silence_dbfs": float(acfg["silence_dbfs"]),
-                           "band_limit_db": float(acfg["band_limit_db"]),
-                           "band_limited_fraction": float(acfg["band_limited_fraction"])}
+    flags = audio_flags(
+        wave,
+        sample_rate=sr,
+        silence_dbfs=float(acfg["silence_dbfs"]),
+        band_limit_db=float(acfg["band_limit_db"]),
+        band_limited_fraction=float(acfg["band_limited_fraction"]),
+    )
+    meta["audio_flags"] = {
+        **flags,
+        "silence_dbfs": float(acfg["silence_dbfs"]),
+        "band_limit_db": float(acfg["band_limit_db"]),
+        "band_limited_fraction": float(acfg["band_limited_fraction"]),
+    }
     if need_audio and flags["silent"]:
         raise _Dropped("silent_audio", f"audio RMS {flags['rms_dbfs']} dBFS")
-    mel = log_mel(wave, sample_rate=sr, n_mels=int(cfg["n_mels"]), win_ms=float(cfg["win_ms"]),
-                  hop_ms=float(cfg["hop_ms"]))
+    mel = log_mel(
+        wave, sample_rate=sr, n_mels=int(cfg["n_mels"]), win_ms=float(cfg["win_ms"]), hop_ms=float(cfg["hop_ms"])
+    )
     meta["n_mel_frames"] = int(mel.shape[1])
     files["mel.npy"] = npy_bytes(mel.astype(np.float16))
     if cfg.get("waveform"):  # opt-in: the raw waveform of the log-mel's timeline (raw-audio networks)
@@ -384,16 +467,20 @@ def check_output_folder(out_dir: Path) -> None:
         return
     marker = out_dir / MARKER
     if not marker.is_file():
-        raise FileExistsError(f"avbench shard: {out_dir} is not empty and was not written by avbench shard "
-                              f"(no {MARKER}); refusing to replace it: give a new or empty folder")
+        raise FileExistsError(
+            f"avbench shard: {out_dir} is not empty and was not written by avbench shard "
+            f"(no {MARKER}); refusing to replace it: give a new or empty folder"
+        )
     try:
         written = set(json.loads(marker.read_text())["files"]) | {MARKER}
     except (ValueError, KeyError, TypeError) as exc:
         raise FileExistsError(f"avbench shard: {marker} is unreadable ({exc}); refusing to replace {out_dir}") from None
     foreign = [e for e in entries if e not in written]
     if foreign:
-        raise FileExistsError(f"avbench shard: {out_dir} holds files avbench shard did not write "
-                              f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); refusing to replace it")
+        raise FileExistsError(
+            f"avbench shard: {out_dir} holds files avbench shard did not write "
+            f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); refusing to replace it"
+        )
 
 
 def _remove_stale_temporaries(out_dir: Path, index_path: Path) -> None:
@@ -437,8 +524,10 @@ def write_shards(
     index_path = Path(index_path)
     missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
-        raise ValueError(f"avbench shard: the manifest has no column {', '.join(missing)} (a probe table of a folder "
-                         "made by an older avbench? probe an ingested manifest, or rerun avbench probe)")
+        raise ValueError(
+            f"avbench shard: the manifest has no column {', '.join(missing)} (a probe table of a folder "
+            "made by an older avbench? probe an ingested manifest, or rerun avbench probe)"
+        )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     with output_lock(out_dir, "avbench shard"):
         check_output_folder(out_dir)
@@ -479,8 +568,9 @@ def write_shards(
     return df
 
 
-def _write_into(manifest: pd.DataFrame, tmp_dir: Path, *, cfg: dict[str, Any], modality: str, workers: int,
-                progress: bool) -> pd.DataFrame:
+def _write_into(
+    manifest: pd.DataFrame, tmp_dir: Path, *, cfg: dict[str, Any], modality: str, workers: int, progress: bool
+) -> pd.DataFrame:
     """Write the tars of ``manifest`` and the marker into ``tmp_dir``; return the index."""
     import webdataset as wds
 
@@ -493,8 +583,9 @@ def _write_into(manifest: pd.DataFrame, tmp_dir: Path, *, cfg: dict[str, Any], m
     results: dict[int, dict[str, Any]] = {}
     shard_names: list[str] = []
     max_bytes = int(float(cfg["max_shard_mb"]) * 1024 * 1024)
-    writer = wds.ShardWriter(str(tmp_dir / "shard-%06d.tar"), maxsize=max_bytes, maxcount=10**9,
-                             verbose=0, mtime=0.0, start_shard=0)
+    writer = wds.ShardWriter(
+        str(tmp_dir / "shard-%06d.tar"), maxsize=max_bytes, maxcount=10**9, verbose=0, mtime=0.0, start_shard=0
+    )
     next_pos = 0
     used_keys: set[str] = set()
 
@@ -522,8 +613,14 @@ def _write_into(manifest: pd.DataFrame, tmp_dir: Path, *, cfg: dict[str, Any], m
     items = [(rows[i], cfg, modality) for i in todo]
     try:
         with progress_bar(total=len(todo), desc="shard", enabled=progress) as bar:
-            for out in run_bounded(make_sample, items, workers=workers, timeout_s=float(cfg["timeout_s"]),
-                                   mem_mb=int(cfg["mem_mb"]), init=_single_threaded):
+            for out in run_bounded(
+                make_sample,
+                items,
+                workers=workers,
+                timeout_s=float(cfg["timeout_s"]),
+                mem_mb=int(cfg["mem_mb"]),
+                init=_single_threaded,
+            ):
                 i = todo[out.index]
                 if out.status == "ok":
                     results[i] = out.value
@@ -536,25 +633,41 @@ def _write_into(manifest: pd.DataFrame, tmp_dir: Path, *, cfg: dict[str, Any], m
         writer.close()
     tars = sorted(p.name for p in tmp_dir.glob("shard-*.tar"))
     shard_sums = {name: file_sha256(tmp_dir / name) for name in tars}
-    (tmp_dir / MARKER).write_text(json.dumps({"files": tars, "format_version": FORMAT_VERSION,
-                                              "shard_sha256": shard_sums}, indent=1, sort_keys=True))
+    (tmp_dir / MARKER).write_text(
+        json.dumps(
+            {"files": tars, "format_version": FORMAT_VERSION, "shard_sha256": shard_sums}, indent=1, sort_keys=True
+        )
+    )
     for i, r in enumerate(rows):
         res = index_rows.get(i)
         entry = {k: r.get(k) for k in r if k not in ("status", "reason")}
         if res is None:
-            entry.update(status=r["status"], reason=r.get("reason") or r["status"], shard="", key="",
-                         sample_sha256="", shard_sha256="")
+            entry.update(
+                status=r["status"],
+                reason=r.get("reason") or r["status"],
+                shard="",
+                key="",
+                sample_sha256="",
+                shard_sha256="",
+            )
         else:
             meta = res.get("meta", {})
             stab = meta.get("stabilization") or {}
             flags = meta.get("audio_flags") or {}
             shard = res.get("shard", "")
-            entry.update(status=res["status"], reason=res.get("reason", ""), shard=shard,
-                         key=res.get("key", ""), n_frames=meta.get("n_frames"), n_mel_frames=meta.get("n_mel_frames"),
-                         n_dropped_frames=(meta.get("black_frames") or {}).get("n_dropped"),
-                         camera_motion_score=stab.get("camera_motion_score"),
-                         band_limited=flags.get("band_limited"), sample_sha256=res.get("sample_sha256", ""),
-                         shard_sha256=shard_sums.get(shard, ""))
+            entry.update(
+                status=res["status"],
+                reason=res.get("reason", ""),
+                shard=shard,
+                key=res.get("key", ""),
+                n_frames=meta.get("n_frames"),
+                n_mel_frames=meta.get("n_mel_frames"),
+                n_dropped_frames=(meta.get("black_frames") or {}).get("n_dropped"),
+                camera_motion_score=stab.get("camera_motion_score"),
+                band_limited=flags.get("band_limited"),
+                sample_sha256=res.get("sample_sha256", ""),
+                shard_sha256=shard_sums.get(shard, ""),
+            )
         index.append(entry)
     return pd.DataFrame(index)
 
@@ -578,7 +691,7 @@ def group_rows(manifest: pd.DataFrame, group: int, groups: int) -> pd.DataFrame:
     if not 0 <= group < groups:
         raise ValueError(f"group {group} is not in 0..{groups - 1}")
     bounds = np.linspace(0, len(manifest), groups + 1).round().astype(int)
-    return manifest.iloc[bounds[group]:bounds[group + 1]]
+    return manifest.iloc[bounds[group] : bounds[group + 1]]
 
 
 def merge_indexes(paths: list[str | Path], out: str | Path) -> pd.DataFrame:
@@ -597,8 +710,10 @@ def merge_indexes(paths: list[str | Path], out: str | Path) -> pd.DataFrame:
         keys = merged.loc[merged["key"].fillna("").astype(str) != "", "key"].astype(str)
         dup = keys[keys.duplicated()]
         if len(dup):
-            raise ValueError(f"shard key {dup.iloc[0]!r} appears twice in the shard groups ({len(dup)} repeated keys): "
-                             "reshard with this avbench (keys are unique by construction)")
+            raise ValueError(
+                f"shard key {dup.iloc[0]!r} appears twice in the shard groups ({len(dup)} repeated keys): "
+                "reshard with this avbench (keys are unique by construction)"
+            )
     with atomic_path(out, suffix=".parquet") as tmp:
         merged.to_parquet(tmp, index=False)
     return merged

@@ -34,10 +34,28 @@ from avbench.synthesize.world import (
 from avbench.synthesize.write import CONTAINERS, probe, write_lossless_video, write_video, write_wav
 
 __all__ = [
-    "CLASSES", "CONTAINERS", "DEFAULTS", "GT_COLUMNS", "SHAPES", "TIME_SYMMETRIC", "VideoSpec",
-    "camera_matrices", "make_tone_clip", "merged_config", "plan", "probe", "render",
-    "render_audio", "render_frames", "sample_spec", "simulate", "timbre", "write_dataset",
-    "write_lossless_video", "write_video", "write_wav",
+    "CLASSES",
+    "CONTAINERS",
+    "DEFAULTS",
+    "GT_COLUMNS",
+    "SHAPES",
+    "TIME_SYMMETRIC",
+    "VideoSpec",
+    "camera_matrices",
+    "make_tone_clip",
+    "merged_config",
+    "plan",
+    "probe",
+    "render",
+    "render_audio",
+    "render_frames",
+    "sample_spec",
+    "simulate",
+    "timbre",
+    "write_dataset",
+    "write_lossless_video",
+    "write_video",
+    "write_wav",
 ]
 
 
@@ -80,22 +98,22 @@ def make_tone_clip(
     xs = np.array([(4 + i) % max(1, w - 8) for i in range(T)])
     y0 = max(0, h // 2 - 4)
     for i, x in enumerate(xs):
-        frames[i, y0:y0 + 8, x:x + 8] = 255
+        frames[i, y0 : y0 + 8, x : x + 8] = 255
     if bars is not None:
         lb, pb = (bars, 0) if isinstance(bars, int) else (int(bars[0]), int(bars[1]))
         rng = np.random.default_rng(0)
         if lb:
             frames[:, :lb] = rng.integers(0, 26, size=(T, lb, w, 3), dtype=np.uint8)
-            frames[:, h - lb:] = rng.integers(0, 26, size=(T, lb, w, 3), dtype=np.uint8)
+            frames[:, h - lb :] = rng.integers(0, 26, size=(T, lb, w, 3), dtype=np.uint8)
         if pb:
             frames[:, :, :pb] = rng.integers(0, 26, size=(T, h, pb, 3), dtype=np.uint8)
-            frames[:, :, w - pb:] = rng.integers(0, 26, size=(T, h, pb, 3), dtype=np.uint8)
+            frames[:, :, w - pb :] = rng.integers(0, 26, size=(T, h, pb, 3), dtype=np.uint8)
     if black_frames is not None:
         bi, bo = (black_frames, 0) if isinstance(black_frames, int) else (int(black_frames[0]), int(black_frames[1]))
         if bi:
             frames[:bi] = 0
         if bo:
-            frames[T - bo:] = 0
+            frames[T - bo :] = 0
     wave: np.ndarray | None = None
     if audio:
         n = int(round(T / fps * sample_rate))
@@ -115,5 +133,4 @@ def make_tone_clip(
     else:
         container = {".mkv": "mkv", ".webm": "webm", ".avi": "avi"}.get(p.suffix.lower(), "mp4")
         write_video(p, frames, fps, wave, sample_rate, container=container)
-    return {"frames": frames, "audio": wave, "fps": fps, "sample_rate": sample_rate, "path": p,
-            "square_x": xs}
+    return {"frames": frames, "audio": wave, "fps": fps, "sample_rate": sample_rate, "path": p, "square_x": xs}

@@ -65,18 +65,68 @@ DEFAULTS: dict[str, Any] = {
 _SET_CODES = {"pretrain": 1, "action": 2, "sound": 3, "bad": 4}
 _YT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _BAD_KINDS = ["zero_bytes", "truncated", "no_audio"]
-_SPEC_KNOBS = ("duration_s", "fps", "sizes", "sample_rate", "channels", "p_letterbox",
-               "p_pillarbox", "p_black_frames", "p_camera", "p_distractor", "p_silent", "p_no_audio", "p_zoom_in",
-               "p_tilt_down", "camera_speed", "bar_drift")
+_SPEC_KNOBS = (
+    "duration_s",
+    "fps",
+    "sizes",
+    "sample_rate",
+    "channels",
+    "p_letterbox",
+    "p_pillarbox",
+    "p_black_frames",
+    "p_camera",
+    "p_distractor",
+    "p_silent",
+    "p_no_audio",
+    "p_zoom_in",
+    "p_tilt_down",
+    "camera_speed",
+    "bar_drift",
+)
 
 GT_COLUMNS = [
-    "set", "id", "file", "class", "class_idx", "container", "bad", "seed", "fps", "width",
-    "height", "duration", "n_frames", "sample_rate", "channels", "has_audio", "letterbox",
-    "pillarbox", "black_lead_in", "black_lead_out", "black_ranges", "camera",
-    "camera_max_shift_px", "camera_scale_min", "camera_scale_max", "camera_zoom", "camera_tilt",
-    "camera_speed", "bar_drift", "distractor",
-    "distractor_cls", "n_distractor_events", "silent", "no_audio", "n_events", "shape", "color",
-    "bg_color", "obj_size", "pitch_hz", "noise_db", "level",
+    "set",
+    "id",
+    "file",
+    "class",
+    "class_idx",
+    "container",
+    "bad",
+    "seed",
+    "fps",
+    "width",
+    "height",
+    "duration",
+    "n_frames",
+    "sample_rate",
+    "channels",
+    "has_audio",
+    "letterbox",
+    "pillarbox",
+    "black_lead_in",
+    "black_lead_out",
+    "black_ranges",
+    "camera",
+    "camera_max_shift_px",
+    "camera_scale_min",
+    "camera_scale_max",
+    "camera_zoom",
+    "camera_tilt",
+    "camera_speed",
+    "bar_drift",
+    "distractor",
+    "distractor_cls",
+    "n_distractor_events",
+    "silent",
+    "no_audio",
+    "n_events",
+    "shape",
+    "color",
+    "bg_color",
+    "obj_size",
+    "pitch_hz",
+    "noise_db",
+    "level",
 ]
 
 
@@ -138,8 +188,17 @@ def plan(cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
         spec = sample_spec(rng, cls, container=container, **kw)
         end = int(round(spec.duration))
         vid = f"{yt}_{0:06d}_{end:06d}"
-        jobs.append({"set": "pretrain", "id": vid, "rel": f"pretrain/videos/{vid}.{container}",
-                     "spec": spec, "bad": "", "youtube_id": yt, "time_end": end})
+        jobs.append(
+            {
+                "set": "pretrain",
+                "id": vid,
+                "rel": f"pretrain/videos/{vid}.{container}",
+                "spec": spec,
+                "bad": "",
+                "youtube_id": yt,
+                "time_end": end,
+            }
+        )
     # bad files, listed in the CSV like the others
     for j in range(int(cfg["n_bad"])):
         rng = _rng(seed, "bad", j)
@@ -154,8 +213,17 @@ def plan(cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
             spec = _replace(spec, no_audio=True)
         end = int(round(spec.duration))
         vid = f"{yt}_{0:06d}_{end:06d}"
-        jobs.append({"set": "pretrain", "id": vid, "rel": f"pretrain/videos/{vid}.mp4",
-                     "spec": spec, "bad": kind, "youtube_id": yt, "time_end": end})
+        jobs.append(
+            {
+                "set": "pretrain",
+                "id": vid,
+                "rel": f"pretrain/videos/{vid}.mp4",
+                "spec": spec,
+                "bad": kind,
+                "youtube_id": yt,
+                "time_end": end,
+            }
+        )
 
     # action: UCF101 groups; a group shares its "setting" (appearance), never its class
     n_g, n_c = int(cfg["action_groups_per_class"]), int(cfg["action_clips_per_group"])
@@ -167,18 +235,37 @@ def plan(cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
                 rng = _rng(seed, "action", idx)
                 spec = sample_spec(rng, cls, container="avi", appearance_seed=app_seed, **kw)
                 name = f"v_{cls}_g{g:02d}_c{c:02d}"
-                jobs.append({"set": "action", "id": name, "rel": f"action/videos/{cls}/{name}.avi",
-                             "spec": spec, "bad": "", "group": g, "clip": c})
+                jobs.append(
+                    {
+                        "set": "action",
+                        "id": name,
+                        "rel": f"action/videos/{cls}/{name}.avi",
+                        "spec": spec,
+                        "bad": "",
+                        "group": g,
+                        "clip": c,
+                    }
+                )
 
     # sound: ESC-50, 5 folds balanced per class, mono 16-bit wav
     n_s = int(cfg["sound_clips_per_class"])
     sdur = float(cfg["sound_duration_s"])
     src_rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SET_CODES["sound"], 0]))
     src_ids = src_rng.choice(np.arange(100000, 999999), size=n_cls * n_s, replace=False)
-    skw = {**kw, "duration_s": (sdur, sdur), "fps": (25,), "sizes": ((320, 240),),
-           "sample_rate": int(cfg["sound_sample_rate"]), "channels": 1, "p_letterbox": 0.0,
-           "p_pillarbox": 0.0, "p_black_frames": 0.0, "p_camera": 0.0, "p_silent": 0.0,
-           "p_no_audio": 0.0}
+    skw = {
+        **kw,
+        "duration_s": (sdur, sdur),
+        "fps": (25,),
+        "sizes": ((320, 240),),
+        "sample_rate": int(cfg["sound_sample_rate"]),
+        "channels": 1,
+        "p_letterbox": 0.0,
+        "p_pillarbox": 0.0,
+        "p_black_frames": 0.0,
+        "p_camera": 0.0,
+        "p_silent": 0.0,
+        "p_no_audio": 0.0,
+    }
     for ci, cls in enumerate(classes):
         for k in range(n_s):
             idx = ci * n_s + k
@@ -187,8 +274,18 @@ def plan(cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
             fold = k % 5 + 1
             src = int(src_ids[idx])
             name = f"{fold}-{src}-A-{ci}"
-            jobs.append({"set": "sound", "id": name, "rel": f"sound/audio/{name}.wav", "spec": spec,
-                         "bad": "", "fold": fold, "src_file": src, "target": ci})
+            jobs.append(
+                {
+                    "set": "sound",
+                    "id": name,
+                    "rel": f"sound/audio/{name}.wav",
+                    "spec": spec,
+                    "bad": "",
+                    "fold": fold,
+                    "src_file": src,
+                    "target": ci,
+                }
+            )
     return jobs
 
 
@@ -206,26 +303,48 @@ def _gt_row(job: dict[str, Any], gt: dict[str, Any], has_audio: bool) -> dict[st
     spec: VideoSpec = job["spec"]
     rng_ = gt.get("camera_scale_range", [1.0, 1.0])
     return {
-        "set": job["set"], "id": job["id"], "file": job["rel"].split("/", 1)[1], "class": spec.cls,
-        "class_idx": CLASSES.index(spec.cls), "container": spec.container, "bad": job["bad"],
-        "seed": spec.seed, "fps": spec.fps, "width": spec.width, "height": spec.height,
-        "duration": round(spec.n_frames / spec.fps, 6), "n_frames": spec.n_frames,
-        "sample_rate": spec.sample_rate, "channels": spec.channels, "has_audio": has_audio,
-        "letterbox": spec.letterbox, "pillarbox": spec.pillarbox,
-        "black_lead_in": spec.black_lead_in, "black_lead_out": spec.black_lead_out,
+        "set": job["set"],
+        "id": job["id"],
+        "file": job["rel"].split("/", 1)[1],
+        "class": spec.cls,
+        "class_idx": CLASSES.index(spec.cls),
+        "container": spec.container,
+        "bad": job["bad"],
+        "seed": spec.seed,
+        "fps": spec.fps,
+        "width": spec.width,
+        "height": spec.height,
+        "duration": round(spec.n_frames / spec.fps, 6),
+        "n_frames": spec.n_frames,
+        "sample_rate": spec.sample_rate,
+        "channels": spec.channels,
+        "has_audio": has_audio,
+        "letterbox": spec.letterbox,
+        "pillarbox": spec.pillarbox,
+        "black_lead_in": spec.black_lead_in,
+        "black_lead_out": spec.black_lead_out,
         "black_ranges": ";".join(f"{a}-{b}" for a, b in gt["black_frames"]),
-        "camera": spec.camera, "camera_max_shift_px": round(float(gt.get("camera_max_shift_px", 0.0)), 3),
-        "camera_scale_min": round(float(rng_[0]), 4), "camera_scale_max": round(float(rng_[1]), 4),
+        "camera": spec.camera,
+        "camera_max_shift_px": round(float(gt.get("camera_max_shift_px", 0.0)), 3),
+        "camera_scale_min": round(float(rng_[0]), 4),
+        "camera_scale_max": round(float(rng_[1]), 4),
         "camera_zoom": ("in" if spec.zoom_in else "out") if spec.camera == "zoom" else "",
-        "camera_tilt": gt.get("camera_tilt", ""), "camera_speed": round(float(spec.camera_speed), 4)
-        if spec.camera in ("pan", "zoom") else 0.0,
+        "camera_tilt": gt.get("camera_tilt", ""),
+        "camera_speed": round(float(spec.camera_speed), 4) if spec.camera in ("pan", "zoom") else 0.0,
         "bar_drift": round(float(spec.bar_drift), 4) if (spec.letterbox or spec.pillarbox) else 0.0,
-        "distractor": spec.distractor, "distractor_cls": spec.distractor_cls if spec.distractor else "",
-        "n_distractor_events": len(gt["distractor_events"]), "silent": spec.silent,
-        "no_audio": not has_audio, "n_events": gt["n_events"], "shape": spec.shape,
-        "color": "#%02x%02x%02x" % spec.color, "bg_color": "#%02x%02x%02x" % spec.bg_color,
-        "obj_size": round(spec.obj_size, 3), "pitch_hz": round(spec.pitch_hz, 3),
-        "noise_db": round(spec.noise_db, 3), "level": round(spec.level, 4),
+        "distractor": spec.distractor,
+        "distractor_cls": spec.distractor_cls if spec.distractor else "",
+        "n_distractor_events": len(gt["distractor_events"]),
+        "silent": spec.silent,
+        "no_audio": not has_audio,
+        "n_events": gt["n_events"],
+        "shape": spec.shape,
+        "color": "#%02x%02x%02x" % spec.color,
+        "bg_color": "#%02x%02x%02x" % spec.bg_color,
+        "obj_size": round(spec.obj_size, 3),
+        "pitch_hz": round(spec.pitch_hz, 3),
+        "noise_db": round(spec.noise_db, 3),
+        "level": round(spec.level, 4),
     }
 
 
@@ -247,14 +366,22 @@ def _run_job(args: tuple[str, dict[str, Any]]) -> dict[str, Any]:
             with atomic_path(out, suffix=out.suffix) as tmp:
                 tmp.write_bytes(b"")
         else:
-            write_video(out, frames, spec.fps, None if spec.no_audio else audio, spec.sample_rate,
-                        container=spec.container)
+            write_video(
+                out, frames, spec.fps, None if spec.no_audio else audio, spec.sample_rate, container=spec.container
+            )
             if job["bad"] == "truncated":
                 data = out.read_bytes()
                 with atomic_path(out, suffix=out.suffix) as tmp:
                     tmp.write_bytes(data[: int(len(data) * 0.3)])
-    gt = {**gt, "set": job["set"], "id": job["id"], "file": job["rel"].split("/", 1)[1],
-          "container": spec.container, "bad": job["bad"], "has_audio": has_audio}
+    gt = {
+        **gt,
+        "set": job["set"],
+        "id": job["id"],
+        "file": job["rel"].split("/", 1)[1],
+        "container": spec.container,
+        "bad": job["bad"],
+        "has_audio": has_audio,
+    }
     gpath = root / job["set"] / "ground_truth" / f"{job['id']}.json"
     with atomic_path(gpath, suffix=".json") as tmp:
         tmp.write_text(json.dumps(gt, separators=(",", ":")))
@@ -280,13 +407,26 @@ def _csv_text(header: list[str], rows: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _write_annotations(root: Path, jobs: list[dict[str, Any]], rows: list[dict[str, Any]],
-                       classes: list[str], n_groups: int) -> None:
+def _write_annotations(
+    root: Path, jobs: list[dict[str, Any]], rows: list[dict[str, Any]], classes: list[str], n_groups: int
+) -> None:
     pre = [j for j in jobs if j["set"] == "pretrain"]
-    _write_text(root / "pretrain" / "kinetics.csv", _csv_text(
-        ["label", "youtube_id", "time_start", "time_end", "split"],
-        ({"label": j["spec"].cls, "youtube_id": j["youtube_id"], "time_start": 0,
-          "time_end": j["time_end"], "split": "train"} for j in pre)))
+    _write_text(
+        root / "pretrain" / "kinetics.csv",
+        _csv_text(
+            ["label", "youtube_id", "time_start", "time_end", "split"],
+            (
+                {
+                    "label": j["spec"].cls,
+                    "youtube_id": j["youtube_id"],
+                    "time_start": 0,
+                    "time_end": j["time_end"],
+                    "split": "train",
+                }
+                for j in pre
+            ),
+        ),
+    )
 
     act = [j for j in jobs if j["set"] == "action"]
     if act:
@@ -307,11 +447,24 @@ def _write_annotations(root: Path, jobs: list[dict[str, Any]], rows: list[dict[s
 
     snd = [j for j in jobs if j["set"] == "sound"]
     if snd:
-        _write_text(root / "sound" / "meta" / "esc50.csv", _csv_text(
-            ["filename", "fold", "target", "category", "esc10", "src_file", "take"],
-            ({"filename": f"{j['id']}.wav", "fold": j["fold"], "target": j["target"],
-              "category": j["spec"].cls, "esc10": False, "src_file": j["src_file"], "take": "A"}
-             for j in sorted(snd, key=lambda j: (j["fold"], j["target"], j["src_file"])))))
+        _write_text(
+            root / "sound" / "meta" / "esc50.csv",
+            _csv_text(
+                ["filename", "fold", "target", "category", "esc10", "src_file", "take"],
+                (
+                    {
+                        "filename": f"{j['id']}.wav",
+                        "fold": j["fold"],
+                        "target": j["target"],
+                        "category": j["spec"].cls,
+                        "esc10": False,
+                        "src_file": j["src_file"],
+                        "take": "A",
+                    }
+                    for j in sorted(snd, key=lambda j: (j["fold"], j["target"], j["src_file"]))
+                ),
+            ),
+        )
 
     for set_name in ("pretrain", "action", "sound"):
         srows = [r for r in rows if r["set"] == set_name]
@@ -328,8 +481,9 @@ def _progress(it: Iterator[Any], total: int, enabled: bool) -> Iterator[Any]:
             bar.update(1)
 
 
-def write_dataset(root: str | os.PathLike[str], cfg: dict[str, Any] | None, *, seed: int,
-                  progress: bool = True, workers: int = 1) -> dict[str, Any]:
+def write_dataset(
+    root: str | os.PathLike[str], cfg: dict[str, Any] | None, *, seed: int, progress: bool = True, workers: int = 1
+) -> dict[str, Any]:
     """Write the pretrain / action / sound sets under ``root`` (see the module docstring).
 
     cfg: the ``synth`` section of config.yaml; missing keys take :data:`DEFAULTS`. ``workers``
@@ -359,8 +513,10 @@ def write_dataset(root: str | os.PathLike[str], cfg: dict[str, Any] | None, *, s
         "classes": classes,
         "counts": counts,
         "pretrain_bad": {k: sum(1 for j in jobs if j["bad"] == k) for k in _BAD_KINDS},
-        "containers": {c: sum(1 for j in jobs if j["set"] == "pretrain" and j["spec"].container == c)
-                       for c in sorted(cfg["containers"])},
+        "containers": {
+            c: sum(1 for j in jobs if j["set"] == "pretrain" and j["spec"].container == c)
+            for c in sorted(cfg["containers"])
+        },
         "hours": round(sum(j["spec"].n_frames / j["spec"].fps for j in jobs) / 3600, 3),
         "synth_s": round(time.time() - t0, 1),
     }

@@ -52,13 +52,14 @@ def object_masks(spec: VideoSpec, traj: Trajectory) -> np.ndarray:
         if spec.camera in ("none", "pan", "zoom"):
             cov = m
         else:
-            cov = cv2.warpAffine(m, mats[i], (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                 borderValue=0)
-        out[i, lb:lb + ch, pb:pb + cw] = cov >= 128
+            cov = cv2.warpAffine(
+                m, mats[i], (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            )
+        out[i, lb : lb + ch, pb : pb + cw] = cov >= 128
     if spec.black_lead_in:
         out[: spec.black_lead_in] = 0
     if spec.black_lead_out:
-        out[T - spec.black_lead_out:] = 0
+        out[T - spec.black_lead_out :] = 0
     return out
 
 
@@ -83,12 +84,27 @@ def propagation_spec(seed: int, k: int, *, n_frames: int, size: tuple[int, int])
     """The spec of sequence ``k``: a world video of class ``CLASSES[k % 8]`` without bars or black
     frames, ``n_frames`` frames at 25 fps, cameras as the world draws them."""
     rng = np.random.default_rng([seed, 7707, k])
-    return sample_spec(rng, CLASSES[k % len(CLASSES)], duration_s=(n_frames / 25.0, n_frames / 25.0), fps=(25,),
-                       sizes=(size,), p_letterbox=0.0, p_pillarbox=0.0, p_black_frames=0.0)
+    return sample_spec(
+        rng,
+        CLASSES[k % len(CLASSES)],
+        duration_s=(n_frames / 25.0, n_frames / 25.0),
+        fps=(25,),
+        sizes=(size,),
+        p_letterbox=0.0,
+        p_pillarbox=0.0,
+        p_black_frames=0.0,
+    )
 
 
-def write_davis_set(out: str | os.PathLike[str], *, n_sequences: int = 16, n_frames: int = 24,
-                    size: tuple[int, int] = (160, 120), seed: int = 0, quality: int = 95) -> dict[str, Any]:
+def write_davis_set(
+    out: str | os.PathLike[str],
+    *,
+    n_sequences: int = 16,
+    n_frames: int = 24,
+    size: tuple[int, int] = (160, 120),
+    seed: int = 0,
+    quality: int = 95,
+) -> dict[str, Any]:
     """Write the set under ``out`` (module doc); returns a summary (also in ``out/summary.json``).
     Sequences are named ``<class>_<k>``; an existing complete sequence is kept (its files are
     rewritten atomically otherwise)."""
@@ -114,8 +130,13 @@ def write_davis_set(out: str | os.PathLike[str], *, n_sequences: int = 16, n_fra
     sets.mkdir(parents=True, exist_ok=True)
     with atomic_path(sets / "val.txt", suffix=".txt") as tmp:
         Path(tmp).write_text("".join(f"{n}\n" for n in names))
-    summary = {"sequences": names, "n_frames": n_frames, "size": list(size), "seed": seed,
-               "mean_object_coverage": float(np.mean(coverage)) if coverage else 0.0}
+    summary = {
+        "sequences": names,
+        "n_frames": n_frames,
+        "size": list(size),
+        "seed": seed,
+        "mean_object_coverage": float(np.mean(coverage)) if coverage else 0.0,
+    }
     with atomic_path(root / "summary.json", suffix=".json") as tmp:
         Path(tmp).write_text(json.dumps(summary, indent=1) + "\n")
     return summary

@@ -80,7 +80,9 @@ class VideoSpec:
     camera: str = "none"  # none | pan | zoom | shake
     zoom_in: bool = True  # direction of a "zoom" camera: magnify over time (in) or the reverse (out)
     tilt_down: bool = True  # vertical direction of a "pan" camera: looks further down over time (picture moves up)
-    camera_speed: float = 0.35  # pan/zoom: background speed in scene heights per second (zoom: at half a height from the centre)
+    camera_speed: float = (
+        0.35  # pan/zoom: background speed in scene heights per second (zoom: at half a height from the centre)
+    )
     bar_drift: float = 0.35  # the bars' residual pattern rolls at this many frame heights per second
     distractor: bool = False  # off-screen sounds of another class's timbre
     silent: bool = False  # audio stream present but near-zero (about -80 dBFS noise)
@@ -214,13 +216,37 @@ def sample_spec(
     dcls = others[int(rng.integers(len(others)))]
     ddb = float(rng.uniform(-16, -6))
     return VideoSpec(
-        cls=cls, seed=seed, width=w, height=h, fps=fps_v, duration=dur, sample_rate=sr,
-        channels=int(channels), container=container, letterbox=letterbox, pillarbox=pillarbox,
-        black_lead_in=bi, black_lead_out=bo, camera=cam, zoom_in=zoom_in, tilt_down=tilt_down,
-        camera_speed=speed, bar_drift=drift, distractor=distractor, silent=silent,
-        no_audio=no_audio, shape=shape, color=tuple(int(c) for c in col),
-        bg_color=tuple(int(c) for c in bg), texture=texture, obj_size=obj_size, pitch_hz=pitch,
-        noise_db=noise_db, noise_color=noise_color, level=level, distractor_cls=dcls,
+        cls=cls,
+        seed=seed,
+        width=w,
+        height=h,
+        fps=fps_v,
+        duration=dur,
+        sample_rate=sr,
+        channels=int(channels),
+        container=container,
+        letterbox=letterbox,
+        pillarbox=pillarbox,
+        black_lead_in=bi,
+        black_lead_out=bo,
+        camera=cam,
+        zoom_in=zoom_in,
+        tilt_down=tilt_down,
+        camera_speed=speed,
+        bar_drift=drift,
+        distractor=distractor,
+        silent=silent,
+        no_audio=no_audio,
+        shape=shape,
+        color=tuple(int(c) for c in col),
+        bg_color=tuple(int(c) for c in bg),
+        texture=texture,
+        obj_size=obj_size,
+        pitch_hz=pitch,
+        noise_db=noise_db,
+        noise_color=noise_color,
+        level=level,
+        distractor_cls=dcls,
         distractor_db=ddb,
     )
 
@@ -245,8 +271,9 @@ class Trajectory:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _bounce_path(ts: np.ndarray, z0: float, v0: float, g: float, e: float,
-                 v_stop: float) -> tuple[np.ndarray, list[tuple[float, float]], float | None]:
+def _bounce_path(
+    ts: np.ndarray, z0: float, v0: float, g: float, e: float, v_stop: float
+) -> tuple[np.ndarray, list[tuple[float, float]], float | None]:
     """Height above the floor of a ball under gravity with restitution ``e``.
 
     ts: (K,) times >= 0 relative to the release. Returns (z (K,), impacts [(t, speed)], t_rest):
@@ -356,8 +383,24 @@ def _scene(spec: VideoSpec) -> _Scene:
     floor = max(floor, 3 * r)
     lo_x, hi_x = r, cw - r
     angle0 = rng.uniform(0, 2 * np.pi)
-    return _Scene(rng=rng, cls=spec.cls, fps=spec.fps, cw=cw, ch=ch, s=s, r=r, T=T, dur=dur, t=t, g=g, floor=floor,
-                  lo_x=lo_x, hi_x=hi_x, avail=floor - r, angle0=angle0)
+    return _Scene(
+        rng=rng,
+        cls=spec.cls,
+        fps=spec.fps,
+        cw=cw,
+        ch=ch,
+        s=s,
+        r=r,
+        T=T,
+        dur=dur,
+        t=t,
+        g=g,
+        floor=floor,
+        lo_x=lo_x,
+        hi_x=hi_x,
+        avail=floor - r,
+        angle0=angle0,
+    )
 
 
 def _bounce(sc: _Scene) -> _Motion:
@@ -459,8 +502,9 @@ def _pendulum(sc: _Scene) -> _Motion:
             events.append(te)
             amps.append(float(np.exp(-gamma * te)))
         k += 1
-    return _Motion(x=x, y=y, events=events, amps=amps,
-                   info={"length_px": L, "damping": gamma, "period_s": 2 * np.pi / omega})
+    return _Motion(
+        x=x, y=y, events=events, amps=amps, info={"length_px": L, "damping": gamma, "period_s": 2 * np.pi / omega}
+    )
 
 
 def _orbit(sc: _Scene) -> _Motion:
@@ -507,10 +551,16 @@ def _spin(sc: _Scene) -> _Motion:
     w = 2 * np.pi / period * (1 if rng.uniform() < 0.5 else -1)
     angle = angle0 + w * sc.t
     # events when the marker points up (angle = -pi/2 mod 2pi)
-    tes = ((-np.pi / 2 - angle0) / w + np.arange(-3, int(dur / period) + 4) * period)
+    tes = (-np.pi / 2 - angle0) / w + np.arange(-3, int(dur / period) + 4) * period
     events = sorted(float(v) for v in tes if 0 <= v < dur)
-    return _Motion(x=x, y=y, events=events, amps=[1.0] * len(events),
-                   info={"period_s": period, "omega": w, "angle0": angle0}, angle=angle)
+    return _Motion(
+        x=x,
+        y=y,
+        events=events,
+        amps=[1.0] * len(events),
+        info={"period_s": period, "omega": w, "angle0": angle0},
+        angle=angle,
+    )
 
 
 def _jitter(sc: _Scene) -> _Motion:
@@ -542,8 +592,14 @@ def _jitter(sc: _Scene) -> _Motion:
 
 
 _DYNAMICS: dict[str, Callable[[_Scene], _Motion]] = {
-    "bounce": _bounce, "fall": _drop_or_launch, "launch": _drop_or_launch, "pendulum": _pendulum,
-    "orbit": _orbit, "zigzag": _zigzag, "spin": _spin, "jitter": _jitter,
+    "bounce": _bounce,
+    "fall": _drop_or_launch,
+    "launch": _drop_or_launch,
+    "pendulum": _pendulum,
+    "orbit": _orbit,
+    "zigzag": _zigzag,
+    "spin": _spin,
+    "jitter": _jitter,
 }
 
 
@@ -559,8 +615,9 @@ def simulate(spec: VideoSpec) -> Trajectory:
     order = np.argsort(motion.events, kind="stable")
     events = [float(motion.events[i]) for i in order]
     amps = [float(motion.amps[i]) for i in order]
-    return Trajectory(x=np.asarray(motion.x, float), y=np.asarray(motion.y, float), angle=angle,
-                      events=events, amps=amps, info=info)
+    return Trajectory(
+        x=np.asarray(motion.x, float), y=np.asarray(motion.y, float), angle=angle, events=events, amps=amps, info=info
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -689,7 +746,7 @@ def _place(buf: np.ndarray, snip: np.ndarray, start: int, gains: np.ndarray) -> 
     n = buf.shape[1]
     a, b = max(start, 0), min(start + len(snip), n)
     if b > a:
-        buf[:, a:b] += gains[:, None] * snip[a - start:b - start][None, :]
+        buf[:, a:b] += gains[:, None] * snip[a - start : b - start][None, :]
 
 
 def render_audio(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -710,7 +767,7 @@ def render_audio(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.nd
         ang = traj.info["angle0"] + w * tn
         env = 0.12 + 0.88 * ((1 + np.cos(ang + np.pi / 2)) / 2) ** 4
         harm = rng.uniform(0.1, 0.5)
-        tone = (np.sin(2 * np.pi * spec.pitch_hz * tn) + harm * np.sin(4 * np.pi * spec.pitch_hz * tn))
+        tone = np.sin(2 * np.pi * spec.pitch_hz * tn) + harm * np.sin(4 * np.pi * spec.pitch_hz * tn)
         obj += _pan_gains(2 * float(traj.x[0]) / cw - 1, C)[:, None] * (tone * env / (1 + harm))[None]
         rng.uniform(0.7, 1.5)  # keep the draw count aligned with timbre()
     else:
@@ -740,10 +797,10 @@ def render_audio(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.nd
         gate[:a] = 0
         gate[b:] = 0
         if a > 0:
-            gate[a:a + ramp] = np.linspace(0, 1, len(gate[a:a + ramp]))
+            gate[a : a + ramp] = np.linspace(0, 1, len(gate[a : a + ramp]))
         if spec.black_lead_out:
-            seg = gate[max(0, b - ramp):b]
-            gate[max(0, b - ramp):b] = np.linspace(1, 0, len(seg))
+            seg = gate[max(0, b - ramp) : b]
+            gate[max(0, b - ramp) : b] = np.linspace(1, 0, len(seg))
         obj *= gate[None]
     noise = _colored_noise(N, C, spec.noise_color, rng) * 10 ** (spec.noise_db / 20)
     mix = obj + noise
@@ -800,7 +857,7 @@ def _camera_path(spec: VideoSpec, w: int, h: int) -> np.ndarray:
         k = max(1, int(round(spec.fps / 8)))
         raw = rng.normal(0, 1, size=(T + 2 * k, 2))
         ker = np.ones(k) / k
-        sm = np.stack([np.convolve(raw[:, i], ker, mode="same")[k:k + T] for i in range(2)], 1)
+        sm = np.stack([np.convolve(raw[:, i], ker, mode="same")[k : k + T] for i in range(2)], 1)
         sm /= np.max(np.abs(sm)) + 1e-9
         path[:, 0] = sm[:, 0] * 0.03 * w
         path[:, 1] = sm[:, 1] * 0.03 * h
@@ -818,6 +875,7 @@ def camera_matrices(path: np.ndarray, w: int, h: int) -> np.ndarray:
     m[:, 0, 2] = (1 - s) * cx + path[:, 0]
     m[:, 1, 2] = (1 - s) * cy + path[:, 1]
     return m
+
 
 def _periodic_texture(rng: np.random.Generator, h: int, w: int, cycles: float) -> np.ndarray:
     """Seamlessly periodic smooth noise, (h, w, 3) float32 of unit std per channel, whose detail
@@ -855,8 +913,10 @@ def _moving_backgrounds(spec: VideoSpec, path: np.ndarray, w: int, h: int) -> np
         return out
     u = np.log2(path[:, 2])
     n_lo, n_hi = int(np.floor(u.min())) - 2, int(np.ceil(u.max())) + 2
-    layers = {n: _periodic_texture(np.random.default_rng([spec.seed, 7, n - n_lo]), h, w, 0.6 * f0)
-              for n in range(n_lo, n_hi + 1)}
+    layers = {
+        n: _periodic_texture(np.random.default_rng([spec.seed, 7, n - n_lo]), h, w, 0.6 * f0)
+        for n in range(n_lo, n_hi + 1)
+    }
     cx, cy = (w - 1) / 2.0, (h - 1) / 2.0
     for i in range(T):
         acc = np.zeros((h, w, 3), np.float32)
@@ -866,7 +926,7 @@ def _moving_backgrounds(spec: VideoSpec, path: np.ndarray, w: int, h: int) -> np
             if abs(d) >= 1.5:
                 continue
             wt = math.cos(math.pi * d / 3.0) ** 2
-            m = 2.0 ** d
+            m = 2.0**d
             mat = np.array([[m, 0, (1 - m) * cx], [0, m, (1 - m) * cy]], np.float32)
             acc += wt * cv2.warpAffine(layers[n], mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
             wsum += wt * wt
@@ -874,8 +934,9 @@ def _moving_backgrounds(spec: VideoSpec, path: np.ndarray, w: int, h: int) -> np
     return out
 
 
-def _bar_residual(rng: np.random.Generator, T: int, thick: int, length: int, block: int,
-                  shift_px: np.ndarray) -> np.ndarray:
+def _bar_residual(
+    rng: np.random.Generator, T: int, thick: int, length: int, block: int, shift_px: np.ndarray
+) -> np.ndarray:
     """A bar's picture, (T, thick, length) uint8: a blocky residual pattern (0-22) that moves
     along the bar by ``shift_px[t]`` px (positive: towards larger index, wrapping around), plus
     fresh grain (0-3) every frame."""
@@ -909,16 +970,23 @@ def _draw_bars(frames: np.ndarray, spec: VideoSpec) -> None:
     if pb:
         for cols in (slice(0, pb), slice(W - pb, W)):
             bar = _bar_residual(rng, T, pb, H - 2 * lb, block, shift)  # (T, pb, length): along y
-            frames[:, lb:H - lb, cols] = bar.transpose(0, 2, 1)[..., None]
-
+            frames[:, lb : H - lb, cols] = bar.transpose(0, 2, 1)[..., None]
 
 
 _SHIFT = 4  # sub-pixel bits for cv2 drawing
 _ONE = 1 << _SHIFT
 
 
-def _draw(img: np.ndarray, shape: str, x: float, y: float, r: float, ang: float,
-          color: tuple[int, int, int], mark: tuple[int, int, int]) -> None:
+def _draw(
+    img: np.ndarray,
+    shape: str,
+    x: float,
+    y: float,
+    r: float,
+    ang: float,
+    color: tuple[int, int, int],
+    mark: tuple[int, int, int],
+) -> None:
     """Draw the object (with an orientation marker) into ``img`` (h, w, 3) in place."""
     if shape == "circle":
         cv2.circle(img, (int(x * _ONE), int(y * _ONE)), int(r * _ONE), color, -1, cv2.LINE_AA, _SHIFT)
@@ -952,10 +1020,10 @@ def render_frames(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.n
         if moving_bg is not None:  # the camera follows the object: only the background moves
             scene[...] = moving_bg[i]
             _draw(scene, spec.shape, traj.x[i], traj.y[i], r, traj.angle[i], color, mark)
-            frames[i, lb:lb + ch, pb:pb + cw] = scene
+            frames[i, lb : lb + ch, pb : pb + cw] = scene
             continue
         if spec.camera == "none":
-            tgt = frames[i, lb:lb + ch, pb:pb + cw]
+            tgt = frames[i, lb : lb + ch, pb : pb + cw]
             tgt[...] = bg
             if not tgt.flags.c_contiguous:
                 scene[...] = bg
@@ -965,16 +1033,17 @@ def render_frames(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.n
             tgt = scene
         _draw(tgt, spec.shape, traj.x[i], traj.y[i], r, traj.angle[i], color, mark)
         if spec.camera != "none":
-            frames[i, lb:lb + ch, pb:pb + cw] = cv2.warpAffine(
-                scene, mats[i], (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+            frames[i, lb : lb + ch, pb : pb + cw] = cv2.warpAffine(
+                scene, mats[i], (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+            )
         elif tgt is scene:
-            frames[i, lb:lb + ch, pb:pb + cw] = scene
+            frames[i, lb : lb + ch, pb : pb + cw] = scene
     if lb or pb:
         _draw_bars(frames, spec)
     if spec.black_lead_in:
         frames[: spec.black_lead_in] = 0
     if spec.black_lead_out:
-        frames[T - spec.black_lead_out:] = 0
+        frames[T - spec.black_lead_out :] = 0
     return frames, path
 
 
@@ -990,8 +1059,7 @@ def render(spec: VideoSpec) -> tuple[np.ndarray, np.ndarray, list[float], dict[s
     return frames, audio, list(traj.events), ground_truth(spec, traj, path, ainfo)
 
 
-def ground_truth(spec: VideoSpec, traj: Trajectory, path: np.ndarray | None,
-                 ainfo: dict[str, Any]) -> dict[str, Any]:
+def ground_truth(spec: VideoSpec, traj: Trajectory, path: np.ndarray | None, ainfo: dict[str, Any]) -> dict[str, Any]:
     """JSON-ready ground truth of one rendered video."""
     T = spec.n_frames
     cw, ch = spec.content_size
@@ -1010,8 +1078,9 @@ def ground_truth(spec: VideoSpec, traj: Trajectory, path: np.ndarray | None,
         "event_samples": [int(round(e * spec.sample_rate)) for e in traj.events],
         "event_amps": [float(a) for a in traj.amps],
         "n_events": len(traj.events),
-        "audible_events": [float(e) for e in traj.events
-                           if spec.black_lead_in / spec.fps <= e < (T - spec.black_lead_out) / spec.fps],
+        "audible_events": [
+            float(e) for e in traj.events if spec.black_lead_in / spec.fps <= e < (T - spec.black_lead_out) / spec.fps
+        ],
         "distractor_events": ainfo.get("distractor_events", []),
         "content_box": [spec.pillarbox, spec.letterbox, spec.pillarbox + cw, spec.letterbox + ch],
         "black_frames": black,

@@ -103,8 +103,9 @@ def _encode(
             if rates and sample_rate not in rates:
                 a = _resample(a, sample_rate, rates[0])
                 sample_rate = rates[0]
-            as_ = out.add_stream(acodec, rate=sample_rate, layout=_layout(a.shape[0]),
-                                 options=dict(_AUDIO_OPTIONS.get(acodec, {})))
+            as_ = out.add_stream(
+                acodec, rate=sample_rate, layout=_layout(a.shape[0]), options=dict(_AUDIO_OPTIONS.get(acodec, {}))
+            )
             as_.codec_context.thread_count = 1
             as_.codec_context.time_base = Fraction(1, sample_rate)
             as_.codec_context.open()  # to learn the encoder's frame size (0: any size)
@@ -118,7 +119,7 @@ def _encode(
             assert as_ is not None and a is not None
             step = fsz or 1024
             while a_pos < min(until, n_audio):
-                chunk = a[:, a_pos:a_pos + step]
+                chunk = a[:, a_pos : a_pos + step]
                 if fsz and chunk.shape[1] < fsz:  # pad the last frame (fixed-size encoders)
                     chunk = np.pad(chunk, ((0, 0), (0, fsz - chunk.shape[1])))
                 af = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=layout)
@@ -192,9 +193,18 @@ def write_lossless_video(
     """
     final = Path(path)
     with atomic_path(final, suffix=final.suffix or ".mkv") as tmp:
-        _encode(tmp, "matroska", frames, fps, audio, sample_rate, "libx264rgb",
-                {"preset": "ultrafast", "crf": "0", "qp": "0"}, "rgb24",
-                "pcm_s16le" if audio is not None else None)
+        _encode(
+            tmp,
+            "matroska",
+            frames,
+            fps,
+            audio,
+            sample_rate,
+            "libx264rgb",
+            {"preset": "ultrafast", "crf": "0", "qp": "0"},
+            "rgb24",
+            "pcm_s16le" if audio is not None else None,
+        )
 
 
 def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
@@ -218,8 +228,12 @@ def probe(path: str | os.PathLike[str]) -> dict[str, Any]:
         info["duration_s"] = c.duration / 1e6 if c.duration else None
         if c.streams.video:
             v = c.streams.video[0]
-            info.update(video_codec=v.codec_context.name, width=v.width, height=v.height,
-                        fps=float(v.average_rate) if v.average_rate else None)
+            info.update(
+                video_codec=v.codec_context.name,
+                width=v.width,
+                height=v.height,
+                fps=float(v.average_rate) if v.average_rate else None,
+            )
             info["n_frames"] = sum(1 for _ in c.decode(video=0))
         if c.streams.audio:
             a = c.streams.audio[0]

@@ -144,28 +144,36 @@ def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tuple[tarfil
 
 def good_archive() -> bytes:
     rand = os.urandom(200_000)  # incompressible, so the .tar.gz is big enough to split
-    return _tar_gz([_file("clips/a.txt", b"alpha"), _file("clips/sub/b.txt", b"beta"),
-                    _file("clips/noise.bin", rand), _link("clips/a_link.txt", "a.txt")])
+    return _tar_gz(
+        [
+            _file("clips/a.txt", b"alpha"),
+            _file("clips/sub/b.txt", b"beta"),
+            _file("clips/noise.bin", rand),
+            _link("clips/a_link.txt", "a.txt"),
+        ]
+    )
 
 
 def evil_archive(tmp_path: Path) -> bytes:
     dev = tarfile.TarInfo("dev_null")
     dev.type = tarfile.CHRTYPE
     dev.devmajor, dev.devminor = 1, 3
-    return _tar_gz([
-        _file("ok.txt", b"fine"),
-        _file("../evil.txt", b"evil"),
-        _file("/tmp/evil_abs.txt", b"evil"),
-        _file(str(tmp_path / "evil_abs_tmp.txt"), b"evil"),
-        _link("passwd", "/etc/passwd"),
-        _link("up", "../../outside"),
-        _link("hard_passwd", "/etc/passwd", tarfile.LNKTYPE),
-        (dev, None),
-        # ordering trick: 'e' looks harmless until 'q' becomes a link to '.', then e -> out_dir/..
-        _link("e", "q/.."),
-        _link("q", "."),
-        _file("e/evil2.txt", b"evil"),
-    ])
+    return _tar_gz(
+        [
+            _file("ok.txt", b"fine"),
+            _file("../evil.txt", b"evil"),
+            _file("/tmp/evil_abs.txt", b"evil"),
+            _file(str(tmp_path / "evil_abs_tmp.txt"), b"evil"),
+            _link("passwd", "/etc/passwd"),
+            _link("up", "../../outside"),
+            _link("hard_passwd", "/etc/passwd", tarfile.LNKTYPE),
+            (dev, None),
+            # ordering trick: 'e' looks harmless until 'q' becomes a link to '.', then e -> out_dir/..
+            _link("e", "q/.."),
+            _link("q", "."),
+            _file("e/evil2.txt", b"evil"),
+        ]
+    )
 
 
 def sha256(data: bytes) -> str:
@@ -179,10 +187,12 @@ def test_read_url_list(tmp_path):
     md5 = hashlib.md5(b"x").hexdigest()
     sha = sha256(b"y")
     lst = tmp_path / "urls.txt"
-    lst.write_text(f"# CVDF Kinetics mirror\n\nhttps://h/k400_targz/train/part_0.tar.gz {md5}\n"
-                   f"https://h/k400_targz/train/part_1.tar.gz,{sha.upper()}  # trailing comment\n"
-                   "https://h/k400_targz/val/part_2.tar.gz\n"
-                   "  https://h/k400_targz/test/part_3.tar.gz  \n")
+    lst.write_text(
+        f"# CVDF Kinetics mirror\n\nhttps://h/k400_targz/train/part_0.tar.gz {md5}\n"
+        f"https://h/k400_targz/train/part_1.tar.gz,{sha.upper()}  # trailing comment\n"
+        "https://h/k400_targz/val/part_2.tar.gz\n"
+        "  https://h/k400_targz/test/part_3.tar.gz  \n"
+    )
     entries = read_url_list(lst)
     assert [e.name for e in entries] == ["part_0.tar.gz", "part_1.tar.gz", "part_2.tar.gz", "part_3.tar.gz"]
     assert (entries[0].algo, entries[0].checksum) == ("md5", md5)
@@ -193,13 +203,22 @@ def test_read_url_list(tmp_path):
 
     rel = tmp_path / "rel.csv"
     rel.write_text(f"url,checksum\nk400_targz/train/part_0.tar.gz,{md5}\n")
-    assert read_url_list(rel, base_url="https://mirror/kinetics")[0].url == \
-        "https://mirror/kinetics/k400_targz/train/part_0.tar.gz"
+    assert (
+        read_url_list(rel, base_url="https://mirror/kinetics")[0].url
+        == "https://mirror/kinetics/k400_targz/train/part_0.tar.gz"
+    )
     with pytest.raises(ValueError):
         read_url_list(rel)  # relative URL without base_url
 
-    for bad in ("https://h/a/..", "https://h/a/.", "https://h/", "https://h/a/%2e%2e", "https://h/x%2Fy.tar",
-                f"https://h/a.tar {md5[:-1]}", f"https://h/a.tar {md5} extra"):
+    for bad in (
+        "https://h/a/..",
+        "https://h/a/.",
+        "https://h/",
+        "https://h/a/%2e%2e",
+        "https://h/x%2Fy.tar",
+        f"https://h/a.tar {md5[:-1]}",
+        f"https://h/a.tar {md5} extra",
+    ):
         f = tmp_path / "bad.txt"
         f.write_text(bad + "\n")
         with pytest.raises(ValueError, match="bad.txt:1"):
@@ -325,8 +344,17 @@ def test_extract_skips_unsafe_members(tmp_path):
     assert after == abs_before
     info = read_marker(archive, out)
     reasons = {s["name"]: s["reason"] for s in info["unsafe_members"]}
-    assert set(reasons) == {"../evil.txt", "/tmp/evil_abs.txt", str(tmp_path / "evil_abs_tmp.txt"), "passwd", "up",
-                            "hard_passwd", "dev_null", "e", "e/evil2.txt"}
+    assert set(reasons) == {
+        "../evil.txt",
+        "/tmp/evil_abs.txt",
+        str(tmp_path / "evil_abs_tmp.txt"),
+        "passwd",
+        "up",
+        "hard_passwd",
+        "dev_null",
+        "e",
+        "e/evil2.txt",
+    }
     assert info["unsafe_count"] == 9 and info["members"] == 2  # ok.txt and the harmless link q -> .
 
 
@@ -377,8 +405,14 @@ def test_download_rule_through_snakemake(server, tmp_path):
     cfg["downloads"] = {"k400": {"urls": "urls.txt", "extract_to": "raw/k400", "workers": 2}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    out = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--cores", "1",
-                          "downloads"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--cores", "1", "downloads"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = pd.read_csv(tmp_path / "results" / "downloads" / "k400.csv")
     assert report["status"].tolist() == ["ok"] and bool(report["extracted"].iloc[0])

@@ -14,16 +14,25 @@ import webdataset as wds
 import yaml
 
 from avbench.evaluate.avsync import (
-    COLUMNS, STATUSES, SUMMARY_COLUMNS, SyncSettings, estimate_offsets, inject_plan, judge, score_injected,
-    score_video, summarize,
+    COLUMNS,
+    STATUSES,
+    SUMMARY_COLUMNS,
+    SyncSettings,
+    estimate_offsets,
+    inject_plan,
+    judge,
+    score_injected,
+    score_video,
+    summarize,
 )
 from avbench.shards.codec import npy_bytes
 from avbench.shards.loader import shard_urls
 
 REPO = Path(__file__).resolve().parents[2]
 FPS, CLIP, MEL_PER_FRAME = 10.0, 4, 10  # 10 fps, 10 ms hop: 10 log-mel frames per video frame
-SETTINGS = SyncSettings(offsets=(-5, 5), windows=3, confidence_threshold=0.1, tolerance=1, inject_share=1.0,
-                        inject_offsets=(-3, 3))
+SETTINGS = SyncSettings(
+    offsets=(-5, 5), windows=3, confidence_threshold=0.1, tolerance=1, inject_share=1.0, inject_offsets=(-3, 3)
+)
 
 
 class TimeSignal:
@@ -42,19 +51,36 @@ class TimeSignal:
         return mels.astype(np.float64).mean(1).reshape(n, self.frames, a // self.frames).mean(2)
 
 
-def _video(key: str, *, delay: int = 0, n_frames: int = 40, constant: bool = False, audio: bool = True,
-           silent: bool = False, seed: int = 0) -> dict:
+def _video(
+    key: str,
+    *,
+    delay: int = 0,
+    n_frames: int = 40,
+    constant: bool = False,
+    audio: bool = True,
+    silent: bool = False,
+    seed: int = 0,
+) -> dict:
     """A sample whose frame k has brightness b[k] and whose audio at frame k carries b[k - delay]
     (the audio lags the picture by ``delay`` frames); b in multiples of 1/200 (exact in uint8)."""
     rng = np.random.default_rng(seed)
     margin = 20
     b = np.full(n_frames + 2 * margin, 0.5) if constant else rng.integers(0, 201, n_frames + 2 * margin) / 200.0
-    frames = np.tile((b[margin:margin + n_frames] * 200).round().astype(np.uint8)[:, None, None, None], (1, 4, 6, 3))
-    per_frame = b[margin - delay:margin - delay + n_frames]
+    frames = np.tile((b[margin : margin + n_frames] * 200).round().astype(np.uint8)[:, None, None, None], (1, 4, 6, 3))
+    per_frame = b[margin - delay : margin - delay + n_frames]
     mel = np.tile(np.repeat(per_frame, MEL_PER_FRAME)[None], (3, 1)).astype(np.float32)
-    meta = {"id": key, "label_idx": 0, "fps": FPS, "hop_ms": 10.0, "n_frames": n_frames, "t_start": 0.0,
-            "t_end": n_frames / FPS, "has_audio": audio, "n_mel_frames": mel.shape[1] if audio else 0,
-            "audio_flags": {"silent": silent, "rms_dbfs": -95.0 if silent else -20.0}}
+    meta = {
+        "id": key,
+        "label_idx": 0,
+        "fps": FPS,
+        "hop_ms": 10.0,
+        "n_frames": n_frames,
+        "t_start": 0.0,
+        "t_end": n_frames / FPS,
+        "has_audio": audio,
+        "n_mel_frames": mel.shape[1] if audio else 0,
+        "audio_flags": {"silent": silent, "rms_dbfs": -95.0 if silent else -20.0},
+    }
     out = {"__key__": key, "frames.npy": npy_bytes(frames), "json": json.dumps(meta).encode()}
     if audio:
         out["mel.npy"] = npy_bytes(mel)
@@ -115,21 +141,36 @@ def test_judge_follows_syncnet():
 
 
 def test_videos_that_cannot_be_scored_get_a_row_with_the_reason(tmp_path):
-    urls = _write(tmp_path / "d", [
-        _video("ok", delay=4), _video("noaudio", audio=False), _video("short", n_frames=CLIP + 9),
-        _video("silent", silent=True), _video("fits", n_frames=CLIP + 10),
-    ])
-    index = pd.DataFrame({"key": ["ok", "noaudio", "short", "silent", "fits", ""],
-                          "id": ["ok", "noaudio", "short", "silent", "fits", "broken.mp4"],
-                          "status": ["ok"] * 5 + ["no_frames"], "reason": [None] * 5 + ["no frame in the window"]})
+    urls = _write(
+        tmp_path / "d",
+        [
+            _video("ok", delay=4),
+            _video("noaudio", audio=False),
+            _video("short", n_frames=CLIP + 9),
+            _video("silent", silent=True),
+            _video("fits", n_frames=CLIP + 10),
+        ],
+    )
+    index = pd.DataFrame(
+        {
+            "key": ["ok", "noaudio", "short", "silent", "fits", ""],
+            "id": ["ok", "noaudio", "short", "silent", "fits", "broken.mp4"],
+            "status": ["ok"] * 5 + ["no_frames"],
+            "reason": [None] * 5 + ["no frame in the window"],
+        }
+    )
     res = estimate_offsets(TimeSignal(), urls, SETTINGS, clip_frames=CLIP, index=index, run="r", dataset="d")
     df = res.as_is.set_index("id")
     assert list(res.as_is.columns) == COLUMNS and len(df) == 6
     assert set(df["status"]) <= set(STATUSES)
     assert df.loc["ok", "status"] == "out_of_sync" and df.loc["ok", "offset_frames"] == 4
     assert df.loc["fits", "n_windows"] == 1 and df.loc["fits", "status"] == "in_sync"  # exactly clip + max - min
-    for ident, reason in (("noaudio", "no_audio"), ("short", "too_short"), ("silent", "silent_audio"),
-                          ("broken.mp4", "not_sharded")):
+    for ident, reason in (
+        ("noaudio", "no_audio"),
+        ("short", "too_short"),
+        ("silent", "silent_audio"),
+        ("broken.mp4", "not_sharded"),
+    ):
         assert df.loc[ident, "status"] == "no_sync_signal" and df.loc[ident, "reason"] == reason, ident
         assert np.isnan(df.loc[ident, "offset_frames"]) and df.loc[ident, "n_windows"] == 0 and df.loc[ident, "detail"]
     assert "needs 14 frames" in df.loc["short", "detail"] and df.loc["broken.mp4", "detail"].startswith("shard status")
@@ -177,9 +218,15 @@ def test_injected_evaluation_scores_the_predictions_against_chance(tmp_path):
 
 def test_score_injected_on_hand_written_predictions():
     s = SyncSettings(offsets=(-2, 2), inject_offsets=(2,), tolerance=0)
-    df = pd.DataFrame({"offset_frames": [2.0, 0.0, 0.0, np.nan], "true_offset_frames": [2.0, 2.0, 0.0, 0.0],
-                       "injected": [True, True, False, False], "gain_over_zero": [0.5, 0.0, 0.1, np.nan],
-                       "status": ["out_of_sync", "in_sync", "in_sync", "no_sync_signal"]})
+    df = pd.DataFrame(
+        {
+            "offset_frames": [2.0, 0.0, 0.0, np.nan],
+            "true_offset_frames": [2.0, 2.0, 0.0, 0.0],
+            "injected": [True, True, False, False],
+            "gain_over_zero": [0.5, 0.0, 0.1, np.nan],
+            "status": ["out_of_sync", "in_sync", "in_sync", "no_sync_signal"],
+        }
+    )
     m = {r["metric"]: r for r in score_injected(df, s)}
     assert m["offset_acc"]["value"] == pytest.approx(2 / 3) and m["offset_acc"]["chance"] == pytest.approx(1 / 5)
     assert m["offset_acc_shifted"]["value"] == 0.5 and m["offset_acc_unshifted"]["value"] == 1.0
@@ -203,8 +250,9 @@ def _config(tmp_path: Path, **avsync) -> Path:
     return path
 
 
-def test_cli_writes_the_rows_atomically_on_a_tiny_avts_checkpoint(tmp_path, moving_squares, tiny_checkpoint,
-                                                                  monkeypatch):
+def test_cli_writes_the_rows_atomically_on_a_tiny_avts_checkpoint(
+    tmp_path, moving_squares, tiny_checkpoint, monkeypatch
+):
     from avbench.cli import main
 
     d = tmp_path / "d"
@@ -212,9 +260,29 @@ def test_cli_writes_the_rows_atomically_on_a_tiny_avts_checkpoint(tmp_path, movi
     ck = tiny_checkpoint(d, method="avts")
     cfg = _config(tmp_path, offsets=[-6, 6], windows=2, inject={"share": 0.5, "offsets": [-4, 4]})
     out = tmp_path / "res" / "avts" / "d.parquet"
-    args = ["avsync", "--checkpoint", str(ck), "--shards", str(d), "--index", str(d / "index.parquet"),
-            "--dataset", "d", "--run", "avts", "--config", str(cfg), "--threads", "1", "-o", str(out),
-            "--injected", str(out.with_suffix(".injected.parquet")), "--summary", str(out.with_suffix(".summary.csv"))]
+    args = [
+        "avsync",
+        "--checkpoint",
+        str(ck),
+        "--shards",
+        str(d),
+        "--index",
+        str(d / "index.parquet"),
+        "--dataset",
+        "d",
+        "--run",
+        "avts",
+        "--config",
+        str(cfg),
+        "--threads",
+        "1",
+        "-o",
+        str(out),
+        "--injected",
+        str(out.with_suffix(".injected.parquet")),
+        "--summary",
+        str(out.with_suffix(".summary.csv")),
+    ]
     assert main(args) == 0
     df = pd.read_parquet(out)
     assert list(df.columns) == COLUMNS and len(df) == 24 and df["key"].is_unique
@@ -249,6 +317,17 @@ def test_cli_refuses_a_checkpoint_without_a_sync_distance(tmp_path, moving_squar
     moving_squares(d, n_videos=6)
     ck = tiny_checkpoint(d, method="scratch")
     with pytest.raises(SystemExit, match="no audio-visual embedding head"):
-        main(["avsync", "--checkpoint", str(ck), "--shards", str(d), "--config", str(_config(tmp_path)),
-              "-o", str(tmp_path / "x.parquet")])
+        main(
+            [
+                "avsync",
+                "--checkpoint",
+                str(ck),
+                "--shards",
+                str(d),
+                "--config",
+                str(_config(tmp_path)),
+                "-o",
+                str(tmp_path / "x.parquet"),
+            ]
+        )
     assert not (tmp_path / "x.parquet").exists()

@@ -60,12 +60,17 @@ def toy_module(tmp_path, monkeypatch):
 
 
 def _config(tmp_path, external: dict) -> str:
-    cfg = {"datasets": {"squares": {"format": "folder", "source": str(tmp_path), "modality": "audiovisual"}},
-           "pretrain_dataset": "squares", "downstream": {"squares": "video"},
-           "pretrain": {"methods": [], "clip_frames": 8},
-           "evaluate": {"clips_per_video": 2, "finetune": {"epochs": 2, "batch_size": 8, "optimizer": "adam",
-                                                           "lr": 0.003}},
-           "external": external}
+    cfg = {
+        "datasets": {"squares": {"format": "folder", "source": str(tmp_path), "modality": "audiovisual"}},
+        "pretrain_dataset": "squares",
+        "downstream": {"squares": "video"},
+        "pretrain": {"methods": [], "clip_frames": 8},
+        "evaluate": {
+            "clips_per_video": 2,
+            "finetune": {"epochs": 2, "batch_size": 8, "optimizer": "adam", "lr": 0.003},
+        },
+        "external": external,
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return str(path)
@@ -74,9 +79,23 @@ def _config(tmp_path, external: dict) -> str:
 def test_a_toy_external_encoder_goes_through_the_whole_evaluate_path(tmp_path, toy_module, moving_squares):
     shards = tmp_path / "shards"
     moving_squares(shards, n_videos=24)
-    cfg = _config(tmp_path, {"toy": {"kind": "callable", "model": toy_module, "kwargs": {"dim": 8},
-                                     "modality": "video", "frames": 4, "size": [16, 16], "mean": [0.5, 0.5, 0.5],
-                                     "std": [0.25, 0.25, 0.25], "feature_dim": 8, "pretrained_on": "nothing"}})
+    cfg = _config(
+        tmp_path,
+        {
+            "toy": {
+                "kind": "callable",
+                "model": toy_module,
+                "kwargs": {"dim": 8},
+                "modality": "video",
+                "frames": 4,
+                "size": [16, 16],
+                "mean": [0.5, 0.5, 0.5],
+                "std": [0.25, 0.25, 0.25],
+                "feature_dim": 8,
+                "pretrained_on": "nothing",
+            }
+        },
+    )
     ck = tmp_path / "models" / "toy" / "checkpoint.pt"
     assert main(["validate-encoder", "toy", "--config", cfg, "--shards", str(shards)]) == 0
     assert main(["import-encoder", "toy", "--config", cfg, "-o", str(ck)]) == 0
@@ -84,8 +103,22 @@ def test_a_toy_external_encoder_goes_through_the_whole_evaluate_path(tmp_path, t
     assert (meta["run"], meta["method"], meta["seed"], meta["pretrain_data"]) == ("toy", "external", 0, "nothing")
     encoders, _ = load_encoders(ck)  # rebuilt from the checkpoint alone
     assert set(encoders) == {"video"} and encoders["video"].out_dim == 8
-    common = ["--checkpoint", str(ck), "--shards", str(shards), "--index", str(shards / "index.parquet"),
-              "--kind", "video", "--downstream", "squares", "--config", cfg, "--threads", "1"]
+    common = [
+        "--checkpoint",
+        str(ck),
+        "--shards",
+        str(shards),
+        "--index",
+        str(shards / "index.parquet"),
+        "--kind",
+        "video",
+        "--downstream",
+        "squares",
+        "--config",
+        cfg,
+        "--threads",
+        "1",
+    ]
     out, preds = tmp_path / "toy.csv", tmp_path / "toy.predictions.parquet"
     assert main(["evaluate", *common, "-o", str(out), "--predictions", str(preds)]) == 0
     rows = pd.read_csv(out)
@@ -102,28 +135,57 @@ def test_a_toy_external_encoder_goes_through_the_whole_evaluate_path(tmp_path, t
     assert set(f["method"]) == {"toy"} and {"finetune"} <= set(f["protocol"]) and f["value"].between(0, 1).all()
 
 
-@pytest.mark.parametrize(("broken", "message"), [("nan", "NaN"), ("shape", "wrong shape"), ("none", "no output"),
-                                                 ("int", "wrong dtype")])
+@pytest.mark.parametrize(
+    ("broken", "message"), [("nan", "NaN"), ("shape", "wrong shape"), ("none", "no output"), ("int", "wrong dtype")]
+)
 def test_the_validator_says_what_is_wrong(tmp_path, toy_module, moving_squares, capsys, broken, message):
     shards = tmp_path / "shards"
     moving_squares(shards, n_videos=6)
-    cfg = _config(tmp_path, {"toy": {"kind": "callable", "model": toy_module, "kwargs": {"broken": broken},
-                                     "modality": "video", "frames": 4, "feature_dim": 8}})
+    cfg = _config(
+        tmp_path,
+        {
+            "toy": {
+                "kind": "callable",
+                "model": toy_module,
+                "kwargs": {"broken": broken},
+                "modality": "video",
+                "frames": 4,
+                "feature_dim": 8,
+            }
+        },
+    )
     assert main(["validate-encoder", "toy", "--config", cfg, "--shards", str(shards)]) == 1
     err = capsys.readouterr().err
     assert "NOT usable" in err and message in err
 
 
-def test_the_validator_reports_a_model_that_raises_and_a_missing_weights_file(tmp_path, toy_module, moving_squares,
-                                                                            capsys):
+def test_the_validator_reports_a_model_that_raises_and_a_missing_weights_file(
+    tmp_path, toy_module, moving_squares, capsys
+):
     shards = tmp_path / "shards"
     moving_squares(shards, n_videos=6)
-    cfg = _config(tmp_path, {"toy": {"kind": "callable", "model": toy_module, "modality": "video",
-                                     "frames": 5, "feature_dim": 8}})
+    cfg = _config(
+        tmp_path, {"toy": {"kind": "callable", "model": toy_module, "modality": "video", "frames": 5, "feature_dim": 8}}
+    )
     assert main(["validate-encoder", "toy", "--config", cfg, "--shards", str(shards)]) == 1
     assert "raised AssertionError" in capsys.readouterr().err
-    assert main(["validate-encoder", "toy", "--config", cfg, "--shards", str(shards), "--frames", "4",
-                 "--weights", str(tmp_path / "nope.pt")]) == 1
+    assert (
+        main(
+            [
+                "validate-encoder",
+                "toy",
+                "--config",
+                cfg,
+                "--shards",
+                str(shards),
+                "--frames",
+                "4",
+                "--weights",
+                str(tmp_path / "nope.pt"),
+            ]
+        )
+        == 1
+    )
     assert "not found" in capsys.readouterr().err
 
 
@@ -137,9 +199,18 @@ def test_torchvision_r2plus1d_with_local_weights(tmp_path, moving_squares):
     torch.save(net.state_dict(), weights)
     shards = tmp_path / "shards"
     moving_squares(shards, n_videos=4)
-    spec = {"kind": "torchvision", "model": "r2plus1d_18", "weights": str(weights), "modality": "video",
-            "frames": 4, "size": [16, 16], "mean": [0.43216, 0.394666, 0.37645],
-            "std": [0.22803, 0.22145, 0.216989], "feature_dim": 512, "pretrained_on": "kinetics400"}
+    spec = {
+        "kind": "torchvision",
+        "model": "r2plus1d_18",
+        "weights": str(weights),
+        "modality": "video",
+        "frames": 4,
+        "size": [16, 16],
+        "mean": [0.43216, 0.394666, 0.37645],
+        "std": [0.22803, 0.22145, 0.216989],
+        "feature_dim": 512,
+        "pretrained_on": "kinetics400",
+    }
     cfg = _config(tmp_path, {"k400": spec})
     assert main(["validate-encoder", "k400", "--config", cfg, "--shards", str(shards), "--batch", "2"]) == 0
     ck = tmp_path / "k400.pt"
@@ -185,9 +256,31 @@ def test_frozen_features_are_cached_per_encoder_and_shard_index(tmp_path, toy_mo
     cache = tmp_path / "cache"
 
     def run(name: str, out: str, *extra: str, command: str = "evaluate") -> pd.DataFrame:
-        assert main([command, "--checkpoint", str(tmp_path / f"{name}.pt"), "--shards", str(shards), "--index",
-                     str(shards / "index.parquet"), "--kind", "video", "--downstream", "squares", "--config", cfg,
-                     "--threads", "1", "-o", str(tmp_path / out), *extra]) == 0
+        assert (
+            main(
+                [
+                    command,
+                    "--checkpoint",
+                    str(tmp_path / f"{name}.pt"),
+                    "--shards",
+                    str(shards),
+                    "--index",
+                    str(shards / "index.parquet"),
+                    "--kind",
+                    "video",
+                    "--downstream",
+                    "squares",
+                    "--config",
+                    cfg,
+                    "--threads",
+                    "1",
+                    "-o",
+                    str(tmp_path / out),
+                    *extra,
+                ]
+            )
+            == 0
+        )
         return pd.read_csv(tmp_path / out).drop(columns=["git_rev", "packages"], errors="ignore")
 
     plain = run("toy", "plain.csv")
@@ -216,12 +309,14 @@ def test_the_config_refuses_a_bad_external_section(tmp_path):
     ok = {"kind": "callable", "model": "a.b:c", "modality": "audio", "feature_dim": 4}
     cfg = load_config(_config(tmp_path, {"snd": ok}))
     assert eval_instances(cfg)[-1] == "snd" and instance_encoders(cfg, "snd") == ("audio",)
-    for bad, message in (({"scratch": ok}, "a pretraining run has that name"),
-                         ({"snd": {**ok, "layout": "BCTHW"}}, "reads layout B1FM"),
-                         ({"snd": {**ok, "kind": "torchvision"}}, "torchvision encoders are video"),
-                         ({"snd": {**ok, "mean": [0.0]}}, "both mean and std"),
-                         ({"snd": {**ok, "colour": "red"}}, "Additional properties"),
-                         ({"snd.seed1": ok}, "does not match")):
+    for bad, message in (
+        ({"scratch": ok}, "a pretraining run has that name"),
+        ({"snd": {**ok, "layout": "BCTHW"}}, "reads layout B1FM"),
+        ({"snd": {**ok, "kind": "torchvision"}}, "torchvision encoders are video"),
+        ({"snd": {**ok, "mean": [0.0]}}, "both mean and std"),
+        ({"snd": {**ok, "colour": "red"}}, "Additional properties"),
+        ({"snd.seed1": ok}, "does not match"),
+    ):
         with pytest.raises(jsonschema.ValidationError, match=message):
             load_config(_config(tmp_path, bad))
 
@@ -235,9 +330,30 @@ def test_the_handcrafted_baselines_see_their_cue(tmp_path, moving_squares, name,
     cfg = _config(tmp_path, {name: HANDCRAFTED[name]})
     ck = tmp_path / f"{name}.pt"
     assert main(["import-encoder", name, "--config", cfg, "-o", str(ck)]) == 0
-    assert main(["evaluate", "--checkpoint", str(ck), "--shards", str(shards), "--index", str(shards / "index.parquet"),
-                 "--kind", kind, "--downstream", "squares", "--config", cfg, "--threads", "1",
-                 "-o", str(tmp_path / "rows.csv")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(ck),
+                "--shards",
+                str(shards),
+                "--index",
+                str(shards / "index.parquet"),
+                "--kind",
+                kind,
+                "--downstream",
+                "squares",
+                "--config",
+                cfg,
+                "--threads",
+                "1",
+                "-o",
+                str(tmp_path / "rows.csv"),
+            ]
+        )
+        == 0
+    )
     rows = pd.read_csv(tmp_path / "rows.csv")
     assert set(rows["pretrain_data"]) == {"none"} and set(rows["encoder"]) == {kind}
     assert rows.loc[rows.metric == "video_acc", "value"].mean() > 0.6

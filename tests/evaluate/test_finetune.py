@@ -11,8 +11,16 @@ from avbench.evaluate.finetune import Classifier, finetune_fold, load_finetuned,
 from avbench.evaluate.guards import LeakageError
 from avbench.models import build_encoder
 
-SETTINGS = {"epochs": 8, "clips_per_video": 4, "batch_size": 16, "optimizer": "adam", "lr": 0.003, "momentum": 0.9,
-            "weight_decay": 0.0, "schedule": "cosine"}
+SETTINGS = {
+    "epochs": 8,
+    "clips_per_video": 4,
+    "batch_size": 16,
+    "optimizer": "adam",
+    "lr": 0.003,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+}
 
 
 def _acc(rows, metric="video_acc", encoder="video"):
@@ -26,15 +34,32 @@ def test_finetune_learns_a_learnable_task_and_not_shuffled_labels(tmp_path, movi
     moving_squares(tmp_path / "shuffled", n_videos=48, shuffle_labels=True)
     ck = tiny_checkpoint(tmp_path / "ok")
     ds = Downstream.load(name="squares", shard_dir=tmp_path / "ok", index_path=tmp_path / "ok" / "index.parquet")
-    rows = finetune_fold(checkpoint=ck, downstream=ds, task="video", fold=1, protocol="finetune", settings=SETTINGS,
-                         clips_per_video=2, progress=False)
+    rows = finetune_fold(
+        checkpoint=ck,
+        downstream=ds,
+        task="video",
+        fold=1,
+        protocol="finetune",
+        settings=SETTINGS,
+        clips_per_video=2,
+        progress=False,
+    )
     assert _acc(rows) >= 0.85 and _acc(rows, "clip_acc") >= 0.75  # chance 0.25
     r = next(r for r in rows if r["metric"] == "video_acc")
     assert r["n_train"] == 32 and r["n_test"] == 16 and r["chance"] == 0.25 and r["protocol"] == "finetune"
-    bad = Downstream.load(name="squares", shard_dir=tmp_path / "shuffled",
-                          index_path=tmp_path / "shuffled" / "index.parquet")
-    rows = finetune_fold(checkpoint=ck, downstream=bad, task="video", fold=1, protocol="finetune", settings=SETTINGS,
-                         clips_per_video=2, progress=False)
+    bad = Downstream.load(
+        name="squares", shard_dir=tmp_path / "shuffled", index_path=tmp_path / "shuffled" / "index.parquet"
+    )
+    rows = finetune_fold(
+        checkpoint=ck,
+        downstream=bad,
+        task="video",
+        fold=1,
+        protocol="finetune",
+        settings=SETTINGS,
+        clips_per_video=2,
+        progress=False,
+    )
     assert _acc(rows) <= 0.5  # chance is 0.25 on 16 test videos
 
 
@@ -42,8 +67,16 @@ def test_audio_encoder_finetunes_on_a_sound_task(tmp_path, moving_squares, tiny_
     moving_squares(tmp_path / "s", n_videos=36)
     ck = tiny_checkpoint(tmp_path / "s")
     ds = Downstream.load(name="s", shard_dir=tmp_path / "s", index_path=tmp_path / "s" / "index.parquet")
-    rows = finetune_fold(checkpoint=ck, downstream=ds, task="audio", fold=2, protocol="finetune", settings=SETTINGS,
-                         clips_per_video=2, progress=False)
+    rows = finetune_fold(
+        checkpoint=ck,
+        downstream=ds,
+        task="audio",
+        fold=2,
+        protocol="finetune",
+        settings=SETTINGS,
+        clips_per_video=2,
+        progress=False,
+    )
     assert _acc(rows, encoder="audio") >= 0.9
 
 
@@ -87,12 +120,29 @@ def test_a_finetuned_model_is_refused_on_another_folds_test_set(tmp_path, moving
     ck = tiny_checkpoint(tmp_path / "d")
     ds = Downstream.load(name="d", shard_dir=tmp_path / "d", index_path=tmp_path / "d" / "index.parquet")
     settings = {**SETTINGS, "epochs": 1}
-    finetune_fold(checkpoint=ck, downstream=ds, task="video", fold=1, protocol="finetune_top", settings=settings,
-                  clips_per_video=1, model_dir=tmp_path / "m", progress=False)
+    finetune_fold(
+        checkpoint=ck,
+        downstream=ds,
+        task="video",
+        fold=1,
+        protocol="finetune_top",
+        settings=settings,
+        clips_per_video=1,
+        model_dir=tmp_path / "m",
+        progress=False,
+    )
     model, meta = load_finetuned(tmp_path / "m" / "video.pt")
     assert meta["fold"] == 1 and meta["protocol"] == "finetune_top" and len(meta["train_keys"]) == 16
-    kw = dict(kind="video", urls=ds.urls, downstream="d", downstream_hash=ds.manifest_hash, labels=ds.labels(),
-              clip_frames=8, clips_per_video=1, mel_norm=(0.0, 1.0))
+    kw = dict(
+        kind="video",
+        urls=ds.urls,
+        downstream="d",
+        downstream_hash=ds.manifest_hash,
+        labels=ds.labels(),
+        clip_frames=8,
+        clips_per_video=1,
+        mel_norm=(0.0, 1.0),
+    )
     res = score(model, meta, split=ds.split(1), **kw)
     assert res["n_test"] == 8
     # Fold 2's test set holds fold-1 training videos: the "fake 100%" of testing a split-1 model on split 2.
@@ -155,16 +205,33 @@ def test_augmentation_crops_flips_and_negates_flipped_flow():
     assert augment_clips(audio, "audio", g) is audio
 
 
-def test_the_recipe_starts_from_the_linear_classifier_and_trains_an_fc_alone_in_the_same_loop(tmp_path, moving_squares,
-                                                                                 tiny_checkpoint):
+def test_the_recipe_starts_from_the_linear_classifier_and_trains_an_fc_alone_in_the_same_loop(
+    tmp_path, moving_squares, tiny_checkpoint
+):
     moving_squares(tmp_path / "r", n_videos=36)
     ck = tiny_checkpoint(tmp_path / "r")
     ds = Downstream.load(name="r", shard_dir=tmp_path / "r", index_path=tmp_path / "r" / "index.parquet")
-    settings = {**SETTINGS, "epochs": 2, "init_fc": "linear_probe", "fc_only": True, "augment": False,
-                "encoder_lr_scale": 0.1, "freeze_bn": True}
+    settings = {
+        **SETTINGS,
+        "epochs": 2,
+        "init_fc": "linear_probe",
+        "fc_only": True,
+        "augment": False,
+        "encoder_lr_scale": 0.1,
+        "freeze_bn": True,
+    }
     preds: list = []
-    rows = finetune_fold(checkpoint=ck, downstream=ds, task="audio", fold=1, protocol="finetune", settings=settings,
-                         clips_per_video=2, progress=False, predictions=preds)
+    rows = finetune_fold(
+        checkpoint=ck,
+        downstream=ds,
+        task="audio",
+        fold=1,
+        protocol="finetune",
+        settings=settings,
+        clips_per_video=2,
+        progress=False,
+        predictions=preds,
+    )
     assert {r["protocol"] for r in rows} == {"finetune", "finetune_fc"}
     by = {(r["protocol"], r["metric"]): r["value"] for r in rows}
     assert by[("finetune", "video_acc")] >= 0.8 and by[("finetune_fc", "video_acc")] >= 0.8  # chance 0.25

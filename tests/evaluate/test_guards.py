@@ -7,7 +7,11 @@ import pytest
 
 from avbench.evaluate.downstream import Downstream
 from avbench.evaluate.guards import (
-    LeakageError, apply_overlap_policy, check_disjoint, check_index_covers, pretrain_overlap,
+    LeakageError,
+    apply_overlap_policy,
+    check_disjoint,
+    check_index_covers,
+    pretrain_overlap,
 )
 
 
@@ -23,8 +27,13 @@ def test_overlap_by_path_and_by_bytes(tmp_path):
     down = _files(tmp_path / "down", ["x.avi", "y.avi"])
     (tmp_path / "down" / "copy_of_b.avi").write_bytes((tmp_path / "pre" / "b.mp4").read_bytes())
     pre_idx = pd.DataFrame({"key": ["a", "b", "c"], "status": "ok", "path": pre})
-    down_idx = pd.DataFrame({"key": ["x", "y", "bb", "same"], "status": "ok",
-                             "path": down + [str(tmp_path / "down" / "copy_of_b.avi"), pre[2]]})
+    down_idx = pd.DataFrame(
+        {
+            "key": ["x", "y", "bb", "same"],
+            "status": "ok",
+            "path": down + [str(tmp_path / "down" / "copy_of_b.avi"), pre[2]],
+        }
+    )
     got = pretrain_overlap(pre_idx, down_idx)
     assert set(got) == {"bb", "same"}
     assert "same bytes" in got["bb"] and "same file" in got["same"]
@@ -44,13 +53,23 @@ def test_downstream_split_applies_the_overlap_policy(tmp_path, moving_squares):
     pre = pd.DataFrame({"key": ["p0"], "status": "ok", "path": [index.loc[0, "path"]]})  # v000: test of fold 1
     pre.to_parquet(tmp_path / "pre.parquet")
     for policy, n_test in (("flag", 4), ("exclude", 3)):
-        ds = Downstream.load(name="d", shard_dir=tmp_path / "d", index_path=tmp_path / "d" / "index.parquet",
-                             pretrain_index=tmp_path / "pre.parquet", overlap_policy=policy)
+        ds = Downstream.load(
+            name="d",
+            shard_dir=tmp_path / "d",
+            index_path=tmp_path / "d" / "index.parquet",
+            pretrain_index=tmp_path / "pre.parquet",
+            overlap_policy=policy,
+        )
         sp = ds.split(1)
         assert len(sp.test) == n_test and sp.overlap == 1
         assert ds.split(2).overlap == 0
-    ds = Downstream.load(name="d", shard_dir=tmp_path / "d", index_path=tmp_path / "d" / "index.parquet",
-                         pretrain_index=tmp_path / "pre.parquet", overlap_policy="refuse")
+    ds = Downstream.load(
+        name="d",
+        shard_dir=tmp_path / "d",
+        index_path=tmp_path / "d" / "index.parquet",
+        pretrain_index=tmp_path / "pre.parquet",
+        overlap_policy="refuse",
+    )
     with pytest.raises(LeakageError):
         ds.split(1)
     with pytest.raises(ValueError, match="no fold 4"):

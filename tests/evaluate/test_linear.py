@@ -88,8 +88,16 @@ def test_linear_eval_on_every_fold_of_a_tiny_shard_set(tmp_path, moving_squares,
     encoders, meta = load_encoders(tiny_checkpoint(tmp_path / "d"))
     ds = Downstream.load(name="d", shard_dir=tmp_path / "d", index_path=tmp_path / "d" / "index.parquet")
     preds: list = []
-    rows = linear_eval(encoders=encoders, meta=meta, downstream=ds, task="audio", clips_per_video=2, C=1.0,
-                          classifier="svm", predictions=preds)
+    rows = linear_eval(
+        encoders=encoders,
+        meta=meta,
+        downstream=ds,
+        task="audio",
+        clips_per_video=2,
+        C=1.0,
+        classifier="svm",
+        predictions=preds,
+    )
     assert {(r["fold"], r["metric"]) for r in rows} == {(f, m) for f in (1, 2, 3) for m in ("clip_acc", "video_acc")}
     # One prediction per test clip of every fold; the accuracies recomputed from them are the rows'.
     import pandas as pd
@@ -98,8 +106,11 @@ def test_linear_eval_on_every_fold_of_a_tiny_shard_set(tmp_path, moving_squares,
     assert len(p) == 3 * 24 and set(p["clip"]) == {0, 1} and p.groupby("fold")["key"].nunique().eq(12).all()
     for r in rows:
         f = p[p.fold == r["fold"]]
-        got = (f["pred"] == f["label"]).mean() if r["metric"] == "clip_acc" else \
-            (f.groupby("key").first().eval("video_pred == label")).mean()
+        got = (
+            (f["pred"] == f["label"]).mean()
+            if r["metric"] == "clip_acc"
+            else (f.groupby("key").first().eval("video_pred == label")).mean()
+        )
         assert got == pytest.approx(r["value"])
     assert p["scores"].map(len).eq(p["classes"].map(len)).all()
     assert all(r["n_train"] == 24 and r["n_test"] == 12 and r["n_test_clips"] == 24 for r in rows)

@@ -21,7 +21,7 @@ from avbench.models.video import Small3D
 
 def _square(size: int, x: int, y: int, side: int) -> np.ndarray:
     m = np.zeros((size, size), bool)
-    m[y:y + side, x:x + side] = True
+    m[y : y + side, x : x + side] = True
     return m
 
 
@@ -63,9 +63,9 @@ def _moving_square_video(T: int = 10, size: int = 48, side: int = 12, step: int 
     tex = rng.integers(0, 40, (side, side)).astype(np.uint8)
     frames, masks = [], []
     for t in range(T):
-        img = bg[:, t:t + size].copy()  # a slow background drift as well
+        img = bg[:, t : t + size].copy()  # a slow background drift as well
         x = 6 + t * step
-        img[16:16 + side, x:x + side] = np.stack([200 + tex // 2, 30 + tex, 30 + tex], -1)
+        img[16 : 16 + side, x : x + side] = np.stack([200 + tex // 2, 30 + tex, 30 + tex], -1)
         frames.append(img)
         masks.append(_square(size, x, 16, side).astype(np.int64))
     return np.stack(frames), np.stack(masks)
@@ -76,8 +76,9 @@ def test_identity_propagation_is_exact():
     frames, masks = np.repeat(frames, 5, 0), np.repeat(masks, 5, 0)  # a still video
     pred = propagate(pixel_features(frames, stride=1), masks[0])
     assert np.array_equal(pred, masks)
-    scores, _ = evaluate_sequences([{"id": "still", "frames": frames, "masks": masks}],
-                                   lambda f: pixel_features(f, stride=1))
+    scores, _ = evaluate_sequences(
+        [{"id": "still", "frames": frames, "masks": masks}], lambda f: pixel_features(f, stride=1)
+    )
     assert scores["j_mean"] == 1.0 and scores["f_mean"] == 1.0
 
 
@@ -110,8 +111,9 @@ def test_rows_and_table_carry_intervals_over_sequences_and_a_paired_verdict():
     good = per_object_frame({s: {1: {"j": 0.8 + 0.1 * rng.uniform(), "f": 0.7 + 0.1 * rng.uniform()}} for s in seqs})
     bad = per_object_frame({s: {1: {"j": 0.3 + 0.1 * rng.uniform(), "f": 0.2 + 0.1 * rng.uniform()}} for s in seqs})
     same = good.copy()
-    rows = propagation_rows(good, method="r", pretext="avts", backbone="small3d", pretrain_data="synth",
-                            dataset="davis_synth")
+    rows = propagation_rows(
+        good, method="r", pretext="avts", backbone="small3d", pretrain_data="synth", dataset="davis_synth"
+    )
     assert list(rows["metric"]) == ["j_mean", "f_mean", "jf_mean"] and (rows["protocol"] == "propagation").all()
     assert ((rows["lo"] <= rows["value"]) & (rows["value"] <= rows["hi"]) & (rows["hi"] - rows["lo"] > 0)).all()
     assert rows["n_test"].iloc[0] == 12

@@ -26,10 +26,26 @@ def test_set_job_and_table_through_the_cli(tmp_path):
     objects = []
     for source in ("pixels", "copy_first"):
         d = tmp_path / source
-        out = _cli("propagation", source, "--davis", str(tmp_path / "set"), "--dataset", "davis_synth",
-                   "--config", str(tmp_path / "c.yaml"), "--threads", "1", "-o", str(d / "rows.csv"),
-                   "--objects", str(d / "objects.csv"), "--skipped", str(d / "skipped.csv"),
-                   "--picture", str(d / "p.png"))
+        out = _cli(
+            "propagation",
+            source,
+            "--davis",
+            str(tmp_path / "set"),
+            "--dataset",
+            "davis_synth",
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--threads",
+            "1",
+            "-o",
+            str(d / "rows.csv"),
+            "--objects",
+            str(d / "objects.csv"),
+            "--skipped",
+            str(d / "skipped.csv"),
+            "--picture",
+            str(d / "p.png"),
+        )
         assert out.returncode == 0, out.stderr
         assert "j_mean" in out.stdout and (d / "p.png").stat().st_size > 0
         assert pd.read_csv(d / "skipped.csv").empty
@@ -39,8 +55,18 @@ def test_set_job_and_table_through_the_cli(tmp_path):
     t = pd.read_csv(tmp_path / "t.csv").set_index("run")
     assert t.loc["pixels", "jf_diff"] > 0 and t.loc["pixels", "reference"] == "copy_first"
     # a checkpoint without a video encoder is refused with one line, not a traceback
-    bad = _cli("propagation", str(tmp_path / "missing.pt"), "--davis", str(tmp_path / "set"), "--dataset", "x",
-               "--config", str(tmp_path / "c.yaml"), "-o", str(tmp_path / "x.csv"))
+    bad = _cli(
+        "propagation",
+        str(tmp_path / "missing.pt"),
+        "--davis",
+        str(tmp_path / "set"),
+        "--dataset",
+        "x",
+        "--config",
+        str(tmp_path / "c.yaml"),
+        "-o",
+        str(tmp_path / "x.csv"),
+    )
     assert bad.returncode != 0 and bad.stderr.strip().startswith("avbench propagation:")
     assert "Traceback" not in bad.stderr
 

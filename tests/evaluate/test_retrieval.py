@@ -72,8 +72,9 @@ def test_checkpoint_without_embedding_head_gives_no_rows(tmp_path, moving_square
     assert retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=1) == []
 
 
-def test_retrieval_embeddings_are_cached_per_pretext_model_and_shard_set(tmp_path, moving_squares, tiny_checkpoint,
-                                                                         capsys):
+def test_retrieval_embeddings_are_cached_per_pretext_model_and_shard_set(
+    tmp_path, moving_squares, tiny_checkpoint, capsys
+):
     """A second evaluation reads the embeddings back (no forward pass) and gives the same recalls and
     ranks as computing them; another head (same encoders) gets its own entry."""
     from avbench.checkpoint import load_checkpoint
@@ -91,14 +92,22 @@ def test_retrieval_embeddings_are_cached_per_pretext_model_and_shard_set(tmp_pat
         forward = model.head.embed_video
         model.head.embed_video = lambda x: calls.append(len(x)) or forward(x)
         preds = []
-        out = retrieval_rows(model=model, meta=meta, downstream=ds, clips_per_video=2, predictions=preds,
-                             cache=cache if use_cache else None)
+        out = retrieval_rows(
+            model=model,
+            meta=meta,
+            downstream=ds,
+            clips_per_video=2,
+            predictions=preds,
+            cache=cache if use_cache else None,
+        )
         return out, preds, len(calls)
 
     plain, plain_preds, n_plain = rows(False)
     first, first_preds, n_first = rows(True)
     assert n_plain > 0 and n_first == n_plain and "computed, cached" in capsys.readouterr().out
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == [p.name for p in (tmp_path / "cache").glob("retrieval-*")]
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [
+        p.name for p in (tmp_path / "cache").glob("retrieval-*")
+    ]
     again, again_preds, n_again = rows(True)
     assert n_again == 0 and "from the cache" in capsys.readouterr().out
     assert plain and first == plain and again == plain  # identical recalls (floats compared exactly)

@@ -26,13 +26,13 @@ def _scene(kind: str, rng: np.random.Generator, seconds: float = 3.0) -> np.ndar
     elif kind == "office":  # keyboard clicks
         for s in rng.uniform(0, seconds - 0.05, 25):
             i = int(s * SR)
-            x[i:i + 300] += rng.normal(0, 0.4, 300) * np.exp(-np.arange(300) / 60)
+            x[i : i + 300] += rng.normal(0, 0.4, 300) * np.exp(-np.arange(300) / 60)
     else:  # birds: chirps at 3-5 kHz
         for s in rng.uniform(0, seconds - 0.2, 8):
             i = int(s * SR)
             m = np.arange(2400)
             f = rng.uniform(3000, 5000) + 2000 * m / 2400
-            x[i:i + 2400] += 0.3 * np.sin(2 * np.pi * np.cumsum(f) / SR) * np.hanning(2400)
+            x[i : i + 2400] += 0.3 * np.sin(2 * np.pi * np.cumsum(f) / SR) * np.hanning(2400)
     return np.clip(x, -1, 1)
 
 
@@ -66,11 +66,17 @@ def make_dcase(root: Path, *, per_scene: int = 8, folds: int = 2, seed: int = 0)
 def test_dcase_layout_through_ingest_probe_shard_and_evaluate(tmp_path):
     root = tmp_path / "dcase"
     make_dcase(root)
-    cfg = {"datasets": {"dcase": {"format": "dcase", "source": str(root), "modality": "audio"}},
-           "pretrain_dataset": "dcase", "downstream": {"dcase": "audio"},
-           "pretrain": {"methods": [], "channels": [8, 16, 32, 32]},
-           "evaluate": {"clips_per_video": 2, "audio_classifier": "svm",
-                        "finetune": {"epochs": 3, "batch_size": 8, "optimizer": "adam", "lr": 0.003}}}
+    cfg = {
+        "datasets": {"dcase": {"format": "dcase", "source": str(root), "modality": "audio"}},
+        "pretrain_dataset": "dcase",
+        "downstream": {"dcase": "audio"},
+        "pretrain": {"methods": [], "channels": [8, 16, 32, 32]},
+        "evaluate": {
+            "clips_per_video": 2,
+            "audio_classifier": "svm",
+            "finetune": {"epochs": 3, "batch_size": 8, "optimizer": "adam", "lr": 0.003},
+        },
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     c = ["--config", str(tmp_path / "config.yaml")]
     m, p, s = (str(tmp_path / n) for n in ("dcase.parquet", "dcase.probed.parquet", "shards"))
@@ -90,6 +96,9 @@ def test_dcase_layout_through_ingest_probe_shard_and_evaluate(tmp_path):
     assert lin.loc[lin.metric == "video_acc", "value"].mean() > 0.8  # three distinct scenes, chance 1/3
     assert main(["finetune", *common, "--fold", "2", "--threads", "1", "-o", str(tmp_path / "ft.csv")]) == 0
     ft = pd.read_csv(tmp_path / "ft.csv")
-    assert set(ft["fold"]) == {2} and set(ft["protocol"]) == {"finetune", "finetune_fc"} and set(ft["metric"]) == {"clip_acc",
-                                                                                                    "video_acc"}
+    assert (
+        set(ft["fold"]) == {2}
+        and set(ft["protocol"]) == {"finetune", "finetune_fc"}
+        and set(ft["metric"]) == {"clip_acc", "video_acc"}
+    )
     assert ft["value"].between(0, 1).all() and (ft["n_train"] == 12).all()

@@ -13,8 +13,11 @@ from avbench.config import validate
 from avbench.evaluate.run import evaluate_checkpoint, finetune_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-VIDEOMAE = {"video_backbone": "vit_small3d", "vit": {"patch": 4, "tubelet": 2, "dim": 16, "depth": 1, "heads": 2},
-            "videomae": {"mask_ratio": 0.9, "norm_pix": True, "decoder_dim": 16, "decoder_depth": 1, "decoder_heads": 2}}
+VIDEOMAE = {
+    "video_backbone": "vit_small3d",
+    "vit": {"patch": 4, "tubelet": 2, "dim": 16, "depth": 1, "heads": 2},
+    "videomae": {"mask_ratio": 0.9, "norm_pix": True, "decoder_dim": 16, "decoder_depth": 1, "decoder_heads": 2},
+}
 
 
 def _settings() -> dict:
@@ -29,8 +32,15 @@ def test_the_vit_of_a_videomae_checkpoint_is_probed_and_finetuned(tmp_path, movi
     moving_squares(d, n_videos=24, audio=False)
     ck = tiny_checkpoint(d, method="videomae", batch_size=8, **VIDEOMAE)
     settings = _settings()
-    kw = {"checkpoint": ck, "shard_dir": d, "index_path": d / "index.parquet", "task": "video", "downstream": "sq",
-          "settings": settings, "run_name": "unit"}
+    kw = {
+        "checkpoint": ck,
+        "shard_dir": d,
+        "index_path": d / "index.parquet",
+        "task": "video",
+        "downstream": "sq",
+        "settings": settings,
+        "run_name": "unit",
+    }
     res = evaluate_checkpoint(**kw, feature_cache_dir=tmp_path / "cache")
     rows = res.rows
     assert set(rows["protocol"]) == {"linear"}  # no joint video-audio embedding: retrieval is skipped

@@ -40,7 +40,7 @@ def test_real_eval_segments(annotations: Path, tmp_path: Path) -> None:
     assert df["labels"].str.contains("Male speech, man speaking", regex=False).any()
 
 
-SEGMENTS = '''# Segments csv created Sun Mar  5 10:54:25 2017
+SEGMENTS = """# Segments csv created Sun Mar  5 10:54:25 2017
 # num_ytids=6, num_segs=6, num_unique_labels=2, num_positive_labels=7
 # YTID, start_seconds, end_seconds, positive_labels
 --4gqARaEJE, 0.000, 10.000, "/m/09x0r,/m/05zppz"
@@ -50,12 +50,12 @@ notPresent1, 5.000, 15.000, "/m/09x0r"
 --4gqARaEJE, 0.000, 10.000, "/m/09x0r"
 brokenLine1, abc, 10.000, "/m/09x0r"
 short, 1.0
-'''
+"""
 
-LABELS = '''index,mid,display_name
+LABELS = """index,mid,display_name
 0,/m/09x0r,"Speech"
 1,/m/05zppz,"Male speech, man speaking"
-'''
+"""
 
 
 def test_fixture(tmp_path: Path, touch) -> None:
@@ -69,8 +69,13 @@ def test_fixture(tmp_path: Path, touch) -> None:
     df = prepare("audioset", csv_path, videos=media)  # labels_csv found beside the CSV
     assert len(df) == 7
     assert df["status"].tolist() == ["ok", "ok", "ok", "missing", "duplicate", "malformed", "malformed"]
-    assert df["id"].tolist()[:5] == ["--4gqARaEJE_0_10", "-AbCdEfGhIj_30_40", "untrimmedId_20_30",
-                                     "notPresent1_5_15", "--4gqARaEJE_0_10"]
+    assert df["id"].tolist()[:5] == [
+        "--4gqARaEJE_0_10",
+        "-AbCdEfGhIj_30_40",
+        "untrimmedId_20_30",
+        "notPresent1_5_15",
+        "--4gqARaEJE_0_10",
+    ]
     assert df["id"].tolist()[5:] == ["row9", "row10"]
     assert df["split"].iloc[0] == "train"
     first = df.iloc[0]

@@ -25,11 +25,11 @@ def _sequence(root, name: str, n: int = 3, *, annotations: bool = True) -> None:
     a.mkdir(parents=True)
     for t in range(n):
         img = np.full((48, 64, 3), 40, np.uint8)
-        img[10:20, 5 + 3 * t:15 + 3 * t] = (250, 20, 20)
+        img[10:20, 5 + 3 * t : 15 + 3 * t] = (250, 20, 20)
         cv2.imwrite(str(f / f"{t:05d}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         if annotations:
             m = np.zeros((48, 64), np.uint8)
-            m[10:20, 5 + 3 * t:15 + 3 * t] = 1
+            m[10:20, 5 + 3 * t : 15 + 3 * t] = 1
             m[30:40, 40:50] = 2
             m[0, 0] = 255  # void
             _palette_png(a / f"{t:05d}.png", m)

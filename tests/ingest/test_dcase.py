@@ -16,7 +16,8 @@ def test_meta_and_folds(tmp_path: Path, touch) -> None:
         "c003_0_30.wav\tpark\tc003\n"
         "audio/a001_0_30.wav\tbeach\ta001\n"
         "lonely\n"
-        "../outside.wav\tbeach\n")
+        "../outside.wav\tbeach\n"
+    )
     (root / "evaluation_setup" / "fold1_train.txt").write_text("audio/a001_0_30.wav\tbeach\naudio/b002_0_30.wav\tbus\n")
     (root / "evaluation_setup" / "fold1_test.txt").write_text("audio/c003_0_30.wav\n")
     (root / "evaluation_setup" / "fold1_evaluate.txt").write_text("audio/c003_0_30.wav\tpark\n")
@@ -28,7 +29,13 @@ def test_meta_and_folds(tmp_path: Path, touch) -> None:
     by = {i: g for i, g in df.groupby("id")}
     a = by["a001_0_30"]
     assert a["status"].tolist() == ["ok", "duplicate"]
-    assert a.iloc[0][["label", "label_idx", "fold_1", "fold_2", "split"]].tolist() == ["beach", 0, "train", "test", "train"]
+    assert a.iloc[0][["label", "label_idx", "fold_1", "fold_2", "split"]].tolist() == [
+        "beach",
+        0,
+        "train",
+        "test",
+        "train",
+    ]
     assert by["b002_0_30"].iloc[0]["status"] == "missing"
     c = by["c003_0_30"]
     assert c["status"].tolist() == ["ok", "duplicate"]  # train and test of fold 2

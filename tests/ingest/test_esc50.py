@@ -37,10 +37,17 @@ def test_fixture(tmp_path: Path, touch) -> None:
         "1-1-A-0.wav,3,0,dog,True,1,A\n"
         "../../x.wav,1,0,dog,True,1,A\n"
         "bad.wav,seven,0,dog,True,1,A\n"
-        "short.wav,1\n")
+        "short.wav,1\n"
+    )
     touch(tmp_path / "audio" / "1-1-A-0.wav")
     df = prepare("esc50", tmp_path, dataset="esc10")
     assert df["status"].tolist() == ["ok", "missing", "duplicate", "unsafe_path", "malformed", "malformed"]
     assert df["id"].tolist()[4:] == ["row6", "row7"]
-    assert df.iloc[1][["fold_1", "fold_2", "split", "label", "label_idx"]].tolist() == ["train", "test", "train", "rooster", 1]
+    assert df.iloc[1][["fold_1", "fold_2", "split", "label", "label_idx"]].tolist() == [
+        "train",
+        "test",
+        "train",
+        "rooster",
+        1,
+    ]
     assert (df["dataset"] == "esc10").all() and (df["format"] == "esc50").all()

@@ -45,7 +45,9 @@ def test_dispatch_and_summary(tmp_path: Path, touch) -> None:
     touch(tmp_path / "m" / "c" / "a.mp4")
     a = prepare("folder", tmp_path / "m", dataset="mine")
     csv_path = tmp_path / "k.csv"
-    csv_path.write_text("label,youtube_id,time_start,time_end,split\nx,aaaaaaaaaaa,0,10,train\nx,aaaaaaaaaaa,0,10,val\nbad\n")
+    csv_path.write_text(
+        "label,youtube_id,time_start,time_end,split\nx,aaaaaaaaaaa,0,10,train\nx,aaaaaaaaaaa,0,10,val\nbad\n"
+    )
     b = prepare("kinetics", csv_path, videos=tmp_path / "m")
     for df in (a, b):
         assert list(df.columns[: len(BASE_COLUMNS)]) == BASE_COLUMNS

@@ -38,8 +38,10 @@ def test_fixture(tmp_path: Path, touch, outside: Path) -> None:
     root = tmp_path / "hmdb"
     s = root / "testTrainMulti_7030_splits"
     s.mkdir(parents=True)
-    (s / "brush_hair_test_split1.txt").write_text("a_brush_hair_0.avi 1 \nb_brush_hair_1.avi 2 \nc_brush_hair_2.avi 0 \n"
-                                                  "../../etc/passwd 1\nd.avi\nlink_brush.avi 1\na_brush_hair_0.avi 2\n")
+    (s / "brush_hair_test_split1.txt").write_text(
+        "a_brush_hair_0.avi 1 \nb_brush_hair_1.avi 2 \nc_brush_hair_2.avi 0 \n"
+        "../../etc/passwd 1\nd.avi\nlink_brush.avi 1\na_brush_hair_0.avi 2\n"
+    )
     (s / "brush_hair_test_split2.txt").write_text("a_brush_hair_0.avi 2 \nb_brush_hair_1.avi 1 \n")
     (s / "wave_test_split1.txt").write_text("w_wave_0.avi 1\na_brush_hair_0.avi 1\n")
     (s / "README").write_text("not a split file\n")

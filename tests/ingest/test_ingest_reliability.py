@@ -35,12 +35,14 @@ def test_esc50_bad_rows_are_malformed_with_file_and_line(tmp_path: Path, touch) 
     root = tmp_path / "ESC-50"
     (root / "meta").mkdir(parents=True)
     touch(root / "audio" / "1-1-A-0.wav")
-    lines = [b"filename,fold,target,category,esc10,src_file,take",
-             b"1-1-A-0.wav,1,0,dog,True,1,A",
-             LONG.encode() + b",1,0,dog,True,1,A",
-             b"1-2-A-0.wav,1,0,caf\xe9,True,1,A",  # one cp1252 byte
-             b"1-3-A-0.wav,1,0,\"" + b"y" * 140000 + b"\",True,1,A",  # a field over the csv limit
-             b"1-4-A-0.wav,1,0,dog,True,1,A"]
+    lines = [
+        b"filename,fold,target,category,esc10,src_file,take",
+        b"1-1-A-0.wav,1,0,dog,True,1,A",
+        LONG.encode() + b",1,0,dog,True,1,A",
+        b"1-2-A-0.wav,1,0,caf\xe9,True,1,A",  # one cp1252 byte
+        b'1-3-A-0.wav,1,0,"' + b"y" * 140000 + b'",True,1,A',  # a field over the csv limit
+        b"1-4-A-0.wav,1,0,dog,True,1,A",
+    ]
     (root / "meta" / "esc50.csv").write_bytes(b"\n".join(lines) + b"\n")
     df = prepare_esc50(root)
     assert df["status"].tolist() == ["ok", "malformed", "malformed", "malformed", "missing"]
@@ -51,11 +53,13 @@ def test_esc50_bad_rows_are_malformed_with_file_and_line(tmp_path: Path, touch) 
 
 def test_kinetics_bad_rows_and_bad_files(tmp_path: Path) -> None:
     csv_path = tmp_path / "k.csv"
-    csv_path.write_bytes(b"label,youtube_id,time_start,time_end,split\n"
-                         b"caf\xe9,aaaaaaaaaaa,0,10,train\n"
-                         b"x,\"" + b"z" * 140000 + b"\",0,10,train\n"
-                         b"x,../../etc/passwd,0,10,train\n"
-                         b"x,bbbbbbbbbbb,0,10,train\n")
+    csv_path.write_bytes(
+        b"label,youtube_id,time_start,time_end,split\n"
+        b"caf\xe9,aaaaaaaaaaa,0,10,train\n"
+        b'x,"' + b"z" * 140000 + b'",0,10,train\n'
+        b"x,../../etc/passwd,0,10,train\n"
+        b"x,bbbbbbbbbbb,0,10,train\n"
+    )
     df = prepare_kinetics(csv_path)
     assert df["status"].tolist() == ["malformed", "malformed", "unsafe_path", "missing"]
     assert "k.csv:2" in df["reason"][0] and "k.csv:3" in df["reason"][1] and "k.csv:4" in df["reason"][2]
@@ -67,10 +71,12 @@ def test_kinetics_bad_rows_and_bad_files(tmp_path: Path) -> None:
 
 def test_audioset_bad_bytes_and_huge_fields(tmp_path: Path) -> None:
     csv_path = tmp_path / "eval_segments.csv"
-    csv_path.write_bytes(b"# YTID, start_seconds, end_seconds, positive_labels\n"
-                         b"aaaaaaaaaaa, 0.000, 10.000, \"/m/\xe9\"\n"
-                         b"bbbbbbbbbbb, 0.000, 10.000, \"" + b"q" * 140000 + b"\"\n"
-                         b"ccccccccccc, 0.000, 10.000, \"/m/0\"\n")
+    csv_path.write_bytes(
+        b"# YTID, start_seconds, end_seconds, positive_labels\n"
+        b'aaaaaaaaaaa, 0.000, 10.000, "/m/\xe9"\n'
+        b'bbbbbbbbbbb, 0.000, 10.000, "' + b"q" * 140000 + b'"\n'
+        b'ccccccccccc, 0.000, 10.000, "/m/0"\n'
+    )
     df = prepare_audioset(csv_path)
     assert df["status"].tolist() == ["malformed", "malformed", "missing"]
 
@@ -84,9 +90,21 @@ def test_folder_every_file_gets_a_row(tmp_path: Path, touch) -> None:
         pass
     df = prepare_folder(root)
     st = dict(zip(df["id"], df["status"]))
-    assert st == {"a": "ok", "b": "ok", "c": "ok", "d.webm.part": "not_media", "notes.txt": "not_media",
-                  "bad\\xff": "malformed"} or st == {"a": "ok", "b": "ok", "c": "ok", "d.webm.part": "not_media",
-                                                      "notes.txt": "not_media", "bad\\xff.mp4": "malformed"}
+    assert st == {
+        "a": "ok",
+        "b": "ok",
+        "c": "ok",
+        "d.webm.part": "not_media",
+        "notes.txt": "not_media",
+        "bad\\xff": "malformed",
+    } or st == {
+        "a": "ok",
+        "b": "ok",
+        "c": "ok",
+        "d.webm.part": "not_media",
+        "notes.txt": "not_media",
+        "bad\\xff.mp4": "malformed",
+    }
     write_manifest(df, tmp_path / "m.parquet")  # no UnicodeEncodeError
 
 

@@ -100,8 +100,9 @@ def test_fixture_namings(tmp_path: Path, touch, outside: Path) -> None:
     assert df.iloc[8]["status"] == "malformed" and df.iloc[8]["id"] == "row10"
     assert df.iloc[9]["status"] == "unsafe_path" and df.iloc[9]["path"] == ""
     assert str(outside) not in set(df["path"])
-    labels = sorted({"air drumming", "passing American football (in game)", 'tying knot (not on tie), "fancy"',
-                     "abseiling"})
+    labels = sorted(
+        {"air drumming", "passing American football (in game)", 'tying knot (not on tie), "fancy"', "abseiling"}
+    )
     assert a["label_idx"] == labels.index("air drumming")
     assert df["label_idx"].dtype.kind == "i" and df["t_end"].dtype.kind == "f"
 

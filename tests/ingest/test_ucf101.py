@@ -61,8 +61,13 @@ TEST2 = "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi\r\n"
 def _make(root: Path) -> None:
     s = root / "ucfTrainTestlist"
     s.mkdir(parents=True)
-    for name, text in [("classInd.txt", CLASSIND), ("trainlist01.txt", TRAIN1), ("testlist01.txt", TEST1),
-                       ("trainlist02.txt", TRAIN2), ("testlist02.txt", TEST2)]:
+    for name, text in [
+        ("classInd.txt", CLASSIND),
+        ("trainlist01.txt", TRAIN1),
+        ("testlist01.txt", TEST1),
+        ("trainlist02.txt", TRAIN2),
+        ("testlist02.txt", TEST2),
+    ]:
         (s / name).write_bytes(text.encode())
 
 

@@ -59,8 +59,10 @@ def near_bound_then_invalid(mb: int) -> str:
 
 def test_worker_start_up_does_not_count_against_the_timeout():
     """Issue 12, defect 10: with timeout_s 3 and 2 workers, valid clips were recorded as timeout."""
-    out = {o.index: o for o in run_bounded(work, [("a",), ("b",), ("c",)], workers=2, timeout_s=2, mem_mb=512,
-                                           init=slow_start)}
+    out = {
+        o.index: o
+        for o in run_bounded(work, [("a",), ("b",), ("c",)], workers=2, timeout_s=2, mem_mb=512, init=slow_start)
+    }
     assert [out[i].status for i in range(3)] == ["ok", "ok", "ok"]
 
 

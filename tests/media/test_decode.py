@@ -96,7 +96,7 @@ def _moving_clip(path, *, codec: str, fps: int = 30, seconds: float = 2.0, optio
         s.options = options or {}
         for i in range(n):
             img = np.zeros((64, 96, 3), np.uint8)
-            img[:, (i * 3) % 96:(i * 3) % 96 + 8] = 255
+            img[:, (i * 3) % 96 : (i * 3) % 96 + 8] = 255
             img[..., 1] = (4 * i) % 256
             for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 c.mux(p)
@@ -110,7 +110,9 @@ def test_dropping_unneeded_b_frames_changes_no_frame(tmp_path, window, fps):
     """30 fps H.264 with non-reference B-frames, sampled at 16 or 7 fps: the decoder drops the B-frames
     no output frame shows, and every output frame is the one a full decode gives, bit for bit."""
     path = tmp_path / "b.mp4"
-    _moving_clip(path, codec="libx264", options={"x264-params": "bframes=3:b-adapt=0:b-pyramid=none:keyint=30:scenecut=0"})
+    _moving_clip(
+        path, codec="libx264", options={"x264-params": "bframes=3:b-adapt=0:b-pyramid=none:keyint=30:scenecut=0"}
+    )
     t0, t1 = window
     full = decode_clip(str(path), t_start=t0, t_end=t1, fps=fps, size=(48, 32), audio=False, skip_unneeded=False)
     fast = decode_clip(str(path), t_start=t0, t_end=t1, fps=fps, size=(48, 32), audio=False)

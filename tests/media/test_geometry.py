@@ -54,9 +54,11 @@ def old_ffmpeg_first_on_path(tmp_path_factory, monkeypatch):
     """An ffmpeg 5.1 (Debian 12's) first on PATH that knows no `-display_rotation`: the tests must not use it."""
     d = tmp_path_factory.mktemp("oldbin")
     fake = d / "ffmpeg"
-    fake.write_text('#!/bin/sh\necho "ffmpeg version 5.1.6-0+deb12u1"\n'
-                    'for a in "$@"; do [ "$a" = "-display_rotation" ] && { echo "Unrecognized option" >&2; exit 8; }; done\n'
-                    'exit 1\n')
+    fake.write_text(
+        '#!/bin/sh\necho "ffmpeg version 5.1.6-0+deb12u1"\n'
+        'for a in "$@"; do [ "$a" = "-display_rotation" ] && { echo "Unrecognized option" >&2; exit 8; }; done\n'
+        "exit 1\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{d}:{os.environ.get('PATH', '')}")
     return str(fake)
@@ -77,13 +79,17 @@ def _ffmpeg(*args: str) -> None:
 def src_clip(tmp_path_factory):
     d = tmp_path_factory.mktemp("geom")
     src = d / "src.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=16", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src))
+    _ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=size=64x48:rate=16", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)
+    )
     return src
 
 
 def test_display_matrix_rotation_is_honoured_when_decoding(src_clip, tmp_path):
     rot = tmp_path / "rot.mp4"
-    _ffmpeg("-display_rotation", "90", "-i", str(src_clip), "-c", "copy", str(rot))  # same pixels, 90 deg counter-clockwise
+    _ffmpeg(
+        "-display_rotation", "90", "-i", str(src_clip), "-c", "copy", str(rot)
+    )  # same pixels, 90 deg counter-clockwise
     assert probe_file(str(rot), need_audio=False)["rotation"] == 270
     plain = decode_clip(str(src_clip), fps=16, size=(64, 48), audio=False)
     turned = decode_clip(str(rot), fps=16, size=(48, 64), audio=False)

@@ -29,14 +29,21 @@ def test_probe_folder_cli_reports_each_bad_file(realdata, tmp_path, capsys):
     # A real file with its audio stream removed, made by the bundled ffmpeg binary (known options, whatever is on PATH).
     from avbench.media.ffmpeg import bundled_ffmpeg_binary
 
-    subprocess.run([bundled_ffmpeg_binary(), "-v", "error", "-i", str(src), "-an", "-c:v", "copy", str(folder / "mute.mp4")],
-                   check=True)
+    subprocess.run(
+        [bundled_ffmpeg_binary(), "-v", "error", "-i", str(src), "-an", "-c:v", "copy", str(folder / "mute.mp4")],
+        check=True,
+    )
     out = tmp_path / "m.parquet"
     assert main(["probe", str(folder), "-o", str(out), "--workers", "2"]) == 0
     df = pd.read_parquet(out)
     status = {p.split("/")[-1]: s for p, s in zip(df["path"], df["status"])}
-    assert status == {"good.mp4": "ok", "zero.mp4": "empty", "truncated.mp4": "unreadable",
-                      "notmedia.mkv": "unreadable", "mute.mp4": "no_audio_stream"}
+    assert status == {
+        "good.mp4": "ok",
+        "zero.mp4": "empty",
+        "truncated.mp4": "unreadable",
+        "notmedia.mkv": "unreadable",
+        "mute.mp4": "no_audio_stream",
+    }
     printed = capsys.readouterr().out
     assert "ok=1" in printed and "no_audio_stream=1" in printed
     assert all(r for r, s in zip(df["reason"], df["status"]) if s != "ok")

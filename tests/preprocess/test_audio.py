@@ -61,9 +61,32 @@ def test_default_stream_rule(tmp_path):
     other = make_tone_clip(tmp_path / "b.mkv", seconds=1.0, freq=2500.0)["path"]
     both = tmp_path / "two.mkv"
     # two audio streams; the second is marked default, the first not
-    subprocess.run([bundled_ffmpeg_binary(), "-v", "error", "-y", "-i", str(src), "-i", str(other), "-map", "0:v", "-map", "0:a",
-                    "-map", "1:a", "-c", "copy", "-disposition:a:0", "0", "-disposition:a:1", "default", str(both)],
-                   check=True)
+    subprocess.run(
+        [
+            bundled_ffmpeg_binary(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-i",
+            str(other),
+            "-map",
+            "0:v",
+            "-map",
+            "0:a",
+            "-map",
+            "1:a",
+            "-c",
+            "copy",
+            "-disposition:a:0",
+            "0",
+            "-disposition:a:1",
+            "default",
+            str(both),
+        ],
+        check=True,
+    )
     with av.open(str(both)) as c:
         assert pick_stream(c.streams.audio).index == 2
     out = decode_clip(str(both), fps=16, size=(64, 48))
@@ -72,8 +95,26 @@ def test_default_stream_rule(tmp_path):
     assert abs(int(spec.argmax()) - 2500) <= 2  # the 2.5 kHz tone of the default stream
     # without a default disposition, the first stream
     none = tmp_path / "none.mkv"
-    subprocess.run([bundled_ffmpeg_binary(), "-v", "error", "-y", "-i", str(both), "-map", "0", "-c", "copy", "-disposition:a:0", "0",
-                    "-disposition:a:1", "0", str(none)], check=True)
+    subprocess.run(
+        [
+            bundled_ffmpeg_binary(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(both),
+            "-map",
+            "0",
+            "-c",
+            "copy",
+            "-disposition:a:0",
+            "0",
+            "-disposition:a:1",
+            "0",
+            str(none),
+        ],
+        check=True,
+    )
     with av.open(str(none)) as c:
         assert pick_stream(c.streams.audio).index == 1
 

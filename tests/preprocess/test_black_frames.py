@@ -16,7 +16,9 @@ def test_plan_trims_the_ends_and_drops_the_inside():
     assert plan.lead == 2 and plan.trail == 1
     assert plan.dropped == [(0, 2, "black_lead_in"), (4, 7, "black_interior"), (10, 11, "black_lead_out")]
     assert plan.keep.tolist() == [2, 3, 7, 8, 9]
-    assert plan_black_frames(np.zeros(4, bool)).dropped == [] and plan_black_frames(np.zeros(4, bool)).keep.tolist() == [0, 1, 2, 3]
+    assert plan_black_frames(np.zeros(4, bool)).dropped == [] and plan_black_frames(
+        np.zeros(4, bool)
+    ).keep.tolist() == [0, 1, 2, 3]
     assert plan_black_frames(np.ones(3, bool)).all_black
 
 

@@ -14,9 +14,9 @@ def _lumas(n=6, h=120, w=160, top=12, left=20, seed=0):
     rng = np.random.default_rng(seed)
     y = rng.integers(60, 220, size=(n, h, w)).astype(np.uint8)  # content
     y[:, :top] = rng.integers(0, 26, size=(n, top, w))  # noisy near-black bars, not 0
-    y[:, h - top:] = rng.integers(0, 26, size=(n, top, w))
+    y[:, h - top :] = rng.integers(0, 26, size=(n, top, w))
     y[:, :, :left] = rng.integers(0, 26, size=(n, h, left))
-    y[:, :, w - left:] = rng.integers(0, 26, size=(n, h, left))
+    y[:, :, w - left :] = rng.integers(0, 26, size=(n, h, left))
     return y
 
 
@@ -62,8 +62,16 @@ def test_clip_with_bars_of_known_width(tmp_path):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_synthetic_world_bars_match_the_ground_truth(tmp_path, seed):
     rng = np.random.default_rng(seed)
-    spec = sample_spec(rng, "bounce", duration_s=(1.0, 1.0), sizes=((160, 120),), p_letterbox=1.0, p_pillarbox=1.0,
-                       p_black_frames=1.0, p_camera=0.5)
+    spec = sample_spec(
+        rng,
+        "bounce",
+        duration_s=(1.0, 1.0),
+        sizes=((160, 120),),
+        p_letterbox=1.0,
+        p_pillarbox=1.0,
+        p_black_frames=1.0,
+        p_camera=0.5,
+    )
     frames, audio, _, gt = render(spec)
     path = tmp_path / "w.mp4"
     write_video(path, frames, spec.fps, audio, spec.sample_rate)
@@ -72,8 +80,15 @@ def test_synthetic_world_bars_match_the_ground_truth(tmp_path, seed):
 
 
 def test_real_pillarboxed_film(realdata):
-    out = decode_clip(str(realdata / "clips" / "chaplin.mp4"), t_start=0.0, t_end=4.0, fps=16, size=(40, 30),
-                      border_luma=32, audio=False)
+    out = decode_clip(
+        str(realdata / "clips" / "chaplin.mp4"),
+        t_start=0.0,
+        t_end=4.0,
+        fps=16,
+        size=(40, 30),
+        border_luma=32,
+        audio=False,
+    )
     x0, y0, x1, y1 = out.crop_box
     assert (y0, y1) == (0, 360)  # pillarbox only
     assert 70 <= x0 <= 82 and 558 <= x1 <= 570 and abs(x0 - (640 - x1)) <= 2

@@ -25,12 +25,13 @@ def shifted_frames(n: int = 6, size: tuple[int, int] = (96, 72), step: tuple[int
     frames = []
     for k in range(n):
         x0, y0 = 32 - k * step[0], 32 - k * step[1]  # content moves by +step
-        frames.append(np.repeat(big[y0:y0 + H, x0:x0 + W, None], 3, axis=2))
+        frames.append(np.repeat(big[y0 : y0 + H, x0 : x0 + W, None], 3, axis=2))
     return np.stack(frames)
 
 
-@pytest.mark.parametrize("algorithm,preset", [("dis", "ultrafast"), ("dis", "fast"), ("dis", "medium"),
-                                              ("farneback", "fast")])
+@pytest.mark.parametrize(
+    "algorithm,preset", [("dis", "ultrafast"), ("dis", "fast"), ("dis", "medium"), ("farneback", "fast")]
+)
 def test_known_global_shift(algorithm, preset):
     cv2.setNumThreads(1)
     frames = shifted_frames()
@@ -73,8 +74,18 @@ def test_tvl1_without_contrib_is_refused_early_in_one_line(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     with pytest.raises(SystemExit, match="opencv-contrib"):
-        main(["shard", "none.parquet", "-o", str(tmp_path / "o"), "--index", str(tmp_path / "i.parquet"),
-              "--config", str(path)])
+        main(
+            [
+                "shard",
+                "none.parquet",
+                "-o",
+                str(tmp_path / "o"),
+                "--index",
+                str(tmp_path / "i.parquet"),
+                "--config",
+                str(path),
+            ]
+        )
 
 
 def test_unknown_algorithm_and_preset_are_refused():

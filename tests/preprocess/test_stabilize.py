@@ -61,7 +61,7 @@ def _textured_shift_clip(path, n=24, size=(96, 72), step=(1.0, 0.5), seed=0):
         M = np.float32([[1, 0, -40 + k * step[0]], [0, 1, -40 + k * step[1]]])
         f = cv2.warpAffine(big, M, (W, H), flags=cv2.INTER_LINEAR)
         x = 10 + 3 * k
-        f[30:40, x:x + 10] = 255
+        f[30:40, x : x + 10] = 255
         frames.append(f)
     frames = np.stack(frames)
     write_lossless_video(path, frames, 16)

@@ -24,8 +24,8 @@ def test_fit_camera_motion_memory_is_bounded_and_chunking_changes_nothing():
     tracemalloc.stop()
     assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MB for {P} flow fields"  # was ~400 MB
     assert np.allclose(out[:, 0, 2], 1.5, atol=0.05) and np.allclose(out[:, 1, 2], -0.5, atol=0.05)
-    part = fit_camera_motion(flow[FIT_CHUNK - 3:FIT_CHUNK + 5])
-    assert np.allclose(part, out[FIT_CHUNK - 3:FIT_CHUNK + 5], atol=1e-9)
+    part = fit_camera_motion(flow[FIT_CHUNK - 3 : FIT_CHUNK + 5])
+    assert np.allclose(part, out[FIT_CHUNK - 3 : FIT_CHUNK + 5], atol=1e-9)
 
 
 @pytest.mark.slow
@@ -54,7 +54,7 @@ def test_ten_minute_clip_shards_under_the_default_bound(tmp_path: Path):
         t = np.arange(600 * 16000) / 16000
         wave = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
         for k in range(0, len(wave), 16000):
-            fr = av.AudioFrame.from_ndarray(wave[None, k:k + 16000], format="fltp", layout="mono")
+            fr = av.AudioFrame.from_ndarray(wave[None, k : k + 16000], format="fltp", layout="mono")
             fr.sample_rate = 16000
             for p in a.encode(fr):
                 c.mux(p)
@@ -63,7 +63,8 @@ def test_ten_minute_clip_shards_under_the_default_bound(tmp_path: Path):
     row = {**probe_file(str(path)), "id": "long", "t_start": 0.0, "t_end": float("nan")}
     assert row["status"] == "ok" and row["duration"] > 590
     cfg = load_config(Path(__file__).resolve().parents[2] / "config.yaml")["shard"]
-    out = list(run_bounded(make_sample, [(row, cfg, "audiovisual")], workers=1, timeout_s=600,
-                           mem_mb=int(cfg["mem_mb"])))
+    out = list(
+        run_bounded(make_sample, [(row, cfg, "audiovisual")], workers=1, timeout_s=600, mem_mb=int(cfg["mem_mb"]))
+    )
     assert out[0].status == "ok", out[0].detail
     assert out[0].value["status"] == "ok" and out[0].value["meta"]["n_frames"] > 9000

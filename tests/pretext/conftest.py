@@ -42,7 +42,7 @@ def _fall_path(n: int, fps: float, rng: np.random.Generator) -> tuple[np.ndarray
     while k < n:
         x0, y0 = rng.uniform(5, W - 5), rng.uniform(3, 7)
         hold = int(rng.integers(1, 4))
-        x[k:k + hold], y[k:k + hold] = x0, y0
+        x[k : k + hold], y[k : k + hold] = x0, y0
         k += hold
         v, pos, e = 0.0, y0, 0.35
         bounces = 0
@@ -59,7 +59,7 @@ def _fall_path(n: int, fps: float, rng: np.random.Generator) -> tuple[np.ndarray
             x[k], y[k] = x0, pos
             k += 1
         rest = int(rng.integers(2, 5))
-        x[k:k + rest], y[k:k + rest] = x0, floor
+        x[k : k + rest], y[k : k + rest] = x0, floor
         k += rest
     return x, y, impacts
 
@@ -69,7 +69,9 @@ def _disc_mask(cx: float, cy: float, r: float) -> tuple[np.ndarray, np.ndarray, 
     return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r, xx - cx, yy - cy
 
 
-def _render(cls: str, n: int, fps: float, rng: np.random.Generator, ccw: bool) -> tuple[np.ndarray, np.ndarray, list[float]]:
+def _render(
+    cls: str, n: int, fps: float, rng: np.random.Generator, ccw: bool
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """frames uint8 (n, H, W, 3), flow float (n-1, H, W, 2) in pixels, event times (s); a spinning
     disc turns counter-clockwise (in image coordinates) when ``ccw``."""
     bg = rng.integers(30, 90, size=(H, W, 3)).astype(np.uint8)
@@ -116,14 +118,24 @@ def _audio(cls: str, events: list[float], seconds: float, sr: int, rng: np.rando
     env = np.exp(-np.arange(n) / (250 if cls == "fall" else 600))
     for t in events:
         s = int(t * sr)
-        seg = wave[s:s + n]
-        seg += (0.5 * np.sin(2 * np.pi * freq * np.arange(len(seg)) / sr) * env[:len(seg)]).astype(np.float32)
+        seg = wave[s : s + n]
+        seg += (0.5 * np.sin(2 * np.pi * freq * np.arange(len(seg)) / sr) * env[: len(seg)]).astype(np.float32)
     return wave
 
 
-def write_world(folder: Path, *, n_videos: int = 48, classes: tuple[str, ...] = CLASSES, seconds: float = 4.0,
-                fps: float = 16.0, sr: int = 16000, seed: int = 0, flow: bool = True, bound: float = 4.0,
-                extra_meta: Any = None) -> Path:
+def write_world(
+    folder: Path,
+    *,
+    n_videos: int = 48,
+    classes: tuple[str, ...] = CLASSES,
+    seconds: float = 4.0,
+    fps: float = 16.0,
+    sr: int = 16000,
+    seed: int = 0,
+    flow: bool = True,
+    bound: float = 4.0,
+    extra_meta: Any = None,
+) -> Path:
     """Write the tiny world (see the module doc) as one tar shard in ``folder``; ``extra_meta(v)``
     returns JSON fields to add to video ``v``'s sample."""
     rng = np.random.default_rng(seed)
@@ -136,14 +148,29 @@ def write_world(folder: Path, *, n_videos: int = 48, classes: tuple[str, ...] = 
             frames, fl, events = _render(cls, n, fps, np.random.default_rng([seed, v]), ccw)
             wave = _audio(cls, events, seconds, sr, rng)
             mel = log_mel(wave, sample_rate=sr, n_mels=24)
-            meta = {"id": f"v{v:03d}", "label": cls, "label_idx": CLASSES.index(cls), "fps": fps, "hop_ms": 10.0,
-                    "n_frames": n, "frame_times": [k / fps for k in range(n)], "has_audio": True, "t_start": 0.0,
-                    "t_end": seconds, "n_mel_frames": int(mel.shape[1]), "size": [W, H],
-                    "flow": {"algorithm": "exact", "bound": bound} if flow else None}
+            meta = {
+                "id": f"v{v:03d}",
+                "label": cls,
+                "label_idx": CLASSES.index(cls),
+                "fps": fps,
+                "hop_ms": 10.0,
+                "n_frames": n,
+                "frame_times": [k / fps for k in range(n)],
+                "has_audio": True,
+                "t_start": 0.0,
+                "t_end": seconds,
+                "n_mel_frames": int(mel.shape[1]),
+                "size": [W, H],
+                "flow": {"algorithm": "exact", "bound": bound} if flow else None,
+            }
             if extra_meta is not None:
                 meta.update(extra_meta(v))
-            sample = {"__key__": f"v{v:03d}", "frames.npy": npy_bytes(frames), "mel.npy": npy_bytes(mel.astype(np.float16)),
-                      "json": json.dumps(meta).encode()}
+            sample = {
+                "__key__": f"v{v:03d}",
+                "frames.npy": npy_bytes(frames),
+                "mel.npy": npy_bytes(mel.astype(np.float16)),
+                "json": json.dumps(meta).encode(),
+            }
             if flow:
                 sample["flow.npy"] = npy_bytes(quantize_flow(fl.astype(np.float32), bound))
             sink.write(sample)
@@ -161,9 +188,18 @@ def tiny_world(tmp_path):
 def base_cfg(method: str, **over: Any) -> dict[str, Any]:
     """Run settings for the tiny world (what ``avbench.config.run_settings`` would give)."""
     cfg: dict[str, Any] = {
-        "method": method, "video_backbone": "small3d", "audio_backbone": "vgg_small", "channels": [8, 16, 32, 32],
-        "flow": {"backbone": "tcam_small", "segments": 2, "frames": 4}, "clip_frames": 8, "clips_per_video": 4,
-        "epochs": 6, "batch_size": 16, "lr": 0.003, "weight_decay": 0.0, "amp": True,
+        "method": method,
+        "video_backbone": "small3d",
+        "audio_backbone": "vgg_small",
+        "channels": [8, 16, 32, 32],
+        "flow": {"backbone": "tcam_small", "segments": 2, "frames": 4},
+        "clip_frames": 8,
+        "clips_per_video": 4,
+        "epochs": 6,
+        "batch_size": 16,
+        "lr": 0.003,
+        "weight_decay": 0.0,
+        "amp": True,
         "supervised": {"encoders": ["video", "audio"]},
     }
     cfg.update(over)

@@ -14,7 +14,14 @@ import torch
 
 from avbench.pretext import PRETEXTS, PretrainModel, to_tensors
 from avbench.pretext.aot import (
-    aot_directions, aot_view, cue_flags, cue_shares, midpoint_field, quantized_flow, reverse_flow, unit_flow,
+    aot_directions,
+    aot_view,
+    cue_flags,
+    cue_shares,
+    midpoint_field,
+    quantized_flow,
+    reverse_flow,
+    unit_flow,
 )
 from avbench.pretext.base import flow_unit
 from avbench.shards.loader import ShardStream, batches, shard_urls
@@ -42,7 +49,7 @@ def test_reverse_flow_reverses_and_negates():
 
 def _block_field(x0: int, y0: int, v: tuple[float, float], size: int = 3) -> np.ndarray:
     f = np.zeros((12, 16, 2))
-    f[y0:y0 + size, x0:x0 + size] = v
+    f[y0 : y0 + size, x0 : x0 + size] = v
     return f
 
 
@@ -58,8 +65,13 @@ def _block_sample(n: int = 9) -> dict:
     """A sample whose stored flow is a 3x3 block moving by (2, 1) px a frame (quantized, bound 4)."""
     flow = np.stack([_block_field(2 + k % 8, 3, (2.0, 1.0)) for k in range(n - 1)]) / 4.0
     meta = {"n_frames": n, "fps": 16.0, "flow": {"bound": 4.0}, "label_idx": 0}
-    return {"meta": meta, "frames": np.zeros((n, 12, 16, 3), np.uint8), "mel": None,
-            "flow": quantized_flow(flow.astype(np.float32)), "key": "k"}
+    return {
+        "meta": meta,
+        "frames": np.zeros((n, 12, 16, 3), np.uint8),
+        "mel": None,
+        "flow": quantized_flow(flow.astype(np.float32)),
+        "key": "k",
+    }
 
 
 def test_pretext_and_downstream_read_one_flow_representation():
@@ -73,15 +85,15 @@ def test_pretext_and_downstream_read_one_flow_representation():
     sample = _block_sample()
     rng = np.random.default_rng(0)
     for k0 in (0, 3):
-        fwd, _ = aot_directions(sample["flow"][k0:k0 + 4], 4.0)
+        fwd, _ = aot_directions(sample["flow"][k0 : k0 + 4], 4.0)
         down = clip_view(sample, rng, clip_frames=4, audio=False, flow=True, start=k0)["flow"]
         assert np.array_equal(down, fwd)
-        assert not np.array_equal(down, sample["flow"][k0:k0 + 4])  # not the raw stored fields
+        assert not np.array_equal(down, sample["flow"][k0 : k0 + 4])  # not the raw stored fields
     ev = eval_clips(sample, kind="flow", clip_frames=4, clips_per_video=1)
     k0 = 2  # the middle of the 5 possible starts
-    assert np.array_equal(ev[0]["flow"], aot_directions(sample["flow"][k0:k0 + 4], 4.0)[0])
+    assert np.array_equal(ev[0]["flow"], aot_directions(sample["flow"][k0 : k0 + 4], 4.0)[0])
     sup = supervised_view(sample, np.random.default_rng(1), clip_frames=4, flow_frames=4, audio=False, flow=True)
-    assert np.array_equal(sup["flow"], aot_directions(sample["flow"][sup["start"]:sup["start"] + 4], 4.0)[0])
+    assert np.array_equal(sup["flow"], aot_directions(sample["flow"][sup["start"] : sup["start"] + 4], 4.0)[0])
 
 
 def _spin_field(a: float, c=(7.3, 5.6), r: float = 4.5) -> np.ndarray:
@@ -139,8 +151,12 @@ def test_cue_flags_and_shares():
     assert cue_flags(full, camera_threshold=0.01)["black_border"] is False
     assert cue_flags(bars, camera_threshold=0.01)["black_border"] is True
     assert cue_flags(none, camera_threshold=0.01)["black_border"] is False
-    assert cue_flags({}, camera_threshold=0.01) == {"black_border": None, "camera_motion": None,
-                                                    "borders_removed": None, "stabilized": None}
+    assert cue_flags({}, camera_threshold=0.01) == {
+        "black_border": None,
+        "camera_motion": None,
+        "borders_removed": None,
+        "stabilized": None,
+    }
     assert cue_flags(moving, camera_threshold=0.01)["camera_motion"] is True
     assert cue_flags(still, camera_threshold=0.01)["camera_motion"] is False
     flagged = {"stabilization": {"camera_motion_score": 0.005, "camera_moving": True}}
@@ -164,8 +180,11 @@ def _fresh_accuracy(run_dir, cfg, shards) -> float:
     view = functools.partial(aot_view, flow_frames=p.flow_frames(), motion_sampling=False, reversal=p.reversal)
     hits = []
     for epoch in range(4):
-        for b in batches(ShardStream(shard_urls(shards), view=view, epoch=epoch, needs=frozenset({"flow"})),
-                         batch_size=64, drop_last=False):
+        for b in batches(
+            ShardStream(shard_urls(shards), view=view, epoch=epoch, needs=frozenset({"flow"})),
+            batch_size=64,
+            drop_last=False,
+        ):
             with torch.no_grad():
                 logits, y = p.targets(model, to_tensors(b, device=torch.device("cpu"), mel_norm=(0.0, 1.0)))
             hits.append((logits.argmax(-1) == y).float().numpy())
@@ -174,8 +193,12 @@ def _fresh_accuracy(run_dir, cfg, shards) -> float:
 
 def _cues(v: int) -> dict:
     """Every other video letterboxed, every fourth with a moving camera."""
-    return {"crop_box": [0, 2, 32, 22] if v % 2 else [0, 0, 32, 24], "geometry": {"source_size": [32, 24]},
-            "borders": {"enabled": True}, "stabilization": {"enabled": True, "camera_motion_score": 0.1 if v % 4 == 0 else 0.0}}
+    return {
+        "crop_box": [0, 2, 32, 22] if v % 2 else [0, 0, 32, 24],
+        "geometry": {"source_size": [32, 24]},
+        "borders": {"enabled": True},
+        "stabilization": {"enabled": True, "camera_motion_score": 0.1 if v % 4 == 0 else 0.0},
+    }
 
 
 def test_arrow_of_time_learns_gravity_and_records_the_cues(tiny_world, cfg_for, tmp_path):
@@ -214,5 +237,6 @@ def test_a_constant_rotation_has_no_arrow_of_time(reversal, tiny_world, cfg_for,
 def test_arrow_of_time_needs_flow_in_the_shards(tiny_world, cfg_for, tmp_path):
     shards = tiny_world(flow=False, n_videos=16)
     with pytest.raises(RuntimeError, match="no training batch"):
-        pretrain(run="aot", cfg=cfg_for("aot", epochs=1), shard_dir=shards, out_dir=tmp_path / "x", seed=0,
-                 progress=False)
+        pretrain(
+            run="aot", cfg=cfg_for("aot", epochs=1), shard_dir=shards, out_dir=tmp_path / "x", seed=0, progress=False
+        )

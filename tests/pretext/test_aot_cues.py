@@ -21,7 +21,9 @@ def test_select_keys_and_variant_parsing():
     assert select_keys(m, ["c", "d"])["x"].tolist() == [2, 4]
     assert len(select_keys(m, [])) == 0
     assert _variant("raw=results/shards/x:results/shards/x/index.parquet") == (
-        "raw", ("results/shards/x", "results/shards/x/index.parquet"))
+        "raw",
+        ("results/shards/x", "results/shards/x/index.parquet"),
+    )
     assert _variant("cropped=some/dir") == ("cropped", ("some/dir", None))
     with pytest.raises(argparse.ArgumentTypeError):
         _variant("no-name")
@@ -57,8 +59,26 @@ def test_cue_test_scores_the_same_heldout_videos_in_every_variant(tiny_world, cf
     assert s.loc["raw", "heldout_keys_from"] == "recomputed"
 
     out, preds = tmp_path / "cues.csv", tmp_path / "cues.parquet"
-    assert main(["aot-cues", "--checkpoint", str(tmp_path / "aot" / "checkpoint.pt"), "--variant", f"raw={fall}",
-                 "--variant", f"spin={spin}", "--clips-per-video", "2", "-o", str(out), "--predictions", str(preds)]) == 0
+    assert (
+        main(
+            [
+                "aot-cues",
+                "--checkpoint",
+                str(tmp_path / "aot" / "checkpoint.pt"),
+                "--variant",
+                f"raw={fall}",
+                "--variant",
+                f"spin={spin}",
+                "--clips-per-video",
+                "2",
+                "-o",
+                str(out),
+                "--predictions",
+                str(preds),
+            ]
+        )
+        == 0
+    )
     cli = pd.read_csv(out).set_index("variant")
     assert cli.loc["raw", "heldout_keys_from"] == "checkpoint"
     assert np.allclose(cli["accuracy"].to_numpy(), s["accuracy"].to_numpy())

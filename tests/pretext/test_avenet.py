@@ -29,8 +29,15 @@ def test_head_decides_by_distance_only():
 
 def test_avenet_learns_and_reports_retrieval(tiny_world, cfg_for, tmp_path):
     shards = tiny_world()
-    pretrain(run="avenet", cfg=cfg_for("avenet", avenet={"embed_dim": 32}), shard_dir=shards,
-             out_dir=tmp_path / "ave", seed=0, progress=False, threads=2)
+    pretrain(
+        run="avenet",
+        cfg=cfg_for("avenet", avenet={"embed_dim": 32}),
+        shard_dir=shards,
+        out_dir=tmp_path / "ave",
+        seed=0,
+        progress=False,
+        threads=2,
+    )
     m = pd.read_csv(tmp_path / "ave" / "metrics.csv")
     assert m["train_loss"].iloc[-1] < m["train_loss"].iloc[0] - 0.1
     assert m["train_pretext_acc"].iloc[-2:].mean() > 0.68  # chance 0.5

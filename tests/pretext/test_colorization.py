@@ -16,8 +16,17 @@ from avbench.pretrain import pretrain
 
 
 def test_colour_classes_separate_hues_and_put_greys_in_the_middle():
-    rgb = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0],
-                        [0.5, 0.5, 0.5], [0.1, 0.1, 0.1], [0.9, 0.9, 0.9]]).T.reshape(1, 3, 1, 7)
+    rgb = torch.tensor(
+        [
+            [1.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [1.0, 1.0, 0.0],
+            [0.5, 0.5, 0.5],
+            [0.1, 0.1, 0.1],
+            [0.9, 0.9, 0.9],
+        ]
+    ).T.reshape(1, 3, 1, 7)
     q = quantize_colors(rgb, 4)[0, 0].tolist()
     assert len(set(q[:4])) == 4  # red, green, blue, yellow: four classes
     assert q[4] == q[5] == q[6]  # greys of any luminance: one class (luminance is the input)
@@ -41,8 +50,13 @@ def test_the_view_cuts_two_clips_gap_frames_apart():
     t = 30
     f = np.zeros((t, 2, 2, 3), np.uint8)
     f[..., 0] = np.arange(t)[:, None, None]
-    sample = {"frames": f, "meta": {"n_frames": t, "fps": 16.0, "frame_times": [k / 16 for k in range(t)],
-                                    "label_idx": 0}, "mel": None, "flow": None, "key": "v"}
+    sample = {
+        "frames": f,
+        "meta": {"n_frames": t, "fps": 16.0, "frame_times": [k / 16 for k in range(t)], "label_idx": 0},
+        "mel": None,
+        "flow": None,
+        "key": "v",
+    }
     gaps = set()
     for i in range(40):
         v = colorization_view(sample, item_rng(0, i, "v"), map_frames=4, max_gap=6, motion_sampling=False)
@@ -52,10 +66,14 @@ def test_the_view_cuts_two_clips_gap_frames_apart():
         gaps.add(v["gap"])
     assert gaps == set(range(1, 7))
     # 8 frames hold a reference and a target 4 frames apart at most: longer gaps give no item
-    short = {**sample, "frames": f[:8], "meta": {**sample["meta"], "n_frames": 8,
-                                                  "frame_times": sample["meta"]["frame_times"][:8]}}
-    views = [colorization_view(short, item_rng(0, i, "v"), map_frames=4, max_gap=6, motion_sampling=False)
-             for i in range(30)]
+    short = {
+        **sample,
+        "frames": f[:8],
+        "meta": {**sample["meta"], "n_frames": 8, "frame_times": sample["meta"]["frame_times"][:8]},
+    }
+    views = [
+        colorization_view(short, item_rng(0, i, "v"), map_frames=4, max_gap=6, motion_sampling=False) for i in range(30)
+    ]
     assert {v["gap"] for v in views if v is not None} <= set(range(1, 5)) and None in views
 
 
@@ -67,7 +85,7 @@ def _moving_blobs(rng: np.random.Generator, t: int = 14, h: int = 24, w: int = 3
         vy, vx = rng.uniform(-0.5, 0.5), rng.uniform(-0.8, 0.8)
         for k in range(t):
             yy, xx = int(y + vy * k) % (h - 6), int(x + vx * k) % (w - 6)
-            f[k, yy:yy + 6, xx:xx + 6] = col
+            f[k, yy : yy + 6, xx : xx + 6] = col
     meta = {"n_frames": t, "fps": 16.0, "frame_times": [k / 16 for k in range(t)], "label_idx": 0}
     return {"frames": f, "meta": meta, "mel": None, "flow": None, "key": "v"}
 
@@ -78,8 +96,10 @@ def test_a_few_steps_lower_the_loss(cfg_for):
     pretext = PRETEXTS["colorization"](cfg, n_classes=2, seed=0)
     model = PretrainModel(specs=pretext.encoder_specs(), head=pretext)
     rng = np.random.default_rng(0)
-    items = [colorization_view(_moving_blobs(rng), item_rng(0, i, "v"), map_frames=4, max_gap=4, motion_sampling=False)
-             for i in range(8)]
+    items = [
+        colorization_view(_moving_blobs(rng), item_rng(0, i, "v"), map_frames=4, max_gap=4, motion_sampling=False)
+        for i in range(8)
+    ]
     batch = to_tensors(collate(items), device=torch.device("cpu"), mel_norm=(0.0, 1.0))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)

@@ -19,8 +19,7 @@ def test_pairs_are_positives_then_negatives_from_other_videos():
 
 def test_l3_learns_correspondence(tiny_world, cfg_for, tmp_path):
     shards = tiny_world()
-    pretrain(run="l3", cfg=cfg_for("l3"), shard_dir=shards, out_dir=tmp_path / "l3", seed=0, progress=False,
-             threads=2)
+    pretrain(run="l3", cfg=cfg_for("l3"), shard_dir=shards, out_dir=tmp_path / "l3", seed=0, progress=False, threads=2)
     m = pd.read_csv(tmp_path / "l3" / "metrics.csv")
     assert m["train_loss"].iloc[-1] < m["train_loss"].iloc[0] - 0.1
     assert m["train_pretext_acc"].iloc[-2:].mean() > 0.68  # chance 0.5

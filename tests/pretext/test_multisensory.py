@@ -41,12 +41,23 @@ def flash_video(seconds: float, rng: np.random.Generator, key: str, *, mel: bool
         if t >= seconds - 0.1:
             break
         k = int(round(t * FPS))
-        f[k:k + 2, y:y + 5, x:x + 5] = 240
+        f[k : k + 2, y : y + 5, x : x + 5] = 240
         s = int(round(t * SR))
         m = min(800, len(wave) - s)
-        wave[s:s + m] += 0.5 * np.sin(2 * np.pi * 700 * np.arange(m) / SR) * np.exp(-np.arange(m) / 200)
-    meta = {"id": key, "n_frames": n, "fps": FPS, "frame_times": [k / FPS for k in range(n)], "label_idx": 0,
-            "sample_rate": SR, "hop_ms": 10.0, "t_start": 0.0, "t_end": seconds, "has_audio": True, "size": [W, H]}
+        wave[s : s + m] += 0.5 * np.sin(2 * np.pi * 700 * np.arange(m) / SR) * np.exp(-np.arange(m) / 200)
+    meta = {
+        "id": key,
+        "n_frames": n,
+        "fps": FPS,
+        "frame_times": [k / FPS for k in range(n)],
+        "label_idx": 0,
+        "sample_rate": SR,
+        "hop_ms": 10.0,
+        "t_start": 0.0,
+        "t_end": seconds,
+        "has_audio": True,
+        "size": [W, H],
+    }
     out = {"frames": f, "meta": meta, "flow": None, "wav": wav_int16(wave), "key": key, "mel": None}
     if mel:
         out["mel"] = log_mel(wave.astype(np.float32), sample_rate=SR, n_mels=24)
@@ -55,8 +66,12 @@ def flash_video(seconds: float, rng: np.random.Generator, key: str, *, mel: bool
 
 
 def cfg_ms(cfg_for, **ms):
-    return cfg_for("multisensory", channels=[8, 16, 16, 16], clip_frames=8,
-                   multisensory={"shift_s": [0.5, 1.5], "audio_channels": [8, 16, 16], **ms})
+    return cfg_for(
+        "multisensory",
+        channels=[8, 16, 16, 16],
+        clip_frames=8,
+        multisensory={"shift_s": [0.5, 1.5], "audio_channels": [8, 16, 16], **ms},
+    )
 
 
 def batch_of(pretext, videos, *, seed: int, epoch: int, heldout: bool = False) -> dict:
@@ -119,24 +134,39 @@ def test_the_checkpoint_spec_builds_the_fused_network_as_a_video_encoder(cfg_for
 def indexed_sample(seconds: float) -> dict:
     """wav sample i holds i (int16), mel column j holds j: a window says where it was cut."""
     n = int(seconds * FPS)
-    meta = {"n_frames": n, "fps": FPS, "frame_times": [k / FPS for k in range(n)], "sample_rate": SR, "hop_ms": 10.0,
-            "t_start": 0.0, "t_end": seconds, "has_audio": True, "label_idx": 0}
-    return {"frames": np.zeros((n, 4, 4, 3), np.uint8), "meta": meta, "flow": None, "key": "v",
-            "wav": np.arange(int(seconds * SR)).astype(np.int16),
-            "mel": np.tile(np.arange(int(seconds * 100), dtype=np.float32), (3, 1))}
+    meta = {
+        "n_frames": n,
+        "fps": FPS,
+        "frame_times": [k / FPS for k in range(n)],
+        "sample_rate": SR,
+        "hop_ms": 10.0,
+        "t_start": 0.0,
+        "t_end": seconds,
+        "has_audio": True,
+        "label_idx": 0,
+    }
+    return {
+        "frames": np.zeros((n, 4, 4, 3), np.uint8),
+        "meta": meta,
+        "flow": None,
+        "key": "v",
+        "wav": np.arange(int(seconds * SR)).astype(np.int16),
+        "mel": np.tile(np.arange(int(seconds * 100), dtype=np.float32), (3, 1)),
+    }
 
 
 @pytest.mark.parametrize("audio_input", ["waveform", "spectrogram"])
 def test_the_shifted_negative_is_the_same_video_at_the_shifted_time(audio_input, cfg_for):
-    pretext = PRETEXTS["multisensory"](cfg_ms(cfg_for, audio_input=audio_input, shift_s=[0.3, 0.9]), n_classes=2,
-                                       seed=0)
+    pretext = PRETEXTS["multisensory"](
+        cfg_ms(cfg_for, audio_input=audio_input, shift_s=[0.3, 0.9]), n_classes=2, seed=0
+    )
     sample = indexed_sample(2.0)  # 32000 samples: every index fits in int16
     signs = set()
     for i in range(200):
         it = pretext.view(0)(sample, np.random.default_rng(i))
         assert it["shift_ok"] and 0.3 - 1e-9 <= abs(it["shift"]) <= 0.9 + 1e-9
         t0, d = it["t0"], it["shift"]
-        assert np.array_equal(it["video"], sample["frames"][int(round(t0 * FPS)):int(round(t0 * FPS)) + 8])
+        assert np.array_equal(it["video"], sample["frames"][int(round(t0 * FPS)) : int(round(t0 * FPS)) + 8])
         if audio_input == "waveform":
             pos, neg = np.rint(it["wav"] * 32768).astype(int), np.rint(it["wav_neg"] * 32768).astype(int)
             assert pos.shape == neg.shape == (8000,)
@@ -181,36 +211,42 @@ def test_audio_too_short_for_the_shift_range_is_skipped_with_a_reason(cfg_for):
 # -- tiny runs -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("audio_input,negatives", [("waveform", "shifted"), ("spectrogram", "shifted"),
-                                                   ("waveform", "random")])
+@pytest.mark.parametrize(
+    "audio_input,negatives", [("waveform", "shifted"), ("spectrogram", "shifted"), ("waveform", "random")]
+)
 def test_a_tiny_run_learns_sync_and_generalises_to_fresh_videos(audio_input, negatives, cfg_for):
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    pretext = PRETEXTS["multisensory"](cfg_ms(cfg_for, audio_input=audio_input, negatives=negatives), n_classes=1,
-                                       seed=0)
+    pretext = PRETEXTS["multisensory"](
+        cfg_ms(cfg_for, audio_input=audio_input, negatives=negatives), n_classes=1, seed=0
+    )
     model = PretrainModel(specs=pretext.encoder_specs(), head=pretext)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)
     rng = np.random.default_rng(0)
     train = [flash_video(4.0, rng, f"v{i}", mel=audio_input == "spectrogram") for i in range(48)]
-    fresh = [flash_video(4.0, np.random.default_rng(1000 + i), f"t{i}", mel=audio_input == "spectrogram")
-             for i in range(48)]
+    fresh = [
+        flash_video(4.0, np.random.default_rng(1000 + i), f"t{i}", mel=audio_input == "spectrogram") for i in range(48)
+    ]
     model.eval()
     before = pretext.heldout_metrics(model, batch_of(pretext, fresh, seed=1, epoch=0, heldout=True), generator=gen)
     model.train()
     losses = []
     for step in range(120):
         idx = rng.choice(len(train), 16, replace=False)
-        loss, logs = pretext.loss(model, batch_of(pretext, [train[i] for i in idx], seed=0, epoch=step), epoch=0,
-                                  generator=gen)
+        loss, logs = pretext.loss(
+            model, batch_of(pretext, [train[i] for i in idx], seed=0, epoch=step), epoch=0, generator=gen
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
     model.eval()
     after = pretext.heldout_metrics(model, batch_of(pretext, fresh, seed=1, epoch=0, heldout=True), generator=gen)
-    print(f"{audio_input}/{negatives}: loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-10:]):.3f}; "
-          f"held-out before {before} after {after}")
+    print(
+        f"{audio_input}/{negatives}: loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-10:]):.3f}; "
+        f"held-out before {before} after {after}"
+    )
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.2
     assert after["pretext_acc"] > 0.7 and after["pretext_acc"] > before["pretext_acc"] + 0.1  # chance: 0.5
     if negatives == "shifted":
@@ -223,8 +259,15 @@ def write_wav_shards(folder, videos) -> None:
         for v in videos:
             mel = log_mel(v["wav"].astype(np.float32) / 32768, sample_rate=SR, n_mels=24)
             meta = {**v["meta"], "n_mel_frames": int(mel.shape[1])}
-            sink.write({"__key__": v["key"], "frames.npy": npy_bytes(v["frames"]), "wav.npy": npy_bytes(v["wav"]),
-                        "mel.npy": npy_bytes(mel.astype(np.float16)), "json": json.dumps(meta).encode()})
+            sink.write(
+                {
+                    "__key__": v["key"],
+                    "frames.npy": npy_bytes(v["frames"]),
+                    "wav.npy": npy_bytes(v["wav"]),
+                    "mel.npy": npy_bytes(mel.astype(np.float16)),
+                    "json": json.dumps(meta).encode(),
+                }
+            )
 
 
 def test_one_pretrain_epoch_on_tiny_shards_and_the_checkpoint_evaluates(cfg_for, tmp_path):

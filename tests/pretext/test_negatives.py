@@ -68,8 +68,13 @@ class RecordPairs(Embed):
 
 def batch_of(keys: list[str]) -> dict[str, Any]:
     x = onehot(keys)
-    return {"key": list(keys), "video": x, "audio": x.clone(), "audio_hard": x.clone() * 0.5,
-            "hard_ok": torch.ones(len(keys), dtype=torch.bool)}
+    return {
+        "key": list(keys),
+        "video": x,
+        "audio": x.clone(),
+        "audio_hard": x.clone() * 0.5,
+        "hard_ok": torch.ones(len(keys), dtype=torch.bool),
+    }
 
 
 def test_pairing_never_pairs_two_clips_of_one_video():
@@ -133,8 +138,20 @@ def test_correspondence_pairs_take_keys():
 
 
 def avts(cfg_for: Any, easy: float) -> AVTS:
-    return AVTS(cfg_for("avts", avts={"margin": 2.0, "embed_dim": 8, "easy_fraction": easy, "curriculum_switch": 0.0,
-                                      "hard_offset_s": [0.5, 2.0]}), n_classes=2, seed=0)
+    return AVTS(
+        cfg_for(
+            "avts",
+            avts={
+                "margin": 2.0,
+                "embed_dim": 8,
+                "easy_fraction": easy,
+                "curriculum_switch": 0.0,
+                "hard_offset_s": [0.5, 2.0],
+            },
+        ),
+        n_classes=2,
+        seed=0,
+    )
 
 
 def test_avts_easy_negatives_come_from_other_videos(cfg_for):

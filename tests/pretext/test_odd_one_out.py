@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 import torch
 
-from avbench.pretext.odd_one_out import OddOneOutHead, odd_one_out_view, odd_question, shuffled_order, sum_of_differences
+from avbench.pretext.odd_one_out import (
+    OddOneOutHead,
+    odd_one_out_view,
+    odd_question,
+    shuffled_order,
+    sum_of_differences,
+)
 from avbench.pretrain import pretrain
 
 
@@ -48,8 +54,14 @@ def test_view_stacks_the_clips():
     t = 30
     frames = np.tile(np.arange(t, dtype=np.uint8)[:, None, None, None], (1, 2, 2, 3))
     meta = {"n_frames": t, "fps": 16.0, "frame_times": [k / 16 for k in range(t)], "label_idx": 0}
-    item = odd_one_out_view({"frames": frames, "meta": meta}, np.random.default_rng(0), n_clips=4, clip_frames=4,
-                            stride=2, motion_sampling=True)
+    item = odd_one_out_view(
+        {"frames": frames, "meta": meta},
+        np.random.default_rng(0),
+        n_clips=4,
+        clip_frames=4,
+        stride=2,
+        motion_sampling=True,
+    )
     v = item["video_clips"][:, :, 0, 0, 0].astype(int)
     assert v.shape == (4, 4)
     ordered = (np.diff(v, axis=1) == 2).all(1)

@@ -28,8 +28,11 @@ def test_targets_are_drawn_once_and_both_encoders_predict_them(cfg_for):
     p = RandomTargets(cfg_for("random_targets", deep_clustering={"k": 4}), n_classes=2, seed=0)
     assert p.pairs == (("video", "random"), ("audio", "random")) and p.k == 4
     keys = [f"v{i:02d}" for i in range(20)]
-    trainer = SimpleNamespace(train_keys=keys[:16], heldout_keys=keys[16:],
-                              rows=pd.DataFrame({"key": keys, "label_idx": [i % 2 for i in range(20)]}))
+    trainer = SimpleNamespace(
+        train_keys=keys[:16],
+        heldout_keys=keys[16:],
+        rows=pd.DataFrame({"key": keys, "label_idx": [i % 2 for i in range(20)]}),
+    )
     logs = p.before_epoch(trainer, 0)  # type: ignore[arg-type]
     first = p.labels["random"].copy()
     assert "nmi_random" in logs and sorted(p.heldout_labels) == ["random"]
@@ -41,8 +44,15 @@ def test_targets_are_drawn_once_and_both_encoders_predict_them(cfg_for):
 def test_random_targets_tiny_run_fits_its_labels(tiny_world, cfg_for, tmp_path):
     shards = tiny_world()
     torch.manual_seed(0)
-    pretrain(run="random_targets", cfg=cfg_for("random_targets", epochs=6, deep_clustering={"k": 4}),
-             shard_dir=shards, out_dir=tmp_path / "rt", seed=0, progress=False, threads=2)
+    pretrain(
+        run="random_targets",
+        cfg=cfg_for("random_targets", epochs=6, deep_clustering={"k": 4}),
+        shard_dir=shards,
+        out_dir=tmp_path / "rt",
+        seed=0,
+        progress=False,
+        threads=2,
+    )
     m = pd.read_csv(tmp_path / "rt" / "metrics.csv")
     assert m["train_loss"].iloc[-1] < m["train_loss"].iloc[0]
     assert m["train_pretext_acc"].iloc[-1] > m["train_pretext_acc"].iloc[0]

@@ -53,8 +53,14 @@ def test_view_cuts_snippets_of_one_window():
     frames = np.tile(np.arange(t, dtype=np.uint8)[:, None, None, None], (1, 2, 2, 3))
     meta = {"n_frames": t, "fps": 16.0, "frame_times": [k / 16 for k in range(t)], "label_idx": 1}
     sample = {"frames": frames, "meta": meta}
-    item = shuffle_learn_view(sample, np.random.default_rng(3), snippet_frames=4, window_frames=12,
-                              motion_sampling=False, pairing="independent")
+    item = shuffle_learn_view(
+        sample,
+        np.random.default_rng(3),
+        snippet_frames=4,
+        window_frames=12,
+        motion_sampling=False,
+        pairing="independent",
+    )
     assert item["video_pos"].shape == (3, 4, 2, 2, 3) and item["video_neg"].shape == (3, 4, 2, 2, 3)
     first = item["video_pos"][:, 0, 0, 0, 0].astype(int)  # frame k holds value k: the snippets' starts
     assert is_ordered(first) and not is_ordered(item["video_neg"][:, 0, 0, 0, 0].astype(int))
@@ -62,8 +68,9 @@ def test_view_cuts_snippets_of_one_window():
         s = tup[:, :, 0, 0, 0].astype(int)
         assert (np.diff(s, axis=1) == 1).all()  # each snippet is consecutive frames
         assert item["start"] <= s.min() and s.max() < item["start"] + 12
-    pairs = shuffle_learn_view(sample, np.random.default_rng(3), snippet_frames=4, window_frames=12,
-                               motion_sampling=False, pairing="pairs")
+    pairs = shuffle_learn_view(
+        sample, np.random.default_rng(3), snippet_frames=4, window_frames=12, motion_sampling=False, pairing="pairs"
+    )
     assert pairs["video_pos"].shape == (2, 8, 2, 2, 3)
     for tup, three in ((pairs["video_pos"], item["video_pos"]), (pairs["video_neg"], item["video_neg"])):
         assert np.array_equal(tup[0], np.concatenate([three[0], three[1]]))  # a|b

@@ -24,8 +24,15 @@ def test_scratch_measures_batchnorm_statistics_on_the_pretraining_clips(tiny_wor
     variance 1 pass un-normalised activations, and a fine-tuned top's momentum average keeps its
     initial variance long enough to send every test clip to one class."""
     shards = tiny_world()
-    pretrain(run="scratch", cfg=cfg_for("scratch"), shard_dir=shards, out_dir=tmp_path / "s", seed=0, progress=False,
-             threads=2)
+    pretrain(
+        run="scratch",
+        cfg=cfg_for("scratch"),
+        shard_dir=shards,
+        out_dir=tmp_path / "s",
+        seed=0,
+        progress=False,
+        threads=2,
+    )
     ck = torch.load(tmp_path / "s" / "checkpoint.pt", weights_only=False)
     seen = {ck["meta"][f"bn_calibration_clips_{k}"] for k in ("video", "audio", "flow")}
     assert len(seen) == 1 and 16 <= seen.pop() <= ck["meta"]["n_train_videos"]  # one clip of each training video
@@ -46,8 +53,17 @@ def test_scratch_measures_batchnorm_statistics_on_the_pretraining_clips(tiny_wor
     import functools
 
     view = functools.partial(clip_view, clip_frames=8, audio=False, flow=True)
-    b = next(batches(ShardStream([str(p) for p in sorted(shards.glob("*.tar"))], view=view, shuffle=False,
-                                 needs=frozenset({"frames", "flow"})), batch_size=16))
+    b = next(
+        batches(
+            ShardStream(
+                [str(p) for p in sorted(shards.glob("*.tar"))],
+                view=view,
+                shuffle=False,
+                needs=frozenset({"frames", "flow"}),
+            ),
+            batch_size=16,
+        )
+    )
     with torch.no_grad():
         enc(to_tensors(b, device=torch.device("cpu"), mel_norm=(0.0, 1.0))["flow"])
     hook.remove()

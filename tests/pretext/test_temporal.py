@@ -18,7 +18,14 @@ import torch
 from avbench.checkpoint import load_encoders
 from avbench.pretext import PRETEXTS, PretrainModel, to_tensors
 from avbench.pretext.jigsaw import cut_tiles, jigsaw_view, permutation_set, tile_shape
-from avbench.pretext.sorting import PAIRS, SORT_CLASSES, pairwise_differences, sort_class, sorting_positions, sorting_view
+from avbench.pretext.sorting import (
+    PAIRS,
+    SORT_CLASSES,
+    pairwise_differences,
+    sort_class,
+    sorting_positions,
+    sorting_view,
+)
 from avbench.pretext.speed import speed_view
 from avbench.shards.loader import collate, item_rng
 from avbench.pretrain import pretrain
@@ -41,7 +48,7 @@ def moving_square(t: int, rng: np.random.Generator, h: int = 24, w: int = 32) ->
     vy, vx = rng.uniform(-0.4, 0.4), rng.uniform(-0.6, 0.6)
     for k in range(t):
         yy, xx = int(y + vy * k) % (h - 4), int(x + vx * k) % (w - 4)
-        f[k, yy:yy + 4, xx:xx + 4] = 230
+        f[k, yy : yy + 4, xx : xx + 4] = 230
     meta = {"n_frames": t, "fps": 16.0, "frame_times": [k / 16 for k in range(t)], "label_idx": 0}
     return {"frames": f, "meta": meta, "mel": None, "flow": None, "key": "v"}
 
@@ -95,8 +102,7 @@ def test_sorting_label_is_the_order_shown():
     sample = indexed(60)
     classes, reversed_too = set(), set()
     for i in range(300):
-        item = sorting_view(sample, np.random.default_rng(i), snippet_frames=4, window_frames=24,
-                            motion_sampling=False)
+        item = sorting_view(sample, np.random.default_rng(i), snippet_frames=4, window_frames=24, motion_sampling=False)
         v = item["video_snippets"][..., 0, 0, 0].astype(int)  # (4 slots, 4 frames): frame indices
         assert v.shape == (4, 4) and (np.diff(v, axis=1) == 1).all()  # each snippet is consecutive frames
         assert item["start"] <= v.min() and v.max() < item["start"] + 24
@@ -106,8 +112,9 @@ def test_sorting_label_is_the_order_shown():
         classes.add(item["order"])
         reversed_too.add((item["order"], bool(shown[0] < shown[-1])))
     assert classes == set(range(12)) and len(reversed_too) == 24  # every order, read both ways
-    pairs = sorting_view(sample, np.random.default_rng(7), snippet_frames=4, window_frames=24,
-                         motion_sampling=False, fusion="pairs")
+    pairs = sorting_view(
+        sample, np.random.default_rng(7), snippet_frames=4, window_frames=24, motion_sampling=False, fusion="pairs"
+    )
     one = sorting_view(sample, np.random.default_rng(7), snippet_frames=4, window_frames=24, motion_sampling=False)
     assert pairs["video_snippets"].shape == (6, 8, 2, 2, 3) and pairs["order"] == one["order"]
     for k, (i, j) in enumerate(PAIRS):
@@ -154,8 +161,15 @@ def test_jigsaw_label_is_the_permutation_applied():
     perms = permutation_set(8, 32)
     seen = set()
     for i in range(200):
-        item = jigsaw_view(sample, np.random.default_rng(i), clip_frames=16, grid=(2, 2, 2), gap=2,
-                           permutations=perms, motion_sampling=False)
+        item = jigsaw_view(
+            sample,
+            np.random.default_rng(i),
+            clip_frames=16,
+            grid=(2, 2, 2),
+            gap=2,
+            permutations=perms,
+            motion_sampling=False,
+        )
         tiles = item["video_tiles"].astype(int)
         assert tiles.shape == (8, 8, 13, 18, 3)
         t0 = tiles[:, 0, 0, 0, 0] - item["start"]
@@ -206,7 +220,10 @@ def test_views_depend_on_seed_epoch_and_key_only(method, cfg_for):
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     others = [pretext.view(e)(sample, item_rng(5, e, k)) for e, k in ((3, "v001"), (2, "v002"), (2, "v003"))]
     assert any(not all(np.array_equal(a[k], o[k]) for k in a) for o in others)
-    h1, h2 = pretext.heldout_view()(sample, item_rng(5, 0, "v001")), pretext.heldout_view()(sample, item_rng(5, 0, "v001"))
+    h1, h2 = (
+        pretext.heldout_view()(sample, item_rng(5, 0, "v001")),
+        pretext.heldout_view()(sample, item_rng(5, 0, "v001")),
+    )
     assert all(np.array_equal(h1[k], h2[k]) for k in h1)
 
 

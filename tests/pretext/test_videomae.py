@@ -32,8 +32,9 @@ MAE = {"mask_ratio": 0.9, "norm_pix": True, "decoder_dim": 32, "decoder_depth": 
 def mae_cfg(cfg_for, **over):
     """Run settings of a tiny ViT and VideoMAE (``over`` replaces keys; ``videomae`` is merged)."""
     mae = {**MAE, **over.pop("videomae", {})}
-    return cfg_for("videomae", **{"video_backbone": "vit_small3d", "clip_frames": T, "vit": dict(VIT), "videomae": mae,
-                                  **over})
+    return cfg_for(
+        "videomae", **{"video_backbone": "vit_small3d", "clip_frames": T, "vit": dict(VIT), "videomae": mae, **over}
+    )
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def stripes_clip(rng: np.random.Generator) -> dict:
     vy, vx = rng.uniform(-1, 1, 2)
     for k in range(T):
         y0, x0 = int(y + vy * k), int(x + vx * k)
-        frames[k, max(0, y0):y0 + 4, max(0, x0):x0 + 4] = 0.95
+        frames[k, max(0, y0) : y0 + 4, max(0, x0) : x0 + 4] = 0.95
     frames = frames + rng.normal(0, 0.01, frames.shape)
     return {"video": (np.clip(frames, 0, 1) * 255).astype(np.uint8), "label": int(down)}
 
@@ -82,7 +83,7 @@ def test_tokens_and_targets_cut_the_same_tubelets_in_the_same_order():
     assert p.shape == (1, 4 * 6 * 8, 2 * 4 * 4, 3)
     t, r, col = 2, 3, 5  # the token of time slot 2, row 3, column 5
     i = t * 48 + r * 8 + col
-    want = c[0, :, 2 * t:2 * t + 2, 4 * r:4 * r + 4, 4 * col:4 * col + 4].permute(1, 2, 3, 0).reshape(32, 3)
+    want = c[0, :, 2 * t : 2 * t + 2, 4 * r : 4 * r + 4, 4 * col : 4 * col + 4].permute(1, 2, 3, 0).reshape(32, 3)
     assert torch.equal(p[0, i], want)
     with torch.no_grad():
         base, grid = enc.tokens(x)

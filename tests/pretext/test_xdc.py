@@ -17,8 +17,9 @@ from avbench.pretrain import pretrain
 
 def test_empty_cluster_takes_half_of_a_donor():
     x = np.array([[-2.0], [-1.0], [1.0], [2.0]])
-    labels, cen, fixed = xdc.reassign_empty_clusters(x, np.zeros(4, int), np.array([[0.0], [100.0]]),
-                                                      np.random.default_rng(0))
+    labels, cen, fixed = xdc.reassign_empty_clusters(
+        x, np.zeros(4, int), np.array([[0.0], [100.0]]), np.random.default_rng(0)
+    )
     assert fixed == 1
     assert sorted(map(sorted, [np.flatnonzero(labels == c).tolist() for c in (0, 1)])) == [[0, 1], [2, 3]]
     assert sorted(cen[:, 0].tolist()) == pytest.approx([-1.5, 1.5])
@@ -31,8 +32,9 @@ def test_empty_clusters_identical_points_and_untouched_clusters():
     assert fixed == 2 and sorted(np.bincount(labels, minlength=3).tolist()) == [1, 2, 3]
     x = np.array([[0.0], [0.1], [0.2], [0.3], [9.0], [9.1], [5.0]])
     lab0 = np.array([0, 0, 0, 0, 2, 2, 3])
-    labels, _, fixed = xdc.reassign_empty_clusters(x, lab0, np.array([[0.15], [50.0], [9.05], [5.0]]),
-                                                    np.random.default_rng(2))
+    labels, _, fixed = xdc.reassign_empty_clusters(
+        x, lab0, np.array([[0.15], [50.0], [9.05], [5.0]]), np.random.default_rng(2)
+    )
     assert fixed == 1 and (np.bincount(labels, minlength=4) > 0).all()
     assert labels[6] == 3  # a singleton cluster is never a donor
     moved = labels != lab0
@@ -57,17 +59,24 @@ def test_whitening_and_assignment():
     assert xdc.assign(np.array([[1.0, 1.0], [9.0, -1.0]], np.float32), cen).tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("variant,pairs", [("sdc", {"video_video", "audio_audio"}),
-                                           ("mdc", {"video_video", "video_audio", "audio_video", "audio_audio"}),
-                                           ("cdc", {"video_concat", "audio_concat"}),
-                                           ("xdc", {"video_audio", "audio_video"})])
+@pytest.mark.parametrize(
+    "variant,pairs",
+    [
+        ("sdc", {"video_video", "audio_audio"}),
+        ("mdc", {"video_video", "video_audio", "audio_video", "audio_audio"}),
+        ("cdc", {"video_concat", "audio_concat"}),
+        ("xdc", {"video_audio", "audio_video"}),
+    ],
+)
 def test_variants_predict_the_right_clusters(variant, pairs, cfg_for):
     p = xdc.TARGETS[variant]
     assert {f"{e}_{s}" for e, s in p} == pairs
     head = xdc.DeepClustering.__subclasses__()
     cls = {c.name: c for c in head}[variant]
-    model = PretrainModel(specs=cls(cfg_for(variant), n_classes=2, seed=0).encoder_specs(),
-                          head=cls(cfg_for(variant, deep_clustering={"k": 5}), n_classes=2, seed=0))
+    model = PretrainModel(
+        specs=cls(cfg_for(variant), n_classes=2, seed=0).encoder_specs(),
+        head=cls(cfg_for(variant, deep_clustering={"k": 5}), n_classes=2, seed=0),
+    )
     assert set(model.head.heads) == pairs and all(h[-1].out_features == 5 for h in model.head.heads.values())
 
 
@@ -164,10 +173,13 @@ def test_matched_reclustering_keeps_the_heads_and_the_label_meaning(cfg_for):
     hkeys = ["h0", "h1", "h2"]
     hfeats = {kind: centers + 0.1 for kind in ("video", "audio")}
     resets = []
-    trainer = SimpleNamespace(model=model, rows=pd.DataFrame({"key": keys}), heldout_keys=hkeys,
-                              reset_optimizer_state=lambda ps: resets.append(list(ps)),
-                              features=lambda kinds, view, keys=None, desc="": ((hkeys, hfeats) if keys
-                                                                                 else (train, feats)))
+    trainer = SimpleNamespace(
+        model=model,
+        rows=pd.DataFrame({"key": keys}),
+        heldout_keys=hkeys,
+        reset_optimizer_state=lambda ps: resets.append(list(ps)),
+        features=lambda kinds, view, keys=None, desc="": (hkeys, hfeats) if keys else (train, feats),
+    )
     p.before_epoch(trainer, 0)
     first, first_held = {s: v.copy() for s, v in p.labels.items()}, {s: v.copy() for s, v in p.heldout_labels.items()}
     w = model.head.heads["video_audio"][-1].weight.detach().clone()

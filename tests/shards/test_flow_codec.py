@@ -45,8 +45,9 @@ def test_jpeg_flow_round_trip_and_lazy_indexing():
 
 def _cfg(codec):
     cfg = load_config(REPO / "config.yaml")
-    cfg["shard"] = deep_merge(cfg["shard"], {"size": [64, 48], "stabilize": {"enabled": False},
-                                             "flow": {"codec": codec}})
+    cfg["shard"] = deep_merge(
+        cfg["shard"], {"size": [64, 48], "stabilize": {"enabled": False}, "flow": {"codec": codec}}
+    )
     return shard_settings(cfg)
 
 
@@ -69,8 +70,10 @@ def test_make_sample_writes_and_the_loader_reads_both_codecs(tmp_path):
     base = rng.integers(60, 200, size=(48, 64, 3)).astype(np.uint8)
     frames = np.repeat(base[None], T, 0)
     for k in range(T):
-        frames[k, 16:30, 2 * k:2 * k + 14] = 255
-    write_lossless_video(tmp_path / "c.mkv", frames, fps, rng.normal(0, 0.05, (1, T * sr // fps)).astype(np.float32), sr)
+        frames[k, 16:30, 2 * k : 2 * k + 14] = 255
+    write_lossless_video(
+        tmp_path / "c.mkv", frames, fps, rng.normal(0, 0.05, (1, T * sr // fps)).astype(np.float32), sr
+    )
     row = {"id": "c", "path": str(tmp_path / "c.mkv"), "t_start": 0.0, "t_end": T / fps, "duration": T / fps}
     out = {}
     for codec in ("npy", "jpeg"):

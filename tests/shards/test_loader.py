@@ -13,7 +13,14 @@ import webdataset as wds
 
 from avbench.shards.codec import npy_bytes
 from avbench.shards.loader import (
-    SampleCache, ShardStream, batches, clip_starts, clip_view, frame_segments, mel_window, shard_urls,
+    SampleCache,
+    ShardStream,
+    batches,
+    clip_starts,
+    clip_view,
+    frame_segments,
+    mel_window,
+    shard_urls,
 )
 
 
@@ -29,12 +36,27 @@ def _write(folder, n=23, per_shard=5, frames=12, fps=8.0, gap=None):
                 arr = np.tile(np.arange(frames, dtype=np.uint8)[:, None, None, None], (1, 4, 6, 3))
                 dur = times[-1] + 1 / fps
                 mel = np.tile(np.arange(int(dur * 100) + 1, dtype=np.float16)[None], (3, 1))
-                meta = {"id": f"v{v:03d}", "label_idx": v % 3, "fps": fps, "hop_ms": 10.0, "n_frames": frames,
-                        "frame_times": times, "t_start": 0.0, "t_end": dur, "has_audio": True,
-                        "flow": {"algorithm": "dis", "bound": 4.0}}
-                sink.write({"__key__": f"v{v:03d}", "frames.npy": npy_bytes(arr), "mel.npy": npy_bytes(mel),
-                            "flow.npy": npy_bytes(np.full((frames - 1, 4, 6, 2), 128, np.uint8)),
-                            "json": json.dumps(meta).encode()})
+                meta = {
+                    "id": f"v{v:03d}",
+                    "label_idx": v % 3,
+                    "fps": fps,
+                    "hop_ms": 10.0,
+                    "n_frames": frames,
+                    "frame_times": times,
+                    "t_start": 0.0,
+                    "t_end": dur,
+                    "has_audio": True,
+                    "flow": {"algorithm": "dis", "bound": 4.0},
+                }
+                sink.write(
+                    {
+                        "__key__": f"v{v:03d}",
+                        "frames.npy": npy_bytes(arr),
+                        "mel.npy": npy_bytes(mel),
+                        "flow.npy": npy_bytes(np.full((frames - 1, 4, 6, 2), 128, np.uint8)),
+                        "json": json.dumps(meta).encode(),
+                    }
+                )
 
 
 def _keys(stream):
@@ -72,8 +94,7 @@ def test_views_do_not_depend_on_worker_count(tmp_path):
 
     def starts(workers):
         out = {}
-        for b in batches(ShardStream(urls, view=view, seed=5, epoch=2), batch_size=4, workers=workers,
-                         drop_last=False):
+        for b in batches(ShardStream(urls, view=view, seed=5, epoch=2), batch_size=4, workers=workers, drop_last=False):
             out.update(zip(b["key"], b["start"].tolist()))
         return out
 
@@ -89,8 +110,9 @@ def test_the_sample_cache_changes_no_item_and_skips_the_tars_of_later_epochs(tmp
     def epochs(cache):
         out = []
         for epoch in range(3):
-            stream = ShardStream(urls, view=view, seed=5, epoch=epoch, keys=keep, repeats={k: 2.0 for k in keep},
-                                 buffer=8, cache=cache)
+            stream = ShardStream(
+                urls, view=view, seed=5, epoch=epoch, keys=keep, repeats={k: 2.0 for k in keep}, buffer=8, cache=cache
+            )
             for b in batches(stream, batch_size=4, drop_last=False):
                 out.append((epoch, list(b["key"]), b["start"].tolist(), b["video"].tobytes(), b["audio"].tobytes()))
         return out
@@ -106,6 +128,7 @@ def test_the_sample_cache_changes_no_item_and_skips_the_tars_of_later_epochs(tmp
             src = list(src)
             reads.update(s["url"] for s in src)
             return f(iter(src))
+
         return run
 
     monkeypatch.setattr(wds, "tarfile_to_samples", counting)
@@ -127,8 +150,9 @@ def test_keys_and_repeats(tmp_path):
     urls = shard_urls(tmp_path)
     keep = frozenset({"v001", "v004", "v020"})
     assert sorted(_keys(ShardStream(urls, keys=keep, needs=frozenset()))) == sorted(keep)
-    reps = Counter(_keys(ShardStream(urls, keys=keep, repeats={"v001": 3.0, "v004": 0.0, "v020": 1.0},
-                                     needs=frozenset())))
+    reps = Counter(
+        _keys(ShardStream(urls, keys=keep, repeats={"v001": 3.0, "v004": 0.0, "v020": 1.0}, needs=frozenset()))
+    )
     assert reps == Counter({"v001": 3, "v020": 1})
     # fractional repeats: about the expected number of copies over many samples
     many = Counter(_keys(ShardStream(urls, repeats={f"v{v:03d}": 2.5 for v in range(23)}, needs=frozenset())))
@@ -208,6 +232,9 @@ def test_worker_batches_are_tensors_that_to_tensors_reads_like_numpy(tmp_path):
         if isinstance(a[k], torch.Tensor):
             assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
     # with workers, each worker collates whole batches; every item is still seen once
-    keys = [k for bt in batches(ShardStream(urls, view=view, seed=1), batch_size=4, workers=2, drop_last=False)
-            for k in bt["key"]]
+    keys = [
+        k
+        for bt in batches(ShardStream(urls, view=view, seed=1), batch_size=4, workers=2, drop_last=False)
+        for k in bt["key"]
+    ]
     assert sorted(keys) == [f"v{v:03d}" for v in range(23)]

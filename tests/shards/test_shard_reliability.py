@@ -40,11 +40,23 @@ def cfg():
 @pytest.fixture(scope="module")
 def probed(tmp_path_factory):
     d = tmp_path_factory.mktemp("clips")
-    paths = [make_tone_clip(d / f"c{i}.mkv", seconds=1.0, size=(64, 48), freq=300.0 + 200 * i)["path"]
-             for i in range(3)]
-    df = pd.DataFrame({"id": ["x/a", "x_a", "c2"], "path": [str(p) for p in paths], "label": "", "label_idx": -1,
-                       "split": "train", "t_start": np.nan, "t_end": np.nan, "status": "ok", "dataset": "t",
-                       "format": "folder"})
+    paths = [
+        make_tone_clip(d / f"c{i}.mkv", seconds=1.0, size=(64, 48), freq=300.0 + 200 * i)["path"] for i in range(3)
+    ]
+    df = pd.DataFrame(
+        {
+            "id": ["x/a", "x_a", "c2"],
+            "path": [str(p) for p in paths],
+            "label": "",
+            "label_idx": -1,
+            "split": "train",
+            "t_start": np.nan,
+            "t_end": np.nan,
+            "status": "ok",
+            "dataset": "t",
+            "format": "folder",
+        }
+    )
     return probe_manifest(df, modality="audiovisual", workers=1, progress=False)
 
 
@@ -167,8 +179,7 @@ def test_damaged_shards_are_detected_named_or_skipped(sharded, tmp_path, how):
     assert (ck.index["status"] == "ok").sum() == len(index) - ck.skipped
     with pytest.raises(DamagedShards):
         Downstream.load(name="t", shard_dir=tmp_path / "tars", index_path=sharded / "index.parquet")
-    ds = Downstream.load(name="t", shard_dir=tmp_path / "tars", index_path=sharded / "index.parquet",
-                         on_damage="skip")
+    ds = Downstream.load(name="t", shard_dir=tmp_path / "tars", index_path=sharded / "index.parquet", on_damage="skip")
     assert ds.skipped == ck.skipped
     # what is left reads without error, and only the keys still listed ok
     keys = frozenset(ds.ok["key"])
@@ -197,8 +208,14 @@ def test_shard_keys_are_unique_across_groups(probed, cfg, tmp_path):
     paths = []
     for g in range(2):
         rows = group_rows(probed.iloc[:2], g, 2)
-        write_shards(rows, tmp_path / f"group-{g:03d}", tmp_path / f"group-{g:03d}.index.parquet", cfg=cfg,
-                     modality="audiovisual", progress=False)
+        write_shards(
+            rows,
+            tmp_path / f"group-{g:03d}",
+            tmp_path / f"group-{g:03d}.index.parquet",
+            cfg=cfg,
+            modality="audiovisual",
+            progress=False,
+        )
         paths.append(tmp_path / f"group-{g:03d}.index.parquet")
     merged = merge_indexes(paths, tmp_path / "index.parquet")
     assert merged["key"].is_unique and merged.loc[1, "key"] == "x_a" and merged.loc[0, "key"].startswith("x_a-")
@@ -213,8 +230,14 @@ def test_shard_keys_are_unique_across_groups(probed, cfg, tmp_path):
 def test_probe_table_without_ids_is_one_clear_error(probed, cfg, tmp_path):
     """Defect 13: a table without an `id` column failed with KeyError 'id' on every row."""
     with pytest.raises(ValueError, match="no column id"):
-        write_shards(probed.drop(columns=["id"]), tmp_path / "t", tmp_path / "i.parquet", cfg=cfg,
-                     modality="audiovisual", progress=False)
+        write_shards(
+            probed.drop(columns=["id"]),
+            tmp_path / "t",
+            tmp_path / "i.parquet",
+            cfg=cfg,
+            modality="audiovisual",
+            progress=False,
+        )
 
 
 def test_cli_refusal_is_one_line(probed, tmp_path):
@@ -225,8 +248,20 @@ def test_cli_refusal_is_one_line(probed, tmp_path):
     (x / "videos").mkdir(parents=True)
     (x / "notes.txt").write_text("n")
     with pytest.raises(SystemExit, match=r"^avbench shard: .*X is not empty and was not written by avbench shard"):
-        main(["shard", str(tmp_path / "p.parquet"), "-o", str(x), "--index", str(tmp_path / "i.parquet"),
-              "--config", str(REPO / "config.yaml"), "--workers", "1"])
+        main(
+            [
+                "shard",
+                str(tmp_path / "p.parquet"),
+                "-o",
+                str(x),
+                "--index",
+                str(tmp_path / "i.parquet"),
+                "--config",
+                str(REPO / "config.yaml"),
+                "--workers",
+                "1",
+            ]
+        )
     assert (x / "notes.txt").is_file()
 
 

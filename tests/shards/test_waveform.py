@@ -26,22 +26,40 @@ def _click_clip(path: Path, *, seconds: float = 2.5, fps: int = 16, sr: int = 16
     T = int(seconds * fps)
     frames = np.repeat(rng.integers(60, 200, size=(48, 64, 3)).astype(np.uint8)[None], T, 0)
     for k in range(T):
-        frames[k, 20:28, (2 * k) % 56:(2 * k) % 56 + 8] = 255
+        frames[k, 20:28, (2 * k) % 56 : (2 * k) % 56 + 8] = 255
     frames[:4] = 0
     wave = rng.normal(0, 0.01, int(seconds * sr)).astype(np.float32)
     c = int(click_s * sr)
-    wave[c:c + 160] += 0.8 * np.sin(2 * np.pi * 3000 * np.arange(160) / sr)
+    wave[c : c + 160] += 0.8 * np.sin(2 * np.pi * 3000 * np.arange(160) / sr)
     write_lossless_video(path, frames, fps, wave[None], sr)
 
 
 def _shard(tmp_path: Path, name: str, **over) -> dict:
     cfg = load_config(REPO / "config.yaml")
     cfg["shard"] = deep_merge(cfg["shard"], {"size": [64, 48], "stabilize": {"enabled": False}, **over})
-    df = pd.DataFrame({"id": ["c.mkv"], "path": [str(tmp_path / "c.mkv")], "label": "", "label_idx": -1, "split": "train",
-                       "t_start": np.nan, "t_end": np.nan, "status": "ok", "dataset": "t", "format": "folder"})
+    df = pd.DataFrame(
+        {
+            "id": ["c.mkv"],
+            "path": [str(tmp_path / "c.mkv")],
+            "label": "",
+            "label_idx": -1,
+            "split": "train",
+            "t_start": np.nan,
+            "t_end": np.nan,
+            "status": "ok",
+            "dataset": "t",
+            "format": "folder",
+        }
+    )
     probed = probe_manifest(df, modality="audiovisual", progress=False)
-    index = write_shards(probed, tmp_path / name, tmp_path / f"{name}.parquet", cfg=shard_settings(cfg),
-                         modality="audiovisual", progress=False)
+    index = write_shards(
+        probed,
+        tmp_path / name,
+        tmp_path / f"{name}.parquet",
+        cfg=shard_settings(cfg),
+        modality="audiovisual",
+        progress=False,
+    )
     assert index["status"].tolist() == ["ok"]
     return load_samples(tmp_path / name)[0]
 

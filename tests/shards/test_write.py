@@ -18,9 +18,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _manifest(paths, windows=None):
-    df = pd.DataFrame({"id": [p.name for p in paths], "path": [str(p) for p in paths], "label": "", "label_idx": -1,
-                       "split": "train", "t_start": np.nan, "t_end": np.nan, "status": "ok", "dataset": "t",
-                       "format": "folder"})
+    df = pd.DataFrame(
+        {
+            "id": [p.name for p in paths],
+            "path": [str(p) for p in paths],
+            "label": "",
+            "label_idx": -1,
+            "split": "train",
+            "t_start": np.nan,
+            "t_end": np.nan,
+            "status": "ok",
+            "dataset": "t",
+            "format": "folder",
+        }
+    )
     for i, (a, b) in (windows or {}).items():
         df.loc[i, ["t_start", "t_end"]] = [a, b]
     return df
@@ -31,13 +42,25 @@ def test_real_clips_shard_deterministically(realdata, tmp_path):
     clips = realdata / "clips"
     bad = tmp_path / "zero.mp4"
     bad.write_bytes(b"")
-    paths = [clips / "chaplin.mp4", clips / "tests_data_test.avi", clips / "big_buck_bunny_0_30.webm",
-             clips / "nasa_13013.mp4", bad]
+    paths = [
+        clips / "chaplin.mp4",
+        clips / "tests_data_test.avi",
+        clips / "big_buck_bunny_0_30.webm",
+        clips / "nasa_13013.mp4",
+        bad,
+    ]
     probed = probe_manifest(_manifest(paths, {2: (10.0, 13.0)}), modality="audiovisual", workers=2, progress=False)
     digests = []
     for run in range(2):
-        index = write_shards(probed, tmp_path / "tars", tmp_path / "index.parquet", cfg=cfg, modality="audiovisual",
-                             workers=2 - run, progress=False)
+        index = write_shards(
+            probed,
+            tmp_path / "tars",
+            tmp_path / "index.parquet",
+            cfg=cfg,
+            modality="audiovisual",
+            workers=2 - run,
+            progress=False,
+        )
         digests.append(hashlib.sha256((tmp_path / "tars" / "shard-000000.tar").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
     assert index["status"].tolist() == ["ok", "ok", "ok", "ok", "empty"]
@@ -75,8 +98,14 @@ def test_shard_groups_split_the_manifest_and_merge_back(realdata, tmp_path):
     assert pd.concat(parts)["id"].tolist() == probed["id"].tolist()
     idx = []
     for g, part in enumerate(parts):
-        write_shards(part, tmp_path / f"group-{g:03d}", tmp_path / f"group-{g:03d}.index.parquet", cfg=cfg,
-                     modality="audiovisual", progress=False)
+        write_shards(
+            part,
+            tmp_path / f"group-{g:03d}",
+            tmp_path / f"group-{g:03d}.index.parquet",
+            cfg=cfg,
+            modality="audiovisual",
+            progress=False,
+        )
         idx.append(tmp_path / f"group-{g:03d}.index.parquet")
     merged = merge_indexes(idx, tmp_path / "index.parquet")
     assert merged["id"].tolist() == probed["id"].tolist()
@@ -87,10 +116,38 @@ def test_shard_groups_split_the_manifest_and_merge_back(realdata, tmp_path):
 
 # -- sample format v2: what the JSON says, and the known answers through the whole sample -----------
 
-V2_KEYS = ("id", "label", "label_idx", "dataset", "source", "t_start", "t_end", "t_start_listed", "t_end_listed",
-           "fps", "size", "n_frames", "frame_times", "hop_ms", "sample_rate", "n_mels", "win_ms", "n_mel_frames",
-           "has_audio", "flow", "crop_box", "dropped_frames", "stabilization", "audio_flags", "geometry",
-           "audio_stream", "video_stream", "frame_codec", "borders", "black_frames")
+V2_KEYS = (
+    "id",
+    "label",
+    "label_idx",
+    "dataset",
+    "source",
+    "t_start",
+    "t_end",
+    "t_start_listed",
+    "t_end_listed",
+    "fps",
+    "size",
+    "n_frames",
+    "frame_times",
+    "hop_ms",
+    "sample_rate",
+    "n_mels",
+    "win_ms",
+    "n_mel_frames",
+    "has_audio",
+    "flow",
+    "crop_box",
+    "dropped_frames",
+    "stabilization",
+    "audio_flags",
+    "geometry",
+    "audio_stream",
+    "video_stream",
+    "frame_codec",
+    "borders",
+    "black_frames",
+)
 
 
 def _click_clip(path, *, seconds=2.5, fps=16, sr=16000, click_s=0.5, black=((0, 4), (14, 16), (37, 40)), bars=0):
@@ -103,15 +160,15 @@ def _click_clip(path, *, seconds=2.5, fps=16, sr=16000, click_s=0.5, black=((0, 
     base = rng.integers(60, 200, size=(48, 64, 3)).astype(np.uint8)
     frames = np.repeat(base[None], T, 0)
     for k in range(T):
-        frames[k, 20:28, (2 * k) % 56:(2 * k) % 56 + 8] = 255
+        frames[k, 20:28, (2 * k) % 56 : (2 * k) % 56 + 8] = 255
     if bars:
         frames[:, :bars] = rng.integers(0, 26, size=(T, bars, 64, 3))
-        frames[:, 48 - bars:] = rng.integers(0, 26, size=(T, bars, 64, 3))
+        frames[:, 48 - bars :] = rng.integers(0, 26, size=(T, bars, 64, 3))
     for a, b in black:
         frames[a:b] = 0
     wave = rng.normal(0, 0.01, int(seconds * sr)).astype(np.float32)
     c = int(click_s * sr)
-    wave[c:c + 160] += 0.8 * np.sin(2 * np.pi * 3000 * np.arange(160) / sr)
+    wave[c : c + 160] += 0.8 * np.sin(2 * np.pi * 3000 * np.arange(160) / sr)
     write_lossless_video(path, frames, fps, wave[None], sr)
     return frames
 
@@ -130,14 +187,18 @@ def test_sample_v2_black_frames_trim_the_window_and_keep_sync(tmp_path):
     _click_clip(tmp_path / "c.mkv", click_s=1.0)
     cfg = _cfg(size=[64, 48], stabilize={"enabled": False})
     probed = probe_manifest(_manifest([tmp_path / "c.mkv"]), modality="audiovisual", progress=False)
-    index = write_shards(probed, tmp_path / "tars", tmp_path / "i.parquet", cfg=cfg, modality="audiovisual",
-                         progress=False)
+    index = write_shards(
+        probed, tmp_path / "tars", tmp_path / "i.parquet", cfg=cfg, modality="audiovisual", progress=False
+    )
     assert index["status"].tolist() == ["ok"] and index["n_dropped_frames"].tolist() == [9]
     s = load_samples(tmp_path / "tars")[0]
     m = s["meta"]
     assert m["format_version"] == 2 and all(k in m for k in V2_KEYS)
     assert [(d["start"], d["end"], d["reason"]) for d in m["dropped_frames"]] == [
-        (0, 4, "black_lead_in"), (14, 16, "black_interior"), (37, 40, "black_lead_out")]
+        (0, 4, "black_lead_in"),
+        (14, 16, "black_interior"),
+        (37, 40, "black_lead_out"),
+    ]
     assert m["dropped_frames"][1]["t_start"] == 14 / 16 and m["dropped_frames"][1]["t_end"] == 1.0
     assert (m["t_start_listed"], m["t_start"]) == (0.0, 0.25) and m["t_end"] == 37 / 16
     assert m["n_frames"] == 31 and s["frames"].shape == (31, 48, 64, 3)
@@ -157,10 +218,12 @@ def test_sample_v2_black_frames_trim_the_window_and_keep_sync(tmp_path):
 def test_all_black_window_is_a_reason_and_bars_are_cropped(tmp_path):
     _click_clip(tmp_path / "black.mkv", seconds=1.0, black=((0, 16),))
     _click_clip(tmp_path / "bars.mkv", seconds=1.0, black=(), bars=8)
-    probed = probe_manifest(_manifest([tmp_path / "black.mkv", tmp_path / "bars.mkv"]), modality="audiovisual",
-                            progress=False)
-    index = write_shards(probed, tmp_path / "tars", tmp_path / "i.parquet", cfg=_cfg(), modality="audiovisual",
-                         progress=False)
+    probed = probe_manifest(
+        _manifest([tmp_path / "black.mkv", tmp_path / "bars.mkv"]), modality="audiovisual", progress=False
+    )
+    index = write_shards(
+        probed, tmp_path / "tars", tmp_path / "i.parquet", cfg=_cfg(), modality="audiovisual", progress=False
+    )
     assert index["status"].tolist() == ["all_black", "ok"]
     assert "black" in index["reason"].iloc[0]
     m = load_samples(tmp_path / "tars")[0]["meta"]
@@ -175,18 +238,36 @@ def test_jpeg_frames_overrides_and_determinism_through_the_cli(tmp_path):
 
     _click_clip(tmp_path / "a.mkv", black=((0, 2),), bars=6)
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    cfg["datasets"]["raw"] = {"format": "folder", "source": str(tmp_path), "modality": "audiovisual",
-                              "shard": {"frame_codec": "jpeg", "borders": {"enabled": False},
-                                        "black_frames": {"enabled": False}, "stabilize": {"enabled": False},
-                                        "flow": {"algorithm": "farneback"}}}
+    cfg["datasets"]["raw"] = {
+        "format": "folder",
+        "source": str(tmp_path),
+        "modality": "audiovisual",
+        "shard": {
+            "frame_codec": "jpeg",
+            "borders": {"enabled": False},
+            "black_frames": {"enabled": False},
+            "stabilize": {"enabled": False},
+            "flow": {"algorithm": "farneback"},
+        },
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     probed = probe_manifest(_manifest([tmp_path / "a.mkv"]), modality="audiovisual", progress=False)
     probed.to_parquet(tmp_path / "m.parquet")
     digests = []
     for name in ("raw", "raw", ""):
         out = tmp_path / f"out{len(digests)}"
-        args = ["shard", str(tmp_path / "m.parquet"), "-o", str(out), "--index", str(tmp_path / "i.parquet"),
-                "--config", str(tmp_path / "c.yaml"), "--workers", "1"] + (["--dataset", name] if name else [])
+        args = [
+            "shard",
+            str(tmp_path / "m.parquet"),
+            "-o",
+            str(out),
+            "--index",
+            str(tmp_path / "i.parquet"),
+            "--config",
+            str(tmp_path / "c.yaml"),
+            "--workers",
+            "1",
+        ] + (["--dataset", name] if name else [])
         assert main(args) == 0
         digests.append(hashlib.sha256((out / "shard-000000.tar").read_bytes()).hexdigest())
     assert digests[0] == digests[1] != digests[2]
@@ -198,14 +279,29 @@ def test_jpeg_frames_overrides_and_determinism_through_the_cli(tmp_path):
     assert raw["frames"].shape == (40, 30, 40, 3) and raw["frames"][0].max() < 30  # the black frame is kept
     assert processed["meta"]["crop_box"] == [0, 6, 64, 42] and processed["meta"]["n_frames"] == 38
     with pytest.raises(SystemExit, match="nope"):
-        main(["shard", str(tmp_path / "m.parquet"), "-o", str(tmp_path / "x"), "--index", str(tmp_path / "x.parquet"),
-              "--config", str(tmp_path / "c.yaml"), "--dataset", "nope"])
+        main(
+            [
+                "shard",
+                str(tmp_path / "m.parquet"),
+                "-o",
+                str(tmp_path / "x"),
+                "--index",
+                str(tmp_path / "x.parquet"),
+                "--config",
+                str(tmp_path / "c.yaml"),
+                "--dataset",
+                "nope",
+            ]
+        )
 
 
 def test_real_clips_v2(realdata, tmp_path):
     clips = realdata / "clips"
-    probed = probe_manifest(_manifest([clips / "chaplin.mp4", clips / "nasa_13013.mp4"], {0: (0.0, 3.0), 1: (0.0, 3.0)}),
-                            modality="audiovisual", progress=False)
+    probed = probe_manifest(
+        _manifest([clips / "chaplin.mp4", clips / "nasa_13013.mp4"], {0: (0.0, 3.0), 1: (0.0, 3.0)}),
+        modality="audiovisual",
+        progress=False,
+    )
     write_shards(probed, tmp_path / "tars", tmp_path / "i.parquet", cfg=_cfg(), modality="audiovisual", progress=False)
     samples = {s["meta"]["source"]: s["meta"] for s in load_samples(tmp_path / "tars")}
     chaplin, nasa = samples["chaplin.mp4"], samples["nasa_13013.mp4"]

@@ -30,8 +30,10 @@ def _stored_motion(spec: VideoSpec, size: tuple[int, int] = (40, 30), fps: float
     idx = np.minimum(np.floor(np.arange(n_out) * spec.fps / fps + 1e-9).astype(int), spec.n_frames - 1)
     yy, xx = np.mgrid[0:ch:8, 0:cw:8]
     P = np.stack([xx.ravel(), yy.ravel(), np.ones(xx.size)])
-    d = [np.linalg.norm((M[idx[k + 1]] @ np.linalg.inv(M[idx[k]]) @ P - P)[:2], axis=0).mean() * scale
-         for k in range(n_out - 1)]
+    d = [
+        np.linalg.norm((M[idx[k + 1]] @ np.linalg.inv(M[idx[k]]) @ P - P)[:2], axis=0).mean() * scale
+        for k in range(n_out - 1)
+    ]
     return float(np.median(d))
 
 
@@ -41,11 +43,23 @@ def test_default_prevalences_follow_seed_002() -> None:
     bars = np.mean([bool(s.letterbox or s.pillarbox) for s in specs])
     camera = np.mean([s.camera != "none" for s in specs])
     assert bars == pytest.approx(0.46, abs=0.06) and camera == pytest.approx(0.73, abs=0.06)
-    assert DEFAULTS["p_camera"] == 0.73 and 1 - (1 - DEFAULTS["p_letterbox"]) * (1 - DEFAULTS["p_pillarbox"]) == \
-        pytest.approx(0.46, abs=0.005)
-    pre = [j["spec"] for j in plan({"pretrain_videos": 300, "n_bad": 0, "action_groups_per_class": 3,
-                                    "action_clips_per_group": 1, "sound_clips_per_class": 5}, seed=0)
-           if j["set"] == "pretrain"]
+    assert DEFAULTS["p_camera"] == 0.73 and 1 - (1 - DEFAULTS["p_letterbox"]) * (
+        1 - DEFAULTS["p_pillarbox"]
+    ) == pytest.approx(0.46, abs=0.005)
+    pre = [
+        j["spec"]
+        for j in plan(
+            {
+                "pretrain_videos": 300,
+                "n_bad": 0,
+                "action_groups_per_class": 3,
+                "action_clips_per_group": 1,
+                "sound_clips_per_class": 5,
+            },
+            seed=0,
+        )
+        if j["set"] == "pretrain"
+    ]
     assert np.mean([bool(s.letterbox or s.pillarbox) for s in pre]) == pytest.approx(0.46, abs=0.08)
     assert np.mean([s.camera != "none" for s in pre]) == pytest.approx(0.73, abs=0.08)
 
@@ -63,8 +77,9 @@ def test_pans_and_zooms_are_visible_at_the_stored_size() -> None:
 
 def test_pan_is_seen_by_flow_at_40x30_and_16fps() -> None:
     """Render a pan, shrink it to the stored size and rate, and measure it with the shards' flow."""
-    spec = VideoSpec(cls="spin", seed=4, width=320, height=240, fps=24.0, duration=2.0, camera="pan",
-                     camera_speed=0.3, texture=25)
+    spec = VideoSpec(
+        cls="spin", seed=4, width=320, height=240, fps=24.0, duration=2.0, camera="pan", camera_speed=0.3, texture=25
+    )
     frames, _, _, gt = render(spec)
     idx = np.floor(np.arange(int(2.0 * 16)) * 24 / 16).astype(int)
     small = np.stack([cv2.resize(frames[i], (40, 30), interpolation=cv2.INTER_AREA) for i in idx])
@@ -82,29 +97,34 @@ def test_tilt_down_and_zoom_in_conventions() -> None:
     pans = [s for s in base if s.camera == "pan"]
     assert np.mean([s.tilt_down for s in pans]) == pytest.approx(0.8, abs=0.1)
     other = _specs(400, p_camera=1.0, p_tilt_down=0.2)
-    assert [dataclasses.replace(s, tilt_down=True) for s in base] == [dataclasses.replace(s, tilt_down=True) for s in other]
+    assert [dataclasses.replace(s, tilt_down=True) for s in base] == [
+        dataclasses.replace(s, tilt_down=True) for s in other
+    ]
     pan = dataclasses.replace(pans[0], duration=2.0)
     for down in (True, False):
         s = dataclasses.replace(pan, tilt_down=down)
         dy = np.diff(_camera_path(s, *s.content_size)[:, 1])
-        assert (np.all(dy < 0) if down else np.all(dy > 0))  # tilting down moves the picture up
+        assert np.all(dy < 0) if down else np.all(dy > 0)  # tilting down moves the picture up
     zoom = next(s for s in base if s.camera == "zoom")
     for zin in (True, False):
         scale = _camera_path(dataclasses.replace(zoom, zoom_in=zin), *zoom.content_size)[:, 2]
-        assert (np.all(np.diff(scale) > 0) if zin else np.all(np.diff(scale) < 0))
+        assert np.all(np.diff(scale) > 0) if zin else np.all(np.diff(scale) < 0)
 
 
 def _best_shift(a: np.ndarray, b: np.ndarray, axis: int, max_shift: int = 12) -> int:
     """The integer shift s (wrapping along ``axis``) minimising |roll(a, s) - b|."""
-    errs = {s: float(np.abs(np.roll(a.astype(float), s, axis=axis) - b).mean()) for s in range(-max_shift, max_shift + 1)}
+    errs = {
+        s: float(np.abs(np.roll(a.astype(float), s, axis=axis) - b).mean()) for s in range(-max_shift, max_shift + 1)
+    }
     return min(errs, key=errs.__getitem__)
 
 
 def test_bars_are_not_black_and_roll_one_way() -> None:
     """Letterbox residual rolls right, pillarbox residual rolls down, by bar_drift * H / fps px per
     frame: the reversed video rolls the other way. With bar_drift 0 the residual does not move."""
-    spec = VideoSpec(cls="bounce", seed=9, width=320, height=240, fps=25.0, duration=1.0, letterbox=32, pillarbox=32,
-                     bar_drift=0.5)
+    spec = VideoSpec(
+        cls="bounce", seed=9, width=320, height=240, fps=25.0, duration=1.0, letterbox=32, pillarbox=32, bar_drift=0.5
+    )
     frames, _, _, gt = render(spec)
     step = 0.5 * 240 / 25  # 4.8 px per frame
     top = frames[:, :32, :, 0].astype(float)  # (T, 32, W): along x
@@ -114,8 +134,10 @@ def test_bars_are_not_black_and_roll_one_way() -> None:
     shifts_left = [_best_shift(left[t], left[t + 5], axis=0, max_shift=40) for t in range(0, 15, 5)]
     assert all(abs(s - 5 * step) <= 1.5 for s in shifts_top), shifts_top  # rightwards
     assert all(abs(s - 5 * step) <= 1.5 for s in shifts_left), shifts_left  # downwards
-    assert gt["bar_drift_px_s"] == pytest.approx(120.0) and gt["bar_drift_direction"] == {"letterbox": "right",
-                                                                                          "pillarbox": "down"}
+    assert gt["bar_drift_px_s"] == pytest.approx(120.0) and gt["bar_drift_direction"] == {
+        "letterbox": "right",
+        "pillarbox": "down",
+    }
     still, *_ = render(dataclasses.replace(spec, bar_drift=0.0))
     assert _best_shift(still[0, :32, :, 0], still[5, :32, :, 0].astype(float), axis=1) == 0
     assert not np.array_equal(still[0, :32], still[1, :32])  # fresh grain every frame
@@ -126,8 +148,18 @@ def test_seeded_and_recorded_in_ground_truth(tmp_path) -> None:
     from avbench.synthesize import write_dataset
     import csv
 
-    cfg = {"pretrain_videos": 6, "action_groups_per_class": 3, "action_clips_per_group": 1, "sound_clips_per_class": 5,
-           "n_classes": 2, "n_bad": 0, "duration_s": [1, 1], "sizes": [[64, 48]], "p_camera": 1.0, "p_letterbox": 1.0}
+    cfg = {
+        "pretrain_videos": 6,
+        "action_groups_per_class": 3,
+        "action_clips_per_group": 1,
+        "sound_clips_per_class": 5,
+        "n_classes": 2,
+        "n_bad": 0,
+        "duration_s": [1, 1],
+        "sizes": [[64, 48]],
+        "p_camera": 1.0,
+        "p_letterbox": 1.0,
+    }
     write_dataset(tmp_path, cfg, seed=3, progress=False)
     rows = list(csv.DictReader(open(tmp_path / "pretrain" / "ground_truth.csv")))
     assert all(float(r["bar_drift"]) > 0 for r in rows)

@@ -32,9 +32,18 @@ from avbench.synthesize import (
 
 
 def _spec(cls: str, seed: int = 0, **kw: object) -> VideoSpec:
-    base = dict(duration_s=(2.0, 2.0), fps=(25,), sizes=((160, 120),), p_letterbox=0.0,
-                p_pillarbox=0.0, p_black_frames=0.0, p_camera=0.0, p_distractor=0.0,
-                p_silent=0.0, p_no_audio=0.0)
+    base = dict(
+        duration_s=(2.0, 2.0),
+        fps=(25,),
+        sizes=((160, 120),),
+        p_letterbox=0.0,
+        p_pillarbox=0.0,
+        p_black_frames=0.0,
+        p_camera=0.0,
+        p_distractor=0.0,
+        p_silent=0.0,
+        p_no_audio=0.0,
+    )
     base.update(kw)
     return sample_spec(np.random.default_rng(seed), cls, **base)  # type: ignore[arg-type]
 
@@ -80,11 +89,11 @@ def test_events_fire_sound_at_event_samples(cls: str) -> None:
     # events heard: quiet just before (except when a previous sound still rings), loud right after
     for e, s in zip(events, gt["event_samples"]):
         assert s == round(e * sr)
-        after = env[s:s + int(0.003 * sr)]
+        after = env[s : s + int(0.003 * sr)]
         assert after.max() > thr, (cls, e)
     # the first event's onset is exactly at its sample (silence before it)
     s0 = gt["event_samples"][0]
-    onset = s0 - int(0.01 * sr) + int(np.argmax(env[s0 - int(0.01 * sr):s0 + int(0.01 * sr)] > thr))
+    onset = s0 - int(0.01 * sr) + int(np.argmax(env[s0 - int(0.01 * sr) : s0 + int(0.01 * sr)] > thr))
     assert abs(onset - s0) <= int(0.003 * sr), (cls, onset, s0)
 
 
@@ -109,11 +118,11 @@ def test_bars_are_noisy_dark_grey_with_ground_truth_width() -> None:
     frames, _, _, gt = render(spec)
     lb, pb = spec.letterbox, spec.pillarbox
     H, W = spec.height, spec.width
-    for bar in (frames[:, :lb], frames[:, H - lb:], frames[:, :, :pb], frames[:, :, W - pb:]):
+    for bar in (frames[:, :lb], frames[:, H - lb :], frames[:, :, :pb], frames[:, :, W - pb :]):
         assert bar.max() <= 25 and bar.mean() > 5  # dark grey noise, not pure black
         assert bar.std() > 3
         assert not np.array_equal(bar[0], bar[1])  # changes every frame
-    inner = frames[:, lb:H - lb, pb:W - pb]
+    inner = frames[:, lb : H - lb, pb : W - pb]
     # the picture's first rows/columns are not bar-like
     assert inner[:, 0].mean() > 25 or inner[:, :, 0].mean() > 25
     assert gt["content_box"] == [pb, lb, W - pb, H - lb]
@@ -127,7 +136,7 @@ def test_black_frames_and_camera_ground_truth() -> None:
     assert frames[: spec.black_lead_in].max() == 0
     assert frames[spec.black_lead_in].max() > 0
     if spec.black_lead_out:
-        assert frames[T - spec.black_lead_out:].max() == 0
+        assert frames[T - spec.black_lead_out :].max() == 0
     assert len(gt["camera_path"]) == T and len(gt["camera_affine"]) == T
     assert spec.camera in ("pan", "zoom", "shake")
 
@@ -216,11 +225,21 @@ def test_appearance_independent_of_class() -> None:
 
 
 TINY = {
-    "n_classes": 2, "pretrain_videos": 6, "action_groups_per_class": 3,
-    "action_clips_per_group": 1, "sound_clips_per_class": 5, "duration_s": [1, 2],
-    "sizes": [[96, 72]], "containers": {"mp4": 1, "webm": 1, "mkv": 1, "avi": 1},
-    "p_letterbox": 0.5, "p_pillarbox": 0.5, "p_black_frames": 0.5, "p_camera": 0.5,
-    "p_distractor": 0.5, "n_bad": 3, "sound_duration_s": 1.0,
+    "n_classes": 2,
+    "pretrain_videos": 6,
+    "action_groups_per_class": 3,
+    "action_clips_per_group": 1,
+    "sound_clips_per_class": 5,
+    "duration_s": [1, 2],
+    "sizes": [[96, 72]],
+    "containers": {"mp4": 1, "webm": 1, "mkv": 1, "avi": 1},
+    "p_letterbox": 0.5,
+    "p_pillarbox": 0.5,
+    "p_black_frames": 0.5,
+    "p_camera": 0.5,
+    "p_distractor": 0.5,
+    "n_bad": 3,
+    "sound_duration_s": 1.0,
 }
 
 
@@ -305,8 +324,7 @@ def test_dataset_plan_is_deterministic() -> None:
 
 
 def test_write_dataset_same_for_any_workers(tmp_path: Path) -> None:
-    cfg = {**TINY, "pretrain_videos": 3, "action_groups_per_class": 1, "sound_clips_per_class": 1,
-           "n_bad": 1}
+    cfg = {**TINY, "pretrain_videos": 3, "action_groups_per_class": 1, "sound_clips_per_class": 1, "n_bad": 1}
     write_dataset(tmp_path / "a", cfg, seed=9, progress=False, workers=1)
     write_dataset(tmp_path / "b", cfg, seed=9, progress=False, workers=2)
     fa = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
@@ -326,6 +344,7 @@ def test_render_audio_matches_render() -> None:
 def test_zoom_direction_knob() -> None:
     """``p_zoom_in``: the share of zooming cameras that zoom in; it changes nothing else, and its
     draw does not depend on the class."""
+
     def zooms(p: float, cls: str = "bounce") -> list[VideoSpec]:
         return [_spec(cls, 500 + i, p_camera=1.0, p_zoom_in=p) for i in range(300)]
 
