@@ -29,7 +29,7 @@ reconstructs better than the better baseline ("above chance" for a regression pr
 
 Deviations from the paper: a small ViT (:mod:`avbench.models.vit`: 128 wide, 4 blocks by default;
 ViT-S in the Kinetics config; the paper's main results are ViT-B), 3D separable instead of 1D
-sinusoidal positions, and the one optimiser of :func:`avbench.train.pretrain` (Adam at a
+sinusoidal positions, and the one optimiser of :func:`avbench.pretrain.pretrain` (Adam at a
 constant rate, coupled weight decay) instead of AdamW with warm-up and a cosine schedule.
 """
 

@@ -4,7 +4,7 @@ Tube masks mask the same spatial positions in every time slot at the requested s
 runs on the visible tokens only; tokens and reconstruction targets cut the same tubelets in the
 same order; a tiny run on fresh clips reconstructs the masked tubelets better than the two
 predictions that need no learning, and worse when each clip's visible tokens are swapped for
-another clip's (the decoder uses what the encoder saw); one epoch of :func:`avbench.train.pretrain`
+another clip's (the decoder uses what the encoder saw); one epoch of :func:`avbench.pretrain.pretrain`
 writes the held-out metrics and a checkpoint whose ViT evaluation reads."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from avbench.pretext import PRETEXTS, PretrainModel, to_tensors
 from avbench.pretext.base import derangement
 from avbench.pretext.videomae import VIDEOMAE_DEFAULTS, gather_tokens, n_masked, nearest_visible, targets, tube_mask
 from avbench.shards.loader import collate
-from avbench.train import pretrain
+from avbench.pretrain import pretrain
 
 H, W, T = 24, 32, 8
 VIT = {"patch": 4, "tubelet": 2, "dim": 32, "depth": 2, "heads": 2}
