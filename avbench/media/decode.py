@@ -6,7 +6,7 @@ Only the chosen source frames are converted, each once, by one FFmpeg filter gra
 (``crop, [transpose], scale=W:H:flags=area, format=rgb24``, see :mod:`avbench.media.geometry`),
 which costs about as much as decoding alone. While the frames go by, their luma (Y) planes are
 looked at where they are: black-frame flags for every chosen frame, and black-bar statistics on
-every 8th of the first ``border_probe_frames`` chosen frames (those are held, undecoded to RGB,
+every 8th of the first ``BorderSearch.probe_frames`` chosen frames (those are held, undecoded to RGB,
 until the crop is known, so that the crop happens at source resolution before scaling).
 
 Audio of the same file is decoded in the same demuxing pass, downmixed and resampled by FFmpeg's
@@ -65,6 +65,46 @@ class DecodedClip:
     video_stream: dict[str, Any] | None = None
     audio_stream: dict[str, Any] | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BorderSearch:
+    """Black-bar detection (:mod:`avbench.preprocess.borders`): rows and columns whose full-range
+    luma is at or below ``max_luma`` are bars, looked for on every ``every``-th of the first
+    ``probe_frames`` chosen frames; a crop keeping less than ``min_content`` of the picture is
+    refused. The shard config's ``borders`` section (:meth:`from_config`; None when disabled)."""
+
+    max_luma: float
+    every: int = 8
+    probe_frames: int = 128
+    min_content: float = 0.5
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> BorderSearch | None:
+        if not section["enabled"]:
+            return None
+        return cls(
+            max_luma=float(section["max_luma"]),
+            every=int(section["every"]),
+            probe_frames=int(section["probe_frames"]),
+            min_content=float(section["min_content"]),
+        )
+
+
+@dataclass(frozen=True)
+class BlackFrameTest:
+    """Black-frame flags (:mod:`avbench.preprocess.black_frames`): a frame is black when at least
+    ``min_fraction`` of its pixels have full-range luma at or below ``max_luma``. The shard
+    config's ``black_frames`` section (:meth:`from_config`; None when disabled)."""
+
+    max_luma: float
+    min_fraction: float = 0.98
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> BlackFrameTest | None:
+        if not section["enabled"]:
+            return None
+        return cls(max_luma=float(section["max_luma"]), min_fraction=float(section["min_fraction"]))
 
 
 # Containers round timestamps (Matroska and WebM to 1 ms): a frame stamped up to this much after a
@@ -166,23 +206,23 @@ class _FrameProcessor:
         stream: Any,
         size: tuple[int, int],
         resize: str,
-        border_luma: float | None,
-        border_every: int,
-        border_probe_frames: int,
-        border_min_content: float,
-        black_luma: float | None,
-        black_fraction: float,
+        borders: BorderSearch | None,
+        black: BlackFrameTest | None,
         timings: defaultdict[str, float],
     ) -> None:
         W, H = size
         self.timings = timings
         self.out = np.zeros((n_out, H, W, 3), np.uint8)
+        border_luma = borders.max_luma if borders is not None else None
+        black_luma = black.max_luma if black is not None else None
         self.black = np.zeros(n_out, bool) if black_luma is not None else None
         self.stream, self.size, self.resize = stream, (W, H), resize
-        self.border_luma, self.border_every = border_luma, max(1, int(border_every))
-        self.probe_frames = max(1, int(border_probe_frames)) if border_luma is not None else 1
-        self.border_min_content = border_min_content
-        self.black_luma, self.black_fraction = black_luma, black_fraction
+        self.border_luma = border_luma
+        self.border_every = max(1, int(borders.every)) if borders is not None else 8
+        self.probe_frames = max(1, int(borders.probe_frames)) if borders is not None else 1
+        self.border_min_content = borders.min_content if borders is not None else 0.5
+        self.black_luma = black_luma
+        self.black_fraction = black.min_fraction if black is not None else 0.98
         self.held: list[_Held] = []
         self.graph: av.filter.Graph | None = None
         self.geometry: Geometry | None = None
@@ -502,19 +542,15 @@ def decode_clip(
     video: bool = True,
     audio: bool = True,
     resize: str = "stretch",
-    border_luma: float | None = None,
-    border_every: int = 8,
-    border_probe_frames: int = 128,
-    border_min_content: float = 0.5,
-    black_luma: float | None = None,
-    black_fraction: float = 0.98,
+    borders: BorderSearch | None = None,
+    black: BlackFrameTest | None = None,
     skip_unneeded: bool = True,
 ) -> DecodedClip:
     """Decode ``[t_start, t_end)`` of ``path`` (``t_end=None``: to the end of the file).
 
     size: (W, H) of the stored frames; resize: ``stretch`` or ``cover`` (see
-    :mod:`avbench.media.geometry`). border_luma: full-range luma at or below which rows/columns
-    are bars (None: no border detection); black_luma / black_fraction: black-frame test (None: off).
+    :mod:`avbench.media.geometry`). borders: the black-bar search (None: no border detection);
+    black: the black-frame test (None: off).
     skip_unneeded: let the decoder drop the non-reference frames that no output frame shows
     (:class:`_SkipPlanner`; the output is the same, bit for bit).
     """
@@ -539,12 +575,8 @@ def decode_clip(
                 stream=vs,
                 size=size,
                 resize=resize,
-                border_luma=border_luma,
-                border_every=border_every,
-                border_probe_frames=border_probe_frames,
-                border_min_content=border_min_content,
-                black_luma=black_luma,
-                black_fraction=black_fraction,
+                borders=borders,
+                black=black,
                 timings=timings,
             )
             vcol = _VideoCollector(_frame_times(t_start, t_end, fps), t_end, proc)

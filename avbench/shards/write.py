@@ -193,9 +193,8 @@ def _decode_window(
 ) -> DecodedClip:
     """Stage 1: decode the window at ``fps`` and ``size`` (bars found and cropped, black frames
     flagged when enabled) and its audio (``avbench.media.decode``)."""
-    from avbench.media.decode import decode_clip
+    from avbench.media.decode import BlackFrameTest, BorderSearch, decode_clip
 
-    bcfg, kcfg = cfg["borders"], cfg["black_frames"]
     return decode_clip(
         row["path"],
         t_start=t_listed,
@@ -206,12 +205,8 @@ def _decode_window(
         video=video,
         audio=True,
         resize=cfg["resize"],
-        border_luma=float(bcfg["max_luma"]) if bcfg["enabled"] else None,
-        border_every=int(bcfg["every"]),
-        border_probe_frames=int(bcfg["probe_frames"]),
-        border_min_content=float(bcfg["min_content"]),
-        black_luma=float(kcfg["max_luma"]) if kcfg["enabled"] else None,
-        black_fraction=float(kcfg["min_fraction"]),
+        borders=BorderSearch.from_config(cfg["borders"]),
+        black=BlackFrameTest.from_config(cfg["black_frames"]),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avbench.media.decode import decode_clip
+from avbench.media.decode import BlackFrameTest, BorderSearch, decode_clip
 from avbench.preprocess.black_frames import is_black, plan_black_frames
 from avbench.synthesize import make_tone_clip, render, sample_spec, write_lossless_video, write_video
 
@@ -34,7 +34,7 @@ def test_is_black_tolerates_noise_but_not_content():
 
 def test_clip_with_known_black_frames(tmp_path):
     clip = make_tone_clip(tmp_path / "b.mkv", seconds=2.0, fps=16, size=(64, 48), black_frames=(3, 2))
-    out = decode_clip(str(clip["path"]), fps=16, size=(64, 48), black_luma=32)
+    out = decode_clip(str(clip["path"]), fps=16, size=(64, 48), black=BlackFrameTest(32))
     assert np.flatnonzero(out.black).tolist() == [0, 1, 2, 30, 31]
     plan = plan_black_frames(out.black)
     assert plan.dropped == [(0, 3, "black_lead_in"), (30, 32, "black_lead_out")]
@@ -46,7 +46,7 @@ def test_interior_black_frames_on_a_lossy_clip(tmp_path):
     frames[10:14] = 0
     path = tmp_path / "gap.mp4"
     write_video(path, frames, 16, clip["audio"], 16000)
-    out = decode_clip(str(path), fps=16, size=(64, 48), black_luma=32, audio=False)
+    out = decode_clip(str(path), fps=16, size=(64, 48), black=BlackFrameTest(32), audio=False)
     assert plan_black_frames(out.black).dropped == [(10, 14, "black_interior")]
 
 
@@ -58,7 +58,7 @@ def test_synthetic_world_black_frames_match_the_ground_truth(tmp_path, seed):
     assert gt["black_frames"]
     path = tmp_path / "w.mp4"
     write_video(path, frames, spec.fps, audio, spec.sample_rate)
-    out = decode_clip(str(path), fps=16, size=(40, 30), border_luma=32, black_luma=32, audio=False)
+    out = decode_clip(str(path), fps=16, size=(40, 30), borders=BorderSearch(32), black=BlackFrameTest(32), audio=False)
     # output frame k shows source frame floor(k * fps_src / 16): it is black iff that frame is
     src = np.floor(np.arange(len(out.black)) * spec.fps / 16 + 1e-9).astype(int)
     expected = np.zeros(len(out.black), bool)
@@ -71,5 +71,5 @@ def test_lossless_black_frames_are_exactly_found(tmp_path):
     frames = np.full((20, 32, 48, 3), 120, np.uint8)
     frames[0] = frames[7] = frames[19] = 0
     write_lossless_video(tmp_path / "l.mkv", frames, 16)
-    out = decode_clip(str(tmp_path / "l.mkv"), fps=16, size=(48, 32), black_luma=32, audio=False)
+    out = decode_clip(str(tmp_path / "l.mkv"), fps=16, size=(48, 32), black=BlackFrameTest(32), audio=False)
     assert np.flatnonzero(out.black).tolist() == [0, 7, 19]

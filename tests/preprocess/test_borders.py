@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avbench.media.decode import decode_clip
+from avbench.media.decode import BlackFrameTest, BorderSearch, decode_clip
 from avbench.preprocess.borders import bars_of, detect_borders, raw_luma_threshold
 from avbench.synthesize import make_tone_clip, render, sample_spec, write_video
 
@@ -52,7 +52,7 @@ def test_limited_range_threshold():
 
 def test_clip_with_bars_of_known_width(tmp_path):
     clip = make_tone_clip(tmp_path / "bars.mp4", seconds=1.0, size=(160, 120), bars=(14, 22), lossless=False)
-    out = decode_clip(str(clip["path"]), fps=16, size=(80, 60), border_luma=32, audio=False)
+    out = decode_clip(str(clip["path"]), fps=16, size=(80, 60), borders=BorderSearch(32), audio=False)
     assert out.crop_box is not None
     assert np.abs(np.array(out.crop_box) - np.array([22, 14, 138, 106])).max() <= 2
     # no bar is left in the stored frames: every edge column/row is as bright as the picture
@@ -75,7 +75,7 @@ def test_synthetic_world_bars_match_the_ground_truth(tmp_path, seed):
     frames, audio, _, gt = render(spec)
     path = tmp_path / "w.mp4"
     write_video(path, frames, spec.fps, audio, spec.sample_rate)
-    out = decode_clip(str(path), fps=16, size=(40, 30), border_luma=32, black_luma=32, audio=False)
+    out = decode_clip(str(path), fps=16, size=(40, 30), borders=BorderSearch(32), black=BlackFrameTest(32), audio=False)
     assert np.abs(np.array(out.crop_box) - np.array(gt["content_box"])).max() <= 2, (out.crop_box, gt["content_box"])
 
 
@@ -86,7 +86,7 @@ def test_real_pillarboxed_film(realdata):
         t_end=4.0,
         fps=16,
         size=(40, 30),
-        border_luma=32,
+        borders=BorderSearch(32),
         audio=False,
     )
     x0, y0, x1, y1 = out.crop_box
