@@ -409,7 +409,10 @@ def cmd_findings(a: argparse.Namespace) -> int:
     n_boot = a.bootstrap or int(cfg["evaluate"]["bootstrap"])
     boot = Bootstrap(pd.read_parquet(a.units), n=n_boot, seed=int(cfg["seed"]))
     cues = cue_units(gather_predictions(a.cue_predictions)) if a.cue_predictions else None
-    df = Checker(boot, run_table(cfg), read_metrics(a.metrics), metric=a.metric, cue_units=cues).all()
+    propagation = pd.read_csv(a.propagation) if a.propagation else None
+    df = Checker(
+        boot, run_table(cfg), read_metrics(a.metrics), metric=a.metric, cue_units=cues, propagation=propagation
+    ).all()
     with atomic_path(a.output, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False)
     section = render_markdown(df)
@@ -893,6 +896,11 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=None,
         help="predictions of the paired arrow-of-time cue test (results/aot_cues/*.predictions.parquet)",
+    )
+    s.add_argument(
+        "--propagation",
+        default=None,
+        help="the mask-propagation table (results/tables/propagation.csv): tracking methods vs random features",
     )
     s.add_argument("--metric", default="video_acc")
     s.add_argument("--bootstrap", type=int, default=0, help="resamples (default: evaluate.bootstrap)")

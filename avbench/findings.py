@@ -25,7 +25,10 @@ Findings (seed documents in ``shared/seeds``):
   accuracy on the same held-out videos when the bars are removed / the camera is stabilized;
 - ``beats_control`` (issue 11): every pretext run > the random-target control of the same budget;
 - ``ssl_beats_handcrafted`` (issue 15): every self-supervised run > each handcrafted external encoder
-  (``external`` without ``pretrained_on``: MFCC statistics, the motion histogram) on the sets both score.
+  (``external`` without ``pretrained_on``: MFCC statistics, the motion histogram) on the sets both score;
+- ``tracking_beats_random_features`` (001): the correspondence methods (colorization as tracking,
+  cycle-consistent tracking) propagate object masks better than random features (J&F of mask
+  propagation, paired over sequences; from the propagation table, when the stage ran).
 
 External encoders (method ``external``) are never counted as self-supervised runs.
 """
@@ -48,6 +51,7 @@ NOT_SSL = (*REFERENCES, CONTROL, EXTERNAL)  # methods that are not a self-superv
 TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
 SEED_001 = ("sorting", "jigsaw", "speed")  # the temporal pretexts that seed 001 surveys
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
+CORRESPONDENCE = ("colorization", "crw")  # tracking-style methods (seed 001), scored by mask propagation
 COLUMNS = [
     "finding",
     "claim",
@@ -88,8 +92,10 @@ class Checker:
         *,
         metric: str = "video_acc",
         cue_units: pd.DataFrame | None = None,
+        propagation: pd.DataFrame | None = None,
     ) -> None:
         self.boot, self.runs, self.metric = boot, runs, metric
+        self.propagation = propagation
         self.metrics = metrics or {}
         self.cue_units = cue_units
         have = pd.DataFrame(boot.groups(), columns=["method", "encoder", "downstream", "protocol", "metric"])
@@ -436,6 +442,43 @@ class Checker:
                     continue
                 yield from self.versus("ssl_beats_handcrafted", f"{r} ({m}) > the handcrafted {h}", "issue 15", r, h)
 
+    def tracking(self) -> Iterator[dict[str, Any]]:
+        """Mask propagation's paired J&F difference of each correspondence run to the reference run
+        (random init) of :func:`avbench.evaluate.propagation.propagation_table`."""
+        t = self.propagation
+        if t is None or t.empty or "jf_diff" not in t.columns:
+            return
+        for _, r in t.iterrows():
+            ref = r.get("reference")
+            if not isinstance(ref, str) or _method(self.runs, str(r["run"])) not in CORRESPONDENCE:
+                continue
+            if _method(self.runs, ref) != "scratch" or not np.isfinite(float(r["jf_diff"])):
+                continue
+            lo, hi = float(r["jf_diff_lo"]), float(r["jf_diff_hi"])
+            ref_jf = float(t.loc[t["run"] == ref, "jf_mean"].iloc[0]) if (t["run"] == ref).any() else np.nan
+            yield {
+                "finding": "tracking_beats_random_features",
+                "claim": "a tracking-style method propagates object masks better than random features",
+                "seed_doc": "001",
+                "measure": "propagation",
+                "a": r["run"],
+                "b": ref,
+                "encoder": "video",
+                "downstream": r["downstream"],
+                "protocol": "propagation",
+                "metric": "jf_mean",
+                "a_mean": 100 * float(r["jf_mean"]),
+                "b_mean": 100 * ref_jf,
+                "diff": 100 * float(r["jf_diff"]),
+                "lo": 100 * lo,
+                "hi": 100 * hi,
+                "a_seeds": 1,
+                "b_seeds": 1,
+                "videos": int(r["sequences"]),
+                "verdict": verdict(lo, hi),
+                "note": "interval over the set's sequences (first seed of each run)",
+            }
+
     def all(self) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
         for part in (
@@ -450,6 +493,7 @@ class Checker:
             self.aot_cues,
             self.control,
             self.ssl_vs_handcrafted,
+            self.tracking,
         ):
             rows += list(part())
         df = pd.DataFrame(rows, columns=COLUMNS)

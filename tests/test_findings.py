@@ -243,3 +243,36 @@ def test_encoder_hash_of_encoders_with_batchnorm_counters():
     with torch.no_grad():
         next(enc.parameters()).add_(1.0)
     assert encoder_hash({**ck, "encoders": {"video": enc.state_dict()}}, "video") != h
+
+
+def test_tracking_methods_are_scored_from_the_propagation_table_against_random_init():
+    from avbench.evaluate.propagation import per_object_frame, propagation_table
+
+    runs = pd.DataFrame(
+        [
+            {"run": "scratch", "method": "scratch"},
+            {"run": "col", "method": "colorization"},
+            {"run": "av", "method": "avts"},
+        ]
+    )
+    rng = np.random.default_rng(0)
+    seqs = [f"s{i}" for i in range(16)]
+
+    def objs(mean: float) -> pd.DataFrame:
+        return per_object_frame({s: {1: {"j": mean + 0.05 * rng.uniform(), "f": mean}} for s in seqs})
+
+    table = propagation_table(
+        {"scratch": objs(0.2), "col": objs(0.6), "av": objs(0.7), "pixels": objs(0.9)},
+        dataset="davis_synth",
+        reference="scratch",
+    )
+    f = Checker(Bootstrap(units(pd.DataFrame()), n=200), runs, propagation=table).all()
+    rows = f[f["finding"] == "tracking_beats_random_features"]
+    # the correspondence method only (not avts, not a baseline), against the random-init reference
+    assert rows["a"].tolist() == ["col"] and rows["b"].tolist() == ["scratch"]
+    r = rows.iloc[0]
+    assert r["verdict"] == "reproduced" and r["lo"] > 0 and r["seed_doc"] == "001" and r["videos"] == 16
+    assert r["a_mean"] - r["b_mean"] == pytest.approx(r["diff"], abs=0.02)
+    assert not (
+        Checker(Bootstrap(units(pd.DataFrame()), n=200), runs).all()["finding"] == "tracking_beats_random_features"
+    ).any()

@@ -200,6 +200,8 @@ def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     ptable = pd.read_csv(tmp_path / "results" / "tables" / "propagation.csv").set_index("run")
     assert set(ptable.index) == {"scratch", "colorization", "avts_curriculum", "pixels", "copy_first"}
     assert ptable.loc["colorization", "reference"] == "scratch" and ptable["jf_mean"].between(0, 1).all()
+    track = findings[findings["finding"] == "tracking_beats_random_features"]
+    assert track["a"].tolist() == ["colorization"] and track["b"].tolist() == ["scratch"]
     # The seeds' tables this config gives, regenerated from the rows.
     tables = tmp_path / "results" / "tables"
     assert sorted(p.stem for p in tables.glob("*.csv")) == sorted(

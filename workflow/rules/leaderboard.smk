@@ -29,6 +29,7 @@ rule findings:
         intervals="results/leaderboard.intervals.csv",
         metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
         cues=aot_cue_predictions(),
+        propagation=["results/tables/propagation.csv"] if PROPAGATION["enabled"] else [],
     output:
         csv=report("results/findings.csv", caption="../report/findings.rst", category="Findings"),
         md=report("results/leaderboard.md", caption="../report/leaderboard_md.rst", category="Leaderboard"),
@@ -39,9 +40,11 @@ rule findings:
     params:
         config_file=EFFECTIVE_CONFIG,
         cues=lambda wc, input: ["--cue-predictions", *input.cues] if input.cues else [],
+        propagation=lambda wc, input: ["--propagation", *input.propagation] if input.propagation else [],
     shell:
         "avbench findings --units {input.units:q} --leaderboard {input.leaderboard:q} --intervals {input.intervals:q} "
-        "--config {params.config_file:q} --metrics {input.metrics:q} {params.cues:q} -o {output.csv:q} "
+        "--config {params.config_file:q} --metrics {input.metrics:q} {params.cues:q} {params.propagation:q} "
+        "-o {output.csv:q} "
         "--markdown {output.md:q} > {log:q} 2>&1"
 
 
