@@ -166,3 +166,33 @@ def test_no_image_findings_without_image_runs():
         Bootstrap(units(_predictions({k: v for k, v in ACC.items() if k in set(no_image["run"])})), n=200), no_image
     ).all()
     assert not f["finding"].isin(["image_pretext_beats_scratch", "multitask_beats_best_single"]).any()
+
+
+def test_image_runs_are_opt_in_and_the_overlay_adds_them():
+    from pathlib import Path
+
+    import yaml
+
+    from avbench.config import deep_merge, run_names, run_settings, validate
+    from avbench.pretext import PRETEXTS
+    from avbench.tables import run_table
+
+    repo = Path(__file__).resolve().parents[1]
+    raw = yaml.safe_load((repo / "config.yaml").read_text())
+    cfg = validate(raw)
+    image_runs = [r for r, e in cfg["pretrain"]["runs"].items() if str(e["method"]).startswith("image_")]
+    assert len(image_runs) == 8 and not set(image_runs) & set(run_names(cfg))
+    for r in run_names(cfg):  # the default runs: no image settings, no frame encoder
+        s = run_settings(cfg, r)
+        assert "image" not in s and s["video_backbone"] != "small2d", r
+    assert "image_pretexts" not in plan_tables(run_table(cfg), cfg["evaluate"]["protocols"])
+    over = yaml.safe_load((repo / "workflow" / "configs" / "image_pretexts.yaml").read_text())
+    merged = {**raw, "pretrain": {**raw["pretrain"], "methods": over["pretrain"]["methods"]}}
+    c2 = validate(deep_merge(merged, {}))
+    assert set(run_names(cfg)) < set(run_names(c2)) and set(image_runs) | {"scratch_2d", "supervised_2d"} <= set(
+        run_names(c2)
+    )
+    assert "image_pretexts" in plan_tables(run_table(c2), c2["evaluate"]["protocols"])
+    for r in image_runs:  # every image run builds its pretext from its settings
+        s = run_settings(c2, r)
+        PRETEXTS[s["method"]](s, n_classes=8, seed=0)
