@@ -14,6 +14,12 @@ Findings (seed documents in ``shared/seeds``):
   temporal pretexts, sorting, jigsaw and playback speed, are ``ssl_beats_scratch`` rows citing 001);
 - ``sorting_jigsaw_beat_shuffle_learn`` (001): sequence sorting and video jigsaw > shuffle & learn
   (their order tasks are harder than a binary "in order?"), when those runs are in the config;
+- ``image_pretext_beats_scratch`` (002): each image pretext at frame level (relative position,
+  colour, exemplar, rotation, and their multi-task combinations) > random init of the same frame
+  encoder (the scratch run with its video backbone; none: no row);
+- ``multitask_beats_best_single`` (002, Doersch & Zisserman 2017): a multi-task image run > the
+  best single-task run of its tasks (same backbone; the best chosen on the same test videos), per
+  set, linear and fine-tuned where both were;
 - ``supervised_beats_ssl`` (000, 003): supervised > the best self-supervised run;
 - ``avts_curriculum`` (000): curriculum >= hard negatives only, downstream and pretext;
 - ``xdc_beats_sdc`` / ``xdc_beats_mdc`` / ``xdc_beats_cdc`` (003), at the same k;
@@ -42,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from avbench.stats import Bootstrap, Estimate, difference, seed_estimate, verdict
-from avbench.tables import run_setting, runs_of
+from avbench.tables import IMAGE, IMAGE_TASK_NAMES, image_tasks, run_setting, runs_of
 
 REFERENCES = ("scratch", "supervised")
 CONTROL = "random_targets"
@@ -202,6 +208,9 @@ class Checker:
         return out
 
     # -- the findings --------------------------------------------------------------------------
+    def backbone(self, run: str) -> str:
+        return str(run_setting(self.runs, run, "video_backbone", ""))
+
     def ssl_vs_scratch(self) -> Iterator[dict[str, Any]]:
         scratch = runs_of(self.runs, ("scratch",))
         if not scratch:
@@ -209,6 +218,14 @@ class Checker:
         for r in self.runs["run"]:
             m = _method(self.runs, r)
             if m in NOT_SSL:
+                continue
+            if m in IMAGE:  # a frame encoder against random init of the same encoder only
+                same = [s for s in scratch if self.backbone(s) == self.backbone(r)]
+                if same:
+                    tasks = " + ".join(IMAGE_TASK_NAMES[t] for t in image_tasks(self.runs, r))
+                    yield from self.versus(
+                        "image_pretext_beats_scratch", f"{r} ({tasks}) > random init", "002", r, same[0]
+                    )
                 continue
             name = "temporal_order_beats_scratch" if m in TEMPORAL_ORDER else "ssl_beats_scratch"
             doc = "002" if m in TEMPORAL_ORDER or m == "aot" else ("001" if m in SEED_001 else "000, 003")
@@ -224,6 +241,40 @@ class Checker:
                 yield from self.versus(
                     "sorting_jigsaw_beat_shuffle_learn", f"{r} ({m}) > shuffle & learn ({base[0]})", "001", r, base[0]
                 )
+
+    def multitask_vs_single(self) -> Iterator[dict[str, Any]]:
+        """Each multi-task image run against the best single-task run of its tasks, per cell."""
+        singles = {
+            r: image_tasks(self.runs, r)[0]
+            for r in runs_of(self.runs, tuple(m for m in IMAGE if m != "image_multitask"))
+        }
+        for r in runs_of(self.runs, ("image_multitask",)):
+            tasks = image_tasks(self.runs, r)
+            mine = [s for s, t in singles.items() if t in tasks and self.backbone(s) == self.backbone(r)]
+            if len(tasks) < 2 or not mine:
+                continue
+            label = " + ".join(IMAGE_TASK_NAMES[t] for t in tasks)
+            for protocol in ("linear", "finetune"):
+                for enc, down in self.cells(r, protocol):
+                    cands = [(e.mean, s) for s in mine if (e := self.est(s, enc, down, protocol)) is not None]
+                    if not cands:
+                        continue
+                    best = max(cands)[1]
+                    row = self.row(
+                        "multitask_beats_best_single",
+                        f"{r} ({label}) > the best single task of its tasks",
+                        "002",
+                        (r, protocol),
+                        (best, protocol),
+                        enc,
+                        down,
+                        self.est(r, enc, down, protocol),
+                        self.est(best, enc, down, protocol),
+                        note=f"best single task on this cell: {best} ({IMAGE_TASK_NAMES[singles[best]]}), "
+                        f"of {len(cands)} trained (chosen on the same test videos)",
+                    )
+                    if row:
+                        yield row
 
     def supervised_vs_best(self) -> Iterator[dict[str, Any]]:
         sup = runs_of(self.runs, ("supervised",))
@@ -484,6 +535,7 @@ class Checker:
         for part in (
             self.ssl_vs_scratch,
             self.harder_order_tasks,
+            self.multitask_vs_single,
             self.supervised_vs_best,
             self.avts_curriculum,
             self.clustering,

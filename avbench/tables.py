@@ -35,6 +35,11 @@ REFERENCE = {"scratch": "none (random init)", "supervised": "supervised", "exter
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
 AOT = ("aot",)
 TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out", "sorting", "jigsaw", "speed")  # temporal visual pretexts
+# seed 002's image pretexts on single frames (avbench.pretext.image); image_multitask trains `image.tasks` together
+IMAGE = ("image_context", "image_colour", "image_exemplar", "image_rotation", "image_multitask")
+IMAGE_TASKS = ("context", "colour", "exemplar", "rotation")  # the order of the seed's rows
+IMAGE_TASK_NAMES = {"context": "Rel. Pos", "colour": "Colour", "exemplar": "Exemplar", "rotation": "Rotation"}
+IMAGE_MULTITASK_DEFAULT = ("context", "colour", "exemplar")  # image.tasks' default (the schema's)
 EMBEDDING = ("avts", "avenet", "infonce")  # heads that embed video and audio: cross-modal retrieval
 PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
 PROTOCOL_NAMES = {"linear": "last layer (linear)", "finetune_top": "after fusion / top stage", "finetune": "all layers"}
@@ -543,6 +548,78 @@ def temporal_order(
     return meta.merge(acc, on="run", how="left")
 
 
+def image_tasks(runs: pd.DataFrame, run: str) -> tuple[str, ...]:
+    """The image tasks a run trains, in :data:`IMAGE_TASKS` order: one for the single-task methods,
+    ``image.tasks`` for ``image_multitask`` (its default when absent); () for other methods."""
+    method = str(run_setting(runs, run, "method", ""))
+    if method not in IMAGE:
+        return ()
+    if method != "image_multitask":
+        return (method[len("image_") :],)
+    raw = run_setting(runs, run, "image.tasks", None)
+    tasks = json.loads(raw) if isinstance(raw, str) else list(raw) if isinstance(raw, (list, tuple)) else []
+    tasks = tasks or list(IMAGE_MULTITASK_DEFAULT)
+    return tuple(t for t in IMAGE_TASKS if t in tasks)
+
+
+def image_runs(runs: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
+    """(random-init references, image-pretext runs, supervised references) of the image table: the
+    references are the scratch / supervised runs whose video backbone is one the image runs use
+    (a frame encoder is compared with random init and supervised training of the same encoder).
+    Image runs: single tasks in :data:`IMAGE_TASKS` order, then combinations by size."""
+    names = runs_of(runs, IMAGE)
+    backbones = {str(run_setting(runs, r, "video_backbone", "")) for r in names}
+
+    def same(rs: list[str]) -> list[str]:
+        return [r for r in rs if str(run_setting(runs, r, "video_backbone", "")) in backbones]
+
+    def key(r: str) -> tuple[int, list[int]]:
+        t = image_tasks(runs, r)
+        return (len(t), [IMAGE_TASKS.index(x) for x in t])
+
+    return same(runs_of(runs, "scratch")), sorted(names, key=key), same(runs_of(runs, "supervised"))
+
+
+def image_pretexts(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Seed 002 (Doersch & Zisserman 2017's multi-task table, Gidaris et al.'s rotation row): the image
+    pretexts at frame level, each alone and combined in one network, between random init and
+    supervised training of the same frame encoder; accuracy on the action sets (linear on frozen
+    features, the seed's "ImageNet-frozen", and fine-tuned where evaluated), with the held-out
+    pretext accuracy of every task (``<task> acc (%)``) and their mean."""
+    scratch, names, sup = image_runs(runs)
+    order = scratch + names + sup
+    out = []
+    for r in order:
+        method = str(run_setting(runs, r, "method", ""))
+        tasks = image_tasks(runs, r)
+        last = last_epoch(metrics, r)
+        row: dict[str, Any] = {
+            "run": r,
+            "self-supervision task": " + ".join(IMAGE_TASK_NAMES[t] for t in tasks)
+            if tasks
+            else ("Random" if method == "scratch" else "labels (supervised)"),
+            "tasks": len(tasks),
+            "video backbone": run_setting(runs, r, "video_backbone", ""),
+            "pretext acc (%)": _pct(last.get("val_pretext_acc")) if tasks else np.nan,
+        }
+        for t in IMAGE_TASKS:
+            row[f"{IMAGE_TASK_NAMES[t]} acc (%)"] = _pct(last.get(f"val_{t}_acc")) if t in tasks else np.nan
+        out.append(row)
+    cols = ["run", "self-supervision task", "tasks", "video backbone", "pretext acc (%)"] + [
+        f"{IMAGE_TASK_NAMES[t]} acc (%)" for t in IMAGE_TASKS
+    ]
+    meta = pd.DataFrame(out, columns=cols)
+    acc = wide(primary(fold_scores(rows, metric, intervals), ("video",)), order, protocols=("linear", "finetune"))
+    return meta.merge(acc, on="run", how="left")
+
+
 def retrieval_table(
     rows: pd.DataFrame,
     runs: pd.DataFrame,
@@ -591,6 +668,7 @@ TABLES: dict[str, Callable[..., pd.DataFrame]] = {
     "aot_cues": aot_cues,
     "aot_finetune": aot_finetune,
     "temporal_order": temporal_order,
+    "image_pretexts": image_pretexts,
     "retrieval": retrieval_table,
 }
 
@@ -612,6 +690,7 @@ def plan_tables(runs: pd.DataFrame, protocols: list[str] | tuple[str, ...]) -> l
         "aot_cues": bool(methods & set(AOT)),
         "aot_finetune": bool(methods & set(AOT)) or "finetune_top" in protocols,
         "temporal_order": bool(methods & set(TEMPORAL_ORDER)),
+        "image_pretexts": bool(methods & set(IMAGE)),
         "retrieval": "retrieval" in protocols and bool(methods & set(EMBEDDING)),
     }
     return [name for name in TABLES if want[name]]

@@ -19,6 +19,11 @@ method                    module                                                
 ``jigsaw``                :mod:`~avbench.pretext.jigsaw` (spatio-temporal tiles)      video
 ``speed``                 :mod:`~avbench.pretext.speed` (playback speed)              video
 ``videomae``              :mod:`~avbench.pretext.videomae` (masked tubes, ViT)        video
+``image_context``         :mod:`~avbench.pretext.image` (relative position)          video (2D)
+``image_colour``          :mod:`~avbench.pretext.image` (colourization)              video (2D)
+``image_exemplar``        :mod:`~avbench.pretext.image` (exemplar, InfoNCE)          video (2D)
+``image_rotation``        :mod:`~avbench.pretext.image` (4-way rotation)             video (2D)
+``image_multitask``       :mod:`~avbench.pretext.image` (several on one encoder)     video (2D)
 ``infonce``               :mod:`~avbench.pretext.infonce` (cross-modal InfoNCE)       video, audio
 ``random_targets``        :mod:`~avbench.pretext.random_targets` (control)            video, audio
 ``supervised``            :mod:`~avbench.pretext.supervised` (labels; reference)      configurable
@@ -33,6 +38,7 @@ from avbench.pretext.avenet import AVENet
 from avbench.pretext.avts import AVTS
 from avbench.pretext.base import Pretext, PretrainModel, to_tensors
 from avbench.pretext.colorization import Colorization
+from avbench.pretext.image import ImageColour, ImageContext, ImageExemplar, ImageMultitask, ImageRotation
 from avbench.pretext.infonce import InfoNCE
 from avbench.pretext.jigsaw import Jigsaw
 from avbench.pretext.l3 import L3
@@ -65,6 +71,11 @@ PRETEXTS: dict[str, type[Pretext]] = {
         Speed,
         Colorization,
         VideoMAE,
+        ImageContext,
+        ImageColour,
+        ImageExemplar,
+        ImageRotation,
+        ImageMultitask,
         InfoNCE,
         RandomTargets,
         Supervised,
