@@ -364,6 +364,66 @@ def cmd_propagation_table(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_localize_set(a: argparse.Namespace) -> int:
+    from avbench.paths import atomic_path
+    from avbench.synthesize.dataset import write_localize_set
+
+    cfg = _config(a.config)
+    t0 = time.time()
+    summary = write_localize_set(
+        Path(a.out), (cfg.get("localize") or {}).get("set"), seed=int(cfg["seed"]), workers=a.workers
+    )
+    summary = {"seed": cfg["seed"], "wall_s": round(time.time() - t0, 1), **summary}
+    with atomic_path(Path(a.out) / "summary.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    print(json.dumps(summary, default=str), flush=True)
+    return 0
+
+
+def cmd_localize(a: argparse.Namespace) -> int:
+    import torch
+
+    from avbench.evaluate.localize import LocalizeSettings, overlay_picture, run_localize
+    from avbench.paths import atomic_path
+
+    cfg = _config(a.config)
+    torch.set_num_threads(max(1, a.threads))
+    settings = LocalizeSettings.from_config(cfg.get("localize") or {})
+    try:
+        job = run_localize(a.source, a.shards, a.truth, settings, dataset=a.dataset, run=a.run)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"avbench localize: {exc}") from None
+    for path, df in ((a.output, job.rows), (a.clips, job.clips), (a.skipped, job.skipped)):
+        if path:
+            with atomic_path(path, suffix=".csv") as tmp:
+                df.to_csv(tmp, index=False)
+    name = job.rows["method"].iloc[0]
+    if a.picture:
+        overlay_picture(job.examples, a.picture, title=f"{name} on {a.dataset} (white: sounding, red: silent)")
+    r = job.rows[job.rows["subset"] == "all"].set_index("metric")
+    scores = ", ".join(f"{m} {r.loc[m, 'value']:.3f} [{r.loc[m, 'lo']:.3f}, {r.loc[m, 'hi']:.3f}]" for m in r.index)
+    print(f"localize {name} on {a.dataset}: {len(job.clips)} clips, {len(job.skipped)} skipped; {scores}", flush=True)
+    return 0
+
+
+def cmd_localize_table(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from avbench.evaluate.localize import localize_table
+    from avbench.paths import atomic_path
+
+    clips = pd.concat([pd.read_csv(p) for p in a.clips], ignore_index=True) if a.clips else pd.DataFrame()
+    tables = []
+    for dataset, part in clips.groupby("downstream", sort=True):
+        sources = {str(r): g for r, g in part.groupby("source", sort=False)}
+        tables.append(localize_table(sources, dataset=str(dataset), reference=a.reference))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    with atomic_path(a.output, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    print(table.to_string(index=False) if len(table) else "localize table: no rows", flush=True)
+    return 0
+
+
 def cmd_download(a: argparse.Namespace) -> int:
     from avbench.download import download_all, read_url_list
     from avbench.paths import atomic_path
@@ -853,6 +913,45 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference", default="scratch", help="the run every other is compared with")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_propagation_table)
+
+    s = sub.add_parser(
+        "localize-set",
+        help="write the synthetic sound-source localization set (Kinetics layout; per-frame object boxes, "
+        "a share of videos with a silent moving object; config localize.set)",
+    )
+    s.add_argument(
+        "-o", "--out", required=True, help="the folder to write (localize/videos, localize/kinetics.csv, ...)"
+    )
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_localize_set)
+
+    s = sub.add_parser(
+        "localize",
+        help="score a sound-source heatmap (a localizing run, or the centre / motion prior) against the "
+        "sounding object's box: pointing game and top-region IoU with intervals over videos",
+    )
+    s.add_argument("source", help="a pretraining checkpoint whose head localizes (avolnet), or a prior: centre, motion")
+    s.add_argument("--shards", required=True, help="the localization set's shard folder")
+    s.add_argument("--truth", required=True, help="the world's ground-truth folder (<id>.json with the boxes)")
+    s.add_argument("--dataset", required=True, help="set name written in the rows")
+    s.add_argument("--run", default=None, help="run name written in the rows (default: the checkpoint's)")
+    s.add_argument("--config", default="config.yaml", help="its localize section")
+    s.add_argument("--threads", type=int, default=workers)
+    s.add_argument("-o", "--output", required=True, help="rows (pointing, ciou per subset with 95%% intervals), CSV")
+    s.add_argument("--clips", default=None, help="per-clip scores, CSV")
+    s.add_argument("--skipped", default=None, help="clips not scored with their reason, CSV")
+    s.add_argument("--picture", default=None, help="heatmaps over frames with the true boxes, PNG")
+    s.set_defaults(func=cmd_localize)
+
+    s = sub.add_parser(
+        "localize-table",
+        help="each heatmap source's pointing and IoU with intervals, and the paired difference to the centre prior",
+    )
+    s.add_argument("clips", nargs="*", help="per-clip CSVs of `avbench localize --clips`")
+    s.add_argument("--reference", default="centre", help="the source every other is compared with")
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_localize_table)
 
     s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")
     s.add_argument("urls", help="text file: one '<url> <md5 or sha256>' per line")

@@ -268,6 +268,7 @@ METHOD_ENCODERS: dict[str, tuple[str, ...]] = {
     "avts": ("video", "audio"),
     "l3": ("video", "audio"),
     "avenet": ("video", "audio"),
+    "avolnet": ("video", "audio"),
     "infonce": ("video", "audio"),
     "sdc": ("video", "audio"),
     "mdc": ("video", "audio"),

@@ -9,6 +9,7 @@ method                    module                                                
 ``avts``                  :mod:`~avbench.pretext.avts` (sync, easy/hard, curriculum)  video, audio
 ``l3``                    :mod:`~avbench.pretext.l3` (correspondence, fused)          video, audio
 ``avenet``                :mod:`~avbench.pretext.avenet` (correspondence, distance)   video, audio
+``avolnet``               :mod:`~avbench.pretext.avol` (correspondence, localizing)   video, audio
 ``multisensory``          :mod:`~avbench.pretext.multisensory` (sync, early fusion)   video (fused)
 ``sdc`` ``mdc`` ``cdc``   :mod:`~avbench.pretext.xdc` (deep clustering)               video, audio
 ``xdc``
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 from avbench.pretext.aot import ArrowOfTime
 from avbench.pretext.avenet import AVENet
+from avbench.pretext.avol import AVOLNet
 from avbench.pretext.avts import AVTS
 from avbench.pretext.base import Pretext, PretrainModel, to_tensors
 from avbench.pretext.colorization import Colorization
@@ -58,6 +60,7 @@ PRETEXTS: dict[str, type[Pretext]] = {
         AVTS,
         L3,
         AVENet,
+        AVOLNet,
         Multisensory,
         SDC,
         MDC,

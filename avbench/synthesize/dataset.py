@@ -62,7 +62,7 @@ DEFAULTS: dict[str, Any] = {
     "sound_sample_rate": 44100,
 }
 
-_SET_CODES = {"pretrain": 1, "action": 2, "sound": 3, "bad": 4}
+_SET_CODES = {"pretrain": 1, "action": 2, "sound": 3, "bad": 4, "localize": 5}
 _YT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _BAD_KINDS = ["zero_bytes", "truncated", "no_audio"]
 _SPEC_KNOBS = (
@@ -519,4 +519,97 @@ def write_dataset(
         },
         "hours": round(sum(j["spec"].n_frames / j["spec"].fps for j in jobs) / 3600, 3),
         "synth_s": round(time.time() - t0, 1),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# the localization set (opt-in; never written by write_dataset)
+
+LOCALIZE_DEFAULTS: dict[str, Any] = {
+    "n_videos": 64,
+    "duration_s": [2, 4],
+    "p_silent_object": 0.5,
+    "p_letterbox": 0.2,
+    "p_pillarbox": 0.1,
+    "p_black_frames": 0.1,
+    "p_camera": 0.3,
+    "p_distractor": 0.0,
+}
+LOCALIZE_GT_COLUMNS = GT_COLUMNS + ["silent_object", "silent_cls"]
+
+
+def plan_localize(cfg: dict[str, Any] | None, seed: int) -> list[dict[str, Any]]:
+    """The jobs of the localization set: ``n_videos`` Kinetics-style mp4 videos (classes in turn),
+    every one with its objects' boxes in the ground truth and, in a share ``p_silent_object``, a
+    silent moving object. Always with audio (no silent or audio-less videos: the sound's source is
+    what is scored). Specs are drawn from ``SeedSequence([seed, 5, index])``, a stream of its own."""
+    c = merged_config({**LOCALIZE_DEFAULTS, **(cfg or {})})
+    kw = _spec_kwargs(c)
+    kw.update(p_silent=0.0, p_no_audio=0.0, p_silent_object=float(c["p_silent_object"]), record_boxes=True)
+    classes = CLASSES[: int(c["n_classes"])]
+    jobs: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for i in range(int(c["n_videos"])):
+        rng = _rng(seed, "localize", i)
+        yt = _youtube_id(rng)
+        while yt in used:
+            yt = _youtube_id(rng)
+        used.add(yt)
+        spec = sample_spec(rng, classes[i % len(classes)], container="mp4", **kw)
+        end = int(round(spec.duration))
+        vid = f"{yt}_{0:06d}_{end:06d}"
+        jobs.append(
+            {
+                "set": "localize",
+                "id": vid,
+                "rel": f"localize/videos/{vid}.mp4",
+                "spec": spec,
+                "bad": "",
+                "youtube_id": yt,
+                "time_end": end,
+            }
+        )
+    return jobs
+
+
+def write_localize_set(
+    root: str | os.PathLike[str], cfg: dict[str, Any] | None, *, seed: int, progress: bool = True, workers: int = 1
+) -> dict[str, Any]:
+    """Write the localization set under ``root``: ``localize/videos/*.mp4``, ``localize/kinetics.csv``
+    (label,youtube_id,time_start,time_end,split), ``localize/ground_truth.csv`` (one row per video,
+    with ``silent_object``) and ``localize/ground_truth/<id>.json`` (with the per-frame boxes:
+    ``object_box_frame``, ``object_visible``, ``silent_object_box_frame``, ...)."""
+    root = Path(root)
+    jobs = plan_localize(cfg, seed)
+    args = [(str(root), j) for j in jobs]
+    if workers > 1:
+        with get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(workers) as pool:
+            rows = list(_progress(pool.imap(_run_job, args, chunksize=1), len(args), progress))
+    else:
+        rows = list(_progress(map(_run_job, args), len(args), progress))
+    for j, r in zip(jobs, rows):
+        r["silent_object"] = j["spec"].silent_object
+        r["silent_cls"] = j["spec"].silent_cls
+    base = root / "localize"
+    _write_text(
+        base / "kinetics.csv",
+        _csv_text(
+            ["label", "youtube_id", "time_start", "time_end", "split"],
+            (
+                {
+                    "label": j["spec"].cls,
+                    "youtube_id": j["youtube_id"],
+                    "time_start": 0,
+                    "time_end": j["time_end"],
+                    "split": "test",
+                }
+                for j in jobs
+            ),
+        ),
+    )
+    _write_text(base / "ground_truth.csv", _csv_text(LOCALIZE_GT_COLUMNS, rows))
+    return {
+        "videos": len(jobs),
+        "silent_object": int(sum(j["spec"].silent_object for j in jobs)),
+        "hours": round(sum(j["spec"].n_frames / j["spec"].fps for j in jobs) / 3600, 4),
     }

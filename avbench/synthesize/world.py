@@ -100,6 +100,16 @@ class VideoSpec:
     level: float = 0.6  # peak level of the final mix
     distractor_cls: str = "jitter"
     distractor_db: float = -10.0
+    # opt-in (sound-source localization): a second, silent moving object, and per-frame object boxes
+    # in the ground truth. Off by default; to_dict() leaves these fields out while they are off, so
+    # the ground truth of every other video is unchanged.
+    silent_object: bool = False  # another shape/colour moving with its own dynamics, making no sound
+    silent_cls: str = ""  # whose dynamics it follows (never heard)
+    silent_seed: int = 0  # seed of its dynamics
+    silent_shape: str = "square"
+    silent_color: tuple[int, int, int] = (60, 60, 220)
+    silent_size: float = 24.0  # radius in px at 240 px scene height
+    record_boxes: bool = False  # ground truth: the sounding object's box in every frame
 
     @property
     def n_frames(self) -> int:
@@ -120,7 +130,26 @@ class VideoSpec:
         d = dataclasses.asdict(self)
         d["color"] = list(self.color)
         d["bg_color"] = list(self.bg_color)
+        for f in _OPT_IN_FIELDS:  # the opt-in fields only when on (older ground truth unchanged)
+            if d[f] == _OPT_IN_DEFAULTS[f]:
+                del d[f]
+        if "silent_color" in d:
+            d["silent_color"] = list(self.silent_color)
         return d
+
+
+_OPT_IN_FIELDS = (
+    "silent_object",
+    "silent_cls",
+    "silent_seed",
+    "silent_shape",
+    "silent_color",
+    "silent_size",
+    "record_boxes",
+)
+_OPT_IN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(VideoSpec) if f.name in _OPT_IN_FIELDS}
+SILENT_CLASSES: tuple[str, ...] = ("bounce", "pendulum", "orbit", "zigzag", "fall", "launch")
+"""Dynamics a silent object may follow: the classes whose object moves across the picture."""
 
 
 def _uniform(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:
@@ -151,6 +180,8 @@ def sample_spec(
     bar_drift: Sequence[float] = (0.25, 0.5),
     n_classes: int = len(CLASSES),
     appearance_seed: int | None = None,
+    p_silent_object: float = 0.0,
+    record_boxes: bool = False,
 ) -> VideoSpec:
     """Draw a random :class:`VideoSpec` of class ``cls``.
 
@@ -166,6 +197,12 @@ def sample_spec(
     ``p_tilt_down`` (share of pans that tilt down: the picture moves up), ``camera_speed`` (range of
     pan/zoom speeds, scene heights per second) and ``bar_drift`` (range of the bars' roll speed,
     frame heights per second; (0, 0): static bars).
+
+    ``p_silent_object`` (default 0: off) adds, to that share of videos, a second object of another
+    shape or colour that moves with dynamics of its own (one of :data:`SILENT_CLASSES`) and makes
+    no sound: everything about it is drawn from a generator of its own, so the sounding object, the
+    audio and the other draws stay the same. ``record_boxes`` asks the ground truth for the objects'
+    boxes in every frame (on by itself when a silent object is present).
 
     Defaults follow seed 002: black framing in 1 - 0.65 * 0.83 = 46% of videos (letterbox 35%,
     pillarbox 17%, independent), camera motion in 73% (pan, zoom, shake equally often).
@@ -215,6 +252,27 @@ def sample_spec(
     others = [c for c in CLASSES[: max(2, n_classes)] if c != cls]
     dcls = others[int(rng.integers(len(others)))]
     ddb = float(rng.uniform(-16, -6))
+    extra: dict[str, Any] = {"record_boxes": True} if record_boxes else {}
+    if p_silent_object > 0:
+        srng = np.random.default_rng([seed, 15])  # its own generator: nothing else changes
+        if srng.uniform() < p_silent_object:
+            s_shape = SHAPES[int(srng.integers(len(SHAPES)))]
+            for _ in range(100):  # distinct from the background and from the sounding object
+                s_col = srng.integers(0, 256, size=3)
+                if (
+                    np.abs(s_col.astype(int) - bg.astype(int)).sum() > 150
+                    and np.abs(s_col.astype(int) - col.astype(int)).sum() > 150
+                ):
+                    break
+            extra = {
+                "silent_object": True,
+                "silent_cls": SILENT_CLASSES[int(srng.integers(len(SILENT_CLASSES)))],
+                "silent_seed": int(srng.integers(0, 2**63 - 1)),
+                "silent_shape": s_shape,
+                "silent_color": tuple(int(c) for c in s_col),
+                "silent_size": float(srng.uniform(16, 34)),
+                "record_boxes": True,
+            }
     return VideoSpec(
         cls=cls,
         seed=seed,
@@ -248,6 +306,7 @@ def sample_spec(
         level=level,
         distractor_cls=dcls,
         distractor_db=ddb,
+        **extra,
     )
 
 
@@ -618,6 +677,17 @@ def simulate(spec: VideoSpec) -> Trajectory:
     return Trajectory(
         x=np.asarray(motion.x, float), y=np.asarray(motion.y, float), angle=angle, events=events, amps=amps, info=info
     )
+
+
+def simulate_silent(spec: VideoSpec) -> Trajectory | None:
+    """The silent object's path (its own class dynamics, seed and size; its events are never
+    heard), or None when the video has none."""
+    if not spec.silent_object:
+        return None
+    sub = dataclasses.replace(
+        spec, cls=spec.silent_cls, seed=spec.silent_seed, obj_size=spec.silent_size, silent_object=False
+    )
+    return simulate(sub)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1000,6 +1070,52 @@ def _draw(
     cv2.circle(img, (int(mx * _ONE), int(my * _ONE)), int(0.28 * r * _ONE), mark, -1, cv2.LINE_AA, _SHIFT)
 
 
+def _draw_silent(img: np.ndarray, spec: VideoSpec, traj: Trajectory, i: int) -> None:
+    """Draw the silent object of frame ``i`` into ``img`` in place."""
+    r = spec.silent_size * spec.content_size[1] / 240.0
+    color = tuple(int(c) for c in spec.silent_color)
+    mark = tuple(int(c * 0.35 + 0.65 * (255 - c)) for c in spec.silent_color)
+    _draw(img, spec.silent_shape, traj.x[i], traj.y[i], r, traj.angle[i], color, mark)
+
+
+def object_boxes(shape: str, x: np.ndarray, y: np.ndarray, r: float, angle: np.ndarray) -> np.ndarray:
+    """The axis-aligned box of an object drawn by :func:`_draw` in every frame, (T, 4) float
+    ``[x0, y0, x1, y1]`` in the drawing's coordinates (cv2's: pixel centres at integers)."""
+    x, y, angle = np.asarray(x, float), np.asarray(y, float), np.asarray(angle, float)
+    if shape == "circle":
+        return np.stack([x - r, y - r, x + r, y + r], 1)
+    n = 4 if shape == "square" else 3
+    rr = r * (1.2 if n == 4 else 1.35)
+    a = angle[:, None] + np.pi / n + 2 * np.pi * np.arange(n)[None] / n
+    px, py = x[:, None] + rr * np.cos(a), y[:, None] + rr * np.sin(a)
+    return np.stack([px.min(1), py.min(1), px.max(1), py.max(1)], 1)
+
+
+def frame_boxes(spec: VideoSpec, boxes: np.ndarray, path: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Scene boxes (T, 4) -> boxes in the full frame's pixels (bars included; the shake camera's
+    transform applied: pan and zoom follow the object, which stays where it is in the scene),
+    clipped to the picture area, and whether each is visible (not a black frame, some area left).
+    Returns (boxes (T, 4) float, visible (T,) bool)."""
+    cw, ch = spec.content_size
+    b = np.asarray(boxes, float).copy()
+    if path is not None and spec.camera == "shake":
+        m = camera_matrices(path, cw, ch)
+        cx = np.stack([b[:, 0], b[:, 2], b[:, 2], b[:, 0]], 1)
+        cy = np.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3]], 1)
+        tx = m[:, 0, 0, None] * cx + m[:, 0, 1, None] * cy + m[:, 0, 2, None]
+        ty = m[:, 1, 0, None] * cx + m[:, 1, 1, None] * cy + m[:, 1, 2, None]
+        b = np.stack([tx.min(1), ty.min(1), tx.max(1), ty.max(1)], 1)
+    lo = np.array([-0.5, -0.5, -0.5, -0.5])
+    hi = np.array([cw - 0.5, ch - 0.5, cw - 0.5, ch - 0.5])
+    b = np.clip(b, lo, hi) + np.array([spec.pillarbox, spec.letterbox] * 2, float)
+    T = len(b)
+    visible = (b[:, 2] - b[:, 0] > 0.5) & (b[:, 3] - b[:, 1] > 0.5)
+    visible[: spec.black_lead_in] = False
+    if spec.black_lead_out:
+        visible[T - spec.black_lead_out :] = False
+    return b, visible
+
+
 def render_frames(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The video's frames. Returns (frames uint8 (T, H, W, 3) RGB, camera path (T, 3))."""
     traj = traj if traj is not None else simulate(spec)
@@ -1016,9 +1132,12 @@ def render_frames(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.n
     scene = np.empty_like(bg)
     tracking = spec.camera in ("pan", "zoom")
     moving_bg = _moving_backgrounds(spec, path, cw, ch) if tracking else None
+    silent = simulate_silent(spec)
     for i in range(T):
         if moving_bg is not None:  # the camera follows the object: only the background moves
             scene[...] = moving_bg[i]
+            if silent is not None:  # opt-in: the silent object, behind the sounding one
+                _draw_silent(scene, spec, silent, i)
             _draw(scene, spec.shape, traj.x[i], traj.y[i], r, traj.angle[i], color, mark)
             frames[i, lb : lb + ch, pb : pb + cw] = scene
             continue
@@ -1031,6 +1150,8 @@ def render_frames(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.n
         else:
             scene[...] = bg
             tgt = scene
+        if silent is not None:
+            _draw_silent(tgt, spec, silent, i)
         _draw(tgt, spec.shape, traj.x[i], traj.y[i], r, traj.angle[i], color, mark)
         if spec.camera != "none":
             frames[i, lb : lb + ch, pb : pb + cw] = cv2.warpAffine(
@@ -1101,4 +1222,31 @@ def ground_truth(spec: VideoSpec, traj: Trajectory, path: np.ndarray | None, ain
     bars = bool(spec.letterbox or spec.pillarbox)
     gt["bar_drift_px_s"] = float(spec.bar_drift * spec.height) if bars else 0.0
     gt["bar_drift_direction"] = {"letterbox": "right", "pillarbox": "down"} if bars else {}
+    if spec.record_boxes or spec.silent_object:  # opt-in keys (sound-source localization)
+        gt.update(_box_truth(spec, traj, path))
     return gt
+
+
+def _box_truth(spec: VideoSpec, traj: Trajectory, path: np.ndarray | None) -> dict[str, Any]:
+    """Per-frame boxes of the sounding object (``object_box``, scene pixels; ``object_box_frame``,
+    full-frame pixels, see :func:`frame_boxes`; ``object_visible``) and, when there is one, the same
+    of the silent object (``silent_object_*``). Coordinates as ``object_xy`` (pixel centres at
+    integers): a box ``[x0, y0, x1, y1]`` covers the pixel edges ``[x0 + 0.5, x1 + 0.5]``."""
+    ch = spec.content_size[1]
+    out: dict[str, Any] = {"box_coordinates": "pixel centres at integers; [x0, y0, x1, y1]"}
+    box = object_boxes(spec.shape, traj.x, traj.y, spec.obj_size * ch / 240.0, traj.angle)
+    fb, vis = frame_boxes(spec, box, path)
+    out["object_box"] = np.round(box, 2).tolist()
+    out["object_box_frame"] = np.round(fb, 2).tolist()
+    out["object_visible"] = vis.tolist()
+    out["silent_object"] = bool(spec.silent_object)
+    silent = simulate_silent(spec)
+    if silent is not None:
+        sbox = object_boxes(spec.silent_shape, silent.x, silent.y, spec.silent_size * ch / 240.0, silent.angle)
+        sfb, svis = frame_boxes(spec, sbox, path)
+        out["silent_object_cls"] = spec.silent_cls
+        out["silent_object_xy"] = np.round(np.stack([silent.x, silent.y], 1), 2).tolist()
+        out["silent_object_box"] = np.round(sbox, 2).tolist()
+        out["silent_object_box_frame"] = np.round(sfb, 2).tolist()
+        out["silent_object_visible"] = svis.tolist()
+    return out

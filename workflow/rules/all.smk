@@ -7,3 +7,4 @@ rule all:
         list(plot_outputs().values()),
         avsync_outputs() if AVSYNC["enabled"] else [],
         propagation_outputs() if PROPAGATION["enabled"] else [],
+        localize_outputs() if LOCALIZE.get("enabled") else [],

@@ -36,6 +36,7 @@ INSTANCES = run_instances(config)
 EXTERNALS = external_names(config)
 EVAL_INSTANCES = eval_instances(config)
 SYNTH_ROOT = "results/data/synth"
+LOCALIZE_ROOT = "results/data/localize"  # the opt-in sound-source localization set (workflow/rules/localize.smk)
 # The effective config (config.yaml merged with --configfile/--config overrides and schema
 # defaults), written once so that every `avbench` call sees exactly what Snakemake sees.
 EFFECTIVE_CONFIG = "results/config.effective.yaml"
@@ -71,6 +72,8 @@ def synth_input(wildcards):
     src = DATASETS[wildcards.dataset]["source"]
     if config["synth"]["enabled"] and src.startswith(SYNTH_ROOT):
         return f"{SYNTH_ROOT}/summary.json"
+    if src.startswith(f"{LOCALIZE_ROOT}/"):  # the opt-in localization set (rule localize_set)
+        return f"{LOCALIZE_ROOT}/summary.json"
     return []
 
 
@@ -314,3 +317,40 @@ def propagation_outputs():
     propagation.enabled)."""
     files = [f for s in propagation_sources() for d in propagation_sets() for f in propagation_files(s, d).values()]
     return files + ["results/tables/propagation.csv"]
+
+
+# Sound-source localization (opt-in; workflow/configs/localize.yaml gives the section, the dataset and the run).
+LOCALIZE = config.get("localize") or {}
+
+
+def localize_sources():
+    """The localizing runs of localize.runs that this config pretrains (each run's first seed) and the priors."""
+    if not LOCALIZE or LOCALIZE["dataset"] not in DATASETS:
+        return []
+    return [run_instances(config, [r])[0] for r in selected_runs(LOCALIZE["runs"])] + list(LOCALIZE["priors"])
+
+
+def localize_files(source):
+    d = LOCALIZE["dataset"]
+    return {
+        "rows": f"results/localization/{source}/{d}.csv",
+        "clips": f"results/localization/{source}/{d}.clips.csv",
+        "skipped": f"results/localization/{source}/{d}.skipped.csv",
+        "picture": f"results/localization/{source}/{d}.png",
+    }
+
+
+def localize_inputs(wc):
+    """The localization set's shards and ground truth, and a run's checkpoint (a prior has none)."""
+    out = {**shard_inputs(LOCALIZE["dataset"]), "truth": f"{LOCALIZE_ROOT}/summary.json"}
+    if wc.lsource not in LOCALIZE["priors"]:
+        out["checkpoint"] = f"results/models/{wc.lsource}/checkpoint.pt"
+    return out
+
+
+def localize_outputs():
+    """Every localization file and the table (rule localize_all; in `all` only when localize.enabled)."""
+    sources = localize_sources()
+    if not sources:
+        return []
+    return [f for s in sources for f in localize_files(s).values()] + ["results/tables/localization.csv"]
