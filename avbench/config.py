@@ -280,6 +280,8 @@ METHOD_ENCODERS: dict[str, tuple[str, ...]] = {
     "jigsaw": ("video",),
     "speed": ("video",),
     "colorization": ("video",),
+    "crw": ("video",),
+    "tcc": ("video",),
     "videomae": ("video",),
     "scratch": ("video", "audio", "flow"),
     "random_targets": ("video", "audio"),

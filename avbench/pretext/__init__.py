@@ -19,6 +19,9 @@ method                    module                                                
 ``jigsaw``                :mod:`~avbench.pretext.jigsaw` (spatio-temporal tiles)      video
 ``speed``                 :mod:`~avbench.pretext.speed` (playback speed)              video
 ``videomae``              :mod:`~avbench.pretext.videomae` (masked tubes, ViT)        video
+``colorization``          :mod:`~avbench.pretext.colorization` (tracking by colour)   video
+``crw``                   :mod:`~avbench.pretext.cycle` (contrastive random walk)     video
+``tcc``                   :mod:`~avbench.pretext.tcc` (temporal cycle-consistency)    video
 ``infonce``               :mod:`~avbench.pretext.infonce` (cross-modal InfoNCE)       video, audio
 ``random_targets``        :mod:`~avbench.pretext.random_targets` (control)            video, audio
 ``supervised``            :mod:`~avbench.pretext.supervised` (labels; reference)      configurable
@@ -33,6 +36,7 @@ from avbench.pretext.avenet import AVENet
 from avbench.pretext.avts import AVTS
 from avbench.pretext.base import Pretext, PretrainModel, to_tensors
 from avbench.pretext.colorization import Colorization
+from avbench.pretext.cycle import ContrastiveRandomWalk
 from avbench.pretext.infonce import InfoNCE
 from avbench.pretext.jigsaw import Jigsaw
 from avbench.pretext.l3 import L3
@@ -43,6 +47,7 @@ from avbench.pretext.shuffle_learn import ShuffleLearn
 from avbench.pretext.sorting import Sorting
 from avbench.pretext.speed import Speed
 from avbench.pretext.supervised import Scratch, Supervised
+from avbench.pretext.tcc import TCC
 from avbench.pretext.videomae import VideoMAE
 from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 
@@ -64,6 +69,8 @@ PRETEXTS: dict[str, type[Pretext]] = {
         Jigsaw,
         Speed,
         Colorization,
+        ContrastiveRandomWalk,
+        TCC,
         VideoMAE,
         InfoNCE,
         RandomTargets,
