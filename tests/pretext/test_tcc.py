@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from avbench.checkpoint import load_encoders
+from avbench.evaluate.alignment import source_embeddings
 from avbench.pretext import PRETEXTS, PretrainModel, to_tensors
 from avbench.pretext.tcc import cycle_back, cycle_back_regression, cycle_consistency, partner_pairs, tcc_view
 from avbench.pretrain import pretrain
@@ -94,6 +95,8 @@ def test_one_epoch_on_the_tiny_world_and_a_few_steps_lower_the_loss(tiny_world, 
     assert np.isfinite(m["train_loss"]).all() and {"val_pretext_acc", "val_tcc_loss"} <= set(m.columns)
     encoders, meta = load_encoders(tmp_path / "t" / "checkpoint.pt")
     assert set(encoders) == {"video"} and meta["method"] == "tcc"
+    emb, _ = source_embeddings(str(tmp_path / "t" / "checkpoint.pt"))  # what `avbench alignment` reads
+    assert emb(np.zeros((7, 24, 32, 3), np.uint8)).shape == (7, 8)
 
     # a few steps on one batch of the tiny world's spinning discs and falling blobs
     samples = load_samples(shards)
