@@ -125,16 +125,17 @@ def video_pairs(videos: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in itertools.permutations(range(len(videos)), 2) if videos[a]["cls"] == videos[b]["cls"]]
 
 
-def phase_progression(embs: Sequence[np.ndarray], phases: Sequence[np.ndarray], *, ridge: float = 1.0) -> float:
+def phase_progression(embs: Sequence[np.ndarray], phases: Sequence[np.ndarray], *, ridge: float = 0.1) -> float:
     """R^2 of the phase predicted by a ridge regression fitted on the other videos (leave one video
-    out; embeddings standardised with the training videos' statistics)."""
+    out; embeddings standardised with the training videos' statistics; penalty ``ridge`` per
+    training frame, as a few hundred frames meet up to a few hundred dimensions)."""
     pred: list[np.ndarray] = []
     for k in range(len(embs)):
         x = np.concatenate([e for i, e in enumerate(embs) if i != k])
         y = np.concatenate([p for i, p in enumerate(phases) if i != k])
         mu, sd = x.mean(0), x.std(0) + 1e-6
         xs = np.c_[(x - mu) / sd, np.ones(len(x))]
-        w = np.linalg.solve(xs.T @ xs + ridge * np.diag(np.r_[np.ones(x.shape[1]), 0.0]), xs.T @ y)
+        w = np.linalg.solve(xs.T @ xs + ridge * len(x) * np.diag(np.r_[np.ones(x.shape[1]), 0.0]), xs.T @ y)
         pred.append(np.c_[(embs[k] - mu) / sd, np.ones(len(embs[k]))] @ w)
     y_all, p_all = np.concatenate(list(phases)), np.concatenate(pred)
     return float(1 - ((y_all - p_all) ** 2).sum() / ((y_all - y_all.mean()) ** 2).sum())
@@ -151,8 +152,10 @@ def evaluate_alignment(
     videos: Sequence[dict[str, Any]], embed: EmbedFn, *, n_boot: int = 2000, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-pair scores, summary rows ``class, metric, value, lo, hi, n_pairs, n_videos``; class
-    ``all`` over every pair) of one embedding over the set."""
-    embs = [np.asarray(embed(v["frames"]), np.float64) for v in videos]
+    ``all`` over every pair) of one embedding over the set. A video's ``frames`` may run past its
+    ``phase`` (frames after the cycle, context for the last frames' clips): the embeddings of the
+    first ``len(phase)`` frames are scored."""
+    embs = [np.asarray(embed(v["frames"]), np.float64)[: len(v["phase"])] for v in videos]
     pairs = video_pairs(videos)
     rows = []
     for a, b in pairs:

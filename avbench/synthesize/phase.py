@@ -97,10 +97,13 @@ def phase_videos(
     render_size: tuple[int, int] = (160, 120),
     fps: float = 16.0,
     duration: float = 7.0,
+    tail: int = 8,
 ) -> list[dict[str, Any]]:
-    """One cycle of ``n_per_class`` videos of each class: ``{"id", "cls", "frames" uint8 (T, h, w, 3),
-    "phase" float (T,), "period_s"}``. 7 s holds two whole cycles of the slowest (pendulum, up to
-    ~3.2 s); a video without a whole cycle is skipped (none at the defaults)."""
+    """One cycle of ``n_per_class`` videos of each class: ``{"id", "cls", "frames" uint8 (T + tail,
+    h, w, 3), "phase" float (T,), "period_s"}``: the cycle's T frames and the ``tail`` frames after
+    them (so that a frame's clip of the next few frames is real video up to the cycle's end, never a
+    padding every video would share). 7 s holds two whole cycles of the slowest (pendulum, up to
+    ~3.2 s) and a tail; a video without them is skipped (none at the defaults)."""
     out: list[dict[str, Any]] = []
     for cls in classes:
         for k in range(n_per_class):
@@ -111,8 +114,10 @@ def phase_videos(
             if cut is None:
                 continue
             a, b = cut
+            if b + tail > len(phase):
+                continue
             frames, _ = render_frames(spec, traj)
-            small = np.stack([cv2.resize(f, tuple(size), interpolation=cv2.INTER_AREA) for f in frames[a:b]])
+            small = np.stack([cv2.resize(f, tuple(size), interpolation=cv2.INTER_AREA) for f in frames[a : b + tail]])
             period = float(traj.info.get("period_s", 0.0))
             out.append({"id": f"{cls}_{k:03d}", "cls": cls, "frames": small, "phase": phase[a:b], "period_s": period})
     return out

@@ -70,7 +70,7 @@ def test_the_true_phase_follows_the_world_and_one_cycle_rises_from_0_to_1():
 def test_the_set_and_the_baselines():
     videos = phase_videos(n_per_class=3, seed=0)
     assert [v["cls"] for v in videos] == [c for c in PERIODIC for _ in range(3)]
-    assert all(v["frames"].shape[1:] == (30, 40, 3) and len(v["frames"]) == len(v["phase"]) for v in videos)
+    assert all(v["frames"].shape[1:] == (30, 40, 3) and len(v["frames"]) == len(v["phase"]) + 8 for v in videos)
     per, summary = evaluate_alignment(videos, noise_embeddings(0), n_boot=200)
     assert len(per) == 3 * 3 * 2  # ordered pairs within each class
     s = summary.set_index(["class", "metric"])
@@ -82,7 +82,7 @@ def test_the_set_and_the_baselines():
     )
     assert s.loc[("all", "phase_progression"), "value"] < 0.2
     # ideal features (the phase itself on a circle): tau 1 in every pair, progression ~1
-    ideal = lambda v: _helix(next(x["phase"] for x in videos if x["frames"] is v))  # noqa: E731
+    ideal = lambda v: _helix(next(np.r_[x["phase"], np.zeros(8)] for x in videos if x["frames"] is v))  # noqa: E731
     _, best = evaluate_alignment(videos, ideal, n_boot=200)
     b = best.set_index(["class", "metric"])
     assert b.loc[("all", "kendall_tau"), "value"] > 0.95 and b.loc[("all", "phase_progression"), "value"] > 0.8
