@@ -281,6 +281,8 @@ METHOD_ENCODERS: dict[str, tuple[str, ...]] = {
     "jigsaw": ("video",),
     "speed": ("video",),
     "colorization": ("video",),
+    "crw": ("video",),
+    "tcc": ("video",),
     "videomae": ("video",),
     "image_context": ("video",),
     "image_colour": ("video",),

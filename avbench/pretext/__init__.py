@@ -20,6 +20,9 @@ method                    module                                                
 ``jigsaw``                :mod:`~avbench.pretext.jigsaw` (spatio-temporal tiles)      video
 ``speed``                 :mod:`~avbench.pretext.speed` (playback speed)              video
 ``videomae``              :mod:`~avbench.pretext.videomae` (masked tubes, ViT)        video
+``colorization``          :mod:`~avbench.pretext.colorization` (tracking by colour)   video
+``crw``                   :mod:`~avbench.pretext.cycle` (contrastive random walk)     video
+``tcc``                   :mod:`~avbench.pretext.tcc` (temporal cycle-consistency)    video
 ``image_context``         :mod:`~avbench.pretext.image` (relative position)          video (2D)
 ``image_colour``          :mod:`~avbench.pretext.image` (colourization)              video (2D)
 ``image_exemplar``        :mod:`~avbench.pretext.image` (exemplar, InfoNCE)          video (2D)
@@ -41,6 +44,7 @@ from avbench.pretext.avts import AVTS
 from avbench.pretext.base import Pretext, PretrainModel, to_tensors
 from avbench.pretext.colorization import Colorization
 from avbench.pretext.image import ImageColour, ImageContext, ImageExemplar, ImageMultitask, ImageRotation
+from avbench.pretext.cycle import ContrastiveRandomWalk
 from avbench.pretext.infonce import InfoNCE
 from avbench.pretext.jigsaw import Jigsaw
 from avbench.pretext.l3 import L3
@@ -51,6 +55,7 @@ from avbench.pretext.shuffle_learn import ShuffleLearn
 from avbench.pretext.sorting import Sorting
 from avbench.pretext.speed import Speed
 from avbench.pretext.supervised import Scratch, Supervised
+from avbench.pretext.tcc import TCC
 from avbench.pretext.videomae import VideoMAE
 from avbench.pretext.xdc import CDC, MDC, SDC, XDC
 
@@ -73,6 +78,8 @@ PRETEXTS: dict[str, type[Pretext]] = {
         Jigsaw,
         Speed,
         Colorization,
+        ContrastiveRandomWalk,
+        TCC,
         VideoMAE,
         ImageContext,
         ImageColour,

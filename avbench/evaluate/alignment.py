@@ -1,0 +1,206 @@
+"""Phase alignment: how well a frozen encoder's per-frame embeddings align two videos of a periodic
+class (issue 14's score for temporal cycle-consistency, after Dwibedi et al. CVPR 2019, section 5).
+
+Videos: one cycle each of the world's periodic classes with the true phase of every frame
+(:mod:`avbench.synthesize.phase`: pendulum, orbit, spin; phase rising from 0 to 1 through the
+clip). For every ordered pair ``(u, v)`` of different videos of a class, each frame ``i`` of ``u``
+is aligned to its nearest neighbour ``j(i)`` in ``v`` (Euclidean distance of the embeddings), and:
+
+- ``kendall_tau``: the paper's Kendall's tau of the alignment, ``(concordant - discordant) /
+  (n (n - 1) / 2)`` over the pairs of frames ``i < k`` of ``u``, a pair concordant when the aligned
+  frames' true phases ``phase_v[j(i)]`` and ``phase_v[j(k)]`` are in the same order as
+  ``phase_u[i]`` and ``phase_u[k]`` (ties count as neither). 1: the alignment follows the phase,
+  -1: it runs backwards, 0: no order. Within one cycle the phase order is the frame order, so
+  this is the paper's index-based tau, on the phase the world knows;
+- ``phase_error``: the mean circular distance ``|phase_u[i] - phase_v[j(i)]|`` (in cycles, 0 to 0.5;
+  0.25 for unrelated frames);
+- ``cycle_consistency``: the share of frames of ``u`` whose nearest neighbour's nearest neighbour
+  back in ``u`` is the frame itself (the paper's cycle-consistency score).
+
+Per source, the means over pairs (all classes and each class) come with a 95% bootstrap interval
+over the pairs (the same resamples for every source, seeded by the pair list). ``phase_progression``
+(the paper's, as far as it applies): a ridge regression from embeddings to phase, fitted on the
+other videos of the class and scored on each held-out video, R^2 over all frames (1: the phase is
+linear in the embedding; <= 0: no better than the mean).
+
+Sources: a pretraining checkpoint's video encoder (:func:`encoder_embeddings`: the pooled features
+of the clip of ``context`` frames starting at each frame, what linear evaluation reads), or the
+baselines ``pixels`` (the frame at 10 x 8, colour standardised) and ``noise`` (i.i.d. Gaussian
+features: the chance level, tau ~ 0).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+EmbedFn = Callable[[np.ndarray], np.ndarray]
+BASELINES = ("pixels", "noise")
+METRICS = ("kendall_tau", "phase_error", "cycle_consistency")
+
+
+# -- scores of one pair --------------------------------------------------------------------------
+
+
+def nearest(emb_u: np.ndarray, emb_v: np.ndarray) -> np.ndarray:
+    """Index of each frame of ``u``'s nearest neighbour in ``v`` (Euclidean): (N, D), (M, D) -> (N,)."""
+    u, v = np.asarray(emb_u, np.float64), np.asarray(emb_v, np.float64)
+    d = (u**2).sum(1)[:, None] + (v**2).sum(1)[None, :] - 2 * u @ v.T
+    return d.argmin(1)
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """The paper's tau: (concordant - discordant) / (n (n - 1) / 2) over all pairs, ties neither."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    iu = np.triu_indices(n, 1)
+    s = np.sign(x[:, None] - x[None, :])[iu] * np.sign(y[:, None] - y[None, :])[iu]
+    return float(s.sum() / (n * (n - 1) / 2))
+
+
+def pair_scores(emb_u: np.ndarray, phase_u: np.ndarray, emb_v: np.ndarray, phase_v: np.ndarray) -> dict[str, float]:
+    """``kendall_tau``, ``phase_error`` and ``cycle_consistency`` of aligning ``u`` to ``v`` (module doc)."""
+    j = nearest(emb_u, emb_v)
+    aligned = np.asarray(phase_v)[j]
+    diff = np.abs(np.asarray(phase_u) - aligned) % 1.0
+    back = nearest(np.asarray(emb_v)[j], emb_u)
+    return {
+        "kendall_tau": kendall_tau(phase_u, aligned),
+        "phase_error": float(np.minimum(diff, 1 - diff).mean()),
+        "cycle_consistency": float((back == np.arange(len(j))).mean()),
+    }
+
+
+# -- embeddings ----------------------------------------------------------------------------------
+
+
+def encoder_embeddings(encoder: nn.Module, *, context: int = 4, batch: int = 64) -> EmbedFn:
+    """Frames (T, H, W, 3) uint8 -> (T, D): the encoder's pooled features of the clip of ``context``
+    frames starting at each frame (the last frame repeated past the end). Frozen, eval mode."""
+
+    @torch.inference_mode()
+    def fn(frames: np.ndarray) -> np.ndarray:
+        encoder.eval()
+        x = torch.from_numpy(np.asarray(frames, np.uint8)).float().div_(255.0).permute(3, 0, 1, 2)  # (3, T, H, W)
+        T = x.shape[1]
+        idx = torch.clamp(torch.arange(T)[:, None] + torch.arange(context)[None], max=T - 1)
+        out = [encoder(x[:, idx[s : s + batch]].permute(1, 0, 2, 3, 4)) for s in range(0, T, batch)]
+        return torch.cat(out).float().numpy()
+
+    return fn
+
+
+def pixel_embeddings(frames: np.ndarray) -> np.ndarray:
+    """The baseline with no learned feature: each frame at 10 x 8 (area), RGB flattened, each
+    dimension standardised over the video."""
+    x = np.stack([cv2.resize(f, (10, 8), interpolation=cv2.INTER_AREA) for f in np.asarray(frames, np.uint8)])
+    x = x.reshape(len(x), -1).astype(np.float64)
+    return (x - x.mean(0)) / (x.std(0) + 1e-6)
+
+
+def noise_embeddings(seed: int, dim: int = 16) -> EmbedFn:
+    """Chance: i.i.d. Gaussian features, seeded by the video's length and a counter."""
+    count = itertools.count()
+
+    def fn(frames: np.ndarray) -> np.ndarray:
+        return np.random.default_rng([seed, len(frames), next(count)]).normal(size=(len(frames), dim))
+
+    return fn
+
+
+# -- a source over the set ------------------------------------------------------------------------
+
+
+def video_pairs(videos: Sequence[dict[str, Any]]) -> list[tuple[int, int]]:
+    """Every ordered pair of different videos of a class, in a fixed order."""
+    return [(a, b) for a, b in itertools.permutations(range(len(videos)), 2) if videos[a]["cls"] == videos[b]["cls"]]
+
+
+def phase_progression(embs: Sequence[np.ndarray], phases: Sequence[np.ndarray], *, ridge: float = 0.1) -> float:
+    """R^2 of the phase predicted by a ridge regression fitted on the other videos (leave one video
+    out; embeddings standardised with the training videos' statistics; penalty ``ridge`` per
+    training frame, as a few hundred frames meet up to a few hundred dimensions)."""
+    pred: list[np.ndarray] = []
+    for k in range(len(embs)):
+        x = np.concatenate([e for i, e in enumerate(embs) if i != k])
+        y = np.concatenate([p for i, p in enumerate(phases) if i != k])
+        mu, sd = x.mean(0), x.std(0) + 1e-6
+        xs = np.c_[(x - mu) / sd, np.ones(len(x))]
+        w = np.linalg.solve(xs.T @ xs + ridge * len(x) * np.diag(np.r_[np.ones(x.shape[1]), 0.0]), xs.T @ y)
+        pred.append(np.c_[(embs[k] - mu) / sd, np.ones(len(embs[k]))] @ w)
+    y_all, p_all = np.concatenate(list(phases)), np.concatenate(pred)
+    return float(1 - ((y_all - p_all) ** 2).sum() / ((y_all - y_all.mean()) ** 2).sum())
+
+
+def pair_bootstrap(n_pairs: int, n: int, seed: int, ids: Sequence[str]) -> np.ndarray:
+    """(n, n_pairs) resample counts of the pairs, the same for every source of a set."""
+    from avbench.stats import _rng
+
+    return _rng(seed, "alignment", *ids).multinomial(n_pairs, np.full(n_pairs, 1.0 / n_pairs), size=n)
+
+
+def evaluate_alignment(
+    videos: Sequence[dict[str, Any]], embed: EmbedFn, *, n_boot: int = 2000, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-pair scores, summary rows ``class, metric, value, lo, hi, n_pairs, n_videos``; class
+    ``all`` over every pair) of one embedding over the set. A video's ``frames`` may run past its
+    ``phase`` (frames after the cycle, context for the last frames' clips): the embeddings of the
+    first ``len(phase)`` frames are scored."""
+    embs = [np.asarray(embed(v["frames"]), np.float64)[: len(v["phase"])] for v in videos]
+    pairs = video_pairs(videos)
+    rows = []
+    for a, b in pairs:
+        s = pair_scores(embs[a], videos[a]["phase"], embs[b], videos[b]["phase"])
+        rows.append({"class": videos[a]["cls"], "u": videos[a]["id"], "v": videos[b]["id"], **s})
+    per = pd.DataFrame(rows, columns=["class", "u", "v", *METRICS])
+    summary = []
+    classes = sorted({v["cls"] for v in videos})
+    for cls in ["all", *classes]:
+        part = per if cls == "all" else per[per["class"] == cls]
+        if not len(part):
+            continue
+        cnt = pair_bootstrap(len(part), n_boot, seed, [f"{u}>{v}" for u, v in zip(part["u"], part["v"])])
+        for m in METRICS:
+            vals = part[m].to_numpy(float)
+            boot = cnt @ vals / len(part)
+            lo, hi = np.percentile(boot, [2.5, 97.5])
+            summary.append(
+                {"class": cls, "metric": m, "value": float(vals.mean()), "lo": float(lo), "hi": float(hi)}
+                | {"n_pairs": len(part)}
+            )
+        idx = [i for i, v in enumerate(videos) if cls in ("all", v["cls"])]
+        if cls != "all" and len(idx) >= 2:
+            r2 = phase_progression([embs[i] for i in idx], [videos[i]["phase"] for i in idx])
+            summary.append(
+                {"class": cls, "metric": "phase_progression", "value": r2, "lo": np.nan, "hi": np.nan, "n_pairs": 0}
+            )
+    out = pd.DataFrame(summary)
+    prog = out[out["metric"] == "phase_progression"]
+    if len(prog):
+        mean = {"class": "all", "metric": "phase_progression", "value": float(prog["value"].mean())}
+        out = pd.concat([out, pd.DataFrame([mean | {"lo": np.nan, "hi": np.nan, "n_pairs": 0}])], ignore_index=True)
+    out["n_videos"] = [len(videos) if c == "all" else sum(v["cls"] == c for v in videos) for c in out["class"]]
+    return per, out
+
+
+def source_embeddings(source: str, *, context: int = 4, seed: int = 0) -> tuple[EmbedFn, dict[str, Any]]:
+    """The embedding of a source (a checkpoint path, ``pixels`` or ``noise``) and its meta."""
+    if source == "pixels":
+        return pixel_embeddings, {"run": "pixels", "method": "pixels", "pretext": "baseline"}
+    if source == "noise":
+        return noise_embeddings(seed), {"run": "noise", "method": "noise", "pretext": "baseline"}
+    from avbench.checkpoint import load_encoders
+
+    encoders, meta = load_encoders(source)
+    if "video" not in encoders:
+        raise ValueError(f"run {meta.get('run')!r} ({meta.get('method')}) has no video encoder to align with")
+    return encoder_embeddings(encoders["video"], context=context), meta

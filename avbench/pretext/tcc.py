@@ -1,0 +1,192 @@
+"""Temporal cycle-consistency, TCC (Dwibedi, Aytar, Tompson, Sermanet & Zisserman, CVPR 2019; seed
+001's "temporal alignment between videos").
+
+Two videos of the same class are embedded frame by frame, ``U = (u_1 .. u_N)`` and
+``V = (v_1 .. v_M)``. Frame ``u_i`` finds its *soft nearest neighbour* in the other video,
+``v~ = sum_j alpha_j v_j`` with ``alpha = softmax_j(-||u_i - v_j||^2 / D / temperature)``, and ``v~``
+cycles back to ``U``: ``beta = softmax_k(-||v~ - u_k||^2 / D / temperature)``. The *cycle-back
+regression* loss asks the return to land on ``i``: with ``mu = sum_k beta_k t_k`` and
+``sigma^2 = sum_k beta_k (t_k - mu)^2`` (``t_k`` the frame's time, here its index over N as the
+official code's ``normalize_indices``), ``L = (t_i - mu)^2 / sigma^2 + variance_lambda * log sigma^2``
+(the paper's Gaussian regression, ``regression_mse_var`` with lambda 0.001 and temperature 0.1).
+Embeddings that satisfy it put the same moment of a process at the same place in every video:
+the videos become alignable by nearest neighbours (:mod:`avbench.evaluate.alignment` scores
+that with the true phase of periodic synthetic videos).
+
+Pairs: within a batch, each item is paired with a random item of the **same class and another
+video** (``pairs: class``, the paper's setting: videos of one action; this uses the labels, like
+``supervised``), or of any other video (``pairs: any``: no labels); items with no partner in the
+batch sit the step out.
+
+Per-frame embeddings: ``n_frames`` frames ``stride`` apart in a random window; frame ``t`` is
+represented by the clip of ``context`` frames starting at it (the paper stacks context frames with
+3D convolutions too; the small 3D encoder subtracts each clip's mean frame, so one frame alone
+would be blank), through the video encoder (pooled, what linear evaluation reads) and an MLP
+head (the paper's embedder's fully connected layers) to ``embed_dim``.
+
+Metrics: ``pretext_acc`` (hard cycle-consistency: the nearest neighbour's nearest neighbour back
+is the frame itself), ``chance`` (1 / n_frames), ``pairs`` (pairs in the batch).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from avbench.pretext.base import PretrainModel, Pretext, mlp, video_ids
+from avbench.shards.loader import View, clip_starts, usable
+
+
+def tcc_view(
+    sample: dict[str, Any], rng: np.random.Generator, *, n_frames: int, stride: int, context: int
+) -> dict[str, Any] | None:
+    """``video`` uint8 (n_frames, context, H, W, 3): the clip of ``context`` frames starting at each
+    of ``n_frames`` frames ``stride`` apart in a random window; ``label``; ``start``."""
+    frames, meta = sample["frames"], sample["meta"]
+    if frames is None:
+        return None
+    span = (n_frames - 1) * stride + context
+    starts = clip_starts(meta, span)
+    if not starts:
+        return None
+    k0 = int(starts[int(rng.integers(len(starts)))])
+    pos = k0 + stride * np.arange(n_frames)
+    clips = np.stack([np.asarray(frames[p : p + context]) for p in pos])
+    return {"video": clips, "label": int(meta.get("label_idx", -1)), "start": k0}
+
+
+def partner_pairs(
+    labels: torch.Tensor | None, keys: Sequence[str], generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) int64: each item ``a[i]`` paired with a random item ``b[i]`` of another video and, when
+    ``labels`` are given, of the same class (labels < 0: no class, never paired). Items with no such
+    partner are left out."""
+    g = video_ids(keys)
+    n = len(g)
+    ok = g[:, None] != g[None, :]
+    if labels is not None:
+        lab = labels.detach().cpu().long()
+        ok &= (lab[:, None] == lab[None, :]) & (lab >= 0)[:, None]
+    pick = torch.rand(n, n, generator=generator).masked_fill(~ok, -1.0)
+    has = ok.any(1)
+    a = torch.nonzero(has).flatten()
+    return a, pick.argmax(1)[a]
+
+
+def _sq_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distances (P, N, D), (P, M, D) -> (P, N, M)."""
+    return (x.pow(2).sum(-1)[..., :, None] + y.pow(2).sum(-1)[..., None, :] - 2 * x @ y.transpose(-1, -2)).clamp_min(0)
+
+
+def cycle_back(u: torch.Tensor, v: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cycle-back distributions: embeddings (P, N, D) and (P, M, D) -> beta (P, N, N), row ``i``
+    where frame ``i`` of ``u`` lands back in ``u`` through its soft nearest neighbour in ``v``."""
+    d = u.shape[-1]
+    alpha = torch.softmax(-_sq_dist(u, v) / d / temperature, dim=-1)
+    v_soft = alpha @ v
+    return torch.softmax(-_sq_dist(v_soft, u) / d / temperature, dim=-1)
+
+
+def cycle_back_regression(
+    u: torch.Tensor, v: torch.Tensor, *, temperature: float = 0.1, variance_lambda: float = 0.001
+) -> torch.Tensor:
+    """TCC's cycle-back regression loss (module doc), averaged over the frames and pairs."""
+    beta = cycle_back(u, v, temperature)
+    n = u.shape[-2]
+    t = torch.arange(n, dtype=beta.dtype, device=beta.device) / n
+    mu = beta @ t
+    var = (beta @ t.pow(2) - mu.pow(2)).clamp_min(1e-8)
+    log_var = torch.log(var)
+    return (torch.exp(-log_var) * (t - mu).pow(2) + variance_lambda * log_var).mean()
+
+
+def cycle_consistency(u: torch.Tensor, v: torch.Tensor) -> float:
+    """Share of frames of ``u`` whose nearest neighbour in ``v`` has its nearest neighbour in ``u``
+    at the frame itself (the paper's cycle-consistency score): (P, N, D), (P, M, D) -> float."""
+    j = _sq_dist(u, v).argmin(-1)  # (P, N)
+    vj = torch.gather(v, 1, j[..., None].expand(-1, -1, v.shape[-1]))
+    back = _sq_dist(vj, u).argmin(-1)
+    return float((back == torch.arange(u.shape[1], device=u.device)).float().mean())
+
+
+class TCC(Pretext):
+    """Temporal cycle-consistency between videos of a class (module doc)."""
+
+    name = "tcc"
+    encoders = ("video",)
+    needs = frozenset({"frames"})
+    uses_labels = True
+
+    def __init__(self, cfg: dict[str, Any], *, n_classes: int, seed: int) -> None:
+        super().__init__(cfg, n_classes=n_classes, seed=seed)
+        s = self.settings()
+        self.n_frames = int(s.get("n_frames", 8))
+        self.stride = int(s.get("stride", 2))
+        self.context = int(s.get("context", 4))
+        self.embed_dim = int(s.get("embed_dim", 64))
+        self.temperature = float(s.get("temperature", 0.1))
+        self.variance_lambda = float(s.get("variance_lambda", 0.001))
+        self.pairs = str(s.get("pairs", "class"))
+        if self.n_frames < 2 or self.stride < 1 or self.context < 1 or self.temperature <= 0:
+            raise ValueError("tcc: n_frames >= 2, stride >= 1, context >= 1, temperature > 0")
+        if self.pairs not in ("class", "any"):
+            raise ValueError(f"tcc: pairs must be class or any, not {self.pairs!r}")
+
+    @property
+    def span(self) -> int:
+        return (self.n_frames - 1) * self.stride + self.context
+
+    def usable(self, row: dict[str, Any]) -> bool:
+        ok = usable(row, clip_frames=self.span, audio=False)
+        return ok and (self.pairs == "any" or int(row.get("label_idx", -1)) >= 0)
+
+    def view(self, epoch: int) -> View:
+        return functools.partial(tcc_view, n_frames=self.n_frames, stride=self.stride, context=self.context)
+
+    def build_head(self, dims: dict[str, int]) -> nn.Module:
+        return mlp(dims["video"], self.embed_dim)
+
+    def embed(self, model: PretrainModel, video: torch.Tensor) -> torch.Tensor:
+        """(B, n_frames, 3, context, H, W) -> per-frame embeddings (B, n_frames, embed_dim)."""
+        return model.head(model.encode("video", video)).float()
+
+    def _pairs(
+        self, model: PretrainModel, batch: dict[str, Any], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        emb = self.embed(model, batch["video"])
+        labels = batch["label"] if self.pairs == "class" else None
+        keys = batch.get("key") or [str(i) for i in range(len(emb))]
+        a, b = partner_pairs(labels, keys, generator)
+        return emb, a.to(emb.device), b.to(emb.device)
+
+    def loss(
+        self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        emb, a, b = self._pairs(model, batch, generator)
+        logs = {"chance": 1.0 / self.n_frames, "pairs": float(len(a))}
+        if len(a) == 0:  # no two videos of a class in this batch
+            return emb.sum() * 0.0, {**logs, "pretext_acc": float("nan")}
+        u, v = emb[a], emb[b]
+        loss = cycle_back_regression(u, v, temperature=self.temperature, variance_lambda=self.variance_lambda)
+        return loss, {**logs, "pretext_acc": cycle_consistency(u.detach(), v.detach())}
+
+    @torch.no_grad()
+    def heldout_metrics(
+        self, model: PretrainModel, batch: dict[str, Any], *, generator: torch.Generator
+    ) -> dict[str, float]:
+        emb, a, b = self._pairs(model, batch, generator)
+        if len(a) == 0:
+            return {}
+        u, v = emb[a], emb[b]
+        return {
+            "pretext_acc": cycle_consistency(u, v),
+            "chance": 1.0 / self.n_frames,
+            "tcc_loss": float(
+                cycle_back_regression(u, v, temperature=self.temperature, variance_lambda=self.variance_lambda)
+            ),
+        }

@@ -1,0 +1,117 @@
+"""Temporal cycle-consistency: the cycle-back regression against a direct computation, embeddings with
+a known alignment, the same-class pairing, a few steps of training and one epoch of the real loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+
+from avbench.checkpoint import load_encoders
+from avbench.evaluate.alignment import source_embeddings
+from avbench.pretext import PRETEXTS, PretrainModel, to_tensors
+from avbench.pretext.tcc import cycle_back, cycle_back_regression, cycle_consistency, partner_pairs, tcc_view
+from avbench.pretrain import pretrain
+from avbench.shards.loader import collate, item_rng, load_samples
+
+
+def _curve(s: np.ndarray) -> torch.Tensor:
+    """Points of a curve that never comes back near itself (a helix), at progress s in [0, 1]."""
+    a = 1.5 * np.pi * s
+    return torch.tensor(np.stack([np.cos(a), np.sin(a), 2 * s], 1), dtype=torch.float32)
+
+
+def test_the_loss_is_the_papers_formula():
+    """Direct loops over the frames: soft nearest neighbour, cycle back, Gaussian regression."""
+    g = torch.Generator().manual_seed(0)
+    u, v = torch.randn(1, 5, 3, generator=g), torch.randn(1, 7, 3, generator=g)
+    tau, lam, n, d = 0.1, 0.001, 5, 3
+    t = np.arange(n) / n
+    total = 0.0
+    for i in range(n):
+        dist = np.array([float(((u[0, i] - v[0, j]) ** 2).sum()) for j in range(7)])
+        alpha = np.exp(-dist / d / tau - (-dist / d / tau).max())
+        alpha /= alpha.sum()
+        vs = (torch.tensor(alpha, dtype=torch.float32)[:, None] * v[0]).sum(0)
+        back = np.array([float(((vs - u[0, k]) ** 2).sum()) for k in range(n)])
+        beta = np.exp(-back / d / tau - (-back / d / tau).max())
+        beta /= beta.sum()
+        mu = (beta * t).sum()
+        var = (beta * (t - mu) ** 2).sum()
+        total += (t[i] - mu) ** 2 / var + lam * math.log(var)
+    got = float(cycle_back_regression(u, v, temperature=tau, variance_lambda=lam))
+    assert math.isclose(got, total / n, rel_tol=1e-4)
+
+
+def test_videos_of_one_process_at_different_speeds_cycle_back_exactly():
+    """V runs the same process as U at another speed (twice as many frames): every frame of U finds
+    its moment in V and comes back to itself; shuffled embeddings do not."""
+    u = _curve(np.linspace(0, 1, 10))[None]
+    v = _curve(np.linspace(0, 1, 20))[None]
+    assert cycle_consistency(u, v) == 1.0
+    beta = cycle_back(u, v, temperature=0.001)
+    assert torch.equal(beta[0].argmax(-1), torch.arange(10))
+    aligned = float(cycle_back_regression(u, v, temperature=0.01))
+    g = torch.Generator().manual_seed(0)
+    w = v[:, torch.randperm(20, generator=g)] + 0.8 * torch.randn(1, 20, 3, generator=g)
+    noise = torch.randn(1, 10, 3, generator=g)
+    assert cycle_consistency(noise, w) < 1.0
+    assert aligned < float(cycle_back_regression(noise, w, temperature=0.01))
+    # the order of V does not matter to a cycle, only where its frames are
+    assert cycle_consistency(u, v.flip(1)) == 1.0
+
+
+def test_pairs_join_videos_of_a_class_and_never_a_video_with_itself():
+    labels = torch.tensor([0, 0, 1, 1, 2, -1, 0])
+    keys = ["a", "b", "c", "d", "e", "f", "a"]  # items 0 and 6: two clips of one video
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        a, b = partner_pairs(labels, keys, g)
+        assert a.tolist() == [0, 1, 2, 3, 6]  # 4: alone in its class, 5: no label
+        for i, j in zip(a.tolist(), b.tolist()):
+            assert labels[i] == labels[j] and keys[i] != keys[j]
+    a, b = partner_pairs(None, keys, g)  # pairs: any
+    assert a.tolist() == list(range(7)) and all(keys[i] != keys[j] for i, j in zip(a.tolist(), b.tolist()))
+
+
+def test_the_view_takes_frames_stride_apart_each_with_its_context():
+    t = 30
+    f = np.zeros((t, 2, 2, 3), np.uint8)
+    f[..., 0] = np.arange(t)[:, None, None]
+    meta = {"n_frames": t, "fps": 16.0, "frame_times": [k / 16 for k in range(t)], "label_idx": 1}
+    v = tcc_view({"frames": f, "meta": meta}, np.random.default_rng(0), n_frames=5, stride=3, context=2)
+    k0 = v["start"]
+    assert v["video"].shape == (5, 2, 2, 2, 3) and v["label"] == 1
+    assert v["video"][:, :, 0, 0, 0].tolist() == [[k0 + 3 * i, k0 + 3 * i + 1] for i in range(5)]
+
+
+def test_one_epoch_on_the_tiny_world_and_a_few_steps_lower_the_loss(tiny_world, cfg_for, tmp_path):
+    shards = tiny_world(n_videos=32, flow=False)  # 3 held out: two of them share a class
+    cfg = cfg_for("tcc", channels=[4, 4, 8, 8], epochs=1, batch_size=6, clips_per_video=1, tcc={"n_frames": 6})
+    pretrain(run="tcc", cfg=cfg, shard_dir=shards, out_dir=tmp_path / "t", seed=0, progress=False, threads=1)
+    m = pd.read_csv(tmp_path / "t" / "metrics.csv")
+    assert np.isfinite(m["train_loss"]).all() and {"val_pretext_acc", "val_tcc_loss"} <= set(m.columns)
+    encoders, meta = load_encoders(tmp_path / "t" / "checkpoint.pt")
+    assert set(encoders) == {"video"} and meta["method"] == "tcc"
+    emb, _ = source_embeddings(str(tmp_path / "t" / "checkpoint.pt"))  # what `avbench alignment` reads
+    assert emb(np.zeros((7, 24, 32, 3), np.uint8)).shape == (7, 8)
+
+    # a few steps on one batch of the tiny world's spinning discs and falling blobs
+    samples = load_samples(shards)
+    torch.manual_seed(0)
+    pretext = PRETEXTS["tcc"](cfg, n_classes=2, seed=0)
+    model = PretrainModel(specs=pretext.encoder_specs(), head=pretext)
+    items = [pretext.view(0)(s, item_rng(0, i, s["key"])) | {"key": s["key"]} for i, s in enumerate(samples[:8])]
+    batch = to_tensors(collate(items), device=torch.device("cpu"), mel_norm=(0.0, 1.0))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(12):
+        loss, logs = pretext.loss(model, batch, epoch=0, generator=torch.Generator().manual_seed(0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert logs["pairs"] == 8
+    assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.3
