@@ -447,6 +447,7 @@ def cmd_alignment(a: argparse.Namespace) -> int:
         summary.insert(0, "run", name)
         summary.insert(1, "method", str(meta.get("method", "")))
         per.insert(0, "run", name)
+        per.insert(1, "method", str(meta.get("method", "")))
         rows.append(summary)
         pairs.append(per)
         r = summary[summary["class"] == "all"].set_index("metric")
@@ -464,6 +465,20 @@ def cmd_alignment(a: argparse.Namespace) -> int:
     if a.pairs:
         with atomic_path(a.pairs, suffix=".csv") as tmp:
             pd.concat(pairs, ignore_index=True).to_csv(tmp, index=False)
+    return 0
+
+
+def cmd_alignment_table(a: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from avbench.evaluate.alignment import alignment_table
+    from avbench.paths import atomic_path
+
+    rows = pd.read_csv(a.rows) if a.rows else None
+    table = alignment_table(pd.read_csv(a.pairs), rows, reference=a.reference or None, n_boot=a.n_boot, seed=a.seed)
+    with atomic_path(a.output, suffix=".csv") as tmp:
+        table.to_csv(tmp, index=False)
+    print(table.to_string(index=False) if len(table) else "alignment table: no rows", flush=True)
     return 0
 
 
@@ -1015,6 +1030,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-boot", type=int, default=2000)
     s.add_argument("--threads", type=int, default=workers)
     s.set_defaults(func=cmd_alignment)
+
+    s = sub.add_parser(
+        "alignment-table",
+        help="each run's phase alignment (tau, phase error, cycle consistency) with intervals over the pairs, "
+        "and its paired difference in tau to the reference run (random init)",
+    )
+    s.add_argument("pairs", help="the per-pair scores of `avbench alignment --pairs` (every run's)")
+    s.add_argument("--rows", default=None, help="the summary rows of `avbench alignment -o` (phase progression)")
+    s.add_argument("--reference", default="scratch", help="the run every other is compared with ('': none)")
+    s.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (avbench alignment's --seed)")
+    s.add_argument("--n-boot", type=int, default=2000)
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_alignment_table)
 
     s = sub.add_parser("download", help="download mirror archives (resumable, checksum-verified) and extract them")
     s.add_argument("urls", help="text file: one '<url> <md5 or sha256>' per line")

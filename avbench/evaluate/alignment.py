@@ -204,3 +204,73 @@ def source_embeddings(source: str, *, context: int = 4, seed: int = 0) -> tuple[
     if "video" not in encoders:
         raise ValueError(f"run {meta.get('run')!r} ({meta.get('method')}) has no video encoder to align with")
     return encoder_embeddings(encoders["video"], context=context), meta
+
+
+# -- the table of every source -------------------------------------------------------------------
+
+
+def _pair_ids(pairs: pd.DataFrame) -> list[str]:
+    return [f"{u}>{v}" for u, v in zip(pairs["u"].astype(str), pairs["v"].astype(str))]
+
+
+def alignment_table(
+    pairs: pd.DataFrame,
+    rows: pd.DataFrame | None = None,
+    *,
+    reference: str | None = "scratch",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per run of ``pairs`` (the per-pair scores of :func:`evaluate_alignment` with a ``run``
+    column, every run's pairs together): the means over all pairs of Kendall's tau, phase error and
+    cycle consistency with their 95% intervals (the pairs resampled, :func:`pair_bootstrap`: the
+    same resamples as ``avbench alignment``'s rows), ``phase_progression`` from ``rows`` when given,
+    and, against ``reference``, the paired difference in tau (``tau_diff``, the same resamples of the
+    same pairs for both runs) with its interval and the verdict of "aligns phase better than the
+    reference" (:func:`avbench.stats.verdict`). A run scored on other pairs than the reference gets
+    no difference (NaN, verdict inconclusive)."""
+    from avbench.stats import verdict
+
+    keyed = {str(r): p.reset_index(drop=True) for r, p in pairs.groupby("run", sort=False)}
+    methods = {}
+    if rows is not None and len(rows) and "method" in rows.columns:
+        methods = dict(zip(rows["run"].astype(str), rows["method"].astype(str)))
+    boots: dict[str, np.ndarray] = {}
+    out = []
+    for run, p in keyed.items():
+        cnt = pair_bootstrap(len(p), n_boot, seed, _pair_ids(p)) if len(p) else np.zeros((n_boot, 0))
+        boots[run] = cnt
+        row: dict[str, Any] = {"run": run}
+        row["method"] = str(p["method"].iloc[0]) if "method" in p.columns and len(p) else methods.get(run, "")
+        row |= {"pairs": int(len(p)), "videos": int(pd.concat([p["u"], p["v"]]).nunique())}
+        for m in METRICS:
+            vals = p[m].to_numpy(float)
+            row[m] = float(vals.mean()) if len(p) else float("nan")
+            if len(p):
+                lo, hi = np.percentile(cnt @ vals / len(p), [2.5, 97.5])
+            else:
+                lo = hi = float("nan")
+            row[f"{m}_lo"], row[f"{m}_hi"] = float(lo), float(hi)
+        out.append(row)
+    ref = keyed.get(reference) if reference is not None else None
+    for row in out:
+        run = row["run"]
+        if reference is None or run == reference:
+            continue
+        p, row["reference"] = keyed[run], reference
+        ids = _pair_ids(p)
+        same = ref is not None and len(p) > 0 and len(set(ids)) == len(ids) and sorted(ids) == sorted(_pair_ids(ref))
+        if same:  # the reference's pairs in its order (one order for every run: avbench alignment's)
+            assert ref is not None
+            tau = pd.Series(p["kendall_tau"].to_numpy(float), index=ids).loc[_pair_ids(ref)].to_numpy()
+            d = tau - ref["kendall_tau"].to_numpy(float)
+            lo, hi = np.percentile(boots[reference] @ d / len(d), [2.5, 97.5])
+            row["tau_diff"], row["tau_diff_lo"], row["tau_diff_hi"] = float(d.mean()), float(lo), float(hi)
+        else:
+            row["tau_diff"] = row["tau_diff_lo"] = row["tau_diff_hi"] = float("nan")
+        row["tau_verdict"] = verdict(row["tau_diff_lo"], row["tau_diff_hi"])
+    table = pd.DataFrame(out)
+    if rows is not None and len(rows) and len(table):
+        prog = rows[(rows["class"] == "all") & (rows["metric"] == "phase_progression")]
+        table["phase_progression"] = table["run"].map(dict(zip(prog["run"].astype(str), prog["value"].astype(float))))
+    return table

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from avbench.evaluate.alignment import (
+    alignment_table,
     evaluate_alignment,
     kendall_tau,
     noise_embeddings,
@@ -111,3 +112,77 @@ def test_the_command_line_scores_a_baseline(tmp_path):
         text=True,
     )
     assert bad.returncode != 0 and bad.stderr.strip().startswith("avbench alignment:")
+
+
+def _pairs(run: str, tau: np.ndarray, *, videos: int = 6) -> pd.DataFrame:
+    """Every ordered pair of ``videos`` videos of one class with the given taus (in video_pairs' order)."""
+    uv = [(a, b) for a in range(videos) for b in range(videos) if a != b]
+    return pd.DataFrame(
+        {
+            "run": run,
+            "method": run,
+            "class": "spin",
+            "u": [f"spin{a}" for a, _ in uv],
+            "v": [f"spin{b}" for _, b in uv],
+            "kendall_tau": tau,
+            "phase_error": 0.25 - tau / 5,
+            "cycle_consistency": (tau + 1) / 2,
+        }
+    )
+
+
+def test_the_table_pairs_every_run_with_the_reference_on_the_same_pairs():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.0, 0.2, 30)
+    noise = rng.normal(0.0, 0.05, 30)
+    pairs = pd.concat(
+        [
+            _pairs("scratch", base),
+            _pairs("tcc", base + 0.3 + noise),  # better on every pair by 0.3 (+- 0.05)
+            _pairs("worse", base - 0.2),  # worse by exactly 0.2
+            _pairs("same", base.copy()),
+            _pairs("shuffled", base + 0.3).iloc[::-1],  # the same pairs in another order: still paired
+            _pairs("other", base[:20] + 0.3, videos=5).assign(**{"class": "orbit"}),  # other pairs: no difference
+        ],
+        ignore_index=True,
+    )
+    rows = pd.DataFrame([{"run": "tcc", "method": "tcc", "class": "all", "metric": "phase_progression", "value": 0.7}])
+    t = alignment_table(pairs, rows, reference="scratch", n_boot=500).set_index("run")
+    assert t.loc["tcc", "tau_diff"] == pytest.approx(0.3 + noise.mean())
+    assert 0.25 < t.loc["tcc", "tau_diff_lo"] < t.loc["tcc", "tau_diff"] < t.loc["tcc", "tau_diff_hi"] < 0.35
+    assert t.loc["tcc", "tau_verdict"] == "reproduced" and t.loc["tcc", "reference"] == "scratch"
+    # a constant difference has a point interval; none at all is inconclusive
+    assert t.loc["worse", ["tau_diff", "tau_diff_lo", "tau_diff_hi"]].astype(float).round(9).tolist() == [-0.2] * 3
+    assert t.loc["worse", "tau_verdict"] == "contradicted" and t.loc["same", "tau_verdict"] == "inconclusive"
+    assert t.loc["shuffled", "tau_diff"] == pytest.approx(0.3) and t.loc["shuffled", "tau_verdict"] == "reproduced"
+    assert np.isnan(t.loc["other", "tau_diff"]) and t.loc["other", "tau_verdict"] == "inconclusive"
+    assert pd.isna(t.loc["scratch", "tau_diff"]) and pd.isna(t.loc["scratch", "reference"])
+    # the means and intervals of each run's own scores
+    assert t.loc["tcc", "kendall_tau"] == pytest.approx((base + 0.3 + noise).mean())
+    assert t.loc["worse", "phase_error"] == pytest.approx((0.25 - (base - 0.2) / 5).mean())
+    assert t.loc["scratch", "pairs"] == 30 and t.loc["scratch", "videos"] == 6 and t.loc["other", "pairs"] == 20
+    for m in ("kendall_tau", "phase_error", "cycle_consistency"):
+        assert (t[f"{m}_lo"] <= t[m]).all() and (t[m] <= t[f"{m}_hi"]).all()
+    assert t.loc["tcc", "phase_progression"] == 0.7 and np.isnan(t.loc["scratch", "phase_progression"])
+
+
+def test_the_table_reads_the_same_intervals_as_avbench_alignment(tmp_path):
+    videos = phase_videos(n_per_class=2, seed=0)
+    per, summary = evaluate_alignment(videos, noise_embeddings(0), n_boot=200, seed=3)
+    t = alignment_table(per.assign(run="noise"), summary.assign(run="noise"), reference=None, n_boot=200, seed=3)
+    s = summary[summary["class"] == "all"].set_index("metric")
+    for m in ("kendall_tau", "phase_error", "cycle_consistency"):
+        assert t.loc[0, [m, f"{m}_lo", f"{m}_hi"]].astype(float).tolist() == pytest.approx(
+            s.loc[m, ["value", "lo", "hi"]].astype(float).tolist()
+        )
+    # the command line: avbench alignment's pairs and rows in, the table out
+    per.assign(run="noise").to_csv(tmp_path / "pairs.csv", index=False)
+    summary.assign(run="noise").to_csv(tmp_path / "rows.csv", index=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "avbench.cli", "alignment-table", str(tmp_path / "pairs.csv")]
+        + ["--rows", str(tmp_path / "rows.csv"), "--seed", "3", "--n-boot", "200", "-o", str(tmp_path / "t.csv")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert pd.read_csv(tmp_path / "t.csv")["kendall_tau_lo"].iloc[0] == pytest.approx(s.loc["kendall_tau", "lo"])
