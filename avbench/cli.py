@@ -528,8 +528,17 @@ def cmd_findings(a: argparse.Namespace) -> int:
     boot = Bootstrap(pd.read_parquet(a.units), n=n_boot, seed=int(cfg["seed"]))
     cues = cue_units(gather_predictions(a.cue_predictions)) if a.cue_predictions else None
     propagation = pd.read_csv(a.propagation) if a.propagation else None
+    localization = pd.read_csv(a.localization) if a.localization else None
+    alignment = pd.read_csv(a.alignment) if a.alignment else None
     df = Checker(
-        boot, run_table(cfg), read_metrics(a.metrics), metric=a.metric, cue_units=cues, propagation=propagation
+        boot,
+        run_table(cfg),
+        read_metrics(a.metrics),
+        metric=a.metric,
+        cue_units=cues,
+        propagation=propagation,
+        localization=localization,
+        alignment=alignment,
     ).all()
     with atomic_path(a.output, suffix=".csv") as tmp:
         df.to_csv(tmp, index=False)
@@ -1091,6 +1100,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--propagation",
         default=None,
         help="the mask-propagation table (results/tables/propagation.csv): tracking methods vs random features",
+    )
+    s.add_argument(
+        "--localization",
+        default=None,
+        help="the sound-source localization table (results/tables/localization.csv): localizing runs vs the centre prior",
+    )
+    s.add_argument(
+        "--alignment",
+        default=None,
+        help="the phase-alignment table (results/tables/alignment.csv): tcc vs random init in Kendall's tau",
     )
     s.add_argument("--metric", default="video_acc")
     s.add_argument("--bootstrap", type=int, default=0, help="resamples (default: evaluate.bootstrap)")

@@ -34,7 +34,14 @@ Findings (seed documents in ``shared/seeds``):
   (``external`` without ``pretrained_on``: MFCC statistics, the motion histogram) on the sets both score;
 - ``tracking_beats_random_features`` (001): the correspondence methods (colorization as tracking,
   cycle-consistent tracking) propagate object masks better than random features (J&F of mask
-  propagation, paired over sequences; from the propagation table, when the stage ran).
+  propagation, paired over sequences; from the propagation table, when the stage ran);
+- ``localization_beats_centre_prior`` (002, Objects that Sound): each localizing run (AVOL-Net) points
+  at the sounding object (pointing game; IoU of its top region) better than the centre prior, paired
+  over the localization set's videos, on all clips and on the clips with a visible silent moving
+  object (from the localization table, when the stage ran);
+- ``tcc_aligns_phase`` (001): temporal cycle-consistency's per-frame embeddings align two videos of a
+  periodic class in phase better than random init (Kendall's tau of the nearest-neighbour
+  alignment, paired over the pairs of videos; from the alignment table, when the stage ran).
 
 External encoders (method ``external``) are never counted as self-supervised runs.
 """
@@ -58,6 +65,12 @@ TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
 SEED_001 = ("sorting", "jigsaw", "speed")  # the temporal pretexts that seed 001 surveys
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
 CORRESPONDENCE = ("colorization", "crw")  # tracking-style methods (seed 001), scored by mask propagation
+LOCALIZING = ("avolnet",)  # runs whose head gives a sound-source heatmap (Objects that Sound)
+LOCALIZATION_SUBSETS = {
+    "all": "all clips",
+    "silent_object": "only clips with a visible silent moving object (is it the sounding one?)",
+}
+ALIGNING = ("tcc",)  # runs trained to align videos of a class in phase (seed 001)
 COLUMNS = [
     "finding",
     "claim",
@@ -99,9 +112,11 @@ class Checker:
         metric: str = "video_acc",
         cue_units: pd.DataFrame | None = None,
         propagation: pd.DataFrame | None = None,
+        localization: pd.DataFrame | None = None,
+        alignment: pd.DataFrame | None = None,
     ) -> None:
         self.boot, self.runs, self.metric = boot, runs, metric
-        self.propagation = propagation
+        self.propagation, self.localization, self.alignment = propagation, localization, alignment
         self.metrics = metrics or {}
         self.cue_units = cue_units
         have = pd.DataFrame(boot.groups(), columns=["method", "encoder", "downstream", "protocol", "metric"])
@@ -530,6 +545,83 @@ class Checker:
                 "note": "interval over the set's sequences (first seed of each run)",
             }
 
+    def localization_vs_centre(self) -> Iterator[dict[str, Any]]:
+        """The localization table's (:func:`avbench.evaluate.localize.localize_table`) paired
+        difference of each localizing run to the centre prior, pointing game and top-region IoU, on
+        all clips and on those with a silent moving object; intervals over the set's videos."""
+        t = self.localization
+        if t is None or t.empty or "reference" not in t.columns:
+            return
+        for sub, what in LOCALIZATION_SUBSETS.items():
+            for _, r in t[t["subset"] == sub].iterrows():
+                if r.get("reference") != "centre" or _method(self.runs, str(r["source"])) not in LOCALIZING:
+                    continue
+                ref = t[(t["subset"] == sub) & (t["source"] == "centre") & (t["downstream"] == r["downstream"])]
+                for m in ("pointing", "ciou"):
+                    if f"{m}_diff" not in t.columns or not np.isfinite(float(r[f"{m}_diff"])):
+                        continue
+                    lo, hi = float(r[f"{m}_diff_lo"]), float(r[f"{m}_diff_hi"])
+                    yield {
+                        "finding": "localization_beats_centre_prior",
+                        "claim": "a localizing run finds the sounding object better than the centre prior",
+                        "seed_doc": "002",
+                        "measure": "localization",
+                        "a": r["source"],
+                        "b": "centre",
+                        "encoder": "video+audio",
+                        "downstream": r["downstream"],
+                        "protocol": "localization" if sub == "all" else f"localization ({sub})",
+                        "metric": m,
+                        "a_mean": 100 * float(r[m]),
+                        "b_mean": 100 * float(ref[m].iloc[0]) if len(ref) else np.nan,
+                        "diff": 100 * float(r[f"{m}_diff"]),
+                        "lo": 100 * lo,
+                        "hi": 100 * hi,
+                        "a_seeds": 1,
+                        "b_seeds": 1,
+                        "videos": int(r["videos"]),
+                        "verdict": verdict(lo, hi),
+                        "note": f"subset {sub}: {what}; interval over the set's videos (first seed of the run)",
+                    }
+
+    def phase_alignment(self) -> Iterator[dict[str, Any]]:
+        """The alignment table's (:func:`avbench.evaluate.alignment.alignment_table`) paired
+        difference in Kendall's tau of each aligning run (tcc) to the reference run (random init)."""
+        t = self.alignment
+        if t is None or t.empty or "tau_diff" not in t.columns:
+            return
+        for _, r in t.iterrows():
+            ref = r.get("reference")
+            if not isinstance(ref, str) or _method(self.runs, str(r["run"])) not in ALIGNING:
+                continue
+            if _method(self.runs, ref) != "scratch" or not np.isfinite(float(r["tau_diff"])):
+                continue
+            lo, hi = float(r["tau_diff_lo"]), float(r["tau_diff_hi"])
+            ref_tau = float(t.loc[t["run"] == ref, "kendall_tau"].iloc[0]) if (t["run"] == ref).any() else np.nan
+            yield {
+                "finding": "tcc_aligns_phase",
+                "claim": "temporal cycle-consistency's embeddings align videos of a class in phase better than "
+                "random init",
+                "seed_doc": "001",
+                "measure": "alignment",
+                "a": r["run"],
+                "b": ref,
+                "encoder": "video",
+                "downstream": "phase (world)",
+                "protocol": "alignment",
+                "metric": "kendall_tau",
+                "a_mean": 100 * float(r["kendall_tau"]),
+                "b_mean": 100 * ref_tau,
+                "diff": 100 * float(r["tau_diff"]),
+                "lo": 100 * lo,
+                "hi": 100 * hi,
+                "a_seeds": 1,
+                "b_seeds": 1,
+                "videos": int(r["videos"]),
+                "verdict": verdict(lo, hi),
+                "note": f"tau x 100; interval over the {int(r['pairs'])} ordered pairs of videos (first seed of each run)",
+            }
+
     def all(self) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
         for part in (
@@ -546,6 +638,8 @@ class Checker:
             self.control,
             self.ssl_vs_handcrafted,
             self.tracking,
+            self.localization_vs_centre,
+            self.phase_alignment,
         ):
             rows += list(part())
         df = pd.DataFrame(rows, columns=COLUMNS)

@@ -276,3 +276,73 @@ def test_tracking_methods_are_scored_from_the_propagation_table_against_random_i
     assert not (
         Checker(Bootstrap(units(pd.DataFrame()), n=200), runs).all()["finding"] == "tracking_beats_random_features"
     ).any()
+
+
+def test_localizing_runs_are_scored_from_the_localization_table_against_the_centre_prior():
+    from avbench.evaluate.localize import localize_table
+
+    runs = pd.DataFrame([{"run": "scratch", "method": "scratch"}, {"run": "av", "method": "avolnet"}])
+    videos = [f"v{i:02d}" for i in range(20)]
+    silent = np.array([i % 2 == 0 for i in range(20)])  # half the videos with a visible silent object
+
+    def clips(pointing: np.ndarray, ciou: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({"video": videos, "clip": 0, "pointing": pointing, "ciou": ciou, "silent_visible": silent})
+
+    # the centre prior misses every sounding object; the run finds it where no silent object moves and is
+    # drawn to the silent one where it does (pointing 0 there, IoU 0 against the prior's 0.05)
+    table = localize_table(
+        {
+            "centre": clips(np.zeros(20), np.full(20, 0.05)),
+            "av": clips((~silent).astype(float), np.where(silent, 0.0, 0.5)),
+            "motion": clips(np.ones(20), np.full(20, 0.5)),  # a prior, never a finding's side
+        },
+        dataset="synth_localize",
+        reference="centre",
+        n_boot=300,
+    )
+    f = Checker(Bootstrap(units(pd.DataFrame()), n=200), runs, localization=table).all()
+    rows = f[f["finding"] == "localization_beats_centre_prior"].set_index(["protocol", "metric"])
+    assert set(rows["a"]) == {"av"} and set(rows["b"]) == {"centre"} and set(rows["seed_doc"]) == {"002"}
+    assert sorted(rows.index) == sorted(
+        (p, m) for p in ("localization", "localization (silent_object)") for m in ("pointing", "ciou")
+    )
+    r = rows.loc[("localization", "pointing")]
+    assert (r["a_mean"], r["b_mean"], r["diff"], r["videos"]) == (50.0, 0.0, 50.0, 20)
+    assert r["verdict"] == "reproduced" and 0 < r["lo"] < 50 < r["hi"]
+    assert rows.loc[("localization", "ciou"), "diff"] == pytest.approx(20.0)
+    s = rows.loc[("localization (silent_object)", "pointing")]
+    assert s["diff"] == 0 and s["verdict"] == "inconclusive" and s["videos"] == 10 and "silent" in s["note"]
+    assert rows.loc[("localization (silent_object)", "ciou"), "verdict"] == "contradicted"
+    assert not (Checker(Bootstrap(units(pd.DataFrame()), n=200), runs).all()["finding"].str.startswith("local")).any()
+
+
+def test_tcc_is_scored_from_the_alignment_table_against_random_init():
+    runs = pd.DataFrame(
+        [
+            {"run": "scratch", "method": "scratch"},
+            {"run": "tcc", "method": "tcc"},
+            {"run": "crw", "method": "crw"},
+        ]
+    )
+    table = pd.DataFrame(
+        [
+            {"run": "scratch", "method": "scratch", "pairs": 168, "videos": 24, "kendall_tau": 0.05},
+            {"run": "tcc", "method": "tcc", "pairs": 168, "videos": 24, "kendall_tau": 0.35, "reference": "scratch"}
+            | {"tau_diff": 0.30, "tau_diff_lo": 0.22, "tau_diff_hi": 0.38, "tau_verdict": "reproduced"},
+            {"run": "crw", "method": "crw", "pairs": 168, "videos": 24, "kendall_tau": 0.5, "reference": "scratch"}
+            | {"tau_diff": 0.45, "tau_diff_lo": 0.4, "tau_diff_hi": 0.5, "tau_verdict": "reproduced"},
+            {"run": "noise", "method": "noise", "pairs": 168, "videos": 24, "kendall_tau": 0.0, "reference": "scratch"}
+            | {"tau_diff": -0.05, "tau_diff_lo": -0.1, "tau_diff_hi": 0.0, "tau_verdict": "inconclusive"},
+        ]
+    )
+    f = Checker(Bootstrap(units(pd.DataFrame()), n=200), runs, alignment=table).all()
+    rows = f[f["finding"] == "tcc_aligns_phase"]
+    assert rows["a"].tolist() == ["tcc"] and rows["b"].tolist() == ["scratch"]  # tcc only, not crw or a baseline
+    r = rows.iloc[0]
+    assert (r["a_mean"], r["b_mean"], r["diff"], r["lo"], r["hi"]) == (35.0, 5.0, 30.0, 22.0, 38.0)
+    assert r["verdict"] == "reproduced" and r["seed_doc"] == "001" and r["videos"] == 24 and "168" in r["note"]
+    worse = table.assign(tau_diff=-0.2, tau_diff_lo=-0.3, tau_diff_hi=-0.1)
+    assert Checker(Bootstrap(units(pd.DataFrame()), n=200), runs, alignment=worse).all().query(
+        "finding == 'tcc_aligns_phase'"
+    )["verdict"].tolist() == ["contradicted"]
+    assert not (Checker(Bootstrap(units(pd.DataFrame()), n=200), runs).all()["finding"] == "tcc_aligns_phase").any()
