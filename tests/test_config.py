@@ -109,3 +109,13 @@ def test_avsync_section_is_off_by_default_and_checked():
     ):
         with pytest.raises(jsonschema.ValidationError, match=match):
             validate(dict(raw, avsync=dict(raw["avsync"], **bad)))
+
+
+def test_alignment_section_is_off_in_config_yaml_and_has_no_section_default():
+    cfg = load_config(REPO / "config.yaml")
+    assert cfg["alignment"]["enabled"] is False and cfg["alignment"]["n_boot"] == 2000  # defaults inside it
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
+    raw.pop("alignment")
+    assert "alignment" not in validate(raw)  # a config without the section gets none
+    with pytest.raises(jsonschema.ValidationError):
+        validate(dict(raw, alignment={"baselines": ["copy_first"]}))

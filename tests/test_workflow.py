@@ -53,6 +53,26 @@ def test_dry_run_default_config(tmp_path):
         assert rule in out.stdout
 
 
+def test_dry_run_correspondence_overlay_plans_phase_alignment(tmp_path):
+    """workflow/configs/correspondence.yaml turns the phase-alignment stage on: one alignment job (the
+    pretrained runs of alignment.runs and the baselines), its table, and the findings read it; the
+    default run plans none of it."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    overlay = str(REPO / "workflow" / "configs" / "correspondence.yaml")
+    out = _run(["-s", str(REPO / "Snakefile"), "-n", "-p", "--configfile", overlay, "--", "all"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    cmds = [line for line in out.stdout.splitlines() if line.startswith("Shell command: avbench alignment ")]
+    assert len(cmds) == 1, out.stdout[-3000:]
+    for source in ("tcc", "crw", "scratch", "supervised"):
+        assert f"results/models/{source}/checkpoint.pt" in cmds[0]
+    assert " pixels noise --n-per-class " in cmds[0]
+    assert "avbench alignment-table results/alignment/pairs.csv" in out.stdout
+    assert "--alignment results/tables/alignment.csv" in out.stdout  # the findings read the table
+    default = _run(["-s", str(REPO / "Snakefile"), "-n", "-p", "all"], cwd=tmp_path)
+    assert default.returncode == 0 and "results/alignment/" not in default.stdout
+    assert "--alignment" not in default.stdout and "--localization" not in default.stdout
+
+
 @pytest.mark.slow
 def test_smoke_workflow_writes_the_leaderboard(tmp_path):
     shutil.copy(REPO / ".test" / "config_smoke.yaml", tmp_path / "config.yaml")

@@ -76,3 +76,6 @@ def test_the_correspondence_overlay_keeps_every_default_run_and_adds_colorizatio
     over = yaml.safe_load((REPO / "workflow" / "configs" / "correspondence.yaml").read_text())
     assert set(base) <= set(over["pretrain"]["methods"]) and "colorization" in over["pretrain"]["methods"]
     assert over["propagation"]["enabled"] is True
+    # and phase alignment with tcc (config.yaml's section is off, tcc not a default run)
+    assert "tcc" in over["pretrain"]["methods"] and over["alignment"]["enabled"] is True
+    assert "tcc" not in base and yaml.safe_load((REPO / "config.yaml").read_text())["alignment"]["enabled"] is False

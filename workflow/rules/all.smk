@@ -8,3 +8,4 @@ rule all:
         avsync_outputs() if AVSYNC["enabled"] else [],
         propagation_outputs() if PROPAGATION["enabled"] else [],
         localize_outputs() if LOCALIZE.get("enabled") else [],
+        alignment_outputs() if ALIGNMENT.get("enabled") else [],

@@ -354,3 +354,19 @@ def localize_outputs():
     if not sources:
         return []
     return [f for s in sources for f in localize_files(s).values()] + ["results/tables/localization.csv"]
+
+
+# Phase alignment (opt-in; config.yaml's alignment section, turned on by workflow/configs/correspondence.yaml).
+ALIGNMENT = config.get("alignment") or {}
+
+
+def alignment_runs():
+    """The runs of alignment.runs that this config pretrains (each run's first seed)."""
+    return [run_instances(config, [r])[0] for r in selected_runs(ALIGNMENT.get("runs", []))]
+
+
+def alignment_outputs():
+    """The alignment rows, pairs and table (rule alignment_all; in `all` only when alignment.enabled)."""
+    if not ALIGNMENT:
+        return []
+    return ["results/alignment/rows.csv", "results/alignment/pairs.csv", "results/tables/alignment.csv"]

@@ -30,6 +30,8 @@ rule findings:
         metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
         cues=aot_cue_predictions(),
         propagation=["results/tables/propagation.csv"] if PROPAGATION["enabled"] else [],
+        localization=["results/tables/localization.csv"] if LOCALIZE.get("enabled") and localize_sources() else [],
+        alignment=["results/tables/alignment.csv"] if ALIGNMENT.get("enabled") else [],
     output:
         csv=report("results/findings.csv", caption="../report/findings.rst", category="Findings"),
         md=report("results/leaderboard.md", caption="../report/leaderboard_md.rst", category="Leaderboard"),
@@ -40,10 +42,15 @@ rule findings:
     params:
         config_file=EFFECTIVE_CONFIG,
         cues=lambda wc, input: ["--cue-predictions", *input.cues] if input.cues else [],
-        propagation=lambda wc, input: ["--propagation", *input.propagation] if input.propagation else [],
+        # the opt-in stages' tables (none in the default run: an empty argument, the command unchanged)
+        tables=lambda wc, input: [
+            *(["--propagation", *input.propagation] if input.propagation else []),
+            *(["--localization", *input.localization] if input.localization else []),
+            *(["--alignment", *input.alignment] if input.alignment else []),
+        ],
     shell:
         "avbench findings --units {input.units:q} --leaderboard {input.leaderboard:q} --intervals {input.intervals:q} "
-        "--config {params.config_file:q} --metrics {input.metrics:q} {params.cues:q} {params.propagation:q} "
+        "--config {params.config_file:q} --metrics {input.metrics:q} {params.cues:q} {params.tables:q} "
         "-o {output.csv:q} "
         "--markdown {output.md:q} > {log:q} 2>&1"
 
