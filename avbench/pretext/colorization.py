@@ -30,8 +30,8 @@ from torch import nn
 
 from avbench.models.video import stage_features
 from avbench.pretext.base import PretrainModel, Pretext
-from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_motion
-from avbench.shards.loader import View, clip_starts, usable
+from avbench.pretext.motion import window_start
+from avbench.shards.loader import View, usable
 
 COLOR_RANGE = 0.6  # the opponent plane's cells cover [-0.6, 0.6] on each axis (beyond: the edge cells)
 
@@ -46,13 +46,9 @@ def colorization_view(
         return None
     gap = int(rng.integers(1, max_gap + 1))
     span = gap + map_frames
-    starts = clip_starts(meta, span)
-    if not starts:
+    k0 = window_start(frames, meta, span, rng, motion_sampling=motion_sampling)
+    if k0 is None:
         return None
-    if motion_sampling and len(starts) > 1:
-        k0 = motion_weighted_choice(starts, window_motion(frame_motion(frames), starts, span), rng)
-    else:
-        k0 = int(starts[int(rng.integers(len(starts)))])
     return {
         "video_ref": np.asarray(frames[k0 : k0 + map_frames]),
         "video_tgt": np.asarray(frames[k0 + gap : k0 + gap + map_frames]),

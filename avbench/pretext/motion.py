@@ -4,7 +4,11 @@ arrow of time): informative training items come from windows where something mov
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from avbench.shards.loader import clip_starts
 
 
 def frame_motion(frames: np.ndarray) -> np.ndarray:
@@ -33,3 +37,17 @@ def motion_weighted_choice(
     score = np.asarray(score, np.float64)
     p = score + floor * (score.mean() + 1e-6)
     return int(starts[int(rng.choice(len(starts), p=p / p.sum()))])
+
+
+def window_start(
+    frames: np.ndarray, meta: dict[str, Any], span: int, rng: np.random.Generator, *, motion_sampling: bool
+) -> int | None:
+    """The first frame of a window of ``span`` contiguous frames of a sample (None: no such window):
+    drawn by :func:`motion_weighted_choice` over the windows' frame-difference energy with
+    ``motion_sampling``, uniformly otherwise."""
+    starts = clip_starts(meta, span)
+    if not starts:
+        return None
+    if motion_sampling and len(starts) > 1:
+        return motion_weighted_choice(starts, window_motion(frame_motion(frames), starts, span), rng)
+    return int(starts[int(rng.integers(len(starts)))])

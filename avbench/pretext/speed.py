@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from avbench.pretext.base import ClassificationPretext, PretrainModel, mlp
-from avbench.pretext.motion import frame_motion, motion_weighted_choice, window_motion
-from avbench.shards.loader import View, clip_starts, usable
+from avbench.pretext.motion import window_start
+from avbench.shards.loader import View, usable
 
 
 def speed_view(
@@ -43,13 +43,9 @@ def speed_view(
     c = int(rng.integers(len(strides)))
     stride = int(strides[c])
     span = (clip_frames - 1) * stride + 1
-    starts = clip_starts(meta, span)
-    if not starts:
+    k0 = window_start(frames, meta, span, rng, motion_sampling=motion_sampling)
+    if k0 is None:
         return None
-    if motion_sampling and len(starts) > 1:
-        k0 = motion_weighted_choice(starts, window_motion(frame_motion(frames), starts, span), rng)
-    else:
-        k0 = int(starts[int(rng.integers(len(starts)))])
     idx = k0 + stride * np.arange(clip_frames)
     return {"video_speed": np.asarray(frames[idx]), "speed": c, "label": int(meta.get("label_idx", -1)), "start": k0}
 
