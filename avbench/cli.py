@@ -1025,7 +1025,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="phase alignment (issue 14, TCC's evaluation): align one cycle of periodic world videos "
         "(pendulum, orbit, spin) pairwise by nearest neighbours of a frozen video encoder's per-frame "
         "embeddings; Kendall's tau of the aligned true phases, phase error, cycle consistency with "
-        "bootstrap intervals over the pairs, and phase progression (R^2)",
+        "bootstrap intervals over the videos, and phase progression (R^2)",
     )
     s.add_argument("sources", nargs="+", help="pretraining checkpoints, or baselines: pixels, noise (chance)")
     s.add_argument("-o", "--output", required=True, help="summary rows per run, class and metric, CSV")
@@ -1042,7 +1042,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser(
         "alignment-table",
-        help="each run's phase alignment (tau, phase error, cycle consistency) with intervals over the pairs, "
+        help="each run's phase alignment (tau, phase error, cycle consistency) with intervals over the videos, "
         "and its paired difference in tau to the reference run (random init)",
     )
     s.add_argument("pairs", help="the per-pair scores of `avbench alignment --pairs` (every run's)")

@@ -18,7 +18,8 @@ is aligned to its nearest neighbour ``j(i)`` in ``v`` (Euclidean distance of the
   back in ``u`` is the frame itself (the paper's cycle-consistency score).
 
 Per source, the means over pairs (all classes and each class) come with a 95% bootstrap interval
-over the pairs (the same resamples for every source, seeded by the pair list). ``phase_progression``
+over the videos (each class's videos resampled, a pair weighted by its two videos' counts:
+:func:`video_bootstrap`; the same resamples for every source, seeded by the set's videos). ``phase_progression``
 (the paper's, as far as it applies): a ridge regression from embeddings to phase, fitted on the
 other videos of the class and scored on each held-out video, R^2 over all frames (1: the phase is
 linear in the embedding; <= 0: no better than the mean).
@@ -141,11 +142,35 @@ def phase_progression(embs: Sequence[np.ndarray], phases: Sequence[np.ndarray], 
     return float(1 - ((y_all - p_all) ** 2).sum() / ((y_all - y_all.mean()) ** 2).sum())
 
 
-def pair_bootstrap(n_pairs: int, n: int, seed: int, ids: Sequence[str]) -> np.ndarray:
-    """(n, n_pairs) resample counts of the pairs, the same for every source of a set."""
+def video_bootstrap(u: Sequence[str], v: Sequence[str], classes: Sequence[str], n: int, seed: int) -> np.ndarray:
+    """(n, pairs) bootstrap weights of ordered video pairs ``(u[i], v[i])`` of class ``classes[i]``:
+    each class's videos are resampled with replacement (seeded by the set's video ids, so every
+    source of a set gets the same draws) and a pair weighs the product of its two videos' counts.
+    Pairs share videos, so resampling the pairs themselves would treat them as independent and
+    give too narrow intervals; this resamples the units that are independent."""
     from avbench.stats import _rng
 
-    return _rng(seed, "alignment", *ids).multinomial(n_pairs, np.full(n_pairs, 1.0 / n_pairs), size=n)
+    u, v, classes = [str(x) for x in u], [str(x) for x in v], [str(c) for c in classes]
+    members: dict[str, set[str]] = {}
+    for a, b, c in zip(u, v, classes):
+        members.setdefault(c, set()).update((a, b))
+    videos = sorted({x for m in members.values() for x in m})
+    col = {x: i for i, x in enumerate(videos)}
+    counts = np.zeros((n, len(videos)))
+    for c in sorted(members):
+        vids = sorted(members[c])
+        m = len(vids)
+        counts[:, [col[x] for x in vids]] = _rng(seed, "alignment-videos", c, *vids).multinomial(
+            m, np.full(m, 1.0 / m), size=n
+        )
+    return counts[:, [col[a] for a in u]] * counts[:, [col[b] for b in v]]
+
+
+def weighted_means(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(n,) bootstrap means ``weights @ values / weights.sum(1)`` (NaN where a resample keeps no pair)."""
+    total = weights.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, weights @ values / np.where(total > 0, total, 1.0), np.nan)
 
 
 def evaluate_alignment(
@@ -168,11 +193,10 @@ def evaluate_alignment(
         part = per if cls == "all" else per[per["class"] == cls]
         if not len(part):
             continue
-        cnt = pair_bootstrap(len(part), n_boot, seed, [f"{u}>{v}" for u, v in zip(part["u"], part["v"])])
+        w = video_bootstrap(part["u"], part["v"], part["class"], n_boot, seed)
         for m in METRICS:
             vals = part[m].to_numpy(float)
-            boot = cnt @ vals / len(part)
-            lo, hi = np.percentile(boot, [2.5, 97.5])
+            lo, hi = np.nanpercentile(weighted_means(w, vals), [2.5, 97.5])
             summary.append(
                 {"class": cls, "metric": m, "value": float(vals.mean()), "lo": float(lo), "hi": float(hi)}
                 | {"n_pairs": len(part)}
@@ -223,7 +247,7 @@ def alignment_table(
 ) -> pd.DataFrame:
     """One row per run of ``pairs`` (the per-pair scores of :func:`evaluate_alignment` with a ``run``
     column, every run's pairs together): the means over all pairs of Kendall's tau, phase error and
-    cycle consistency with their 95% intervals (the pairs resampled, :func:`pair_bootstrap`: the
+    cycle consistency with their 95% intervals (the videos resampled, :func:`video_bootstrap`: the
     same resamples as ``avbench alignment``'s rows), ``phase_progression`` from ``rows`` when given,
     and, against ``reference``, the paired difference in tau (``tau_diff``, the same resamples of the
     same pairs for both runs) with its interval and the verdict of "aligns phase better than the
@@ -238,7 +262,7 @@ def alignment_table(
     boots: dict[str, np.ndarray] = {}
     out = []
     for run, p in keyed.items():
-        cnt = pair_bootstrap(len(p), n_boot, seed, _pair_ids(p)) if len(p) else np.zeros((n_boot, 0))
+        cnt = video_bootstrap(p["u"], p["v"], p["class"], n_boot, seed) if len(p) else np.zeros((n_boot, 0))
         boots[run] = cnt
         row: dict[str, Any] = {"run": run}
         row["method"] = str(p["method"].iloc[0]) if "method" in p.columns and len(p) else methods.get(run, "")
@@ -247,7 +271,7 @@ def alignment_table(
             vals = p[m].to_numpy(float)
             row[m] = float(vals.mean()) if len(p) else float("nan")
             if len(p):
-                lo, hi = np.percentile(cnt @ vals / len(p), [2.5, 97.5])
+                lo, hi = np.nanpercentile(weighted_means(cnt, vals), [2.5, 97.5])
             else:
                 lo = hi = float("nan")
             row[f"{m}_lo"], row[f"{m}_hi"] = float(lo), float(hi)
@@ -264,7 +288,7 @@ def alignment_table(
             assert ref is not None
             tau = pd.Series(p["kendall_tau"].to_numpy(float), index=ids).loc[_pair_ids(ref)].to_numpy()
             d = tau - ref["kendall_tau"].to_numpy(float)
-            lo, hi = np.percentile(boots[reference] @ d / len(d), [2.5, 97.5])
+            lo, hi = np.nanpercentile(weighted_means(boots[reference], d), [2.5, 97.5])
             row["tau_diff"], row["tau_diff_lo"], row["tau_diff_hi"] = float(d.mean()), float(lo), float(hi)
         else:
             row["tau_diff"] = row["tau_diff_lo"] = row["tau_diff_hi"] = float("nan")

@@ -186,3 +186,26 @@ def test_the_table_reads_the_same_intervals_as_avbench_alignment(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert pd.read_csv(tmp_path / "t.csv")["kendall_tau_lo"].iloc[0] == pytest.approx(s.loc["kendall_tau", "lo"])
+
+
+def test_the_video_bootstrap_resamples_videos_within_classes_and_widens_shared_video_intervals():
+    from avbench.evaluate.alignment import video_bootstrap, weighted_means
+
+    rng = np.random.default_rng(0)
+    vids = {c: [f"{c}{i}" for i in range(8)] for c in ("a", "b")}
+    u, v, cls, vals = [], [], [], []
+    effect = {x: rng.normal() for xs in vids.values() for x in xs}  # a per-video effect shared by its pairs
+    for c, xs in vids.items():
+        for x in xs:
+            for y in xs:
+                if x != y:
+                    u.append(x), v.append(y), cls.append(c), vals.append(effect[x] + effect[y])
+    w = video_bootstrap(u, v, cls, 400, seed=0)
+    assert np.array_equal(w, video_bootstrap(u, v, cls, 400, seed=0))  # the same draws for every source
+    # a pair weighs the product of its two videos' counts; each class keeps its 8 draws
+    assert (w >= 0).all() and np.allclose(w, np.round(w))
+    naive = np.random.default_rng(1).multinomial(len(u), np.full(len(u), 1 / len(u)), size=400)
+    vals = np.asarray(vals)
+    wide = np.subtract(*np.percentile(weighted_means(w, vals), [97.5, 2.5]))
+    narrow = np.subtract(*np.percentile(naive @ vals / len(vals), [97.5, 2.5]))
+    assert wide > 2 * narrow  # 112 pairs but only 16 independent videos
