@@ -64,6 +64,46 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     return m
 
 
+def _sequence_row(base: Path, resolution: str, name: str, split: str) -> dict[str, Any]:
+    """The manifest row of one sequence: ``ok`` with its frame folder, or the status and reason
+    that keep it out."""
+    if "/" in name or "\\" in name or name in ("", ".", ".."):
+        return row(id=name, split=split, status=UNSAFE, reason="sequence name is not a plain folder name")
+    rel_frames, rel_ann = f"JPEGImages/{resolution}/{name}", f"Annotations/{resolution}/{name}"
+    fdir, adir = resolve_under(base, rel_frames), resolve_under(base, rel_ann)
+    if fdir is None or adir is None:
+        return row(id=name, split=split, status=UNSAFE, reason="path escapes the dataset root")
+    jpgs, pngs = _frames(fdir, ".jpg"), _frames(adir, ".png")
+    inside = base.resolve()
+    if any(not f.resolve().is_relative_to(inside) for f in jpgs + pngs):
+        return row(id=name, split=split, status=UNSAFE, reason="a frame or annotation links outside the root")
+    if not jpgs:
+        return row(id=name, split=split, status=MISSING, reason=f"no frames in {rel_frames}")
+    reason = ""
+    if not pngs:
+        reason = f"no annotations in {rel_ann}"
+    elif pngs[0].stem != jpgs[0].stem:
+        reason = f"first annotation {pngs[0].name} is not of the first frame {jpgs[0].name}"
+    else:
+        try:
+            first = read_mask(pngs[0])
+        except (OSError, ValueError) as exc:
+            reason = f"unreadable annotation {pngs[0].name}: {exc}"
+    if reason:
+        return row(id=name, split=split, status=MALFORMED, n_frames=len(jpgs), reason=reason)
+    n_obj = int(len([v for v in np.unique(first) if v != 0]))
+    return row(
+        id=name,
+        path=str(fdir),
+        split=split,
+        status=OK,
+        n_frames=len(jpgs),
+        n_objects=n_obj,
+        label="",
+        reason="" if n_obj else "no object in the first annotation",
+    )
+
+
 def prepare_davis(
     root: str | os.PathLike[str], *, resolution: str = "480p", year: str = "2017", dataset: str = "davis"
 ) -> pd.DataFrame:
@@ -73,75 +113,11 @@ def prepare_davis(
         raise FileNotFoundError(f"{root}: no JPEGImages folder (not a DAVIS layout)")
     frames_dir = base / "JPEGImages" / resolution
     sets = _image_sets(base, year)
-    names = (
-        list(sets)
-        if sets
-        else sorted(p.name for p in frames_dir.iterdir() if p.is_dir())
-        if frames_dir.is_dir()
-        else []
-    )
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        split = sets.get(name, "unlabeled")
-        rel_frames = f"JPEGImages/{resolution}/{name}"
-        rel_ann = f"Annotations/{resolution}/{name}"
-        if "/" in name or "\\" in name or name in ("", ".", ".."):
-            rows.append(row(id=name, split=split, status=UNSAFE, reason="sequence name is not a plain folder name"))
-            continue
-        fdir, adir = resolve_under(base, rel_frames), resolve_under(base, rel_ann)
-        if fdir is None or adir is None:
-            rows.append(row(id=name, split=split, status=UNSAFE, reason="path escapes the dataset root"))
-            continue
-        jpgs, pngs = _frames(fdir, ".jpg"), _frames(adir, ".png")
-        inside = base.resolve()
-        if any(not f.resolve().is_relative_to(inside) for f in jpgs + pngs):
-            rows.append(row(id=name, split=split, status=UNSAFE, reason="a frame or annotation links outside the root"))
-            continue
-        if not jpgs:
-            rows.append(row(id=name, split=split, status=MISSING, reason=f"no frames in {rel_frames}"))
-            continue
-        if not pngs:
-            rows.append(
-                row(id=name, split=split, status=MALFORMED, reason=f"no annotations in {rel_ann}", n_frames=len(jpgs))
-            )
-            continue
-        if pngs[0].stem != jpgs[0].stem:
-            rows.append(
-                row(
-                    id=name,
-                    split=split,
-                    status=MALFORMED,
-                    n_frames=len(jpgs),
-                    reason=f"first annotation {pngs[0].name} is not of the first frame {jpgs[0].name}",
-                )
-            )
-            continue
-        try:
-            first = read_mask(pngs[0])
-        except (OSError, ValueError) as exc:
-            rows.append(
-                row(
-                    id=name,
-                    split=split,
-                    status=MALFORMED,
-                    n_frames=len(jpgs),
-                    reason=f"unreadable annotation {pngs[0].name}: {exc}",
-                )
-            )
-            continue
-        n_obj = int(len([v for v in np.unique(first) if v != 0]))
-        rows.append(
-            row(
-                id=name,
-                path=str(fdir),
-                split=split,
-                status=OK,
-                n_frames=len(jpgs),
-                n_objects=n_obj,
-                label="",
-                reason="" if n_obj else "no object in the first annotation",
-            )
-        )
+    if sets:
+        names = list(sets)
+    else:
+        names = sorted(p.name for p in frames_dir.iterdir() if p.is_dir()) if frames_dir.is_dir() else []
+    rows = [_sequence_row(base, resolution, name, sets.get(name, "unlabeled")) for name in names]
     df = finalize(rows, dataset=dataset, fmt="davis", extra=("n_frames", "n_objects"))
     for c in ("n_frames", "n_objects"):
         df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype(np.int64)

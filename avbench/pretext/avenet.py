@@ -71,6 +71,19 @@ def retrieval_recall(query: np.ndarray, gallery: np.ndarray, ks: tuple[int, ...]
     return {k: float((rank < k).float().mean()) for k in ks}
 
 
+def cross_modal_recalls(v: np.ndarray, a: np.ndarray) -> dict[str, float]:
+    """Held-out recall@1 and @5 video->audio and audio->video of unit embeddings ``v``, ``a``
+    (item i's pair is item i), and the number of items."""
+    v2a, a2v = retrieval_recall(v, a), retrieval_recall(a, v)
+    return {
+        "recall1_v2a": v2a[1],
+        "recall5_v2a": v2a[5],
+        "recall1_a2v": a2v[1],
+        "recall5_a2v": a2v[5],
+        "retrieval_n": float(len(v)),
+    }
+
+
 class AVENet(Pretext):
     """Audio-visual correspondence through an embedding distance: ``avenet``."""
 
@@ -122,12 +135,4 @@ class AVENet(Pretext):
         return {"v": v, "a": a}
 
     def heldout_summary(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
-        v, a = outputs["v"], outputs["a"]
-        v2a, a2v = retrieval_recall(v, a), retrieval_recall(a, v)
-        return {
-            "recall1_v2a": v2a[1],
-            "recall5_v2a": v2a[5],
-            "recall1_a2v": a2v[1],
-            "recall5_a2v": a2v[5],
-            "retrieval_n": float(len(v)),
-        }
+        return cross_modal_recalls(outputs["v"], outputs["a"])

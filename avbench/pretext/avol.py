@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from avbench.models.video import Small3D, stage_features
-from avbench.pretext.avenet import retrieval_recall
+from avbench.pretext.avenet import cross_modal_recalls
 from avbench.pretext.base import Pretext, PretrainModel
 from avbench.pretext.l3 import correspondence_pairs, negatives_same_class
 
@@ -159,15 +159,7 @@ class AVOLNet(Pretext):
         return {"v": nn.functional.normalize(v.mean(dim=(2, 3)), dim=-1), "a": a}
 
     def heldout_summary(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
-        v, a = outputs["v"], outputs["a"]
-        v2a, a2v = retrieval_recall(v, a), retrieval_recall(a, v)
-        return {
-            "recall1_v2a": v2a[1],
-            "recall5_v2a": v2a[5],
-            "recall1_a2v": a2v[1],
-            "recall5_a2v": a2v[5],
-            "retrieval_n": float(len(v)),
-        }
+        return cross_modal_recalls(outputs["v"], outputs["a"])
 
 
 @torch.no_grad()
