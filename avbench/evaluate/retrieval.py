@@ -15,14 +15,15 @@ and the audio embedding), see :func:`retrieval_embedder`.
 
 **Intra- and cross-modal retrieval by class** (Objects that Sound's audio->audio, video->video,
 video->audio, audio->video; opt-in, ``evaluate.retrieval_intra`` lists the runs or methods that get
-them): on a labelled set, each clip's embedding queries the other test videos' clips at the same
-position, of its own modality (``a2a``, ``v2v``) or of the other (``v2a_class``, ``a2v_class``);
-the query's own video is never a candidate, and a candidate is relevant when its video has the
-query's label. Recall@k is the share of queries with a relevant candidate among the k nearest
-(:func:`class_ranks`; ties against the query); chance, per query with m relevant among the C
-candidates, is ``1 - C(C - m, k) / C(C, k)``, averaged over queries. A query whose class no other
-test video has is left out. Their per-query ranks go into the predictions like the own-pair ones, so
-the leaderboard's intervals cover them.
+them): on a labelled set, each test clip's embedding queries the fold's **training** clips at the
+same position (the video-retrieval protocol of the self-supervised literature: test queries, a
+training gallery; split-disjoint, so clips of one UCF101-style group, which share their setting,
+never retrieve each other), of its own modality (``a2a``, ``v2v``) or of the other (``v2a_class``,
+``a2v_class``); a gallery clip is relevant when its video has the query's label. Recall@k is the
+share of queries with a relevant gallery clip among the k nearest (:func:`class_ranks`; ties
+against the query); chance, per query with m relevant among the C gallery clips, is
+``1 - C(C - m, k) / C(C, k)``, averaged over queries. Their per-query ranks go into the predictions
+like the own-pair ones, so the leaderboard's intervals (test videos resampled) cover them.
 """
 
 from __future__ import annotations
@@ -75,36 +76,41 @@ def match_ranks(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     return ((d <= d.diagonal().unsqueeze(1)).sum(1) - 1).numpy().astype(np.int64)
 
 
-def class_ranks(query: np.ndarray, gallery: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """0-based rank of the nearest relevant gallery item for each query: row ``i`` of ``gallery``
-    is the query's own video (never a candidate), a candidate ``j`` is relevant when
-    ``labels[j] == labels[i]``; the rank counts the other candidates at least as close (ties
-    against the query). -1 where no candidate is relevant. query, gallery: (N, D); labels: (N,)."""
+def class_ranks(
+    query: np.ndarray,
+    gallery: np.ndarray,
+    query_labels: np.ndarray,
+    gallery_labels: np.ndarray,
+    exclude: np.ndarray | None = None,
+) -> np.ndarray:
+    """0-based rank of the nearest relevant gallery item for each query: a gallery item is relevant
+    when its label is the query's; the rank counts the other gallery items at least as close (ties
+    against the query). ``exclude`` (bool (Nq, Ng)): pairs that are never candidates (the query's
+    own video). -1 where no gallery item is relevant. query (Nq, D), gallery (Ng, D)."""
     q = torch.as_tensor(np.asarray(query), dtype=torch.float64)
     g = torch.as_tensor(np.asarray(gallery), dtype=torch.float64)
-    if len(q) != len(g) or len(q) != len(labels):
-        raise ValueError("query, gallery and labels must pair row by row")
+    if len(q) != len(query_labels) or len(g) != len(gallery_labels):
+        raise ValueError("labels must pair with the query and gallery rows")
     d = torch.cdist(q, g)
-    lab = torch.as_tensor(np.asarray(labels))
-    own = torch.eye(len(q), dtype=torch.bool)
-    rel = (lab[:, None] == lab[None, :]) & ~own
+    out = torch.as_tensor(np.zeros((len(q), len(g)), bool) if exclude is None else np.asarray(exclude, bool))
+    rel = torch.as_tensor(np.asarray(query_labels))[:, None] == torch.as_tensor(np.asarray(gallery_labels))[None, :]
+    rel &= ~out
     best = d.masked_fill(~rel, math.inf).min(1).values
-    ahead = ((d <= best[:, None]) & ~rel & ~own).sum(1)
+    ahead = ((d <= best[:, None]) & ~rel & ~out).sum(1)
     return torch.where(rel.any(1), ahead, torch.full_like(ahead, -1)).numpy().astype(np.int64)
 
 
-def class_chance(labels: np.ndarray, k: int) -> float:
+def class_chance(query_labels: np.ndarray, gallery_labels: np.ndarray, k: int) -> float:
     """Expected recall@k of a random ranking for :func:`class_ranks` (queries with a relevant
-    candidate only): the mean over queries of ``1 - C(C - m, k) / C(C, k)``, C = N - 1 candidates,
+    gallery item only): the mean over queries of ``1 - C(C - m, k) / C(C, k)``, C gallery items,
     m of them relevant."""
-    lab = np.asarray(labels)
-    n = len(lab)
+    g = np.asarray(gallery_labels)
+    c = len(g)
     vals = []
-    for i in range(n):
-        m = int((lab == lab[i]).sum()) - 1
-        if m <= 0:
+    for lab in np.asarray(query_labels):
+        m = int((g == lab).sum())
+        if m == 0:
             continue
-        c = n - 1
         vals.append(1.0 - (math.comb(c - m, k) / math.comb(c, k) if k <= c - m else 0.0))
     return float(np.mean(vals)) if vals else float("nan")
 
@@ -269,17 +275,20 @@ def retrieval_recalls(
     ranks: list[dict[str, Any]] | None = None,
     *,
     labels: dict[str, int] | None = None,
+    train_keys: list[str] | None = None,
 ) -> dict[str, float]:
     """Recall@k both ways among the clips of ``test_keys``, averaged over clip positions; plus
-    ``n_test`` (videos) and ``n_test_clips``. With ``labels`` (key -> class), also the class
-    directions (:data:`CLASS_DIRECTIONS`, module doc) over the labelled test clips, and their chance
-    as ``chance:<direction>_r<k>``. When ``ranks`` is a list, one row per query is appended: ``key``,
-    ``clip``, ``direction``, ``rank`` of its true match or, for a class direction, of its nearest
-    relevant candidate (0 = first), and ``gallery`` (the number of candidates)."""
+    ``n_test`` (videos) and ``n_test_clips``. With ``labels`` (key -> class) and ``train_keys``,
+    also the class directions (:data:`CLASS_DIRECTIONS`, module doc: the labelled test clips query
+    the training clips at the same position), with their chance as ``chance:<direction>_r<k>``.
+    When ``ranks`` is a list, one row per query is appended: ``key``, ``clip``, ``direction``,
+    ``rank`` of its true match or, for a class direction, of its nearest relevant gallery item
+    (0 = first), and ``gallery`` (the number of candidates)."""
     keys = np.asarray(emb["key"], dtype=object)
     wanted = np.isin(keys, np.asarray(test_keys, dtype=object))
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
+    chance: dict[str, list[float]] = {}
 
     def add(name: str, q_keys: list[str], j: int, rk: np.ndarray, gallery: int) -> None:
         ok = rk >= 0
@@ -293,7 +302,8 @@ def retrieval_recalls(
                 if r >= 0:
                     ranks.append({"key": key, "clip": int(j), "direction": name, "rank": int(r), "gallery": gallery})
 
-    chance: dict[str, list[float]] = {}
+    labelled = np.array([labels is not None and str(k) in labels for k in keys], bool)
+    train = np.isin(keys, np.asarray(train_keys or [], dtype=object)) & labelled & ~wanted
     for j in np.unique(emb["clip"][wanted]):
         sel = wanted & (emb["clip"] == j)
         if sel.sum() < 2:
@@ -302,17 +312,16 @@ def retrieval_recalls(
         n = int(sel.sum())
         for name, (q, g) in (("v2a", (v, a)), ("a2v", (a, v))):
             add(name, keys[sel].tolist(), int(j), match_ranks(q, g), n)
-        if labels is None:
+        qs, gs = sel & labelled, train & (emb["clip"] == j)
+        if labels is None or not qs.any() or not gs.any():
             continue
-        lab_sel = sel & np.array([str(k) in labels for k in keys])
-        if lab_sel.sum() < 2:
-            continue
-        lv, la = emb["video"][lab_sel], emb["audio"][lab_sel]
-        lab = np.array([labels[str(k)] for k in keys[lab_sel]])
-        for name, (q, g) in zip(CLASS_DIRECTIONS, ((la, la), (lv, lv), (lv, la), (la, lv))):
-            add(name, keys[lab_sel].tolist(), int(j), class_ranks(q, g, lab), int(lab_sel.sum()) - 1)
+        ql = np.array([labels[str(k)] for k in keys[qs]])
+        gl = np.array([labels[str(k)] for k in keys[gs]])
+        qv, qa, gv, ga = emb["video"][qs], emb["audio"][qs], emb["video"][gs], emb["audio"][gs]
+        for name, (q, g) in zip(CLASS_DIRECTIONS, ((qa, ga), (qv, gv), (qv, ga), (qa, gv))):
+            add(name, keys[qs].tolist(), int(j), class_ranks(q, g, ql, gl), int(gs.sum()))
         for k in KS:
-            chance.setdefault(f"r{k}", []).append(class_chance(lab, k))
+            chance.setdefault(f"r{k}", []).append(class_chance(ql, gl, k))
     if not counts:
         return {}
     out: dict[str, float] = {m: v / counts[m.rsplit("_r", 1)[0]] for m, v in sums.items()}
@@ -371,7 +380,9 @@ def retrieval_rows(
     for fold in folds or downstream.folds:
         sp = downstream.split(fold, present)
         ranks: list[dict[str, Any]] | None = [] if predictions is not None else None
-        res = retrieval_recalls(emb, sp.test, ranks, labels=downstream.labels() if by_class else None)
+        res = retrieval_recalls(
+            emb, sp.test, ranks, labels=downstream.labels() if by_class else None, train_keys=sp.train
+        )
         if predictions is not None and ranks:
             predictions += [{"encoder": "video+audio", "protocol": "retrieval", "fold": fold, **r} for r in ranks]
         if not res:

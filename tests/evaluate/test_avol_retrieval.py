@@ -24,39 +24,36 @@ from avbench.stats import units
 
 
 def test_class_ranks_known_answers():
-    x = np.array([[0.0], [1.0], [10.0], [11.0]])
-    # classes where the points cluster: every query's nearest other item is of its class
-    assert class_ranks(x, x, np.array([0, 0, 1, 1])).tolist() == [0, 0, 0, 0]
-    # interleaved classes: query 0 (at 0) has item 1 (class 1) nearer than item 2 (class 0, at 10);
-    # query 1 (at 1) has items 0 and 2 nearer than item 3, its class
-    assert class_ranks(x, x, np.array([0, 1, 0, 1])).tolist() == [1, 2, 2, 1]
-    # the query itself (distance 0) is never its own answer, and a class alone gets -1
-    assert class_ranks(x, x, np.array([0, 1, 1, 2])).tolist() == [-1, 1, 1, -1]
+    q = np.array([[0.0], [10.0]])
+    g = np.array([[1.0], [2.0], [9.0], [11.0]])
+    # the nearest gallery item is of the query's class: rank 0
+    assert class_ranks(q, g, np.array([0, 1]), np.array([0, 0, 1, 1])).tolist() == [0, 0]
+    # query 0 (at 0): gallery 0, 1 (class 1) nearer than gallery 2 (class 0, at 9); query 1 (at 10):
+    # gallery 2 (class 0, d 1) ties with gallery 3 (class 1, d 1): ties count against the query
+    assert class_ranks(q, g, np.array([0, 1]), np.array([1, 1, 0, 1])).tolist() == [2, 1]
+    # no gallery item of the class: -1
+    assert class_ranks(q, g, np.array([0, 5]), np.array([0, 0, 1, 1])).tolist() == [0, -1]
 
 
-def test_class_ranks_never_count_the_own_video_and_tie_against_the_query():
-    q = np.array([[0.0], [5.0], [9.0]])
-    g = np.array([[0.0], [2.0], [-2.0]])  # gallery 0 is query 0's own video: at distance 0, skipped
+def test_class_ranks_never_count_excluded_pairs():
+    x = np.array([[0.0], [1.0], [10.0]])
     lab = np.array([0, 1, 0])
-    # query 0: relevant is gallery 2 (d 2); gallery 1 (other class) at d 2 ties -> counts against it
-    assert class_ranks(q, g, lab)[0] == 1
-    # query 2 (class 0): relevant is gallery 0 (d 9), other-class gallery 1 at d 7 is ahead
-    assert class_ranks(q, g, lab)[2] == 1
+    own = np.eye(3, dtype=bool)  # the same items as query and gallery: its own item is never an answer
+    assert class_ranks(x, x, lab, lab, own).tolist() == [1, -1, 1]
 
 
 def test_class_chance_is_the_hypergeometric_hit_rate_of_a_random_ranking():
-    lab = np.array([0, 0, 1, 1])
-    assert class_chance(lab, 1) == pytest.approx(1 / 3)  # 1 relevant among 3 candidates
-    assert class_chance(lab, 3) == 1.0
-    lab = np.arange(30) % 3  # 9 relevant of 29 candidates
-    assert class_chance(lab, 5) == pytest.approx(1 - math.comb(20, 5) / math.comb(29, 5))
+    assert class_chance(np.array([0, 1]), np.array([0, 1, 1]), 1) == pytest.approx((1 / 3 + 2 / 3) / 2)
+    assert class_chance(np.array([0]), np.array([0, 1, 1]), 3) == 1.0
+    ql, gl = np.arange(12) % 3, np.arange(30) % 3  # 10 relevant of 30 gallery items
+    assert class_chance(ql, gl, 5) == pytest.approx(1 - math.comb(20, 5) / math.comb(30, 5))
     rng = np.random.default_rng(0)
-    draws = [class_ranks(rng.normal(size=(30, 8)), rng.normal(size=(30, 8)), lab) for _ in range(300)]
+    draws = [class_ranks(rng.normal(size=(12, 8)), rng.normal(size=(30, 8)), ql, gl) for _ in range(300)]
     hits = np.mean([(r < 5).mean() for r in draws])
-    assert hits == pytest.approx(class_chance(lab, 5), abs=0.03)
+    assert hits == pytest.approx(class_chance(ql, gl, 5), abs=0.03)
 
 
-def _class_world(n: int = 24, n_classes: int = 4, seed: int = 0) -> dict:
+def _class_world(n: int = 24, n_classes: int = 4, seed: int = 0) -> tuple[dict, dict]:
     """Audio embeddings at their class centre (tiny noise), video embeddings random; two clip
     positions."""
     rng = np.random.default_rng(seed)
@@ -71,19 +68,20 @@ def _class_world(n: int = 24, n_classes: int = 4, seed: int = 0) -> dict:
 
 def test_recalls_by_class_on_constructed_embeddings():
     emb, labels = _class_world()
+    test, train = sorted(labels)[:8], sorted(labels)[8:]
     ranks: list[dict] = []
-    res = retrieval_recalls(emb, sorted(labels), ranks, labels=labels)
-    assert res["a2a_r1"] == 1.0  # audio clusters by class: the nearest other audio is of the class
-    assert res["v2v_r1"] < 0.6  # random video embeddings: about chance (5 of 23 relevant)
-    assert res["chance:a2a_r1"] == pytest.approx(5 / 23)
-    # own pair: video is unrelated to audio, so v2a by pair is about 1/24 at k=1
-    assert res["v2a_r1"] < 0.3
-    directions = {r["direction"] for r in ranks}
-    assert directions == {"v2a", "a2v", *CLASS_DIRECTIONS}
+    res = retrieval_recalls(emb, test, ranks, labels=labels, train_keys=train)
+    assert res["a2a_r1"] == 1.0  # audio clusters by class: the nearest training audio is of the class
+    assert res["v2v_r1"] < 0.6  # random video embeddings: about chance (4 of 16 relevant)
+    assert res["chance:a2a_r1"] == pytest.approx(4 / 16)
+    assert res["v2a_r1"] < 0.5  # own pair: the video is unrelated to the audio (chance 1/8)
+    assert {r["direction"] for r in ranks} == {"v2a", "a2v", *CLASS_DIRECTIONS}
     assert all(r["rank"] >= 0 for r in ranks)
-    assert sum(r["direction"] == "a2a" for r in ranks) == 48  # 24 queries at each of 2 positions
+    a2a = [r for r in ranks if r["direction"] == "a2a"]
+    assert len(a2a) == 16 and {r["key"] for r in a2a} == set(test)  # 8 queries at 2 positions
+    assert all(r["gallery"] == 16 for r in a2a)  # the training clips at the same position
     # without labels: the rows of today, unchanged
-    plain = retrieval_recalls(emb, sorted(labels))
+    plain = retrieval_recalls(emb, test)
     assert set(plain) == {f"{d}_r{k}" for d in ("v2a", "a2v") for k in (1, 5, 10)} | {"n_test", "n_test_clips"}
     assert all(plain[k] == res[k] for k in plain)
     # the per-query ranks give the same recall through the interval machinery (avbench.stats.units)
@@ -91,17 +89,18 @@ def test_recalls_by_class_on_constructed_embeddings():
         method="m", seed=0, encoder="video+audio", downstream="d", protocol="retrieval", fold=1
     )
     u = units(pred)
-    a2a = u[u["metric"] == "a2a_r1"]
-    assert np.average(a2a["value"], weights=a2a["weight"]) == 1.0
+    a2a_u = u[u["metric"] == "a2a_r1"]
+    assert np.average(a2a_u["value"], weights=a2a_u["weight"]) == 1.0
 
 
-def test_a_class_without_another_video_is_left_out():
-    emb, labels = _class_world(n=9, n_classes=4)  # class 0 has 3 videos, classes 1-3 two each
+def test_a_class_missing_from_the_gallery_is_left_out():
+    emb, labels = _class_world()
     labels = dict(labels)
-    labels["k08"] = 7  # alone in its class
+    labels["k00"] = 7  # a test video of a class no training video has
     ranks: list[dict] = []
-    retrieval_recalls(emb, sorted(labels), ranks, labels=labels)
-    assert not any(r["key"] == "k08" and r["direction"] in CLASS_DIRECTIONS for r in ranks)
+    retrieval_recalls(emb, sorted(labels)[:8], ranks, labels=labels, train_keys=sorted(labels)[8:])
+    assert not any(r["key"] == "k00" and r["direction"] in CLASS_DIRECTIONS for r in ranks)
+    assert any(r["key"] == "k00" and r["direction"] == "v2a" for r in ranks)
 
 
 def test_opt_in_names_runs_or_methods():
