@@ -14,7 +14,9 @@ in a way that says *where* the sound comes from:
 - the **similarity map** is the scalar product of the audio embedding with every position of the
   visual map; its **maximum over positions** (multiple-instance learning: the sound needs one
   position that explains it), scaled and shifted by a learned scalar pair, is the logit of
-  "corresponds" (binary cross-entropy).
+  "corresponds" (binary cross-entropy). ``avolnet.normalize`` (default true) L2-normalises both
+  embeddings (the map is then a cosine in [-1, 1]); false keeps plain scalar products, as the
+  paper's figure of AVOL-Net draws them; ``avolnet.scale`` is the scale's initial value.
 
 The similarity map before the max is the localization heatmap (:func:`similarity_map`, scored by
 :mod:`avbench.evaluate.localize`). Held-out metrics: correspondence accuracy, and cross-modal
@@ -25,6 +27,11 @@ Deviations: the paper's visual network is an image VGG on 224 px frames (a 14x14
 AudioSet; here it is the 3D video encoder on one frame. The blocks past ``blocks`` get no gradient
 from this pretext: the downstream video features (clips through the whole encoder, with the mean
 frame subtracted) are not what it trained, so its downstream rows say little about it.
+
+On the synthetic world it cannot learn (README "Sound-source localization", measured): the world
+draws appearance independently of the class and the sound, so one frame says nothing about which
+sound goes with it (a supervised single-frame classifier is at chance too); the tests' tiny world,
+whose classes differ in appearance, is where it learns.
 """
 
 from __future__ import annotations
