@@ -3,16 +3,21 @@ issue 13, item 4), scored on the synthetic world's ground truth.
 
 In a world video with two moving objects, the sounding one and a silent one (``p_silent_object``,
 per-frame boxes from ``record_boxes``), each object gets the SyncNet confidence (median minus
-minimum of the offset curve of :mod:`avbench.evaluate.avsync`) of its own **crop**: for each of the
-video's windows (the clips avsync would use), the union of the object's boxes over the clip's frames
-(mapped into the stored frames through the sample's decode region and scale, at the source frame each
-stored frame shows: :func:`avbench.evaluate.localize.shard_box` and
-:func:`~avbench.evaluate.localize.source_frame`), grown by ``margin`` of its size on each side, at
-least ``min_size`` of the frame's height, at the frame's aspect ratio and moved inside the frame, is
-cut out of every frame of the clip and resized to the stored size (what the sync model was trained
-on). The object whose crop is more confidently in sync is called sounding; the video's answer is
-right (1), wrong (0) or a tie (0.5). Accuracy over the scored videos with a 95% bootstrap interval
-over videos, against chance 0.5.
+minimum of the offset curve of :mod:`avbench.evaluate.avsync`) of its own view of each of the
+video's windows (the clips avsync would use). The object's box in every stored frame is the world's
+box mapped through the sample's decode region and scale, at the source frame that stored frame shows
+(:func:`avbench.evaluate.localize.shard_box` and :func:`~avbench.evaluate.localize.source_frame`).
+The view (``avsync.active.region``, :func:`object_view`):
+
+- ``crop`` (default; SyncNet's face track): in every frame a window centred on the object's box,
+  of one size per window (the largest box grown by ``margin`` on each side, at least ``min_size`` of
+  the frame's height, at the frame's aspect ratio), resized to the stored size;
+- ``mask``: the whole frame at its own scale, everything outside the object's grown box replaced by
+  the window's per-pixel temporal median (the still background).
+
+The object whose view is more confidently in sync is called sounding; the video's answer is right
+(1), wrong (0) or a tie (0.5). Accuracy over the scored videos with a 95% bootstrap interval over
+videos, against chance 0.5.
 
 Every video gets a row; one that cannot be scored says why (``reason``): the sample's own
 (``no_frames``, ``no_audio``, ``silent_audio``), ``no_truth`` (no safe id or no ground-truth file
@@ -69,64 +74,96 @@ ACTIVE_COLUMNS = [
 ]
 
 
+REGIONS = ("crop", "mask")
+
+
 @dataclass(frozen=True)
 class ActiveSettings:
-    """The crop of each object (config ``avsync.active``)."""
+    """How each object's view is cut (config ``avsync.active``)."""
 
-    margin: float = 0.5  # grow the union box by this share of its width / height on each side
-    min_size: float = 0.3  # the crop is at least this share of the frame's height
+    region: str = "crop"  # crop: a window that follows the object, resized; mask: the full frame, the rest still
+    margin: float = 0.5  # grow the object's box by this share of its width / height on each side
+    min_size: float = 0.3  # crop: at least this share of the frame's height
+
+    def __post_init__(self) -> None:
+        if self.region not in REGIONS:
+            raise ValueError(f"avsync.active.region must be one of {', '.join(REGIONS)}, not {self.region!r}")
 
     @classmethod
     def from_config(cls, section: dict[str, Any] | None) -> ActiveSettings:
         sec = section or {}
-        return cls(margin=float(sec.get("margin", cls.margin)), min_size=float(sec.get("min_size", cls.min_size)))
+        return cls(
+            region=str(sec.get("region", cls.region)),
+            margin=float(sec.get("margin", cls.margin)),
+            min_size=float(sec.get("min_size", cls.min_size)),
+        )
 
 
-def crop_box(boxes: np.ndarray, size: tuple[int, int], a: ActiveSettings) -> tuple[int, int, int, int]:
-    """The crop (integer pixel edges ``x0, y0, x1, y1``) around the union of ``boxes`` (K, 4),
-    frame coordinates of :func:`~avbench.evaluate.localize.shard_box`: grown by ``margin``, at least
-    ``min_size`` of the frame's height, at the frame's aspect ratio, inside the frame."""
+def crop_size(boxes: np.ndarray, size: tuple[int, int], a: ActiveSettings) -> tuple[int, int]:
+    """The size (w, h) of a tracking crop for the boxes (L, 4) of one window: the largest box grown
+    by ``margin`` on each side, at least ``min_size`` of the frame height, at the frame's aspect
+    ratio, at most the frame."""
     W, H = int(size[0]), int(size[1])
     b = np.asarray(boxes, float)
-    x0, y0, x1, y1 = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
-    w, h = (x1 - x0) * (1 + 2 * a.margin), (y1 - y0) * (1 + 2 * a.margin)
-    h = max(h, w * H / W, a.min_size * H, 2.0)
-    h = min(h, float(H))
+    w = float((b[:, 2] - b[:, 0]).max()) * (1 + 2 * a.margin)
+    h = float((b[:, 3] - b[:, 1]).max()) * (1 + 2 * a.margin)
+    h = min(max(h, w * H / W, a.min_size * H, 2.0), float(H))
     w = min(h * W / H, float(W))
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    cw, ch = max(2, int(round(w))), max(2, int(round(h)))
+    return max(2, int(round(w))), max(2, int(round(h)))
+
+
+def place(box: np.ndarray, cw: int, ch: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A ``cw`` x ``ch`` window (integer pixel edges x0, y0, x1, y1) centred on ``box``, moved inside the frame."""
+    W, H = int(size[0]), int(size[1])
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     left = int(round(min(max(cx - cw / 2, 0), W - cw)))
     top = int(round(min(max(cy - ch / 2, 0), H - ch)))
     return left, top, left + cw, top + ch
 
 
-def crop_clip(frames: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """Every frame (L, H, W, 3) uint8 cut to ``box`` and resized back to (W, H)."""
-    H, W = frames.shape[1:3]
-    x0, y0, x1, y1 = box
-    return np.stack(
-        [cv2.resize(np.ascontiguousarray(f[y0:y1, x0:x1]), (W, H), interpolation=cv2.INTER_LINEAR) for f in frames]
-    )
+def object_view(frames: np.ndarray, boxes: np.ndarray, a: ActiveSettings) -> np.ndarray:
+    """One object's view of a window, (L, H, W, 3) uint8 like ``frames``, from its per-frame boxes (L, 4):
+
+    - ``crop`` (SyncNet's face track): in every frame, a window of :func:`crop_size` centred on that
+      frame's box, resized to the frame's size;
+    - ``mask``: the full frame, everything but the box grown by ``margin`` replaced by the window's
+      per-pixel temporal median (the still background: what moves elsewhere, the other object, is gone).
+    """
+    L, H, W = frames.shape[:3]
+    if a.region == "crop":
+        cw, ch = crop_size(boxes, (W, H), a)
+        out = []
+        for f, b in zip(frames, boxes):
+            x0, y0, x1, y1 = place(b, cw, ch, (W, H))
+            out.append(cv2.resize(np.ascontiguousarray(f[y0:y1, x0:x1]), (W, H), interpolation=cv2.INTER_LINEAR))
+        return np.stack(out)
+    still = np.median(frames, axis=0).round().astype(np.uint8)
+    out = np.repeat(still[None], L, axis=0)
+    for i, b in enumerate(boxes):
+        gw, gh = (b[2] - b[0]) * a.margin, (b[3] - b[1]) * a.margin
+        x0, y0 = max(0, int(np.floor(b[0] - gw))), max(0, int(np.floor(b[1] - gh)))
+        x1, y1 = min(W, int(np.ceil(b[2] + gw))), min(H, int(np.ceil(b[3] + gh)))
+        out[i, y0:y1, x0:x1] = frames[i, y0:y1, x0:x1]
+    return out
 
 
 def clip_boxes(meta: dict[str, Any], gt: dict[str, Any], prefix: str, k0: int, clip_frames: int) -> np.ndarray | None:
     """The boxes (frame coordinates) of object ``prefix`` in the stored frames ``k0 ..
-    k0 + clip_frames - 1`` where it is visible, (K, 4); None when it is not visible (or its box lies
-    outside the crop) in the clip's middle frame."""
+    k0 + clip_frames - 1``, (clip_frames, 4); a frame where it is hidden (black frame, out of the
+    crop) takes the box of the nearest frame where it is seen. None when it is not seen in the
+    clip's middle frame."""
     region = (meta.get("geometry") or {}).get("region")
     size = tuple(int(v) for v in meta["size"])
     fps_src, n_src = float(gt["spec"]["fps"]), int(gt["n_frames"])
-    out, mid_ok = [], False
+    boxes: list[np.ndarray | None] = []
     for k in range(k0, k0 + clip_frames):
         j = source_frame(float(meta["t_start"]) + frame_time(meta, k), fps_src, n_src)
-        if not gt[f"{prefix}_visible"][j]:
-            continue
-        box = shard_box(gt[f"{prefix}_box_frame"][j], region, size)
-        if not box_mask(box, size).any():
-            continue
-        out.append(box)
-        mid_ok |= k == k0 + clip_frames // 2
-    return np.array(out) if mid_ok else None
+        box = shard_box(gt[f"{prefix}_box_frame"][j], region, size) if gt[f"{prefix}_visible"][j] else None
+        boxes.append(box if box is not None and box_mask(box, size).any() else None)
+    if boxes[clip_frames // 2] is None:
+        return None
+    seen = [i for i, b in enumerate(boxes) if b is not None]
+    return np.stack([boxes[min(seen, key=lambda s: abs(s - i))] for i in range(clip_frames)])
 
 
 def _row(reason: str, detail: str) -> dict[str, Any]:
@@ -179,14 +216,13 @@ def score_active(
     keep = [k for k in starts if all(b is not None for b in boxes[k])]
     if not keep:
         return _row("not_visible", f"neither of {len(starts)} windows shows both objects in its middle frame")
-    size = tuple(int(v) for v in meta["size"])
     frames = np.asarray(sample["frames"])
     judged = []
     audio_cache: dict[int, np.ndarray] | None = None
     for i, _ in enumerate(OBJECTS):
         fr = frames.copy()
         for k in keep:
-            fr[k : k + clip_frames] = crop_clip(frames[k : k + clip_frames], crop_box(boxes[k][i], size, a))
+            fr[k : k + clip_frames] = object_view(frames[k : k + clip_frames], boxes[k][i], a)
         emb = _Embeddings(model, {**sample, "frames": fr}, clip_frames)
         if audio_cache is not None:
             emb.audio = audio_cache  # the same log-mel windows for both objects

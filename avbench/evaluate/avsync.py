@@ -3,7 +3,9 @@ synchronization model, on any sharded dataset.
 
 A synchronization model embeds a video clip and a log-mel window into one space where the distance
 of a synchronized pair is small (:class:`SyncModel`; AVTS's checkpoint: its video and audio
-encoders and its embedding head, :class:`EmbeddingSync`, L2 distance of the normalised embeddings).
+encoders and its embedding head, :class:`EmbeddingSync`, L2 distance of the normalised embeddings),
+or scores a (clip, window) pair jointly (:class:`PairSyncModel`; a Multisensory checkpoint on the
+log-mel, :class:`MultisensorySync`: distance = minus its in-sync logit).
 
 For every video of a shard set, up to ``windows`` non-overlapping clips of ``clip_frames`` frames
 (the model's clip length) are embedded once; the log-mel window of the same duration is embedded
@@ -31,7 +33,13 @@ candidate ``o`` is read at ``t + (o - s) / fps`` of the stored track) and the ri
 ``s``; the other videos keep ``true_offset_frames = 0``. :func:`score_injected` computes, from
 these predictions only, the offset accuracy (within ``tolerance`` frames) and the detection of the
 shifted videos (accuracy of ``status == out_of_sync``, and the AUC of ``gain_over_zero`` = distance
-at offset 0 minus the minimum), each beside its chance level.
+at offset 0 minus the minimum), each beside its chance level and with its 95% interval over videos.
+
+Known offsets in the world itself: a synthetic world rendered with ``p_av_offset``
+(:mod:`avbench.synthesize.world`) records each video's offset (``av_offset_s``, 0 when in sync) in
+its ground-truth file; given that folder (``truth``), each video's offset is read by its validated
+id (:func:`truth_file`) and the as-stored rows are scored against it (summary mode ``world``).
+Which of two on-screen objects is sounding: :mod:`avbench.evaluate.active_object`.
 """
 
 from __future__ import annotations

@@ -18,8 +18,10 @@ from avbench.evaluate.active_object import (
     ACTIVE_COLUMNS,
     ActiveSettings,
     active_summary,
-    crop_box,
+    crop_size,
     estimate_active,
+    object_view,
+    place,
     score_active,
 )
 from avbench.evaluate.avsync import (
@@ -200,24 +202,41 @@ def test_world_and_injected_offsets_add_up(tmp_path):
 # -- the active object ------------------------------------------------------------------------
 
 
-def test_crop_box_keeps_the_frame_aspect_and_stays_inside():
+def test_views_follow_the_object_and_stay_inside():
     a = ActiveSettings(margin=0.5, min_size=0.3)
-    for box in ([[2.5, 10.5, 9.5, 17.5]], [[30.0, 0.0, 40.0, 4.0]], [[0.0, 0.0, 40.0, 30.0]]):
-        x0, y0, x1, y1 = crop_box(np.array(box), (W, H), a)
-        assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H
-        assert abs((x1 - x0) / (y1 - y0) - W / H) < 0.15
-        assert x0 <= box[0][0] and x1 >= box[0][2] - 1e-9
-    assert crop_box(np.array([[2.5, 10.5, 9.5, 17.5]]), (W, H), a) == (0, 7, 19, 21)
+    for box in ([2.5, 10.5, 9.5, 17.5], [30.0, 0.0, 40.0, 4.0], [0.0, 0.0, 40.0, 30.0]):
+        cw, ch = crop_size(np.array([box]), (W, H), a)
+        x0, y0, x1, y1 = place(np.array(box), cw, ch, (W, H))
+        assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H and (x1 - x0, y1 - y0) == (cw, ch)
+        assert abs(cw / ch - W / H) < 0.15
+        assert x0 <= box[0] + 1e-9 and x1 >= box[2] - 1e-9
+    assert crop_size(np.array([[2.5, 10.5, 9.5, 17.5]]), (W, H), a) == (19, 14)
+    # a square moving right: the crop follows it (its pixels stay in the middle), the mask keeps only it
+    frames = np.zeros((4, H, W, 3), np.uint8)
+    boxes = []
+    for t in range(4):
+        frames[t, 12:18, 10 + 6 * t : 16 + 6 * t] = 200
+        frames[t, 2:6, 30:34] = 100 + 30 * t  # another object, changing
+        boxes.append([10 + 6 * t - 0.5, 11.5, 15.5 + 6 * t, 17.5])
+    boxes = np.array(boxes) + 0.5
+    crop = object_view(frames, boxes, ActiveSettings(region="crop"))
+    assert crop.shape == frames.shape and np.array_equal(crop[0], crop[3])  # the object does not move in its crop
+    assert crop[:, H // 2, W // 2].min() == 200
+    mask = object_view(frames, boxes, ActiveSettings(region="mask"))
+    assert np.array_equal(mask[0, 12:18, 10:16], frames[0, 12:18, 10:16])  # the object, where it is
+    assert len({int(v) for v in mask[:, 3, 31, 0]}) == 1  # the other object, held still
 
 
+@pytest.mark.parametrize("region", ["crop", "mask"])
 @pytest.mark.parametrize("sounding_left", [True, False])
 @pytest.mark.parametrize("delay", [0, 3])
-def test_active_object_picks_the_box_whose_motion_follows_the_audio(tmp_path, sounding_left, delay):
+def test_active_object_picks_the_box_whose_motion_follows_the_audio(tmp_path, sounding_left, delay, region):
     gt = tmp_path / "gt"
     _truth(gt, "v", offset_frames=delay, two=True, sounding_left=sounding_left)
     sample = decode_sample(_sample("v", delay=delay, two=True, sounding_left=sounding_left, seed=7))
     truth = json.loads((gt / "v.json").read_text())
-    row = score_active(Correlator(), sample, truth, SETTINGS, ActiveSettings(), clip_frames=CLIP)
+    a = ActiveSettings(region=region)
+    row = score_active(Correlator(), sample, truth, SETTINGS, a, clip_frames=CLIP)
     assert row["status"] == "scored" and row["pick"] == "sounding" and row["correct"] == 1.0
     assert row["offset_sounding"] == delay and row["confidence_sounding"] > row["confidence_silent"] + 0.2
     # a wrong ground truth (the boxes swapped) is caught: the decision follows the pixels
@@ -226,7 +245,7 @@ def test_active_object_picks_the_box_whose_motion_follows_the_audio(tmp_path, so
         "object_box_frame": truth["silent_object_box_frame"],
         "silent_object_box_frame": truth["object_box_frame"],
     }
-    assert score_active(Correlator(), sample, swapped, SETTINGS, ActiveSettings(), clip_frames=CLIP)["pick"] == "silent"
+    assert score_active(Correlator(), sample, swapped, SETTINGS, a, clip_frames=CLIP)["pick"] == "silent"
 
 
 def test_active_rows_and_reasons(tmp_path):
