@@ -120,3 +120,16 @@ def test_sync_set_records_offsets_and_boxes(tmp_path):
     with pytest.raises(ValueError, match="p_av_offset"):
         plan_sync({"p_av_offset": 0.0}, seed=0)
     assert render_audio(jobs[0]["spec"])[0].shape[1] == jobs[0]["spec"].n_samples
+
+
+def test_synth_knob_reaches_the_video_sets_not_the_sound_set():
+    from avbench.synthesize.dataset import plan
+
+    cfg = {"pretrain_videos": 8, "n_bad": 0, "action_groups_per_class": 1, "sound_clips_per_class": 1}
+    off = plan(cfg, 0)
+    on = plan({**cfg, "p_av_offset": 0.5, "av_offsets_s": [0.5]}, 0)
+    for a, b in zip(off, on):
+        assert a["id"] == b["id"]
+        assert dataclasses.replace(b["spec"], av_offset_s=0.0, record_av_offset=False) == a["spec"]
+        assert b["spec"].record_av_offset == (b["set"] != "sound") and not a["spec"].record_av_offset
+    assert {j["spec"].av_offset_s for j in on if j["set"] == "pretrain"} == {0.0, 0.5}
