@@ -37,6 +37,7 @@ EXTERNALS = external_names(config)
 EVAL_INSTANCES = eval_instances(config)
 SYNTH_ROOT = "results/data/synth"
 LOCALIZE_ROOT = "results/data/localize"  # the opt-in sound-source localization set (workflow/rules/localize.smk)
+SYNC_ROOT = "results/data/sync"  # the opt-in audio-visual sync set (rule sync_set, workflow/rules/avsync.smk)
 # The effective config (config.yaml merged with --configfile/--config overrides and schema
 # defaults), written once so that every `avbench` call sees exactly what Snakemake sees.
 EFFECTIVE_CONFIG = "results/config.effective.yaml"
@@ -74,6 +75,8 @@ def synth_input(wildcards):
         return f"{SYNTH_ROOT}/summary.json"
     if src.startswith(f"{LOCALIZE_ROOT}/"):  # the opt-in localization set (rule localize_set)
         return f"{LOCALIZE_ROOT}/summary.json"
+    if src.startswith(f"{SYNC_ROOT}/"):  # the opt-in sync set (rule sync_set)
+        return f"{SYNC_ROOT}/summary.json"
     return []
 
 
@@ -261,22 +264,50 @@ def avsync_instances():
     return [run_instances(config, [r])[0] for r in selected_runs(AVSYNC["runs"])]
 
 
-def avsync_files(run, dataset):
+def avsync_files(run, dataset, active=False):
     """The files of one avsync job: the rows as stored, the summary and, when offsets are injected,
-    the evaluation's rows."""
+    the evaluation's rows; with `active` (rule avsync_world), the active-object rows."""
     out = {
         "parquet": f"results/avsync/{run}/{dataset}.parquet",
         "summary": f"results/avsync/{run}/{dataset}.summary.csv",
     }
     if AVSYNC["inject"]["share"] > 0:
         out["injected"] = f"results/avsync/{run}/{dataset}.injected.parquet"
+    if active:
+        out["active"] = f"results/avsync/{run}/{dataset}.active.parquet"
     return out
+
+
+def avsync_datasets(active):
+    """The datasets of avsync.datasets with (rule avsync_world) or without (rule avsync) the active-object score."""
+    return [d for d in AVSYNC["datasets"] if avsync_active(d) == active]
+
+
+def avsync_truth(dataset):
+    """The world's ground-truth folder of a dataset (avsync.truth; opt-in), or None."""
+    return (AVSYNC.get("truth") or {}).get(dataset)
+
+
+def avsync_active(dataset):
+    """Whether the active-object score runs on this dataset (avsync.active.enabled and its truth known)."""
+    return bool((AVSYNC.get("active") or {}).get("enabled")) and avsync_truth(dataset) is not None
+
+
+def avsync_world_args(wildcards, output):
+    """`avbench avsync`'s --truth / --active arguments of a dataset whose world ground truth is known."""
+    truth = avsync_truth(wildcards.dataset)
+    args = ["--truth", truth] if truth else []
+    if "active" in output.keys():
+        args += ["--active", output.active]
+    return args
 
 
 def avsync_outputs():
     """Every avsync file of avsync.runs x avsync.datasets (rule avsync_all; in `all` only when
     avsync.enabled)."""
-    return [f for r in avsync_instances() for d in AVSYNC["datasets"] for f in avsync_files(r, d).values()]
+    return [
+        f for r in avsync_instances() for d in AVSYNC["datasets"] for f in avsync_files(r, d, avsync_active(d)).values()
+    ]
 
 
 PROPAGATION = config["propagation"]
