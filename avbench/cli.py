@@ -494,7 +494,7 @@ def cmd_alignment(a: argparse.Namespace) -> int:
     rows, pairs = [], []
     for source in a.sources:
         try:
-            embed, meta = source_embeddings(source, context=a.context, seed=a.seed)
+            embed, meta = source_embeddings(source, context=a.context, seed=a.seed, embedding=a.embedding)
         except (ValueError, OSError) as exc:
             raise SystemExit(f"avbench alignment: {exc}") from None
         per, summary = evaluate_alignment(videos, embed, n_boot=a.n_boot, seed=a.seed)
@@ -1119,6 +1119,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=float, default=16.0, help="frame rate (the shards')")
     s.add_argument("--duration", type=float, default=7.0, help="seconds rendered to find one whole cycle")
     s.add_argument("--context", type=int, default=4, help="each frame's clip: this many frames starting at it")
+    s.add_argument(
+        "--embedding",
+        choices=["encoder", "pretext"],
+        default="encoder",
+        help="encoder: the video encoder's pooled features; pretext: the method's own per-frame embedding "
+        "where it has one (TCC's embedder, as the paper aligns), the encoder's features otherwise",
+    )
     s.add_argument("--n-boot", type=int, default=2000)
     s.add_argument("--threads", type=int, default=workers)
     s.set_defaults(func=cmd_alignment)

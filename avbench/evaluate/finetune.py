@@ -8,7 +8,7 @@ Two protocols (seeds 000, 002, 003):
 - ``finetune_top`` (the arrow of time's "after fusion"): only the top of the encoder and ``fc``
   are trained; the rest stays frozen, BatchNorm statistics included. The top is
   :func:`top_module`: the T-CAM flow network's ``fusion`` block, the last stage of the other
-  encoders.
+  encoders (a video ViT: its last quarter of transformer blocks and the final LayerNorm).
 
 With the linear classifier (:mod:`avbench.evaluate.linear`, "last layer" / "fc") this gives the seeds'
 last layer / after fusion / all layers and fc / all comparisons.
@@ -60,9 +60,16 @@ def default_device() -> torch.device:
 def top_module(encoder: nn.Module) -> nn.Module:
     """The part of an encoder that ``finetune_top`` trains: ``fusion`` of a T-CAM flow network,
     ``layer4`` of a torchvision ResNet, the modules after the last pooling layer (or the last
-    convolution block) of a ``features`` stack (small 3D CNN, VGG)."""
+    convolution block) of a ``features`` stack (small 3D CNN, VGG), and of a video ViT (VideoMAE's
+    encoder) its last quarter of transformer blocks (at least one: 1 of the default 4, 3 of ViT-S's
+    12, as ``layer4`` is the last of a ResNet's four stages) with the final LayerNorm."""
     if hasattr(encoder, "fusion"):
         return encoder.fusion
+    from avbench.models.vit import ViT3D
+
+    if isinstance(encoder, ViT3D):
+        blocks = list(encoder.blocks)
+        return nn.ModuleList([*blocks[-max(1, len(blocks) // 4) :], encoder.norm])
     from avbench.models.external import ExternalEncoder
 
     if isinstance(encoder, ExternalEncoder):  # an external model: its own top stage
