@@ -59,9 +59,9 @@ def _mats(m: np.ndarray, nd: int = 5) -> list[list[list[float]]]:
     return np.round(np.asarray(m, np.float64)[:, :2, :], nd).tolist()
 
 
-#: the camera fit's settings (``shard.stabilize.fit_*``) as the schema defaults them; a sample's
-#: ``stabilization.fit`` records them only where they differ (samples made with the defaults keep
-#: the JSON they had before these options existed)
+#: the camera fit's settings where ``shard.stabilize.fit_*`` are absent (the schema fills none in,
+#: so earlier settings and config hashes stay as they were); a sample's ``stabilization.fit``
+#: records them only where they differ (samples made with the defaults keep their JSON)
 FIT_DEFAULTS = {"n_points": 256, "n_candidates": 32, "iterations": 6}
 
 

@@ -106,7 +106,9 @@ def test_speed_options_in_the_sample_json_only_when_used(tmp_path):
     _pan_clip(tmp_path / "pan.mkv")
     row = {"id": "pan", "path": str(tmp_path / "pan.mkv"), "t_start": 0.0, "t_end": 1.5, "duration": 1.5}
     default = _cfg(size=[64, 48])
-    assert default["stabilize"]["fit_points"] == 256 and default["stabilize"]["flow_interpolation"] == "linear"
+    # no default filled in for the speed options: the settings (and the config's hash) stay as they were
+    assert not {"fit_points", "fit_candidates", "fit_iterations", "frame_interpolation"} & set(default["stabilize"])
+    assert "flow_interpolation" not in default["stabilize"] and "refinement_iterations" not in default["flow"]
     m0 = make_sample(row, default, "video")["meta"]["stabilization"]
     assert m0["applied"] and "fit" not in m0 and "interpolation" not in m0
     fast = _cfg(
