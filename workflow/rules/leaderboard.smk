@@ -60,6 +60,8 @@ rule tables:
         leaderboard="results/leaderboard.csv",
         intervals="results/leaderboard.intervals.csv",
         metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
+        # the evaluation units, for the tables with paired differences (multisensory; none in the default run)
+        units=["results/leaderboard.units.parquet"] if set(TABLES) & set(PAIRED_TABLES) else [],
     output:
         **{
             name: report(f"results/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables")
@@ -76,9 +78,11 @@ rule tables:
             "external": config["external"],
             "protocols": PROTOCOLS,
         },
+        # " --units <path>" or nothing (the default run's command unchanged)
+        units=lambda wc, input: "".join(f" --units {shlex.quote(u)}" for u in input.units),
     shell:
         "avbench tables {input.leaderboard:q} --intervals {input.intervals:q} --config {params.config_file:q} "
-        "--metrics {input.metrics:q} -o results/tables > {log:q} 2>&1"
+        "--metrics {input.metrics:q}{params.units} -o results/tables > {log:q} 2>&1"
 
 
 rule plots:
