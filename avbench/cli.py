@@ -580,7 +580,7 @@ def cmd_tables(a: argparse.Namespace) -> int:
 
 
 def cmd_plots(a: argparse.Namespace) -> int:
-    from avbench.plots import plot_k_sweep, plot_leaderboard, plot_pretext_curves
+    from avbench.plots import plot_k_sweep, plot_leaderboard, plot_multisensory, plot_pretext_curves
     from avbench.tables import read_metrics
 
     plot_leaderboard(
@@ -589,7 +589,9 @@ def cmd_plots(a: argparse.Namespace) -> int:
     plot_pretext_curves(read_metrics(a.metrics), a.curves)
     if a.k_sweep:
         plot_k_sweep(pd.read_csv(a.k_sweep_table), a.k_sweep)
-    print(f"plots: {', '.join(p for p in (a.bars, a.curves, a.k_sweep) if p)}")
+    if a.multisensory:
+        plot_multisensory(pd.read_csv(a.multisensory_table), a.multisensory)
+    print(f"plots: {', '.join(p for p in (a.bars, a.curves, a.k_sweep, a.multisensory) if p)}")
     return 0
 
 
@@ -1153,6 +1155,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--curves", required=True, help="held-out pretext accuracy per epoch (PNG)")
     s.add_argument("--k-sweep-table", default=None, help="results/tables/k_sweep.csv")
     s.add_argument("--k-sweep", default=None, help="accuracy against k (PNG; needs --k-sweep-table)")
+    s.add_argument("--multisensory-table", default=None, help="results/tables/multisensory.csv")
+    s.add_argument(
+        "--multisensory", default=None, help="seed 000's Multisensory table as bars (PNG; needs --multisensory-table)"
+    )
     s.set_defaults(func=cmd_plots)
     return p
 

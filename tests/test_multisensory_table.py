@@ -210,3 +210,14 @@ def test_the_overlay_keeps_the_default_runs_and_config_yaml_names_nothing_of_it(
     wav = cfg["multisensory"]["waveform_sets"]["synth_action"]
     assert cfg["datasets"][wav]["shard"] == {"waveform": True}
     assert cfg["datasets"][wav]["source"] == cfg["datasets"]["synth_action"]["source"]
+
+
+def test_the_table_picture_is_written(boot_and_rows, tmp_path):
+    from avbench.plots import plot_multisensory
+
+    boot, rows = boot_and_rows
+    t = compute_tables(rows, RUNS, METRICS, protocols=["linear"], boot=boot)["multisensory"]
+    plot_multisensory(t, tmp_path / "ms.png")
+    assert (tmp_path / "ms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_multisensory(t.iloc[0:0], tmp_path / "empty.png")  # no rows yet: an empty frame, not a crash
+    assert (tmp_path / "empty.png").exists()

@@ -228,6 +228,8 @@ def plot_outputs():
     }
     if "k_sweep" in TABLES:
         out["k_sweep"] = "results/plots/k_sweep.png"
+    if "multisensory" in TABLES:  # seed 000's Multisensory table as a picture (opt-in runs)
+        out["multisensory"] = "results/plots/multisensory.png"
     return out
 
 

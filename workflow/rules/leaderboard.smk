@@ -91,6 +91,7 @@ rule plots:
         intervals="results/leaderboard.intervals.csv",
         metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
         k_sweep=["results/tables/k_sweep.csv"] if "k_sweep" in TABLES else [],
+        multisensory=["results/tables/multisensory.csv"] if "multisensory" in TABLES else [],
     output:
         **{
             name: report(path, caption=f"../report/{name}.rst", category="Plots")
@@ -104,6 +105,11 @@ rule plots:
         k_sweep=lambda wc, input, output: (
             ["--k-sweep-table", input.k_sweep[0], "--k-sweep", output.k_sweep] if "k_sweep" in TABLES else []
         ),
+        # " --multisensory-table <csv> --multisensory <png>" or nothing (the default run's command unchanged)
+        multisensory=lambda wc, input, output: "".join(
+            f" --multisensory-table {shlex.quote(t)} --multisensory {shlex.quote(output.multisensory)}"
+            for t in input.multisensory
+        ),
     shell:
         "avbench plots {input.leaderboard:q} --intervals {input.intervals:q} --metrics {input.metrics:q} "
-        "--bars {output.bars:q} --curves {output.curves:q} {params.k_sweep:q} > {log:q} 2>&1"
+        "--bars {output.bars:q} --curves {output.curves:q} {params.k_sweep:q}{params.multisensory} > {log:q} 2>&1"
