@@ -723,6 +723,8 @@ def multisensory_table(
                 eb = boot.estimate(scratch, "video", down, "finetune", metric)
                 d = difference(ea, eb) if ea is not None and eb is not None else None
             part = rows[(rows["method"] == run) & (rows["protocol"] == protocol) & (rows["downstream"] == down)]
+            part = part[part["encoder"] == "video"] if "encoder" in part.columns else part
+            part = part[part["seed"] == part["seed"].min()] if "seed" in part.columns and len(part) else part
             part = part[part["metric"] == metric] if "metric" in part.columns else part
             no_audio = (
                 int(part["n_test_no_audio"].fillna(0).sum())

@@ -202,7 +202,8 @@ class ClipInputs:
 def av_eval_clips(
     sample: dict[str, Any], *, clip_frames: int, clips_per_video: int, audio_input: str
 ) -> list[dict[str, Any]]:
-    """The evaluation clips of a video (the evenly spaced starts of :func:`eval_clips`, the same clips
+    """The evaluation clips of a video (the evenly spaced starts of
+    :func:`avbench.evaluate.features.eval_clips`, the same clips
     as every video protocol), each with its own audio (:func:`avbench.pretext.multisensory.av_clip`)."""
     from avbench.pretext.multisensory import av_clip
 
