@@ -40,8 +40,10 @@ Findings (seed documents in ``shared/seeds``):
   over the localization set's videos, on all clips and on the clips with a visible silent moving
   object (from the localization table, when the stage ran);
 - ``multisensory_beats_scratch`` (000): the Multisensory network (full: raw waveform, shifted
-  negatives) fine-tuned on video + audio (``finetune_av``) > random init fine-tuned (``finetune``),
-  when those runs and protocols were evaluated (``workflow/configs/multisensory.yaml``);
+  negatives) fine-tuned on video + audio (``finetune_av``) > the same network at random init (a scratch
+  run with ``video_backbone: multisensory``) fine-tuned on video + audio, and > the video random init
+  fine-tuned (``finetune``), when those runs and protocols were evaluated
+  (``workflow/configs/multisensory.yaml``);
 - ``multisensory_audio_helps`` (000, "audio increases accuracy by more than 5%"): the same network
   fine-tuned on video + audio > fine-tuned on video alone ("vision only"), for every Multisensory run
   evaluated both ways; the note says whether the interval clears the seed's 5 points;
@@ -313,7 +315,10 @@ class Checker:
                 continue
             name = "temporal_order_beats_scratch" if m in TEMPORAL_ORDER else "ssl_beats_scratch"
             doc = "002" if m in TEMPORAL_ORDER or m == "aot" else ("001" if m in SEED_001 else "000, 003")
-            yield from self.versus(name, f"{r} ({m}) > random init", doc, r, scratch[0])
+            # random init of the same video backbone when there is one (another scratch run, e.g. a frame
+            # encoder's or the fused Multisensory network's, is not this run's reference)
+            same = [s for s in scratch if self.backbone(s) == self.backbone(r)] or scratch
+            yield from self.versus(name, f"{r} ({m}) > random init", doc, r, same[0])
 
     def harder_order_tasks(self) -> Iterator[dict[str, Any]]:
         base = runs_of(self.runs, ("shuffle_learn",))
@@ -564,6 +569,16 @@ class Checker:
         scratch = [
             s for s in runs_of(self.runs, ("scratch",)) if full is not None and self.backbone(s) == self.backbone(full)
         ]
+        fused = [s for s in runs_of(self.runs, ("scratch",)) if self.backbone(s) == "multisensory"]
+        if full is not None and fused:  # the seed's "Multisensory (scratch)": the same network and inputs
+            yield from self.versus(
+                "multisensory_beats_scratch",
+                "Multisensory (full) > the same network from random init, both fine-tuned on video + audio",
+                "000",
+                full,
+                fused[0],
+                protocol="finetune_av",
+            )
         if full is not None and scratch:
             yield from self.versus(
                 "multisensory_beats_scratch",

@@ -638,13 +638,15 @@ def multisensory_variant(runs: pd.DataFrame, run: str) -> str:
 MULTISENSORY_ORDER = ("full", "spectrogram", "random pairing")
 
 
-def multisensory_plan(runs: pd.DataFrame) -> tuple[list[tuple[str, str, str]], str | None]:
+def multisensory_plan(runs: pd.DataFrame) -> tuple[list[tuple[str, str, str]], str | None, str | None]:
     """The rows of seed 000's Multisensory table: (row name, run, fine-tune protocol), in the seed's
     order: each Multisensory run fine-tuned on video + audio (``finetune_av``; full, spectrogram,
     random pairing, others), then the same runs fine-tuned on video alone (``finetune``: "vision
-    only" for the full run, ``<variant>, vision only`` for the others), then random init; and the
-    random-init run (the scratch run with the Multisensory runs' video backbone setting: the same
-    video stages without the audio subnet), or None."""
+    only" for the full run, ``<variant>, vision only`` for the others), then random init: the fused
+    network at random init (a scratch run with ``video_backbone: multisensory``, the seed's
+    "Multisensory (scratch)") both ways, and the video random init (the scratch run with the
+    Multisensory runs' video backbone setting: the same video stages without the audio subnet). Also
+    returns those two random-init runs (or None)."""
     names = runs_of(runs, MULTISENSORY)
 
     def key(r: str) -> tuple[int, str]:
@@ -657,10 +659,14 @@ def multisensory_plan(runs: pd.DataFrame) -> tuple[list[tuple[str, str, str]], s
         v = multisensory_variant(runs, r)
         plan.append(("vision only" if v == "full" else f"{v}, vision only", r, "finetune"))
     backbones = {str(run_setting(runs, r, "video_backbone", "")) for r in names}
-    scratch = [r for r in runs_of(runs, "scratch") if str(run_setting(runs, r, "video_backbone", "")) in backbones]
+    scratch_runs = runs_of(runs, "scratch")
+    fused = [r for r in scratch_runs if str(run_setting(runs, r, "video_backbone", "")) == "multisensory"]
+    scratch = [r for r in scratch_runs if str(run_setting(runs, r, "video_backbone", "")) in backbones]
+    if fused:
+        plan += [("scratch (fused)", fused[0], "finetune_av"), ("scratch (fused), vision only", fused[0], "finetune")]
     if scratch:
         plan.append(("scratch", scratch[0], "finetune"))
-    return plan, (scratch[0] if scratch else None)
+    return plan, (scratch[0] if scratch else None), (fused[0] if fused else None)
 
 
 def multisensory_table(
@@ -674,17 +680,20 @@ def multisensory_table(
 ) -> pd.DataFrame:
     """Seed 000 (Owens & Efros 2018, action recognition fine-tuned on UCF101): Multisensory full
     (waveform, shifted negatives), spectrogram input, random pairing, vision only (the audio-visual
-    network fine-tuned without its audio) and scratch (random init), as rows (:func:`multisensory_plan`);
+    network fine-tuned without its audio) and scratch (random init: the fused network, and the video
+    network), as rows (:func:`multisensory_plan`);
     one row per (row, video downstream set the row was fine-tuned on): ``fine-tuned on`` (``video +
     audio``: protocol ``finetune_av``, each clip's own audio; ``video alone``: ``finetune``), the
     fine-tuned accuracy in % with its 95% interval (``acc``, ``acc lo`` / ``acc hi``), the paired
     difference to scratch fine-tuned on the same set (``diff to scratch`` and its interval, from the
     predictions: ``boot``, a :class:`avbench.stats.Bootstrap` of the evaluation units; without it, no
-    difference), the linear probe of the run's vision-only features beside it, the held-out pretext
+    difference), the paired difference to the fused network at random init fine-tuned the same way (``diff
+    to fused scratch``: what the pretraining adds to the same network and inputs; when that run exists), the
+    linear probe of the run's vision-only features beside it, the held-out pretext
     accuracy and sync AUC of its last epoch, and the test videos without audio (``finetune_av``)."""
     from avbench.stats import difference
 
-    plan, scratch = multisensory_plan(runs)
+    plan, scratch, fused = multisensory_plan(runs)
     cols = [
         "row",
         "run",
@@ -699,6 +708,9 @@ def multisensory_table(
         "diff to scratch",
         "diff lo",
         "diff hi",
+        "diff to fused scratch",
+        "fused diff lo",
+        "fused diff hi",
         "linear acc",
         "linear lo",
         "linear hi",
@@ -717,11 +729,13 @@ def multisensory_table(
         for _, sc in mine.sort_values("downstream").iterrows():
             down = str(sc["downstream"])
             lin = scores[(scores["method"] == run) & (scores["protocol"] == "linear") & (scores["downstream"] == down)]
-            d = None
-            if boot is not None and scratch is not None:
+            d = df = None
+            if boot is not None:
                 ea = boot.estimate(run, "video", down, protocol, metric)
-                eb = boot.estimate(scratch, "video", down, "finetune", metric)
+                eb = boot.estimate(scratch, "video", down, "finetune", metric) if scratch else None
+                ef = boot.estimate(fused, "video", down, protocol, metric) if fused else None
                 d = difference(ea, eb) if ea is not None and eb is not None else None
+                df = difference(ea, ef) if ea is not None and ef is not None else None
             part = rows[(rows["method"] == run) & (rows["protocol"] == protocol) & (rows["downstream"] == down)]
             part = part[part["encoder"] == "video"] if "encoder" in part.columns else part
             part = part[part["seed"] == part["seed"].min()] if "seed" in part.columns and len(part) else part
@@ -736,7 +750,7 @@ def multisensory_table(
                     "row": name,
                     "run": run,
                     "audio input": str(run_setting(runs, run, "multisensory.audio_input", "waveform"))
-                    if method in MULTISENSORY
+                    if method in MULTISENSORY or run == fused
                     else "none",
                     "negatives": str(run_setting(runs, run, "multisensory.negatives", "shifted"))
                     if method in MULTISENSORY
@@ -750,6 +764,9 @@ def multisensory_table(
                     "diff to scratch": round(100 * d.diff, 1) if d is not None else np.nan,
                     "diff lo": round(100 * d.lo, 1) if d is not None else np.nan,
                     "diff hi": round(100 * d.hi, 1) if d is not None else np.nan,
+                    "diff to fused scratch": round(100 * df.diff, 1) if df is not None else np.nan,
+                    "fused diff lo": round(100 * df.lo, 1) if df is not None else np.nan,
+                    "fused diff hi": round(100 * df.hi, 1) if df is not None else np.nan,
                     "linear acc": lin["mean"].iloc[0] if len(lin) else np.nan,
                     "linear lo": lin["lo"].iloc[0] if len(lin) else np.nan,
                     "linear hi": lin["hi"].iloc[0] if len(lin) else np.nan,

@@ -16,6 +16,8 @@ from avbench.tables import compute_tables, multisensory_plan, multisensory_varia
 
 RUNS = pd.DataFrame(
     [
+        # the fused network at random init, listed before the video random init (its reference must not change)
+        {"run": "scratch_ms", "method": "scratch", "video_backbone": "multisensory"},
         {"run": "scratch", "method": "scratch", "video_backbone": "small3d"},
         {"run": "scratch_2d", "method": "scratch", "video_backbone": "small2d"},
         {"run": "ms_rand", "method": "multisensory", "video_backbone": "small3d", "multisensory.negatives": "random"},
@@ -41,6 +43,8 @@ ACC = {
     ("ms_rand", "finetune"): 0.50,
     ("ms_rand", "linear"): 0.49,
     ("scratch", "finetune"): 0.40,
+    ("scratch_ms", "finetune_av"): 0.70,
+    ("scratch_ms", "finetune"): 0.40,
     ("scratch", "linear"): 0.30,
     ("avts", "linear"): 0.45,
 }
@@ -102,8 +106,9 @@ def test_variants_and_rows_follow_the_settings_not_the_names():
         "spectrogram",
         "random pairing",
     ]
-    plan, scratch = multisensory_plan(RUNS)
+    plan, scratch, fused = multisensory_plan(RUNS)
     assert scratch == "scratch"  # the random init of the same video backbone, not the frame encoder's
+    assert fused == "scratch_ms"
     assert plan == [
         ("full", "ms", "finetune_av"),
         ("spectrogram", "ms_spec", "finetune_av"),
@@ -111,6 +116,8 @@ def test_variants_and_rows_follow_the_settings_not_the_names():
         ("vision only", "ms", "finetune"),
         ("spectrogram, vision only", "ms_spec", "finetune"),
         ("random pairing, vision only", "ms_rand", "finetune"),
+        ("scratch (fused)", "scratch_ms", "finetune_av"),
+        ("scratch (fused), vision only", "scratch_ms", "finetune"),
         ("scratch", "scratch", "finetune"),
     ]
 
@@ -136,6 +143,14 @@ def test_the_table_is_seed_000s_with_paired_differences_to_scratch(boot_and_rows
     assert t.loc["full", "diff to scratch"] == pytest.approx(100 * (full.mean - scr.mean), abs=0.06)
     assert 0 < t.loc["full", "diff lo"] < t.loc["full", "diff to scratch"] < t.loc["full", "diff hi"]
     assert t.loc["scratch", "diff to scratch"] == 0.0 and t.loc["scratch", "diff lo"] == 0.0
+    # what the pretraining adds to the same network and inputs: full 85% vs the fused random init's 70%
+    fused = boot.estimate("scratch_ms", "video", "act", "finetune_av", "video_acc")
+    assert t.loc["full", "diff to fused scratch"] == pytest.approx(100 * (full.mean - fused.mean), abs=0.06)
+    assert t.loc["full", "fused diff lo"] > 0 and t.loc["scratch (fused)", "diff to fused scratch"] == 0.0
+    assert (
+        t.loc["scratch (fused)", "fine-tuned on"] == "video + audio"
+        and t.loc["scratch (fused)", "audio input"] == "waveform"
+    )
     assert t.loc["random pairing", "diff lo"] > 0 or t.loc["random pairing", "diff to scratch"] > 5
     assert t.loc["full", "linear acc"] == pytest.approx(
         100 * boot.estimate("ms", "video", "act", "linear", "video_acc").mean, abs=0.06
@@ -158,9 +173,16 @@ def test_the_table_is_planned_only_with_multisensory_runs():
 def test_multisensory_findings_known_answers(boot_and_rows):
     boot, _ = boot_and_rows
     f = Checker(boot, RUNS).all()
-    beats = f[f["finding"] == "multisensory_beats_scratch"]
-    assert len(beats) == 1 and beats.iloc[0]["a"] == "ms" and beats.iloc[0]["b"] == "scratch"
-    assert beats.iloc[0]["protocol"] == "finetune_av vs finetune" and beats.iloc[0]["verdict"] == "reproduced"
+    beats = f[f["finding"] == "multisensory_beats_scratch"].set_index("b")
+    assert set(beats.index) == {"scratch_ms", "scratch"} and (beats["a"] == "ms").all()
+    assert (
+        beats.loc["scratch", "protocol"] == "finetune_av vs finetune"
+        and beats.loc["scratch", "verdict"] == "reproduced"
+    )
+    assert beats.loc["scratch_ms", "protocol"] == "finetune_av" and beats.loc["scratch_ms", "verdict"] == "reproduced"
+    # the other runs keep the video random init as their reference, whatever the order of the scratch runs
+    ssl = f[f["finding"] == "ssl_beats_scratch"]
+    assert set(ssl["b"]) == {"scratch"} and "scratch_ms" not in set(ssl["a"])
     audio = f[f["finding"] == "multisensory_audio_helps"].set_index("a")
     assert set(audio.index) == {"ms", "ms_spec", "ms_rand"} and (audio["b"] == audio.index).all()
     u = np.random.default_rng(0).random((3, 60))  # the draws of _predictions: right where u < accuracy
@@ -206,7 +228,10 @@ def test_the_overlay_keeps_the_default_runs_and_config_yaml_names_nothing_of_it(
     assert cfg["evaluate"] == validate(base)["evaluate"]  # the evaluation jobs' settings are untouched
     ms = [r for r in run_names(cfg) if run_settings(cfg, r)["method"] == "multisensory"]
     assert sorted(multisensory_variant(run_table(cfg), r) for r in ms) == ["full", "random pairing", "spectrogram"]
-    assert set(cfg["multisensory"]["runs"]) == set(ms)
+    fused = [r for r in run_names(cfg) if run_settings(cfg, r)["video_backbone"] == "multisensory"]
+    assert fused == ["multisensory_scratch"] and run_settings(cfg, fused[0])["method"] == "scratch"
+    assert set(cfg["multisensory"]["runs"]) == set(ms) | set(fused)
+    assert multisensory_plan(run_table(cfg))[1:] == ("scratch", "multisensory_scratch")
     for r in ms:  # each builds its pretext from its settings
         PRETEXTS["multisensory"](run_settings(cfg, r), n_classes=8, seed=0)
     wav = cfg["multisensory"]["waveform_sets"]["synth_action"]

@@ -32,10 +32,11 @@ def test_the_overlay_plans_the_table_and_the_default_run_does_not(tmp_path):
     overlay = str(REPO / "workflow" / "configs" / "multisensory.yaml")
     out = _dry_run(tmp_path, "--configfile", overlay)
     av = [ln for ln in out.splitlines() if ln.startswith("Shell command: avbench finetune") and "finetune_av" in ln]
-    assert len(av) == 9  # three runs x three folds
+    assert len(av) == 12  # three runs and the fused random init x three folds
     for run, shards in (
         ("multisensory", "synth_action_wav"),
         ("multisensory_random", "synth_action_wav"),
+        ("multisensory_scratch", "synth_action_wav"),
         ("multisensory_spec", "synth_action"),  # the log-mel: the set's own shards
     ):
         mine = [ln for ln in av if f"results/models/{run}/checkpoint.pt" in ln]

@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from avbench.pretext.base import Pretext, PretrainModel, other_video_pairing
-from avbench.shards.loader import View, clip_starts, clip_view, frame_time, mel_window, usable, wav_window
+from avbench.shards.loader import View, batches, clip_starts, clip_view, frame_time, mel_window, usable, wav_window
 
 #: frame rate and mel hop assumed for index rows, which do not carry them (the shard schema's defaults)
 DEFAULT_FPS, DEFAULT_HOP_MS = 16.0, 10.0
@@ -209,6 +209,46 @@ def av_train_view(
     return av_clip(
         sample, int(starts[int(rng.integers(len(starts)))]), clip_frames=clip_frames, audio_input=audio_input
     )
+
+
+@torch.no_grad()
+def calibrate_fused(trainer: Any, kind: str, keys: list[str], *, clip_frames: int, clips: int) -> dict[str, Any]:
+    """Random init of a fused network (encoder ``kind`` of ``trainer.model``, a
+    :class:`~avbench.models.multisensory.MultisensoryNet`: the ``scratch`` run with ``video_backbone:
+    multisensory``): its BatchNorm running statistics and ``audio_mean`` re-estimated as cumulative averages
+    over up to ``clips`` training clips of ``keys`` fed with their own audio (train mode, no gradient step),
+    so that the random network sees its audio subnet's normalised features, as a pretrained one does.
+    Returns ``{"bn_calibration_clips_<kind>_with_audio": n}`` (0: no clip had the audio it reads)."""
+    net = trainer.model.encoders[kind]
+    bns = {m: m.momentum for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was, momentum = net.training, net.momentum
+    net.train()
+    view = functools.partial(av_train_view, clip_frames=clip_frames, audio_input=net.audio_input)
+    needs = frozenset({"frames", AUDIO_MEMBER[net.audio_input]})
+    stream = trainer.stream(view=view, keys=keys, epoch=0, shuffle=True, split=False, needs=needs)
+    seen, total = 0, torch.zeros_like(net.audio_mean)
+    for b in batches(stream, batch_size=int(trainer.cfg["batch_size"])):
+        t = trainer.tensors(b)
+        ok = t["with_audio"].bool()
+        if not bool(ok.any()):
+            continue
+        net.momentum = 1.0  # audio_mean: this batch's mean, summed below
+        net(t["video"][ok], t[AUDIO_KEY[net.audio_input]][ok])
+        n = int(ok.sum())
+        total += n * net.audio_mean
+        seen += n
+        if seen >= clips:
+            break
+    if seen:
+        net.audio_mean.copy_(total / seen)
+    for m, mom in bns.items():
+        m.momentum = mom
+    net.momentum = momentum
+    net.train(was)
+    return {f"bn_calibration_clips_{kind}_with_audio": seen}
 
 
 class SyncHead(nn.Module):

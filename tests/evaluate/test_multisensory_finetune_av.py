@@ -222,3 +222,56 @@ def test_encoders_without_audio_and_sets_without_the_waveform_are_skipped_with_a
     assert len(line) == 1 and "no_waveform" in line[0]
     notes = audio_notes(ds.urls, "spectrogram")
     assert len(notes) == 12 and not any(notes.values())  # the log-mel is there for a spectrogram network
+
+
+def test_scratch_with_the_fused_backbone_is_a_calibrated_random_init(tmp_path):
+    """The seed's "Multisensory (scratch)": the scratch run with video_backbone multisensory gives the fused
+    network at random init, its BatchNorm statistics (audio subnet included) and mean audio feature measured on
+    training clips with their own audio; the video + audio fine-tune reads it like a pretrained one."""
+    from avbench.checkpoint import load_encoders
+    from avbench.models.multisensory import MultisensoryNet
+
+    torch.set_num_threads(1)
+    write_tone_set(tmp_path / "set", n_videos=12)
+    cfg = {
+        "method": "scratch",
+        "video_backbone": "multisensory",
+        "audio_backbone": "vgg_small",
+        "channels": [8, 16, 16, 16],
+        "flow": {"backbone": "tcam_small", "segments": 2, "frames": 4},
+        "clip_frames": 8,
+        "clips_per_video": 1,
+        "epochs": 1,
+        "batch_size": 8,
+        "lr": 0.003,
+        "weight_decay": 0.0,
+        "amp": True,
+    }
+    pretrain(
+        run="ms_scratch",
+        cfg=cfg,
+        shard_dir=tmp_path / "set",
+        out_dir=tmp_path / "ck",
+        seed=0,
+        progress=False,
+        threads=1,
+    )
+    encoders, meta = load_encoders(tmp_path / "ck" / "checkpoint.pt")
+    net = encoders["video"]
+    assert isinstance(net, MultisensoryNet) and net.audio_input == "waveform"
+    assert meta["bn_calibration_clips_video_with_audio"] >= 8
+    assert float(net.audio_mean.abs().sum()) > 0  # measured with audio, not the initial zeros
+    audio_bn = next(m for m in net.audio.modules() if isinstance(m, nn.BatchNorm1d))
+    assert not torch.allclose(audio_bn.running_var, torch.ones_like(audio_bn.running_var))
+    ds = Downstream.load(name="tones", shard_dir=tmp_path / "set", index_path=tmp_path / "set" / "index.parquet")
+    rows = finetune_fold(
+        checkpoint=tmp_path / "ck" / "checkpoint.pt",
+        downstream=ds,
+        task="video",
+        fold=1,
+        protocol="finetune_av",
+        settings={**SETTINGS, "epochs": 2},
+        clips_per_video=1,
+        progress=False,
+    )
+    assert {r["protocol"] for r in rows} == {"finetune_av"} and len(rows) == 2
