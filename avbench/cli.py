@@ -614,6 +614,12 @@ def cmd_tables(a: argparse.Namespace) -> int:
     cfg = _config(a.config)
     rows = pd.read_csv(a.leaderboard)
     intervals = pd.read_csv(a.intervals) if a.intervals else None
+    boot = None
+    if a.units:
+        from avbench.stats import Bootstrap
+
+        n_boot = a.bootstrap or int(cfg["evaluate"]["bootstrap"])
+        boot = Bootstrap(pd.read_parquet(a.units), n=n_boot, seed=int(cfg["seed"]))
     tables = compute_tables(
         rows,
         run_table(cfg),
@@ -621,6 +627,7 @@ def cmd_tables(a: argparse.Namespace) -> int:
         protocols=cfg["evaluate"]["protocols"],
         metric=a.metric,
         intervals=intervals,
+        boot=boot,
     )
     for path in write_tables(tables, a.out):
         print(f"table {path.stem}: {len(tables[path.stem])} rows -> {path}", flush=True)
@@ -628,7 +635,7 @@ def cmd_tables(a: argparse.Namespace) -> int:
 
 
 def cmd_plots(a: argparse.Namespace) -> int:
-    from avbench.plots import plot_k_sweep, plot_leaderboard, plot_pretext_curves
+    from avbench.plots import plot_k_sweep, plot_leaderboard, plot_multisensory, plot_pretext_curves
     from avbench.tables import read_metrics
 
     plot_leaderboard(
@@ -637,7 +644,9 @@ def cmd_plots(a: argparse.Namespace) -> int:
     plot_pretext_curves(read_metrics(a.metrics), a.curves)
     if a.k_sweep:
         plot_k_sweep(pd.read_csv(a.k_sweep_table), a.k_sweep)
-    print(f"plots: {', '.join(p for p in (a.bars, a.curves, a.k_sweep) if p)}")
+    if a.multisensory:
+        plot_multisensory(pd.read_csv(a.multisensory_table), a.multisensory)
+    print(f"plots: {', '.join(p for p in (a.bars, a.curves, a.k_sweep, a.multisensory) if p)}")
     return 0
 
 
@@ -900,9 +909,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fold", type=int, required=True)
     s.add_argument(
         "--protocol",
-        choices=["finetune", "finetune_top"],
+        choices=["finetune", "finetune_top", "finetune_av"],
         default="finetune",
-        help="finetune: all layers; finetune_top: the top of the encoder (T-CAM: after fusion) + fc",
+        help="finetune: all layers; finetune_top: the top of the encoder (T-CAM: after fusion) + fc; "
+        "finetune_av: all layers of a fused audio-visual encoder (Multisensory) fed each clip's own audio",
     )
     s.add_argument("--pretrain-index", default=None, help="the pretraining set's shard index (overlap check)")
     s.add_argument("--model-out", default=None, help="also save the fine-tuned models (with their fold) here")
@@ -1216,6 +1226,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
     s.add_argument("--metric", default="video_acc", help="accuracy metric of the tables")
     s.add_argument("--intervals", default=None, help="the leaderboard's 95%% intervals (CSV): '<column> lo/hi'")
+    s.add_argument(
+        "--units",
+        default=None,
+        help="the leaderboard's evaluation units (parquet): paired differences between runs with their 95%% "
+        "intervals in the tables that report them (multisensory)",
+    )
+    s.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples (default: evaluate.bootstrap)")
     s.add_argument("-o", "--out", default="results/tables", help="folder for <table>.csv")
     s.set_defaults(func=cmd_tables)
 
@@ -1228,6 +1245,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--curves", required=True, help="held-out pretext accuracy per epoch (PNG)")
     s.add_argument("--k-sweep-table", default=None, help="results/tables/k_sweep.csv")
     s.add_argument("--k-sweep", default=None, help="accuracy against k (PNG; needs --k-sweep-table)")
+    s.add_argument("--multisensory-table", default=None, help="results/tables/multisensory.csv")
+    s.add_argument(
+        "--multisensory", default=None, help="seed 000's Multisensory table as bars (PNG; needs --multisensory-table)"
+    )
     s.set_defaults(func=cmd_plots)
     return p
 

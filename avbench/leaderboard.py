@@ -96,9 +96,11 @@ PROTOCOL_TEXT = {
     "linear": "linear classifier on frozen features (the last layer; logistic regression or linear SVM)",
     "finetune": "fine-tune all layers + a new fc on the fold's training videos",
     "finetune_top": "fine-tune the top stage (T-CAM: after fusion) + a new fc, the rest frozen",
+    "finetune_av": "fine-tune all layers of a fused audio-visual encoder (Multisensory) + a new fc, fed each "
+    "clip's own audio with its video",
     "retrieval": "cross-modal retrieval on each fold's test videos, recall@k (chance k/N)",
 }
-PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
+PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "finetune_av", "retrieval")
 
 
 def _metric_order(m: str) -> tuple[int, str, int]:
