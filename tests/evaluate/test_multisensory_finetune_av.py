@@ -26,6 +26,19 @@ from avbench.shards.codec import npy_bytes, wav_int16
 
 H, W, FPS, SR, SECONDS = 24, 32, 16.0, 16000, 2.0
 TONES = (300.0, 1800.0)  # class 0, class 1: the class is in the sound only
+#: the tiny pretraining settings of the Multisensory checkpoints below (method and backbone added)
+TINY_FUSED = {
+    "audio_backbone": "vgg_small",
+    "channels": [8, 16, 16, 16],
+    "flow": {"backbone": "tcam_small", "segments": 2, "frames": 4},
+    "clip_frames": 8,
+    "clips_per_video": 1,
+    "epochs": 1,
+    "batch_size": 8,
+    "lr": 0.003,
+    "weight_decay": 0.0,
+    "amp": True,
+}
 
 SETTINGS = {
     "epochs": 8,
@@ -97,18 +110,9 @@ def write_tone_set(
 def multisensory_checkpoint(shards: Path, out: Path, *, audio_input: str = "waveform") -> Path:
     """A Multisensory checkpoint (one tiny pretraining epoch on ``shards``)."""
     cfg = {
+        **TINY_FUSED,
         "method": "multisensory",
         "video_backbone": "small3d",
-        "audio_backbone": "vgg_small",
-        "channels": [8, 16, 16, 16],
-        "flow": {"backbone": "tcam_small", "segments": 2, "frames": 4},
-        "clip_frames": 8,
-        "clips_per_video": 1,
-        "epochs": 1,
-        "batch_size": 8,
-        "lr": 0.003,
-        "weight_decay": 0.0,
-        "amp": True,
         "multisensory": {"audio_input": audio_input, "shift_s": [0.5, 1.0], "audio_channels": [8, 16, 16]},
     }
     pretrain(run="ms", cfg=cfg, shard_dir=shards, out_dir=out, seed=0, progress=False, threads=1)
@@ -233,20 +237,7 @@ def test_scratch_with_the_fused_backbone_is_a_calibrated_random_init(tmp_path):
 
     torch.set_num_threads(1)
     write_tone_set(tmp_path / "set", n_videos=12)
-    cfg = {
-        "method": "scratch",
-        "video_backbone": "multisensory",
-        "audio_backbone": "vgg_small",
-        "channels": [8, 16, 16, 16],
-        "flow": {"backbone": "tcam_small", "segments": 2, "frames": 4},
-        "clip_frames": 8,
-        "clips_per_video": 1,
-        "epochs": 1,
-        "batch_size": 8,
-        "lr": 0.003,
-        "weight_decay": 0.0,
-        "amp": True,
-    }
+    cfg = {**TINY_FUSED, "method": "scratch", "video_backbone": "multisensory"}
     pretrain(
         run="ms_scratch",
         cfg=cfg,
