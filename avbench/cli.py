@@ -159,9 +159,45 @@ def cmd_avsync(a: argparse.Namespace) -> int:
         settings = SyncSettings.from_config(cfg["avsync"], seed=int(cfg["seed"]))
     except ValueError as exc:
         raise SystemExit(f"avbench avsync: {exc}") from None
+    if a.active and not a.truth:
+        raise SystemExit("avbench avsync: --active needs --truth (the world's ground-truth folder with the boxes)")
     job = avsync_checkpoint(
-        model, meta, a.shards, settings, index=a.index, inject=bool(a.injected), run=a.run, dataset=a.dataset
+        model,
+        meta,
+        a.shards,
+        settings,
+        index=a.index,
+        inject=bool(a.injected),
+        run=a.run,
+        dataset=a.dataset,
+        truth=a.truth,
     )
+    summary = job.summary
+    if a.active:
+        import pandas as pd
+
+        from avbench.evaluate.active_object import ActiveSettings, active_summary, estimate_active
+        from avbench.evaluate.avsync import SUMMARY_COLUMNS, shard_set_urls
+
+        active = estimate_active(
+            model,
+            shard_set_urls(a.shards),
+            settings,
+            ActiveSettings.from_config(cfg["avsync"].get("active")),
+            clip_frames=int(meta["config"]["clip_frames"]),
+            truth=a.truth,
+            index=pd.read_parquet(a.index) if a.index else None,
+            run=job.run,
+            seed=int(meta["seed"]),
+            dataset=job.dataset,
+        )
+        extra = pd.DataFrame(active_summary(active, dataset=job.dataset))
+        extra.insert(0, "run", job.run)
+        extra.insert(1, "seed", int(meta["seed"]))
+        extra.insert(2, "dataset", job.dataset)
+        summary = pd.concat([summary, extra.reindex(columns=SUMMARY_COLUMNS)], ignore_index=True)
+        with atomic_path(a.active, suffix=".parquet") as tmp:
+            active.to_parquet(tmp, index=False)
     with atomic_path(a.output, suffix=".parquet") as tmp:
         job.result.as_is.to_parquet(tmp, index=False)
     if a.injected:
@@ -169,13 +205,32 @@ def cmd_avsync(a: argparse.Namespace) -> int:
             job.result.injected.to_parquet(tmp, index=False)
     if a.summary:
         with atomic_path(a.summary, suffix=".csv") as tmp:
-            job.summary.to_csv(tmp, index=False)
+            summary.to_csv(tmp, index=False)
     counts = job.result.as_is["status"].value_counts().sort_index().to_dict()
     print(f"avsync {job.run} on {job.dataset}: {len(job.result.as_is)} videos; {counts}", flush=True)
-    summary = job.summary
-    scores = summary[(summary["mode"] == "injected") & (summary["subset"] == "all") & summary["chance"].notna()]
+    scores = summary[summary["mode"].isin(["injected", "world", "active"]) & (summary["subset"] == "all")]
+    scores = scores[scores["chance"].notna()]
     if len(scores):
-        print(scores[["metric", "value", "chance", "n"]].to_string(index=False), flush=True)
+        print(scores[["mode", "metric", "value", "lo", "hi", "chance", "n"]].to_string(index=False), flush=True)
+    return 0
+
+
+def cmd_sync_set(a: argparse.Namespace) -> int:
+    from avbench.paths import atomic_path
+    from avbench.synthesize.dataset import write_sync_set
+
+    cfg = _config(a.config)
+    t0 = time.time()
+    try:
+        summary = write_sync_set(
+            Path(a.out), (cfg.get("avsync") or {}).get("set"), seed=int(cfg["seed"]), workers=a.workers
+        )
+    except ValueError as exc:
+        raise SystemExit(f"avbench sync-set: {exc}") from None
+    summary = {"seed": cfg["seed"], "wall_s": round(time.time() - t0, 1), **summary}
+    with atomic_path(Path(a.out) / "summary.json", suffix=".json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2, default=str))
+    print(json.dumps(summary, default=str), flush=True)
     return 0
 
 
@@ -439,7 +494,7 @@ def cmd_alignment(a: argparse.Namespace) -> int:
     rows, pairs = [], []
     for source in a.sources:
         try:
-            embed, meta = source_embeddings(source, context=a.context, seed=a.seed)
+            embed, meta = source_embeddings(source, context=a.context, seed=a.seed, embedding=a.embedding)
         except (ValueError, OSError) as exc:
             raise SystemExit(f"avbench alignment: {exc}") from None
         per, summary = evaluate_alignment(videos, embed, n_boot=a.n_boot, seed=a.seed)
@@ -559,6 +614,12 @@ def cmd_tables(a: argparse.Namespace) -> int:
     cfg = _config(a.config)
     rows = pd.read_csv(a.leaderboard)
     intervals = pd.read_csv(a.intervals) if a.intervals else None
+    boot = None
+    if a.units:
+        from avbench.stats import Bootstrap
+
+        n_boot = a.bootstrap or int(cfg["evaluate"]["bootstrap"])
+        boot = Bootstrap(pd.read_parquet(a.units), n=n_boot, seed=int(cfg["seed"]))
     tables = compute_tables(
         rows,
         run_table(cfg),
@@ -566,6 +627,7 @@ def cmd_tables(a: argparse.Namespace) -> int:
         protocols=cfg["evaluate"]["protocols"],
         metric=a.metric,
         intervals=intervals,
+        boot=boot,
     )
     for path in write_tables(tables, a.out):
         print(f"table {path.stem}: {len(tables[path.stem])} rows -> {path}", flush=True)
@@ -573,7 +635,7 @@ def cmd_tables(a: argparse.Namespace) -> int:
 
 
 def cmd_plots(a: argparse.Namespace) -> int:
-    from avbench.plots import plot_k_sweep, plot_leaderboard, plot_pretext_curves
+    from avbench.plots import plot_k_sweep, plot_leaderboard, plot_multisensory, plot_pretext_curves
     from avbench.tables import read_metrics
 
     plot_leaderboard(
@@ -582,7 +644,9 @@ def cmd_plots(a: argparse.Namespace) -> int:
     plot_pretext_curves(read_metrics(a.metrics), a.curves)
     if a.k_sweep:
         plot_k_sweep(pd.read_csv(a.k_sweep_table), a.k_sweep)
-    print(f"plots: {', '.join(p for p in (a.bars, a.curves, a.k_sweep) if p)}")
+    if a.multisensory:
+        plot_multisensory(pd.read_csv(a.multisensory_table), a.multisensory)
+    print(f"plots: {', '.join(p for p in (a.bars, a.curves, a.k_sweep, a.multisensory) if p)}")
     return 0
 
 
@@ -845,9 +909,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fold", type=int, required=True)
     s.add_argument(
         "--protocol",
-        choices=["finetune", "finetune_top"],
+        choices=["finetune", "finetune_top", "finetune_av"],
         default="finetune",
-        help="finetune: all layers; finetune_top: the top of the encoder (T-CAM: after fusion) + fc",
+        help="finetune: all layers; finetune_top: the top of the encoder (T-CAM: after fusion) + fc; "
+        "finetune_av: all layers of a fused audio-visual encoder (Multisensory) fed each clip's own audio",
     )
     s.add_argument("--pretrain-index", default=None, help="the pretraining set's shard index (overlap check)")
     s.add_argument("--model-out", default=None, help="also save the fine-tuned models (with their fold) here")
@@ -916,7 +981,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="SyncNet-style audio-visual offset per video of a shard set with a "
         "synchronization model (AVTS): offset, confidence, in_sync / out_of_sync / no_sync_signal",
     )
-    s.add_argument("--checkpoint", required=True, help="a checkpoint whose head embeds video and audio (AVTS)")
+    s.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a synchronization model: a checkpoint whose head embeds video and audio (AVTS), or a "
+        "Multisensory run on the log-mel (multisensory_spec)",
+    )
     s.add_argument("--shards", required=True, help="the dataset's shard folder")
     s.add_argument(
         "--index",
@@ -937,9 +1007,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--summary",
         default=None,
-        help="status counts (and, with --injected, offset accuracy and out-of-sync detection against chance) as a CSV",
+        help="status counts (and, with --injected or --truth, offset accuracy and out-of-sync detection against "
+        "chance; with --active, the active-object accuracy) as a CSV",
+    )
+    s.add_argument(
+        "--truth",
+        default=None,
+        help="the synthetic world's ground-truth folder of this set (<id>.json): the videos' recorded "
+        "audio-visual offsets are scored as stored (summary mode world)",
+    )
+    s.add_argument(
+        "--active",
+        default=None,
+        help="also decide, in each two-object world video, which object is sounding (sync confidence of a crop "
+        "around each object's box; needs --truth) and write one row per video here (parquet)",
     )
     s.set_defaults(func=cmd_avsync)
+
+    s = sub.add_parser(
+        "sync-set",
+        help="write the synthetic audio-visual sync set (Kinetics layout; a share of videos with their audio "
+        "out of sync by a known offset, per-frame boxes, a silent moving object; config avsync.set)",
+    )
+    s.add_argument("-o", "--out", required=True, help="the folder to write (sync/videos, sync/kinetics.csv, ...)")
+    s.add_argument("--config", default="config.yaml")
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_sync_set)
 
     s = sub.add_parser(
         "propagation-set",
@@ -1039,6 +1132,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=float, default=16.0, help="frame rate (the shards')")
     s.add_argument("--duration", type=float, default=7.0, help="seconds rendered to find one whole cycle")
     s.add_argument("--context", type=int, default=4, help="each frame's clip: this many frames starting at it")
+    s.add_argument(
+        "--embedding",
+        choices=["encoder", "pretext"],
+        default="encoder",
+        help="encoder: the video encoder's pooled features; pretext: the method's own per-frame embedding "
+        "where it has one (TCC's embedder, as the paper aligns), the encoder's features otherwise",
+    )
     s.add_argument("--n-boot", type=int, default=2000)
     s.add_argument("--threads", type=int, default=workers)
     s.set_defaults(func=cmd_alignment)
@@ -1129,6 +1229,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics", nargs="*", default=[], help="pretraining metrics CSVs (models/<run>/metrics.csv)")
     s.add_argument("--metric", default="video_acc", help="accuracy metric of the tables")
     s.add_argument("--intervals", default=None, help="the leaderboard's 95%% intervals (CSV): '<column> lo/hi'")
+    s.add_argument(
+        "--units",
+        default=None,
+        help="the leaderboard's evaluation units (parquet): paired differences between runs with their 95%% "
+        "intervals in the tables that report them (multisensory)",
+    )
+    s.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples (default: evaluate.bootstrap)")
     s.add_argument("-o", "--out", default="results/tables", help="folder for <table>.csv")
     s.set_defaults(func=cmd_tables)
 
@@ -1141,6 +1248,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--curves", required=True, help="held-out pretext accuracy per epoch (PNG)")
     s.add_argument("--k-sweep-table", default=None, help="results/tables/k_sweep.csv")
     s.add_argument("--k-sweep", default=None, help="accuracy against k (PNG; needs --k-sweep-table)")
+    s.add_argument("--multisensory-table", default=None, help="results/tables/multisensory.csv")
+    s.add_argument(
+        "--multisensory", default=None, help="seed 000's Multisensory table as bars (PNG; needs --multisensory-table)"
+    )
     s.set_defaults(func=cmd_plots)
     return p
 

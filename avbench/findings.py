@@ -39,6 +39,17 @@ Findings (seed documents in ``shared/seeds``):
   at the sounding object (pointing game; IoU of its top region) better than the centre prior, paired
   over the localization set's videos, on all clips and on the clips with a visible silent moving
   object (from the localization table, when the stage ran);
+- ``multisensory_beats_scratch`` (000): the Multisensory network (full: raw waveform, shifted
+  negatives) fine-tuned on video + audio (``finetune_av``) > the same network at random init (a scratch
+  run with ``video_backbone: multisensory``) fine-tuned on video + audio, and > the video random init
+  fine-tuned (``finetune``), when those runs and protocols were evaluated
+  (``workflow/configs/multisensory.yaml``);
+- ``multisensory_audio_helps`` (000, "audio increases accuracy by more than 5%"): the same network
+  fine-tuned on video + audio > fine-tuned on video alone ("vision only"), for every Multisensory run
+  evaluated both ways; the note says whether the interval clears the seed's 5 points;
+- ``sync_beats_random_pairing`` (000, "synchronization vs semantic correspondence"): the full run
+  (shifted negatives of the same video) > random pairing (negatives from other videos, same input),
+  fine-tuned on video + audio and with the linear probe;
 - ``tcc_aligns_phase`` (001): temporal cycle-consistency's per-frame embeddings align two videos of a
   periodic class in phase better than random init (Kendall's tau of the nearest-neighbour
   alignment, paired over the pairs of videos; from the alignment table, when the stage ran).
@@ -56,7 +67,15 @@ import pandas as pd
 
 from avbench.evaluate.localize import LOCALIZING  # methods with a sound-source heatmap
 from avbench.stats import Bootstrap, Estimate, difference, seed_estimate, verdict
-from avbench.tables import IMAGE, IMAGE_TASK_NAMES, image_tasks, run_setting, runs_of
+from avbench.tables import (
+    IMAGE,
+    IMAGE_TASK_NAMES,
+    MULTISENSORY,
+    image_tasks,
+    multisensory_variant,
+    run_setting,
+    runs_of,
+)
 
 REFERENCES = ("scratch", "supervised")
 CONTROL = "random_targets"
@@ -296,7 +315,10 @@ class Checker:
                 continue
             name = "temporal_order_beats_scratch" if m in TEMPORAL_ORDER else "ssl_beats_scratch"
             doc = "002" if m in TEMPORAL_ORDER or m == "aot" else ("001" if m in SEED_001 else "000, 003")
-            yield from self.versus(name, f"{r} ({m}) > random init", doc, r, scratch[0])
+            # random init of the same video backbone when there is one (another scratch run, e.g. a frame
+            # encoder's or the fused Multisensory network's, is not this run's reference)
+            same = [s for s in scratch if self.backbone(s) == self.backbone(r)] or scratch
+            yield from self.versus(name, f"{r} ({m}) > random init", doc, r, same[0])
 
     def harder_order_tasks(self) -> Iterator[dict[str, Any]]:
         base = runs_of(self.runs, ("shuffle_learn",))
@@ -536,6 +558,64 @@ class Checker:
                     r["protocol"] = f"pretext: as they are vs {variant}"
                     yield r
 
+    def multisensory(self) -> Iterator[dict[str, Any]]:
+        """Seed 000's Multisensory claims (module doc), from the runs' settings
+        (:func:`avbench.tables.multisensory_variant`) and the ``finetune_av`` / ``finetune`` rows."""
+        runs = runs_of(self.runs, MULTISENSORY)
+        by_variant: dict[str, str] = {}
+        for r in runs:
+            by_variant.setdefault(multisensory_variant(self.runs, r), r)
+        full = by_variant.get("full")
+        scratch = [
+            s for s in runs_of(self.runs, ("scratch",)) if full is not None and self.backbone(s) == self.backbone(full)
+        ]
+        fused = [s for s in runs_of(self.runs, ("scratch",)) if self.backbone(s) == "multisensory"]
+        if full is not None and fused:  # the seed's "Multisensory (scratch)": the same network and inputs
+            yield from self.versus(
+                "multisensory_beats_scratch",
+                "Multisensory (full) > the same network from random init, both fine-tuned on video + audio",
+                "000",
+                full,
+                fused[0],
+                protocol="finetune_av",
+            )
+        if full is not None and scratch:
+            yield from self.versus(
+                "multisensory_beats_scratch",
+                "Multisensory (full) fine-tuned on video + audio > random init fine-tuned",
+                "000",
+                full,
+                scratch[0],
+                protocol="finetune_av",
+                protocol_b="finetune",
+            )
+        for r in runs:
+            for row in self.versus(
+                "multisensory_audio_helps",
+                f"Multisensory ({multisensory_variant(self.runs, r)}): video + audio > vision only "
+                "(the seed: audio adds more than 5 points)",
+                "000",
+                r,
+                r,
+                protocol="finetune_av",
+                protocol_b="finetune",
+            ):
+                margin = "above" if row["lo"] > 5 else "below" if row["hi"] < 5 else "not clear of"
+                row["note"] = f"the interval is {margin} the seed's 5 points"
+                yield row
+        rand = by_variant.get("random pairing")
+        if full is not None and rand is not None:
+            for protocol in ("finetune_av", "linear"):
+                yield from self.versus(
+                    "sync_beats_random_pairing",
+                    "Multisensory: shifted negatives of the same video (sync) > negatives from other videos "
+                    "(random pairing)",
+                    "000",
+                    full,
+                    rand,
+                    protocol=protocol,
+                )
+
     def control(self) -> Iterator[dict[str, Any]]:
         ctrl = runs_of(self.runs, (CONTROL,))
         if not ctrl:
@@ -667,6 +747,7 @@ class Checker:
             self.finetune_vs_fc,
             self.aot_layers,
             self.aot_cues,
+            self.multisensory,
             self.control,
             self.ssl_vs_handcrafted,
             self.tracking,

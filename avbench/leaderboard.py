@@ -96,9 +96,11 @@ PROTOCOL_TEXT = {
     "linear": "linear classifier on frozen features (the last layer; logistic regression or linear SVM)",
     "finetune": "fine-tune all layers + a new fc on the fold's training videos",
     "finetune_top": "fine-tune the top stage (T-CAM: after fusion) + a new fc, the rest frozen",
+    "finetune_av": "fine-tune all layers of a fused audio-visual encoder (Multisensory) + a new fc, fed each "
+    "clip's own audio with its video",
     "retrieval": "cross-modal retrieval on each fold's test videos, recall@k (chance k/N)",
 }
-PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
+PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "finetune_av", "retrieval")
 CLASS_RETRIEVAL_TEXT = (
     "`a2a`, `v2v` (within a modality), `v2a_class`, `a2v_class` (across): a query's nearest other test "
     "video of its class ranks among the k nearest (recall@k; chance depends on the class sizes)"

@@ -180,3 +180,30 @@ def plot_k_sweep(table: pd.DataFrame, out: str | Path) -> None:
     if len(table):
         ax.legend(fontsize=7)
     _save(fig, out)
+
+
+def plot_multisensory(table: pd.DataFrame, out: str | Path) -> None:
+    """Seed 000's Multisensory table (``results/tables/multisensory.csv``) as a picture: one horizontal bar
+    per row and downstream set (fine-tuned video accuracy, its 95% interval as error bars), video + audio
+    rows filled, video-alone rows hatched; random init's accuracy as a dashed line per set."""
+    sets = sorted(set(table["downstream"])) if len(table) else []
+    fig, axes = _grid(max(1, len(sets)), 5.0, height=0.5 * max(5, len(table)) + 1.0, max_cols=2)
+    for ax, down in zip(axes, sets or [""]):
+        part = table[table["downstream"] == down].reset_index(drop=True)
+        y = np.arange(len(part))[::-1]
+        acc = part["acc"].to_numpy(float)
+        lo, hi = part["acc lo"].to_numpy(float), part["acc hi"].to_numpy(float)
+        err = np.nan_to_num(np.stack([np.clip(acc - lo, 0, None), np.clip(hi - acc, 0, None)]))
+        av = (part["fine-tuned on"] == "video + audio").to_numpy()
+        ax.barh(y, acc, xerr=err, capsize=3, color=np.where(av, "tab:blue", "white").tolist(), edgecolor="tab:blue")
+        for yi, a in zip(y[~av], acc[~av]):
+            ax.barh([yi], [a], color="none", edgecolor="tab:blue", hatch="//")
+        scr = part.loc[part["row"] == "scratch", "acc"]
+        if len(scr):
+            ax.axvline(float(scr.iloc[0]), color="grey", linestyle="--", linewidth=1)
+        ax.set_yticks(y, [f"{r} ({f})" for r, f in zip(part["row"], part["fine-tuned on"])], fontsize=8)
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("fine-tuned video accuracy (%)")
+        ax.set_title(f"Multisensory (seed 000) · {down}", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    _save(fig, out)

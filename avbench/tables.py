@@ -40,6 +40,7 @@ IMAGE = ("image_context", "image_colour", "image_exemplar", "image_rotation", "i
 IMAGE_TASKS = ("context", "colour", "exemplar", "rotation")  # the order of the seed's rows
 IMAGE_TASK_NAMES = {"context": "Rel. Pos", "colour": "Colour", "exemplar": "Exemplar", "rotation": "Rotation"}
 IMAGE_MULTITASK_DEFAULT = ("context", "colour", "exemplar")  # image.tasks' default (the schema's)
+MULTISENSORY = ("multisensory",)  # the early-fusion audio-visual network (avbench.pretext.multisensory)
 EMBEDDING = ("avts", "avenet", "infonce", "avolnet")  # heads that embed video and audio: cross-modal retrieval
 PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
 PROTOCOL_NAMES = {"linear": "last layer (linear)", "finetune_top": "after fusion / top stage", "finetune": "all layers"}
@@ -620,6 +621,164 @@ def image_pretexts(
     return meta.merge(acc, on="run", how="left")
 
 
+def multisensory_variant(runs: pd.DataFrame, run: str) -> str:
+    """Seed 000's name of a Multisensory run, from its settings: ``full`` (raw waveform, shifted
+    negatives), ``spectrogram`` (log-mel input, shifted negatives), ``random pairing`` (waveform,
+    negatives from other videos); any other combination by its settings."""
+    audio = str(run_setting(runs, run, "multisensory.audio_input", "waveform"))
+    neg = str(run_setting(runs, run, "multisensory.negatives", "shifted"))
+    names = {
+        ("waveform", "shifted"): "full",
+        ("spectrogram", "shifted"): "spectrogram",
+        ("waveform", "random"): "random pairing",
+    }
+    return names.get((audio, neg), f"{audio} input, {neg} negatives")
+
+
+MULTISENSORY_ORDER = ("full", "spectrogram", "random pairing")
+
+
+def multisensory_plan(runs: pd.DataFrame) -> tuple[list[tuple[str, str, str]], str | None, str | None]:
+    """The rows of seed 000's Multisensory table: (row name, run, fine-tune protocol), in the seed's
+    order: each Multisensory run fine-tuned on video + audio (``finetune_av``; full, spectrogram,
+    random pairing, others), then the same runs fine-tuned on video alone (``finetune``: "vision
+    only" for the full run, ``<variant>, vision only`` for the others), then random init: the fused
+    network at random init (a scratch run with ``video_backbone: multisensory``, the seed's
+    "Multisensory (scratch)") both ways, and the video random init (the scratch run with the
+    Multisensory runs' video backbone setting: the same video stages without the audio subnet). Also
+    returns those two random-init runs (or None)."""
+    names = runs_of(runs, MULTISENSORY)
+
+    def key(r: str) -> tuple[int, str]:
+        v = multisensory_variant(runs, r)
+        return (MULTISENSORY_ORDER.index(v) if v in MULTISENSORY_ORDER else len(MULTISENSORY_ORDER), r)
+
+    names = sorted(names, key=key)
+    plan = [(multisensory_variant(runs, r), r, "finetune_av") for r in names]
+    for r in names:
+        v = multisensory_variant(runs, r)
+        plan.append(("vision only" if v == "full" else f"{v}, vision only", r, "finetune"))
+    backbones = {str(run_setting(runs, r, "video_backbone", "")) for r in names}
+    scratch_runs = runs_of(runs, "scratch")
+    fused = [r for r in scratch_runs if str(run_setting(runs, r, "video_backbone", "")) == "multisensory"]
+    scratch = [r for r in scratch_runs if str(run_setting(runs, r, "video_backbone", "")) in backbones]
+    if fused:
+        plan += [("scratch (fused)", fused[0], "finetune_av"), ("scratch (fused), vision only", fused[0], "finetune")]
+    if scratch:
+        plan.append(("scratch", scratch[0], "finetune"))
+    return plan, (scratch[0] if scratch else None), (fused[0] if fused else None)
+
+
+def multisensory_table(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: dict[str, pd.DataFrame],
+    *,
+    metric: str = "video_acc",
+    intervals: pd.DataFrame | None = None,
+    boot: Any = None,
+) -> pd.DataFrame:
+    """Seed 000 (Owens & Efros 2018, action recognition fine-tuned on UCF101): Multisensory full
+    (waveform, shifted negatives), spectrogram input, random pairing, vision only (the audio-visual
+    network fine-tuned without its audio) and scratch (random init: the fused network, and the video
+    network), as rows (:func:`multisensory_plan`);
+    one row per (row, video downstream set the row was fine-tuned on): ``fine-tuned on`` (``video +
+    audio``: protocol ``finetune_av``, each clip's own audio; ``video alone``: ``finetune``), the
+    fine-tuned accuracy in % with its 95% interval (``acc``, ``acc lo`` / ``acc hi``), the paired
+    difference to scratch fine-tuned on the same set (``diff to scratch`` and its interval, from the
+    predictions: ``boot``, a :class:`avbench.stats.Bootstrap` of the evaluation units; without it, no
+    difference), the paired difference to the fused network at random init fine-tuned the same way (``diff
+    to fused scratch``: what the pretraining adds to the same network and inputs; when that run exists), the
+    linear probe of the run's vision-only features beside it, the held-out pretext
+    accuracy and sync AUC of its last epoch, and the test videos without audio (``finetune_av``)."""
+    from avbench.stats import difference
+
+    plan, scratch, fused = multisensory_plan(runs)
+    cols = [
+        "row",
+        "run",
+        "audio input",
+        "negatives",
+        "fine-tuned on",
+        "downstream",
+        "acc",
+        "acc ±",
+        "acc lo",
+        "acc hi",
+        "diff to scratch",
+        "diff lo",
+        "diff hi",
+        "diff to fused scratch",
+        "fused diff lo",
+        "fused diff hi",
+        "linear acc",
+        "linear lo",
+        "linear hi",
+        "pretext acc (%)",
+        "sync AUC (%)",
+        "test videos",
+        "test videos without audio",
+    ]
+    scores = fold_scores(rows, metric, intervals)
+    scores = scores[scores["encoder"] == "video"]
+    out = []
+    for name, run, protocol in plan:
+        method = str(run_setting(runs, run, "method", ""))
+        mine = scores[(scores["method"] == run) & (scores["protocol"] == protocol)]
+        last = last_epoch(metrics, run) if method != "scratch" else {}
+        for _, sc in mine.sort_values("downstream").iterrows():
+            down = str(sc["downstream"])
+            lin = scores[(scores["method"] == run) & (scores["protocol"] == "linear") & (scores["downstream"] == down)]
+            d = df = None
+            if boot is not None:
+                ea = boot.estimate(run, "video", down, protocol, metric)
+                eb = boot.estimate(scratch, "video", down, "finetune", metric) if scratch else None
+                ef = boot.estimate(fused, "video", down, protocol, metric) if fused else None
+                d = difference(ea, eb) if ea is not None and eb is not None else None
+                df = difference(ea, ef) if ea is not None and ef is not None else None
+            part = rows[(rows["method"] == run) & (rows["protocol"] == protocol) & (rows["downstream"] == down)]
+            part = part[part["encoder"] == "video"] if "encoder" in part.columns else part
+            part = part[part["seed"] == part["seed"].min()] if "seed" in part.columns and len(part) else part
+            part = part[part["metric"] == metric] if "metric" in part.columns else part
+            no_audio = (
+                int(part["n_test_no_audio"].fillna(0).sum())
+                if protocol == "finetune_av" and "n_test_no_audio" in part.columns
+                else np.nan
+            )
+            out.append(
+                {
+                    "row": name,
+                    "run": run,
+                    "audio input": str(run_setting(runs, run, "multisensory.audio_input", "waveform"))
+                    if method in MULTISENSORY or run == fused
+                    else "none",
+                    "negatives": str(run_setting(runs, run, "multisensory.negatives", "shifted"))
+                    if method in MULTISENSORY
+                    else "none",
+                    "fine-tuned on": "video + audio" if protocol == "finetune_av" else "video alone",
+                    "downstream": down,
+                    "acc": sc["mean"],
+                    "acc ±": sc["std"],
+                    "acc lo": sc["lo"],
+                    "acc hi": sc["hi"],
+                    "diff to scratch": round(100 * d.diff, 1) if d is not None else np.nan,
+                    "diff lo": round(100 * d.lo, 1) if d is not None else np.nan,
+                    "diff hi": round(100 * d.hi, 1) if d is not None else np.nan,
+                    "diff to fused scratch": round(100 * df.diff, 1) if df is not None else np.nan,
+                    "fused diff lo": round(100 * df.lo, 1) if df is not None else np.nan,
+                    "fused diff hi": round(100 * df.hi, 1) if df is not None else np.nan,
+                    "linear acc": lin["mean"].iloc[0] if len(lin) else np.nan,
+                    "linear lo": lin["lo"].iloc[0] if len(lin) else np.nan,
+                    "linear hi": lin["hi"].iloc[0] if len(lin) else np.nan,
+                    "pretext acc (%)": _pct(last.get("val_pretext_acc")),
+                    "sync AUC (%)": _pct(last.get("val_sync_auc")),
+                    "test videos": int(part["n_test"].sum()) if "n_test" in part.columns and len(part) else np.nan,
+                    "test videos without audio": no_audio,
+                }
+            )
+    return pd.DataFrame(out, columns=cols)
+
+
 def retrieval_table(
     rows: pd.DataFrame,
     runs: pd.DataFrame,
@@ -671,8 +830,13 @@ TABLES: dict[str, Callable[..., pd.DataFrame]] = {
     "aot_finetune": aot_finetune,
     "temporal_order": temporal_order,
     "image_pretexts": image_pretexts,
+    "multisensory": multisensory_table,
     "retrieval": retrieval_table,
 }
+
+
+#: tables with paired differences between runs, computed from the evaluation units (``boot``)
+PAIRED = ("multisensory",)
 
 
 def plan_tables(runs: pd.DataFrame, protocols: list[str] | tuple[str, ...]) -> list[str]:
@@ -693,6 +857,7 @@ def plan_tables(runs: pd.DataFrame, protocols: list[str] | tuple[str, ...]) -> l
         "aot_finetune": bool(methods & set(AOT)) or "finetune_top" in protocols,
         "temporal_order": bool(methods & set(TEMPORAL_ORDER)),
         "image_pretexts": bool(methods & set(IMAGE)),
+        "multisensory": bool(methods & set(MULTISENSORY)),
         "retrieval": "retrieval" in protocols and bool(methods & set(EMBEDDING)),
     }
     return [name for name in TABLES if want[name]]
@@ -706,11 +871,15 @@ def compute_tables(
     protocols: list[str] | tuple[str, ...],
     metric: str = "video_acc",
     intervals: pd.DataFrame | None = None,
+    boot: Any = None,
 ) -> dict[str, pd.DataFrame]:
     """Every planned table, by name (with 95% intervals, ``<column> lo`` / ``hi``, when
-    ``intervals`` is given)."""
+    ``intervals`` is given). ``boot`` (a :class:`avbench.stats.Bootstrap` of the evaluation units)
+    gives the tables that report paired differences (``multisensory``) their intervals."""
     return {
-        name: TABLES[name](rows, runs, metrics, metric=metric, intervals=intervals)
+        name: TABLES[name](
+            rows, runs, metrics, metric=metric, intervals=intervals, **({"boot": boot} if name in PAIRED else {})
+        )
         for name in plan_tables(runs, protocols)
     }
 

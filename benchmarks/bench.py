@@ -35,10 +35,21 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from avbench.config import load_config, shard_settings  # noqa: E402
+from avbench.config import deep_merge, load_config, shard_settings  # noqa: E402
 from avbench.media.ffmpeg import ffmpeg_binary  # noqa: E402
 
-SECTIONS = ("preprocess", "real", "codecs", "flow_codecs", "video2dataset", "loader", "workers", "baseline")
+SECTIONS = (
+    "preprocess",
+    "quality",
+    "bframes",
+    "real",
+    "codecs",
+    "flow_codecs",
+    "video2dataset",
+    "loader",
+    "workers",
+    "baseline",
+)
 STAGES = (
     "demux",
     "decode_video",
@@ -130,6 +141,25 @@ def make_sources(work: Path, seconds: float, n_per_kind: int) -> dict[str, list[
             raw.unlink()
         out["640x360"].append({"path": str(p), "seconds": seconds})
     return out
+
+
+def bframe_sources(sources: dict[str, list[dict[str, Any]]], work: Path) -> dict[str, list[dict[str, Any]]]:
+    """The Kinetics-like 640x360 clips re-encoded with B-frames as YouTube's and Kinetics' H.264
+    files have them (x264 ``medium``, 1.6 Mb/s, 3 B-frames between references with x264's default
+    B-pyramid, forced with ``b-adapt=0``: for the synthetic pan x264 otherwise picks almost none),
+    audio copied; cached in ``work/clips``."""
+    out = []
+    for c in sources["640x360"]:
+        src = Path(c["path"])
+        p = work / "clips" / src.name.replace("k640_", "k640b_")
+        if not p.exists():
+            tmp = p.with_suffix(".tmp.mp4")
+            cmd = [ffmpeg_binary(), "-v", "error", "-y", "-i", str(src), "-c:v", "libx264", "-preset", "medium"]
+            cmd += ["-b:v", "1600k", "-x264-params", "b-adapt=0:bframes=3", "-c:a", "copy", str(tmp)]
+            subprocess.run(cmd, check=True)
+            tmp.rename(p)
+        out.append({"path": str(p), "seconds": c["seconds"]})
+    return {"640x360_bframes": out}
 
 
 def real_sources(clip_dir: Path) -> dict[str, list[dict[str, Any]]]:
@@ -767,6 +797,17 @@ def bench_baseline(
     return out
 
 
+def bframe_ratios(bf: dict[str, Any] | None) -> dict[str, Any]:
+    """The B-frame clips' ratios to the decode floor (full sample, and with the Kinetics settings)."""
+    if not bf:
+        return {}
+    v = bf["640x360_bframes"]["variants"]
+    return {
+        "ratio_to_decode_bound_640x360_bframes": v["full_112"]["ratio_to_decode_bound"],
+        "ratio_to_decode_bound_640x360_bframes_kinetics_settings": v["kinetics_112"]["ratio_to_decode_bound"],
+    }
+
+
 def real_ratios(real: dict[str, Any] | None) -> dict[str, Any]:
     if not real or "real_h264" not in real:
         return {}
@@ -778,6 +819,162 @@ def real_ratios(real: dict[str, Any] | None) -> dict[str, Any]:
         - v["full_112"]["stage_cpu_s_per_video_s"]["decode_video"]
         / v["full_112_decode_all"]["stage_cpu_s_per_video_s"]["decode_video"],
     }
+
+
+#: the opt-in speed settings of the shard schema, one per variant (`full_112` with that change)
+SPEED_VARIANTS: dict[str, dict[str, Any]] = {
+    "full_112_dis_refine2": {"flow": {"refinement_iterations": 2}},
+    "full_112_fit_64": {"stabilize": {"fit_points": 64, "fit_candidates": 8, "fit_iterations": 4}},
+    "full_112_fit_128": {"stabilize": {"fit_points": 128, "fit_candidates": 16}},
+    "full_112_frame_nearest": {"stabilize": {"frame_interpolation": "nearest"}},
+    "full_112_flow_nearest": {"stabilize": {"flow_interpolation": "nearest"}},
+}
+CHEAPEST: dict[str, Any] = {
+    "flow": {"preset": "ultrafast", "refinement_iterations": 0},  # ultrafast's own (no refinement)
+    "stabilize": {"fit_points": 64, "fit_candidates": 8, "fit_iterations": 4},
+}
+KINETICS_CONFIG = REPO / "workflow" / "configs" / "kinetics.yaml"
+
+
+def kinetics_settings(full_112: dict[str, Any]) -> dict[str, Any]:
+    """``full_112`` with the ``shard`` section of ``workflow/configs/kinetics.yaml`` merged over it,
+    all but its frame ``size`` (kept at 112x112 so that it compares with the other variants): the
+    speed settings chosen for real datasets, as a Kinetics-400 run would shard."""
+    import yaml
+
+    kin = dict(yaml.safe_load(KINETICS_CONFIG.read_text()).get("shard") or {})
+    kin.pop("size", None)
+    return deep_merge(copy.deepcopy(full_112), kin)
+
+
+def _sample_arrays(res: dict[str, Any]) -> dict[str, Any]:
+    """Frames (uint8), flow (float px, dequantized), log-mel and meta of one ``make_sample`` result."""
+    from avbench.shards.codec import decode_sample, dequantize_flow
+
+    s = decode_sample({"__key__": "x", **res["files"], "json": json.dumps(res["meta"]).encode()})
+    meta = s["meta"]
+    flow = None
+    if s["flow"] is not None:
+        flow = dequantize_flow(np.asarray(s["flow"]), float(meta["flow"]["bound"]))
+    return {"frames": np.asarray(s["frames"]), "flow": flow, "mel": s["mel"], "meta": meta}
+
+
+def _residual_px(frames: np.ndarray) -> float:
+    """The camera motion left in (stabilized) frames: DIS ``medium`` flow between consecutive
+    frames, the robust camera fit on it (default settings), and the median over pairs of the RMS
+    displacement it moves the picture by, in pixels (0 for a perfectly held camera; object motion
+    is left out by the fit)."""
+    from avbench.preprocess.flow import extract_flow
+    from avbench.preprocess.stabilize import displacement_rms, fit_camera_motion
+
+    if len(frames) < 2:
+        return 0.0
+    motion = fit_camera_motion(extract_flow(np.ascontiguousarray(frames), preset="medium"))
+    return float(np.median(displacement_rms(motion, (frames.shape[2], frames.shape[1]))))
+
+
+def bench_quality(
+    clips: list[dict[str, Any]],
+    settings: dict[str, dict[str, Any]],
+    ref: str,
+    log: Callable[[str], None],
+    finer: str | None = None,
+) -> dict[str, Any]:
+    """What each variant's sample differs from the reference settings' (``ref``), on the same clips:
+
+    - ``flow_epe_px``: mean end-point error of the stored flow (dequantized, px at the stored size)
+      against the reference's stored flow, and its share of the reference flow's mean length;
+      ``flow_epe_vs_finer_px``: against the flow of the ``finer`` settings (DIS ``medium``, a more
+      accurate flow than either), next to the reference's own (``ref_flow_epe_vs_finer_px``);
+    - ``frames_psnr_db``: PSNR of the stored frames against the reference's;
+    - ``camera_moving_agreement``: share of clips whose ``camera_moving`` flag is the reference's;
+      ``camera_score_rel_diff``: mean |score - ref score| / ref score; ``inter_frame_diff_px``:
+      RMS displacement between the fitted inter-frame motions (``stabilization.inter_frame``), per
+      pair, mean over pairs;
+    - ``stabilization_residual_px``: the motion left between consecutive stabilized frames
+      (:func:`_residual_px`), next to the reference's;
+    - ``mel_max_abs_diff``: largest difference of the log-mel (the audio path).
+    """
+    from avbench.preprocess.stabilize import displacement_rms
+    from avbench.shards.write import make_sample
+
+    def full(m: list[list[list[float]]]) -> np.ndarray:
+        a = np.tile(np.eye(3), (len(m), 1, 1))
+        a[:, :2, :] = np.asarray(m, np.float64)
+        return a
+
+    per_clip: dict[str, list[dict[str, Any]]] = {name: [] for name in settings if name not in (ref, finer)}
+    for c in clips:
+        row = {"id": Path(c["path"]).stem, "path": c["path"], "t_start": 0.0, "t_end": c["seconds"]}
+        row["duration"] = c["seconds"]
+        samples = {}
+        for name, cfg in settings.items():
+            res = make_sample(row, cfg, "audiovisual")
+            if res["status"] != "ok":
+                raise RuntimeError(f"{c['path']}: {res['status']} {res.get('reason')}")
+            samples[name] = _sample_arrays(res)
+        r = samples[ref]
+        r_res = _residual_px(r["frames"])
+        r_stab = r["meta"]["stabilization"]
+        r_flow_len = float(np.linalg.norm(r["flow"], axis=-1).mean()) if r["flow"] is not None else 0.0
+        fine = samples[finer]["flow"] if finer else None
+
+        def vs_finer(flow: np.ndarray) -> float | None:
+            return float(np.linalg.norm(flow - fine, axis=-1).mean()) if fine is not None else None
+
+        for name in per_clip:
+            v = samples[name]
+            v_stab = v["meta"]["stabilization"]
+            mse = float(np.mean((v["frames"].astype(np.float64) - r["frames"]) ** 2))
+            epe = float(np.linalg.norm(v["flow"] - r["flow"], axis=-1).mean()) if r["flow"] is not None else 0.0
+            size = tuple(r["meta"]["size"])
+            a_r, a_v = full(r_stab["inter_frame"]), full(v_stab["inter_frame"])
+            per_clip[name].append(
+                {
+                    "source": Path(c["path"]).name,
+                    "flow_epe_px": epe,
+                    "ref_flow_mean_px": r_flow_len,
+                    "flow_epe_vs_finer_px": vs_finer(v["flow"]),
+                    "ref_flow_epe_vs_finer_px": vs_finer(r["flow"]),
+                    "frames_psnr_db": 10 * np.log10(255**2 / mse) if mse > 0 else float("inf"),
+                    "camera_moving_same": v_stab["camera_moving"] == r_stab["camera_moving"],
+                    "camera_score": v_stab["camera_motion_score"],
+                    "ref_camera_score": r_stab["camera_motion_score"],
+                    "inter_frame_diff_px": float(displacement_rms(a_v @ np.linalg.inv(a_r), size).mean()),
+                    "stabilization_residual_px": _residual_px(v["frames"]),
+                    "ref_stabilization_residual_px": r_res,
+                    "mel_max_abs_diff": float(np.abs(v["mel"].astype(np.float32) - r["mel"]).max()),
+                }
+            )
+    out: dict[str, Any] = {
+        "reference": ref,
+        "finer_flow": finer,
+        "clips": [Path(c["path"]).name for c in clips],
+        "variants": {},
+    }
+    for name, rows in per_clip.items():
+        finite = [x["frames_psnr_db"] for x in rows if np.isfinite(x["frames_psnr_db"])]
+        scores = [(x["camera_score"], x["ref_camera_score"]) for x in rows if x["ref_camera_score"]]
+        summary = {
+            "flow_epe_px": float(np.mean([x["flow_epe_px"] for x in rows])),
+            "flow_epe_share_of_ref_flow": float(
+                np.mean([x["flow_epe_px"] for x in rows]) / max(1e-9, np.mean([x["ref_flow_mean_px"] for x in rows]))
+            ),
+            "flow_epe_vs_finer_px": float(np.mean([x["flow_epe_vs_finer_px"] for x in rows])) if finer else None,
+            "ref_flow_epe_vs_finer_px": float(np.mean([x["ref_flow_epe_vs_finer_px"] for x in rows]))
+            if finer
+            else None,
+            "frames_psnr_db": float(np.mean(finite)) if finite else None,
+            "camera_moving_agreement": float(np.mean([x["camera_moving_same"] for x in rows])),
+            "camera_score_rel_diff": float(np.mean([abs(a - b) / b for a, b in scores])) if scores else 0.0,
+            "inter_frame_diff_px": float(np.mean([x["inter_frame_diff_px"] for x in rows])),
+            "stabilization_residual_px": float(np.mean([x["stabilization_residual_px"] for x in rows])),
+            "ref_stabilization_residual_px": float(np.mean([x["ref_stabilization_residual_px"] for x in rows])),
+            "mel_max_abs_diff": float(max(x["mel_max_abs_diff"] for x in rows)),
+        }
+        out["variants"][name] = {"summary": summary, "per_clip": rows}
+        log(f"quality {name} vs {ref}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items() if v is not None))
+    return out
 
 
 def main() -> int:
@@ -810,8 +1007,7 @@ def main() -> int:
     ap.add_argument(
         "--only",
         default=None,
-        help="comma list of sections to run (preprocess, codecs, video2dataset, "
-        "loader, workers, flow_codecs); the others are read back from --out",
+        help=f"comma list of sections to run ({', '.join(SECTIONS)}); the others are read back from --out",
     )
     ap.add_argument(
         "--real-dir",
@@ -856,6 +1052,11 @@ def main() -> int:
     v = copy.deepcopy(k400)
     v["flow"]["codec"] = "npy"
     settings["full_112_flow_npy"] = v
+    for name, over in SPEED_VARIANTS.items():  # one speed option each (the shard schema's opt-ins)
+        settings[name] = deep_merge(copy.deepcopy(k400), over)
+    settings["kinetics_112"] = kinetics_settings(k400)
+    # the cheapest measured: the Kinetics settings with plain DIS ultrafast and the lightest camera fit
+    settings["kinetics_112_cheapest"] = deep_merge(copy.deepcopy(settings["kinetics_112"]), CHEAPEST)
 
     log("generating sources")
     sources = make_sources(work, a.seconds, a.clips)
@@ -884,6 +1085,23 @@ def main() -> int:
         log(name)
         if name == "preprocess":
             details["per_source"] = bench_preprocess(sources, settings, a.repeats, log)
+        elif name == "quality":
+            real = real_sources(Path(a.real_dir)).get("real_h264", [])
+            names = ["full_112", "full_112_dis_medium", "full_112_dis_ultrafast", *SPEED_VARIANTS]
+            names += ["kinetics_112", "kinetics_112_cheapest"]
+            details["quality"] = bench_quality(
+                [c for k in ("640x360", "340x256") for c in sources[k]] + real,
+                {n: settings[n] for n in names},
+                "full_112",
+                log,
+                finer="full_112_dis_medium",
+            )
+        elif name == "bframes":
+            names = ("full_112", "kinetics_112", "kinetics_112_cheapest", "subset_112")
+            chosen = {n: settings[n] for n in names}
+            chosen["full_112_decode_all"] = {**k400, "bench_skip_unneeded": False}
+            chosen["kinetics_112_decode_all"] = {**settings["kinetics_112"], "bench_skip_unneeded": False}
+            details["bframe_clips"] = bench_preprocess(bframe_sources(sources, work), chosen, a.repeats, log)
         elif name == "real":
             real = real_sources(Path(a.real_dir))
             if not real:
@@ -938,6 +1156,12 @@ def main() -> int:
         "decode_only_cpu_s_per_video_s": dec,
         "ratio_to_decode_bound": ours_total / dec,
         "ratio_to_decode_bound_640x360": k640["variants"]["full_112"]["ratio_to_decode_bound"],
+        # the same with the speed settings of workflow/configs/kinetics.yaml (at 112x112; every stage on),
+        # and both on the same clips re-encoded with B-frames (as YouTube / Kinetics files have them)
+        **bframe_ratios(details.get("bframe_clips")),
+        "ratio_to_decode_bound_640x360_kinetics_settings": k640["variants"]
+        .get("kinetics_112", {})
+        .get("ratio_to_decode_bound"),
         "stage_cpu_s_per_video_s": stage,
         # real H.264 files (B-frames): the full sample, and with every frame decoded (no frame dropped)
         **real_ratios(details.get("real_clips")),

@@ -80,7 +80,13 @@ def test_encoder_kinds_agree_across_schema_cli_and_registries():
     for command in ("evaluate", "finetune"):
         assert _choices(command, "kind") == modalities, command
     protocols = set(schema["properties"]["evaluate"]["properties"]["protocols"]["items"]["enum"])
-    assert _choices("evaluate", "protocols") | _choices("finetune", "protocol") == protocols
+    # finetune_av (the fused Multisensory network with its audio) is switched on by the `multisensory` section
+    # (rule finetune_av), not by evaluate.protocols: it is the one fine-tune protocol the command adds
+    from avbench.evaluate.finetune import AV_PROTOCOLS, PROTOCOLS
+
+    assert "multisensory" in schema["properties"] and set(AV_PROTOCOLS) <= set(PROTOCOLS)
+    assert _choices("evaluate", "protocols") | _choices("finetune", "protocol") == protocols | set(AV_PROTOCOLS)
+    assert _choices("finetune", "protocol") == set(PROTOCOLS)
     for command in ("probe", "shard"):
         assert _choices(command, "modality") == set(
             schema["properties"]["datasets"]["additionalProperties"]["properties"]["modality"]["enum"]

@@ -322,3 +322,14 @@ def test_dry_run_kinetics_config(tmp_path):
                 assert f"results/eval/{run}/{d}/finetune/fold{k}.csv" in out.stdout, (run, d, k)
     assert "results/eval/aot_cues_removed/hmdb51/finetune_top/fold3.csv" in out.stdout
     assert "/esc50/finetune" not in out.stdout and "/dcase/finetune" not in out.stdout
+    # issue 14's methods with their papers' settings, the correspondence stages on the real DAVIS folder
+    assert run_settings(c, "speed")["speed"]["strides"] == [1, 2, 4, 8]
+    assert run_settings(c, "tcc")["tcc"]["embedder"] == "map" and run_settings(c, "tcc")["tcc"]["n_frames"] == 20
+    assert run_settings(c, "image_rotation")["video_backbone"] == "small2d"
+    for run in ("sorting", "jigsaw", "speed", "colorization", "crw", "tcc", "image_all", "scratch_2d"):
+        assert f"results/eval/{run}/ucf101/finetune/fold3.csv" in out.stdout, run
+    for pset in ("davis", "davis_synth"):
+        assert f"results/propagation/crw/{pset}.objects.csv" in out.stdout, pset
+    assert "--davis /data/DAVIS" in out.stdout or "results/propagation/colorization/davis.csv" in out.stdout
+    assert "results/tables/propagation.csv" in out.stdout and "results/tables/alignment.csv" in out.stdout
+    assert "results/tables/image_pretexts.csv" in out.stdout

@@ -45,6 +45,8 @@ from torch import nn
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 BASELINES = ("pixels", "noise")
 METRICS = ("kendall_tau", "phase_error", "cycle_consistency")
+#: what a checkpoint is aligned with: its encoder's pooled features, or its method's per-frame embedding
+EMBEDDINGS = ("encoder", "pretext")
 
 
 # -- scores of one pair --------------------------------------------------------------------------
@@ -84,9 +86,17 @@ def pair_scores(emb_u: np.ndarray, phase_u: np.ndarray, emb_v: np.ndarray, phase
 # -- embeddings ----------------------------------------------------------------------------------
 
 
-def encoder_embeddings(encoder: nn.Module, *, context: int = 4, batch: int = 64) -> EmbedFn:
+def encoder_embeddings(
+    encoder: nn.Module,
+    *,
+    context: int = 4,
+    batch: int = 64,
+    clip_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> EmbedFn:
     """Frames (T, H, W, 3) uint8 -> (T, D): the encoder's pooled features of the clip of ``context``
-    frames starting at each frame (the last frame repeated past the end). Frozen, eval mode."""
+    frames starting at each frame (the last frame repeated past the end), or ``clip_fn`` of those
+    clips ((N, 3, context, H, W) -> (N, D)) when given. Frozen, eval mode."""
+    embed = clip_fn if clip_fn is not None else encoder
 
     @torch.inference_mode()
     def fn(frames: np.ndarray) -> np.ndarray:
@@ -94,7 +104,7 @@ def encoder_embeddings(encoder: nn.Module, *, context: int = 4, batch: int = 64)
         x = torch.from_numpy(np.asarray(frames, np.uint8)).float().div_(255.0).permute(3, 0, 1, 2)  # (3, T, H, W)
         T = x.shape[1]
         idx = torch.clamp(torch.arange(T)[:, None] + torch.arange(context)[None], max=T - 1)
-        out = [encoder(x[:, idx[s : s + batch]].permute(1, 0, 2, 3, 4)) for s in range(0, T, batch)]
+        out = [embed(x[:, idx[s : s + batch]].permute(1, 0, 2, 3, 4)) for s in range(0, T, batch)]
         return torch.cat(out).float().numpy()
 
     return fn
@@ -216,18 +226,38 @@ def evaluate_alignment(
     return per, out
 
 
-def source_embeddings(source: str, *, context: int = 4, seed: int = 0) -> tuple[EmbedFn, dict[str, Any]]:
-    """The embedding of a source (a checkpoint path, ``pixels`` or ``noise``) and its meta."""
+def source_embeddings(
+    source: str, *, context: int = 4, seed: int = 0, embedding: str = "encoder"
+) -> tuple[EmbedFn, dict[str, Any]]:
+    """The embedding of a source (a checkpoint path, ``pixels`` or ``noise``) and its meta.
+    ``embedding``: ``encoder`` (the video encoder's pooled features) or ``pretext`` (the method's own
+    per-frame embedding when it has one, ``frame_embed``, e.g. TCC's embedder, as the paper aligns;
+    the encoder's features for the other methods). The meta's ``embedding`` says which was used."""
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f"embedding must be one of {EMBEDDINGS}, not {embedding!r}")
     if source == "pixels":
         return pixel_embeddings, {"run": "pixels", "method": "pixels", "pretext": "baseline"}
     if source == "noise":
         return noise_embeddings(seed), {"run": "noise", "method": "noise", "pretext": "baseline"}
+    if embedding == "pretext":
+        from avbench.checkpoint import checkpoint_meta
+        from avbench.pretext import PRETEXTS
+
+        meta = checkpoint_meta(source)
+        cls = PRETEXTS.get(str(meta.get("method")))
+        if cls is not None and callable(getattr(cls, "frame_embed", None)):
+            from avbench.evaluate.retrieval import load_pretrain_model
+
+            model, meta = load_pretrain_model(source)
+            pretext = cls(meta["config"], n_classes=int(meta.get("n_classes", 1)), seed=int(meta["seed"]))
+            fn = encoder_embeddings(model, context=context, clip_fn=lambda x: pretext.frame_embed(model, x))
+            return fn, {**meta, "embedding": "pretext"}
     from avbench.checkpoint import load_encoders
 
     encoders, meta = load_encoders(source)
     if "video" not in encoders:
         raise ValueError(f"run {meta.get('run')!r} ({meta.get('method')}) has no video encoder to align with")
-    return encoder_embeddings(encoders["video"], context=context), meta
+    return encoder_embeddings(encoders["video"], context=context), {**meta, "embedding": "encoder"}
 
 
 # -- the table of every source -------------------------------------------------------------------

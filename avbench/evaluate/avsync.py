@@ -3,7 +3,9 @@ synchronization model, on any sharded dataset.
 
 A synchronization model embeds a video clip and a log-mel window into one space where the distance
 of a synchronized pair is small (:class:`SyncModel`; AVTS's checkpoint: its video and audio
-encoders and its embedding head, :class:`EmbeddingSync`, L2 distance of the normalised embeddings).
+encoders and its embedding head, :class:`EmbeddingSync`, L2 distance of the normalised embeddings),
+or scores a (clip, window) pair jointly (:class:`PairSyncModel`; a Multisensory checkpoint on the
+log-mel, :class:`MultisensorySync`: distance = minus its in-sync logit).
 
 For every video of a shard set, up to ``windows`` non-overlapping clips of ``clip_frames`` frames
 (the model's clip length) are embedded once; the log-mel window of the same duration is embedded
@@ -31,11 +33,18 @@ candidate ``o`` is read at ``t + (o - s) / fps`` of the stored track) and the ri
 ``s``; the other videos keep ``true_offset_frames = 0``. :func:`score_injected` computes, from
 these predictions only, the offset accuracy (within ``tolerance`` frames) and the detection of the
 shifted videos (accuracy of ``status == out_of_sync``, and the AUC of ``gain_over_zero`` = distance
-at offset 0 minus the minimum), each beside its chance level.
+at offset 0 minus the minimum), each beside its chance level and with its 95% interval over videos.
+
+Known offsets in the world itself: a synthetic world rendered with ``p_av_offset``
+(:mod:`avbench.synthesize.world`) records each video's offset (``av_offset_s``, 0 when in sync) in
+its ground-truth file; given that folder (``truth``), each video's offset is read by its validated
+id (:func:`truth_file`) and the as-stored rows are scored against it (summary mode ``world``).
+Which of two on-screen objects is sounding: :mod:`avbench.evaluate.active_object`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +56,7 @@ import pandas as pd
 from avbench.shards.loader import ShardStream, clip_starts, frame_time, item_rng, shard_urls
 
 STATUSES = ("in_sync", "out_of_sync", "no_sync_signal")
+_DEFAULT_FPS = 16.0  # the shard schema's fps, for a set with no sharded sample to read it from
 #: why a video has no offset (``reason``; empty for in_sync / out_of_sync)
 REASONS = ("low_confidence", "no_frames", "no_audio", "silent_audio", "too_short", "not_sharded")
 COLUMNS = [
@@ -68,11 +78,12 @@ COLUMNS = [
     "fps",
     "true_offset_frames",
     "injected",
+    "truth",
     "heldout",
     "detail",
     "distances",
 ]
-SUMMARY_COLUMNS = ["run", "seed", "dataset", "mode", "subset", "metric", "value", "chance", "n"]
+SUMMARY_COLUMNS = ["run", "seed", "dataset", "mode", "subset", "metric", "value", "lo", "hi", "chance", "n"]
 
 
 @dataclass(frozen=True)
@@ -163,18 +174,77 @@ class EmbeddingSync:
         return self._embed("audio", mels)
 
 
-def load_sync_model(checkpoint: str | Path | dict[str, Any]) -> tuple[EmbeddingSync, dict[str, Any]]:
-    """A checkpoint as a :class:`SyncModel` and its meta; a ValueError when its head does not embed
-    both modalities (no sync distance: scratch, supervised, the clustering methods, ...)."""
+class PairSyncModel(Protocol):
+    """A synchronization model that scores a (clip, audio window) pair jointly (early fusion, no
+    separate embeddings): the sync distance of each pair."""
+
+    def pair_distances(self, clips: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        """uint8 (W, T, H, W, 3) clips and float32 (W, n, n_mels, A) log-mel windows (n per clip)
+        -> float (W, n): the distance of clip i with each of its windows."""
+        ...
+
+
+AnySync = SyncModel | PairSyncModel
+
+
+class MultisensorySync:
+    """A Multisensory checkpoint (:mod:`avbench.pretext.multisensory`, log-mel input:
+    ``multisensory_spec``) as a :class:`PairSyncModel`: the fused network's in-sync logit of each
+    (clip, window) pair, its distance ``-logit`` (the lower, the more in sync). The video subnet runs
+    once per clip; its map is fused with every window of that clip."""
+
+    def __init__(self, model: Any, mel_norm: tuple[float, float], *, batch_size: int = 128) -> None:
+        self.model, self.mel_norm, self.batch_size = model.eval(), (float(mel_norm[0]), float(mel_norm[1])), batch_size
+
+    def pair_distances(self, clips: np.ndarray, mels: np.ndarray) -> np.ndarray:
+        import torch
+
+        from avbench.pretext import to_tensors
+
+        device = next(self.model.parameters()).device
+        net = self.model.encoders["video"]
+        n = mels.shape[1]
+        out = np.zeros((len(clips), n), np.float64)
+        with torch.inference_mode():
+            for i in range(len(clips)):
+                t = to_tensors(
+                    {"video": np.ascontiguousarray(clips[i : i + 1]), "audio": np.ascontiguousarray(mels[i])},
+                    device=device,
+                    mel_norm=self.mel_norm,
+                )
+                v = net.video_map(t["video"])  # (1, C, T', H', W')
+                for j in range(0, n, self.batch_size):
+                    a = t["audio"][j : j + self.batch_size]
+                    f = net.fuse(v.expand(len(a), *v.shape[1:]), a)
+                    out[i, j : j + len(a)] = -self.model.head(f).float().cpu().numpy()
+        return out
+
+
+def load_sync_model(checkpoint: str | Path | dict[str, Any]) -> tuple[AnySync, dict[str, Any]]:
+    """A checkpoint as a sync model and its meta: :class:`EmbeddingSync` when its head embeds video
+    and audio (AVTS, AVE-Net, InfoNCE), :class:`MultisensorySync` for a Multisensory run on the
+    log-mel; a one-line ValueError for any other (no sync distance: scratch, supervised, the
+    clustering methods, a waveform Multisensory run: avsync reads the log-mel)."""
     from avbench.evaluate.retrieval import embeds_both, load_pretrain_model
+    from avbench.pretext.multisensory import Multisensory
 
     model, meta = load_pretrain_model(checkpoint)
-    if not embeds_both(model):
-        raise ValueError(
-            f"{meta['run']} ({meta['method']}) has no audio-visual embedding head: no sync distance "
-            "(avsync needs a synchronization model such as AVTS)"
-        )
-    return EmbeddingSync(model, tuple(meta["mel_norm"])), meta
+    if embeds_both(model):
+        return EmbeddingSync(model, tuple(meta["mel_norm"])), meta
+    from avbench.pretext import PRETEXTS
+
+    if issubclass(PRETEXTS[meta["method"]], Multisensory):
+        audio_input = str(model.specs["video"].get("audio_input", "waveform"))
+        if audio_input != "spectrogram":
+            raise ValueError(
+                f"{meta['run']} (multisensory, {audio_input} input): avsync reads the shards' log-mel; "
+                "use a multisensory run with audio_input spectrogram (multisensory_spec)"
+            )
+        return MultisensorySync(model, tuple(meta["mel_norm"])), meta
+    raise ValueError(
+        f"{meta['run']} ({meta['method']}) has no audio-visual embedding head and no sync logit: no sync "
+        "distance (avsync needs a synchronization model: AVTS, or Multisensory on the log-mel)"
+    )
 
 
 # -- one video ---------------------------------------------------------------------------------
@@ -221,10 +291,11 @@ class _Embeddings:
     """The embeddings of one video's clips (by start frame) and audio windows (by first log-mel
     frame), computed once each: the as-is and the shifted curves share most audio windows."""
 
-    def __init__(self, model: SyncModel, sample: dict[str, Any], clip_frames: int) -> None:
+    def __init__(self, model: SyncModel | PairSyncModel, sample: dict[str, Any], clip_frames: int) -> None:
         self.model, self.sample, self.clip_frames = model, sample, clip_frames
         self.video: dict[int, np.ndarray] = {}
         self.audio: dict[int, np.ndarray] = {}
+        self.pair: dict[tuple[int, int], float] = {}
 
     def clips(self, starts: list[int]) -> np.ndarray:
         todo = [k for k in dict.fromkeys(starts) if k not in self.video]
@@ -247,12 +318,28 @@ class _Embeddings:
             self.audio.update(zip(todo, np.asarray(e, dtype=np.float64)))
         return np.stack([self.audio[m] for m in flat]).reshape(*m0.shape, -1)
 
+    def pairs(self, starts: list[int], m0: np.ndarray) -> np.ndarray:
+        """Distances of a :class:`PairSyncModel` of each clip ``starts[i]`` with the windows ``m0[i]``
+        (W, n), each pair computed once."""
+        n = _mel_len(self.sample["meta"], self.clip_frames)
+        mel, frames = self.sample["mel"], self.sample["frames"]
+        for i, k in enumerate(starts):
+            todo = [m for m in dict.fromkeys(m0[i].tolist()) if (k, m) not in self.pair]
+            if todo:
+                clip = np.asarray(frames[k : k + self.clip_frames])[None]
+                win = np.stack([np.ascontiguousarray(mel[:, m : m + n], dtype=np.float32) for m in todo])[None]
+                d = np.asarray(self.model.pair_distances(clip, win), dtype=np.float64)[0]  # type: ignore[attr-defined]
+                self.pair.update({(k, m): float(x) for m, x in zip(todo, d)})
+        return np.array([[self.pair[(k, int(m))] for m in m0[i]] for i, k in enumerate(starts)])
+
 
 def distance_curve(emb: _Embeddings, starts: list[int], candidates: np.ndarray, shift: int = 0) -> np.ndarray:
     """Mean over the clips ``starts`` of the sync distance at each candidate offset: float (n,).
     ``shift``: the audio track is read as if delayed by that many frames (injected offset)."""
     meta = emb.sample["meta"]
     m0 = np.array([[_mel_start(meta, k, int(o) - shift) for o in candidates] for k in starts], dtype=np.int64)
+    if hasattr(emb.model, "pair_distances"):  # a joint (early-fusion) model: distances directly
+        return emb.pairs(starts, m0).mean(0)
     v = emb.clips(starts)  # (W, D)
     a = emb.windows(m0)  # (W, n, D)
     d = np.linalg.norm(a - v[:, None, :], axis=-1)
@@ -302,7 +389,7 @@ def unscorable(sample: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def score_video(
-    model: SyncModel,
+    model: AnySync,
     sample: dict[str, Any],
     s: SyncSettings,
     *,
@@ -357,6 +444,44 @@ def inject_plan(keys: Iterable[str], s: SyncSettings) -> dict[str, int]:
     return out
 
 
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+
+
+def video_id(meta: dict[str, Any]) -> str:
+    """The world video id of a sample or index row: the file name's stem of its ``source`` (else its
+    ``id``), as the world names its ground-truth files (``<id>.json``)."""
+    return Path(str(meta.get("source") or meta.get("id") or "")).stem
+
+
+def truth_file(gt_dir: str | Path, vid: str) -> Path | None:
+    """``gt_dir/<vid>.json`` when ``vid`` is a plain name (letters, digits, ``_ . -``, not starting
+    with a dot, no separators) and the file lies directly in ``gt_dir``; else None (nothing outside
+    the folder is ever read)."""
+    if not _SAFE_ID.fullmatch(vid or "") or ".." in vid:
+        return None
+    root = Path(gt_dir).resolve()
+    p = (root / f"{vid}.json").resolve()
+    return p if p.parent == root and p.is_file() else None
+
+
+def world_offset_s(gt_dir: str | Path | None, vid: str) -> float | None:
+    """The world's audio-visual offset of video ``vid`` in seconds (positive: the audio lags; 0 for
+    an in-sync video of a world that records offsets), or None when unknown: no folder, an unsafe
+    id, no ground-truth file, or one without ``av_offset_s`` (a world without offsets)."""
+    import json
+
+    if gt_dir is None:
+        return None
+    p = truth_file(gt_dir, vid)
+    if p is None:
+        return None
+    try:
+        v = json.loads(p.read_text()).get("av_offset_s")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(v) if isinstance(v, (int, float)) and np.isfinite(v) else None
+
+
 @dataclass
 class SyncResult:
     """Per-video rows as stored (``as_is``) and, with injection, as evaluated (``injected``)."""
@@ -383,14 +508,14 @@ def _frame(rows: list[dict[str, Any]], head: dict[str, Any]) -> pd.DataFrame:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     df["n_windows"] = df["n_windows"].fillna(0).astype("int64")
     df["injected"] = df["injected"].fillna(False).astype(bool)
-    for c in ("status", "reason", "detail", "key", "id", "heldout"):
+    for c in ("status", "reason", "detail", "key", "id", "heldout", "truth"):
         df[c] = df[c].fillna("").astype(str)
     df["distances"] = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in df["distances"]]
     return df.sort_values("key", kind="stable").reset_index(drop=True)
 
 
 def estimate_offsets(
-    model: SyncModel,
+    model: AnySync,
     urls: list[str],
     s: SyncSettings,
     *,
@@ -402,16 +527,22 @@ def estimate_offsets(
     seed: int = 0,
     dataset: str = "",
     progress: bool = False,
+    truth: str | Path | None = None,
 ) -> SyncResult:
     """Score every sample of the shards ``urls``: one row per video (``as_is``), and with
     ``inject`` one per video with the planned shifts (``injected``). ``index`` (the shard index):
     its rows that were not sharded get a ``not_sharded`` row each. ``heldout_keys``: the run's
-    held-out pretraining videos (``heldout`` column: heldout / train; empty when not given)."""
+    held-out pretraining videos (``heldout`` column: heldout / train; empty when not given).
+    ``truth``: the world's ground-truth folder (``<id>.json``, :func:`world_offset_s`): a video
+    whose offset is recorded there gets it, in frames at the stored fps, as ``true_offset_frames``
+    of its as-stored row (``truth`` = ``world``), scored as the summary's ``world`` mode; with
+    ``inject`` its injected row's truth is the sum of both."""
     held = None if heldout_keys is None else {str(k) for k in heldout_keys}
     as_is: list[dict[str, Any]] = []
     inj: list[dict[str, Any]] = []
     seen: set[str] = set()
     n = 0
+    stored_fps = 0.0
     for sample in _samples(urls):
         key = str(sample["key"])
         seen.add(key)
@@ -424,9 +555,14 @@ def estimate_offsets(
             "fps": float(meta["fps"]),
             "heldout": "" if held is None else ("heldout" if key in held else "train"),
         }
-        as_is.append({**common, **rows[0], "true_offset_frames": np.nan, "injected": False})
+        stored_fps = float(meta["fps"])  # one frame rate for the whole set (the shard option)
+        w = world_offset_s(truth, video_id(meta))
+        wf = np.nan if w is None else w * float(meta["fps"])
+        known = {"truth": "" if w is None else "world"}
+        as_is.append({**common, **rows[0], "true_offset_frames": wf, "injected": False, **known})
         if inject:
-            inj.append({**common, **rows[shift], "true_offset_frames": float(shift), "injected": bool(shift)})
+            both = float(shift) + (0.0 if w is None else wf)
+            inj.append({**common, **rows[shift], "true_offset_frames": both, "injected": bool(shift), **known})
         n += 1
         if progress and n % 50 == 0:
             print(f"avsync: {n} videos", flush=True)
@@ -441,9 +577,12 @@ def estimate_offsets(
             else:
                 detail = f"shard status {status}" + (f": {why}" if why else "")
             row = {"key": key or ident, "id": ident, **_unscored("not_sharded", detail)}
-            as_is.append({**row, "true_offset_frames": np.nan, "injected": False})
+            w = world_offset_s(truth, video_id(r))  # in frames at the shards' fps (meta defaults: 16)
+            wf = np.nan if w is None else w * (stored_fps or _DEFAULT_FPS)
+            known = {"truth": "" if w is None else "world"}
+            as_is.append({**row, "true_offset_frames": wf, "injected": False, **known})
             if inject:
-                inj.append({**row, "true_offset_frames": 0.0, "injected": False})
+                inj.append({**row, "true_offset_frames": 0.0 if w is None else wf, "injected": False, **known})
     head = {"run": run, "seed": int(seed), "dataset": dataset}
     return SyncResult(as_is=_frame(as_is, head), injected=_frame(inj, head) if inject else None, settings=s)
 
@@ -496,90 +635,104 @@ def status_counts(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def score_injected(df: pd.DataFrame, s: SyncSettings) -> list[dict[str, Any]]:
-    """Offset accuracy and out-of-sync detection of the injected evaluation, from its per-video
-    predictions, each with its chance level:
+def interval(fn: Any, n: int, *key: Any, n_boot: int = 1000) -> tuple[float, float]:
+    """95% bootstrap interval of ``fn(idx)`` (a score of the rows ``idx``), the ``n`` rows (one per
+    video) resampled with replacement; the draws are seeded by ``key`` (the same rows give the same
+    interval). NaN when there are no rows or no resample gives a value."""
+    from avbench.stats import _rng
+
+    if n == 0:
+        return float("nan"), float("nan")
+    idx = _rng("avsync", n, *key).integers(0, n, size=(n_boot, n))
+    vals = np.array([fn(i) for i in idx], dtype=float)
+    if not np.isfinite(vals).any():
+        return float("nan"), float("nan")
+    lo, hi = np.nanpercentile(vals, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _mean_row(metric: str, ok: np.ndarray, chance: float, *key: Any) -> dict[str, Any]:
+    """A summary row: the share of ``ok`` with its interval over videos and its chance level."""
+    lo, hi = interval(lambda i: ok[i].mean(), len(ok), metric, *key)
+    return {
+        "metric": metric,
+        "value": float(ok.mean()) if len(ok) else np.nan,
+        "lo": lo,
+        "hi": hi,
+        "chance": chance,
+        "n": int(len(ok)),
+    }
+
+
+def shifted(df: pd.DataFrame, s: SyncSettings) -> np.ndarray:
+    """Which videos are out of sync in truth: ``|true_offset_frames| > tolerance`` (bool)."""
+    return (np.abs(df["true_offset_frames"].fillna(0.0).to_numpy(float)) > s.tolerance).astype(bool)
+
+
+def score_injected(df: pd.DataFrame, s: SyncSettings, *, key: str = "") -> list[dict[str, Any]]:
+    """Offset accuracy and out-of-sync detection against known offsets (injected at read time, or
+    the world's own, ``true_offset_frames``), from the per-video predictions, each with its 95%
+    interval over videos (``lo``, ``hi``; ``key`` seeds the resamples) and its chance level:
 
     - ``offset_acc`` (every scored video), ``offset_acc_shifted`` / ``offset_acc_unshifted``: share
       of estimated offsets within ``tolerance`` frames of the true one (chance: a uniform guess
       among the candidate offsets);
-    - ``detect_acc``: ``status == out_of_sync`` against "was shifted", over every video (unscored
-      ones count as not flagged; chance: always answering the majority class);
-      ``detect_recall`` / ``false_alarm``: the shares of shifted / unshifted videos flagged;
+    - ``detect_acc``: ``status == out_of_sync`` against "is shifted" (``|true| > tolerance``), over
+      every video (unscored ones count as not flagged; chance: always answering the majority
+      class); ``detect_recall`` / ``false_alarm``: the shares of shifted / unshifted videos flagged;
     - ``detect_auc``: AUC of ``gain_over_zero`` for the shifted videos among the scored (chance 0.5).
     """
     cand = s.candidates
     scored = df[df["offset_frames"].notna()]
+    sh = shifted(scored, s)
     out = []
     for name, part in (
         ("offset_acc", scored),
-        ("offset_acc_shifted", scored[scored["injected"]]),
-        ("offset_acc_unshifted", scored[~scored["injected"]]),
+        ("offset_acc_shifted", scored[sh]),
+        ("offset_acc_unshifted", scored[~sh]),
     ):
         t = part["true_offset_frames"].to_numpy(float)
         ok = np.abs(part["offset_frames"].to_numpy(float) - t) <= s.tolerance
-        out.append(
-            {
-                "metric": name,
-                "value": float(ok.mean()) if len(part) else np.nan,
-                "chance": _within_chance(t, cand, s.tolerance),
-                "n": int(len(part)),
-            }
-        )
-    y = df["injected"].to_numpy(bool)
+        out.append(_mean_row(name, ok, _within_chance(t, cand, s.tolerance), key))
+    y = shifted(df, s)
     flagged = (df["status"] == "out_of_sync").to_numpy(bool)
     p = float(y.mean()) if len(y) else np.nan
+    out.append(_mean_row("detect_acc", flagged == y, max(p, 1 - p) if len(y) else np.nan, key))
+    out.append(_mean_row("detect_recall", flagged[y], np.nan, key))
+    out.append(_mean_row("false_alarm", flagged[~y], np.nan, key))
+    gain = scored["gain_over_zero"].to_numpy(float)
+    lo, hi = interval(lambda i: _auc(gain[i], sh[i]), len(scored), "detect_auc", key)
     out.append(
-        {
-            "metric": "detect_acc",
-            "value": float((flagged == y).mean()) if len(y) else np.nan,
-            "chance": max(p, 1 - p) if len(y) else np.nan,
-            "n": int(len(y)),
-        }
-    )
-    out.append(
-        {
-            "metric": "detect_recall",
-            "value": float(flagged[y].mean()) if y.any() else np.nan,
-            "chance": np.nan,
-            "n": int(y.sum()),
-        }
-    )
-    out.append(
-        {
-            "metric": "false_alarm",
-            "value": float(flagged[~y].mean()) if (~y).any() else np.nan,
-            "chance": np.nan,
-            "n": int((~y).sum()),
-        }
-    )
-    ys = scored["injected"].to_numpy(bool)
-    out.append(
-        {
-            "metric": "detect_auc",
-            "value": _auc(scored["gain_over_zero"].to_numpy(float), ys),
-            "chance": 0.5,
-            "n": int(len(scored)),
-        }
+        {"metric": "detect_auc", "value": _auc(gain, sh), "lo": lo, "hi": hi, "chance": 0.5, "n": int(len(scored))}
     )
     out.append({"metric": "n_shifted", "value": float(y.sum()), "chance": np.nan, "n": int(len(y))})
     return out
 
 
 def summarize(result: SyncResult, *, run: str = "", seed: int = 0, dataset: str = "") -> pd.DataFrame:
-    """The summary CSV: status counts as stored (mode ``as_is``) and, with injection, the counts
-    and scores of the evaluation (mode ``injected``); for every video (subset ``all``) and, when
-    the run's held-out pretraining videos are among them, for those only (``heldout``)."""
+    """The summary CSV: status counts as stored (mode ``as_is``); for the videos whose offset the
+    world records (``truth == "world"``), their counts and scores as stored (mode ``world``); with
+    injection, the counts and scores of the evaluation (mode ``injected``); for every video (subset
+    ``all``) and, when the run's held-out pretraining videos are among them, for those only
+    (``heldout``). Scores carry their 95% interval over videos (``lo``, ``hi``)."""
     rows: list[dict[str, Any]] = []
-    parts = [("as_is", result.as_is)] + ([("injected", result.injected)] if result.injected is not None else [])
+    parts = [("as_is", result.as_is)]
+    world = result.as_is[result.as_is["truth"] == "world"]
+    if len(world):  # the world's own offsets, as stored (no read-time injection)
+        parts.append(("world", world))
+    if result.injected is not None:
+        parts.append(("injected", result.injected))
     for mode, df in parts:
         subsets = [("all", df)] + (
             [("heldout", df[df["heldout"] == "heldout"])] if (df["heldout"] == "heldout").any() else []
         )
         for subset, part in subsets:
             rows += [{"mode": mode, "subset": subset, **r} for r in status_counts(part)]
-            if mode == "injected":
-                rows += [{"mode": mode, "subset": subset, **r} for r in score_injected(part, result.settings)]
+            if mode in ("injected", "world"):
+                rows += [
+                    {"mode": mode, "subset": subset, **r}
+                    for r in score_injected(part, result.settings, key=f"{dataset}/{mode}/{subset}")
+                ]
     out = pd.DataFrame(rows)
     out.insert(0, "run", run)
     out.insert(1, "seed", int(seed))
@@ -606,7 +759,7 @@ class SyncJob:
 
 
 def avsync_checkpoint(
-    model: SyncModel,
+    model: AnySync,
     meta: dict[str, Any],
     shard_dir: str | Path,
     settings: SyncSettings,
@@ -616,12 +769,14 @@ def avsync_checkpoint(
     run: str | None = None,
     dataset: str | None = None,
     progress: bool = True,
+    truth: str | Path | None = None,
 ) -> SyncJob:
     """The offset of every video of a shard set with a checkpoint's sync model
     (:func:`load_sync_model`), as stored and (``inject``) with known offsets injected, and the
     summary. ``run`` / ``dataset`` default to the checkpoint's run and the shard folder's name; the
     run's held-out pretraining videos are marked when the set is the one it was pretrained on;
-    ``index``: the set's shard index (its videos that were not sharded get a row too)."""
+    ``index``: the set's shard index (its videos that were not sharded get a row too); ``truth``:
+    the world's ground-truth folder of the set (its recorded offsets: mode ``world``)."""
     run = run or str(meta["run"])
     dataset = dataset or Path(shard_dir).name
     pretrained_on = meta.get("pretrain_data", meta["config"].get("dataset", ""))
@@ -637,6 +792,7 @@ def avsync_checkpoint(
         seed=int(meta["seed"]),
         dataset=dataset,
         progress=progress,
+        truth=truth,
     )
     summary = summarize(result, run=run, seed=int(meta["seed"]), dataset=dataset)
     return SyncJob(result=result, summary=summary, run=run, dataset=dataset)

@@ -1,6 +1,6 @@
 """Fine-tuning a pretrained encoder on one official fold of a downstream set.
 
-Two protocols (seeds 000, 002, 003):
+Three protocols (seeds 000, 002, 003):
 
 - ``finetune`` (all layers): the encoder and a new linear classifier (``fc``) are trained on
   random clips of the fold's training videos. Fine-tuning the ``scratch`` run (random init) is
@@ -8,7 +8,15 @@ Two protocols (seeds 000, 002, 003):
 - ``finetune_top`` (the arrow of time's "after fusion"): only the top of the encoder and ``fc``
   are trained; the rest stays frozen, BatchNorm statistics included. The top is
   :func:`top_module`: the T-CAM flow network's ``fusion`` block, the last stage of the other
-  encoders.
+  encoders (a video ViT: its last quarter of transformer blocks and the final LayerNorm).
+- ``finetune_av`` (seed 000's Multisensory "full" rows): all layers of a fused audio-visual encoder
+  (the Multisensory network, :class:`avbench.models.multisensory.MultisensoryNet`) and a new fc, the
+  network fed each clip's own audio with its video (:class:`ClipInputs`: the waveform or the log-mel of
+  the same instant, whichever it was trained on), on the same folds and evaluation clips as
+  ``finetune``, which fine-tunes the same network on video alone (its "vision only" row). The fc starts
+  from a linear classifier of the fused features *with* audio. A video without audio is kept and
+  scored with the network's mean training audio feature, its reason in the predictions' ``audio_note``;
+  encoders that take no audio are skipped with a one-line reason.
 
 With the linear classifier (:mod:`avbench.evaluate.linear`, "last layer" / "fc") this gives the seeds'
 last layer / after fusion / all layers and fc / all comparisons.
@@ -26,6 +34,8 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +45,7 @@ from torch import nn
 
 from avbench.checkpoint import load_checkpoint, load_encoders, load_state, save_state
 from avbench.evaluate.downstream import Downstream, Split
-from avbench.evaluate.features import NEEDS, FeatureCache, _clip_items
+from avbench.evaluate.features import NEEDS, FeatureCache, _clip_items, spaced
 from avbench.evaluate.guards import check_index_covers, check_model_fold, fold_meta
 from avbench.evaluate.linear import (
     TASK_ENCODERS,
@@ -47,9 +57,11 @@ from avbench.evaluate.linear import (
 )
 from avbench.pretext.base import to_tensors
 from avbench.progress import progress_bar
-from avbench.shards.loader import SampleCache, ShardStream, batches, clip_view, collate, mel_window
+from avbench.shards.loader import SampleCache, ShardStream, batches, clip_starts, clip_view, collate, mel_window
 
-PROTOCOLS = {"finetune": "all", "finetune_top": "top"}
+PROTOCOLS = {"finetune": "all", "finetune_top": "top", "finetune_av": "all"}
+#: protocols whose encoder also receives each clip's own audio (a fused audio-visual network)
+AV_PROTOCOLS = ("finetune_av",)
 
 
 def default_device() -> torch.device:
@@ -60,9 +72,16 @@ def default_device() -> torch.device:
 def top_module(encoder: nn.Module) -> nn.Module:
     """The part of an encoder that ``finetune_top`` trains: ``fusion`` of a T-CAM flow network,
     ``layer4`` of a torchvision ResNet, the modules after the last pooling layer (or the last
-    convolution block) of a ``features`` stack (small 3D CNN, VGG)."""
+    convolution block) of a ``features`` stack (small 3D CNN, VGG), and of a video ViT (VideoMAE's
+    encoder) its last quarter of transformer blocks (at least one: 1 of the default 4, 3 of ViT-S's
+    12, as ``layer4`` is the last of a ResNet's four stages) with the final LayerNorm."""
     if hasattr(encoder, "fusion"):
         return encoder.fusion
+    from avbench.models.vit import ViT3D
+
+    if isinstance(encoder, ViT3D):
+        blocks = list(encoder.blocks)
+        return nn.ModuleList([*blocks[-max(1, len(blocks) // 4) :], encoder.norm])
     from avbench.models.external import ExternalEncoder
 
     if isinstance(encoder, ExternalEncoder):  # an external model: its own top stage
@@ -116,8 +135,9 @@ class Classifier(nn.Module):
                     m.eval()
         return self
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc((self.encoder(x) - self.feat_mean) / self.feat_scale)
+    def forward(self, x: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        """Class logits of clips ``x``; ``inputs`` (the clips' audio, :meth:`ClipInputs.extra`) go to the encoder."""
+        return self.fc((self.encoder(x, **inputs) - self.feat_mean) / self.feat_scale)
 
 
 def audio_clip_view(sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int) -> dict[str, Any] | None:
@@ -137,6 +157,118 @@ def train_view(kind: str, clip_frames: int) -> Any:
     if kind == "audio":
         return functools.partial(audio_clip_view, clip_frames=clip_frames)
     return functools.partial(clip_view, clip_frames=clip_frames, audio=False, flow=kind == "flow")
+
+
+@dataclass(frozen=True)
+class ClipInputs:
+    """What a fine-tune feeds its encoder: the clips of encoder ``kind`` alone (``audio_input`` None), or,
+    for protocol ``finetune_av``, the video clips with their own audio (``audio_input``: ``waveform`` or
+    ``spectrogram``, what the fused network reads; :func:`avbench.pretext.multisensory.av_clip`)."""
+
+    kind: str
+    audio_input: str | None = None
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """The shard members read."""
+        if self.audio_input is None:
+            return NEEDS[self.kind]
+        from avbench.pretext.multisensory import AUDIO_MEMBER
+
+        return frozenset({"frames", AUDIO_MEMBER[self.audio_input]})
+
+    def train_view(self, clip_frames: int) -> Any:
+        """The random training clip (picklable)."""
+        if self.audio_input is None:
+            return train_view(self.kind, clip_frames)
+        from avbench.pretext.multisensory import av_train_view
+
+        return functools.partial(av_train_view, clip_frames=clip_frames, audio_input=self.audio_input)
+
+    def eval_items(self, stream: ShardStream, *, clip_frames: int, clips_per_video: int) -> Iterator[dict[str, Any]]:
+        """The evaluation clips of every sample of ``stream`` with ``key`` and ``clip`` (ordinal)."""
+        if self.audio_input is None:
+            yield from _clip_items(stream, kind=self.kind, clip_frames=clip_frames, clips_per_video=clips_per_video)
+            return
+        for s in stream:
+            clips = av_eval_clips(
+                s, clip_frames=clip_frames, clips_per_video=clips_per_video, audio_input=self.audio_input
+            )
+            for j, item in enumerate(clips):
+                yield {**item, "key": s["key"], "clip": j}
+
+    def extra(self, t: dict[str, Any]) -> dict[str, Any]:
+        """The encoder's inputs beside the clips, from a batch of tensors: ``audio`` and ``audio_ok``."""
+        if self.audio_input is None:
+            return {}
+        from avbench.pretext.multisensory import AUDIO_KEY
+
+        return {"audio": t[AUDIO_KEY[self.audio_input]], "audio_ok": t["with_audio"]}
+
+
+def av_eval_clips(
+    sample: dict[str, Any], *, clip_frames: int, clips_per_video: int, audio_input: str
+) -> list[dict[str, Any]]:
+    """The evaluation clips of a video (the evenly spaced starts of
+    :func:`avbench.evaluate.features.eval_clips`, the same clips
+    as every video protocol), each with its own audio (:func:`avbench.pretext.multisensory.av_clip`)."""
+    from avbench.pretext.multisensory import av_clip
+
+    if sample["frames"] is None:
+        return []
+    out = []
+    for k0 in spaced(clip_starts(sample["meta"], clip_frames), clips_per_video):
+        item = av_clip(sample, int(k0), clip_frames=clip_frames, audio_input=audio_input)
+        if item is not None:
+            out.append(item)
+    return out
+
+
+def audio_notes(urls: list[str], audio_input: str, keys: frozenset[str] | None = None) -> dict[str, str]:
+    """Per video of the shards (``keys`` only, when given): "" when it has the audio a fused network
+    reading ``audio_input`` needs, else the one-line reason
+    (:func:`avbench.pretext.multisensory.audio_missing`)."""
+    from avbench.pretext.multisensory import AUDIO_MEMBER, audio_missing
+
+    member = AUDIO_MEMBER[audio_input]
+    stream = ShardStream(urls, shuffle=False, keys=keys, needs=frozenset({member, "mel"}))
+    return {s["key"]: audio_missing(s, audio_input) or "" for s in stream}
+
+
+def _forward_clips(
+    fn: Any,
+    *,
+    inputs: ClipInputs,
+    urls: list[str],
+    keys: frozenset[str],
+    clip_frames: int,
+    clips_per_video: int,
+    mel_norm: tuple[float, float],
+    device: torch.device,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """``fn(clips, **extra)`` on the evaluation clips of the videos ``keys``, batched: its outputs
+    (clips, D), each clip's video key and ``audio_note`` ("" without one)."""
+    stream = ShardStream(urls, shuffle=False, keys=keys, needs=inputs.needs)
+    outs: list[np.ndarray] = []
+    clip_keys: list[str] = []
+    notes: list[str] = []
+    buf: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if buf:
+            t = to_tensors(collate(buf), device=device, mel_norm=mel_norm)
+            outs.append(fn(t[inputs.kind], **inputs.extra(t)).float().cpu().numpy())
+            clip_keys.extend(it["key"] for it in buf)
+            notes.extend(str(it.get("no_audio_reason", "")) for it in buf)
+            buf.clear()
+
+    for item in inputs.eval_items(stream, clip_frames=clip_frames, clips_per_video=clips_per_video):
+        buf.append(item)
+        if len(buf) == batch_size:
+            flush()
+    flush()
+    return (np.concatenate(outs) if outs else np.zeros((0, 0), np.float32)), clip_keys, notes
 
 
 def augment_clips(x: torch.Tensor, kind: str, generator: torch.Generator, *, min_scale: float = 0.8) -> torch.Tensor:
@@ -203,15 +335,34 @@ def fit_linear_init(
     mel_norm: tuple[float, float],
     seed: int,
     cache: FeatureCache | None = None,
+    inputs: ClipInputs | None = None,
 ) -> Any:
     """The linear classifier of the frozen ``encoder`` on the fold's training videos (the evaluation
-    clips, as :mod:`avbench.evaluate.linear` fits it): the fine-tune's starting fc."""
+    clips, as :mod:`avbench.evaluate.linear` fits it): the fine-tune's starting fc. With an audio
+    ``inputs`` (``finetune_av``), on the fused features of each clip with its own audio (not cached)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from avbench.evaluate.features import extract_features
 
+    if inputs is not None and inputs.audio_input is not None:
+        was = encoder.training
+        encoder.eval()
+        with torch.inference_mode():
+            feats, clip_keys, _ = _forward_clips(
+                encoder,
+                inputs=inputs,
+                urls=urls,
+                keys=frozenset(train_keys),
+                clip_frames=clip_frames,
+                clips_per_video=clips_per_video,
+                mel_norm=mel_norm,
+                device=next(encoder.parameters()).device,
+            )
+        encoder.train(was)
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000, random_state=seed))
+        return clf.fit(feats, np.array([labels[k] for k in clip_keys]))
     f = extract_features(
         encoder,
         urls,
@@ -261,6 +412,7 @@ def finetune(
     linear_init: Any = None,
     fc_only: bool = False,
     cache_mb: int = 1024,
+    inputs: ClipInputs | None = None,
 ) -> tuple[Classifier, list[dict[str, float]], Classifier | None]:
     """Train ``encoder`` + a new fc on random clips of ``train_keys``. ``settings``: the config's
     ``evaluate.finetune`` section (epochs, batch_size, optimizer, lr (of the fc), encoder_lr_scale
@@ -269,8 +421,11 @@ def finetune(
     (:func:`fc_from_linear`). With ``fc_only``, a second fc on the frozen initial encoder is trained
     in the same loop (the same batches, augmentation, steps and schedule): the like-for-like "fc"
     of fc vs all. Returns the model, one log row per epoch, and the fc-only model (or None).
-    Up to ``cache_mb`` of decoded samples are kept across epochs (the same numbers without)."""
+    Up to ``cache_mb`` of decoded samples are kept across epochs (the same numbers without).
+    ``inputs``: what the encoder is fed (default: ``kind``'s clips alone; :class:`ClipInputs`)."""
     import copy
+
+    inputs = inputs or ClipInputs(kind)
 
     torch.manual_seed(seed)
     device = default_device()
@@ -303,7 +458,7 @@ def finetune(
     steps_per_epoch = max(1, int(len(train_keys) * cpv) // bs)
     sched = _schedule(opt, str(settings["schedule"]), epochs * steps_per_epoch)
     twin_sched = _schedule(twin_opt, str(settings["schedule"]), epochs * steps_per_epoch) if twin_opt else None
-    view = train_view(kind, clip_frames)
+    view = inputs.train_view(clip_frames)
     keys = frozenset(train_keys)
     augment = bool(settings.get("augment", False))
     gen = torch.Generator().manual_seed(seed)
@@ -322,7 +477,7 @@ def finetune(
             shuffle=True,
             keys=keys,
             repeats={k: cpv for k in train_keys},
-            needs=NEEDS[kind],
+            needs=inputs.needs,
             cache=cache,
         )
         loss_sum, correct, seen, steps, twin_correct = 0.0, 0, 0, 0, 0
@@ -332,15 +487,16 @@ def finetune(
             for b in batches(stream, batch_size=bs, drop_last=len(train_keys) * cpv >= bs):
                 t = to_tensors(b, device=device, mel_norm=mel_norm)
                 x = augment_clips(t[kind], kind, gen) if augment else t[kind]
+                extra = inputs.extra(t)  # the clips' own audio (finetune_av) is not augmented
                 y = torch.tensor([labels[k] for k in b["key"]], dtype=torch.long, device=device)
-                logits = model(x)
+                logits = model(x, **extra)
                 loss = nn.functional.cross_entropy(logits, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
                 if twin is not None and twin_opt is not None and twin_sched is not None:
-                    tl = twin(x)
+                    tl = twin(x, **extra)
                     twin_opt.zero_grad(set_to_none=True)
                     nn.functional.cross_entropy(tl, y).backward()
                     twin_opt.step()
@@ -383,49 +539,49 @@ def score(
     clips_per_video: int,
     mel_norm: tuple[float, float],
     batch_size: int = 64,
+    inputs: ClipInputs | None = None,
 ) -> dict[str, float]:
     """Clip and video accuracy of a fine-tuned model on the test videos of its own fold (refused
-    on any other: :func:`avbench.evaluate.guards.check_model_fold`)."""
+    on any other: :func:`avbench.evaluate.guards.check_model_fold`). ``inputs``: what the encoder is
+    fed (default: ``kind``'s clips alone); with audio, each prediction carries its ``audio_note``."""
     check_model_fold(
         meta, downstream=downstream, downstream_hash=downstream_hash, fold=split.fold, test_keys=split.test
     )
+    inputs = inputs or ClipInputs(kind)
     model.eval()
-    device = next(model.parameters()).device
-    stream = ShardStream(urls, shuffle=False, keys=frozenset(split.test), needs=NEEDS[kind])
-    scores: list[np.ndarray] = []
-    clip_keys: list[str] = []
-    buf: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if buf:
-            t = to_tensors(collate(buf), device=device, mel_norm=mel_norm)
-            scores.append(torch.softmax(model(t[kind]).float(), dim=1).cpu().numpy())
-            clip_keys.extend(it["key"] for it in buf)
-            buf.clear()
-
-    for item in _clip_items(stream, kind=kind, clip_frames=clip_frames, clips_per_video=clips_per_video):
-        buf.append(item)
-        if len(buf) == batch_size:
-            flush()
-    flush()
+    s, clip_keys, notes = _forward_clips(
+        lambda x, **extra: torch.softmax(model(x, **extra).float(), dim=1),
+        inputs=inputs,
+        urls=urls,
+        keys=frozenset(split.test),
+        clip_frames=clip_frames,
+        clips_per_video=clips_per_video,
+        mel_norm=mel_norm,
+        device=next(model.parameters()).device,
+        batch_size=batch_size,
+    )
     if not clip_keys:
         return {}
     order = {k: i for i, k in enumerate(dict.fromkeys(clip_keys))}
     video = np.array([order[k] for k in clip_keys])
     clip_labels = np.array([labels[k] for k in clip_keys])
-    s = np.concatenate(scores)
     clip_acc, video_acc = clip_and_video_accuracy(s, np.arange(s.shape[1]), clip_labels, video)
     keys = list(order)
     preds = clip_predictions(
         keys=keys, video=video, clip=clip_ordinals(video), labels=clip_labels, scores=s, classes=np.arange(s.shape[1])
     )
-    return {
+    out: dict[str, Any] = {
         "clip_acc": clip_acc,
         "video_acc": video_acc,
         "n_test": len(order),
         "n_test_clips": len(clip_keys),
         "predictions": preds,
     }
+    if inputs.audio_input is not None:  # one reason per clip scored without its audio ("" with it)
+        for p, note in zip(preds, notes):
+            p["audio_note"] = note
+        out["n_test_no_audio"] = len({k for k, n in zip(clip_keys, notes) if n})
+    return out
 
 
 def load_finetuned(path: str | Path) -> tuple[Classifier, dict[str, Any]]:
@@ -473,7 +629,7 @@ def finetune_fold(
     cache: FeatureCache | None = None,
 ) -> list[dict[str, Any]]:
     """Fine-tune every encoder of a checkpoint that fits ``task`` on fold ``fold`` of
-    ``downstream`` (``protocol``: ``finetune`` or ``finetune_top``) and score it on the fold's
+    ``downstream`` (``protocol``: ``finetune``, ``finetune_top`` or ``finetune_av``) and score it on the fold's
     test videos. Tidy rows like the linear classifier's; the fine-tuned models are saved to
     ``model_dir/<encoder>.pt`` (with their fold) when given. ``seed`` defaults to the checkpoint's
     pretraining seed (a replicate's fine-tune differs with it).
@@ -482,7 +638,14 @@ def finetune_fold(
     training clips are randomly cropped and flipped (``augment``), the encoder learns at
     ``encoder_lr_scale`` times the fc's rate; with ``fc_only`` (protocol ``finetune``), an fc on the
     frozen encoder is trained in the same loop and reported as protocol ``finetune_fc``. When
-    ``predictions`` is a list, one row per (encoder, test clip) is appended."""
+    ``predictions`` is a list, one row per (encoder, test clip) is appended.
+
+    ``finetune_av`` fine-tunes only a fused audio-visual encoder (one with an ``audio_input``: the
+    Multisensory network), fed each clip's own audio (:class:`ClipInputs`); any other encoder, or a set
+    none of whose videos has the audio it reads (a waveform network on shards without ``wav.npy``), is
+    skipped with a one-line reason. Videos without audio stay in the fold (scored with the network's mean
+    training audio feature; their reasons are printed, in the predictions' ``audio_note`` and counted in
+    the rows' ``n_test_no_audio``)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, not {protocol!r}")
     ck = load_checkpoint(checkpoint)
@@ -495,6 +658,17 @@ def finetune_fold(
         if kind not in encoders:
             continue
         clip_frames = encoder_clip_frames(meta, kind)
+        inputs = ClipInputs(kind)
+        if protocol in AV_PROTOCOLS:
+            audio_input = getattr(encoders[kind], "audio_input", None)
+            if kind != "video" or audio_input is None:
+                print(
+                    f"{protocol}: the {kind} encoder of {meta['run']} takes no audio (only a fused audio-visual "
+                    "network such as Multisensory does); skipped",
+                    flush=True,
+                )
+                continue
+            inputs = ClipInputs(kind, audio_input=str(audio_input))
         keys = sample_keys(downstream.urls, kind, clip_frames)
         if not keys:
             print(f"{kind} encoder: no sample of {downstream.name} has the inputs it needs; skipped", flush=True)
@@ -503,6 +677,18 @@ def finetune_fold(
         sp = downstream.split(fold, keys)
         if not sp.train or not sp.test:
             continue
+        if inputs.audio_input is not None:
+            notes = audio_notes(downstream.urls, inputs.audio_input, frozenset(sp.train + sp.test))
+            if notes and all(notes.values()):
+                first = next(iter(notes.values())).split(";")[0]
+                print(
+                    f"{protocol}: no video of {downstream.name} fold {fold} has its audio ({first}); skipped",
+                    flush=True,
+                )
+                continue
+            for k, note in sorted(notes.items()):
+                if note:
+                    print(f"{protocol} {k}: {note}", flush=True)
         n_classes = max(labels[k] for k in keys) + 1
         t0 = time.time()
         linear_init = None
@@ -518,6 +704,7 @@ def finetune_fold(
                 mel_norm=mel_norm,
                 seed=seed,
                 cache=cache,
+                inputs=inputs,
             )
         model, logs, twin = finetune(
             encoder=encoders[kind],
@@ -534,6 +721,7 @@ def finetune_fold(
             progress=progress,
             linear_init=linear_init,
             fc_only=bool(settings.get("fc_only", False)) and protocol == "finetune",
+            inputs=inputs,
         )
         train_s = time.time() - t0
         fmeta = {
@@ -572,6 +760,7 @@ def finetune_fold(
                 clip_frames=clip_frames,
                 clips_per_video=clips_per_video,
                 mel_norm=mel_norm,
+                inputs=inputs,
             )
             if not res:
                 continue
@@ -595,6 +784,11 @@ def finetune_fold(
                         "chance": 1.0 / max(1, len({labels[k] for k in sp.train})),
                         "final_train_acc": logs[-1].get(acc_key, float("nan")) if logs else float("nan"),
                         "finetune_s": round(train_s, 1),
+                        **(
+                            {"audio_input": inputs.audio_input, "n_test_no_audio": res["n_test_no_audio"]}
+                            if inputs.audio_input is not None
+                            else {}
+                        ),
                     }
                 )
     return rows

@@ -358,7 +358,9 @@ class _AudioCollector:
         for rf in frames:
             if self.first_time is None and rf.time is not None:
                 self.first_time = float(rf.time)
-            self.chunks.append(rf.to_ndarray().reshape(-1))
+            # packed mono float: the samples are the start of plane 0 (a copy read straight from
+            # it, the same values as ``to_ndarray`` without its per-frame stacking)
+            self.chunks.append(np.frombuffer(rf.planes[0], np.float32, count=rf.samples).copy())
 
     def feed(self, frame: av.AudioFrame) -> None:
         if self.done:

@@ -18,7 +18,9 @@ audio features seen in training (updated like BatchNorm's running statistics, mo
 fused network's "vision only" features, with a neutral, typical soundtrack in place of the clip's.
 So the whole network is one ``video`` encoder of a checkpoint: the linear probe, the fine-tunes and
 ``finetune_top`` (which trains ``fusion``, the layers after the fusion) read it unchanged, and the
-audio subnet's weights travel with it (for a video + audio fine-tune or class activation maps).
+audio subnet's weights travel with it: the ``finetune_av`` protocol (:mod:`avbench.evaluate.finetune`)
+calls ``forward(x, audio, audio_ok)`` with each clip's own audio (a clip whose video has no audio
+stream gets ``audio_mean``, ``audio_ok`` False), and class activation maps read :meth:`fuse_map`.
 """
 
 from __future__ import annotations
@@ -147,27 +149,44 @@ class MultisensoryNet(nn.Module):
         """The audio subnet's features pooled (averaged) to ``steps`` time steps: (B, audio_dim, steps)."""
         return nn.functional.adaptive_avg_pool1d(self.audio(audio), steps)
 
-    def fuse_map(self, v: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+    def fuse_map(
+        self, v: torch.Tensor, audio: torch.Tensor | None = None, audio_ok: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The video map ``v`` (:meth:`video_map`) fused with ``audio`` (None: ``audio_mean``) through
-        the layers after the fusion: (B, out_dim, T'', H'', W'') (class activation maps read it)."""
+        the layers after the fusion: (B, out_dim, T'', H'', W'') (class activation maps read it).
+        ``audio_ok`` (bool (B,), optional): the items whose audio is real; the others (a video without
+        an audio stream, its ``audio`` a placeholder) get ``audio_mean`` as if called without audio,
+        and only real audio updates ``audio_mean`` in training."""
         b, _, t, h, w = v.shape
+        mean = self.audio_mean.to(v.dtype)[None, :, None].expand(b, -1, t)
         if audio is None:
-            a = self.audio_mean.to(v.dtype)[None, :, None].expand(b, -1, t)
+            a = mean
         else:
             a = self.audio_sequence(audio, t)
+            ok = None if audio_ok is None else audio_ok.to(device=a.device, dtype=torch.bool).reshape(-1)
             if self.training:
                 with torch.no_grad():
-                    self.audio_mean.lerp_(a.detach().float().mean(dim=(0, 2)), self.momentum)
+                    seen = a.detach().float() if ok is None else a.detach().float()[ok]
+                    if len(seen):
+                        self.audio_mean.lerp_(seen.mean(dim=(0, 2)), self.momentum)
             a = a.to(v.dtype)
+            if ok is not None:
+                a = torch.where(ok[:, None, None], a, mean)
         z = torch.cat([v, a[:, :, :, None, None].expand(-1, -1, -1, h, w)], dim=1)
         return self.fusion(z)
 
-    def fuse(self, v: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
-        """Pooled features (B, out_dim) of the video map ``v`` fused with ``audio``."""
-        return torch.amax(self.fuse_map(v, audio), dim=(2, 3, 4))
+    def fuse(
+        self, v: torch.Tensor, audio: torch.Tensor | None = None, audio_ok: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Pooled features (B, out_dim) of the video map ``v`` fused with ``audio`` (:meth:`fuse_map`)."""
+        return torch.amax(self.fuse_map(v, audio, audio_ok), dim=(2, 3, 4))
 
-    def forward(self, x: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
-        return self.fuse(self.video_map(x), audio)
+    def forward(
+        self, x: torch.Tensor, audio: torch.Tensor | None = None, audio_ok: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Features (B, out_dim) of clips ``x`` with their own ``audio`` (the ``finetune_av`` protocol),
+        or without it (None: the "vision only" features); ``audio_ok`` as in :meth:`fuse_map`."""
+        return self.fuse(self.video_map(x), audio, audio_ok)
 
 
 def build_multisensory(

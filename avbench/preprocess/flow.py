@@ -64,10 +64,19 @@ def _gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
 
 
-def flow_settings(algorithm: str, preset: str) -> dict[str, Any]:
+def dis_engine(preset: str, refinement_iterations: int | None = None) -> Any:
+    """An OpenCV DIS engine of ``preset``, with ``refinement_iterations`` variational refinement
+    iterations in place of the preset's when given."""
+    engine = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+    if refinement_iterations is not None:
+        engine.setVariationalRefinementIterations(int(refinement_iterations))
+    return engine
+
+
+def flow_settings(algorithm: str, preset: str, refinement_iterations: int | None = None) -> dict[str, Any]:
     """The settings to record in a sample's metadata."""
     if algorithm == "dis":
-        engine = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        engine = dis_engine(preset, refinement_iterations)
         return {
             "algorithm": "dis",
             "preset": preset,
@@ -85,12 +94,19 @@ def flow_settings(algorithm: str, preset: str) -> dict[str, Any]:
 
 
 def extract_flow(
-    frames: np.ndarray, *, algorithm: str = "dis", preset: str = "fast", pairs: np.ndarray | None = None
+    frames: np.ndarray,
+    *,
+    algorithm: str = "dis",
+    preset: str = "fast",
+    pairs: np.ndarray | None = None,
+    refinement_iterations: int | None = None,
 ) -> np.ndarray:
     """Optical flow between consecutive frames.
 
     frames: uint8 (T, H, W, 3) RGB. pairs: bool (T-1,) which pairs to compute (None: all); the
-    others are zero. Returns float32 (T-1, H, W, 2) (x, y) displacement in pixels.
+    others are zero. refinement_iterations: DIS's variational refinement iterations in place of
+    the preset's (None: the preset's; ignored by the other algorithms). Returns float32
+    (T-1, H, W, 2) (x, y) displacement in pixels.
     """
     check_algorithm(algorithm, preset)
     T, H, W = frames.shape[:3]
@@ -98,7 +114,7 @@ def extract_flow(
     if T < 2:
         return out
     if algorithm == "dis":
-        engine = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        engine = dis_engine(preset, refinement_iterations)
 
         def calc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return engine.calc(a, b, None)

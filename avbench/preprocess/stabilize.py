@@ -22,6 +22,7 @@ frames of size (W, H); ``A_k`` maps frame-``k`` pixels to frame-``k+1`` pixels.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -31,8 +32,13 @@ MODES = ("smooth", "lock")
 MODELS = ("similarity", "affine")
 
 
-def _grid(H: int, W: int, n_target: int = 256, margin: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
-    """Integer pixel coordinates (ys, xs) of a regular grid inside a margin (flow is poor at edges)."""
+#: grid points per flow field that :func:`fit_camera_motion` fits (``shard.stabilize.fit_points``)
+FIT_POINTS = 256
+
+
+def _grid(H: int, W: int, n_target: int = FIT_POINTS, margin: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+    """Integer pixel coordinates (ys, xs) of a regular grid inside a margin (flow is poor at edges):
+    ``n_target`` points or somewhat fewer (the spacing is rounded up to whole pixels)."""
     my, mx = int(round(margin * H)), int(round(margin * W))
     h, w = max(1, H - 2 * my), max(1, W - 2 * mx)
     step = max(1, int(np.ceil(np.sqrt(h * w / n_target))))
@@ -42,6 +48,14 @@ def _grid(H: int, W: int, n_target: int = 256, margin: float = 0.04) -> tuple[np
 
 def _point_pairs(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``n`` fixed pairs of grid points at least a third of the frame apart (deterministic)."""
+    return _point_pairs_cached(x.tobytes(), y.tobytes(), n)
+
+
+@functools.lru_cache(maxsize=16)
+def _point_pairs_cached(xb: bytes, yb: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_point_pairs` for one grid, drawn once per process (the fit calls it per chunk of
+    fields with the same grid; the draw is deterministic, so caching it changes no result)."""
+    x, y = np.frombuffer(xb, np.float64), np.frombuffer(yb, np.float64)
     rng = np.random.default_rng(0)
     span = max(float(np.ptp(x)), float(np.ptp(y)), 1.0)
     i_out, j_out = [], []
@@ -52,7 +66,9 @@ def _point_pairs(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.n
             j_out.append(j)
             if len(i_out) == n:
                 break
-    return np.asarray(i_out, int), np.asarray(j_out, int)
+    i_arr, j_arr = np.asarray(i_out, int), np.asarray(j_out, int)
+    i_arr.flags.writeable = j_arr.flags.writeable = False  # shared by every later call
+    return i_arr, j_arr
 
 
 #: flow fields fitted at once by :func:`fit_camera_motion` (bounds its memory whatever the duration)
@@ -67,17 +83,21 @@ def fit_camera_motion(
     min_scale: float = 0.02,
     inlier_px: float = 0.5,
     n_candidates: int = 32,
+    n_points: int = FIT_POINTS,
 ) -> np.ndarray:
     """Robust global motion of each flow field (see :func:`_fit_camera_motion`), fitted
     :data:`FIT_CHUNK` fields at a time: the work arrays (complex128, pairs x candidates x points)
     do not grow with the video's duration. Fields are independent, so the result does not depend on
-    the chunking. Returns float64 (P, 3, 3)."""
+    the chunking. The cost grows with ``n_points`` x (``n_candidates`` + ``iterations``) (the
+    shard options ``stabilize.fit_points``, ``fit_candidates``, ``fit_iterations``; measured in
+    benchmarks/README.md). Returns float64 (P, 3, 3)."""
     kw = {
         "model": model,
         "iterations": iterations,
         "min_scale": min_scale,
         "inlier_px": inlier_px,
         "n_candidates": n_candidates,
+        "n_points": n_points,
     }
     out = np.empty((int(flow.shape[0]), 3, 3))
     for s in range(0, len(out), FIT_CHUNK):
@@ -93,6 +113,7 @@ def _fit_camera_motion(
     min_scale: float = 0.02,
     inlier_px: float = 0.5,
     n_candidates: int = 32,
+    n_points: int = FIT_POINTS,
 ) -> np.ndarray:
     """Robust global motion of each flow field.
 
@@ -101,6 +122,7 @@ def _fit_camera_motion(
     ``affine``. The start is the motion (among no motion, the median shift and the similarities
     through ``n_candidates`` fixed pairs of distant points) that the most points agree with within
     ``inlier_px``; Tukey IRLS refines it, with the residual scale taken from the current inliers.
+    ``n_points``: about this many grid points of each field are fitted (:func:`_grid`).
     """
     if model not in MODELS:
         raise ValueError(f"motion model must be one of {MODELS}, not {model!r}")
@@ -108,7 +130,7 @@ def _fit_camera_motion(
     out = np.tile(np.eye(3), (P, 1, 1))
     if P == 0:
         return out
-    ys, xs = _grid(H, W)
+    ys, xs = _grid(H, W, n_points)
     cx, cy = (W - 1) / 2.0, (H - 1) / 2.0
     x = (xs - cx).astype(np.float64)
     y = (ys - cy).astype(np.float64)
@@ -304,26 +326,33 @@ def stabilizing_warps(
     return Stabilization(warps=_zoom_matrix(zoom, size)[None] @ warps, zoom=float(zoom), covered=covered)
 
 
-def warp_frames(frames: np.ndarray, warps: np.ndarray) -> np.ndarray:
+#: how the warps resample (``shard.stabilize.frame_interpolation`` / ``flow_interpolation``)
+INTERPOLATIONS = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+
+
+def warp_frames(frames: np.ndarray, warps: np.ndarray, interpolation: str = "linear") -> np.ndarray:
     """Warp each frame. frames: uint8 (T, H, W, C); warps: (T, 3, 3) input -> output pixels.
-    Bilinear, edges replicated. Returns uint8 (T, H, W, C)."""
+    Bilinear (``interpolation="nearest"``: nearest pixel, about half the CPU, up to half a pixel
+    of misplacement), edges replicated. Returns uint8 (T, H, W, C)."""
     T, H, W = frames.shape[:3]
     out = np.empty_like(frames)
+    flags = INTERPOLATIONS[interpolation]
     for k in range(T):
         out[k] = cv2.warpAffine(
-            frames[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            frames[k], warps[k, :2].astype(np.float64), (W, H), flags=flags, borderMode=cv2.BORDER_REPLICATE
         )
     return out
 
 
-def warp_flow(flow: np.ndarray, warps: np.ndarray) -> np.ndarray:
+def warp_flow(flow: np.ndarray, warps: np.ndarray, interpolation: str = "linear") -> np.ndarray:
     """Carry flow between input frames over to the warped frames.
 
     flow: float32 (T-1, H, W, 2) on the input frames; warps: (T, 3, 3). Returns float32
     (T-1, H, W, 2): for output pixel q of frame k, ``W_{k+1}(p + flow_k(p)) - q`` with
     ``p = W_k^{-1} q``, i.e. ``L_{k+1} f'(q) + (R_k - I) q`` where ``f'`` is the flow warped like
     frame k, ``L_{k+1}`` the linear part of ``W_{k+1}`` and ``R_k = W_{k+1} W_k^{-1}`` (each
-    term one OpenCV call per pair).
+    term one OpenCV call per pair). ``interpolation``: how ``f'`` is resampled (``linear``, or
+    ``nearest``: about half the CPU of that call; flow fields are smooth).
     """
     P, H, W = flow.shape[:3]
     out = np.empty_like(flow)
@@ -333,9 +362,10 @@ def warp_flow(flow: np.ndarray, warps: np.ndarray) -> np.ndarray:
     grid = np.ascontiguousarray(np.stack([xs, ys], axis=-1))
     inv = np.linalg.inv(warps[:P])
     rel = warps[1 : P + 1] @ inv  # frame-k output -> frame-(k+1) output
+    flags = INTERPOLATIONS[interpolation]
     for k in range(P):
         moved = cv2.warpAffine(
-            flow[k], warps[k, :2].astype(np.float64), (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            flow[k], warps[k, :2].astype(np.float64), (W, H), flags=flags, borderMode=cv2.BORDER_REPLICATE
         )
         lin = np.zeros((2, 3), np.float64)
         lin[:, :2] = warps[k + 1, :2, :2]

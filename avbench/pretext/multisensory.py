@@ -40,6 +40,12 @@ network without its audio). ``finetune_top`` trains the layers after the fusion.
 ``audio`` encoder: the waveform subnet does not read the log-mel that audio downstream sets are
 evaluated on, so sound sets skip this method (as they skip the visual-only pretexts).
 
+Downstream with audio (protocol ``finetune_av``, :mod:`avbench.evaluate.finetune`): the fused
+network fine-tuned on a labelled set with each clip's own audio (:func:`av_train_view`,
+:func:`avbench.evaluate.finetune.av_eval_clips`: the same evaluation clips as the video protocols, the waveform or the log-mel
+of the same instant, whichever the network reads); a video without audio is scored with
+``audio_mean`` and a one-line reason (:func:`audio_missing`) in its predictions' ``audio_note``.
+
 Held-out metrics: ``pretext_acc`` (in sync vs the run's negatives, logit > 0 called in sync),
 ``pretext_acc_shifted`` and ``pretext_acc_random`` (both negative kinds, whatever the run trains
 on) and ``sync_auc`` (in-sync vs shifted, threshold-free).
@@ -56,7 +62,7 @@ import torch
 from torch import nn
 
 from avbench.pretext.base import Pretext, PretrainModel, other_video_pairing
-from avbench.shards.loader import View, clip_starts, clip_view, frame_time, mel_window, usable, wav_window
+from avbench.shards.loader import View, batches, clip_starts, clip_view, frame_time, mel_window, usable, wav_window
 
 #: frame rate and mel hop assumed for index rows, which do not carry them (the shard schema's defaults)
 DEFAULT_FPS, DEFAULT_HOP_MS = 16.0, 10.0
@@ -139,6 +145,110 @@ def multisensory_view(
     else:
         item["audio_neg"] = mel_window(sample["mel"], meta, t0 + delta, seconds)
     return item
+
+
+# -- downstream: the fused network fine-tuned with each clip's own audio (protocol finetune_av) -----------
+
+#: the shard member each audio input reads
+AUDIO_MEMBER = {"waveform": "wav", "spectrogram": "mel"}
+#: the batch key each audio input is fed under (``to_tensors`` normalises ``audio*`` as a log-mel)
+AUDIO_KEY = {"waveform": "wav", "spectrogram": "audio"}
+
+
+def audio_missing(sample: dict[str, Any], audio_input: str) -> str | None:
+    """Why a decoded sample gives the fused network no audio, as one line, or None when it has some:
+    ``no_audio_stream`` (the video has no audio: no log-mel, ``has_audio`` false) or ``no_waveform``
+    (a waveform network, shards written without ``shard.waveform``)."""
+    meta = sample["meta"]
+    mel = sample.get("mel")
+    if not meta.get("has_audio", True) or (audio_input == "spectrogram" and (mel is None or mel.shape[1] == 0)):
+        return "no_audio_stream: the video has no audio; scored with the mean training audio feature"
+    if audio_input == "waveform" and (sample.get("wav") is None or len(sample["wav"]) == 0):
+        return "no_waveform: the shard stores no wav.npy (shard.waveform); scored with the mean training audio feature"
+    return None
+
+
+def av_clip(sample: dict[str, Any], k0: int, *, clip_frames: int, audio_input: str) -> dict[str, Any] | None:
+    """The clip of ``clip_frames`` frames starting at frame ``k0`` with its own audio of the same
+    instant and duration: ``video``, ``label``, ``wav`` float32 (N,) (waveform) or ``audio`` float32
+    (n_mels, A) (spectrogram), ``with_audio`` and ``no_audio_reason`` (:func:`audio_missing`, "" when
+    ok; not named ``audio_*``, which the batch normalises as log-mels). A sample without audio gives a
+    zero placeholder of the same shape, ``with_audio`` False (the network then fuses ``audio_mean``)."""
+    item = clip_view(sample, np.random.default_rng(0), clip_frames=clip_frames, audio=False, start=k0)
+    if item is None:
+        return None
+    meta = sample["meta"]
+    seconds = clip_frames / float(meta["fps"])
+    t0 = frame_time(meta, k0)
+    reason = audio_missing(sample, audio_input)
+    if audio_input == "waveform":
+        n = int(round(seconds * float(meta.get("sample_rate") or 16000)))
+        item["wav"] = wav_window(sample["wav"], meta, t0, seconds) if reason is None else np.zeros(n, np.float32)
+    else:
+        n = int(round(seconds * 1000.0 / float(meta.get("hop_ms") or DEFAULT_HOP_MS)))
+        n_mels = int(meta.get("n_mels") or (sample["mel"].shape[0] if sample.get("mel") is not None else 40))
+        item["audio"] = (
+            mel_window(sample["mel"], meta, t0, seconds) if reason is None else np.zeros((n_mels, n), np.float32)
+        )
+    item.pop("start", None)
+    item["with_audio"] = reason is None
+    item["no_audio_reason"] = reason or ""
+    return item
+
+
+def av_train_view(
+    sample: dict[str, Any], rng: np.random.Generator, *, clip_frames: int, audio_input: str
+) -> dict[str, Any] | None:
+    """A random training clip of a labelled video with its own audio (:func:`av_clip`); None when the
+    video holds no clip."""
+    if sample["frames"] is None:
+        return None
+    starts = clip_starts(sample["meta"], clip_frames)
+    if not starts:
+        return None
+    return av_clip(
+        sample, int(starts[int(rng.integers(len(starts)))]), clip_frames=clip_frames, audio_input=audio_input
+    )
+
+
+@torch.no_grad()
+def calibrate_fused(trainer: Any, kind: str, keys: list[str], *, clip_frames: int, clips: int) -> dict[str, Any]:
+    """Random init of a fused network (encoder ``kind`` of ``trainer.model``, a
+    :class:`~avbench.models.multisensory.MultisensoryNet`: the ``scratch`` run with ``video_backbone:
+    multisensory``): its BatchNorm running statistics and ``audio_mean`` re-estimated as cumulative averages
+    over up to ``clips`` training clips of ``keys`` fed with their own audio (train mode, no gradient step),
+    so that the random network sees its audio subnet's normalised features, as a pretrained one does.
+    Returns ``{"bn_calibration_clips_<kind>_with_audio": n}`` (0: no clip had the audio it reads)."""
+    net = trainer.model.encoders[kind]
+    bns = {m: m.momentum for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)}
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    was, momentum = net.training, net.momentum
+    net.train()
+    view = functools.partial(av_train_view, clip_frames=clip_frames, audio_input=net.audio_input)
+    needs = frozenset({"frames", AUDIO_MEMBER[net.audio_input]})
+    stream = trainer.stream(view=view, keys=keys, epoch=0, shuffle=True, split=False, needs=needs)
+    seen, total = 0, torch.zeros_like(net.audio_mean)
+    for b in batches(stream, batch_size=int(trainer.cfg["batch_size"])):
+        t = trainer.tensors(b)
+        ok = t["with_audio"].bool()
+        if not bool(ok.any()):
+            continue
+        net.momentum = 1.0  # audio_mean: this batch's mean, summed below
+        net(t["video"][ok], t[AUDIO_KEY[net.audio_input]][ok])
+        n = int(ok.sum())
+        total += n * net.audio_mean
+        seen += n
+        if seen >= clips:
+            break
+    if seen:
+        net.audio_mean.copy_(total / seen)
+    for m, mom in bns.items():
+        m.momentum = mom
+    net.momentum = momentum
+    net.train(was)
+    return {f"bn_calibration_clips_{kind}_with_audio": seen}
 
 
 class SyncHead(nn.Module):

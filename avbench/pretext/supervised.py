@@ -126,7 +126,15 @@ class Scratch(Pretext):
         view = functools.partial(
             supervised_view, clip_frames=self.clip_frames, flow_frames=frames, audio=audio, flow=flow
         )
-        return calibrate_batchnorm(trainer, kinds, view, keys, clips=self.calibration_clips)
+        out = calibrate_batchnorm(trainer, kinds, view, keys, clips=self.calibration_clips)
+        if getattr(trainer.model.encoders["video"], "audio_input", None):  # video_backbone multisensory
+            from avbench.pretext.multisensory import calibrate_fused
+
+            fused = [k for k in trainer.train_keys if usable(rows[k], clip_frames=self.clip_frames, audio=True)]
+            out.update(
+                calibrate_fused(trainer, "video", fused, clip_frames=self.clip_frames, clips=self.calibration_clips)
+            )
+        return out
 
 
 @torch.no_grad()

@@ -21,8 +21,24 @@ batch sit the step out.
 Per-frame embeddings: ``n_frames`` frames ``stride`` apart in a random window; frame ``t`` is
 represented by the clip of ``context`` frames starting at it (the paper stacks context frames with
 3D convolutions too; the small 3D encoder subtracts each clip's mean frame, so one frame alone
-would be blank), through the video encoder (pooled, what linear evaluation reads) and an MLP
-head (the paper's embedder's fully connected layers) to ``embed_dim``.
+would be blank). Two embedders (``embedder``):
+
+- ``pooled`` (the default): the video encoder's pooled features (what linear evaluation reads)
+  through an MLP head (the paper's embedder's fully connected layers) to ``embed_dim``. Small3D
+  pools with a global max, which keeps *what* moves and drops *where*;
+- ``map`` (:class:`MapEmbedder`, the paper's embedder: its base network's intermediate map, two 3D
+  convolutions over the context frames, a 3D max pool, two fully connected layers and a linear
+  embedding): the encoder's intermediate map (:func:`avbench.models.video.stage_features`, as mask
+  propagation reads it) of the context clip, two 3x3x3 convolutions of ``map_channels``, a max over
+  time and an adaptive max pool over space to a ``map_grid`` of ``[columns, rows]`` cells,
+  flattened, two fully connected layers of ``map_hidden`` and a linear layer to ``embed_dim``.
+  ``map_grid: [1, 1]`` is the paper's global 3D max pool; a grid of several cells keeps where the
+  object is (on periodic motions the phase often *is* where the object is). The encoder is trained
+  up to that map only.
+
+:meth:`TCC.frame_embed` is the per-frame embedding; ``avbench alignment --embedding pretext`` aligns
+with it (the paper aligns with its embedder's output), ``--embedding encoder`` with the encoder's
+pooled features.
 
 Metrics: ``pretext_acc`` (hard cycle-consistency: the nearest neighbour's nearest neighbour back
 is the frame itself), ``chance`` (1 / n_frames), ``pairs`` (pairs in the batch).
@@ -36,10 +52,14 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from avbench.models.video import stage_features
 from avbench.pretext.base import PretrainModel, Pretext, mlp, video_ids
 from avbench.shards.loader import View, clip_starts, usable
+
+EMBEDDERS = ("pooled", "map")
 
 
 def tcc_view(
@@ -114,6 +134,38 @@ def cycle_consistency(u: torch.Tensor, v: torch.Tensor) -> float:
     return float((back == torch.arange(u.shape[1], device=u.device)).float().mean())
 
 
+class MapEmbedder(nn.Module):
+    """TCC's per-frame embedder on an intermediate map (module doc, ``embedder: map``): (N, C, T', h, w)
+    -> (N, out_dim). Two 3x3x3 convolutions (BatchNorm, ReLU), the max over time, an adaptive max pool
+    to ``grid`` = (rows, columns) cells, flattened; Linear-ReLU-Linear-ReLU of ``hidden``; a linear
+    embedding."""
+
+    def __init__(self, in_channels: int, *, channels: int, grid: tuple[int, int], hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.grid = (int(grid[0]), int(grid[1]))
+        self.conv = nn.Sequential(
+            nn.Conv3d(in_channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm3d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv3d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm3d(channels),
+            nn.ReLU(inplace=True),
+        )
+        cells = self.grid[0] * self.grid[1]
+        self.fc = nn.Sequential(
+            nn.Linear(channels * cells, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, out_dim),
+        )
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        x = self.conv(f).amax(dim=2)  # (N, channels, h, w)
+        x = F.adaptive_max_pool2d(x, self.grid)
+        return self.fc(x.flatten(1))
+
+
 class TCC(Pretext):
     """Temporal cycle-consistency between videos of a class (module doc)."""
 
@@ -132,6 +184,15 @@ class TCC(Pretext):
         self.temperature = float(s.get("temperature", 0.1))
         self.variance_lambda = float(s.get("variance_lambda", 0.001))
         self.pairs = str(s.get("pairs", "class"))
+        self.embedder = str(s.get("embedder", "pooled"))
+        cols, rows = (int(v) for v in s.get("map_grid", (4, 3)))
+        self.map_grid = (rows, cols)
+        self.map_channels = int(s.get("map_channels", 32))
+        self.map_hidden = int(s.get("map_hidden", 128))
+        if self.embedder not in EMBEDDERS:
+            raise ValueError(f"tcc: embedder must be one of {EMBEDDERS}, not {self.embedder!r}")
+        if min(rows, cols, self.map_channels, self.map_hidden) < 1:
+            raise ValueError("tcc: map_grid cells, map_channels and map_hidden must be positive")
         if self.n_frames < 2 or self.stride < 1 or self.context < 1 or self.temperature <= 0:
             raise ValueError("tcc: n_frames >= 2, stride >= 1, context >= 1, temperature > 0")
         if self.pairs not in ("class", "any"):
@@ -148,12 +209,38 @@ class TCC(Pretext):
     def view(self, epoch: int) -> View:
         return functools.partial(tcc_view, n_frames=self.n_frames, stride=self.stride, context=self.context)
 
+    def map_channels_in(self) -> int:
+        """Channels of the video encoder's intermediate map (a probe of a throw-away encoder of the
+        run's spec on a small clip; the global random state is left as it was)."""
+        from avbench.models import build_encoder
+
+        with torch.random.fork_rng(devices=[]):
+            enc = build_encoder(self.encoder_specs()["video"]).eval()
+            with torch.no_grad():
+                f = stage_features(enc)(torch.zeros(1, 3, max(2, self.context), 32, 32))
+        return int(f.shape[1])
+
     def build_head(self, dims: dict[str, int]) -> nn.Module:
+        if self.embedder == "map":
+            return MapEmbedder(
+                self.map_channels_in(),
+                channels=self.map_channels,
+                grid=self.map_grid,
+                hidden=self.map_hidden,
+                out_dim=self.embed_dim,
+            )
         return mlp(dims["video"], self.embed_dim)
+
+    def frame_embed(self, model: PretrainModel, clips: torch.Tensor) -> torch.Tensor:
+        """Embeddings of context clips: (N, 3, context, H, W) -> (N, embed_dim) (module doc)."""
+        if self.embedder == "map":
+            return model.head(stage_features(model.encoders["video"])(clips)).float()
+        return model.head(model.encode("video", clips)).float()
 
     def embed(self, model: PretrainModel, video: torch.Tensor) -> torch.Tensor:
         """(B, n_frames, 3, context, H, W) -> per-frame embeddings (B, n_frames, embed_dim)."""
-        return model.head(model.encode("video", video)).float()
+        emb = self.frame_embed(model, video.reshape(-1, *video.shape[-4:]))
+        return emb.reshape(*video.shape[:-4], emb.shape[-1])
 
     def _pairs(
         self, model: PretrainModel, batch: dict[str, Any], generator: torch.Generator

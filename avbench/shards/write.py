@@ -59,6 +59,22 @@ def _mats(m: np.ndarray, nd: int = 5) -> list[list[list[float]]]:
     return np.round(np.asarray(m, np.float64)[:, :2, :], nd).tolist()
 
 
+#: the camera fit's settings where ``shard.stabilize.fit_*`` are absent (the schema fills none in,
+#: so earlier settings and config hashes stay as they were); a sample's ``stabilization.fit``
+#: records them only where they differ (samples made with the defaults keep their JSON)
+FIT_DEFAULTS = {"n_points": 256, "n_candidates": 32, "iterations": 6}
+
+
+def _fit_options(scfg: dict[str, Any]) -> dict[str, int]:
+    """The keyword arguments of ``fit_camera_motion`` from the ``stabilize`` settings (the
+    defaults where a key is absent)."""
+    return {
+        "n_points": int(scfg.get("fit_points", FIT_DEFAULTS["n_points"])),
+        "n_candidates": int(scfg.get("fit_candidates", FIT_DEFAULTS["n_candidates"])),
+        "iterations": int(scfg.get("fit_iterations", FIT_DEFAULTS["iterations"])),
+    }
+
+
 def _video_stages(
     frames: np.ndarray, keep: np.ndarray, cfg: dict[str, Any], timings: dict[str, float]
 ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any] | None, dict[str, Any]]:
@@ -88,11 +104,12 @@ def _video_stages(
     steps = np.diff(keep)
     valid = steps == 1  # pairs of frames adjacent on the grid (no dropped frame between them)
     algo, preset = fcfg["algorithm"], fcfg["preset"]
+    refine = fcfg.get("refinement_iterations")  # absent: the preset's
     clock = time.process_time
     t0 = clock()
-    flow = extract_flow(frames, algorithm=algo, preset=preset, pairs=valid)
+    flow = extract_flow(frames, algorithm=algo, preset=preset, pairs=valid, refinement_iterations=refine)
     t1 = clock()
-    inter = fit_camera_motion(flow, model=scfg["model"])
+    inter = fit_camera_motion(flow, model=scfg["model"], **_fit_options(scfg))
     inter[~valid] = np.eye(3)  # no camera path across a gap (often a cut)
     score = camera_motion_score(inter[valid], size, steps[valid], fps) if valid.any() else 0.0
     t2 = clock()
@@ -103,6 +120,7 @@ def _video_stages(
         camera_moving=bool(score > float(scfg["moving_threshold"])),
         moving_threshold=float(scfg["moving_threshold"]),
         model=scfg["model"],
+        **({"fit": _fit_options(scfg)} if _fit_options(scfg) != FIT_DEFAULTS else {}),
         inter_frame=_mats(inter),
         units="camera_motion_score: median over pairs, frame diagonals per second; "
         "inter_frame[k]: 2x3 map of frame-k pixels to frame-(k+1) pixels (stored size)",
@@ -127,14 +145,17 @@ def _video_stages(
             applied=applied,
             transforms=_mats(st.warps) if applied else None,
         )
+        interp = {k: scfg.get(f"{k}_interpolation", "linear") for k in ("frame", "flow")}
+        if interp != {"frame": "linear", "flow": "linear"}:  # recorded only when not the default
+            stab_meta["interpolation"] = interp
         if applied:
-            frames = warp_frames(frames, st.warps)
+            frames = warp_frames(frames, st.warps, interp["frame"])
         if applied and fcfg["enabled"]:
             if scfg["recompute_flow"]:
-                flow = extract_flow(frames, algorithm=algo, preset=preset, pairs=valid)
+                flow = extract_flow(frames, algorithm=algo, preset=preset, pairs=valid, refinement_iterations=refine)
                 computed_on = "stabilized"
             else:
-                flow = warp_flow(flow, st.warps)
+                flow = warp_flow(flow, st.warps, interp["flow"])
                 computed_on = "source_warped"
     timings["stabilize"] = clock() - t0
     if not fcfg["enabled"]:
@@ -142,7 +163,7 @@ def _video_stages(
     flow[~valid] = 0.0
     bound = float(fcfg["bound"])
     flow_meta = {
-        **flow_settings(algo, preset),
+        **flow_settings(algo, preset, refine),
         "bound": bound,
         "quantization": QUANTIZATION,
         "computed_on": computed_on,

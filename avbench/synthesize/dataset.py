@@ -31,7 +31,16 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from avbench.paths import atomic_path
-from avbench.synthesize.world import CLASSES, VideoSpec, ground_truth, render, render_audio, sample_spec, simulate
+from avbench.synthesize.world import (
+    AV_OFFSETS_S,
+    CLASSES,
+    VideoSpec,
+    ground_truth,
+    render,
+    render_audio,
+    sample_spec,
+    simulate,
+)
 from avbench.synthesize.write import write_video, write_wav
 
 DEFAULTS: dict[str, Any] = {
@@ -60,9 +69,11 @@ DEFAULTS: dict[str, Any] = {
     "n_bad": 3,
     "sound_duration_s": 5.0,
     "sound_sample_rate": 44100,
+    "p_av_offset": 0.0,
+    "av_offsets_s": list(AV_OFFSETS_S),
 }
 
-_SET_CODES = {"pretrain": 1, "action": 2, "sound": 3, "bad": 4, "localize": 5}
+_SET_CODES = {"pretrain": 1, "action": 2, "sound": 3, "bad": 4, "localize": 5, "sync": 6}
 _YT_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 _BAD_KINDS = ["zero_bytes", "truncated", "no_audio"]
 _SPEC_KNOBS = (
@@ -82,6 +93,8 @@ _SPEC_KNOBS = (
     "p_tilt_down",
     "camera_speed",
     "bar_drift",
+    "p_av_offset",
+    "av_offsets_s",
 )
 
 GT_COLUMNS = [
@@ -149,6 +162,8 @@ def _spec_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     kw = {k: cfg[k] for k in _SPEC_KNOBS}
     kw["sizes"] = [tuple(s) for s in cfg["sizes"]]
     kw["n_classes"] = int(cfg["n_classes"])
+    kw["p_av_offset"] = float(cfg["p_av_offset"])
+    kw["av_offsets_s"] = tuple(float(v) for v in cfg["av_offsets_s"])
     return kw
 
 
@@ -265,6 +280,7 @@ def plan(cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
         "p_camera": 0.0,
         "p_silent": 0.0,
         "p_no_audio": 0.0,
+        "p_av_offset": 0.0,  # no picture to be out of sync with
     }
     for ci, cls in enumerate(classes):
         for k in range(n_s):
@@ -345,6 +361,7 @@ def _gt_row(job: dict[str, Any], gt: dict[str, Any], has_audio: bool) -> dict[st
         "pitch_hz": round(spec.pitch_hz, 3),
         "noise_db": round(spec.noise_db, 3),
         "level": round(spec.level, 4),
+        "av_offset_s": float(spec.av_offset_s),  # a column only where the world records it (gt_columns)
     }
 
 
@@ -469,7 +486,14 @@ def _write_annotations(
     for set_name in ("pretrain", "action", "sound"):
         srows = [r for r in rows if r["set"] == set_name]
         if srows:
-            _write_text(root / set_name / "ground_truth.csv", _csv_text(GT_COLUMNS, srows))
+            cols = gt_columns(GT_COLUMNS, [j for j in jobs if j["set"] == set_name])
+            _write_text(root / set_name / "ground_truth.csv", _csv_text(cols, srows))
+
+
+def gt_columns(base: list[str], jobs: list[dict[str, Any]]) -> list[str]:
+    """The ground-truth CSV's columns: ``base``, plus ``av_offset_s`` when the world records the
+    videos' audio-visual offsets (``synth.p_av_offset`` > 0; the default CSV is unchanged)."""
+    return base + (["av_offset_s"] if any(j["spec"].record_av_offset for j in jobs) else [])
 
 
 def _progress(it: Iterator[Any], total: int, enabled: bool) -> Iterator[Any]:
@@ -543,14 +567,21 @@ def plan_localize(cfg: dict[str, Any] | None, seed: int) -> list[dict[str, Any]]
     every one with its objects' boxes in the ground truth and, in a share ``p_silent_object``, a
     silent moving object. Always with audio (no silent or audio-less videos: the sound's source is
     what is scored). Specs are drawn from ``SeedSequence([seed, 5, index])``, a stream of its own."""
-    c = merged_config({**LOCALIZE_DEFAULTS, **(cfg or {})})
+    return _plan_world_set("localize", {**LOCALIZE_DEFAULTS, **(cfg or {})}, seed)
+
+
+def _plan_world_set(set_name: str, cfg: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """``cfg["n_videos"]`` Kinetics-style mp4 videos of set ``set_name`` (classes in turn), with the
+    objects' boxes and a silent object in a share ``p_silent_object``, always with audio; specs
+    drawn from ``SeedSequence([seed, <set code>, index])``."""
+    c = merged_config(cfg)
     kw = _spec_kwargs(c)
     kw.update(p_silent=0.0, p_no_audio=0.0, p_silent_object=float(c["p_silent_object"]), record_boxes=True)
     classes = CLASSES[: int(c["n_classes"])]
     jobs: list[dict[str, Any]] = []
     used: set[str] = set()
     for i in range(int(c["n_videos"])):
-        rng = _rng(seed, "localize", i)
+        rng = _rng(seed, set_name, i)
         yt = _youtube_id(rng)
         while yt in used:
             yt = _youtube_id(rng)
@@ -560,9 +591,9 @@ def plan_localize(cfg: dict[str, Any] | None, seed: int) -> list[dict[str, Any]]
         vid = f"{yt}_{0:06d}_{end:06d}"
         jobs.append(
             {
-                "set": "localize",
+                "set": set_name,
                 "id": vid,
-                "rel": f"localize/videos/{vid}.mp4",
+                "rel": f"{set_name}/videos/{vid}.mp4",
                 "spec": spec,
                 "bad": "",
                 "youtube_id": yt,
@@ -579,8 +610,15 @@ def write_localize_set(
     (label,youtube_id,time_start,time_end,split), ``localize/ground_truth.csv`` (one row per video,
     with ``silent_object``) and ``localize/ground_truth/<id>.json`` (with the per-frame boxes:
     ``object_box_frame``, ``object_visible``, ``silent_object_box_frame``, ...)."""
-    root = Path(root)
-    jobs = plan_localize(cfg, seed)
+    return _write_world_set(Path(root), plan_localize(cfg, seed), "localize", progress=progress, workers=workers)
+
+
+def _write_world_set(
+    root: Path, jobs: list[dict[str, Any]], set_name: str, *, progress: bool, workers: int
+) -> dict[str, Any]:
+    """Render ``jobs`` (:func:`_plan_world_set`) under ``root/<set_name>``: videos, kinetics.csv,
+    ground_truth.csv (with ``silent_object``, ``silent_cls`` and, when recorded, ``av_offset_s``)
+    and ground_truth/<id>.json. Returns a summary."""
     args = [(str(root), j) for j in jobs]
     if workers > 1:
         with get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(workers) as pool:
@@ -590,7 +628,7 @@ def write_localize_set(
     for j, r in zip(jobs, rows):
         r["silent_object"] = j["spec"].silent_object
         r["silent_cls"] = j["spec"].silent_cls
-    base = root / "localize"
+    base = root / set_name
     _write_text(
         base / "kinetics.csv",
         _csv_text(
@@ -607,9 +645,45 @@ def write_localize_set(
             ),
         ),
     )
-    _write_text(base / "ground_truth.csv", _csv_text(LOCALIZE_GT_COLUMNS, rows))
-    return {
+    _write_text(base / "ground_truth.csv", _csv_text(gt_columns(LOCALIZE_GT_COLUMNS, jobs), rows))
+    out = {
         "videos": len(jobs),
         "silent_object": int(sum(j["spec"].silent_object for j in jobs)),
         "hours": round(sum(j["spec"].n_frames / j["spec"].fps for j in jobs) / 3600, 4),
     }
+    if any(j["spec"].record_av_offset for j in jobs):
+        out["av_offset"] = int(sum(bool(j["spec"].av_offset_s) for j in jobs))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the audio-visual sync set (opt-in; never written by write_dataset)
+
+SYNC_DEFAULTS: dict[str, Any] = {
+    **LOCALIZE_DEFAULTS,
+    "n_videos": 96,
+    "duration_s": [4, 7],
+    "sizes": [[160, 120]],
+    "p_silent_object": 0.75,
+    "p_av_offset": 0.5,
+}
+
+
+def plan_sync(cfg: dict[str, Any] | None, seed: int) -> list[dict[str, Any]]:
+    """The jobs of the audio-visual sync set: :func:`plan_localize`'s videos (boxes, a silent object
+    in a share ``p_silent_object``) in a stream of their own (``SeedSequence([seed, 6, index])``),
+    whose audio is out of sync with the picture in a share ``p_av_offset`` by one of
+    ``av_offsets_s`` seconds (every video records its offset, 0 when in sync)."""
+    c = {**SYNC_DEFAULTS, **(cfg or {})}
+    if float(c["p_av_offset"]) <= 0:
+        raise ValueError("the sync set needs p_av_offset > 0 (its videos' offsets are what it is for)")
+    return _plan_world_set("sync", c, seed)
+
+
+def write_sync_set(
+    root: str | os.PathLike[str], cfg: dict[str, Any] | None, *, seed: int, progress: bool = True, workers: int = 1
+) -> dict[str, Any]:
+    """Write the sync set under ``root``: ``sync/videos/*.mp4``, ``sync/kinetics.csv``,
+    ``sync/ground_truth.csv`` (with ``av_offset_s``) and ``sync/ground_truth/<id>.json`` (with
+    ``av_offset_s``, the boxes of both objects, ...)."""
+    return _write_world_set(Path(root), plan_sync(cfg, seed), "sync", progress=progress, workers=workers)

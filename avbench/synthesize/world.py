@@ -110,6 +110,10 @@ class VideoSpec:
     silent_color: tuple[int, int, int] = (60, 60, 220)
     silent_size: float = 24.0  # radius in px at 240 px scene height
     record_boxes: bool = False  # ground truth: the sounding object's box in every frame
+    # opt-in (audio-visual sync): the object's sound rendered ``av_offset_s`` seconds late (positive: the
+    # audio lags the picture; negative: it leads), and the offset recorded in the ground truth (0 included)
+    av_offset_s: float = 0.0
+    record_av_offset: bool = False
 
     @property
     def n_frames(self) -> int:
@@ -146,8 +150,12 @@ _OPT_IN_FIELDS = (
     "silent_color",
     "silent_size",
     "record_boxes",
+    "av_offset_s",
+    "record_av_offset",
 )
 _OPT_IN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(VideoSpec) if f.name in _OPT_IN_FIELDS}
+AV_OFFSETS_S: tuple[float, ...] = (-0.75, -0.5, -0.25, 0.25, 0.5, 0.75)
+"""Default audio-visual offsets (seconds) of ``p_av_offset``: +-4, 8, 12 frames at the shards' 16 fps."""
 SILENT_CLASSES: tuple[str, ...] = ("bounce", "pendulum", "orbit", "zigzag", "fall", "launch")
 """Dynamics a silent object may follow: the classes whose object moves across the picture."""
 
@@ -182,6 +190,8 @@ def sample_spec(
     appearance_seed: int | None = None,
     p_silent_object: float = 0.0,
     record_boxes: bool = False,
+    p_av_offset: float = 0.0,
+    av_offsets_s: Sequence[float] = AV_OFFSETS_S,
 ) -> VideoSpec:
     """Draw a random :class:`VideoSpec` of class ``cls``.
 
@@ -203,6 +213,12 @@ def sample_spec(
     no sound: everything about it is drawn from a generator of its own, so the sounding object, the
     audio and the other draws stay the same. ``record_boxes`` asks the ground truth for the objects'
     boxes in every frame (on by itself when a silent object is present).
+
+    ``p_av_offset`` (default 0: off) renders, in that share of videos, the object's sound shifted
+    against its picture by an offset drawn from ``av_offsets_s`` (seconds; positive: the audio lags),
+    as an out-of-sync upload; drawn from a generator of its own (``[seed, 16]``), so nothing else
+    changes. With ``p_av_offset`` > 0 every video records its offset (0 when in sync) in the ground
+    truth (``av_offset_s``).
 
     Defaults follow seed 002: black framing in 1 - 0.65 * 0.83 = 46% of videos (letterbox 35%,
     pillarbox 17%, independent), camera motion in 73% (pan, zoom, shake equally often).
@@ -273,6 +289,12 @@ def sample_spec(
                 "silent_size": float(srng.uniform(16, 34)),
                 "record_boxes": True,
             }
+    if p_av_offset > 0:
+        orng = np.random.default_rng([seed, 16])  # its own generator: nothing else changes
+        u_off, j_off = orng.uniform(), int(orng.integers(len(av_offsets_s)))
+        extra["record_av_offset"] = True
+        if u_off < p_av_offset:
+            extra["av_offset_s"] = float(av_offsets_s[j_off])
     return VideoSpec(
         cls=cls,
         seed=seed,
@@ -822,9 +844,13 @@ def _place(buf: np.ndarray, snip: np.ndarray, start: int, gains: np.ndarray) -> 
 def render_audio(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """The video's soundtrack. Returns (audio float32 (C, N) in [-1, 1], info dict).
 
-    Works without rendering frames (used for the sound set).
+    Works without rendering frames (used for the sound set). With ``spec.av_offset_s`` the object's
+    sounds (and the muting over black frames) are placed that many seconds later (earlier when
+    negative) than the picture shows them; the background noise and the off-screen distractor are not
+    tied to the picture and stay where they are. Sounds shifted past either end are cut.
     """
     traj = traj if traj is not None else simulate(spec)
+    lag = float(spec.av_offset_s)  # 0.0 by default: every time below is unchanged
     rng = np.random.default_rng([spec.seed, 2])
     sr, C, N = spec.sample_rate, spec.channels, spec.n_samples
     cw, _ = spec.content_size
@@ -834,7 +860,7 @@ def render_audio(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.nd
         # continuous tone, amplitude modulated by the rotation: maxima at the events
         w = traj.info["omega"]
         tn = np.arange(N) / sr
-        ang = traj.info["angle0"] + w * tn
+        ang = traj.info["angle0"] + w * (tn - lag)
         env = 0.12 + 0.88 * ((1 + np.cos(ang + np.pi / 2)) / 2) ** 4
         harm = rng.uniform(0.1, 0.5)
         tone = np.sin(2 * np.pi * spec.pitch_hz * tn) + harm * np.sin(4 * np.pi * spec.pitch_hz * tn)
@@ -845,7 +871,7 @@ def render_audio(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.nd
         for te, amp in zip(traj.events, traj.amps):
             fr = min(len(traj.x) - 1, max(0, int(round(te * fps))))
             gains = _pan_gains(2 * float(traj.x[fr]) / cw - 1, C)
-            _place(obj, snip * amp * rng.uniform(0.85, 1.0), int(round(te * sr)) - pre, gains)
+            _place(obj, snip * amp * rng.uniform(0.85, 1.0), int(round((te + lag) * sr)) - pre, gains)
     dist_events: list[float] = []
     if spec.distractor:
         f0 = float(np.exp(rng.uniform(np.log(150.0), np.log(1200.0))))
@@ -862,8 +888,8 @@ def render_audio(spec: VideoSpec, traj: Trajectory | None = None) -> tuple[np.nd
     if spec.black_lead_in or spec.black_lead_out:
         gate = np.ones(N)
         ramp = max(1, int(0.005 * sr))
-        a = int(round(spec.black_lead_in / fps * sr))
-        b = int(round((spec.n_frames - spec.black_lead_out) / fps * sr))
+        a = min(N, max(0, int(round((spec.black_lead_in / fps + lag) * sr))))
+        b = min(N, max(0, int(round(((spec.n_frames - spec.black_lead_out) / fps + lag) * sr))))
         gate[:a] = 0
         gate[b:] = 0
         if a > 0:
@@ -1224,6 +1250,12 @@ def ground_truth(spec: VideoSpec, traj: Trajectory, path: np.ndarray | None, ain
     gt["bar_drift_direction"] = {"letterbox": "right", "pillarbox": "down"} if bars else {}
     if spec.record_boxes or spec.silent_object:  # opt-in keys (sound-source localization)
         gt.update(_box_truth(spec, traj, path))
+    if spec.record_av_offset or spec.av_offset_s:  # opt-in keys (audio-visual sync)
+        lag = float(spec.av_offset_s)
+        gt["av_offset_s"] = lag
+        gt["av_offset_samples"] = int(round(lag * spec.sample_rate))
+        gt["av_offset_frames"] = lag * spec.fps  # in this video's own frames (at its fps)
+        gt["audio_event_samples"] = [int(round((e + lag) * spec.sample_rate)) for e in traj.events]
     return gt
 
 

@@ -209,3 +209,22 @@ def test_the_video_bootstrap_resamples_videos_within_classes_and_widens_shared_v
     wide = np.subtract(*np.percentile(weighted_means(w, vals), [97.5, 2.5]))
     narrow = np.subtract(*np.percentile(naive @ vals / len(vals), [97.5, 2.5]))
     assert wide > 2 * narrow  # 112 pairs but only 16 independent videos
+
+
+def test_embedding_pretext_keeps_the_encoder_for_methods_without_a_frame_embedding(
+    tmp_path, moving_squares, tiny_checkpoint
+):
+    """`--embedding pretext` is TCC's embedder for tcc runs only: a random-init run (no per-frame
+    embedding of its own) is aligned with its encoder's pooled features either way, and an unknown
+    embedding is refused."""
+    from avbench.evaluate.alignment import source_embeddings
+
+    moving_squares(tmp_path / "sq", n_videos=8, audio=False)
+    ck = str(tiny_checkpoint(tmp_path / "sq"))
+    frames = np.random.default_rng(0).integers(0, 255, (6, 24, 32, 3), dtype=np.uint8)
+    enc, m_enc = source_embeddings(ck, embedding="encoder")
+    pre, m_pre = source_embeddings(ck, embedding="pretext")
+    assert m_enc["embedding"] == m_pre["embedding"] == "encoder"
+    assert np.array_equal(enc(frames), pre(frames))
+    with pytest.raises(ValueError, match="embedding"):
+        source_embeddings(ck, embedding="head")

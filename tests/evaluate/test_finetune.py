@@ -115,6 +115,34 @@ def test_top_of_each_encoder():
     assert [m.out_channels for m in top_module(small) if isinstance(m, torch.nn.Conv3d)] == [16]
 
 
+def test_the_top_of_a_vit_is_its_last_quarter_of_blocks_and_the_final_norm():
+    """VideoMAE's encoder: finetune_top trains the last block(s) and the LayerNorm (1 of 4 blocks, 3 of
+    ViT-S's 12); a step changes those and nothing below them (no BatchNorm: train and eval agree)."""
+    vit = {"patch": 4, "tubelet": 2, "dim": 12, "heads": 2}
+    enc = build_encoder({"kind": "video", "name": "vit_small3d", "vit": {**vit, "depth": 4}})
+    top = top_module(enc)
+    assert list(top) == [enc.blocks[3], enc.norm]
+    deep = build_encoder({"kind": "video", "name": "vit_small3d", "vit": {**vit, "depth": 12}})
+    assert list(top_module(deep)) == [*list(deep.blocks)[9:], deep.norm]
+    one = build_encoder({"kind": "video", "name": "vit_small3d", "vit": {**vit, "depth": 1}})
+    assert list(top_module(one)) == [one.blocks[0], one.norm]
+    model = Classifier(enc, 3, mode="top")
+    trainable = {n for n, p in enc.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("blocks.3.", "norm.")) for n in trainable)
+    before = {k: v.clone() for k, v in enc.state_dict().items()}
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+    model.train()
+    for _ in range(2):
+        loss = model(torch.rand(4, 3, 4, 16, 16)).logsumexp(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = enc.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("blocks.3.", "norm.")) for k in changed)
+    assert any(k.startswith("blocks.3.") for k in changed) and "norm.weight" in changed
+
+
 def test_a_finetuned_model_is_refused_on_another_folds_test_set(tmp_path, moving_squares, tiny_checkpoint):
     moving_squares(tmp_path / "d", n_videos=24)
     ck = tiny_checkpoint(tmp_path / "d")

@@ -53,3 +53,8 @@ def test_the_vit_of_a_videomae_checkpoint_is_probed_and_finetuned(tmp_path, movi
     ft = finetune_checkpoint(**kw, fold=1, protocol="finetune", feature_cache_dir=tmp_path / "cache").rows
     acc = ft[(ft["metric"] == "video_acc") & (ft["encoder"] == "video")]
     assert len(acc) >= 1 and acc["value"].between(0, 1).all() and (acc["n_test"] == 8).all()
+    # the top stage (the last block and the final LayerNorm) and a new fc, the rest frozen
+    top = finetune_checkpoint(**kw, fold=1, protocol="finetune_top", feature_cache_dir=tmp_path / "cache").rows
+    acc = top[(top["metric"] == "video_acc") & (top["encoder"] == "video")]
+    assert set(top["protocol"]) == {"finetune_top"} and len(acc) >= 1
+    assert acc["value"].between(0, 1).all() and (acc["n_test"] == 8).all()

@@ -25,11 +25,13 @@ rule alignment:
         fps=ALIGNMENT.get("fps"),
         duration=ALIGNMENT.get("duration"),
         context=ALIGNMENT.get("context"),
+        embedding=ALIGNMENT.get("embedding", "encoder"),
         n_boot=ALIGNMENT.get("n_boot"),
         seed=config["seed"],
     shell:
         "avbench alignment {params.sources:q} --n-per-class {params.n_per_class} --size {params.size} "
-        "--fps {params.fps} --duration {params.duration} --context {params.context} --n-boot {params.n_boot} "
+        "--fps {params.fps} --duration {params.duration} --context {params.context} --embedding {params.embedding} "
+        "--n-boot {params.n_boot} "
         "--seed {params.seed} --threads {threads} -o {output.rows:q} --pairs {output.pairs:q} > {log:q} 2>&1"
 
 

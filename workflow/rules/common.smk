@@ -4,6 +4,7 @@ import os
 from snakemake.utils import validate
 
 import re
+import shlex
 
 from avbench.config import (
     MODALITY_ENCODERS,
@@ -18,7 +19,7 @@ from avbench.config import (
     shard_settings,
 )
 from avbench.evaluate.downstream import official_folds
-from avbench.tables import plan_tables, run_table
+from avbench.tables import PAIRED as PAIRED_TABLES, plan_tables, run_table
 
 coerce_config(config)  # `lr: 1e-3` (a string in YAML 1.1) is the number a user meant
 validate(config, schema="../schemas/config.schema.yaml")
@@ -37,6 +38,7 @@ EXTERNALS = external_names(config)
 EVAL_INSTANCES = eval_instances(config)
 SYNTH_ROOT = "results/data/synth"
 LOCALIZE_ROOT = "results/data/localize"  # the opt-in sound-source localization set (workflow/rules/localize.smk)
+SYNC_ROOT = "results/data/sync"  # the opt-in audio-visual sync set (rule sync_set, workflow/rules/avsync.smk)
 # The effective config (config.yaml merged with --configfile/--config overrides and schema
 # defaults), written once so that every `avbench` call sees exactly what Snakemake sees.
 EFFECTIVE_CONFIG = "results/config.effective.yaml"
@@ -74,6 +76,8 @@ def synth_input(wildcards):
         return f"{SYNTH_ROOT}/summary.json"
     if src.startswith(f"{LOCALIZE_ROOT}/"):  # the opt-in localization set (rule localize_set)
         return f"{LOCALIZE_ROOT}/summary.json"
+    if src.startswith(f"{SYNC_ROOT}/"):  # the opt-in sync set (rule sync_set)
+        return f"{SYNC_ROOT}/summary.json"
     return []
 
 
@@ -222,6 +226,7 @@ def eval_results():
             for k in dataset_folds(d)
             if set(instance_encoders(config, r)) & set(MODALITY_ENCODERS[DOWNSTREAM[d]])
         ]
+    out += [f for f in multisensory_results() if f not in out]  # opt-in (multisensory.enabled); none by default
     return out
 
 
@@ -237,6 +242,8 @@ def plot_outputs():
     }
     if "k_sweep" in TABLES:
         out["k_sweep"] = "results/plots/k_sweep.png"
+    if "multisensory" in TABLES:  # seed 000's Multisensory table as a picture (opt-in runs)
+        out["multisensory"] = "results/plots/multisensory.png"
     return out
 
 
@@ -272,22 +279,50 @@ def avsync_instances():
     return [run_instances(config, [r])[0] for r in selected_runs(AVSYNC["runs"])]
 
 
-def avsync_files(run, dataset):
+def avsync_files(run, dataset, active=False):
     """The files of one avsync job: the rows as stored, the summary and, when offsets are injected,
-    the evaluation's rows."""
+    the evaluation's rows; with `active` (rule avsync_world), the active-object rows."""
     out = {
         "parquet": f"results/avsync/{run}/{dataset}.parquet",
         "summary": f"results/avsync/{run}/{dataset}.summary.csv",
     }
     if AVSYNC["inject"]["share"] > 0:
         out["injected"] = f"results/avsync/{run}/{dataset}.injected.parquet"
+    if active:
+        out["active"] = f"results/avsync/{run}/{dataset}.active.parquet"
     return out
+
+
+def avsync_datasets(active):
+    """The datasets of avsync.datasets with (rule avsync_world) or without (rule avsync) the active-object score."""
+    return [d for d in AVSYNC["datasets"] if avsync_active(d) == active]
+
+
+def avsync_truth(dataset):
+    """The world's ground-truth folder of a dataset (avsync.truth; opt-in), or None."""
+    return (AVSYNC.get("truth") or {}).get(dataset)
+
+
+def avsync_active(dataset):
+    """Whether the active-object score runs on this dataset (avsync.active.enabled and its truth known)."""
+    return bool((AVSYNC.get("active") or {}).get("enabled")) and avsync_truth(dataset) is not None
+
+
+def avsync_world_args(wildcards, output):
+    """`avbench avsync`'s --truth / --active arguments of a dataset whose world ground truth is known."""
+    truth = avsync_truth(wildcards.dataset)
+    args = ["--truth", truth] if truth else []
+    if "active" in output.keys():
+        args += ["--active", output.active]
+    return args
 
 
 def avsync_outputs():
     """Every avsync file of avsync.runs x avsync.datasets (rule avsync_all; in `all` only when
     avsync.enabled)."""
-    return [f for r in avsync_instances() for d in AVSYNC["datasets"] for f in avsync_files(r, d).values()]
+    return [
+        f for r in avsync_instances() for d in AVSYNC["datasets"] for f in avsync_files(r, d, avsync_active(d)).values()
+    ]
 
 
 PROPAGATION = config["propagation"]
@@ -381,3 +416,43 @@ def alignment_outputs():
     if not ALIGNMENT:
         return []
     return ["results/alignment/rows.csv", "results/alignment/pairs.csv", "results/tables/alignment.csv"]
+
+
+# Seed 000's Multisensory table (opt-in; workflow/configs/multisensory.yaml gives the section, the runs and the
+# waveform shards of the action set): its runs fine-tuned on video + audio (rule finetune_av) and on video alone
+# (rule finetune), and random init fine-tuned, on every fold of the video sets.
+MULTISENSORY = config.get("multisensory") or {}
+
+
+def multisensory_runs():
+    """The first fine-tuned seeds of multisensory.runs (run names or methods) that this config pretrains."""
+    if not MULTISENSORY.get("enabled"):
+        return []
+    return finetuned_instances(selected_runs(MULTISENSORY["runs"]))
+
+
+def multisensory_sets():
+    """The video downstream sets of the table (multisensory.finetune_sets; empty: every video set)."""
+    chosen = MULTISENSORY.get("finetune_sets") or []
+    return [d for d in DOWNSTREAM if DOWNSTREAM[d] == "video" and (not chosen or d in chosen)]
+
+
+def multisensory_results():
+    """The table's fine-tune CSVs: finetune_av and finetune of its runs, finetune of random init (the first seed
+    of each scratch run); none unless multisensory.enabled."""
+    runs = multisensory_runs()
+    if not runs:
+        return []
+    scratch = finetuned_instances([r for r in RUNS if run_settings(config, r)["method"] == "scratch"])
+    jobs = [(r, p) for r in runs for p in ("finetune_av", "finetune")] + [(s, "finetune") for s in scratch]
+    return [
+        f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r, p in jobs for d in multisensory_sets() for k in dataset_folds(d)
+    ]
+
+
+def av_shards(wildcards):
+    """The shards a video + audio fine-tune reads: the downstream set's, or, for a network that reads the raw
+    waveform, those of the dataset multisensory.waveform_sets names for it (the same videos with wav.npy)."""
+    audio = (run_settings(config, base_run(wildcards.run)).get("multisensory") or {}).get("audio_input", "waveform")
+    wav = (MULTISENSORY.get("waveform_sets") or {}).get(wildcards.downstream)
+    return shard_inputs(wav if audio == "waveform" and wav else wildcards.downstream)

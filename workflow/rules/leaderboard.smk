@@ -60,6 +60,8 @@ rule tables:
         leaderboard="results/leaderboard.csv",
         intervals="results/leaderboard.intervals.csv",
         metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
+        # the evaluation units, for the tables with paired differences (multisensory; none in the default run)
+        units=["results/leaderboard.units.parquet"] if set(TABLES) & set(PAIRED_TABLES) else [],
     output:
         **{
             name: report(f"results/tables/{name}.csv", caption=f"../report/tables/{name}.rst", category="Tables")
@@ -76,9 +78,11 @@ rule tables:
             "external": config["external"],
             "protocols": PROTOCOLS,
         },
+        # " --units <path>" or nothing (the default run's command unchanged)
+        units=lambda wc, input: "".join(f" --units {shlex.quote(u)}" for u in input.units),
     shell:
         "avbench tables {input.leaderboard:q} --intervals {input.intervals:q} --config {params.config_file:q} "
-        "--metrics {input.metrics:q} -o results/tables > {log:q} 2>&1"
+        "--metrics {input.metrics:q}{params.units} -o results/tables > {log:q} 2>&1"
 
 
 rule plots:
@@ -87,6 +91,7 @@ rule plots:
         intervals="results/leaderboard.intervals.csv",
         metrics=expand("results/models/{run}/metrics.csv", run=INSTANCES),
         k_sweep=["results/tables/k_sweep.csv"] if "k_sweep" in TABLES else [],
+        multisensory=["results/tables/multisensory.csv"] if "multisensory" in TABLES else [],
     output:
         **{
             name: report(path, caption=f"../report/{name}.rst", category="Plots")
@@ -100,6 +105,11 @@ rule plots:
         k_sweep=lambda wc, input, output: (
             ["--k-sweep-table", input.k_sweep[0], "--k-sweep", output.k_sweep] if "k_sweep" in TABLES else []
         ),
+        # " --multisensory-table <csv> --multisensory <png>" or nothing (the default run's command unchanged)
+        multisensory=lambda wc, input, output: "".join(
+            f" --multisensory-table {shlex.quote(t)} --multisensory {shlex.quote(output.multisensory)}"
+            for t in input.multisensory
+        ),
     shell:
         "avbench plots {input.leaderboard:q} --intervals {input.intervals:q} --metrics {input.metrics:q} "
-        "--bars {output.bars:q} --curves {output.curves:q} {params.k_sweep:q} > {log:q} 2>&1"
+        "--bars {output.bars:q} --curves {output.curves:q} {params.k_sweep:q}{params.multisensory} > {log:q} 2>&1"
