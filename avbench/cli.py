@@ -1091,7 +1091,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="score a sound-source heatmap (a localizing run, or the centre / motion prior) against the "
         "sounding object's box: pointing game and top-region IoU with intervals over videos",
     )
-    s.add_argument("source", help="a pretraining checkpoint whose head localizes (avolnet), or a prior: centre, motion")
+    s.add_argument(
+        "source",
+        help="a pretraining checkpoint whose head localizes (avolnet, multisensory), or a prior: centre, motion",
+    )
     s.add_argument("--shards", required=True, help="the localization set's shard folder")
     s.add_argument("--truth", required=True, help="the world's ground-truth folder (<id>.json with the boxes)")
     s.add_argument("--dataset", required=True, help="set name written in the rows")

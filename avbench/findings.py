@@ -35,7 +35,7 @@ Findings (seed documents in ``shared/seeds``):
 - ``tracking_beats_random_features`` (001): the correspondence methods (colorization as tracking,
   cycle-consistent tracking) propagate object masks better than random features (J&F of mask
   propagation, paired over sequences; from the propagation table, when the stage ran);
-- ``localization_beats_centre_prior`` (002, Objects that Sound): each localizing run (AVOL-Net) points
+- ``localization_beats_centre_prior`` (002, Objects that Sound): each localizing run (AVOL-Net, Multisensory's CAM) points
   at the sounding object (pointing game; IoU of its top region) better than the centre prior, paired
   over the localization set's videos, on all clips and on the clips with a visible silent moving
   object (from the localization table, when the stage ran);
@@ -65,6 +65,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from avbench.evaluate.localize import LOCALIZING  # methods with a sound-source heatmap
 from avbench.stats import Bootstrap, Estimate, difference, seed_estimate, verdict
 from avbench.tables import (
     IMAGE,
@@ -84,7 +85,6 @@ TEMPORAL_ORDER = ("shuffle_learn", "odd_one_out")
 SEED_001 = ("sorting", "jigsaw", "speed")  # the temporal pretexts that seed 001 surveys
 CLUSTERING = ("sdc", "mdc", "cdc", "xdc")
 CORRESPONDENCE = ("colorization", "crw")  # tracking-style methods (seed 001), scored by mask propagation
-LOCALIZING = ("avolnet",)  # runs whose head gives a sound-source heatmap (Objects that Sound)
 LOCALIZATION_SUBSETS = {
     "all": "all clips",
     "silent_object": "only clips with a visible silent moving object (is it the sounding one?)",

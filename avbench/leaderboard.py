@@ -101,6 +101,10 @@ PROTOCOL_TEXT = {
     "retrieval": "cross-modal retrieval on each fold's test videos, recall@k (chance k/N)",
 }
 PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "finetune_av", "retrieval")
+CLASS_RETRIEVAL_TEXT = (
+    "`a2a`, `v2v` (within a modality), `v2a_class`, `a2v_class` (across): a query's nearest other test "
+    "video of its class ranks among the k nearest (recall@k; chance depends on the class sizes)"
+)
 
 
 def _metric_order(m: str) -> tuple[int, str, int]:
@@ -169,7 +173,10 @@ def render_markdown(df: pd.DataFrame, intervals: pd.DataFrame | None = None, fin
         "",
     ]
     present = [p for p in PROTOCOL_ORDER if p in set(df["protocol"])]
-    lines += [f"- `{p}`: {PROTOCOL_TEXT[p]}" for p in present] + [""]
+    lines += [f"- `{p}`: {PROTOCOL_TEXT[p]}" for p in present]
+    if any(str(m).startswith(("a2a_", "v2v_")) or "_class_" in str(m) for m in df["metric"].unique()):
+        lines.append(f"- `retrieval` by class: {CLASS_RETRIEVAL_TEXT}")
+    lines += [""]
     lines += provenance_lines(df)
     if "pretrain_overlap" in df.columns and (df["pretrain_overlap"].fillna(0) > 0).any():
         lines.append(

@@ -41,7 +41,7 @@ IMAGE_TASKS = ("context", "colour", "exemplar", "rotation")  # the order of the 
 IMAGE_TASK_NAMES = {"context": "Rel. Pos", "colour": "Colour", "exemplar": "Exemplar", "rotation": "Rotation"}
 IMAGE_MULTITASK_DEFAULT = ("context", "colour", "exemplar")  # image.tasks' default (the schema's)
 MULTISENSORY = ("multisensory",)  # the early-fusion audio-visual network (avbench.pretext.multisensory)
-EMBEDDING = ("avts", "avenet", "infonce")  # heads that embed video and audio: cross-modal retrieval
+EMBEDDING = ("avts", "avenet", "infonce", "avolnet")  # heads that embed video and audio: cross-modal retrieval
 PROTOCOL_ORDER = ("linear", "finetune_top", "finetune", "retrieval")
 PROTOCOL_NAMES = {"linear": "last layer (linear)", "finetune_top": "after fusion / top stage", "finetune": "all layers"}
 TASK_ENCODERS = ("video", "flow", "audio")  # the first of these a run has is its row for a downstream set
@@ -787,7 +787,9 @@ def retrieval_table(
     metric: str = "video_acc",
     intervals: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Cross-modal retrieval of the embedding methods: recall@1/5/10 both ways, in %."""
+    """Cross-modal retrieval of the embedding methods: recall@1/5/10 both ways, in %; with
+    ``evaluate.retrieval_intra``, also by class within and across modalities (a2a, v2v, v2a_class,
+    a2v_class)."""
     r = rows[rows["protocol"] == "retrieval"] if "protocol" in rows.columns else rows.iloc[0:0]
     cols = ["run", "downstream", "test videos"]
     if r.empty:
@@ -800,7 +802,7 @@ def retrieval_table(
             "downstream": down,
             "test videos": int(r[(r.method == run) & (r.downstream == down)]["n_test"].mean()),
         }
-        for m in sorted(part["metric"], key=lambda m: (m[:3], int(m.split("_r")[1]))):
+        for m in sorted(part["metric"], key=lambda m: (m.rsplit("_r", 1)[0], int(m.rsplit("_r", 1)[1]))):
             hit = part[part["metric"] == m].iloc[0]
             row[m.replace("_r", " R@")] = round(100 * hit["mean"], 1)
             row[m.replace("_r", " R@") + " ±"] = round(100 * (0.0 if pd.isna(hit["std"]) else hit["std"]), 1)

@@ -316,6 +316,23 @@ def test_localizing_runs_are_scored_from_the_localization_table_against_the_cent
     assert not (Checker(Bootstrap(units(pd.DataFrame()), n=200), runs).all()["finding"].str.startswith("local")).any()
 
 
+def test_multisensory_cam_runs_are_localizing_runs_of_the_finding():
+    """A multisensory run's CAM rows in the localization table give the finding's rows like AVOL-Net's;
+    a run of another method scored there (none should be) does not."""
+    from avbench.evaluate.localize import localize_table
+
+    runs = pd.DataFrame([{"run": "ms", "method": "multisensory"}, {"run": "l3", "method": "l3"}])
+    videos = [f"v{i:02d}" for i in range(12)]
+
+    def clips(p: float) -> pd.DataFrame:
+        return pd.DataFrame({"video": videos, "clip": 0, "pointing": p, "ciou": p / 2, "silent_visible": False})
+
+    table = localize_table({"centre": clips(0.0), "ms": clips(1.0), "l3": clips(1.0)}, dataset="s", n_boot=200)
+    f = Checker(Bootstrap(units(pd.DataFrame()), n=200), runs, localization=table).all()
+    rows = f[f["finding"] == "localization_beats_centre_prior"]
+    assert set(rows["a"]) == {"ms"} and set(rows["verdict"]) == {"reproduced"}
+
+
 def test_tcc_is_scored_from_the_alignment_table_against_random_init():
     runs = pd.DataFrame(
         [

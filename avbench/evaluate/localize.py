@@ -6,6 +6,10 @@ clip's middle frame at the shard's resolution comes from one of:
 
 - a run whose head localizes (``avolnet``, :mod:`avbench.pretext.avol`): the similarity of the
   clip's audio embedding with every position of the frame's visual map, resized to the frame;
+- a ``multisensory`` run (:mod:`avbench.pretext.multisensory`): the **class activation map** of its
+  in-sync logit (:func:`multisensory_cam`, Zhou et al. 2016 as Owens & Efros 2018 use it): the sync
+  head's weights applied to every position of the fused network's last map, with the clip's own
+  audio, averaged over the map's time steps and resized to the frame;
 - ``centre``: a centred Gaussian (sigma a quarter of each side), the prior every method must beat;
 - ``motion``: frame-difference energy at each position (the mean absolute difference of the frame
   with its two neighbours, blurred by 1 px): points at whatever moves, so a silent moving object
@@ -159,6 +163,7 @@ class Clip:
     box: np.ndarray  # sounding object, frame coordinates
     silent_box: np.ndarray | None  # the silent object's when visible in that frame
     silent_object: bool  # the video has a silent object
+    wav: np.ndarray | None = None  # (N,) float32 waveform of the clip (shards written with ``waveform``)
 
 
 def _truth(gt_dir: Path, source: str) -> dict[str, Any] | None:
@@ -174,7 +179,7 @@ def iter_clips(
     """The scored clips of decoded shard samples (:func:`avbench.shards.loader.load_samples`) with
     the world's ground truth in ``gt_dir`` (``<id>.json``), and the skipped ones (video, clip,
     status, reason)."""
-    from avbench.shards.loader import clip_starts, frame_time, mel_window
+    from avbench.shards.loader import clip_starts, frame_time, mel_window, wav_window
 
     gt_dir = Path(gt_dir)
     clips: list[Clip] = []
@@ -219,9 +224,11 @@ def iter_clips(
             if gt.get("silent_object") and gt["silent_object_visible"][j]:
                 sb = shard_box(gt["silent_object_box_frame"][j], region, size)
                 sbox = sb if box_mask(sb, size).any() else None
-            audio = None
+            audio = wav = None
             if s.get("mel") is not None:
                 audio = mel_window(s["mel"], meta, frame_time(meta, k0), L / float(meta["fps"]))
+            if s.get("wav") is not None:
+                wav = wav_window(s["wav"], meta, frame_time(meta, k0), L / float(meta["fps"]))
             clips.append(
                 Clip(
                     video=vid,
@@ -229,6 +236,7 @@ def iter_clips(
                     frames=np.asarray(s["frames"][k0 : k0 + L]),
                     k=L // 2,
                     audio=audio,
+                    wav=wav,
                     box=box,
                     silent_box=sbox,
                     silent_object=bool(gt.get("silent_object")),
@@ -249,9 +257,39 @@ def prior_heatmaps(name: str, settings: LocalizeSettings) -> HeatFn:
     raise ValueError(f"unknown prior {name!r} (one of {', '.join(PRIORS)})")
 
 
+def multisensory_cam(net: Any, fc: Any, video: Any, audio: Any) -> Any:
+    """Class activation map of a Multisensory network's in-sync logit: the fused map
+    (:meth:`~avbench.models.multisensory.MultisensoryNet.fuse_map`, (B, C, T, h, w), the clip's video
+    with ``audio``) weighted by the sync head's linear layer ``fc`` (one output), plus its bias, at
+    every position: float (B, T, h, w). The network pools the map with a global max, so the logit is
+    the head applied to the channel-wise maxima; the CAM says which positions carry the evidence."""
+    import torch
+
+    with torch.no_grad():
+        fmap = net.fuse_map(net.video_map(video), audio)
+        w = fc.weight.reshape(-1).to(fmap.dtype)
+        return torch.einsum("bcthw,c->bthw", fmap, w) + fc.bias.reshape(()).to(fmap.dtype)
+
+
+def cam_heatmaps(net: Any, fc: Any, video: Any, audio: Any, size: tuple[int, int]) -> Any:
+    """:func:`multisensory_cam` of clips ``video`` (B, 3, T, H, W) in [0, 1] averaged over its time
+    steps and bilinearly resized to ``size`` = (W, H): float (B, H, W)."""
+    import torch
+
+    cam = multisensory_cam(net, fc, video, audio).mean(dim=1)
+    with torch.no_grad():
+        return torch.nn.functional.interpolate(
+            cam[:, None], size=(size[1], size[0]), mode="bilinear", align_corners=False
+        )[:, 0]
+
+
+LOCALIZING = ("avolnet", "multisensory")
+
+
 def checkpoint_heatmaps(checkpoint: Any, *, batch_size: int = 64) -> tuple[HeatFn, dict[str, Any]]:
-    """The heatmap function of a pretraining checkpoint whose head localizes (``avolnet``), and its
-    meta. Other methods have no localization map: ValueError."""
+    """The heatmap function of a pretraining checkpoint whose head localizes (``avolnet``: the
+    similarity map; ``multisensory``: the CAM of the in-sync logit), and its meta. Other methods have
+    no localization map: ValueError."""
     import torch
 
     from avbench.checkpoint import load_checkpoint
@@ -261,9 +299,10 @@ def checkpoint_heatmaps(checkpoint: Any, *, batch_size: int = 64) -> tuple[HeatF
     ck = load_checkpoint(checkpoint)
     meta = ck["meta"]
     cls = PRETEXTS.get(str(meta.get("method")))
-    if cls is None or not issubclass(cls, AVOLNet):
+    if cls is None or not (issubclass(cls, AVOLNet) or cls.name == "multisensory"):
         raise ValueError(
-            f"run {meta.get('run')!r} ({meta.get('method')}) has no localization map (localizing methods: avolnet)"
+            f"run {meta.get('run')!r} ({meta.get('method')}) has no localization map "
+            f"(localizing methods: {', '.join(LOCALIZING)})"
         )
     pretext = cls(meta["config"], n_classes=int(meta.get("n_classes", 0)), seed=int(meta.get("seed", 0)))
     model = PretrainModel(specs=ck["specs"], head=pretext)
@@ -272,6 +311,8 @@ def checkpoint_heatmaps(checkpoint: Any, *, batch_size: int = 64) -> tuple[HeatF
     model.head.load_state_dict(ck["head"])
     model.eval()
     mu, sd = (float(v) for v in meta["mel_norm"])
+    if not issubclass(cls, AVOLNet):
+        return _cam_fn(model, pretext, (mu, sd), batch_size), meta
 
     def fn(clips: list[Clip]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -286,6 +327,35 @@ def checkpoint_heatmaps(checkpoint: Any, *, batch_size: int = 64) -> tuple[HeatF
         return out
 
     return fn, meta
+
+
+def _cam_fn(model: Any, pretext: Any, mel_norm: tuple[float, float], batch_size: int) -> HeatFn:
+    """The heatmap function of a Multisensory model: :func:`cam_heatmaps` of each clip with its
+    own audio (the run's input: the waveform, or the normalised log-mel)."""
+    import torch
+
+    waveform = getattr(pretext, "audio_input", "waveform") == "waveform"
+    mu, sd = mel_norm
+
+    @torch.no_grad()
+    def fn(clips: list[Clip]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for i in range(0, len(clips), batch_size):
+            part = clips[i : i + batch_size]
+            if waveform and any(c.wav is None for c in part):
+                raise ValueError("a clip without a waveform: shard the localization set with `shard.waveform: true`")
+            if not waveform and any(c.audio is None for c in part):
+                raise ValueError("a clip without audio: the localization set must have sound")
+            video = torch.from_numpy(np.stack([c.frames for c in part])).permute(0, 4, 1, 2, 3).float() / 255.0
+            if waveform:
+                audio = torch.from_numpy(np.stack([c.wav for c in part])).float()
+            else:
+                audio = ((torch.from_numpy(np.stack([c.audio for c in part])).float() - mu) / sd).unsqueeze(1)
+            size = (video.shape[4], video.shape[3])
+            out += list(cam_heatmaps(model.encoders["video"], model.head.fc, video, audio, size).numpy())
+        return out
+
+    return fn
 
 
 def score_clips(clips: list[Clip], heats: list[np.ndarray], settings: LocalizeSettings) -> pd.DataFrame:

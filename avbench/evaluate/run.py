@@ -141,7 +141,7 @@ def evaluate_checkpoint(
     and retrieval embeddings are kept between jobs (None: computed here, not kept)."""
     from avbench.checkpoint import load_encoders
     from avbench.evaluate.linear import linear_eval
-    from avbench.evaluate.retrieval import load_pretrain_model, retrieval_rows
+    from avbench.evaluate.retrieval import load_pretrain_model, retrieval_rows, wants_class_retrieval
 
     ck = load_checkpoint(checkpoint)
     encoders, meta = load_encoders(ck)
@@ -187,6 +187,7 @@ def evaluate_checkpoint(
             clips_per_video=int(settings["clips_per_video"]),
             predictions=preds,
             cache=cache,
+            by_class=wants_class_retrieval(settings, meta),
         )
     out = with_provenance(
         pd.DataFrame(rows),

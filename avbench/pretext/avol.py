@@ -14,7 +14,9 @@ in a way that says *where* the sound comes from:
 - the **similarity map** is the scalar product of the audio embedding with every position of the
   visual map; its **maximum over positions** (multiple-instance learning: the sound needs one
   position that explains it), scaled and shifted by a learned scalar pair, is the logit of
-  "corresponds" (binary cross-entropy).
+  "corresponds" (binary cross-entropy). ``avolnet.normalize`` (default true) L2-normalises both
+  embeddings (the map is then a cosine in [-1, 1]); false keeps plain scalar products, as the
+  paper's figure of AVOL-Net draws them; ``avolnet.scale`` is the scale's initial value.
 
 The similarity map before the max is the localization heatmap (:func:`similarity_map`, scored by
 :mod:`avbench.evaluate.localize`). Held-out metrics: correspondence accuracy, and cross-modal
@@ -25,6 +27,11 @@ Deviations: the paper's visual network is an image VGG on 224 px frames (a 14x14
 AudioSet; here it is the 3D video encoder on one frame. The blocks past ``blocks`` get no gradient
 from this pretext: the downstream video features (clips through the whole encoder, with the mean
 frame subtracted) are not what it trained, so its downstream rows say little about it.
+
+On the synthetic world it cannot learn (README "Sound-source localization", measured): the world
+draws appearance independently of the class and the sound, so one frame says nothing about which
+sound goes with it (a supervised single-frame classifier is at chance too); the tests' tiny world,
+whose classes differ in appearance, is where it learns.
 """
 
 from __future__ import annotations
@@ -75,22 +82,27 @@ class AVOLHead(nn.Module):
     "corresponds" from the maximum over positions.
     """
 
-    def __init__(self, *, map_dim: int, audio_dim: int, embed_dim: int = 128) -> None:
+    def __init__(
+        self, *, map_dim: int, audio_dim: int, embed_dim: int = 128, normalize: bool = True, scale: float = 5.0
+    ) -> None:
         super().__init__()
+        self.normalize = bool(normalize)
         self.video = nn.Sequential(
             nn.Conv2d(map_dim, embed_dim, 1), nn.ReLU(inplace=True), nn.Conv2d(embed_dim, embed_dim, 1)
         )
         self.audio = nn.Sequential(
             nn.Linear(audio_dim, embed_dim), nn.ReLU(inplace=True), nn.Linear(embed_dim, embed_dim)
         )
-        self.scale = nn.Parameter(torch.tensor(5.0))
+        self.scale = nn.Parameter(torch.tensor(float(scale)))
         self.bias = nn.Parameter(torch.tensor(-2.0))
 
     def embed_map(self, fmap: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.video(fmap), dim=1)
+        y = self.video(fmap)
+        return nn.functional.normalize(y, dim=1) if self.normalize else y
 
     def embed_audio(self, fa: torch.Tensor) -> torch.Tensor:
-        return nn.functional.normalize(self.audio(fa), dim=-1)
+        y = self.audio(fa)
+        return nn.functional.normalize(y, dim=-1) if self.normalize else y
 
     @staticmethod
     def similarity(v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -124,6 +136,8 @@ class AVOLNet(Pretext):
             map_dim=map_channels(probe, blocks=self.blocks(), size=(size[0], size[1])),
             audio_dim=dims["audio"],
             embed_dim=int(self.settings().get("embed_dim", 128)),
+            normalize=bool(self.settings().get("normalize", True)),
+            scale=float(self.settings().get("scale", 5.0)),
         )
 
     def embed(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,10 +167,17 @@ class AVOLNet(Pretext):
         logits, y, ai = self._logits(model, batch, generator)
         return {"pretext_acc": float(((logits > 0).long() == y).float().mean()), **negatives_same_class(batch, ai)}
 
+    def retrieval_embeddings(self, model: PretrainModel, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embeddings for retrieval (held-out recall, :mod:`avbench.evaluate.retrieval`): the middle
+        frame's map embedding averaged over positions and L2-normalised (B, D), and the audio
+        embedding (B, D)."""
+        v, a = self.embed(model, batch)
+        return nn.functional.normalize(v.mean(dim=(2, 3)), dim=-1), a
+
     @torch.no_grad()
     def heldout_outputs(self, model: PretrainModel, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        v, a = self.embed(model, batch)
-        return {"v": nn.functional.normalize(v.mean(dim=(2, 3)), dim=-1), "a": a}
+        v, a = self.retrieval_embeddings(model, batch)
+        return {"v": v, "a": a}
 
     def heldout_summary(self, outputs: dict[str, np.ndarray]) -> dict[str, float]:
         return cross_modal_recalls(outputs["v"], outputs["a"])

@@ -160,3 +160,25 @@ def test_localize_overlay_keeps_the_default_methods():
     assert set(base["pretrain"]["methods"]) <= set(over["pretrain"]["methods"])
     assert "avolnet" in over["pretrain"]["methods"] and "avolnet" not in base["pretrain"]["methods"]
     assert "localize" not in base and "synth_localize" not in base["datasets"]
+
+
+def test_localize_overlay_validates_and_adds_retrieval_by_class_for_its_runs_only():
+    """The overlay merged into config.yaml passes the schema; it asks for retrieval by class for the
+    Objects-that-Sound runs (AVOL-Net, AVE-Net), which config.yaml never does."""
+    from pathlib import Path
+
+    import yaml
+
+    from avbench.config import deep_merge, validate
+    from avbench.evaluate.retrieval import wants_class_retrieval
+
+    root = Path(__file__).resolve().parents[2]
+    base = yaml.safe_load((root / "config.yaml").read_text())
+    over = yaml.safe_load((root / "workflow" / "configs" / "localize.yaml").read_text())
+    merged = validate(deep_merge(base, over))
+    assert "retrieval_intra" not in base["evaluate"]
+    ev = merged["evaluate"]
+    assert ev["protocols"] == base["evaluate"]["protocols"]  # the rest of the section is config.yaml's
+    assert wants_class_retrieval(ev, {"run": "avolnet", "method": "avolnet"})
+    assert wants_class_retrieval(ev, {"run": "avenet", "method": "avenet"})
+    assert not wants_class_retrieval(ev, {"run": "l3", "method": "l3"})

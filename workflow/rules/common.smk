@@ -196,6 +196,17 @@ def overlap_args(wildcards, input):
     return ["--pretrain-index", input.pretrain_index] if input.pretrain_index else []
 
 
+def evaluate_settings(wildcards):
+    """The `evaluate` section as an evaluation job's params, with `retrieval_intra` (the runs that add
+    retrieval by class) only in the jobs of the runs it names: naming a run reruns its evaluations
+    alone. Without the key, the section as it is."""
+    out = {k: v for k, v in EVAL.items() if k != "retrieval_intra"}
+    names = EVAL.get("retrieval_intra")
+    if names and wildcards.run not in EXTERNALS and base_run(wildcards.run) in selected_runs(names):
+        out["retrieval_intra"] = True
+    return out
+
+
 def eval_results():
     """Every evaluation CSV: frozen protocols per (run, downstream set), fine-tunes per fold."""
     out = []

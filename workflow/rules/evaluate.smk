@@ -24,7 +24,7 @@ rule evaluate:
         kind=lambda wc: DOWNSTREAM[wc.downstream],
         overlap=overlap_args,
         feature_cache=FEATURE_CACHE,
-        settings=config["evaluate"],
+        settings=evaluate_settings,
     shell:
         "avbench evaluate --checkpoint {input.checkpoint:q} --shards {params.shards:q} --index {input.index:q} "
         "--kind {params.kind:q} --downstream {wildcards.downstream:q} {params.overlap:q} "
