@@ -36,6 +36,19 @@ would be blank). Two embedders (``embedder``):
   object is (on periodic motions the phase often *is* where the object is). The encoder is trained
   up to that map only.
 
+Opt-in options of the official code (defaults keep the behaviour above):
+
+- ``normalize``: L2-normalised per-frame embeddings (its ``L2_NORMALIZE``): their norm cannot shrink
+  towards a uniform cycle-back. The logits are still the squared distances / ``embed_dim`` /
+  ``temperature``; for unit vectors they span at most ``4 / (embed_dim * temperature)``, so the
+  temperature must come down with it (0.01 at 64 dimensions: up to 6.25);
+- ``loss: classification``: the paper's cycle-back *classification*, the cross-entropy of the
+  cycle-back logits against the start frame with label smoothing 0.1 (its ``classification`` loss
+  type): log N for a uniform return, and any return that favours the start frame lowers it, where
+  the regression loss charges a sharper wrong return more than the uniform one;
+- ``classes``: train on the videos of these classes only (e.g. the periodic ones the alignment
+  score reads), as the paper trains one action at a time.
+
 :meth:`TCC.frame_embed` is the per-frame embedding; ``avbench alignment --embedding pretext`` aligns
 with it (the paper aligns with its embedder's output), ``--embedding encoder`` with the encoder's
 pooled features.

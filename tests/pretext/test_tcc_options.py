@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from avbench.pretext import PRETEXTS, PretrainModel
 from avbench.pretext.tcc import cycle_back_classification, cycle_back_logits
+from avbench.pretrain import sample_rows
 
 from test_tcc import _curve, _orbits
 
@@ -96,3 +97,15 @@ def test_classes_keeps_only_the_named_classes():
     assert pretext.usable(row) and not pretext.usable({**row, "label": "bounce"})
     everything, _ = _pretext()
     assert everything.usable({**row, "label": "bounce"})
+
+
+def test_the_training_rows_carry_the_class_name_that_classes_reads(tiny_world):
+    """sample_rows gives each sample's class name (from its JSON here; from the index's label
+    column in the pipeline), so `classes` keeps exactly the samples of the named classes."""
+    shards = tiny_world(n_videos=8, flow=False)
+    rows = sample_rows(shards)
+    names = sorted(set(rows["label"]))
+    assert names == ["fall", "spin"]  # the tiny world's two classes
+    pretext, _ = _pretext(classes=[names[0]])
+    kept = [r["key"] for r in rows.to_dict("records") if pretext.usable(r)]
+    assert kept and kept == rows.loc[rows["label"] == names[0], "key"].tolist()
