@@ -152,7 +152,8 @@ def data_hash(urls: list[str], index: str | Path | None = None) -> str:
 def sample_rows(
     shard_dir: str | Path, index: str | Path | None = None, table: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """One row per shard sample: ``key``, ``label_idx``, ``n_frames``, ``has_audio``, ``n_mel_frames``.
+    """One row per shard sample: ``key``, ``label_idx``, ``n_frames``, ``has_audio``, ``n_mel_frames``,
+    ``label`` (the class name, where the index or the sample has one).
 
     From the shard index (``status == ok`` rows; ``table`` when given: the index already read and
     checked) when given, else by reading the samples' JSON.
@@ -162,7 +163,7 @@ def sample_rows(
         df = df[df["status"] == "ok"].copy()
         if "has_audio" not in df.columns:
             df["has_audio"] = df.get("n_mel_frames", pd.Series(0, index=df.index)).fillna(0).astype(float) > 0
-        cols = ["key", "label_idx", "n_frames", "has_audio", "n_mel_frames"]
+        cols = ["key", "label_idx", "n_frames", "has_audio", "n_mel_frames", "label"]
         return df[[c for c in cols if c in df.columns]].reset_index(drop=True)
     rows = []
     stream = ShardStream(shard_urls(shard_dir), shuffle=False, needs=frozenset())
@@ -175,9 +176,10 @@ def sample_rows(
                 "n_frames": int(m.get("n_frames") or 0),
                 "has_audio": bool(m.get("has_audio", False)),
                 "n_mel_frames": int(m.get("n_mel_frames") or 0),
+                "label": m.get("label"),
             }
         )
-    return pd.DataFrame(rows, columns=["key", "label_idx", "n_frames", "has_audio", "n_mel_frames"])
+    return pd.DataFrame(rows, columns=["key", "label_idx", "n_frames", "has_audio", "n_mel_frames", "label"])
 
 
 def split_heldout(keys: list[str], seed: int) -> tuple[list[str], list[str]]:

@@ -36,6 +36,19 @@ would be blank). Two embedders (``embedder``):
   object is (on periodic motions the phase often *is* where the object is). The encoder is trained
   up to that map only.
 
+Opt-in options of the official code (defaults keep the behaviour above):
+
+- ``normalize``: L2-normalised per-frame embeddings (its ``L2_NORMALIZE``): their norm cannot shrink
+  towards a uniform cycle-back. The logits are still the squared distances / ``embed_dim`` /
+  ``temperature``; for unit vectors they span at most ``4 / (embed_dim * temperature)``, so the
+  temperature must come down with it (0.01 at 64 dimensions: up to 6.25);
+- ``loss: classification``: the paper's cycle-back *classification*, the cross-entropy of the
+  cycle-back logits against the start frame with label smoothing 0.1 (its ``classification`` loss
+  type): log N for a uniform return, and any return that favours the start frame lowers it, where
+  the regression loss charges a sharper wrong return more than the uniform one;
+- ``classes``: train on the videos of these classes only (e.g. the periodic ones the alignment
+  score reads), as the paper trains one action at a time.
+
 :meth:`TCC.frame_embed` is the per-frame embedding; ``avbench alignment --embedding pretext`` aligns
 with it (the paper aligns with its embedder's output), ``--embedding encoder`` with the encoder's
 pooled features.
@@ -60,6 +73,7 @@ from avbench.pretext.base import PretrainModel, Pretext, mlp, video_ids
 from avbench.shards.loader import View, clip_starts, usable
 
 EMBEDDERS = ("pooled", "map")
+LOSSES = ("regression", "classification")
 
 
 def tcc_view(
@@ -103,13 +117,20 @@ def _sq_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x.pow(2).sum(-1)[..., :, None] + y.pow(2).sum(-1)[..., None, :] - 2 * x @ y.transpose(-1, -2)).clamp_min(0)
 
 
-def cycle_back(u: torch.Tensor, v: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Cycle-back distributions: embeddings (P, N, D) and (P, M, D) -> beta (P, N, N), row ``i``
-    where frame ``i`` of ``u`` lands back in ``u`` through its soft nearest neighbour in ``v``."""
+def cycle_back_logits(u: torch.Tensor, v: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Logits of the cycle-back: embeddings (P, N, D) and (P, M, D) -> (P, N, N), row ``i`` the
+    scaled negative squared distances of frame ``i``'s soft nearest neighbour in ``v`` to the frames
+    of ``u``."""
     d = u.shape[-1]
     alpha = torch.softmax(-_sq_dist(u, v) / d / temperature, dim=-1)
     v_soft = alpha @ v
-    return torch.softmax(-_sq_dist(v_soft, u) / d / temperature, dim=-1)
+    return -_sq_dist(v_soft, u) / d / temperature
+
+
+def cycle_back(u: torch.Tensor, v: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cycle-back distributions: embeddings (P, N, D) and (P, M, D) -> beta (P, N, N), row ``i``
+    where frame ``i`` of ``u`` lands back in ``u`` through its soft nearest neighbour in ``v``."""
+    return torch.softmax(cycle_back_logits(u, v, temperature), dim=-1)
 
 
 def cycle_back_regression(
@@ -123,6 +144,18 @@ def cycle_back_regression(
     var = (beta @ t.pow(2) - mu.pow(2)).clamp_min(1e-8)
     log_var = torch.log(var)
     return (torch.exp(-log_var) * (t - mu).pow(2) + variance_lambda * log_var).mean()
+
+
+def cycle_back_classification(
+    u: torch.Tensor, v: torch.Tensor, *, temperature: float = 0.1, label_smoothing: float = 0.1
+) -> torch.Tensor:
+    """TCC's cycle-back classification loss (the paper's other loss, ``loss: classification``): the
+    cross-entropy of the cycle-back logits against the start frame, labels smoothed by
+    ``label_smoothing`` (the official code's 0.1), averaged over the frames and pairs."""
+    logits = cycle_back_logits(u, v, temperature)
+    n = u.shape[-2]
+    target = torch.arange(n, device=logits.device).expand(logits.shape[:-1])
+    return F.cross_entropy(logits.reshape(-1, n), target.reshape(-1), label_smoothing=label_smoothing)
 
 
 def cycle_consistency(u: torch.Tensor, v: torch.Tensor) -> float:
@@ -189,6 +222,11 @@ class TCC(Pretext):
         self.map_grid = (rows, cols)
         self.map_channels = int(s.get("map_channels", 32))
         self.map_hidden = int(s.get("map_hidden", 128))
+        self.normalize = bool(s.get("normalize", False))
+        self.loss_type = str(s.get("loss", "regression"))
+        self.classes = tuple(str(c) for c in s.get("classes") or ())
+        if self.loss_type not in LOSSES:
+            raise ValueError(f"tcc: loss must be one of {LOSSES}, not {self.loss_type!r}")
         if self.embedder not in EMBEDDERS:
             raise ValueError(f"tcc: embedder must be one of {EMBEDDERS}, not {self.embedder!r}")
         if min(rows, cols, self.map_channels, self.map_hidden) < 1:
@@ -204,6 +242,8 @@ class TCC(Pretext):
 
     def usable(self, row: dict[str, Any]) -> bool:
         ok = usable(row, clip_frames=self.span, audio=False)
+        if self.classes and str(row.get("label")) not in self.classes:
+            return False
         return ok and (self.pairs == "any" or int(row.get("label_idx", -1)) >= 0)
 
     def view(self, epoch: int) -> View:
@@ -232,10 +272,13 @@ class TCC(Pretext):
         return mlp(dims["video"], self.embed_dim)
 
     def frame_embed(self, model: PretrainModel, clips: torch.Tensor) -> torch.Tensor:
-        """Embeddings of context clips: (N, 3, context, H, W) -> (N, embed_dim) (module doc)."""
+        """Embeddings of context clips: (N, 3, context, H, W) -> (N, embed_dim) (module doc), of unit
+        length with ``normalize``."""
         if self.embedder == "map":
-            return model.head(stage_features(model.encoders["video"])(clips)).float()
-        return model.head(model.encode("video", clips)).float()
+            emb = model.head(stage_features(model.encoders["video"])(clips)).float()
+        else:
+            emb = model.head(model.encode("video", clips)).float()
+        return F.normalize(emb, dim=-1) if self.normalize else emb
 
     def embed(self, model: PretrainModel, video: torch.Tensor) -> torch.Tensor:
         """(B, n_frames, 3, context, H, W) -> per-frame embeddings (B, n_frames, embed_dim)."""
@@ -251,6 +294,12 @@ class TCC(Pretext):
         a, b = partner_pairs(labels, keys, generator)
         return emb, a.to(emb.device), b.to(emb.device)
 
+    def cycle_loss(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The run's cycle-back loss (``loss``) of embeddings (P, N, D) cycled through (P, M, D)."""
+        if self.loss_type == "classification":
+            return cycle_back_classification(u, v, temperature=self.temperature)
+        return cycle_back_regression(u, v, temperature=self.temperature, variance_lambda=self.variance_lambda)
+
     def loss(
         self, model: PretrainModel, batch: dict[str, Any], *, epoch: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -259,7 +308,7 @@ class TCC(Pretext):
         if len(a) == 0:  # no two videos of a class in this batch
             return emb.sum() * 0.0, {**logs, "pretext_acc": float("nan")}
         u, v = emb[a], emb[b]
-        loss = cycle_back_regression(u, v, temperature=self.temperature, variance_lambda=self.variance_lambda)
+        loss = self.cycle_loss(u, v)
         return loss, {**logs, "pretext_acc": cycle_consistency(u.detach(), v.detach())}
 
     @torch.no_grad()
@@ -273,7 +322,5 @@ class TCC(Pretext):
         return {
             "pretext_acc": cycle_consistency(u, v),
             "chance": 1.0 / self.n_frames,
-            "tcc_loss": float(
-                cycle_back_regression(u, v, temperature=self.temperature, variance_lambda=self.variance_lambda)
-            ),
+            "tcc_loss": float(self.cycle_loss(u, v)),
         }
