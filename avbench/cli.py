@@ -497,7 +497,8 @@ def cmd_alignment(a: argparse.Namespace) -> int:
             embed, meta = source_embeddings(source, context=a.context, seed=a.seed, embedding=a.embedding)
         except (ValueError, OSError) as exc:
             raise SystemExit(f"avbench alignment: {exc}") from None
-        per, summary = evaluate_alignment(videos, embed, n_boot=a.n_boot, seed=a.seed)
+        key = str(meta.get("input", "frames"))
+        per, summary = evaluate_alignment(videos, embed, n_boot=a.n_boot, seed=a.seed, key=key)
         name = str(meta.get("run") or source)
         summary.insert(0, "run", name)
         summary.insert(1, "method", str(meta.get("method", "")))
@@ -1119,11 +1120,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "alignment",
         help="phase alignment (issue 14, TCC's evaluation): align one cycle of periodic world videos "
-        "(pendulum, orbit, spin) pairwise by nearest neighbours of a frozen video encoder's per-frame "
-        "embeddings; Kendall's tau of the aligned true phases, phase error, cycle consistency with "
+        "(pendulum, orbit, spin) pairwise (videos that turn the same way) by nearest neighbours of a frozen "
+        "video encoder's per-frame embeddings; Kendall's tau of the aligned true phases, phase error, cycle consistency with "
         "bootstrap intervals over the videos, and phase progression (R^2)",
     )
-    s.add_argument("sources", nargs="+", help="pretraining checkpoints, or baselines: pixels, noise (chance)")
+    s.add_argument(
+        "sources",
+        nargs="+",
+        help="pretraining checkpoints, or baselines: pixels, noise (chance), oracle (the true state: the ceiling)",
+    )
     s.add_argument("-o", "--output", required=True, help="summary rows per run, class and metric, CSV")
     s.add_argument("--pairs", default=None, help="scores of every ordered pair of videos, CSV")
     s.add_argument("--n-per-class", type=int, default=8, help="videos (one cycle each) per periodic class")

@@ -14,7 +14,18 @@ trajectory (phase 0 at the class's key moment, increasing with time whatever the
 
 Each video is cut to **one cycle**, from the first frame whose phase wraps to just before the next
 wrap, so the phase rises from ~0 to ~1 through it, like the actions TCC aligns; cycles differ in
-length (the period is drawn per video), appearance, camera and start. Frames are rendered at
+length (the period is drawn per video), appearance, camera and start.
+
+**Direction.** The world draws the turning direction of ``orbit`` and ``spin`` 50/50, and the phase
+above is the *time* fraction of the cycle, so a clockwise and an anticlockwise video pass through
+the same visual state (the object at the left of its circle, the marker pointing left) at phases
+``p`` and ``1 - p``. Each video therefore records its :func:`direction` (+1: the angle increases in
+image coordinates, x right and y down, i.e. clockwise on screen; -1: anticlockwise; ``pendulum``:
+always +1, as every cycle starts at the right-hand extreme and swings left first), and the score
+pairs only videos of the same class *and* direction (:mod:`avbench.evaluate.alignment`), where time
+and state agree. Each video also carries its true visual :func:`state` per frame (direction-free:
+the object's angle about its circle, the marker's angle, the pendulum's angle and angular velocity
+on its amplitude), which an oracle aligner reads (``avbench alignment oracle``). Frames are rendered at
 ``render_size`` without bars or black frames and scaled to ``size`` (the shards' 40 x 30 by
 default) with area averaging, at ``fps`` (the shards' 16).
 """
@@ -64,6 +75,46 @@ def true_phase(spec: VideoSpec, traj: Trajectory) -> np.ndarray:
     raise ValueError(f"class {spec.cls!r} is not periodic (one of {', '.join(PERIODIC)})")
 
 
+def direction(spec: VideoSpec, traj: Trajectory) -> int:
+    """+1 or -1: the way a periodic video turns (module doc): the sign of the change of the angle
+    about the circle's centre (``orbit``) or of the spin rate (``spin``), in image coordinates (+1 is
+    clockwise on screen); ``pendulum``: +1 (every cycle swings right -> left -> right)."""
+    if spec.cls == "spin":
+        return 1 if float(traj.info["omega"]) >= 0 else -1
+    if spec.cls == "orbit":
+        cx, cy = _fit_circle(traj.x, traj.y)
+        a = np.unwrap(np.arctan2(traj.y - cy, traj.x - cx))
+        return 1 if a[-1] >= a[0] else -1
+    if spec.cls == "pendulum":
+        return 1
+    raise ValueError(f"class {spec.cls!r} is not periodic (one of {', '.join(PERIODIC)})")
+
+
+def state(spec: VideoSpec, traj: Trajectory) -> np.ndarray:
+    """The true visual state of each frame, whatever the direction and speed: float (T, 2), a point
+    on the unit circle. ``orbit``: (cos, sin) of the object's angle about its circle's centre;
+    ``spin``: of the marker's angle; ``pendulum``: the swing's angle and angular velocity / omega,
+    each divided by the damped amplitude ``e^(-gamma t)`` (right extreme (1, 0), bottom moving left
+    (0, -1)). Two frames of two videos of a class look alike (up to appearance and camera) exactly
+    when their states are close: what an aligner by state matches."""
+    if spec.cls == "spin":
+        a = np.asarray(traj.angle, float)
+    elif spec.cls == "orbit":
+        cx, cy = _fit_circle(traj.x, traj.y)
+        a = np.arctan2(traj.y - cy, traj.x - cx)
+    elif spec.cls == "pendulum":
+        t = np.arange(spec.n_frames) / spec.fps
+        px, py = _fit_circle(traj.x, traj.y)
+        theta = np.arctan2(traj.x - px, traj.y - py) * np.exp(float(traj.info["damping"]) * t)
+        omega = 2 * np.pi / float(traj.info["period_s"])
+        vel = np.gradient(theta, t) / omega
+        amp = np.sqrt(theta**2 + vel**2)
+        return np.stack([theta, vel], 1) / amp[:, None]
+    else:
+        raise ValueError(f"class {spec.cls!r} is not periodic (one of {', '.join(PERIODIC)})")
+    return np.stack([np.cos(a), np.sin(a)], 1)
+
+
 def one_cycle(phase: np.ndarray) -> tuple[int, int] | None:
     """(start, stop) of the first whole cycle: from the first frame after a wrap of the phase (a
     drop) to the frame before the next wrap; None without two wraps."""
@@ -100,8 +151,8 @@ def phase_videos(
     tail: int = 8,
 ) -> list[dict[str, Any]]:
     """One cycle of ``n_per_class`` videos of each class: ``{"id", "cls", "frames" uint8 (T + tail,
-    h, w, 3), "phase" float (T,), "period_s"}``: the cycle's T frames and the ``tail`` frames after
-    them (so that a frame's clip of the next few frames is real video up to the cycle's end, never a
+    h, w, 3), "phase" float (T,), "period_s", "direction" (+1/-1), "state" float (T + tail, 2)}``:
+    the cycle's T frames and the ``tail`` frames after them (so that a frame's clip of the next few frames is real video up to the cycle's end, never a
     padding every video would share). 7 s holds two whole cycles of the slowest (pendulum, up to
     ~3.2 s) and a tail; a video without them is skipped (none at the defaults)."""
     out: list[dict[str, Any]] = []
@@ -119,5 +170,8 @@ def phase_videos(
             frames, _ = render_frames(spec, traj)
             small = np.stack([cv2.resize(f, tuple(size), interpolation=cv2.INTER_AREA) for f in frames[a : b + tail]])
             period = float(traj.info.get("period_s", 0.0))
-            out.append({"id": f"{cls}_{k:03d}", "cls": cls, "frames": small, "phase": phase[a:b], "period_s": period})
+            out.append(
+                {"id": f"{cls}_{k:03d}", "cls": cls, "frames": small, "phase": phase[a:b], "period_s": period}
+                | {"direction": direction(spec, traj), "state": state(spec, traj)[a : b + tail]}
+            )
     return out

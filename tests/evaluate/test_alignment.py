@@ -1,5 +1,7 @@
 """Phase alignment: known answers (identical videos tau 1, a video running backwards -1, unrelated
-features ~0), the true phase of the world's periodic classes, and the command line."""
+features ~0; an oracle aligning by the world's true state tau ~1 on every scored pair, which the
+former all-pairs score contradicted), the true phase of the world's periodic classes, and the
+command line."""
 
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ from avbench.evaluate.alignment import (
     alignment_table,
     evaluate_alignment,
     kendall_tau,
+    nearest,
     noise_embeddings,
     pair_scores,
     phase_progression,
     pixel_embeddings,
 )
-from avbench.synthesize.phase import PERIODIC, one_cycle, phase_spec, phase_videos, true_phase
+from avbench.synthesize.phase import PERIODIC, direction, one_cycle, phase_spec, phase_videos, state, true_phase
 from avbench.synthesize.world import simulate
 
 
@@ -68,6 +71,82 @@ def test_the_true_phase_follows_the_world_and_one_cycle_rises_from_0_to_1():
         assert err.max() < 0.02, (cls, err)
 
 
+def test_an_oracle_aligning_by_the_true_state_scores_tau_one_on_every_scored_pair():
+    """The known answer of the score on the real set (8 videos a class, seed 0): an aligner that
+    matches frames by what they show (the world's true state: the object's angle about its circle,
+    the marker's angle, the pendulum's angle and velocity) follows the phase on every pair the score
+    uses: no pair of frames is discordant, except through at most one frame that wraps to the far end
+    of the other cycle (a cycle's first and last frames show neighbouring states; it costs up to
+    4/n), and ties where the other video is shorter, so tau is ~1 (0.97 on average), not exactly 1. On pairs that turn
+    opposite ways the same oracle scores ~ -1 under the time-fraction phase: the former all-pairs
+    score contradicted the task there, and an aligner by elapsed time (not by state) scored ~1."""
+    videos = phase_videos(n_per_class=8, seed=0)
+    dirs = {v["id"]: v["direction"] for v in videos}
+    assert {d for v, d in dirs.items() if v.startswith("pendulum")} == {1}
+    for cls in ("orbit", "spin"):  # both directions occur: the case the score must handle
+        assert {d for v, d in dirs.items() if v.startswith(cls)} == {1, -1}
+    n = {v["id"]: len(v["phase"]) for v in videos}
+    per, summary = evaluate_alignment(videos, np.asarray, n_boot=200, key="state")
+    assert per["same_direction"].tolist() == [dirs[u] == dirs[v] for u, v in zip(per["u"], per["v"])]
+    scored = per[per["same_direction"]]
+    assert len(scored) == 112 and len(per) == 168 and scored["class"].value_counts()["orbit"] == 24
+    ids = {v["id"]: v for v in videos}
+    for u, v, tau, err in zip(scored["u"], scored["v"], scored["kendall_tau"], scored["phase_error"]):
+        assert tau > 0.75 and err < 1 / n[u], (u, v, tau, err)
+        # exactly: no frame pair is discordant once the wrap is undone (ties remain where v is shorter)
+        pu, pv = ids[u]["phase"], ids[v]["phase"]
+        got = pv[nearest(ids[u]["state"][: n[u]], ids[v]["state"][: n[v]])]
+        wrapped = np.abs(got - pu) > 0.5
+        assert wrapped.sum() <= 1, (u, v)
+        unwrapped = got + np.round(pu - got)  # the aligned phase, a whole cycle on where it wrapped
+        assert (np.sign(pu[:, None] - pu[None]) * np.sign(unwrapped[:, None] - unwrapped[None]) >= 0).all()
+    s = summary.set_index(["class", "metric"])
+    assert s.loc[("all", "kendall_tau"), "value"] > 0.95 and s.loc[("all", "kendall_tau"), "lo"] > 0.9
+    # the former score, kept as the breakdown: the oracle's opposite-direction pairs run backwards
+    opposite = per[~per["same_direction"]]
+    assert len(opposite) == 56 and (opposite["kendall_tau"] < -0.7).all()
+    assert s.loc[("all", "kendall_tau_all_pairs"), "value"] < 0.5
+    assert s.loc[("all", "kendall_tau_all_pairs"), "n_pairs"] == 168
+    # an aligner by elapsed time scores ~1 on every pair, opposite ones included: the former ground
+    # truth rewarded time, not state; on the scored pairs the two agree
+    by_time = [{**v, "t": _helix(np.r_[v["phase"], np.ones(8)])[:, :2]} for v in videos]
+    per_t, _ = evaluate_alignment(by_time, np.asarray, n_boot=50, key="t")
+    assert (per_t["kendall_tau"] > 0.7).all()
+    # an aligner that runs the other cycle backwards (u's frame to the time-mirrored frame of its
+    # state match in v) must not score 1: -1 on every scored pair, up to the wrapped frame
+    for u, v in zip(scored["u"], scored["v"]):
+        a, b = ids[u], ids[v]
+        sb = b["state"][: len(b["phase"])]
+        back = pair_scores(a["state"][: len(a["phase"])], a["phase"], sb[::-1], b["phase"])
+        assert back["kendall_tau"] < -0.7, (u, v, back)
+
+
+def test_direction_and_state_follow_the_simulated_motion():
+    for cls in ("orbit", "spin"):
+        seen = set()
+        for k in range(8):
+            spec = phase_spec(0, cls, k, duration=7.0, fps=16.0, render_size=(160, 120))
+            traj = simulate(spec)
+            d, st = direction(spec, traj), state(spec, traj)
+            seen.add(d)
+            assert st.shape == (spec.n_frames, 2) and np.allclose(np.hypot(*st.T), 1.0)
+            # the state turns the way the direction says, by 2 pi / period per second
+            turn = np.diff(np.unwrap(np.arctan2(st[:, 1], st[:, 0])))
+            assert np.allclose(turn * d, 2 * np.pi / traj.info["period_s"] / spec.fps, rtol=1e-6), cls
+            # the phase is the time fraction from the top, whichever way it turns: the state at phase p
+            # of a clockwise video is that at phase 1 - p of an anticlockwise one
+            ph = true_phase(spec, traj)
+            a = 2 * np.pi * (ph if d > 0 else 1 - ph) - np.pi / 2
+            assert np.allclose(st, np.c_[np.cos(a), np.sin(a)], atol=1e-6), cls
+        assert seen == {1, -1}, cls
+    spec = phase_spec(0, "pendulum", 0, duration=7.0, fps=16.0, render_size=(160, 120))
+    traj = simulate(spec)
+    ph, st = true_phase(spec, traj), state(spec, traj)
+    assert direction(spec, traj) == 1
+    a = 2 * np.pi * ph  # right extreme (1, 0) at phase 0, then to the left: (cos, -sin)
+    assert np.abs(st - np.c_[np.cos(a), -np.sin(a)]).max() < 0.05
+
+
 def test_the_set_and_the_baselines():
     videos = phase_videos(n_per_class=3, seed=0)
     assert [v["cls"] for v in videos] == [c for c in PERIODIC for _ in range(3)]
@@ -104,7 +183,9 @@ def test_the_command_line_scores_a_baseline(tmp_path):
     assert r.returncode == 0, r.stderr
     rows = pd.read_csv(out)
     assert set(rows["run"]) == {"pixels", "noise"} and set(rows["class"]) == {"all", *PERIODIC}
-    assert {"kendall_tau", "phase_error", "cycle_consistency", "phase_progression"} == set(rows["metric"])
+    assert {"kendall_tau", "phase_error", "cycle_consistency", "phase_progression", "kendall_tau_all_pairs"} == set(
+        rows["metric"]
+    )
     assert len(pd.read_csv(pairs)) == 2 * 3 * 2
     bad = subprocess.run(
         [sys.executable, "-m", "avbench.cli", "alignment", str(tmp_path / "missing.pt"), "-o", str(out)],
@@ -228,3 +309,22 @@ def test_embedding_pretext_keeps_the_encoder_for_methods_without_a_frame_embeddi
     assert np.array_equal(enc(frames), pre(frames))
     with pytest.raises(ValueError, match="embedding"):
         source_embeddings(ck, embedding="head")
+
+
+def test_the_table_scores_the_pairs_that_turn_the_same_way_and_keeps_all_pairs_as_a_breakdown():
+    rng = np.random.default_rng(1)
+    base = rng.normal(0.0, 0.2, 30)
+    same = np.array([(a < 3) == (b < 3) for a in range(6) for b in range(6) if a != b])  # two directions of 3
+    runs = []
+    for run, tau in (("scratch", base), ("state", np.where(same, 0.9, -0.9))):  # an aligner by state
+        runs.append(_pairs(run, tau).assign(same_direction=same))
+    t = alignment_table(pd.concat(runs, ignore_index=True), reference="scratch", n_boot=300).set_index("run")
+    assert t.loc["state", "kendall_tau"] == pytest.approx(0.9) and t.loc["state", "pairs"] == same.sum() == 12
+    assert t.loc["state", "kendall_tau_all_pairs"] == pytest.approx((0.9 * 12 - 0.9 * 18) / 30)
+    assert t.loc["state", "pairs_all"] == 30
+    lo, hi = t.loc["state", ["kendall_tau_all_pairs_lo", "kendall_tau_all_pairs_hi"]]
+    assert lo < t.loc["state", "kendall_tau_all_pairs"] < hi
+    assert t.loc["state", "tau_diff"] == pytest.approx(0.9 - base[same].mean())
+    # pairs written before the direction was recorded: every pair scored, no breakdown
+    old = alignment_table(pd.concat(runs, ignore_index=True).drop(columns="same_direction"), n_boot=100)
+    assert old.set_index("run").loc["state", "pairs"] == 30 and "kendall_tau_all_pairs" not in old.columns
