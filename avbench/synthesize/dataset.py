@@ -164,6 +164,7 @@ def _spec_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     kw["n_classes"] = int(cfg["n_classes"])
     kw["p_av_offset"] = float(cfg["p_av_offset"])
     kw["av_offsets_s"] = tuple(float(v) for v in cfg["av_offsets_s"])
+    kw["appearance_by_class"] = bool(cfg.get("appearance_by_class", False))  # opt-in, not in DEFAULTS
     return kw
 
 
@@ -362,6 +363,7 @@ def _gt_row(job: dict[str, Any], gt: dict[str, Any], has_audio: bool) -> dict[st
         "noise_db": round(spec.noise_db, 3),
         "level": round(spec.level, 4),
         "av_offset_s": float(spec.av_offset_s),  # a column only where the world records it (gt_columns)
+        "appearance_by_class": spec.appearance_by_class,  # likewise (gt_columns)
     }
 
 
@@ -492,8 +494,12 @@ def _write_annotations(
 
 def gt_columns(base: list[str], jobs: list[dict[str, Any]]) -> list[str]:
     """The ground-truth CSV's columns: ``base``, plus ``av_offset_s`` when the world records the
-    videos' audio-visual offsets (``synth.p_av_offset`` > 0; the default CSV is unchanged)."""
-    return base + (["av_offset_s"] if any(j["spec"].record_av_offset for j in jobs) else [])
+    videos' audio-visual offsets (``synth.p_av_offset`` > 0) and ``appearance_by_class`` when the
+    sounding objects look like their class (``synth.appearance_by_class``); the default CSV is unchanged."""
+    extra = ["av_offset_s"] if any(j["spec"].record_av_offset for j in jobs) else []
+    if any(j["spec"].appearance_by_class for j in jobs):
+        extra.append("appearance_by_class")
+    return base + extra
 
 
 def _progress(it: Iterator[Any], total: int, enabled: bool) -> Iterator[Any]:

@@ -114,6 +114,9 @@ class VideoSpec:
     # audio lags the picture; negative: it leads), and the offset recorded in the ground truth (0 included)
     av_offset_s: float = 0.0
     record_av_offset: bool = False
+    # opt-in (sound-source localization): the sounding object's shape and colour follow its class
+    # (:data:`CLASS_APPEARANCE`); recorded in the ground truth when on
+    appearance_by_class: bool = False
 
     @property
     def n_frames(self) -> int:
@@ -152,12 +155,29 @@ _OPT_IN_FIELDS = (
     "record_boxes",
     "av_offset_s",
     "record_av_offset",
+    "appearance_by_class",
 )
 _OPT_IN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(VideoSpec) if f.name in _OPT_IN_FIELDS}
 AV_OFFSETS_S: tuple[float, ...] = (-0.75, -0.5, -0.25, 0.25, 0.5, 0.75)
 """Default audio-visual offsets (seconds) of ``p_av_offset``: +-4, 8, 12 frames at the shards' 16 fps."""
 SILENT_CLASSES: tuple[str, ...] = ("bounce", "pendulum", "orbit", "zigzag", "fall", "launch")
 """Dynamics a silent object may follow: the classes whose object moves across the picture."""
+
+
+def _class_appearance(i: int, n: int) -> tuple[str, tuple[int, int, int]]:
+    """Shape and colour of class ``i`` of ``n`` under ``appearance_by_class``: hues evenly spaced
+    around the colour wheel (saturation 0.85, value 0.9), shapes in turn."""
+    h = 6.0 * i / n
+    k = np.mod(np.array([5.0, 3.0, 1.0]) + h, 6.0)
+    rgb = 0.9 * (1.0 - 0.85 * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0))
+    return SHAPES[i % len(SHAPES)], tuple(int(round(255 * c)) for c in rgb)
+
+
+CLASS_APPEARANCE: dict[str, tuple[str, tuple[int, int, int]]] = {
+    c: _class_appearance(i, len(CLASSES)) for i, c in enumerate(CLASSES)
+}
+"""Class -> (shape, RGB colour) of the sounding object under ``appearance_by_class`` (fixed: the same
+in every world and seed; eight hues 45 degrees apart, circle/square/triangle in turn)."""
 
 
 def _uniform(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:
@@ -192,6 +212,7 @@ def sample_spec(
     record_boxes: bool = False,
     p_av_offset: float = 0.0,
     av_offsets_s: Sequence[float] = AV_OFFSETS_S,
+    appearance_by_class: bool = False,
 ) -> VideoSpec:
     """Draw a random :class:`VideoSpec` of class ``cls``.
 
@@ -219,6 +240,14 @@ def sample_spec(
     as an out-of-sync upload; drawn from a generator of its own (``[seed, 16]``), so nothing else
     changes. With ``p_av_offset`` > 0 every video records its offset (0 when in sync) in the ground
     truth (``av_offset_s``).
+
+    ``appearance_by_class`` (default off) gives the sounding object the shape and colour of its class
+    (:data:`CLASS_APPEARANCE`), so that one frame tells the class (in the default world only dynamics
+    and sound do). Every draw is made as before and then overridden; where the class colour is close
+    to the drawn background (L1 distance <= 150), the background is redrawn from a generator of its
+    own (``[seed, 17]``). Size, texture and background stay random; a silent object keeps its random
+    shape and colour (drawn, as always, distinct from the sounding object's colour), so it carries a
+    class colour only by chance. Recorded in the ground truth (``appearance_by_class``).
 
     Defaults follow seed 002: black framing in 1 - 0.65 * 0.83 = 46% of videos (letterbox 35%,
     pillarbox 17%, independent), camera motion in 73% (pan, zoom, shake equally often).
@@ -260,6 +289,16 @@ def sample_spec(
             break
     texture = float(arng.uniform(6, 28))
     obj_size = float(arng.uniform(16, 34))
+    extra: dict[str, Any] = {}
+    if appearance_by_class:  # opt-in: the draws above are made all the same, then overridden
+        shape, class_col = CLASS_APPEARANCE[cls]
+        col = np.asarray(class_col, np.int64)
+        brng = np.random.default_rng([seed, 17])  # its own generator: nothing else changes
+        for _ in range(100):
+            if np.abs(col - bg.astype(np.int64)).sum() > 150:
+                break
+            bg = brng.integers(20, 236, size=3)
+        extra["appearance_by_class"] = True
 
     pitch = float(np.exp(rng.uniform(np.log(150.0), np.log(1200.0))))
     noise_db = float(rng.uniform(-42, -18))
@@ -268,7 +307,8 @@ def sample_spec(
     others = [c for c in CLASSES[: max(2, n_classes)] if c != cls]
     dcls = others[int(rng.integers(len(others)))]
     ddb = float(rng.uniform(-16, -6))
-    extra: dict[str, Any] = {"record_boxes": True} if record_boxes else {}
+    if record_boxes:
+        extra["record_boxes"] = True
     if p_silent_object > 0:
         srng = np.random.default_rng([seed, 15])  # its own generator: nothing else changes
         if srng.uniform() < p_silent_object:
@@ -280,7 +320,7 @@ def sample_spec(
                     and np.abs(s_col.astype(int) - col.astype(int)).sum() > 150
                 ):
                     break
-            extra = {
+            extra |= {
                 "silent_object": True,
                 "silent_cls": SILENT_CLASSES[int(srng.integers(len(SILENT_CLASSES)))],
                 "silent_seed": int(srng.integers(0, 2**63 - 1)),
