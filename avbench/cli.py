@@ -215,23 +215,29 @@ def cmd_avsync(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sync_set(a: argparse.Namespace) -> int:
+def _write_world_set(a: argparse.Namespace, command: str, section: str, writer: Any) -> int:
+    """The world-set commands (sync-set, localize-set): ``writer(out, cfg[section]["set"], seed=,
+    workers=)``, a bad setting as one line, the summary (seed, wall time) written atomically beside the
+    set and printed."""
     from avbench.paths import atomic_path
-    from avbench.synthesize.dataset import write_sync_set
 
     cfg = _config(a.config)
     t0 = time.time()
     try:
-        summary = write_sync_set(
-            Path(a.out), (cfg.get("avsync") or {}).get("set"), seed=int(cfg["seed"]), workers=a.workers
-        )
+        summary = writer(Path(a.out), (cfg.get(section) or {}).get("set"), seed=int(cfg["seed"]), workers=a.workers)
     except ValueError as exc:
-        raise SystemExit(f"avbench sync-set: {exc}") from None
+        raise SystemExit(f"avbench {command}: {exc}") from None
     summary = {"seed": cfg["seed"], "wall_s": round(time.time() - t0, 1), **summary}
     with atomic_path(Path(a.out) / "summary.json", suffix=".json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=str))
     print(json.dumps(summary, default=str), flush=True)
     return 0
+
+
+def cmd_sync_set(a: argparse.Namespace) -> int:
+    from avbench.synthesize.dataset import write_sync_set
+
+    return _write_world_set(a, "sync-set", "avsync", write_sync_set)
 
 
 def cmd_shard_index(a: argparse.Namespace) -> int:
@@ -372,7 +378,6 @@ def cmd_propagation(a: argparse.Namespace) -> int:
     import torch
 
     from avbench.evaluate.propagation import PropagationSettings, example_picture, run_propagation
-    from avbench.paths import atomic_path
 
     cfg = _config(a.config)
     torch.set_num_threads(max(1, a.threads))
@@ -381,18 +386,11 @@ def cmd_propagation(a: argparse.Namespace) -> int:
         job = run_propagation(a.source, a.davis, settings, dataset=a.dataset, run=a.run)
     except (ValueError, OSError) as exc:
         raise SystemExit(f"avbench propagation: {exc}") from None
-    with atomic_path(a.output, suffix=".csv") as tmp:
-        job.rows.to_csv(tmp, index=False)
-    if a.objects:
-        with atomic_path(a.objects, suffix=".csv") as tmp:
-            job.objects.to_csv(tmp, index=False)
-    if a.skipped:
-        with atomic_path(a.skipped, suffix=".csv") as tmp:
-            job.skipped.to_csv(tmp, index=False)
+    _write_csvs((a.output, job.rows), (a.objects, job.objects), (a.skipped, job.skipped))
     if a.picture and job.example is not None:
         example_picture(job.example, a.picture, title=f"{job.rows['method'].iloc[0]} on {a.dataset}")
     r = job.rows.set_index("metric")
-    scores = ", ".join(f"{m} {r.loc[m, 'value']:.3f} [{r.loc[m, 'lo']:.3f}, {r.loc[m, 'hi']:.3f}]" for m in r.index)
+    scores = _interval_scores(r)
     print(
         f"propagation {job.rows['method'].iloc[0]} on {a.dataset}: {job.objects['sequence'].nunique()} sequences, "
         f"{len(job.skipped)} skipped; {scores}",
@@ -401,45 +399,59 @@ def cmd_propagation(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_propagation_table(a: argparse.Namespace) -> int:
+def _per_dataset_table(paths: list[str], by: str, build: Any, reference: str, output: str, label: str) -> int:
+    """The stage tables (propagation-table, localize-table): the CSVs concatenated, one
+    ``build({name: rows}, dataset=, reference=)`` per downstream set with ``name`` from column ``by``,
+    written atomically and printed."""
     import pandas as pd
 
-    from avbench.evaluate.propagation import propagation_table
     from avbench.paths import atomic_path
 
-    objects = pd.concat([pd.read_csv(p) for p in a.objects], ignore_index=True) if a.objects else pd.DataFrame()
+    rows = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
     tables = []
-    for dataset, part in objects.groupby("downstream", sort=True):
-        runs = {str(r): g for r, g in part.groupby("run", sort=False)}
-        tables.append(propagation_table(runs, dataset=str(dataset), reference=a.reference))
+    for dataset, part in rows.groupby("downstream", sort=True):
+        named = {str(n): g for n, g in part.groupby(by, sort=False)}
+        tables.append(build(named, dataset=str(dataset), reference=reference))
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    with atomic_path(a.output, suffix=".csv") as tmp:
+    with atomic_path(output, suffix=".csv") as tmp:
         table.to_csv(tmp, index=False)
-    print(table.to_string(index=False) if len(table) else "propagation table: no rows", flush=True)
+    print(table.to_string(index=False) if len(table) else f"{label}: no rows", flush=True)
     return 0
+
+
+def _interval_scores(rows: Any) -> str:
+    """``metric value [lo, hi]`` of each row of a stage's summary (indexed by metric), for its log line."""
+    return ", ".join(
+        f"{m} {rows.loc[m, 'value']:.3f} [{rows.loc[m, 'lo']:.3f}, {rows.loc[m, 'hi']:.3f}]" for m in rows.index
+    )
+
+
+def _write_csvs(*pairs: tuple[str | None, Any]) -> None:
+    """Each (path, frame) whose path is given, written atomically."""
+    from avbench.paths import atomic_path
+
+    for path, df in pairs:
+        if path:
+            with atomic_path(path, suffix=".csv") as tmp:
+                df.to_csv(tmp, index=False)
+
+
+def cmd_propagation_table(a: argparse.Namespace) -> int:
+    from avbench.evaluate.propagation import propagation_table
+
+    return _per_dataset_table(a.objects, "run", propagation_table, a.reference, a.output, "propagation table")
 
 
 def cmd_localize_set(a: argparse.Namespace) -> int:
-    from avbench.paths import atomic_path
     from avbench.synthesize.dataset import write_localize_set
 
-    cfg = _config(a.config)
-    t0 = time.time()
-    summary = write_localize_set(
-        Path(a.out), (cfg.get("localize") or {}).get("set"), seed=int(cfg["seed"]), workers=a.workers
-    )
-    summary = {"seed": cfg["seed"], "wall_s": round(time.time() - t0, 1), **summary}
-    with atomic_path(Path(a.out) / "summary.json", suffix=".json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2, default=str))
-    print(json.dumps(summary, default=str), flush=True)
-    return 0
+    return _write_world_set(a, "localize-set", "localize", write_localize_set)
 
 
 def cmd_localize(a: argparse.Namespace) -> int:
     import torch
 
     from avbench.evaluate.localize import LocalizeSettings, overlay_picture, run_localize
-    from avbench.paths import atomic_path
 
     cfg = _config(a.config)
     torch.set_num_threads(max(1, a.threads))
@@ -448,35 +460,20 @@ def cmd_localize(a: argparse.Namespace) -> int:
         job = run_localize(a.source, a.shards, a.truth, settings, dataset=a.dataset, run=a.run)
     except (ValueError, OSError) as exc:
         raise SystemExit(f"avbench localize: {exc}") from None
-    for path, df in ((a.output, job.rows), (a.clips, job.clips), (a.skipped, job.skipped)):
-        if path:
-            with atomic_path(path, suffix=".csv") as tmp:
-                df.to_csv(tmp, index=False)
+    _write_csvs((a.output, job.rows), (a.clips, job.clips), (a.skipped, job.skipped))
     name = job.rows["method"].iloc[0]
     if a.picture:
         overlay_picture(job.examples, a.picture, title=f"{name} on {a.dataset} (white: sounding, red: silent)")
     r = job.rows[job.rows["subset"] == "all"].set_index("metric")
-    scores = ", ".join(f"{m} {r.loc[m, 'value']:.3f} [{r.loc[m, 'lo']:.3f}, {r.loc[m, 'hi']:.3f}]" for m in r.index)
+    scores = _interval_scores(r)
     print(f"localize {name} on {a.dataset}: {len(job.clips)} clips, {len(job.skipped)} skipped; {scores}", flush=True)
     return 0
 
 
 def cmd_localize_table(a: argparse.Namespace) -> int:
-    import pandas as pd
-
     from avbench.evaluate.localize import localize_table
-    from avbench.paths import atomic_path
 
-    clips = pd.concat([pd.read_csv(p) for p in a.clips], ignore_index=True) if a.clips else pd.DataFrame()
-    tables = []
-    for dataset, part in clips.groupby("downstream", sort=True):
-        sources = {str(r): g for r, g in part.groupby("source", sort=False)}
-        tables.append(localize_table(sources, dataset=str(dataset), reference=a.reference))
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    with atomic_path(a.output, suffix=".csv") as tmp:
-        table.to_csv(tmp, index=False)
-    print(table.to_string(index=False) if len(table) else "localize table: no rows", flush=True)
-    return 0
+    return _per_dataset_table(a.clips, "source", localize_table, a.reference, a.output, "localize table")
 
 
 def cmd_alignment(a: argparse.Namespace) -> int:
