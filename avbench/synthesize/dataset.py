@@ -426,25 +426,28 @@ def _csv_text(header: list[str], rows: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _kinetics_csv(jobs: list[dict[str, Any]], split: str) -> str:
+    """The Kinetics annotation CSV of rendered world videos (whole videos, one split)."""
+    rows = (
+        {
+            "label": j["spec"].cls,
+            "youtube_id": j["youtube_id"],
+            "time_start": 0,
+            "time_end": j["time_end"],
+            "split": split,
+        }
+        for j in jobs
+    )
+    return _csv_text(["label", "youtube_id", "time_start", "time_end", "split"], rows)
+
+
 def _write_annotations(
     root: Path, jobs: list[dict[str, Any]], rows: list[dict[str, Any]], classes: list[str], n_groups: int
 ) -> None:
     pre = [j for j in jobs if j["set"] == "pretrain"]
     _write_text(
         root / "pretrain" / "kinetics.csv",
-        _csv_text(
-            ["label", "youtube_id", "time_start", "time_end", "split"],
-            (
-                {
-                    "label": j["spec"].cls,
-                    "youtube_id": j["youtube_id"],
-                    "time_start": 0,
-                    "time_end": j["time_end"],
-                    "split": "train",
-                }
-                for j in pre
-            ),
-        ),
+        _kinetics_csv(pre, "train"),
     )
 
     act = [j for j in jobs if j["set"] == "action"]
@@ -637,19 +640,7 @@ def _write_world_set(
     base = root / set_name
     _write_text(
         base / "kinetics.csv",
-        _csv_text(
-            ["label", "youtube_id", "time_start", "time_end", "split"],
-            (
-                {
-                    "label": j["spec"].cls,
-                    "youtube_id": j["youtube_id"],
-                    "time_start": 0,
-                    "time_end": j["time_end"],
-                    "split": "test",
-                }
-                for j in jobs
-            ),
-        ),
+        _kinetics_csv(jobs, "test"),
     )
     _write_text(base / "ground_truth.csv", _csv_text(gt_columns(LOCALIZE_GT_COLUMNS, jobs), rows))
     out = {
