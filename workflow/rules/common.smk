@@ -286,7 +286,7 @@ def avsync_files(run, dataset, active=False):
         "parquet": f"results/avsync/{run}/{dataset}.parquet",
         "summary": f"results/avsync/{run}/{dataset}.summary.csv",
     }
-    if AVSYNC["inject"]["share"] > 0:
+    if AVSYNC["inject"]["share"] > 0 and not active:  # a world-truth set (rule avsync_world) is scored as recorded
         out["injected"] = f"results/avsync/{run}/{dataset}.injected.parquet"
     if active:
         out["active"] = f"results/avsync/{run}/{dataset}.active.parquet"
@@ -438,12 +438,20 @@ def multisensory_sets():
 
 
 def multisensory_results():
-    """The table's fine-tune CSVs: finetune_av and finetune of its runs, finetune of random init (the first seed
-    of each scratch run); none unless multisensory.enabled."""
+    """The table's fine-tune CSVs: finetune_av and finetune of its runs, finetune of the video random init (the
+    first seed of each scratch run of the default video backbone; not the 2D frame encoder's); none unless
+    multisensory.enabled."""
     runs = multisensory_runs()
     if not runs:
         return []
-    scratch = finetuned_instances([r for r in RUNS if run_settings(config, r)["method"] == "scratch"])
+    video = config["pretrain"]["video_backbone"]
+    scratch = finetuned_instances(
+        [
+            r
+            for r in RUNS
+            if run_settings(config, r)["method"] == "scratch" and run_settings(config, r)["video_backbone"] == video
+        ]
+    )
     jobs = [(r, p) for r in runs for p in ("finetune_av", "finetune")] + [(s, "finetune") for s in scratch]
     return [
         f"results/eval/{r}/{d}/{p}/fold{k}.csv" for r, p in jobs for d in multisensory_sets() for k in dataset_folds(d)
