@@ -18,6 +18,11 @@ On a CUDA machine, within a total time budget (``--budget-s``, default 420 s):
 - ``e2e``: ``avbench pretrain`` of one method (AVTS, R(2+1)D-18 + VGG audio, 112x112, 16-frame
   clips, SyncBatchNorm on) under ``torchrun --standalone --nproc_per_node 1`` (NCCL), then
   ``avbench evaluate`` (linear classifier) of its checkpoint on the synthetic action and sound sets.
+- ``methods``: ``avbench pretrain`` of one run per method family of workflow/configs/kinetics.yaml
+  (the papers' backbones, clip sizes and losses; :data:`METHOD_RUNS`, ``--methods`` overrides) on
+  the ``data`` section's 112x112 shards for 1 epoch (batch 16, one clip a video, AMP on), one
+  process each with a per-run timeout, within ``--methods-budget-s`` (240 s) and the total budget:
+  per run rc, wall seconds, clips/s, peak GPU memory, the error line of a failure.
 
 Without CUDA it says so and runs a CPU dry mode (tiny sizes, a few steps, seconds; ``--dry``
 forces it) that ``tests/test_bench_gpu.py`` runs. Every section runs in a ``try`` that records
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import importlib
 import json
 import math
@@ -87,8 +93,20 @@ NEEDS = {
         "threadpoolctl",
         "tqdm",
     ],
+    "methods": [
+        "webdataset",
+        "cv2",
+        "pandas",
+        "pyarrow",
+        "yaml",
+        "jsonschema",
+        "sklearn",
+        "torchaudio",
+        "threadpoolctl",
+        "tqdm",
+    ],
 }
-SECTIONS = ("train", "data", "loader", "wait", "e2e")
+SECTIONS = ("train", "data", "loader", "wait", "e2e", "methods")
 
 
 def log(msg: str) -> None:
@@ -289,10 +307,20 @@ def bench_train(*, device: Any, dry: bool, budget: Budget, cap_s: float) -> dict
 # -- data: 112x112 JPEG shards --------------------------------------------------------------------
 
 
-def e2e_config(work: Path, *, dry: bool) -> dict[str, Any]:
+# The sections of config.yaml that name datasets of the default run (the world-truth sets, the
+# waveform sets): off in the benchmark's config, whose ``datasets`` are the three synthetic sets only.
+OFF_SECTIONS = ("avsync", "localize", "propagation", "alignment", "multisensory")
+
+
+def e2e_config(work: Path, *, dry: bool, waveform: bool = False) -> dict[str, Any]:
     """The config of the shards and of the end-to-end run: the repository's config.yaml with the
     synthetic sets under ``work``, 112x112 JPEG shards with flow bound 20 (32x32 in dry mode), AVTS
-    with R(2+1)D-18 + VGG audio and SyncBatchNorm on (small3d + vgg_small in dry mode)."""
+    with R(2+1)D-18 + VGG audio and SyncBatchNorm on (small3d + vgg_small in dry mode).
+
+    ``datasets`` is replaced by the three synthetic sets, so the sections of config.yaml that name
+    other sets (:data:`OFF_SECTIONS`) are turned off and pointed at ``synth_pretrain``. With
+    ``waveform`` the pretraining set's shards also store the raw waveform (``shard.waveform``:
+    ~32 kB a second), which the Multisensory run of the ``methods`` section reads."""
     import yaml
 
     from avbench.config import deep_merge
@@ -346,8 +374,20 @@ def e2e_config(work: Path, *, dry: bool) -> dict[str, Any]:
         "synth_action": {"format": "ucf101", "source": str(synth / "action"), "modality": "video"},
         "synth_sound": {"format": "esc50", "source": str(synth / "sound"), "modality": "audio"},
     }
+    if waveform:
+        cfg["datasets"]["synth_pretrain"]["shard"] = {"waveform": True}
     cfg["pretrain_dataset"] = "synth_pretrain"
     cfg["downstream"] = {"synth_action": "video", "synth_sound": "audio"}
+    for name in OFF_SECTIONS:
+        if isinstance(cfg.get(name), dict):
+            cfg[name]["enabled"] = False
+    if isinstance(cfg.get("avsync"), dict):  # validated whether enabled or not
+        cfg["avsync"]["datasets"] = ["synth_pretrain"]
+        cfg["avsync"].pop("truth", None)
+    if isinstance(cfg.get("localize"), dict) and "dataset" in cfg["localize"]:
+        cfg["localize"]["dataset"] = "synth_pretrain"
+    if isinstance(cfg.get("multisensory"), dict):
+        cfg["multisensory"]["waveform_sets"] = {}
     return cfg
 
 
@@ -677,14 +717,20 @@ def bench_wait(
 # -- end to end -----------------------------------------------------------------------------------
 
 
-def _run(cmd: list[str], *, log_path: Path, timeout: float, env: dict[str, str]) -> tuple[int, float, str]:
+def _run(
+    cmd: list[str], *, log_path: Path, timeout: float, env: dict[str, str], cwd: Path = REPO
+) -> tuple[int, float, str]:
+    """Run ``cmd`` (output to ``log_path``) in a session of its own; past ``timeout`` the whole
+    process group (the command, its loader workers, torchrun's children) is killed: rc 124."""
     t0 = time.perf_counter()
     with open(log_path, "w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
         try:
-            rc = subprocess.run(
-                cmd, stdout=fh, stderr=subprocess.STDOUT, timeout=max(1.0, timeout), env=env, cwd=REPO
-            ).returncode
+            rc = proc.wait(timeout=max(1.0, timeout))
         except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            proc.wait()
             rc = 124
     tail = log_path.read_text(errors="replace")[-1500:]
     return rc, time.perf_counter() - t0, tail
@@ -795,6 +841,260 @@ def bench_e2e(work: Path, cfg_path: Path, *, device: Any, budget: Budget, dry: b
     return out
 
 
+# -- every method of the zoo ----------------------------------------------------------------------
+
+# One run per method family of workflow/configs/kinetics.yaml (``--methods`` overrides). xdc_k64:
+# the kinetics run ``xdc`` clusters into k = 256, more clusters than the ~86 training videos here;
+# avolnet is not in kinetics.yaml (config.yaml's entry, with kinetics.yaml's backbones).
+METHOD_RUNS = (
+    "avts_curriculum",
+    "l3",
+    "avenet",
+    "infonce",
+    "xdc_k64",
+    "aot_cues_removed",
+    "shuffle_learn",
+    "odd_one_out",
+    "sorting",
+    "jigsaw",
+    "speed",
+    "videomae",
+    "colorization",
+    "crw",
+    "tcc",
+    "multisensory",
+    "avolnet",
+    "image_all",
+    "supervised",
+)
+# CPU dry mode: cheap methods at tiny sizes (the code path, in seconds)
+DRY_METHOD_RUNS = ("l3", "infonce", "image_rotation")
+# 3D video backbones replaced by small3d in dry mode (2D and ViT runs keep theirs, at small widths)
+_DRY_3D = {"r2plus1d_18", "r3d_18", "mc3_18"}
+
+# Runs `avbench pretrain` in this interpreter (what `python -m avbench.cli` runs) and prints the peak
+# GPU memory of the process at exit, also when the run fails.
+_PRETRAIN = (
+    "import sys\n"
+    "import torch\n"
+    "from avbench.cli import main\n"
+    "try:\n"
+    "    rc = main(sys.argv[1:])\n"
+    "finally:\n"
+    "    if torch.cuda.is_available() and torch.cuda.is_initialized():\n"
+    "        print('GPU_BENCH_PEAK_BYTES', torch.cuda.max_memory_allocated(), torch.cuda.max_memory_reserved(),\n"
+    "              flush=True)\n"
+    "sys.exit(rc)\n"
+)
+
+
+def methods_config(
+    cfg: dict[str, Any], runs: list[str], *, dry: bool, batch: int, clips_per_video: int, waveform: bool
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config of the ``methods`` section: ``cfg`` (the benchmark's sets) with the ``pretrain``
+    section of workflow/configs/kinetics.yaml (backbones, clip sizes, losses: the papers' settings)
+    holding only ``runs``, each for 1 epoch of ``clips_per_video`` clips a video in batches of
+    ``batch`` on the pretraining set, one process (``nproc_per_node`` 1), AMP on. A run that
+    kinetics.yaml lacks takes config.yaml's entry. The Multisensory waveform runs read the
+    spectrogram instead when the shards hold no waveform. In dry mode the 3D backbones become
+    small3d (vgg_small audio, tcam_small flow, narrow widths) on the dry shards' 4-frame clips.
+    Returns (config, {run: what was changed beyond the schedule and the data set})."""
+    import yaml
+
+    kinetics = yaml.safe_load((REPO / "workflow" / "configs" / "kinetics.yaml").read_text())
+    kin = kinetics["pretrain"]
+    own = yaml.safe_load((REPO / "config.yaml").read_text())["pretrain"].get("runs") or {}
+    # relative position's patches and gap are set for kinetics.yaml's frames (128 px short side)
+    scale = min(1.0, min(cfg["shard"]["size"]) / min(kinetics.get("shard", {}).get("size", [128, 128])))
+    out = copy.deepcopy(cfg)
+    p = {k: copy.deepcopy(v) for k, v in kin.items() if k not in ("runs", "methods")}
+    p.update(epochs=1, batch_size=batch, clips_per_video=clips_per_video, amp=True, nnodes=1, nproc_per_node=1)
+    p.pop("sync_batchnorm", None)
+    if dry:
+        p.update(
+            video_backbone="small3d",
+            audio_backbone="vgg_small",
+            channels=[8, 16, 32, 64],
+            flow=copy.deepcopy(cfg["pretrain"]["flow"]),
+            clip_frames=4,
+        )
+    notes: dict[str, str] = {}
+    entries: dict[str, Any] = {}
+
+    def note(run: str, text: str) -> None:
+        notes[run] = f"{notes[run]}; {text}" if run in notes else text
+
+    for run in runs:
+        if run in kin["runs"]:
+            entry = copy.deepcopy(kin["runs"][run])
+        elif run in own:
+            entry = copy.deepcopy(own[run])
+            note(run, "not in kinetics.yaml: config.yaml's entry with kinetics.yaml's settings")
+        else:
+            raise KeyError(f"run {run!r} is in neither workflow/configs/kinetics.yaml nor config.yaml")
+        for k in ("dataset", "replicates", "seeds", "epochs", "clips_per_video", "batch_size"):
+            entry.pop(k, None)
+        context = (entry.get("image") or {}).get("context")
+        if scale < 1.0 and isinstance(context, dict) and ("patch" in context or "gap" in context):
+            was = (context.get("patch"), context.get("gap"))
+            for k in ("patch", "gap"):
+                if k in context:
+                    context[k] = max(1, int(context[k] * scale))
+            note(
+                run,
+                f"relative position's patch / gap {was[0]} / {was[1]} px scaled to {context.get('patch')} / "
+                f"{context.get('gap')} px for the {min(cfg['shard']['size'])} px frames (kinetics.yaml: 128 px)",
+            )
+        ms = entry.get("multisensory") or {}
+        if entry.get("method") == "multisensory" and ms.get("audio_input", "waveform") == "waveform" and not waveform:
+            entry.setdefault("multisensory", {})["audio_input"] = "spectrogram"
+            note(run, "spectrogram input: the shards hold no waveform (wav.npy)")
+        if dry:
+            if entry.get("video_backbone") in _DRY_3D:
+                entry["video_backbone"] = "small3d"
+            entry.pop("audio_backbone", None)
+            if "channels" in entry:
+                entry["channels"] = [8, 16, 32, 64]
+            entry.pop("clip_frames", None)
+        entries[run] = entry
+    p["runs"] = entries
+    p["methods"] = list(runs)
+    out["pretrain"] = p
+    return out, notes
+
+
+def _peak_gib(log_text: str) -> dict[str, float]:
+    for line in reversed(log_text.splitlines()):
+        if line.startswith("GPU_BENCH_PEAK_BYTES"):
+            _, alloc, reserved = line.split()
+            return {
+                "peak_memory_gib": round(int(alloc) / 2**30, 2),
+                "peak_reserved_gib": round(int(reserved) / 2**30, 2),
+            }
+    return {}
+
+
+def _error_line(log_text: str) -> str:
+    """The last line of a failed run's log that names the error (else its last line)."""
+    lines = [ln.strip() for ln in log_text.splitlines() if ln.strip() and not ln.startswith("GPU_BENCH_PEAK")]
+    for ln in reversed(lines):
+        if "Error" in ln or "Exception" in ln or ln.startswith("avbench ") or "error:" in ln:
+            return ln[:400]
+    return lines[-1][:400] if lines else ""
+
+
+def bench_methods(
+    work: Path,
+    cfg: dict[str, Any],
+    runs: list[str],
+    *,
+    shards: Path,
+    index: Path | None,
+    device: Any,
+    budget: Budget,
+    cap_s: float,
+    run_timeout_s: float,
+    dry: bool,
+    batch: int,
+    clips_per_video: int,
+    workers: int,
+) -> dict[str, Any]:
+    """``avbench pretrain <run>`` of each run of ``runs`` with its kinetics.yaml settings
+    (:func:`methods_config`) on the ``data`` section's pretraining shards, one process each (a
+    per-run timeout, killed with its loader workers past it), within ``cap_s`` and the total budget:
+    a run that would not fit is skipped with the reason. Per run: rc, wall seconds, the training
+    steps and clips of its epoch, clips/s over its ``pretrain()`` call (set-up, the epoch and the
+    held-out pass; the process start-up apart), peak GPU memory, the error line when it fails."""
+    import pandas as pd
+    import yaml
+
+    from avbench.config import validate
+    from avbench.shards.loader import ShardStream, shard_urls
+
+    first = next(iter(ShardStream(shard_urls(shards), shuffle=False, needs=frozenset())), None)
+    waveform = bool(first is not None and first["meta"].get("n_wav_samples"))
+    mcfg, notes = methods_config(cfg, runs, dry=dry, batch=batch, clips_per_video=clips_per_video, waveform=waveform)
+    validate(mcfg)  # a settings error names the run here, before any process starts
+    cfg_path = work / "methods_config.yaml"
+    cfg_path.write_text(yaml.safe_dump(mcfg, sort_keys=False))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    threads = 1 if dry else max(1, min(16, os.cpu_count() or 1))
+    out: dict[str, Any] = {
+        "settings": "workflow/configs/kinetics.yaml's runs; 1 epoch, AMP on, one process",
+        "batch": batch,
+        "clips_per_video": clips_per_video,
+        "loader_workers": workers,
+        "shards": str(shards),
+        "shards_store_waveform": waveform,
+        "run_timeout_s": run_timeout_s,
+        "launcher": "python -c 'avbench.cli.main(...)' pretrain (python -m avbench.cli; peak GPU memory at exit)",
+        "rows": [],
+    }
+    t_end = time.perf_counter() + cap_s
+    need = 5.0 if dry else 20.0  # below this a run cannot start, train and write its checkpoint
+    for run in runs:
+        settings = mcfg["pretrain"]["runs"][run]
+        row: dict[str, Any] = {
+            "run": run,
+            "method": settings["method"],
+            "video_backbone": settings.get("video_backbone", mcfg["pretrain"]["video_backbone"]),
+            "clip_frames": settings.get("clip_frames", mcfg["pretrain"]["clip_frames"]),
+        }
+        if run in notes:
+            row["note"] = notes[run]
+        left = min(t_end - time.perf_counter(), budget.left() - (2 if dry else 10))
+        if left < need:
+            row["skipped"] = f"time budget ({max(0.0, left):.0f} s left of the section's {cap_s:.0f} s / the total)"
+            out["rows"].append(row)
+            log(f"methods {run}: skipped, {row['skipped']}")
+            continue
+        dest = work / "methods" / run
+        if dest.exists():
+            shutil.rmtree(dest)
+        cmd = [sys.executable, "-c", _PRETRAIN, "pretrain", run, "--shards", str(shards)]
+        if index is not None:
+            cmd += ["--index", str(index)]
+        cmd += ["--out", str(dest), "--config", str(cfg_path), "--threads", str(threads)]
+        cmd += ["--loader-workers", str(workers)]
+        timeout = min(run_timeout_s, left)
+        log_path = work / f"methods_{run}.log"
+        rc, dt, _ = _run(cmd, log_path=log_path, timeout=timeout, env=env, cwd=work)
+        text = log_path.read_text(errors="replace")
+        row.update(rc=rc, wall_s=round(dt, 1), **_peak_gib(text))
+        metrics = dest / "metrics.csv"
+        if rc == 0 and metrics.is_file():
+            m = pd.read_csv(metrics).iloc[-1].to_dict()
+            steps = int(m.get("train_steps", 0) or 0)
+            pre_s = float(m.get("wall_s", 0) or 0)
+            row.update(
+                train_steps=steps,
+                train_clips=steps * batch,
+                pretrain_s=round(pre_s, 1),
+                clips_per_s=round(steps * batch / pre_s, 1) if pre_s > 0 else None,
+                train_loss=round(float(m["train_loss"]), 4) if "train_loss" in m else None,
+            )
+        elif rc == 124:
+            row["error"] = f"timed out after {timeout:.0f} s"
+        else:
+            row["error"] = _error_line(text) or f"exit {rc}"
+        if rc != 0:
+            row["log_tail"] = text[-1200:]
+        log(
+            f"methods {run}: rc {rc} in {dt:.1f} s"
+            + (f", {row.get('clips_per_s')} clips/s, peak {row.get('peak_memory_gib', '-')} GiB" if rc == 0 else "")
+            + (f": {row['error']}" if "error" in row else "")
+        )
+        out["rows"].append(row)
+        shutil.rmtree(dest, ignore_errors=True)  # checkpoints are not kept
+    rows = out["rows"]
+    out["passed"] = sum(1 for r in rows if r.get("rc") == 0)
+    out["failed"] = [r["run"] for r in rows if r.get("rc") not in (0, None)]
+    out["skipped"] = [r["run"] for r in rows if "skipped" in r]
+    return out
+
+
 # -- main -----------------------------------------------------------------------------------------
 
 
@@ -842,6 +1142,21 @@ def print_table(res: dict[str, Any]) -> None:
             + "; ".join(f"{k}: {v.get('accuracy', v.get('rc'))}" for k, v in e.items() if k.startswith("evaluate_")),
             flush=True,
         )
+    mt = sec.get("methods") or {}
+    for row in mt.get("rows", []):
+        print(
+            f"method {row['run']:17s} {row['method']:14s} {row['video_backbone']:12s} {row['clip_frames']!s:>3s}f "
+            f"rc {row.get('rc', '-')!s:>4s} {row.get('wall_s', '-')!s:>6s} s {row.get('clips_per_s', '-')!s:>7s} "
+            f"clips/s  peak {row.get('peak_memory_gib', '-')} GiB  "
+            f"{row.get('error', row.get('skipped', row.get('note', '')))}",
+            flush=True,
+        )
+    if mt.get("rows"):
+        print(
+            f"methods: {mt.get('passed')} of {len(mt['rows'])} ran; failed {mt.get('failed')}; "
+            f"skipped {mt.get('skipped')}",
+            flush=True,
+        )
     for name, s in sec.items():
         if isinstance(s, dict) and s.get("error"):
             print(f"ERROR in {name}: {s['error'][:300]}", flush=True)
@@ -862,6 +1177,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--e2e", action="store_true", help="also run the end-to-end section in CPU dry mode")
     ap.add_argument("--workers", default=None, help="loader worker counts (default 1,4,8,16; dry: 1,2)")
+    ap.add_argument(
+        "--methods",
+        default=None,
+        help="methods section: comma list of runs of workflow/configs/kinetics.yaml (or config.yaml) "
+        f"(default: {','.join(METHOD_RUNS)}; dry: {','.join(DRY_METHOD_RUNS)})",
+    )
+    ap.add_argument("--methods-budget-s", type=float, default=240.0, help="cap of the methods section (s)")
+    ap.add_argument("--method-timeout-s", type=float, default=90.0, help="cap of one run of the methods section (s)")
+    ap.add_argument("--method-batch", type=int, default=None, help="batch size of the methods section (16; dry: 4)")
+    ap.add_argument("--method-clips", type=int, default=None, help="clips_per_video of the methods section (1; dry: 2)")
     a = ap.parse_args(argv)
     budget = Budget(a.budget_s)
     imports = check_imports()
@@ -921,6 +1246,8 @@ def main(argv: list[str] | None = None) -> int:
         lacking = [m for m in NEEDS.get(name, []) if imports["modules"].get(m) is None]
         if name == "e2e" and state.get("data_method") != "pipeline":
             lacking = lacking or ["shards of the pipeline (the data section did not build them)"]
+        if name == "methods" and "urls_dir" not in state:
+            lacking = lacking or ["shards (the data section did not build them)"]
         if lacking:
             res["sections"][name] = {"skipped": "missing: " + ", ".join(lacking)}
             log(f"{name}: skipped, missing {', '.join(lacking)}")
@@ -943,7 +1270,7 @@ def main(argv: list[str] | None = None) -> int:
         res["sections"][name]["seconds"] = round(time.perf_counter() - t0, 1)
         save()
 
-    cfg = e2e_config(work, dry=dry)
+    cfg = e2e_config(work, dry=dry, waveform="methods" in wanted)
     cfg_path = work / "config.yaml"
 
     def data() -> dict[str, Any]:
@@ -1005,6 +1332,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     section(
         "e2e", lambda: bench_e2e(work, cfg_path, device=device, budget=budget, dry=dry, workers=min(8, max(workers)))
+    )
+    method_runs = [r.strip() for r in a.methods.split(",") if r.strip()] if a.methods else None
+    section(
+        "methods",
+        lambda: bench_methods(
+            work,
+            cfg,
+            method_runs or list(DRY_METHOD_RUNS if dry else METHOD_RUNS),
+            shards=state["urls_dir"],
+            index=(state["urls_dir"] / "index.parquet") if state.get("data_method") == "pipeline" else None,
+            device=device,
+            budget=budget,
+            cap_s=a.methods_budget_s,
+            run_timeout_s=a.method_timeout_s,
+            dry=dry,
+            batch=a.method_batch or (4 if dry else 16),
+            clips_per_video=a.method_clips or (2 if dry else 1),
+            workers=0 if dry else min(4, ncpu),
+        ),
     )
     save()
     print_table(res)

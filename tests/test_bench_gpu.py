@@ -56,11 +56,34 @@ def test_gpu_benchmark_dry_mode_runs_every_section(tmp_path):
     assert all(r["clips"] > 0 and r["video_batch_shape"][1:] == [4, 32, 32, 3] for r in rows)
     wait = sec["wait"]["rows"][0]
     assert 0.0 <= wait["data_wait_share"] <= 1.0 and wait["steps"] > 0
+    methods = sec["methods"]
+    assert "error" not in methods, methods
+    assert [r["run"] for r in methods["rows"]] == ["l3", "infonce", "image_rotation"]
+    assert methods["passed"] == 3 and methods["failed"] == [] and methods["skipped"] == []
+    for r in methods["rows"]:
+        assert r["rc"] == 0 and r["train_steps"] == 3 and r["clips_per_s"] > 0, r  # 6 videos x 2 clips / 4
+    assert {r["video_backbone"] for r in methods["rows"]} == {"small3d", "small2d"}
+    assert not (tmp_path / "work" / "methods").exists() or not any((tmp_path / "work" / "methods").iterdir())
 
 
 def test_gpu_benchmark_budget_skips_sections(tmp_path):
     res = _run(tmp_path, "--budget-s", "0.5", "--sections", "train,loader")
     assert res["sections"]["train"]["skipped"] == "time budget"
+
+
+def test_gpu_benchmark_methods_skip_runs_past_their_budget(tmp_path):
+    """A run that would not fit the methods section's budget is skipped with the reason; a run
+    that fails records its error line."""
+    res = _run(tmp_path, "--sections", "data,methods", "--methods", "l3,no_such_run", "--methods-budget-s", "2")
+    assert "no_such_run" in res["sections"]["methods"]["error"]  # the config names the run before any process
+    res = _run(tmp_path, "--sections", "data,methods", "--methods", "l3,infonce", "--methods-budget-s", "2")
+    rows = res["sections"]["methods"]["rows"]
+    assert all(r["skipped"].startswith("time budget") for r in rows) and res["sections"]["methods"]["passed"] == 0
+    # batches of 64 from 6 training videos: the run fails, its error line is recorded, the section goes on
+    res = _run(tmp_path, "--sections", "data,methods", "--methods", "l3", "--method-batch", "64")
+    (row,) = res["sections"]["methods"]["rows"]
+    assert row["rc"] == 1 and "produced no training batch" in row["error"], row
+    assert res["sections"]["methods"]["failed"] == ["l3"]
 
 
 @pytest.mark.slow
@@ -79,3 +102,46 @@ def test_sync_batchnorm_is_a_config_key_and_needs_a_gpu_process_group():
     model = torch.nn.ModuleDict({"video": torch.nn.Sequential(torch.nn.Conv3d(3, 4, 1), torch.nn.BatchNorm3d(4))})
     assert convert_sync_batchnorm(model, Dist()) is False
     assert isinstance(model["video"][1], torch.nn.BatchNorm3d)
+
+
+def _gpu_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_gpu", REPO / "benchmarks" / "gpu.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_configs_are_valid_with_the_default_config(tmp_path):
+    """config.yaml's sections that name its other sets are off in the benchmark's config, and the
+    methods section's config (kinetics.yaml's runs at 112x112) validates."""
+    gpu = _gpu_module()
+    for dry in (True, False):
+        cfg = validate(gpu.e2e_config(tmp_path, dry=dry, waveform=not dry))
+        assert set(cfg["datasets"]) == {"synth_pretrain", "synth_action", "synth_sound"}
+        for name in gpu.OFF_SECTIONS:
+            assert cfg[name]["enabled"] is False
+    assert cfg["datasets"]["synth_pretrain"]["shard"] == {"waveform": True}
+    runs = list(gpu.METHOD_RUNS)
+    mcfg, notes = gpu.methods_config(cfg, runs, dry=False, batch=16, clips_per_video=1, waveform=False)
+    v = validate(mcfg)
+    p = v["pretrain"]
+    assert p["methods"] == runs and p["epochs"] == 1 and p["batch_size"] == 16 and p["nproc_per_node"] == 1
+    assert p["video_backbone"] == "r2plus1d_18" and p["audio_backbone"] == "vgg" and p["clip_frames"] == 16
+    assert all("dataset" not in e and "epochs" not in e for e in p["runs"].values())
+    assert p["runs"]["multisensory"]["clip_frames"] == 64
+    assert (
+        p["runs"]["multisensory"]["multisensory"]["audio_input"] == "spectrogram"
+        and "waveform" in notes["multisensory"]
+    )
+    ctx = p["runs"]["image_all"]["image"]["context"]
+    assert (ctx["patch"], ctx["gap"]) == (26, 13) and "scaled" in notes["image_all"]  # 30 / 15 px at 128 px
+    assert "not in kinetics.yaml" in notes["avolnet"] and p["runs"]["videomae"]["video_backbone"] == "vit_small3d"
+    mcfg, notes = gpu.methods_config(cfg, runs, dry=False, batch=16, clips_per_video=1, waveform=True)
+    assert "audio_input" not in mcfg["pretrain"]["runs"]["multisensory"]["multisensory"] or (
+        mcfg["pretrain"]["runs"]["multisensory"]["multisensory"]["audio_input"] == "waveform"
+    )
+    assert "multisensory" not in notes
+    with pytest.raises(KeyError, match="no_such_run"):
+        gpu.methods_config(cfg, ["no_such_run"], dry=False, batch=16, clips_per_video=1, waveform=True)
