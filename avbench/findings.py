@@ -42,8 +42,8 @@ Findings (seed documents in ``shared/seeds``):
 - ``multisensory_beats_scratch`` (000): the Multisensory network (full: raw waveform, shifted
   negatives) fine-tuned on video + audio (``finetune_av``) > the same network at random init (a scratch
   run with ``video_backbone: multisensory``) fine-tuned on video + audio, and > the video random init
-  fine-tuned (``finetune``), when those runs and protocols were evaluated
-  (``workflow/configs/multisensory.yaml``);
+  fine-tuned (``finetune``), when those runs and protocols were evaluated (config.yaml's ``multisensory``
+  section);
 - ``multisensory_audio_helps`` (000, "audio increases accuracy by more than 5%"): the same network
   fine-tuned on video + audio > fine-tuned on video alone ("vision only"), for every Multisensory run
   evaluated both ways; the note says whether the interval clears the seed's 5 points;

@@ -92,13 +92,12 @@ def test_config_errors_name_the_key_and_numbers_in_strings_are_numbers(tmp_path,
         )
 
 
-def test_avsync_section_is_off_by_default_and_checked():
+def test_avsync_section_is_on_in_config_yaml_and_checked():
     raw = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg = validate(raw)
-    assert cfg["avsync"]["enabled"] is False and cfg["avsync"]["datasets"] == ["synth_pretrain"]
-    assert (
-        validate(dict(raw, avsync={"enabled": "true"}))["avsync"]["enabled"] is True
-    )  # `--config avsync={enabled: true}`
+    assert cfg["avsync"]["enabled"] is True and cfg["avsync"]["datasets"] == ["synth_pretrain", "synth_sync"]
+    assert validate(dict(raw, avsync={"enabled": "false"}))["avsync"]["enabled"] is False  # `--config avsync=...`
+    assert validate(dict(raw, avsync={"enabled": "true"}))["avsync"]["enabled"] is True
     assert validate({k: v for k, v in raw.items() if k != "avsync"})["avsync"]["datasets"] == []
     for bad, match in (
         ({"datasets": ["nope"]}, "not in datasets"),
@@ -111,9 +110,9 @@ def test_avsync_section_is_off_by_default_and_checked():
             validate(dict(raw, avsync=dict(raw["avsync"], **bad)))
 
 
-def test_alignment_section_is_off_in_config_yaml_and_has_no_section_default():
+def test_alignment_section_is_on_in_config_yaml_and_has_no_section_default():
     cfg = load_config(REPO / "config.yaml")
-    assert cfg["alignment"]["enabled"] is False and cfg["alignment"]["n_boot"] == 2000  # defaults inside it
+    assert cfg["alignment"]["enabled"] is True and cfg["alignment"]["n_boot"] == 2000  # defaults inside it
     raw = yaml.safe_load((REPO / "config.yaml").read_text())
     raw.pop("alignment")
     assert "alignment" not in validate(raw)  # a config without the section gets none

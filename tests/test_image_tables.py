@@ -168,7 +168,10 @@ def test_no_image_findings_without_image_runs():
     assert not f["finding"].isin(["image_pretext_beats_scratch", "multitask_beats_best_single"]).any()
 
 
-def test_image_runs_are_opt_in_and_the_overlay_adds_them():
+def test_image_runs_are_default_runs_and_the_overlay_lengthens_them():
+    """The default run trains the ten image runs (reduced budgets) and plans their table;
+    workflow/configs/image_pretexts.yaml sets no `pretrain.methods` (a list: it would replace the default's and drop
+    runs) and gives every run it configures, all default runs, the measured budgets (6 epochs; 12 frames a video)."""
     from pathlib import Path
 
     import yaml
@@ -181,18 +184,26 @@ def test_image_runs_are_opt_in_and_the_overlay_adds_them():
     raw = yaml.safe_load((repo / "config.yaml").read_text())
     cfg = validate(raw)
     image_runs = [r for r, e in cfg["pretrain"]["runs"].items() if str(e["method"]).startswith("image_")]
-    assert len(image_runs) == 8 and not set(image_runs) & set(run_names(cfg))
-    for r in run_names(cfg):  # the default runs: no image settings, no frame encoder
+    assert len(image_runs) == 8 and set(image_runs) | {"scratch_2d", "supervised_2d"} <= set(run_names(cfg))
+    for r in run_names(cfg):  # the frame encoder is the image runs' alone; image settings only on image runs
         s = run_settings(cfg, r)
-        assert "image" not in s and s["video_backbone"] != "small2d", r
-    assert "image_pretexts" not in plan_tables(run_table(cfg), cfg["evaluate"]["protocols"])
+        assert ("image" in s) == (s["method"] == "image_multitask"), r
+        assert (s["video_backbone"] == "small2d") == (r in image_runs or r in ("scratch_2d", "supervised_2d")), r
+    assert "image_pretexts" in plan_tables(run_table(cfg), cfg["evaluate"]["protocols"])
     over = yaml.safe_load((repo / "workflow" / "configs" / "image_pretexts.yaml").read_text())
-    merged = {**raw, "pretrain": {**raw["pretrain"], "methods": over["pretrain"]["methods"]}}
-    c2 = validate(deep_merge(merged, {}))
-    assert set(run_names(cfg)) < set(run_names(c2)) and set(image_runs) | {"scratch_2d", "supervised_2d"} <= set(
-        run_names(c2)
-    )
-    assert "image_pretexts" in plan_tables(run_table(c2), c2["evaluate"]["protocols"])
-    for r in image_runs:  # every image run builds its pretext from its settings
-        s = run_settings(c2, r)
-        PRETEXTS[s["method"]](s, n_classes=8, seed=0)
+    assert "methods" not in over["pretrain"]
+    assert set(over["pretrain"]["runs"]) == set(image_runs) | {"supervised_2d"}
+    assert set(over["pretrain"]["runs"]) <= set(raw["pretrain"]["methods"])
+    c2 = validate(deep_merge(raw, over))
+    assert run_names(c2) == run_names(cfg)
+    for r in image_runs:  # the measured budget; the rest of each run's settings is the default run's
+        s, b = run_settings(c2, r), run_settings(cfg, r)
+        assert (s["epochs"], s["clips_per_video"]) == (6, 12) and s["epochs"] * s["clips_per_video"] > b["epochs"] * b[
+            "clips_per_video"
+        ], r
+        assert {k: v for k, v in s.items() if k not in ("epochs", "clips_per_video")} == {
+            k: v for k, v in b.items() if k not in ("epochs", "clips_per_video")
+        }, r
+        PRETEXTS[s["method"]](s, n_classes=8, seed=0)  # every image run builds its pretext from its settings
+    assert run_settings(c2, "supervised_2d") == {**run_settings(cfg, "supervised_2d"), "epochs": 6}
+    assert run_settings(c2, "scratch_2d") == run_settings(cfg, "scratch_2d")

@@ -212,7 +212,9 @@ def test_no_multisensory_findings_without_the_runs_or_the_av_fine_tune():
     assert f.loc[f["finding"] == "sync_beats_random_pairing", "protocol"].tolist() == ["linear"]
 
 
-def test_the_overlay_keeps_the_default_runs_and_config_yaml_names_nothing_of_it():
+def test_the_table_is_in_the_default_run_and_the_overlay_only_lengthens_its_runs():
+    """config.yaml plans the Multisensory table; workflow/configs/multisensory.yaml sets no `pretrain.methods` (a
+    list: it would replace the default's and drop runs) and trains the three runs, all default runs, 6 epochs."""
     from avbench.config import deep_merge, run_names, run_settings, validate
     from avbench.pretext import PRETEXTS
     from avbench.tables import run_table
@@ -220,12 +222,18 @@ def test_the_overlay_keeps_the_default_runs_and_config_yaml_names_nothing_of_it(
     root = Path(__file__).resolve().parents[1]
     base = yaml.safe_load((root / "config.yaml").read_text())
     over = yaml.safe_load((root / "workflow" / "configs" / "multisensory.yaml").read_text())
-    assert set(base["pretrain"]["methods"]) < set(over["pretrain"]["methods"])
-    assert "multisensory" not in base and "synth_action_wav" not in base["datasets"]
+    assert "methods" not in over["pretrain"] and set(over) == {"pretrain"}
+    assert set(over["pretrain"]["runs"]) == {"multisensory", "multisensory_spec", "multisensory_random"}
+    assert set(over["pretrain"]["runs"]) <= set(base["pretrain"]["methods"])
     cfg = validate(deep_merge(base, over))
-    assert "multisensory" not in plan_tables(run_table(validate(base)), ["linear"])
+    assert run_names(cfg) == run_names(validate(base))
+    for r in over["pretrain"]["runs"]:
+        assert run_settings(cfg, r) == {**run_settings(validate(base), r), "epochs": 6}, r
+        assert run_settings(validate(base), r)["epochs"] < 6, r
+    assert "multisensory" in plan_tables(run_table(validate(base)), ["linear"])
     assert "multisensory" in plan_tables(run_table(cfg), cfg["evaluate"]["protocols"])
     assert cfg["evaluate"] == validate(base)["evaluate"]  # the evaluation jobs' settings are untouched
+    assert cfg["multisensory"] == validate(base)["multisensory"]
     ms = [r for r in run_names(cfg) if run_settings(cfg, r)["method"] == "multisensory"]
     assert sorted(multisensory_variant(run_table(cfg), r) for r in ms) == ["full", "random pairing", "spectrogram"]
     fused = [r for r in run_names(cfg) if run_settings(cfg, r)["video_backbone"] == "multisensory"]

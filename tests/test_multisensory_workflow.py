@@ -1,6 +1,6 @@
-"""The Multisensory overlay's dry run: the video + audio fine-tunes of the three runs on every fold (the
-waveform runs reading the action set's waveform shards), their video-only fine-tunes, the table with its
-units and picture; the default run plans none of it."""
+"""The Multisensory table in the default run's dry run: the video + audio fine-tunes of the three runs on every
+fold (the waveform runs reading the action set's waveform shards), their video-only fine-tunes, the table with its
+units and picture; the longer-budget overlay plans the same jobs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,10 +29,13 @@ def _dry_run(cwd: Path, *extra: str) -> str:
     return out.stdout
 
 
-def test_the_overlay_plans_the_table_and_the_default_run_does_not(tmp_path):
+def test_the_default_run_plans_the_table_and_the_overlay_the_same_jobs(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     overlay = str(REPO / "workflow" / "configs" / "multisensory.yaml")
-    out = _dry_run(tmp_path, "--configfile", overlay)
+    longer = _dry_run(tmp_path, "--configfile", overlay)
+    eff = yaml.safe_load((tmp_path / "results" / "config.effective.yaml").read_text())
+    assert [eff["pretrain"]["runs"][r]["epochs"] for r in ("multisensory", "multisensory_spec")] == [6, 6]
+    out = _dry_run(tmp_path)
     av = [ln for ln in out.splitlines() if ln.startswith("Shell command: avbench finetune") and "finetune_av" in ln]
     assert len(av) == 12  # three runs and the fused random init x three folds
     for run, shards in (
@@ -53,8 +58,9 @@ def test_the_overlay_plans_the_table_and_the_default_run_does_not(tmp_path):
     tables = next(ln for ln in out.splitlines() if ln.startswith("Shell command: avbench tables"))
     assert " --units results/leaderboard.units.parquet -o results/tables" in tables
     assert "--multisensory results/plots/multisensory.png" in out
-    default = _dry_run(tmp_path)
-    assert "finetune_av" not in default and "multisensory" not in default
-    assert (
-        "-o results/tables" in default and " --units results/leaderboard.units.parquet -o results/tables" not in default
+    # the overlay changes only the effective config: the same jobs and shell commands, no run dropped
+    assert sorted(ln for ln in longer.splitlines() if ln.startswith("Shell command:")) == sorted(
+        ln for ln in out.splitlines() if ln.startswith("Shell command:")
     )
+    eff = yaml.safe_load((tmp_path / "results" / "config.effective.yaml").read_text())
+    assert eff["pretrain"]["runs"]["multisensory_spec"]["epochs"] < 6

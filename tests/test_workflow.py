@@ -53,24 +53,40 @@ def test_dry_run_default_config(tmp_path):
         assert rule in out.stdout
 
 
-def test_dry_run_correspondence_overlay_plans_phase_alignment(tmp_path):
-    """workflow/configs/correspondence.yaml turns the phase-alignment stage on: one alignment job (the
-    pretrained runs of alignment.runs and the baselines), its table, and the findings read it; the
-    default run plans none of it."""
+def _job_stats(stdout: str) -> list[str]:
+    """The dry run's job table (`Job stats` up to `total`), one line a rule."""
+    lines = stdout[stdout.index("Job stats:") :].splitlines()
+    return sorted(lines[: next(i for i, ln in enumerate(lines) if ln.startswith("total")) + 1])
+
+
+def test_dry_run_correspondence_overlay_plans_the_default_jobs_at_longer_budgets(tmp_path):
+    """The default run plans phase alignment (one alignment job: the pretrained runs of alignment.runs and the
+    baselines), its table, and the findings read it. workflow/configs/correspondence.yaml plans the same jobs
+    and shell commands (no run dropped or added); only the effective config every job reads changes: the
+    correspondence runs' and VideoMAE's longer budgets and 24 propagation sequences."""
+    import yaml
+
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     overlay = str(REPO / "workflow" / "configs" / "correspondence.yaml")
     out = _run(["-s", str(REPO / "Snakefile"), "-n", "-p", "--configfile", overlay, "--", "all"], cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    cmds = [line for line in out.stdout.splitlines() if line.startswith("Shell command: avbench alignment ")]
-    assert len(cmds) == 1, out.stdout[-3000:]
+    eff = yaml.safe_load((tmp_path / "results" / "config.effective.yaml").read_text())
+    assert eff["propagation"]["set"]["n_sequences"] == 24
+    assert [eff["pretrain"]["runs"][r]["epochs"] for r in ("colorization", "crw", "videomae")] == [6, 6, 6]
+    default = _run(["-s", str(REPO / "Snakefile"), "-n", "-p", "all"], cwd=tmp_path)
+    assert default.returncode == 0, default.stderr[-3000:]
+    cmds = [line for line in default.stdout.splitlines() if line.startswith("Shell command: avbench alignment ")]
+    assert len(cmds) == 1, default.stdout[-3000:]
     for source in ("tcc", "crw", "scratch", "supervised"):
         assert f"results/models/{source}/checkpoint.pt" in cmds[0]
     assert " pixels noise --n-per-class " in cmds[0]
-    assert "avbench alignment-table results/alignment/pairs.csv" in out.stdout
-    assert "--alignment results/tables/alignment.csv" in out.stdout  # the findings read the table
-    default = _run(["-s", str(REPO / "Snakefile"), "-n", "-p", "all"], cwd=tmp_path)
-    assert default.returncode == 0 and "results/alignment/" not in default.stdout
-    assert "--alignment" not in default.stdout and "--localization" not in default.stdout
+    assert "avbench alignment-table results/alignment/pairs.csv" in default.stdout
+    assert "--alignment results/tables/alignment.csv" in default.stdout  # the findings read the table
+    assert _job_stats(out.stdout) == _job_stats(default.stdout)
+    shell = sorted(ln for ln in default.stdout.splitlines() if ln.startswith("Shell command:"))
+    assert shell == sorted(ln for ln in out.stdout.splitlines() if ln.startswith("Shell command:"))
+    eff = yaml.safe_load((tmp_path / "results" / "config.effective.yaml").read_text())
+    assert eff["propagation"]["set"]["n_sequences"] < 24  # the default run's reduced set
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""workflow/configs/localize_looks.yaml: layered over localize.yaml, it turns appearance_by_class on for
-the world and the localization set (and nothing in config.yaml does)."""
+"""workflow/configs/localize_looks.yaml: layered over config.yaml (localization is in the default run; also over
+localize.yaml, which changes nothing), it turns appearance_by_class on for the world and the localization set (and
+nothing in config.yaml does)."""
 
 from __future__ import annotations
 
@@ -18,19 +19,22 @@ def _load(rel: str) -> dict:
     return yaml.safe_load((ROOT / rel).read_text())
 
 
-def test_looks_overlay_turns_the_setting_on_over_the_localize_overlay():
+def test_looks_overlay_turns_the_setting_on_over_the_default_run():
     base = _load("config.yaml")
-    assert "appearance_by_class" not in base["synth"]
-    merged = validate(
-        deep_merge(
-            deep_merge(base, _load("workflow/configs/localize.yaml")), _load("workflow/configs/localize_looks.yaml")
-        )
-    )
+    assert "appearance_by_class" not in base["synth"] and "appearance_by_class" not in base["localize"]["set"]
+    looks = _load("workflow/configs/localize_looks.yaml")
+    assert "methods" not in looks["pretrain"]  # a list would replace the default run's and drop runs
+    merged = validate(deep_merge(base, looks))
+    # localize.yaml changes nothing: layering it first gives the same config
+    assert merged == validate(deep_merge(deep_merge(base, _load("workflow/configs/localize.yaml")), looks))
     assert merged["synth"]["appearance_by_class"] is True
     assert merged["localize"]["set"]["appearance_by_class"] is True
-    assert merged["localize"]["set"]["p_silent_object"] == 0.5  # localize.yaml's set is kept
+    assert merged["localize"]["set"]["p_silent_object"] == base["localize"]["set"]["p_silent_object"] == 0.5
     assert merged["pretrain"]["runs"]["avolnet"]["avolnet"]["blocks"] == 4
-    assert "avolnet" in merged["pretrain"]["methods"]
+    assert (
+        merged["pretrain"]["methods"] == validate(base)["pretrain"]["methods"]
+        and "avolnet" in base["pretrain"]["methods"]
+    )
     small = {**merged["synth"], "pretrain_videos": 3, "action_groups_per_class": 3, "action_clips_per_group": 1}
     for j in plan(small, 0):
         if j["set"] in ("pretrain", "action") and not j["bad"]:

@@ -71,11 +71,27 @@ def test_set_job_and_table_through_the_cli(tmp_path):
     assert "Traceback" not in bad.stderr
 
 
-def test_the_correspondence_overlay_keeps_every_default_run_and_adds_colorization():
-    base = yaml.safe_load((REPO / "config.yaml").read_text())["pretrain"]["methods"]
+def test_the_correspondence_overlay_only_lengthens_default_runs_and_the_propagation_set():
+    """workflow/configs/correspondence.yaml sets no `pretrain.methods` (a list: it would replace the default's and
+    drop runs); the runs it configures are default runs, at longer budgets; the propagation set keeps its other
+    settings (dicts merge) with 24 sequences."""
+    from avbench.config import deep_merge, run_settings, validate
+
+    raw = yaml.safe_load((REPO / "config.yaml").read_text())
     over = yaml.safe_load((REPO / "workflow" / "configs" / "correspondence.yaml").read_text())
-    assert set(base) <= set(over["pretrain"]["methods"]) and "colorization" in over["pretrain"]["methods"]
-    assert over["propagation"]["enabled"] is True
-    # and phase alignment with tcc (config.yaml's section is off, tcc not a default run)
-    assert "tcc" in over["pretrain"]["methods"] and over["alignment"]["enabled"] is True
-    assert "tcc" not in base and yaml.safe_load((REPO / "config.yaml").read_text())["alignment"]["enabled"] is False
+    assert "methods" not in over["pretrain"]
+    assert set(over["pretrain"]["runs"]) == {"colorization", "crw", "videomae"}
+    assert set(over["pretrain"]["runs"]) <= set(raw["pretrain"]["methods"])
+    base, merged = validate(raw), validate(deep_merge(raw, over))
+    assert merged["pretrain"]["methods"] == base["pretrain"]["methods"]
+    for run, (epochs, clips) in {"colorization": (6, 3), "crw": (6, 3), "videomae": (6, 3)}.items():
+        s, b = run_settings(merged, run), run_settings(base, run)
+        assert (s["epochs"], s["clips_per_video"]) == (epochs, clips) and s["epochs"] > b["epochs"], run
+        assert s["method"] == b["method"] and s["video_backbone"] == b["video_backbone"], run
+    assert merged["propagation"]["set"] == {**base["propagation"]["set"], "n_sequences": 24}
+    assert base["propagation"]["set"]["n_sequences"] < 24
+    # the stages are the default run's: propagation and phase alignment (with tcc) are on there already
+    assert base["propagation"]["enabled"] and base["alignment"]["enabled"] and "tcc" in base["pretrain"]["methods"]
+    assert {k: v for k, v in merged.items() if k not in ("pretrain", "propagation")} == {
+        k: v for k, v in base.items() if k not in ("pretrain", "propagation")
+    }

@@ -372,16 +372,23 @@ def test_multisensory_checkpoint_scores_pairs_with_its_logit(tmp_path, moving_sq
         )
 
 
-def test_avsync_overlay_keeps_the_default_methods_and_config_yaml_unchanged():
-    """workflow/configs/avsync.yaml replaces pretrain.methods: it must keep every default run; config.yaml names
-    nothing of the world-truth study (its validated config and hash stay the same)."""
+def test_avsync_overlay_only_lengthens_the_sync_set_and_multisensory_spec():
+    """workflow/configs/avsync.yaml sets no `pretrain.methods` (a list: it would replace the default's and drop
+    runs): it trains multisensory_spec (a default run) longer and makes the sync set 96 videos, the rest of the
+    default run's world study (datasets, truth, active object, the set's other settings) unchanged."""
     import yaml
 
+    from avbench.config import deep_merge, run_settings, validate
+
     root = Path(__file__).resolve().parents[2]
-    base = yaml.safe_load((root / "config.yaml").read_text())
+    raw = yaml.safe_load((root / "config.yaml").read_text())
     over = yaml.safe_load((root / "workflow" / "configs" / "avsync.yaml").read_text())
-    assert set(base["pretrain"]["methods"]) <= set(over["pretrain"]["methods"])
-    assert "multisensory_spec" in over["pretrain"]["methods"] and "multisensory_spec" in base["pretrain"]["runs"]
-    assert not {"truth", "active", "set"} & set(base["avsync"]) and "synth_sync" not in base["datasets"]
-    assert "p_av_offset" not in (base.get("synth") or {})
-    assert set(over["avsync"]["truth"]) == set(over["avsync"]["datasets"]) == {"synth_sync"}
+    assert "methods" not in over["pretrain"] and set(over["pretrain"]["runs"]) == {"multisensory_spec"}
+    assert set(over["pretrain"]["runs"]) | set(raw["avsync"]["runs"]) <= set(raw["pretrain"]["methods"])
+    base, merged = validate(raw), validate(deep_merge(raw, over))
+    assert merged["pretrain"]["methods"] == base["pretrain"]["methods"]
+    assert run_settings(merged, "multisensory_spec") == {**run_settings(base, "multisensory_spec"), "epochs": 6}
+    assert run_settings(base, "multisensory_spec")["epochs"] < 6
+    assert merged["avsync"] == {**base["avsync"], "set": {**base["avsync"]["set"], "n_videos": 96}}
+    assert base["avsync"]["set"]["n_videos"] < 96 and set(base["avsync"]["truth"]) == {"synth_sync"}
+    assert {"synth_pretrain", "synth_sync"} <= set(merged["avsync"]["datasets"])

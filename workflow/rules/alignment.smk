@@ -1,8 +1,8 @@
 # Phase alignment (issue 14, temporal cycle-consistency's evaluation; README "Cycle consistency"): one cycle of
 # the world's periodic videos aligned pairwise (videos that turn the same way) by nearest neighbours of each
 # run's frozen per-frame embeddings (the runs of alignment.runs that this config pretrains, and the pixels / noise baselines, in one job), and the
-# table with each run's paired difference in Kendall's tau to alignment.reference. Not part of `all` unless
-# alignment.enabled: `snakemake alignment_all --configfile workflow/configs/correspondence.yaml`.
+# table with each run's paired difference in Kendall's tau to alignment.reference. In `all` when alignment.enabled
+# (config.yaml: on); `snakemake alignment_all` runs it alone.
 
 
 rule alignment:

@@ -46,7 +46,7 @@ rule avsync_all:
         avsync_outputs(),
 
 
-# The opt-in synthetic sync set (avsync.set; workflow/configs/avsync.yaml declares it as dataset synth_sync): world
+# The synthetic sync set (avsync.set; config.yaml declares it as dataset synth_sync): world
 # videos whose audio is out of sync by a known offset in a share of them, with the objects' boxes and a silent
 # moving object, for the world-truth offset scores and the active-object score.
 rule sync_set:

@@ -365,7 +365,7 @@ def propagation_outputs():
     return files + ["results/tables/propagation.csv"]
 
 
-# Sound-source localization (opt-in; workflow/configs/localize.yaml gives the section, the dataset and the run).
+# Sound-source localization (config.yaml gives the section, the dataset and the runs).
 LOCALIZE = config.get("localize") or {}
 
 
@@ -402,7 +402,7 @@ def localize_outputs():
     return [f for s in sources for f in localize_files(s).values()] + ["results/tables/localization.csv"]
 
 
-# Phase alignment (opt-in; config.yaml's alignment section, turned on by workflow/configs/correspondence.yaml).
+# Phase alignment (config.yaml's alignment section).
 ALIGNMENT = config.get("alignment") or {}
 
 
@@ -418,8 +418,8 @@ def alignment_outputs():
     return ["results/alignment/rows.csv", "results/alignment/pairs.csv", "results/tables/alignment.csv"]
 
 
-# Seed 000's Multisensory table (opt-in; workflow/configs/multisensory.yaml gives the section, the runs and the
-# waveform shards of the action set): its runs fine-tuned on video + audio (rule finetune_av) and on video alone
+# Seed 000's Multisensory table (config.yaml gives the section, the runs and the waveform shards of the action
+# set): its runs fine-tuned on video + audio (rule finetune_av) and on video alone
 # (rule finetune), and random init fine-tuned, on every fold of the video sets.
 MULTISENSORY = config.get("multisensory") or {}
 

@@ -1,8 +1,8 @@
 # Sound-source localization (issue 13; README "Sound-source localization"): the heatmaps of the localizing runs
 # (avolnet) and of the centre and motion priors scored against the sounding object's box on the clips of the
 # synthetic localization set (a share with a silent moving object): pointing game and top-region IoU with
-# intervals over videos, and the table with the paired difference to the centre prior. Not part of `all` unless
-# localize.enabled: `snakemake localize_all --configfile workflow/configs/localize.yaml`.
+# intervals over videos, and the table with the paired difference to the centre prior. In `all` when
+# localize.enabled (config.yaml: on); `snakemake localize_all` runs it alone.
 
 
 rule localize_set:

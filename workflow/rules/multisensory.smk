@@ -1,7 +1,7 @@
 # Seed 000's Multisensory table (issue 13; README "The pretext zoo", Multisensory): the fused audio-visual network
 # fine-tuned with each clip's own audio (protocol finetune_av) on one official fold, beside its video-only
 # fine-tune (rule finetune) and random init; the table (results/tables/multisensory.csv) is written by rule
-# tables. Not part of `all` unless multisensory.enabled: `--configfile workflow/configs/multisensory.yaml`.
+# tables. In `all` when multisensory.enabled (config.yaml: on; workflow/configs/multisensory.yaml: longer budgets).
 
 
 rule finetune_av:
