@@ -316,8 +316,13 @@ class Checker:
             name = "temporal_order_beats_scratch" if m in TEMPORAL_ORDER else "ssl_beats_scratch"
             doc = "002" if m in TEMPORAL_ORDER or m == "aot" else ("001" if m in SEED_001 else "000, 003")
             # random init of the same video backbone when there is one (another scratch run, e.g. a frame
-            # encoder's or the fused Multisensory network's, is not this run's reference)
-            same = [s for s in scratch if self.backbone(s) == self.backbone(r)] or scratch
+            # encoder's or the fused Multisensory network's, is not this run's reference); else the run named
+            # `scratch` (the default video backbone's), never another encoder's random init picked by order
+            same = (
+                [s for s in scratch if self.backbone(s) == self.backbone(r)]
+                or [s for s in scratch if s == "scratch"]
+                or scratch
+            )
             yield from self.versus(name, f"{r} ({m}) > random init", doc, r, same[0])
 
     def harder_order_tasks(self) -> Iterator[dict[str, Any]]:

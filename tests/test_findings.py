@@ -363,3 +363,20 @@ def test_tcc_is_scored_from_the_alignment_table_against_random_init():
         "finding == 'tcc_aligns_phase'"
     )["verdict"].tolist() == ["contradicted"]
     assert not (Checker(Bootstrap(units(pd.DataFrame()), n=200), runs).all()["finding"] == "tcc_aligns_phase").any()
+
+
+def test_a_run_without_a_same_backbone_random_init_is_compared_with_the_default_scratch_run():
+    """VideoMAE's ViT has no random init of its own: its reference is the run named `scratch` (the default video
+    backbone), not whichever other scratch run (the 2D frame encoder's, listed first here) comes first."""
+    runs = pd.DataFrame(
+        [
+            {"run": "scratch_2d", "method": "scratch", "video_backbone": "small2d"},
+            {"run": "scratch", "method": "scratch", "video_backbone": "small3d"},
+            {"run": "mae", "method": "videomae", "video_backbone": "vit_small3d"},
+            {"run": "sl", "method": "shuffle_learn", "video_backbone": "small3d"},
+        ]
+    )
+    u = units(_predictions({"scratch_2d": 0.2, "scratch": 0.3, "mae": 0.5, "sl": 0.6}))
+    f = Checker(Bootstrap(u, n=200), runs).all()
+    ssl = f[f["finding"].isin(["ssl_beats_scratch", "temporal_order_beats_scratch"])].set_index("a")
+    assert ssl.loc["mae", "b"] == "scratch" and ssl.loc["sl", "b"] == "scratch"
