@@ -74,37 +74,27 @@ IMPORTS = {
     "tqdm": "tqdm",
     "pynvml": "nvidia-ml-py (optional: GPU utilisation)",
 }
-# The sections each need these (a missing one skips the section with a clear message).
+# The sections each need these (a missing one skips the section with a clear message). `avbench pretrain` and
+# `evaluate` (the methods section) need _PRETRAIN; the end-to-end section also writes its sets with PyAV.
+_PRETRAIN = [
+    "webdataset",
+    "cv2",
+    "pandas",
+    "pyarrow",
+    "yaml",
+    "jsonschema",
+    "sklearn",
+    "torchaudio",
+    "threadpoolctl",
+    "tqdm",
+]
 NEEDS = {
     "train": ["torch", "torchvision"],
     "data": ["numpy", "cv2", "webdataset", "pandas", "pyarrow", "yaml", "jsonschema"],
     "loader": ["webdataset", "cv2"],
     "wait": ["webdataset", "cv2", "torchvision"],
-    "e2e": [
-        "av",
-        "webdataset",
-        "cv2",
-        "pandas",
-        "pyarrow",
-        "yaml",
-        "jsonschema",
-        "sklearn",
-        "torchaudio",
-        "threadpoolctl",
-        "tqdm",
-    ],
-    "methods": [
-        "webdataset",
-        "cv2",
-        "pandas",
-        "pyarrow",
-        "yaml",
-        "jsonschema",
-        "sklearn",
-        "torchaudio",
-        "threadpoolctl",
-        "tqdm",
-    ],
+    "e2e": ["av", *_PRETRAIN],
+    "methods": list(_PRETRAIN),
 }
 SECTIONS = ("train", "data", "loader", "wait", "e2e", "methods")
 
