@@ -144,6 +144,20 @@ def _orbits(rng: np.random.Generator, *, n_videos=6, n_frames=6, context=2, stri
     return {"video": video, "label": torch.zeros(n_videos, dtype=torch.long), "key": [f"v{b}" for b in range(n_videos)]}
 
 
+def _train(pretext, model, steps: int) -> tuple[list[float], list[float]]:
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
+    losses, accs = [], []
+    for _ in range(steps):
+        loss, logs = pretext.loss(model, _orbits(rng), epoch=0, generator=g)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        accs.append(logs["pretext_acc"])
+    return losses, accs
+
+
 def test_the_map_embedder_learns_to_cycle_back_below_the_uniform_loss():
     """The reference run's tcc sat at the loss of a uniform cycle-back (1 + lambda log var of the
     indices: 0.9975 for 6 frames). On orbits whose phase is the square's place, the map embedder
@@ -161,16 +175,7 @@ def test_the_map_embedder_learns_to_cycle_back_below_the_uniform_loss():
     model = PretrainModel(specs=pretext.encoder_specs(), head=pretext)
     assert isinstance(model.head, MapEmbedder) and model.head.grid == (3, 4)
     uniform = 1 + 0.001 * math.log(float(np.var(np.arange(6) / 6)))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    g, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
-    losses, accs = [], []
-    for _ in range(20):
-        loss, logs = pretext.loss(model, _orbits(rng), epoch=0, generator=g)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        accs.append(logs["pretext_acc"])
+    losses, accs = _train(pretext, model, 20)
     assert abs(losses[0] - uniform) < 0.1  # it starts near the uniform cycle-back
     assert np.mean(losses[-4:]) < uniform - 0.2 and np.mean(accs[-4:]) > 0.5
 

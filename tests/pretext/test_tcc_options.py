@@ -14,7 +14,7 @@ from avbench.pretext import PRETEXTS, PretrainModel
 from avbench.pretext.tcc import cycle_back_classification, cycle_back_logits
 from avbench.pretrain import sample_rows
 
-from test_tcc import _curve, _orbits
+from test_tcc import _curve, _orbits, _train
 
 
 def _pretext(**tcc):
@@ -40,20 +40,6 @@ def test_normalize_gives_unit_embeddings_and_the_default_does_not():
     pretext, model = _pretext()
     norms = pretext.embed(model.eval(), video).norm(dim=-1)
     assert not torch.allclose(norms, torch.ones_like(norms), atol=1e-2)
-
-
-def _train(pretext, model, steps: int) -> tuple[list[float], list[float]]:
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    g, rng = torch.Generator().manual_seed(0), np.random.default_rng(0)
-    losses, accs = [], []
-    for _ in range(steps):
-        loss, logs = pretext.loss(model, _orbits(rng), epoch=0, generator=g)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-        accs.append(logs["pretext_acc"])
-    return losses, accs
 
 
 def test_with_normalised_embeddings_the_loss_falls_below_uniform_on_constructed_orbits():
