@@ -349,3 +349,18 @@ def test_dry_run_kinetics_config(tmp_path):
     assert "--davis /data/DAVIS" in out.stdout or "results/propagation/colorization/davis.csv" in out.stdout
     assert "results/tables/propagation.csv" in out.stdout and "results/tables/alignment.csv" in out.stdout
     assert "results/tables/image_pretexts.csv" in out.stdout
+
+
+def test_default_run_injects_offsets_into_the_pretraining_set_only_and_finetunes_the_3d_random_init(tmp_path):
+    """avsync: the pretraining set gets the injected-offset evaluation, the sync set (world truth, active object)
+    does not (its own offsets are the truth). The Multisensory table fine-tunes the 3D random init and the fused
+    one, never the 2D frame encoder's (scratch_2d)."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    out = _run(["-s", str(REPO / "Snakefile"), "-n", "-p", "--", "all"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for run in ("avts_curriculum", "multisensory_spec"):
+        assert f"results/avsync/{run}/synth_pretrain.injected.parquet" in out.stdout
+        assert f"results/avsync/{run}/synth_sync.active.parquet" in out.stdout
+        assert f"results/avsync/{run}/synth_sync.injected.parquet" not in out.stdout
+    assert "results/eval/multisensory_scratch/synth_action/finetune/fold1.csv" in out.stdout
+    assert "results/eval/scratch_2d/synth_action/finetune/" not in out.stdout
