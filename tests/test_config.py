@@ -118,3 +118,27 @@ def test_alignment_section_is_on_in_config_yaml_and_has_no_section_default():
     assert "alignment" not in validate(raw)  # a config without the section gets none
     with pytest.raises(jsonschema.ValidationError):
         validate(dict(raw, alignment={"baselines": ["copy_first"]}))
+
+
+def test_cached_schema_validation_gives_jsonschemas_errors_and_stays_unmutated():
+    """The schema is parsed and meta-checked once per process: validating many configs in one
+    process gives the error jsonschema.validate gives, and no validation changes the schema."""
+    import copy
+
+    from avbench.config import _schema, _validate
+
+    before = copy.deepcopy(_schema())
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    for bad in ({"fps": -1}, {"fps": "x"}, {"sample_rate": 0}):
+        merged = dict(cfg["shard"], **bad)
+        with pytest.raises(jsonschema.ValidationError) as ours:
+            _validate(merged, _schema()["properties"]["shard"])
+        with pytest.raises(jsonschema.ValidationError) as theirs:
+            jsonschema.validate(merged, yaml.safe_load((REPO / "avbench/config.schema.yaml").read_text())["properties"]["shard"])
+        assert ours.value.message == theirs.value.message and list(ours.value.path) == list(theirs.value.path)
+    good = load_config(REPO / "config.yaml")
+    good["shard"]["fps"] = 99  # a caller changing its own config changes neither the schema nor the next load
+    assert load_config(REPO / "config.yaml")["shard"]["fps"] != 99
+    assert _schema() == before
+    with pytest.raises(jsonschema.ValidationError, match="shard.fps"):
+        validate(dict(cfg, shard=dict(cfg["shard"], fps=-1)))
