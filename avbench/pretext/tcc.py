@@ -112,6 +112,14 @@ def partner_pairs(
     return a, pick.argmax(1)[a]
 
 
+def paired(emb: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embeddings of the pairs' items, ``(emb[a], emb[b])``, by ``index_select``: ``b`` repeats
+    items, and the backward of advanced indexing with repeats (``index_put_`` with accumulate) adds
+    them in a thread-dependent order on the CPU, so two runs of one seed gave different weights (the
+    ``tcc`` checkpoints of two reference runs); ``index_select``'s backward adds in index order."""
+    return emb.index_select(0, a), emb.index_select(0, b)
+
+
 def _sq_dist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances (P, N, D), (P, M, D) -> (P, N, M)."""
     return (x.pow(2).sum(-1)[..., :, None] + y.pow(2).sum(-1)[..., None, :] - 2 * x @ y.transpose(-1, -2)).clamp_min(0)
@@ -307,7 +315,7 @@ class TCC(Pretext):
         logs = {"chance": 1.0 / self.n_frames, "pairs": float(len(a))}
         if len(a) == 0:  # no two videos of a class in this batch
             return emb.sum() * 0.0, {**logs, "pretext_acc": float("nan")}
-        u, v = emb[a], emb[b]
+        u, v = paired(emb, a, b)
         loss = self.cycle_loss(u, v)
         return loss, {**logs, "pretext_acc": cycle_consistency(u.detach(), v.detach())}
 
@@ -318,7 +326,7 @@ class TCC(Pretext):
         emb, a, b = self._pairs(model, batch, generator)
         if len(a) == 0:
             return {}
-        u, v = emb[a], emb[b]
+        u, v = paired(emb, a, b)
         return {
             "pretext_acc": cycle_consistency(u, v),
             "chance": 1.0 / self.n_frames,
