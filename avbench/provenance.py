@@ -18,14 +18,18 @@ from avbench import pinned_environment
 
 
 def git_revision(cwd: str | Path | None = None) -> str:
-    """Short git revision of the avbench source tree (or of ``cwd``) (``+dirty`` when the tree has changes), or ``unknown``."""
+    """Short git revision of the avbench source tree (or of ``cwd``) (``+dirty`` when the tree has changes), or ``unknown``.
+
+    Changes under the top-level ``results/`` do not count: the workflow writes its outputs there,
+    committed tables included, so a run from a clean checkout stamped ``+dirty`` on every row
+    written after its first table."""
     cwd = cwd or Path(__file__).resolve().parent
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)results"],
             cwd=cwd,
             capture_output=True,
             text=True,
