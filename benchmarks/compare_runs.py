@@ -45,15 +45,24 @@ def main(a: str, b: str) -> int:
     for c in la.columns:
         if c in keys or c == "value" or c not in lb.columns:
             continue
-        diff = both[c + "_a"].astype(str) != both[c + "_b"].astype(str)
+        xa, xb = both[c + "_a"], both[c + "_b"]
+        na, nb = pd.to_numeric(xa, errors="coerce"), pd.to_numeric(xb, errors="coerce")
+        num = na.notna() & nb.notna()  # 64 and 64.0 are equal (an outer merge with unmatched rows makes floats)
+        diff = (num & (na != nb)) | (~num & (xa.astype(str) != xb.astype(str)))
         if diff.any():
             print(
                 f"  column {c} differs in {int(diff.sum())} rows, e.g. {both[c + '_a'][diff].iloc[0]!s:.40} vs "
                 f"{both[c + '_b'][diff].iloc[0]!s:.40}"
             )
     for f in ("findings.csv", "leaderboard.intervals.csv"):
-        same = pd.read_csv(f"{a}/{f}").equals(pd.read_csv(f"{b}/{f}"))
-        print(f"{f}: {'identical' if same else 'DIFFERENT'}")
+        fa, fb = pd.read_csv(f"{a}/{f}"), pd.read_csv(f"{b}/{f}")
+        same = fa.equals(fb)
+        rows_a = set(map(tuple, fa.astype(str).values))
+        rows_b = set(map(tuple, fb.astype(str).values))
+        print(
+            f"{f}: {'identical' if same else 'DIFFERENT'} ({len(fa)} / {len(fb)} rows; "
+            f"{len(rows_a - rows_b)} of a's rows not in b, {len(rows_b - rows_a)} of b's not in a)"
+        )
         bad += not same
     n = nbad = 0
     for pa in sorted(glob.glob(f"{a}/eval/**/*.predictions.parquet", recursive=True)):
