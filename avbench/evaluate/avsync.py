@@ -97,6 +97,8 @@ class SyncSettings:
     inject_share: float = 0.5
     inject_offsets: tuple[int, ...] = (-12, -8, -4, 4, 8, 12)
     seed: int = 0
+    calibrate_precision: float = 0.0  # 0: the fixed confidence_threshold only (see calibrate_threshold)
+    calibrate_min: int = 10
 
     def __post_init__(self) -> None:
         lo, hi = self.offsets
@@ -104,6 +106,8 @@ class SyncSettings:
             raise ValueError(f"avsync offsets [{lo}, {hi}] must contain 0")
         if self.windows < 1:
             raise ValueError("avsync windows must be at least 1")
+        if not 0.0 <= self.calibrate_precision < 1.0 or self.calibrate_min < 1:
+            raise ValueError("avsync calibrate: precision in [0, 1) and min_confident at least 1")
         bad = [s for s in self.inject_offsets if not lo <= s <= hi or abs(s) <= self.tolerance]
         if bad:
             raise ValueError(
@@ -122,6 +126,8 @@ class SyncSettings:
             inject_share=float(inj.get("share", cls.inject_share)),
             inject_offsets=tuple(int(x) for x in inj.get("offsets", cls.inject_offsets)),
             seed=int(inj["seed"]) if inj.get("seed") is not None else int(seed),
+            calibrate_precision=float((section.get("calibrate") or {}).get("precision", 0.0)),
+            calibrate_min=int((section.get("calibrate") or {}).get("min_confident", cls.calibrate_min)),
         )
 
     @property
@@ -709,6 +715,78 @@ def score_injected(df: pd.DataFrame, s: SyncSettings, *, key: str = "") -> list[
     return out
 
 
+def calibration_half(keys: Iterable[str]) -> np.ndarray:
+    """Which videos calibrate the threshold (True) and which score it (False): a fixed half by a
+    hash of the key (the same video is on the same side in every run and job)."""
+    import hashlib
+
+    return np.array([hashlib.sha1(str(k).encode()).digest()[0] % 2 == 0 for k in keys], dtype=bool)
+
+
+def calibrate_threshold(injected: pd.DataFrame, s: SyncSettings) -> tuple[float, list[dict[str, Any]]]:
+    """The confidence threshold that makes a confident status right with ``calibrate_precision``,
+    from the evaluation with known offsets, and its summary rows (mode ``calibration``).
+
+    On the calibration half of the scored videos (:func:`calibration_half`), the lowest confidence
+    ``tau`` (never below ``confidence_threshold``) such that the videos at or above it number at
+    least ``calibrate_min`` and at least ``calibrate_precision`` of them have their offset within
+    ``tolerance`` frames of the true one (then their in_sync / out_of_sync status is right); no such
+    ``tau``: infinity, i.e. the model gives no sync signal and every video is ``no_sync_signal``.
+    Scored on the other half: ``calibrated_precision`` (share right among the confident, with its
+    interval over videos; chance: the share right among all of them, the precision of no threshold)
+    and ``calibrated_coverage`` (share confident)."""
+    scored = injected[injected["offset_frames"].notna() & injected["true_offset_frames"].notna()]
+    conf = scored["confidence"].to_numpy(float)
+    ok = np.abs(scored["offset_frames"].to_numpy(float) - scored["true_offset_frames"].to_numpy(float)) <= s.tolerance
+    cal = calibration_half(scored["key"])
+    tau = float("inf")
+    for t in np.sort(np.unique(conf[cal])):  # lowest first: the first that qualifies covers the most
+        if t < s.confidence_threshold:
+            continue
+        above = cal & (conf >= t)
+        if above.sum() >= s.calibrate_min and ok[above].mean() >= s.calibrate_precision:
+            tau = float(t)
+            break
+    ev_conf, ev_ok = conf[~cal], ok[~cal]
+    confident = ev_conf >= tau
+    prec = ev_ok[confident]
+    lo, hi = interval(
+        lambda i: ev_ok[i][ev_conf[i] >= tau].mean() if (ev_conf[i] >= tau).any() else np.nan,
+        len(ev_ok),
+        "calibrated_precision",
+    )
+    rows = [
+        {"metric": "calibrated_threshold", "value": tau, "chance": np.nan, "n": int(cal.sum())},
+        {
+            "metric": "calibrated_precision",
+            "value": float(prec.mean()) if len(prec) else np.nan,
+            "lo": lo,
+            "hi": hi,
+            "chance": float(ev_ok.mean()) if len(ev_ok) else np.nan,
+            "n": int(len(prec)),
+        },
+        {**_mean_row("calibrated_coverage", confident, np.nan, "calibration"), "chance": np.nan},
+        {"metric": "target_precision", "value": s.calibrate_precision, "chance": np.nan, "n": int(len(ev_ok))},
+    ]
+    return tau, rows
+
+
+def apply_threshold(df: pd.DataFrame, tau: float, s: SyncSettings) -> pd.DataFrame:
+    """The rows with their statuses judged again at confidence threshold ``tau`` (the scored videos
+    only; the unscored keep their reason): below it ``no_sync_signal`` (``low_confidence``), above
+    it ``in_sync`` / ``out_of_sync`` by ``tolerance``."""
+    out = df.copy()
+    scored = out["offset_frames"].notna() & out["reason"].isin(["", "low_confidence"])
+    low = scored & (out["confidence"] < tau)
+    high = scored & ~low
+    out.loc[low, "status"], out.loc[low, "reason"] = "no_sync_signal", "low_confidence"
+    inside = out["offset_frames"].abs() <= s.tolerance
+    out.loc[high & inside, "status"] = "in_sync"
+    out.loc[high & ~inside, "status"] = "out_of_sync"
+    out.loc[high, "reason"] = ""
+    return out
+
+
 def summarize(result: SyncResult, *, run: str = "", seed: int = 0, dataset: str = "") -> pd.DataFrame:
     """The summary CSV: status counts as stored (mode ``as_is``); for the videos whose offset the
     world records (``truth == "world"``), their counts and scores as stored (mode ``world``); with
@@ -794,5 +872,19 @@ def avsync_checkpoint(
         progress=progress,
         truth=truth,
     )
+    cal_rows: list[dict[str, Any]] = []
+    if settings.calibrate_precision > 0 and result.injected is not None:
+        tau, cal_rows = calibrate_threshold(result.injected, settings)
+        result = SyncResult(
+            as_is=apply_threshold(result.as_is, tau, settings),
+            injected=apply_threshold(result.injected, tau, settings),
+            settings=settings,
+        )
     summary = summarize(result, run=run, seed=int(meta["seed"]), dataset=dataset)
+    if cal_rows:
+        extra = pd.DataFrame([{"mode": "calibration", "subset": "all", **r} for r in cal_rows])
+        extra.insert(0, "run", run)
+        extra.insert(1, "seed", int(meta["seed"]))
+        extra.insert(2, "dataset", dataset)
+        summary = pd.concat([summary, extra.reindex(columns=SUMMARY_COLUMNS)], ignore_index=True)
     return SyncJob(result=result, summary=summary, run=run, dataset=dataset)

@@ -331,3 +331,65 @@ def test_cli_refuses_a_checkpoint_without_a_sync_distance(tmp_path, moving_squar
             ]
         )
     assert not (tmp_path / "x.parquet").exists()
+
+
+def _calib_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """Injected-evaluation rows whose offset is right exactly when the confidence is above 0.5."""
+    rng = np.random.default_rng(seed)
+    conf = rng.uniform(0, 1, n)
+    true = rng.choice([0, 0, -8, 8], n).astype(float)
+    right = conf > 0.5
+    est = np.where(right, true, true + 5)
+    return pd.DataFrame(
+        {
+            "key": [f"v{i:04d}" for i in range(n)],
+            "status": "in_sync",
+            "reason": "",
+            "offset_frames": est,
+            "confidence": conf,
+            "true_offset_frames": true,
+        }
+    )
+
+
+def test_calibrated_threshold_separates_right_from_wrong_offsets_and_is_scored_on_the_other_half():
+    from avbench.evaluate.avsync import SyncSettings, apply_threshold, calibrate_threshold, calibration_half
+
+    df = _calib_rows(400)
+    s = SyncSettings(calibrate_precision=0.999, calibrate_min=10)
+    tau, rows = calibrate_threshold(df, s)
+    assert 0.5 < tau < 0.56  # the lowest calibration confidence above 0.5: everything above it is right
+    by = {r["metric"]: r for r in rows}
+    assert by["calibrated_precision"]["value"] == 1.0  # held-out half: every confident offset right
+    assert 0.4 < by["calibrated_coverage"]["value"] < 0.6
+    assert abs(by["calibrated_precision"]["chance"] - 0.5) < 0.1  # no threshold: about half right
+    assert by["calibrated_threshold"]["n"] == int(calibration_half(df["key"]).sum())
+    loose, rows9 = calibrate_threshold(df, SyncSettings(calibrate_precision=0.9, calibrate_min=10))
+    assert 0.4 < loose < 0.5  # 90%: a few wrong ones just below 0.5 are let in, for more coverage
+    by9 = {r["metric"]: r for r in rows9}
+    assert (
+        by9["calibrated_precision"]["value"] > 0.85
+        and by9["calibrated_coverage"]["value"] > by["calibrated_coverage"]["value"]
+    )
+    judged = apply_threshold(df, tau, s)
+    low = judged["confidence"] < tau
+    assert (judged.loc[low, "status"] == "no_sync_signal").all()
+    assert (judged.loc[low, "reason"] == "low_confidence").all()
+    high = judged[~low]
+    assert set(high["status"]) == {"in_sync", "out_of_sync"}
+    assert ((high["status"] == "in_sync") == (high["offset_frames"].abs() <= s.tolerance)).all()
+
+
+def test_a_model_without_sync_signal_gets_no_confident_status():
+    from avbench.evaluate.avsync import SyncSettings, apply_threshold, calibrate_threshold
+
+    df = _calib_rows(400)
+    rng = np.random.default_rng(1)
+    df["confidence"] = rng.uniform(0, 1, len(df))  # confidence unrelated to being right (half are)
+    s = SyncSettings(calibrate_precision=0.9, calibrate_min=10)
+    tau, rows = calibrate_threshold(df, s)
+    assert tau == float("inf")
+    judged = apply_threshold(df, tau, s)
+    assert (judged["status"] == "no_sync_signal").all()
+    unscored = df.assign(offset_frames=np.nan, status="no_sync_signal", reason="too_short")
+    assert (apply_threshold(unscored, 0.0, s)["reason"] == "too_short").all()  # an unscored video keeps its reason
