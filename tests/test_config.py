@@ -134,7 +134,9 @@ def test_cached_schema_validation_gives_jsonschemas_errors_and_stays_unmutated()
         with pytest.raises(jsonschema.ValidationError) as ours:
             _validate(merged, _schema()["properties"]["shard"])
         with pytest.raises(jsonschema.ValidationError) as theirs:
-            jsonschema.validate(merged, yaml.safe_load((REPO / "avbench/config.schema.yaml").read_text())["properties"]["shard"])
+            jsonschema.validate(
+                merged, yaml.safe_load((REPO / "avbench/config.schema.yaml").read_text())["properties"]["shard"]
+            )
         assert ours.value.message == theirs.value.message and list(ours.value.path) == list(theirs.value.path)
     good = load_config(REPO / "config.yaml")
     good["shard"]["fps"] = 99  # a caller changing its own config changes neither the schema nor the next load
