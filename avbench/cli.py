@@ -177,7 +177,7 @@ def cmd_avsync(a: argparse.Namespace) -> int:
         import pandas as pd
 
         from avbench.evaluate.active_object import ActiveSettings, active_summary, estimate_active
-        from avbench.evaluate.avsync import SUMMARY_COLUMNS, shard_set_urls
+        from avbench.evaluate.avsync import shard_set_urls, summary_frame
 
         active = estimate_active(
             model,
@@ -191,11 +191,10 @@ def cmd_avsync(a: argparse.Namespace) -> int:
             seed=int(meta["seed"]),
             dataset=job.dataset,
         )
-        extra = pd.DataFrame(active_summary(active, dataset=job.dataset))
-        extra.insert(0, "run", job.run)
-        extra.insert(1, "seed", int(meta["seed"]))
-        extra.insert(2, "dataset", job.dataset)
-        summary = pd.concat([summary, extra.reindex(columns=SUMMARY_COLUMNS)], ignore_index=True)
+        extra = summary_frame(
+            active_summary(active, dataset=job.dataset), run=job.run, seed=int(meta["seed"]), dataset=job.dataset
+        )
+        summary = pd.concat([summary, extra], ignore_index=True)
         with atomic_path(a.active, suffix=".parquet") as tmp:
             active.to_parquet(tmp, index=False)
     with atomic_path(a.output, suffix=".parquet") as tmp:

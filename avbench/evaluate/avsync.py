@@ -765,7 +765,7 @@ def calibrate_threshold(injected: pd.DataFrame, s: SyncSettings) -> tuple[float,
             "chance": float(ev_ok.mean()) if len(ev_ok) else np.nan,
             "n": int(len(prec)),
         },
-        {**_mean_row("calibrated_coverage", confident, np.nan, "calibration"), "chance": np.nan},
+        _mean_row("calibrated_coverage", confident, np.nan, "calibration"),
         {"metric": "target_precision", "value": s.calibrate_precision, "chance": np.nan, "n": int(len(ev_ok))},
     ]
     return tau, rows
@@ -811,11 +811,15 @@ def summarize(result: SyncResult, *, run: str = "", seed: int = 0, dataset: str 
                     {"mode": mode, "subset": subset, **r}
                     for r in score_injected(part, result.settings, key=f"{dataset}/{mode}/{subset}")
                 ]
-    out = pd.DataFrame(rows)
-    out.insert(0, "run", run)
-    out.insert(1, "seed", int(seed))
-    out.insert(2, "dataset", dataset)
-    return out.reindex(columns=SUMMARY_COLUMNS)
+    return summary_frame(rows, run=run, seed=seed, dataset=dataset)
+
+
+def summary_frame(rows: list[dict[str, Any]], *, run: str, seed: int, dataset: str) -> pd.DataFrame:
+    """Summary rows (``mode``, ``subset``, ``metric``, ...) as a frame of :data:`SUMMARY_COLUMNS`
+    headed by the run, its seed and the dataset."""
+    return pd.DataFrame([{"run": run, "seed": int(seed), "dataset": dataset, **r} for r in rows]).reindex(
+        columns=SUMMARY_COLUMNS
+    )
 
 
 def shard_set_urls(shards: str | Path) -> list[str]:
@@ -882,9 +886,7 @@ def avsync_checkpoint(
         )
     summary = summarize(result, run=run, seed=int(meta["seed"]), dataset=dataset)
     if cal_rows:
-        extra = pd.DataFrame([{"mode": "calibration", "subset": "all", **r} for r in cal_rows])
-        extra.insert(0, "run", run)
-        extra.insert(1, "seed", int(meta["seed"]))
-        extra.insert(2, "dataset", dataset)
-        summary = pd.concat([summary, extra.reindex(columns=SUMMARY_COLUMNS)], ignore_index=True)
+        cal = [{"mode": "calibration", "subset": "all", **r} for r in cal_rows]
+        extra = summary_frame(cal, run=run, seed=int(meta["seed"]), dataset=dataset)
+        summary = pd.concat([summary, extra], ignore_index=True)
     return SyncJob(result=result, summary=summary, run=run, dataset=dataset)
