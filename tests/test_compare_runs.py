@@ -62,3 +62,21 @@ def test_equal_trees_pass_and_any_changed_value_fails(tmp_path, capsys):
     shutil.copytree(a, b)
     pd.DataFrame([{"key": "v1", "pred": 3}]).to_parquet(b / "eval" / "r" / "act" / "linear.predictions.parquet")
     assert compare_runs.main(str(a), str(b)) == 1
+
+
+def test_an_unmatched_row_does_not_make_every_integer_column_differ(tmp_path, capsys):
+    """An outer merge with an unmatched row turns integer columns into floats: 64 and 64.0 are equal,
+    and the findings comparison says how many rows differ."""
+    a = _tree(tmp_path / "a")
+    b = tmp_path / "b"
+    shutil.copytree(a, b)
+    la = pd.read_csv(a / "leaderboard.csv").assign(n_train=64)
+    extra = la.assign(fold=2)  # a row only a has
+    pd.concat([la, extra]).to_csv(a / "leaderboard.csv", index=False)
+    la.to_csv(b / "leaderboard.csv", index=False)
+    pd.DataFrame([{"finding": "x", "diff": 1.0}, {"finding": "y", "diff": 2.0}]).to_csv(b / "findings.csv", index=False)
+    assert compare_runs.main(str(a), str(b)) == 1  # the unmatched row and the findings still fail
+    out = capsys.readouterr().out
+    assert "unmatched 1" in out
+    assert "n_train differs" not in out
+    assert "findings.csv: DIFFERENT (1 / 2 rows; 0 of a's rows not in b, 1 of b's not in a)" in out
