@@ -805,7 +805,25 @@ def bframe_ratios(bf: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "ratio_to_decode_bound_640x360_bframes": v["full_112"]["ratio_to_decode_bound"],
         "ratio_to_decode_bound_640x360_bframes_kinetics_settings": v["kinetics_112"]["ratio_to_decode_bound"],
+        **_opt(
+            "ratio_to_decode_bound_640x360_bframes_kinetics_settings_skip_loop_filter",
+            v.get("kinetics_112_skip_loop_filter"),
+        ),
     }
+
+
+def _opt(key: str, variant: dict[str, Any] | None) -> dict[str, Any]:
+    """``{key: the variant's ratio to the decode floor}``, or nothing where the variant was not run
+    (figures of an earlier run without it)."""
+    return {key: variant["ratio_to_decode_bound"]} if variant else {}
+
+
+def _decode_saving(v: dict[str, Any], name: str, reference: str = "full_112") -> dict[str, Any]:
+    """The share of ``decode_video`` CPU that variant ``name`` saves against ``reference``."""
+    if name not in v or reference not in v:
+        return {}
+    dec = {n: v[n]["stage_cpu_s_per_video_s"]["decode_video"] for n in (name, reference)}
+    return {f"decode_video_saving_{name}": 1.0 - dec[name] / dec[reference]}
 
 
 def real_ratios(real: dict[str, Any] | None) -> dict[str, Any]:
@@ -818,6 +836,16 @@ def real_ratios(real: dict[str, Any] | None) -> dict[str, Any]:
         "decode_video_saving_real_h264": 1.0
         - v["full_112"]["stage_cpu_s_per_video_s"]["decode_video"]
         / v["full_112_decode_all"]["stage_cpu_s_per_video_s"]["decode_video"],
+        **_opt("ratio_to_decode_bound_real_h264_kinetics_settings", v.get("kinetics_112")),
+        **_opt(
+            "ratio_to_decode_bound_real_h264_kinetics_settings_skip_loop_filter", v.get("kinetics_112_skip_loop_filter")
+        ),
+        # without the in-loop deblocking, on the real files: the share of their decoding saved
+        **{
+            k.replace("decode_video_saving_", "decode_video_saving_real_h264_"): x
+            for n in ("full_112_skip_loop_filter_noref", "full_112_skip_loop_filter_all")
+            for k, x in _decode_saving(v, n).items()
+        },
     }
 
 
@@ -828,7 +856,12 @@ SPEED_VARIANTS: dict[str, dict[str, Any]] = {
     "full_112_fit_128": {"stabilize": {"fit_points": 128, "fit_candidates": 16}},
     "full_112_frame_nearest": {"stabilize": {"frame_interpolation": "nearest"}},
     "full_112_flow_nearest": {"stabilize": {"flow_interpolation": "nearest"}},
+    # the decoder without its in-loop deblocking: on the frames nothing refers to, or on every frame
+    "full_112_skip_loop_filter_noref": {"skip_loop_filter": "noref"},
+    "full_112_skip_loop_filter_all": {"skip_loop_filter": "all"},
 }
+#: what `kinetics_112_skip_loop_filter` adds to the Kinetics settings
+NO_DEBLOCK: dict[str, Any] = {"skip_loop_filter": "all"}
 CHEAPEST: dict[str, Any] = {
     "flow": {"preset": "ultrafast", "refinement_iterations": 0},  # ultrafast's own (no refinement)
     "stabilize": {"fit_points": 64, "fit_candidates": 8, "fit_iterations": 4},
@@ -1057,6 +1090,7 @@ def main() -> int:
     settings["kinetics_112"] = kinetics_settings(k400)
     # the cheapest measured: the Kinetics settings with plain DIS ultrafast and the lightest camera fit
     settings["kinetics_112_cheapest"] = deep_merge(copy.deepcopy(settings["kinetics_112"]), CHEAPEST)
+    settings["kinetics_112_skip_loop_filter"] = deep_merge(copy.deepcopy(settings["kinetics_112"]), NO_DEBLOCK)
 
     log("generating sources")
     sources = make_sources(work, a.seconds, a.clips)
@@ -1088,7 +1122,7 @@ def main() -> int:
         elif name == "quality":
             real = real_sources(Path(a.real_dir)).get("real_h264", [])
             names = ["full_112", "full_112_dis_medium", "full_112_dis_ultrafast", *SPEED_VARIANTS]
-            names += ["kinetics_112", "kinetics_112_cheapest"]
+            names += ["kinetics_112", "kinetics_112_cheapest", "kinetics_112_skip_loop_filter"]
             details["quality"] = bench_quality(
                 [c for k in ("640x360", "340x256") for c in sources[k]] + real,
                 {n: settings[n] for n in names},
@@ -1098,6 +1132,7 @@ def main() -> int:
             )
         elif name == "bframes":
             names = ("full_112", "kinetics_112", "kinetics_112_cheapest", "subset_112")
+            names += ("full_112_skip_loop_filter_all", "kinetics_112_skip_loop_filter")
             chosen = {n: settings[n] for n in names}
             chosen["full_112_decode_all"] = {**k400, "bench_skip_unneeded": False}
             chosen["kinetics_112_decode_all"] = {**settings["kinetics_112"], "bench_skip_unneeded": False}
@@ -1107,10 +1142,14 @@ def main() -> int:
             if not real:
                 log(f"real: no H.264 clip with audio in {a.real_dir}: skipped")
                 continue
-            no_skip = {**k400, "bench_skip_unneeded": False}
+            chosen = {"full_112": k400, "full_112_decode_all": {**k400, "bench_skip_unneeded": False}}
+            for n in ("full_112_skip_loop_filter_noref", "full_112_skip_loop_filter_all"):
+                chosen[n] = settings[n]
+            for n in ("kinetics_112", "kinetics_112_skip_loop_filter"):
+                chosen[n] = settings[n]
             details["real_clips"] = {
                 "clips": [Path(c["path"]).name for c in real["real_h264"]],
-                **bench_preprocess(real, {"full_112": k400, "full_112_decode_all": no_skip}, a.repeats, log),
+                **bench_preprocess(real, chosen, a.repeats, log),
             }
         elif name == "codecs":
             details["frame_codecs"] = bench_codecs(
@@ -1162,6 +1201,10 @@ def main() -> int:
         "ratio_to_decode_bound_640x360_kinetics_settings": k640["variants"]
         .get("kinetics_112", {})
         .get("ratio_to_decode_bound"),
+        **_opt(
+            "ratio_to_decode_bound_640x360_kinetics_settings_skip_loop_filter",
+            k640["variants"].get("kinetics_112_skip_loop_filter"),
+        ),
         "stage_cpu_s_per_video_s": stage,
         # real H.264 files (B-frames): the full sample, and with every frame decoded (no frame dropped)
         **real_ratios(details.get("real_clips")),

@@ -533,6 +533,10 @@ def _run(
         skip.skipped = len(skip.unneeded)  # sent as unneeded and never came out: dropped by the decoder
 
 
+#: the levels of ``decode_clip(skip_loop_filter=...)`` (FFmpeg's AVDiscard names)
+LOOP_FILTER_SKIPS = ("noref", "all")
+
+
 def decode_clip(
     path: str,
     *,
@@ -547,6 +551,7 @@ def decode_clip(
     borders: BorderSearch | None = None,
     black: BlackFrameTest | None = None,
     skip_unneeded: bool = True,
+    skip_loop_filter: str | None = None,
 ) -> DecodedClip:
     """Decode ``[t_start, t_end)`` of ``path`` (``t_end=None``: to the end of the file).
 
@@ -555,6 +560,11 @@ def decode_clip(
     black: the black-frame test (None: off).
     skip_unneeded: let the decoder drop the non-reference frames that no output frame shows
     (:class:`_SkipPlanner`; the output is the same, bit for bit).
+    skip_loop_filter: None (decode as every tool does) or FFmpeg's ``skip_loop_filter`` level
+    (``noref``: no in-loop deblocking on the frames nothing is predicted from; ``all``: on none,
+    the difference then carried by prediction to the next keyframe): less CPU for decoding, pixels
+    no longer those of the reference decoder (``shard.skip_loop_filter``; recorded in
+    ``video_stream``).
     """
     notes: list[str] = []
     timings: defaultdict[str, float] = defaultdict(float)
@@ -572,6 +582,11 @@ def decode_clip(
         if vs is not None:
             vs.thread_type = "SLICE"
             vs.codec_context.thread_count = 1
+            if skip_loop_filter is not None:
+                if skip_loop_filter not in LOOP_FILTER_SKIPS:
+                    raise ValueError(f"skip_loop_filter must be one of {LOOP_FILTER_SKIPS}, not {skip_loop_filter!r}")
+                # an AVCodecContext option: applied when the decoder opens (at the first packet)
+                vs.codec_context.options = {"skip_loop_filter": skip_loop_filter}
             proc = _FrameProcessor(
                 len(_frame_times(t_start, t_end, fps)),
                 stream=vs,
@@ -608,6 +623,7 @@ def decode_clip(
                 "rotation": proc.rotation,
                 "sar": round(stream_sar(vs), 6),
                 "n_streams": len(container.streams.video),
+                **({"skip_loop_filter": skip_loop_filter} if skip_loop_filter is not None else {}),
             }
         wav = None
         pad_s = pad_e = 0

@@ -228,6 +228,7 @@ def _decode_window(
         resize=cfg["resize"],
         borders=BorderSearch.from_config(cfg["borders"]),
         black=BlackFrameTest.from_config(cfg["black_frames"]),
+        skip_loop_filter=cfg.get("skip_loop_filter"),  # absent: deblock as every decoder does
     )
 
 

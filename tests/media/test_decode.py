@@ -132,3 +132,32 @@ def test_nothing_is_dropped_where_packets_carry_decode_times(tmp_path):
     fast = decode_clip(str(path), fps=16.0, size=(48, 32), audio=False)
     assert fast.dropped_frames == 0
     assert np.array_equal(fast.frames, full.frames)
+
+
+def test_skip_loop_filter_changes_the_pixels_a_little_and_is_recorded(tmp_path):
+    """``skip_loop_filter``: without the in-loop deblocking the frames differ from the reference
+    decoder's, a little (coarse quantization leaves block edges for it to smooth); ``noref``
+    changes B-frames only (nothing is predicted from them), ``all`` the I- and P-frames too (the
+    difference carried on by prediction); the level is recorded in ``video_stream``,
+    absent by default."""
+    from av.video.frame import PictureType
+
+    path = tmp_path / "q.mp4"
+    _moving_clip(path, codec="libx264", options={"x264-params": "qp=44:bframes=2:b-adapt=0:b-pyramid=none:keyint=30"})
+    with av.open(str(path)) as c:
+        types = np.array([f.pict_type for f in c.decode(video=0)])
+    kw = {"fps": 30.0, "size": (96, 64), "audio": False}
+    ref = decode_clip(str(path), **kw)
+    assert "skip_loop_filter" not in ref.video_stream and len(ref.frames) == len(types) == 60
+    changed = {}
+    for lvl in ("noref", "all"):
+        clip = decode_clip(str(path), skip_loop_filter=lvl, **kw)
+        assert clip.video_stream["skip_loop_filter"] == lvl and clip.frames.shape == ref.frames.shape
+        diff = np.abs(clip.frames.astype(np.int16) - ref.frames)
+        assert diff.mean() < 4
+        changed[lvl] = diff.reshape(len(diff), -1).any(1)
+    is_b = types == PictureType.B
+    assert changed["noref"].sum() > 10 and not (changed["noref"] & ~is_b).any()  # B-frames only
+    assert (changed["all"] & ~is_b).sum() > 10 and not (changed["noref"] & ~changed["all"]).any()
+    with pytest.raises(ValueError, match="skip_loop_filter"):
+        decode_clip(str(path), skip_loop_filter="bidir", **kw)

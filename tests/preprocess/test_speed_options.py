@@ -1,6 +1,6 @@
-"""The opt-in speed settings of the shard schema (``stabilize.fit_*``, ``*_interpolation``): known
-answers with the cheaper settings, the defaults unchanged (same fit, no new keys in the sample's
-JSON), and the options recorded in the sample where they are used."""
+"""The opt-in speed settings of the shard schema (``stabilize.fit_*``, ``*_interpolation``,
+``skip_loop_filter``): known answers with the cheaper settings, the defaults unchanged (same fit,
+no new keys in the sample's JSON), and the options recorded in the sample where they are used."""
 
 from __future__ import annotations
 
@@ -109,8 +109,13 @@ def test_speed_options_in_the_sample_json_only_when_used(tmp_path):
     # no default filled in for the speed options: the settings (and the config's hash) stay as they were
     assert not {"fit_points", "fit_candidates", "fit_iterations", "frame_interpolation"} & set(default["stabilize"])
     assert "flow_interpolation" not in default["stabilize"] and "refinement_iterations" not in default["flow"]
-    m0 = make_sample(row, default, "video")["meta"]["stabilization"]
+    assert "skip_loop_filter" not in default
+    meta0 = make_sample(row, default, "video")["meta"]
+    m0 = meta0["stabilization"]
     assert m0["applied"] and "fit" not in m0 and "interpolation" not in m0
+    assert "skip_loop_filter" not in meta0["video_stream"]
+    nodeblock = make_sample(row, _cfg(size=[64, 48], skip_loop_filter="noref"), "video")["meta"]
+    assert nodeblock["video_stream"]["skip_loop_filter"] == "noref"
     fast = _cfg(
         size=[64, 48],
         stabilize={"fit_points": 64, "fit_candidates": 8, "fit_iterations": 4, "frame_interpolation": "nearest"},
