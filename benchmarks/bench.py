@@ -818,12 +818,13 @@ def _opt(key: str, variant: dict[str, Any] | None) -> dict[str, Any]:
     return {key: variant["ratio_to_decode_bound"]} if variant else {}
 
 
-def _decode_saving(v: dict[str, Any], name: str, reference: str = "full_112") -> dict[str, Any]:
-    """The share of ``decode_video`` CPU that variant ``name`` saves against ``reference``."""
+def _decode_saving(v: dict[str, Any], name: str, reference: str) -> float | None:
+    """The share of ``decode_video`` CPU that variant ``name`` saves against ``reference`` (None
+    where either was not run)."""
     if name not in v or reference not in v:
-        return {}
+        return None
     dec = {n: v[n]["stage_cpu_s_per_video_s"]["decode_video"] for n in (name, reference)}
-    return {f"decode_video_saving_{name}": 1.0 - dec[name] / dec[reference]}
+    return 1.0 - dec[name] / dec[reference]
 
 
 def real_ratios(real: dict[str, Any] | None) -> dict[str, Any]:
@@ -833,18 +834,16 @@ def real_ratios(real: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "ratio_to_decode_bound_real_h264": v["full_112"]["ratio_to_decode_bound"],
         "ratio_to_decode_bound_real_h264_decode_all": v["full_112_decode_all"]["ratio_to_decode_bound"],
-        "decode_video_saving_real_h264": 1.0
-        - v["full_112"]["stage_cpu_s_per_video_s"]["decode_video"]
-        / v["full_112_decode_all"]["stage_cpu_s_per_video_s"]["decode_video"],
+        "decode_video_saving_real_h264": _decode_saving(v, "full_112", "full_112_decode_all"),
         **_opt("ratio_to_decode_bound_real_h264_kinetics_settings", v.get("kinetics_112")),
         **_opt(
             "ratio_to_decode_bound_real_h264_kinetics_settings_skip_loop_filter", v.get("kinetics_112_skip_loop_filter")
         ),
         # without the in-loop deblocking, on the real files: the share of their decoding saved
         **{
-            k.replace("decode_video_saving_", "decode_video_saving_real_h264_"): x
-            for n in ("full_112_skip_loop_filter_noref", "full_112_skip_loop_filter_all")
-            for k, x in _decode_saving(v, n).items()
+            f"decode_video_saving_real_h264_{n}": _decode_saving(v, n, "full_112")
+            for n in NO_DEBLOCK_VARIANTS
+            if n in v
         },
     }
 
@@ -860,6 +859,7 @@ SPEED_VARIANTS: dict[str, dict[str, Any]] = {
     "full_112_skip_loop_filter_noref": {"skip_loop_filter": "noref"},
     "full_112_skip_loop_filter_all": {"skip_loop_filter": "all"},
 }
+NO_DEBLOCK_VARIANTS = ("full_112_skip_loop_filter_noref", "full_112_skip_loop_filter_all")
 #: what `kinetics_112_skip_loop_filter` adds to the Kinetics settings
 NO_DEBLOCK: dict[str, Any] = {"skip_loop_filter": "all"}
 CHEAPEST: dict[str, Any] = {
@@ -1143,9 +1143,7 @@ def main() -> int:
                 log(f"real: no H.264 clip with audio in {a.real_dir}: skipped")
                 continue
             chosen = {"full_112": k400, "full_112_decode_all": {**k400, "bench_skip_unneeded": False}}
-            for n in ("full_112_skip_loop_filter_noref", "full_112_skip_loop_filter_all"):
-                chosen[n] = settings[n]
-            for n in ("kinetics_112", "kinetics_112_skip_loop_filter"):
+            for n in (*NO_DEBLOCK_VARIANTS, "kinetics_112", "kinetics_112_skip_loop_filter"):
                 chosen[n] = settings[n]
             details["real_clips"] = {
                 "clips": [Path(c["path"]).name for c in real["real_h264"]],
